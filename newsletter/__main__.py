@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from newsletter.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""The project configuration: one typed schema, loaded from `config/newsletter.toml` and the environment.
+
+Every key can be overridden by an environment variable named `NEWSLETTER_` plus the key in upper
+case. Secrets never come from files: they are read from their own environment variables only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from newsletter.errors import ConfigError, display_path
+from newsletter.locales import normalize_locale
+
+ENV_PREFIX = "NEWSLETTER_"
+CONFIG_ENV = "NEWSLETTER_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config") / "newsletter.toml"
+TRANSPORT_SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
+
+# Environment variables that hold secrets, with what each is for. They are never read from files.
+SECRET_VARIABLES: dict[str, str] = {
+    "NEWSLETTER_SECRET_KEY": "Key that signs confirmation, unsubscribe and preferences tokens.",
+    "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
+    "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
+}
+
+
+class Config(BaseModel):
+    """The settings of one newsletter project."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("Newsletter", min_length=1, description="Name of the newsletter, shown in emails and on the web.")
+    base_url: str = Field("http://localhost:8000", description="Public base URL of the web version and archive; relative links are made absolute against it.")
+    sender_name: str = Field("", description="Display name in the From header; defaults to the newsletter name.")
+    sender_address: str = Field("newsletter@example.org", description="Email address in the From header.")
+    reply_to: str = Field("", description="Address replies go to; empty means replies go to the sender address.")
+    postal_address: str = Field("", description="Sender's postal address, printed in every email footer (required by anti-spam laws).")
+    default_locale: str = Field("en", description="Locale of issues that name none and detect none; the fallback for missing translations.")
+    locales: list[str] = Field(default_factory=lambda: ["en"], min_length=1, description="Locales the newsletter is published in (Babel identifiers such as en, zh, pt_BR, ar).")
+    timezone: str = Field("UTC", description="IANA time zone for dates written without one and for schedules.")
+    database_url: str = Field("sqlite:///newsletter.db", description="SQLAlchemy database URL; a relative SQLite path is relative to the project folder.")
+    transport_url: str = Field("smtp://localhost:25", description="Where messages go: smtp://, smtps://, eml:DIR, mbox:FILE or null: (dry run).")
+    theme: str = Field("default", description="Template theme: a folder name under templates/.")
+    issues_dir: str = Field("issues", description="Folder holding the issues, relative to the project folder.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
+        return value.rstrip("/")
+
+    @field_validator("sender_address", "reply_to")
+    @classmethod
+    def _email_address(cls, value: str) -> str:
+        if not value:
+            return value
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(value, check_deliverability=False, test_environment=True).normalized
+        except EmailNotValidError as error:
+            raise ValueError(f"{value!r} is not a valid email address: {error}") from error
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return normalize_locale(value)
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, values: list[str]) -> list[str]:
+        normalized = [normalize_locale(value) for value in values]
+        if len(set(normalized)) != len(normalized):
+            raise ValueError("lists a locale twice")
+        return normalized
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from error
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+]*://", value):
+            raise ValueError("must be a database URL such as sqlite:///newsletter.db")
+        return value
+
+    @field_validator("transport_url")
+    @classmethod
+    def _transport_url(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0]
+        if ":" not in value or scheme not in TRANSPORT_SCHEMES:
+            raise ValueError("must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES))
+        return value
+
+    @field_validator("theme")
+    @classmethod
+    def _theme(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or value in (".", ".."):
+            raise ValueError("must be a folder name under templates/, such as default")
+        return value
+
+    @model_validator(mode="after")
+    def _default_locale_is_listed(self) -> Config:
+        if self.default_locale not in self.locales:
+            raise ValueError(f"default_locale {self.default_locale!r} must be one of locales {self.locales}")
+        return self
+
+    @property
+    def sender(self) -> str:
+        """The display name for the From header."""
+        return self.sender_name or self.name
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded configuration, the folder it belongs to, and the secrets from the environment."""
+
+    config: Config
+    root: Path
+    source: Path | None
+    secrets: Mapping[str, str]
+
+    @property
+    def issues_path(self) -> Path:
+        """The folder holding the issues."""
+        return self.root / self.config.issues_dir
+
+    def secret(self, variable: str) -> str | None:
+        """The value of a secret environment variable, or None when unset."""
+        return self.secrets.get(variable) or None
+
+
+def load_project(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    """Load the configuration from `path`, `$NEWSLETTER_CONFIG` or config/newsletter.toml.
+
+    Without an explicit file and with no config/newsletter.toml, the embedded defaults apply.
+    Raises ConfigError listing every problem at once.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    source = explicit or DEFAULT_CONFIG_PATH
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    text = ""
+    if source.is_file():
+        text, values = _read_toml(source)
+    elif explicit is not None:
+        raise ConfigError(
+            "configuration file not found",
+            path=source,
+            hint=f"create it, or point --config / {CONFIG_ENV} at an existing file",
+        )
+    file_source = source if source.is_file() else None
+    where = display_path(source)
+
+    for key in list(values):
+        if f"{ENV_PREFIX}{key.upper()}" in SECRET_VARIABLES:
+            problems.append(
+                f"{where}: {key}: secrets are not read from files; "
+                f"remove it and set {ENV_PREFIX}{key.upper()} in the environment"
+            )
+            del values[key]
+        elif key not in Config.model_fields:
+            problems.append(f"{where}: {key}: unknown key{_suggestion(key, Config.model_fields)}")
+            del values[key]
+
+    origins = {key: f"{where}: {key}" for key in values}
+    for variable, raw in env.items():
+        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_ENV:
+            continue
+        if variable in SECRET_VARIABLES:
+            continue
+        key = variable[len(ENV_PREFIX) :].lower()
+        if key not in Config.model_fields:
+            known = [f"{ENV_PREFIX}{name.upper()}" for name in Config.model_fields]
+            known += list(SECRET_VARIABLES)
+            problems.append(f"environment {variable}: unknown setting{_suggestion(variable, known)}")
+            continue
+        values[key] = _parse_env_value(key, raw)
+        origins[key] = f"environment {variable}"
+
+    try:
+        config = Config.model_validate(values)
+    except ValidationError as error:
+        for item in error.errors():
+            key = str(item["loc"][0]) if item["loc"] else ""
+            origin = origins.get(key, f"{where}: {key}" if key else where)
+            line = _key_line(text, key) if origin.startswith(where) else None
+            if line:
+                origin = origin.replace(f"{where}:", f"{where}:{line}:", 1)
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
+        config = None
+    if problems or config is None:
+        raise ConfigError("\n".join(problems))
+    root = _project_root(file_source)
+    secrets = {name: env[name] for name in SECRET_VARIABLES if env.get(name)}
+    return Project(config=config, root=root, source=file_source, secrets=secrets)
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError("is not UTF-8 text", path=path, hint="save the file as UTF-8") from error
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(error))
+        line = int(match.group(1)) if match else None
+        message = re.sub(r"\s*\(at line .*\)$", "", str(error))
+        raise ConfigError(
+            f"invalid TOML: {message}", path=path, line=line, hint="fix the TOML syntax on that line"
+        ) from error
+
+
+def _parse_env_value(key: str, raw: str) -> Any:
+    """Environment values are strings; list keys take comma-separated values."""
+    if key == "locales":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _key_line(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def _suggestion(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _project_root(source: Path | None) -> Path:
+    """The project folder: the parent of a `config/` folder holding the file, else its folder."""
+    if source is None:
+        return Path.cwd()
+    folder = source.resolve().parent
+    return folder.parent if folder.name == "config" else folder

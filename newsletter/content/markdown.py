@@ -1,0 +1,31 @@
+"""The Markdown dialect of issues (CommonMark, tables, strikethrough, footnotes) and plain text from it."""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.footnote import footnote_plugin
+
+
+def markdown_parser() -> MarkdownIt:
+    """A fresh markdown-it parser for issue content; build one per use site, not per call."""
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).use(footnote_plugin)
+
+
+def inline_text(token: Token) -> str:
+    """The visible text of an inline token: emphasis and link markup removed, images by their alt."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).strip()
+
+
+def plain_text(parser: MarkdownIt, markdown: str) -> str:
+    """The readable text of a Markdown document, one block a line, without markup or URLs."""
+    lines = [inline_text(token) for token in parser.parse(markdown) if token.type == "inline"]
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,409 @@
+"""Read the layout of a single-file issue from its Markdown: lead, sections, stories, footer.
+
+The rules, in the order they apply:
+- a `#` heading that opens the document is the title when the front matter has none;
+- the text before the first heading is the lead (a lead that is one blockquote loses its `>`);
+- a heading with prose under it is a story; deeper headings inside a story are part of it;
+- a heading with no prose of its own followed by deeper headings is a section of those stories;
+- a heading over a bullet list whose items carry links is a section with one story per item;
+- a `---` closes the current story and section; what follows the last `---` at the very end
+  of the document, with no heading, is the footer;
+- footnote and link-reference definitions travel with the stories that use them; a trailing
+  list of unreferenced footnotes, one per story, is read as each story's source.
+Text is sliced from the source by line, so nothing the author wrote is rewritten or lost.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from newsletter.content.markdown import inline_text
+
+_FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
+_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_LINK_LABEL = re.compile(r"\[([^\]^][^\]]*)\](?!\()")
+_IMAGE_ONLY = re.compile(r"^\s*(!\[[^\]]*\]\([^)]*\)\s*)+$")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)")
+_CLAUSE_END = re.compile(r"[，、；：,;:]")
+_TITLE_WIDTH = 80
+
+
+@dataclass
+class StoryLayout:
+    """A story found in the document: its title, link, Markdown body and where it starts."""
+
+    title: str | None
+    body: str
+    line: int
+    section: int | None = None
+    url: str | None = None
+
+
+@dataclass
+class SectionLayout:
+    """A section heading with the text between it and its first story."""
+
+    title: str
+    line: int
+    intro: str = ""
+
+
+@dataclass
+class Layout:
+    """The parts of a single-file issue, each as Markdown sliced from the source."""
+
+    title: str | None = None
+    title_line: int | None = None
+    lead: str = ""
+    sections: list[SectionLayout] = field(default_factory=list)
+    stories: list[StoryLayout] = field(default_factory=list)
+    closing: str = ""
+    footer: str = ""
+    unreferenced_footnotes: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Block:
+    kind: str
+    start: int
+    end: int
+    level: int = 0
+    inline: Token | None = None
+    tokens: list[Token] = field(default_factory=list)
+
+
+@dataclass
+class _Unit:
+    role: str  # lead, section, story, interlude, footer
+    start: int
+    body_start: int
+    title: str | None = None
+    url: str | None = None
+    section: int | None = None
+    item: bool = False
+    blocks: list[_Block] = field(default_factory=list)
+
+
+def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool) -> Layout:
+    """The layout of a Markdown body whose first line is line `first_line` of its file."""
+    lines = body.split("\n")
+    env: dict[str, object] = {}
+    tokens = parser.parse(body, env)
+    blocks = _blocks(tokens)
+    definitions = _definitions(lines, blocks, env)
+    skip = {n for start, end, _ in definitions.values() for n in range(start, end)}
+    blocks = [block for block in blocks if block.start not in skip]
+
+    layout = Layout()
+    lead_start = 0
+    if not has_title and blocks and blocks[0].kind == "heading" and blocks[0].level == 1:
+        layout.title = inline_text(blocks[0].inline) if blocks[0].inline else None
+        layout.title_line = blocks[0].start + first_line
+        lead_start = blocks[0].end
+        blocks = blocks[1:]
+    units = _units(blocks, lead_start)
+    texts = [_slice(lines, unit, units, index, skip) for index, unit in enumerate(units)]
+    _attach_definitions(units, texts, lines, definitions, layout)
+
+    for unit, text in zip(units, texts, strict=True):
+        line = unit.start + first_line
+        if unit.role == "lead":
+            layout.lead = _join(layout.lead, _unquote(text))
+        elif unit.role == "section":
+            layout.sections.append(SectionLayout(title=unit.title or "", line=line, intro=text))
+        elif unit.role == "story":
+            title = story_title_from_text(text) if unit.item else unit.title
+            layout.stories.append(
+                StoryLayout(title=title, body=text, line=line, section=unit.section, url=unit.url)
+            )
+        elif unit.role == "interlude" and layout.stories:
+            layout.stories[-1].body = _join(layout.stories[-1].body, text)
+        elif unit.role == "interlude":
+            layout.lead = _join(layout.lead, text)
+        elif unit.role == "footer":
+            layout.footer = _join(layout.footer, _unquote(text))
+    return layout
+
+
+def _blocks(tokens: list[Token]) -> list[_Block]:
+    """Top-level blocks with their line spans (0-based, end exclusive)."""
+    blocks: list[_Block] = []
+    depth = 0
+    for index, token in enumerate(tokens):
+        if token.type.startswith("footnote_"):
+            continue
+        if depth == 0 and token.map is not None:
+            kind = token.type.removesuffix("_open")
+            block = _Block(kind=kind, start=token.map[0], end=token.map[1])
+            if kind == "heading":
+                block.level = int(token.tag[1])
+            if kind in ("heading", "paragraph"):
+                block.inline = tokens[index + 1]
+            blocks.append(block)
+        if depth > 0 or token.nesting == 1:
+            if blocks:
+                blocks[-1].tokens.append(token)
+        depth += token.nesting
+    return blocks
+
+
+def _definitions(lines: list[str], blocks: list[_Block], env: dict[str, object]) -> dict[str, tuple[int, int, str]]:
+    """Footnote (`^label`) and link-reference (`label`) definitions: key -> (start, end, kind)."""
+    code = {n for b in blocks if b.kind in ("fence", "code_block") for n in range(b.start, b.end)}
+    found: dict[str, tuple[int, int, str]] = {}
+    index = 0
+    while index < len(lines):
+        match = _FOOTNOTE_DEF.match(lines[index])
+        if match and index not in code:
+            end = index + 1
+            while end < len(lines) and (lines[end].startswith(("    ", "\t")) or (not lines[end].strip() and end + 1 < len(lines) and lines[end + 1].startswith(("    ", "\t")))):
+                end += 1
+            found["^" + match.group(1)] = (index, end, "footnote")
+            index = end
+        else:
+            index += 1
+    references = env.get("references")
+    if isinstance(references, dict):
+        for label, reference in references.items():
+            span = reference.get("map") if isinstance(reference, dict) else None
+            if span:
+                found[_fold_label(label)] = (span[0], span[1], "reference")
+    return found
+
+
+def _units(blocks: list[_Block], lead_start: int) -> list[_Unit]:
+    """Walk the blocks once, deciding for each heading whether it opens a section or a story."""
+    units: list[_Unit] = [_Unit(role="lead", start=lead_start, body_start=lead_start)]
+    story_level: int | None = None
+    section_level: int | None = None
+    section_index: int | None = None
+    seen_story = False
+    for index, block in enumerate(blocks):
+        if block.kind == "heading":
+            if story_level is not None and block.level > story_level:
+                continue  # A subheading inside the current story.
+            content = _content(blocks, index)
+            following = blocks[index + 1 + len(content)] if index + 1 + len(content) < len(blocks) else None
+            title = inline_text(block.inline) if block.inline else ""
+            if section_level is not None and block.level <= section_level:
+                section_level = section_index = None
+            if _is_link_list(content):
+                section_index = sum(1 for u in units if u.role == "section")
+                units.append(_Unit(role="section", start=block.start, body_start=block.end, title=title))
+                for item_start, _, url in _list_items(content):
+                    seen_story = True
+                    units.append(_Unit(role="story", start=item_start, body_start=item_start, url=url, section=section_index, item=True))
+                story_level = None
+                section_level = block.level
+            elif not _has_prose(content) and following is not None and following.kind == "heading" and following.level > block.level:
+                section_index = sum(1 for u in units if u.role == "section")
+                units.append(_Unit(role="section", start=block.start, body_start=block.end, title=title))
+                section_level = block.level
+                story_level = None
+            else:
+                title, url = _heading_title(block)
+                units.append(_Unit(role="story", start=block.start, body_start=block.end, title=title, url=url, section=section_index))
+                story_level = block.level
+                seen_story = True
+        elif block.kind == "hr":
+            story_level = section_level = section_index = None
+            role = "interlude" if seen_story else "lead"
+            units.append(_Unit(role=role, start=block.start, body_start=block.end))
+        else:
+            units[-1].blocks.append(block)
+    _mark_footer(units)
+    return units
+
+
+def _content(blocks: list[_Block], index: int) -> list[_Block]:
+    """The blocks after heading `index` up to the next heading or thematic break."""
+    content = []
+    for block in blocks[index + 1 :]:
+        if block.kind in ("heading", "hr"):
+            break
+        content.append(block)
+    return content
+
+
+def _has_prose(content: list[_Block]) -> bool:
+    for block in content:
+        if block.kind == "html_block":
+            continue
+        if block.kind == "paragraph" and block.inline is not None and _IMAGE_ONLY.match(block.inline.content):
+            continue
+        return True
+    return False
+
+
+def _is_link_list(content: list[_Block]) -> bool:
+    """Content that is, apart from images and comments, bullet lists whose items all carry a link."""
+    lists = [block for block in content if block.kind == "bullet_list"]
+    others = [block for block in content if block.kind != "bullet_list"]
+    if not lists or _has_prose(others):
+        return False
+    items = [item for block in lists for item in _list_items([block])]
+    return bool(items) and all(url for _, _, url in items)
+
+
+def _list_items(content: list[_Block]) -> list[tuple[int, int, str | None]]:
+    """(start, end, url) of each top-level item of the bullet lists in `content`."""
+    items: list[tuple[int, int, str | None]] = []
+    for block in content:
+        if block.kind != "bullet_list":
+            continue
+        depth = 0
+        for token in block.tokens:
+            if token.type == "list_item_open" and depth == 1 and token.map:
+                items.append((token.map[0], token.map[1], None))
+            elif token.type == "inline" and items and items[-1][2] is None:
+                links = _links(token)
+                if links:
+                    start, end, _ = items[-1]
+                    items[-1] = (start, end, links[0] if token.content.lstrip().startswith("[") else links[-1])
+            depth += token.nesting
+    return items
+
+
+def _links(inline: Token) -> list[str]:
+    return [str(child.attrs.get("href")) for child in inline.children or [] if child.type == "link_open" and child.attrs.get("href")]
+
+
+def _heading_title(block: _Block) -> tuple[str | None, str | None]:
+    """A heading's text; when the whole heading is one link, its text and URL."""
+    if block.inline is None:
+        return None, None
+    children = [c for c in block.inline.children or [] if not (c.type == "text" and not c.content.strip())]
+    if children and children[0].type == "link_open" and children[-1].type == "link_close":
+        opens = sum(1 for c in children if c.type == "link_open")
+        if opens == 1:
+            return inline_text(block.inline) or None, str(children[0].attrs.get("href") or "") or None
+    return inline_text(block.inline) or None, None
+
+
+def _mark_footer(units: list[_Unit]) -> None:
+    """What follows the last thematic break at the end, with no heading, is the footer."""
+    last = units[-1]
+    if last.role == "interlude" and any(u.role == "story" for u in units):
+        last.role = "footer"
+
+
+def _slice(lines: list[str], unit: _Unit, units: list[_Unit], index: int, skip: set[int]) -> str:
+    """The unit's Markdown: its lines up to the next unit, without definitions moved elsewhere."""
+    end = units[index + 1].start if index + 1 < len(units) else len(lines)
+    text = "\n".join(lines[n] for n in range(unit.body_start, end) if n not in skip)
+    return _dedent_item(text) if unit.item else text.strip("\n")
+
+
+def _attach_definitions(units: list[_Unit], texts: list[str], lines: list[str], definitions: dict[str, tuple[int, int, str]], layout: Layout) -> None:
+    """Give each unit the footnote and reference definitions it uses, and pair trailing sources."""
+    used_anywhere: set[str] = set()
+    for index, text in enumerate(texts):
+        used = _used_labels(text)
+        used_anywhere |= used
+        extra = ["\n".join(lines[s:e]).rstrip() for key, (s, e, _) in definitions.items() if key in used]
+        if extra:
+            texts[index] = _join(text, "\n\n".join(extra))
+    orphans = [(key, span) for key, span in definitions.items() if key not in used_anywhere]
+    footnotes = [(key, span) for key, span in orphans if span[2] == "footnote"]
+    stories = [index for index, unit in enumerate(units) if unit.role == "story"]
+    if footnotes and len(footnotes) == len(stories) and all(span[0] > units[stories[-1]].start for _, span in footnotes):
+        for story, (key, (start, end, _)) in zip(stories, footnotes, strict=True):
+            definition = "\n".join(lines[start:end]).rstrip()
+            texts[story] = _join(_add_reference(texts[story], key), definition)
+            links = _LINK.findall(definition)
+            if units[story].url is None and links:
+                units[story].url = links[0][1]
+        return
+    for key, (start, end, kind) in orphans:
+        if kind == "footnote":
+            layout.unreferenced_footnotes.append((key[1:], start))
+            layout.closing = _join(layout.closing, "\n".join(lines[start:end]).rstrip())
+
+
+def _used_labels(text: str) -> set[str]:
+    """Footnote references (`^x`) and reference-link labels used in `text`, outside definitions."""
+    body = "\n".join(line for line in text.split("\n") if not _FOOTNOTE_DEF.match(line) and not re.match(r"^ {0,3}\[[^\]]+\]:", line))
+    body = re.sub(r"`[^`]*`", "", body)
+    used = {"^" + label for label in re.findall(r"\[\^([^\]\s]+)\](?!:)", body)}
+    used |= {_fold_label(label) for label in _LINK_LABEL.findall(body)}
+    return used
+
+
+def _add_reference(text: str, key: str) -> str:
+    """Cite footnote `key` at the end of the story's first paragraph of prose."""
+    paragraphs = text.split("\n\n")
+    for index, paragraph in enumerate(paragraphs):
+        if paragraph.strip() and not _IMAGE_ONLY.match(paragraph) and not paragraph.lstrip().startswith(("#", "[^")):
+            paragraphs[index] = f"{paragraph.rstrip()}[{key}]"
+            return "\n\n".join(paragraphs)
+    return f"{text}\n\n[{key}]"
+
+
+def story_title_from_text(text: str) -> str | None:
+    """A short title for a link-list story: its bold lead-in, else its first sentence or clause."""
+    bold = re.match(r"^\s*(\*\*|__)(.+?)\1", text)
+    if bold:
+        return bold.group(2).strip(" :：-–—")
+    lead_link = re.match(r"^\s*\[([^\]]+)\]\(", text)
+    if lead_link:
+        return lead_link.group(1).strip()
+    plain = _LINK.sub(lambda m: m.group(1), text)
+    plain = re.sub(r"[*_`]+", "", plain).strip()
+    if not plain:
+        return None
+    first = _SENTENCE_END.split(plain, maxsplit=1)[0].strip().rstrip("。.!?！？")
+    if _width(first) > _TITLE_WIDTH:
+        first = _CLAUSE_END.split(first, maxsplit=1)[0].strip()
+    if _width(first) > _TITLE_WIDTH:
+        first = _truncate(first)
+    return first or None
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _truncate(text: str) -> str:
+    """Cut at a word boundary (or between two CJK characters) to fit the title width."""
+    out = ""
+    for unit in re.findall(r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+", text):
+        if _width(out + unit) > _TITLE_WIDTH - 1:
+            break
+        out += unit
+    return (out.rstrip() or text[: _TITLE_WIDTH // 2]) + "…"
+
+
+def _dedent_item(text: str) -> str:
+    """A list item's text without its bullet and continuation indent."""
+    lines = text.split("\n")
+    match = re.match(r"^(\s*[-*+]\s+)", lines[0])
+    indent = len(match.group(1)) if match else 0
+    out = [lines[0][indent:]]
+    for line in lines[1:]:
+        out.append(line[indent:] if line[:indent].strip() == "" else line)
+    return "\n".join(out).strip("\n")
+
+
+def _unquote(text: str) -> str:
+    """A part that is one blockquote, without its `>` markers."""
+    lines = text.strip("\n").split("\n")
+    if lines and all(line.startswith(">") or not line.strip() for line in lines) and lines[0].startswith(">"):
+        return "\n".join(re.sub(r"^> ?", "", line) for line in lines).strip("\n")
+    return text
+
+
+def _join(first: str, second: str) -> str:
+    if not first.strip():
+        return second.strip("\n")
+    if not second.strip():
+        return first
+    return f"{first.rstrip()}\n\n{second.strip(chr(10))}"
+
+
+def _fold_label(label: str) -> str:
+    return " ".join(label.split()).casefold()

@@ -1,0 +1,55 @@
+"""The errors library code raises; the CLI prints them as one line plus a hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NewsletterError(Exception):
+    """A problem the user can fix: it names the file, the line and the fix."""
+
+    def __init__(
+        self,
+        message: str,
+        path: Path | str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.hint = hint
+
+    @property
+    def location(self) -> str:
+        """`path:line` (or just `path`), relative to the working directory when possible."""
+        if self.path is None:
+            return ""
+        shown = display_path(self.path)
+        return f"{shown}:{self.line}" if self.line else shown
+
+    def __str__(self) -> str:
+        where = self.location
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} (fix: {self.hint})" if self.hint else text
+
+
+class ConfigError(NewsletterError):
+    """The configuration file or environment holds invalid settings."""
+
+
+class ContentError(NewsletterError):
+    """A story or issue file cannot be read as an issue."""
+
+
+class NotFoundError(NewsletterError):
+    """An issue, story or file named on the command line does not exist."""
+
+
+def display_path(path: Path) -> str:
+    """The path relative to the working directory if it lies below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
