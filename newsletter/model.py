@@ -40,6 +40,8 @@ class Story:
     authors: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    meta_lines: dict[str, int] = field(default_factory=dict)
+    """Line in the source file of each front matter key, by canonical name."""
     fallback: bool = False
     """True when this story is the default-locale text standing in for a missing translation."""
 
@@ -78,7 +80,11 @@ class Edition:
     tags: list[str] = field(default_factory=list)
     number: int | None = None
     status: str = "draft"
+    slug: str | None = None
+    """The slug the front matter asks for, if any."""
     title_line: int = 1
+    meta_lines: dict[str, int] = field(default_factory=dict)
+    """Line in the source file of each front matter key, by canonical name."""
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     """Things the loader noticed that `check` reports (a missing title, a fallback story)."""

@@ -15,7 +15,7 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from slugify import slugify
+from newsletter.content.slugs import make_slug
 
 from newsletter.config import Config
 from newsletter.content.frontmatter import FrontMatter, split_front_matter
@@ -89,19 +89,19 @@ class IssueLoader:
                 continue
             edition = self._single_edition(self._read(sibling, "issue", locale), main)
             editions.setdefault(edition.locale, edition)
-        slug = slugify(base_doc.meta.slug or name.base)
+        slug = make_slug(base_doc.meta.slug or name.base)
         return Issue(slug=slug, path=path, default_locale=main.locale, editions=self._ordered(editions, main.locale))
 
     def _single_edition(self, doc: _Document, base: Edition | None) -> Edition:
         layout = read_layout(self.parser, doc.front.body, doc.front.body_line, has_title=bool(doc.meta.title))
-        sections = [Section(id=slugify(s.title) or f"section-{i + 1}", title=s.title, intro=s.intro) for i, s in enumerate(layout.sections)]
+        sections = [Section(id=make_slug(s.title) or f"section-{i + 1}", title=s.title, intro=s.intro) for i, s in enumerate(layout.sections)]
         if base is not None and len(base.named_sections) == len(sections):
             for section, original in zip(sections, base.named_sections, strict=True):
                 section.id = original.id  # A translation's sections are the original's, in order.
         stories = []
         base_slugs = [story.slug for story in base.stories] if base is not None and len(base.stories) == len(layout.stories) else None
         for index, part in enumerate(layout.stories):
-            slug = base_slugs[index] if base_slugs else slugify(part.title or "", max_length=60, word_boundary=True) or f"story-{index + 1}"
+            slug = base_slugs[index] if base_slugs else make_slug(part.title or "", 60) or f"story-{index + 1}"
             story = Story(slug=slug, title=part.title, body=part.body, locale=doc.locale, source=doc.path, line=part.line, url=part.url)
             story.section = sections[part.section].id if part.section is not None else None
             stories.append(story)
@@ -140,7 +140,7 @@ class IssueLoader:
             path = issue_files.get(locale)
             doc = self._read(path, "issue", locale) if path else None
             editions[locale] = self._folder_edition(doc or base_doc, order, story_files, base_stories, (locale, main, doc is None))
-        slug = slugify(base_doc.meta.slug or folder.name)
+        slug = make_slug(base_doc.meta.slug or folder.name)
         return Issue(slug=slug, path=folder, default_locale=main.locale, editions=editions)
 
     def _folder_edition(
@@ -154,6 +154,7 @@ class IssueLoader:
         locale = translation[0] if translation else doc.locale
         notes: list[Note] = []
         stories: list[Story] = []
+        untranslated: list[Story] = []
         for key in order:
             path = story_files[key].get(locale)
             if path is not None:
@@ -164,14 +165,17 @@ class IssueLoader:
                     story.url, story.image = story.url or original.url, story.image or original.image
                 stories.append(story)
             elif key in base_stories and translation:
-                original = base_stories[key]
-                stories.append(_fallback(original, locale))
-                notes.append(Note("warning", f"story has no {locale} translation; the {original.locale} text is used", original.source, 1, f"add {original.source.stem}.{locale}.md next to it", code="translation"))
+                untranslated.append(base_stories[key])
+                stories.append(_fallback(base_stories[key], locale))
             elif key in base_stories:
                 stories.append(base_stories[key])
             else:
                 first = next(iter(story_files[key].values()))
                 notes.append(Note("warning", f"story exists only in translation; it is left out of the {locale} edition", first, 1, f"add {key}.md in the issue's original language", code="translation"))
+        if untranslated:
+            names = [story.source.stem for story in untranslated]
+            listed = ", ".join(f"{name}.{locale}.md" for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            notes.append(Note("warning", f"{len(names)} of {len(stories)} stories have no {locale} translation; the {untranslated[0].locale} text is used", untranslated[0].source.parent, None, f"add {listed} in {STORIES_DIR}/", code="translation"))
         _dedupe_slugs(stories, strict=True)
         main = translation[1] if translation else None
         specs = doc.meta.sections or []
@@ -216,7 +220,7 @@ class IssueLoader:
         meta = doc.meta
         base = _strip_number(split_name(path, self.config.locales).base)
         story = Story(
-            slug=slugify(meta.slug or base) or base,
+            slug=make_slug(meta.slug or base) or base,
             title=meta.title,
             body=doc.front.body.strip("\n"),
             locale=doc.locale,
@@ -230,6 +234,7 @@ class IssueLoader:
             authors=meta.authors,
             tags=meta.tags,
             extra=meta.extra,
+            meta_lines=meta.lines,
         )
         if not story.title:
             raise ContentError("story has no title", path=path, line=1, hint="add `title: ...` to the story's front matter")
@@ -281,7 +286,9 @@ class IssueLoader:
             tags=meta.tags,
             number=meta.number,
             status=meta.status or "draft",
-            title_line=doc.front.key_lines.get("title") or layout.title_line or 1,
+            slug=meta.slug,
+            title_line=meta.lines.get("title") or layout.title_line or 1,
+            meta_lines=meta.lines,
             extra=meta.extra,
         )
         for line, message, hint in doc.front.warnings:
@@ -340,14 +347,14 @@ def _group(stories: list[Story], specs: list[SectionSpec], doc: _Document) -> li
     """Stories grouped by section: declared sections in their order, others by first appearance."""
     sections: dict[str, Section] = {}
     for spec in specs:
-        ident = spec.id or slugify(spec.title) or spec.title
+        ident = spec.id or make_slug(spec.title) or spec.title
         sections[ident] = Section(id=ident, title=spec.title, intro=spec.intro)
-    lookup = {key: ident for ident, s in sections.items() for key in (ident, s.title or "", slugify(s.title or ""))}
+    lookup = {key: ident for ident, s in sections.items() for key in (ident, s.title or "", make_slug(s.title or ""))}
     for story in stories:
         if story.section is None:
             sections.setdefault("", Section(id="", title=None)).stories.append(story)
             continue
-        ident = lookup.get(story.section) or lookup.get(slugify(story.section))
+        ident = lookup.get(story.section) or lookup.get(make_slug(story.section))
         if ident is None and specs:
             raise ContentError(
                 f"section {story.section!r} is not in the issue's sections: list",
@@ -356,7 +363,7 @@ def _group(stories: list[Story], specs: list[SectionSpec], doc: _Document) -> li
                 hint="use one of: " + ", ".join(s.title or s.id for s in sections.values() if s.title),
             )
         if ident is None:
-            ident = slugify(story.section) or story.section
+            ident = make_slug(story.section) or story.section
             sections[ident] = Section(id=ident, title=story.section)
             lookup[story.section] = ident
         story.section = ident

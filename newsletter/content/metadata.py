@@ -90,6 +90,8 @@ class Metadata:
     stories: list[str] | None = None
     sections: list[SectionSpec] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    """Line in the file of each known key, by its canonical name."""
 
 
 def normalize_metadata(
@@ -113,6 +115,8 @@ def normalize_metadata(
             continue
         chosen = present if canonical in _MERGED else present[:1]
         used.update(chosen)
+        if chosen[0] in key_lines:
+            result.lines[canonical] = key_lines[chosen[0]]
         values = [reader.read(canonical, key, flat[key]) for key in chosen]
         if canonical in _MERGED:
             setattr(result, canonical, _unique(item for value in values for item in value))

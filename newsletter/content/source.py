@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, NotFoundError
 from newsletter.locales import is_locale, match_locale
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -85,3 +85,22 @@ def _looks_like_locale(tag: str, locales: Sequence[str]) -> bool:
     if not 2 <= len(tag) <= 10 or not tag.replace("_", "").replace("-", "").isalpha():
         return False
     return is_locale(tag)
+
+
+def find_issue_path(issues_dir: Path, name: str, locales: Sequence[str]) -> Path:
+    """The issue a user named: a path, a folder or file name in `issues_dir`, or a slug."""
+    given = Path(name)
+    if given.exists():
+        return given
+    for candidate in (issues_dir / name, *(issues_dir / f"{name}{s}" for s in MARKDOWN_SUFFIXES)):
+        if candidate.exists():
+            return candidate
+    from newsletter.content.slugs import make_slug
+
+    for path in discover_issue_paths(issues_dir, locales):
+        if make_slug(split_name(path, locales).base) == make_slug(name):
+            return path
+    raise NotFoundError(
+        f"no issue named {name!r} in {issues_dir.name}/",
+        hint="run `newsletter list` to see the issues, or give a path",
+    )

@@ -40,6 +40,7 @@ class StoryLayout:
     title: str | None
     body: str
     line: int
+    """Line in the file where the story's body starts."""
     section: int | None = None
     url: str | None = None
 
@@ -111,7 +112,7 @@ def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool)
     _attach_definitions(units, texts, lines, definitions, layout)
 
     for unit, text in zip(units, texts, strict=True):
-        line = unit.start + first_line
+        line = unit.body_start + first_line
         if unit.role == "lead":
             layout.lead = _join(layout.lead, _unquote(text))
         elif unit.role == "section":

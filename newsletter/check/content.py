@@ -1,0 +1,99 @@
+"""Checks on an issue's source: metadata, translations, local links and images, shortcodes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from markdown_it import MarkdownIt
+
+from newsletter.content.shortcodes import find_shortcodes
+from newsletter.model import Edition, Issue, Note
+
+_HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
+    """Every problem in the issue's files, in all its editions, each reported once."""
+    notes: list[Note] = []
+    seen: set[tuple[str, Path, int | None, str]] = set()
+    for edition in issue.editions.values():
+        for note in [*edition.notes, *_edition_checks(edition, parser)]:
+            key = (note.message, note.path, note.line, note.code)
+            if key not in seen:
+                seen.add(key)
+                notes.append(note)
+    return notes
+
+
+def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
+    for text, source, line in _texts(edition):
+        yield from _local_links(parser, text, source, line)
+        for shortcode in find_shortcodes(parser, text, line):
+            yield Note(
+                "warning",
+                f"unknown {shortcode.dialect} shortcode {shortcode.text!r}: it is shown as text",
+                source,
+                shortcode.line,
+                "replace it with a Markdown link or image",
+                code="shortcode",
+            )
+    if edition.image:
+        yield from _local_file(edition.image, edition.source, edition.meta_lines.get("image", 1), "image")
+    for story in edition.stories:
+        if story.image and not story.fallback:
+            yield from _local_file(story.image, story.source, story.meta_lines.get("image", 1), "image")
+
+
+def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
+    """The Markdown parts of an edition with the file and line each starts at."""
+    for text in (edition.lead, edition.closing, edition.footer):
+        if text:
+            yield text, edition.source, 1
+    for section in edition.sections:
+        if section.intro:
+            yield section.intro, edition.source, 1
+    for story in edition.stories:
+        if not story.fallback:
+            yield story.body, story.source, story.line
+
+
+def _local_links(parser: MarkdownIt, text: str, source: Path, first_line: int) -> Iterator[Note]:
+    for token in parser.parse(text):
+        line = first_line + (token.map[0] if token.map else 0)
+        if token.type == "html_block":
+            for url in _HTML_URL.findall(token.content):
+                yield from _local_file(url, source, line, "link")
+        for child in token.children or []:
+            if child.type == "image":
+                yield from _local_file(str(child.attrs.get("src") or ""), source, line, "image")
+            elif child.type == "link_open":
+                yield from _local_file(str(child.attrs.get("href") or ""), source, line, "link")
+            elif child.type == "html_inline":
+                for url in _HTML_URL.findall(child.content):
+                    yield from _local_file(url, source, line, "link")
+
+
+def _local_file(url: str, source: Path, line: int, kind: str) -> Iterator[Note]:
+    """An error when a relative URL names a file that does not exist next to `source`."""
+    url = url.strip()
+    if not url or "{{" in url or "{%" in url:
+        return  # Empty, or a template placeholder: reported as a shortcode instead.
+    if url.startswith("{"):
+        yield Note("warning", f"{kind} {url!r} uses a site generator placeholder", source, line, "write a path relative to this file instead", code="link")
+        return
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or url.startswith(("#", "/")):
+        return
+    target = (source.parent / unquote(parts.path)).resolve()
+    if parts.path and not target.exists():
+        yield Note(
+            "error",
+            f"{kind} {url!r} does not resolve: {target.name} is not in {source.parent.name}/",
+            source,
+            line,
+            "add the file, or fix the path (relative paths start from the Markdown file's folder)",
+            code="missing-file",
+        )

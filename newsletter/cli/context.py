@@ -1,0 +1,52 @@
+"""What commands share: error reporting, the project for the current invocation, the console."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from newsletter.config import Project, load_project
+from newsletter.errors import NewsletterError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a NewsletterError as `error: where: what` plus its fix, and exit with status 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except NewsletterError as error:
+            where = f"{error.location}: " if error.location else ""
+            for line in error.message.split("\n"):
+                typer.echo(f"error: {where}{line}", err=True)
+            if error.hint:
+                typer.echo(f"  fix: {error.hint}", err=True)
+            raise typer.Exit(1) from error
+
+    return run
+
+
+def project_of(ctx: typer.Context) -> Project:
+    """The project configuration selected by --config / NEWSLETTER_CONFIG (loaded once per run)."""
+    root = ctx.find_root()
+    cached = root.meta.get("newsletter.project")
+    if cached is None:
+        path = root.obj if isinstance(root.obj, Path) else None
+        cached = load_project(path)
+        root.meta["newsletter.project"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def console() -> Console:
+    """Console for user-facing output; 160 columns wide when not a terminal (logs, CI)."""
+    wide = Console(highlight=False)
+    return wide if wide.is_terminal else Console(highlight=False, width=160)
