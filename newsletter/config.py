@@ -40,19 +40,52 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field("Newsletter", min_length=1, description="Name of the newsletter, shown in emails and on the web.")
-    base_url: str = Field("http://localhost:8000", description="Public base URL of the web version and archive; relative links are made absolute against it.")
-    sender_name: str = Field("", description="Display name in the From header; defaults to the newsletter name.")
-    sender_address: str = Field("newsletter@example.org", description="Email address in the From header.")
-    reply_to: str = Field("", description="Address replies go to; empty means replies go to the sender address.")
-    postal_address: str = Field("", description="Sender's postal address, printed in every email footer (required by anti-spam laws).")
-    default_locale: str = Field("en", description="Locale of issues that name none and detect none; the fallback for missing translations.")
-    locales: list[str] = Field(default_factory=lambda: ["en"], min_length=1, description="Locales the newsletter is published in (Babel identifiers such as en, zh, pt_BR, ar).")
-    timezone: str = Field("UTC", description="IANA time zone for dates written without one and for schedules.")
-    database_url: str = Field("sqlite:///newsletter.db", description="SQLAlchemy database URL; a relative SQLite path is relative to the project folder.")
-    transport_url: str = Field("smtp://localhost:25", description="Where messages go: smtp://, smtps://, eml:DIR, mbox:FILE or null: (dry run).")
+    name: str = Field(
+        "Newsletter",
+        min_length=1,
+        description="Name of the newsletter, shown in emails and on the web.",
+    )
+    base_url: str = Field(
+        "http://localhost:8000",
+        description="Public base URL of the web version and archive; relative links are made absolute against it.",
+    )
+    sender_name: str = Field(
+        "", description="Display name in the From header; defaults to the newsletter name."
+    )
+    sender_address: str = Field(
+        "newsletter@example.org", description="Email address in the From header."
+    )
+    reply_to: str = Field(
+        "", description="Address replies go to; empty means replies go to the sender address."
+    )
+    postal_address: str = Field(
+        "",
+        description="Sender's postal address, printed in every email footer (required by anti-spam laws).",
+    )
+    default_locale: str = Field(
+        "en",
+        description="Locale of issues that name none and detect none; the fallback for missing translations.",
+    )
+    locales: list[str] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="Locales the newsletter is published in (Babel identifiers such as en, zh, pt_BR, ar).",
+    )
+    timezone: str = Field(
+        "UTC", description="IANA time zone for dates written without one and for schedules."
+    )
+    database_url: str = Field(
+        "sqlite:///newsletter.db",
+        description="SQLAlchemy database URL; a relative SQLite path is relative to the project folder.",
+    )
+    transport_url: str = Field(
+        "smtp://localhost:25",
+        description="Where messages go: smtp://, smtps://, eml:DIR, mbox:FILE or null: (dry run).",
+    )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
-    issues_dir: str = Field("issues", description="Folder holding the issues, relative to the project folder.")
+    issues_dir: str = Field(
+        "issues", description="Folder holding the issues, relative to the project folder."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -70,7 +103,9 @@ class Config(BaseModel):
         from email_validator import EmailNotValidError, validate_email
 
         try:
-            return validate_email(value, check_deliverability=False, test_environment=True).normalized
+            return validate_email(
+                value, check_deliverability=False, test_environment=True
+            ).normalized
         except EmailNotValidError as error:
             raise ValueError(f"{value!r} is not a valid email address: {error}") from error
 
@@ -108,7 +143,9 @@ class Config(BaseModel):
     def _transport_url(cls, value: str) -> str:
         scheme = value.split(":", 1)[0]
         if ":" not in value or scheme not in TRANSPORT_SCHEMES:
-            raise ValueError("must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES))
+            raise ValueError(
+                "must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES)
+            )
         return value
 
     @field_validator("theme")
@@ -121,7 +158,9 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _default_locale_is_listed(self) -> Config:
         if self.default_locale not in self.locales:
-            raise ValueError(f"default_locale {self.default_locale!r} must be one of locales {self.locales}")
+            raise ValueError(
+                f"default_locale {self.default_locale!r} must be one of locales {self.locales}"
+            )
         return self
 
     @property
@@ -193,7 +232,9 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         if key not in Config.model_fields:
             known = [f"{ENV_PREFIX}{name.upper()}" for name in Config.model_fields]
             known += list(SECRET_VARIABLES)
-            problems.append(f"environment {variable}: unknown setting{_suggestion(variable, known)}")
+            problems.append(
+                f"environment {variable}: unknown setting{_suggestion(variable, known)}"
+            )
             continue
         values[key] = _parse_env_value(key, raw)
         origins[key] = f"environment {variable}"
@@ -229,7 +270,10 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         line = int(match.group(1)) if match else None
         message = re.sub(r"\s*\(at line .*\)$", "", str(error))
         raise ConfigError(
-            f"invalid TOML: {message}", path=path, line=line, hint="fix the TOML syntax on that line"
+            f"invalid TOML: {message}",
+            path=path,
+            line=line,
+            hint="fix the TOML syntax on that line",
         ) from error
 
 

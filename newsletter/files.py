@@ -29,7 +29,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def new_directory(path: Path) -> Iterator[Path]:
     """Build a folder under a temporary name and move it to `path` only if the block succeeds."""
     if path.exists():
-        raise NewsletterError("already exists", path=path, hint="choose another slug, or move the existing one away")
+        raise NewsletterError(
+            "already exists", path=path, hint="choose another slug, or move the existing one away"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:

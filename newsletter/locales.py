@@ -64,7 +64,6 @@ def _script(locale: Locale) -> str:
         return locale.script
     from babel.core import get_global
 
-    likely: dict[str, str] = get_global("likely_subtags")
-    full = likely.get(locale.language, "")
+    full = str(get_global("likely_subtags").get(locale.language, ""))
     parts = full.split("_")
     return parts[1] if len(parts) > 2 else ""

@@ -14,11 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from newsletter.content.slugs import make_slug
-
 from newsletter.authoring.writer import front_matter_document, issue_meta, story_meta
 from newsletter.content.loader import STORIES_MARKER, IssueLoader
 from newsletter.content.shortcodes import Shortcode, find_shortcodes
+from newsletter.content.slugs import make_slug
 from newsletter.content.source import STORIES_DIR
 from newsletter.errors import ContentError
 from newsletter.files import new_directory
@@ -50,7 +49,9 @@ def import_post(
 ) -> ImportResult:
     """Write `source` (and its `NAME.LOCALE.md` translations) as an issue folder under `into`."""
     if source.is_dir():
-        raise ContentError("is already an issue folder", path=source, hint="import single Markdown files only")
+        raise ContentError(
+            "is already an issue folder", path=source, hint="import single Markdown files only"
+        )
     issue = loader.load(source)
     main = issue.main
     if title:
@@ -70,7 +71,10 @@ def import_post(
     destination = into / make_slug(name)
     result = ImportResult(path=destination, issue=issue)
     with new_directory(destination) as staging:
-        names = [f"{index:02d}-{make_slug(story.slug, 50) or 'story'}" for index, story in enumerate(main.stories, start=1)]
+        names = [
+            f"{index:02d}-{make_slug(story.slug, 50) or 'story'}"
+            for index, story in enumerate(main.stories, start=1)
+        ]
         by_slug = dict(zip((story.slug for story in main.stories), names, strict=True))
         assets = _Assets(source.parent, staging / IMAGES_DIR, result)
         for edition in issue.editions.values():
@@ -86,8 +90,12 @@ def import_post(
                 path = staging / STORIES_DIR / f"{by_slug[story.slug]}{suffix}.md"
                 path.parent.mkdir(exist_ok=True)
                 path.write_text(front_matter_document(meta, body), encoding="utf-8")
-                result.shortcodes += [(f"{STORIES_DIR}/{path.name}", s) for s in find_shortcodes(loader.parser, body)]
-        result.shortcodes[:0] = [(f"issue.md", s) for s in find_shortcodes(loader.parser, main.lead + "\n" + main.closing)]
+                result.shortcodes += [
+                    (f"{STORIES_DIR}/{path.name}", s) for s in find_shortcodes(loader.parser, body)
+                ]
+        result.shortcodes[:0] = [
+            ("issue.md", s) for s in find_shortcodes(loader.parser, main.lead + "\n" + main.closing)
+        ]
     return result
 
 
@@ -120,6 +128,7 @@ class _Assets:
 
     def rewrite(self, text: str, prefix: str) -> str:
         """`text` with each local file link pointing at its copy in images/."""
+
         def replace(match: re.Match[str]) -> str:
             return match.group(1) + (self.rewrite_url(match.group(2), prefix) or match.group(2))
 

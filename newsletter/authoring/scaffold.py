@@ -6,9 +6,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from newsletter.content.slugs import make_slug
-
 from newsletter.authoring.writer import front_matter_document
+from newsletter.content.slugs import make_slug
 from newsletter.content.source import ISSUE_FILE, STORIES_DIR
 from newsletter.errors import ContentError, NotFoundError
 from newsletter.files import atomic_write_text, new_directory
@@ -17,15 +16,22 @@ LEAD_PLACEHOLDER = "<!-- Write the lead here: a paragraph or two that opens the 
 BODY_PLACEHOLDER = "<!-- Write the story here. -->"
 
 
-def new_issue(issues_dir: Path, title: str, date: datetime, slug: str | None = None, locale: str | None = None) -> Path:
+def new_issue(
+    issues_dir: Path, title: str, date: datetime, slug: str | None = None, locale: str | None = None
+) -> Path:
     """Create `issues/DATE-SLUG/` with an issue.md and an empty stories/ folder; return its path."""
     name = make_slug(slug or title, 50)
     if not name:
-        raise ContentError(f"cannot make a folder name from {title!r}", hint="pass --slug with latin letters or digits")
+        raise ContentError(
+            f"cannot make a folder name from {title!r}",
+            hint="pass --slug with latin letters or digits",
+        )
     folder = issues_dir / f"{date:%Y-%m-%d}-{name}"
     meta = {"title": title, "date": date.date(), "status": "draft", "lang": locale}
     with new_directory(folder) as staging:
-        (staging / f"{ISSUE_FILE}.md").write_text(front_matter_document(meta, LEAD_PLACEHOLDER), encoding="utf-8")
+        (staging / f"{ISSUE_FILE}.md").write_text(
+            front_matter_document(meta, LEAD_PLACEHOLDER), encoding="utf-8"
+        )
         (staging / STORIES_DIR).mkdir()
     return folder
 
@@ -47,7 +53,11 @@ def add_story(
             hint="run `newsletter new TITLE` first, or `newsletter import FILE` for a single-file issue",
         )
     stories = issue_dir / STORIES_DIR
-    numbers = [int(m.group(1)) for p in stories.glob("*.md") if (m := re.match(r"^(\d+)[-_]", p.name))] if stories.is_dir() else []
+    numbers = (
+        [int(m.group(1)) for p in stories.glob("*.md") if (m := re.match(r"^(\d+)[-_]", p.name))]
+        if stories.is_dir()
+        else []
+    )
     name = f"{max(numbers, default=0) + 1:02d}-{make_slug(title, 50) or 'story'}"
     path = stories / f"{name}.md"
     if path.exists():

@@ -13,11 +13,15 @@ from newsletter.model import Edition, Section, Story
 def front_matter_document(meta: dict[str, Any], body: str) -> str:
     """A Markdown document: YAML front matter (empty values left out) and the body."""
     kept = {key: _plain(value) for key, value in meta.items() if value not in (None, "", [], {})}
-    head = yaml.safe_dump(kept, allow_unicode=True, sort_keys=False, width=100_000, default_flow_style=False)
+    head = yaml.safe_dump(
+        kept, allow_unicode=True, sort_keys=False, width=100_000, default_flow_style=False
+    )
     return f"---\n{head}---\n\n{body.strip()}\n" if body.strip() else f"---\n{head}---\n"
 
 
-def issue_meta(edition: Edition, sections: list[Section] | None, story_names: list[str] | None) -> dict[str, Any]:
+def issue_meta(
+    edition: Edition, sections: list[Section] | None, story_names: list[str] | None
+) -> dict[str, Any]:
     """The front matter of an issue file, canonical keys first, then the unknown keys as they were."""
     meta: dict[str, Any] = {
         "title": edition.title,
@@ -29,7 +33,13 @@ def issue_meta(edition: Edition, sections: list[Section] | None, story_names: li
         "preheader": edition.preheader,
         "image": edition.image,
         "image_alt": edition.image_alt,
-        "cta": ({"text": edition.cta.text, "url": edition.cta.url} if edition.cta.url else edition.cta.text) if edition.cta else None,
+        "cta": (
+            {"text": edition.cta.text, "url": edition.cta.url}
+            if edition.cta.url
+            else edition.cta.text
+        )
+        if edition.cta
+        else None,
         "tags": edition.tags,
         "number": edition.number,
         "status": edition.status if edition.status != "draft" else None,

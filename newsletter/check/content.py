@@ -41,10 +41,14 @@ def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
                 code="shortcode",
             )
     if edition.image:
-        yield from _local_file(edition.image, edition.source, edition.meta_lines.get("image", 1), "image")
+        yield from _local_file(
+            edition.image, edition.source, edition.meta_lines.get("image", 1), "image"
+        )
     for story in edition.stories:
         if story.image and not story.fallback:
-            yield from _local_file(story.image, story.source, story.meta_lines.get("image", 1), "image")
+            yield from _local_file(
+                story.image, story.source, story.meta_lines.get("image", 1), "image"
+            )
 
 
 def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
@@ -82,7 +86,14 @@ def _local_file(url: str, source: Path, line: int, kind: str) -> Iterator[Note]:
     if not url or "{{" in url or "{%" in url:
         return  # Empty, or a template placeholder: reported as a shortcode instead.
     if url.startswith("{"):
-        yield Note("warning", f"{kind} {url!r} uses a site generator placeholder", source, line, "write a path relative to this file instead", code="link")
+        yield Note(
+            "warning",
+            f"{kind} {url!r} uses a site generator placeholder",
+            source,
+            line,
+            "write a path relative to this file instead",
+            code="link",
+        )
         return
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or url.startswith(("#", "/")):

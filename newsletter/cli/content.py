@@ -37,13 +37,20 @@ def list_issues(ctx: typer.Context) -> None:
     project = project_of(ctx)
     loader = IssueLoader(project.config)
     issues = loader.load_all(project.issues_path)
-    table = Table(title=f"{project.config.name}: {len(issues)} issues in {display_path(project.issues_path)}/")
+    table = Table(
+        title=f"{project.config.name}: {len(issues)} issues in {display_path(project.issues_path)}/"
+    )
     for column in ("issue", "date", "locale", "title", "sections", "stories", "length"):
         numeric = column in ("sections", "stories", "length")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "title")
     for issue in issues:
         for locale, edition in issue.editions.items():
-            texts = [edition.lead, edition.closing, *(s.title or "" for s in edition.stories), *(s.body for s in edition.stories)]
+            texts = [
+                edition.lead,
+                edition.closing,
+                *(s.title or "" for s in edition.stories),
+                *(s.body for s in edition.stories),
+            ]
             length = measure_text(plain_text(loader.parser, "\n\n".join(texts)))
             fallbacks = sum(1 for story in edition.stories if story.fallback)
             stories = f"{len(edition.stories)}" + (f" ({fallbacks} fallback)" if fallbacks else "")
@@ -61,7 +68,9 @@ def list_issues(ctx: typer.Context) -> None:
 
 def check(
     ctx: typer.Context,
-    issues: list[str] = typer.Argument(None, help="Issues to check (folder, file or slug); default: all.", show_default=False),
+    issues: list[str] = typer.Argument(
+        None, help="Issues to check (folder, file or slug); default: all.", show_default=False
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
 ) -> None:
     """Check issues: front matter, titles, translations, local links and images, shortcodes.
@@ -78,7 +87,9 @@ def check(
     project = project_of(ctx)
     loader = IssueLoader(project.config)
     if issues:
-        paths = [find_issue_path(project.issues_path, name, project.config.locales) for name in issues]
+        paths = [
+            find_issue_path(project.issues_path, name, project.config.locales) for name in issues
+        ]
     else:
         paths = discover_issue_paths(project.issues_path, project.config.locales)
     notes: list[Note] = []
@@ -107,11 +118,29 @@ def check(
 
 def import_posts(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Markdown posts to import (Hugo, Jekyll, Zola, Pelican or plain).", show_default=False),
-    into: Path | None = typer.Option(None, "--into", help="Folder to create the issues in (default: the configured issues folder).", show_default=False),
-    title: str | None = typer.Option(None, "--title", help="Title for a post that has none (or to replace it).", show_default=False),
-    date: str | None = typer.Option(None, "--date", help="Date for a post that has none, e.g. 2024-03-27.", show_default=False),
-    slug: str | None = typer.Option(None, "--slug", help="Folder name of the new issue (one file only).", show_default=False),
+    files: list[Path] = typer.Argument(
+        ...,
+        help="Markdown posts to import (Hugo, Jekyll, Zola, Pelican or plain).",
+        show_default=False,
+    ),
+    into: Path | None = typer.Option(
+        None,
+        "--into",
+        help="Folder to create the issues in (default: the configured issues folder).",
+        show_default=False,
+    ),
+    title: str | None = typer.Option(
+        None,
+        "--title",
+        help="Title for a post that has none (or to replace it).",
+        show_default=False,
+    ),
+    date: str | None = typer.Option(
+        None, "--date", help="Date for a post that has none, e.g. 2024-03-27.", show_default=False
+    ),
+    slug: str | None = typer.Option(
+        None, "--slug", help="Folder name of the new issue (one file only).", show_default=False
+    ),
 ) -> None:
     """Turn single-file posts into issue folders: issue.md plus one file per story.
 
@@ -127,16 +156,22 @@ def import_posts(
 
     project = project_of(ctx)
     if slug and len(files) > 1:
-        raise NewsletterError("--slug names one issue, but several files were given", hint="import them one at a time")
+        raise NewsletterError(
+            "--slug names one issue, but several files were given", hint="import them one at a time"
+        )
     when = None
     if date:
         when = parse_datetime(date, ZoneInfo(project.config.timezone))
         if when is None:
-            raise NewsletterError(f"--date {date!r} is not a date", hint="write it as 2024-03-27 or 2024-03-27 08:00")
+            raise NewsletterError(
+                f"--date {date!r} is not a date", hint="write it as 2024-03-27 or 2024-03-27 08:00"
+            )
     loader = IssueLoader(project.config)
     out = console()
     for file in files:
-        result = import_post(file, into or project.issues_path, loader, title=title, date=when, slug=slug)
+        result = import_post(
+            file, into or project.issues_path, loader, title=title, date=when, slug=slug
+        )
         main = result.issue.main
         out.print(
             f"imported {display_path(file)} -> {display_path(result.path)}/: "
@@ -144,19 +179,35 @@ def import_posts(
             f"locales {', '.join(result.issue.locales)}"
         )
         for where, shortcode in result.shortcodes:
-            out.print(f"  [yellow]warning[/]: {where}:{shortcode.line}: {shortcode.dialect} shortcode {shortcode.text!r} kept as text")
+            out.print(
+                f"  [yellow]warning[/]: {where}:{shortcode.line}: {shortcode.dialect} shortcode {shortcode.text!r} kept as text"
+            )
         for url in result.copied:
             out.print(f"  copied {url} -> images/")
         for url in result.missing:
-            out.print(f"  [yellow]warning[/]: {url} not found next to {file.name}; copy it into the issue and fix the link")
+            out.print(
+                f"  [yellow]warning[/]: {url} not found next to {file.name}; copy it into the issue and fix the link"
+            )
 
 
 def new(
     ctx: typer.Context,
     title: str = typer.Argument(..., help="Title of the issue.", show_default=False),
-    date: str | None = typer.Option(None, "--date", help="Publication date (default: today).", show_default=False),
-    slug: str | None = typer.Option(None, "--slug", help="Folder name after the date (default: from the title).", show_default=False),
-    locale: str | None = typer.Option(None, "--locale", help="Language of the issue (default: the configured default).", show_default=False),
+    date: str | None = typer.Option(
+        None, "--date", help="Publication date (default: today).", show_default=False
+    ),
+    slug: str | None = typer.Option(
+        None,
+        "--slug",
+        help="Folder name after the date (default: from the title).",
+        show_default=False,
+    ),
+    locale: str | None = typer.Option(
+        None,
+        "--locale",
+        help="Language of the issue (default: the configured default).",
+        show_default=False,
+    ),
 ) -> None:
     """Start a new issue folder: issues/DATE-SLUG/issue.md and an empty stories/ folder.
 
@@ -174,19 +225,33 @@ def new(
     try:
         language = match_locale(locale, project.config.locales) if locale else None
     except ValueError as error:
-        raise NewsletterError(f"--locale: {error}", hint="use one of " + ", ".join(project.config.locales)) from error
+        raise NewsletterError(
+            f"--locale: {error}", hint="use one of " + ", ".join(project.config.locales)
+        ) from error
     folder = new_issue(project.issues_path, title, when, slug=slug, locale=language)
-    console().print(f"created {display_path(folder)}/issue.md\nnext: newsletter story add {folder.name} \"Story title\" --url https://...")
+    console().print(
+        f'created {display_path(folder)}/issue.md\nnext: newsletter story add {folder.name} "Story title" --url https://...'
+    )
 
 
 def story_add(
     ctx: typer.Context,
-    issue: str = typer.Argument(..., help="The issue folder (path, folder name or slug).", show_default=False),
+    issue: str = typer.Argument(
+        ..., help="The issue folder (path, folder name or slug).", show_default=False
+    ),
     title: str = typer.Argument(..., help="Title of the story.", show_default=False),
-    url: str | None = typer.Option(None, "--url", help="Link the story is about.", show_default=False),
-    section: str | None = typer.Option(None, "--section", help="Section heading to file the story under.", show_default=False),
-    image: str | None = typer.Option(None, "--image", help="Image URL or path relative to the story file.", show_default=False),
-    summary: str | None = typer.Option(None, "--summary", help="One-line summary.", show_default=False),
+    url: str | None = typer.Option(
+        None, "--url", help="Link the story is about.", show_default=False
+    ),
+    section: str | None = typer.Option(
+        None, "--section", help="Section heading to file the story under.", show_default=False
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="Image URL or path relative to the story file.", show_default=False
+    ),
+    summary: str | None = typer.Option(
+        None, "--summary", help="One-line summary.", show_default=False
+    ),
 ) -> None:
     """Add a story file to an issue folder, numbered after the last one.
 

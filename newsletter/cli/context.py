@@ -43,7 +43,8 @@ def project_of(ctx: typer.Context) -> Project:
         path = root.obj if isinstance(root.obj, Path) else None
         cached = load_project(path)
         root.meta["newsletter.project"] = cached
-    return cached  # type: ignore[no-any-return]
+    assert isinstance(cached, Project)
+    return cached
 
 
 def console() -> Console:

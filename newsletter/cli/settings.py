@@ -26,7 +26,11 @@ def show_config(ctx: typer.Context) -> None:
 
     project = project_of(ctx)
     out = console()
-    source = display_path(project.source) if project.source else "built-in defaults (no config/newsletter.toml)"
+    source = (
+        display_path(project.source)
+        if project.source
+        else "built-in defaults (no config/newsletter.toml)"
+    )
     out.print(f"# configuration: {source}", markup=False)
     out.print(f"# project folder: {display_path(project.root)}", markup=False)
     for key, value in project.config.model_dump().items():

@@ -57,7 +57,9 @@ def _fenced(lines: list[str], kind: str, closers: tuple[str, ...], path: Path) -
         if lines[index].rstrip() in closers:
             block = "\n".join(lines[1:index])
             warnings: list[tuple[int, str, str]] = []
-            meta = _parse_yaml(block, path, warnings) if kind == "yaml" else _parse_toml(block, path)
+            meta = (
+                _parse_yaml(block, path, warnings) if kind == "yaml" else _parse_toml(block, path)
+            )
             return FrontMatter(
                 meta=meta,
                 body="\n".join(lines[index + 1 :]),
@@ -112,8 +114,11 @@ def _repair_backslash_quotes(block: str, warnings: list[tuple[int, str, str]]) -
     for number, line in enumerate(block.split("\n"), start=2):
         if "\\'" in line:
             warnings.append(
-                (number, "\\' inside a single-quoted YAML value is not an escape (read as an apostrophe)",
-                 "write the apostrophe as '' or use double quotes around the value")
+                (
+                    number,
+                    "\\' inside a single-quoted YAML value is not an escape (read as an apostrophe)",
+                    "write the apostrophe as '' or use double quotes around the value",
+                )
             )
     return data
 

@@ -1,9 +1,9 @@
 """Load issues from disk: issue folders with story files, or single Markdown files, in every locale.
 
-    issues/2024-03-10-ai-week/issue.md        front matter + lead (+ closing after <!-- stories -->)
-    issues/2024-03-10-ai-week/issue.zh.md     its translation
-    issues/2024-03-10-ai-week/stories/*.md    one story each, translations as NAME.LOCALE.md
-    issues/2024-04-tmai.md                    a single file: sections and stories from headings
+issues/2024-03-10-ai-week/issue.md        front matter + lead (+ closing after <!-- stories -->)
+issues/2024-03-10-ai-week/issue.zh.md     its translation
+issues/2024-03-10-ai-week/stories/*.md    one story each, translations as NAME.LOCALE.md
+issues/2024-04-tmai.md                    a single file: sections and stories from headings
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from newsletter.content.slugs import make_slug
-
 from newsletter.config import Config
 from newsletter.content.frontmatter import FrontMatter, split_front_matter
 from newsletter.content.language import detect_language
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.metadata import Metadata, SectionSpec, normalize_metadata
+from newsletter.content.slugs import make_slug
 from newsletter.content.source import (
     ISSUE_FILE,
     STORIES_DIR,
@@ -33,7 +32,7 @@ from newsletter.content.source import (
 from newsletter.content.structure import Layout, read_layout
 from newsletter.errors import ContentError, NotFoundError
 from newsletter.locales import match_locale
-from newsletter.model import Edition, Issue, Link, Note, Section, Story
+from newsletter.model import Edition, Issue, Note, Section, Story
 
 STORIES_MARKER = "<!-- stories -->"
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -63,7 +62,11 @@ class IssueLoader:
         if path.is_dir():
             return self._folder(path)
         if not path.exists():
-            raise NotFoundError("no such issue file or folder", path=path, hint="run `newsletter list` to see the issues")
+            raise NotFoundError(
+                "no such issue file or folder",
+                path=path,
+                hint="run `newsletter list` to see the issues",
+            )
         return self._single(path)
 
     def load_all(self, issues_dir: Path) -> list[Issue]:
@@ -77,7 +80,14 @@ class IssueLoader:
     def _single(self, path: Path) -> Issue:
         name = split_name(path, self.config.locales)
         if name.locale is not None:
-            base = next((p for p in _siblings(path, name.base) if split_name(p, self.config.locales).locale is None), None)
+            base = next(
+                (
+                    p
+                    for p in _siblings(path, name.base)
+                    if split_name(p, self.config.locales).locale is None
+                ),
+                None,
+            )
             if base is not None:
                 return self._single(base)
         base_doc = self._read(path, "issue", None)
@@ -90,32 +100,72 @@ class IssueLoader:
             edition = self._single_edition(self._read(sibling, "issue", locale), main)
             editions.setdefault(edition.locale, edition)
         slug = make_slug(base_doc.meta.slug or name.base)
-        return Issue(slug=slug, path=path, default_locale=main.locale, editions=self._ordered(editions, main.locale))
+        return Issue(
+            slug=slug,
+            path=path,
+            default_locale=main.locale,
+            editions=self._ordered(editions, main.locale),
+        )
 
     def _single_edition(self, doc: _Document, base: Edition | None) -> Edition:
-        layout = read_layout(self.parser, doc.front.body, doc.front.body_line, has_title=bool(doc.meta.title))
-        sections = [Section(id=make_slug(s.title) or f"section-{i + 1}", title=s.title, intro=s.intro) for i, s in enumerate(layout.sections)]
+        layout = read_layout(
+            self.parser, doc.front.body, doc.front.body_line, has_title=bool(doc.meta.title)
+        )
+        sections = [
+            Section(id=make_slug(s.title) or f"section-{i + 1}", title=s.title, intro=s.intro)
+            for i, s in enumerate(layout.sections)
+        ]
         if base is not None and len(base.named_sections) == len(sections):
             for section, original in zip(sections, base.named_sections, strict=True):
                 section.id = original.id  # A translation's sections are the original's, in order.
         stories = []
-        base_slugs = [story.slug for story in base.stories] if base is not None and len(base.stories) == len(layout.stories) else None
+        base_slugs = (
+            [story.slug for story in base.stories]
+            if base is not None and len(base.stories) == len(layout.stories)
+            else None
+        )
         for index, part in enumerate(layout.stories):
-            slug = base_slugs[index] if base_slugs else make_slug(part.title or "", 60) or f"story-{index + 1}"
-            story = Story(slug=slug, title=part.title, body=part.body, locale=doc.locale, source=doc.path, line=part.line, url=part.url)
+            slug = (
+                base_slugs[index]
+                if base_slugs
+                else make_slug(part.title or "", 60) or f"story-{index + 1}"
+            )
+            story = Story(
+                slug=slug,
+                title=part.title,
+                body=part.body,
+                locale=doc.locale,
+                source=doc.path,
+                line=part.line,
+                url=part.url,
+            )
             story.section = sections[part.section].id if part.section is not None else None
             stories.append(story)
         _dedupe_slugs(stories)
-        edition = self._edition(doc, stories, _group(stories, [SectionSpec(id=s.id, title=s.title, intro=s.intro) for s in sections], doc), layout)
+        specs = [SectionSpec(id=s.id, title=s.title or "", intro=s.intro) for s in sections]
+        edition = self._edition(doc, stories, _group(stories, specs, by_appearance=True), layout)
         for name, line in layout.unreferenced_footnotes:
-            edition.notes.append(Note("warning", f"footnote [^{name}] is never referenced", doc.path, line + doc.front.body_line, "cite it with [^" + name + "] in a story, or delete it", code="footnote"))
+            edition.notes.append(
+                Note(
+                    "warning",
+                    f"footnote [^{name}] is never referenced",
+                    doc.path,
+                    line + doc.front.body_line,
+                    "cite it with [^" + name + "] in a story, or delete it",
+                    code="footnote",
+                )
+            )
         return edition
 
     # Issue folders --------------------------------------------------------------------------
 
     def _folder(self, folder: Path) -> Issue:
         locales = self.config.locales
-        issue_files = {split_name(p, locales).locale: p for p in sorted(folder.iterdir()) if is_markdown(p) and split_name(p, locales).base == ISSUE_FILE}
+        issue_files = {
+            split_name(p, locales).locale: p
+            for p in sorted(folder.iterdir())
+            if is_markdown(p) and split_name(p, locales).base == ISSUE_FILE
+        }
         if None not in issue_files:
             raise ContentError(
                 f"the issue folder has no {ISSUE_FILE}.md",
@@ -125,21 +175,34 @@ class IssueLoader:
         base_doc = self._read(issue_files[None], "issue", None)
         story_files = _story_files(folder / STORIES_DIR, locales)
         order, unlisted = self._story_order(base_doc, story_files)
-        base_stories = {key: self._story(story_files[key][None], None) for key in order if None in story_files[key]}
+        base_stories = {
+            key: self._story(story_files[key][None], None)
+            for key in order
+            if None in story_files[key]
+        }
         if not base_doc.meta.locale and not detect_language(base_doc.front.body):
-            base_doc.locale = self._detect(base_doc.front.body + "\n".join(s.body for s in base_stories.values()), None)
+            base_doc.locale = self._detect(
+                base_doc.front.body + "\n".join(s.body for s in base_stories.values()), None
+            )
         for story in base_stories.values():
             story.locale = base_doc.locale
         main = self._folder_edition(base_doc, order, story_files, base_stories, None)
         main.notes.extend(unlisted)
         editions = {main.locale: main}
-        translated = {loc for loc in issue_files if loc} | {loc for files in story_files.values() for loc in files if loc}
-        for locale in sorted(translated, key=lambda loc: (loc not in locales, locales.index(loc) if loc in locales else 0, loc)):
+        translated = {loc for loc in issue_files if loc} | {
+            loc for files in story_files.values() for loc in files if loc
+        }
+        for locale in sorted(
+            translated,
+            key=lambda loc: (loc not in locales, locales.index(loc) if loc in locales else 0, loc),
+        ):
             if locale == main.locale:
                 continue
             path = issue_files.get(locale)
             doc = self._read(path, "issue", locale) if path else None
-            editions[locale] = self._folder_edition(doc or base_doc, order, story_files, base_stories, (locale, main, doc is None))
+            editions[locale] = self._folder_edition(
+                doc or base_doc, order, story_files, base_stories, (locale, main, doc is None)
+            )
         slug = make_slug(base_doc.meta.slug or folder.name)
         return Issue(slug=slug, path=folder, default_locale=main.locale, editions=editions)
 
@@ -162,7 +225,10 @@ class IssueLoader:
                 original = base_stories.get(key)
                 if original is not None:
                     story.slug, story.section = original.slug, story.section or original.section
-                    story.url, story.image = story.url or original.url, story.image or original.image
+                    story.url, story.image = (
+                        story.url or original.url,
+                        story.image or original.image,
+                    )
                 stories.append(story)
             elif key in base_stories and translation:
                 untranslated.append(base_stories[key])
@@ -171,27 +237,63 @@ class IssueLoader:
                 stories.append(base_stories[key])
             else:
                 first = next(iter(story_files[key].values()))
-                notes.append(Note("warning", f"story exists only in translation; it is left out of the {locale} edition", first, 1, f"add {key}.md in the issue's original language", code="translation"))
+                notes.append(
+                    Note(
+                        "warning",
+                        f"story exists only in translation; it is left out of the {locale} edition",
+                        first,
+                        1,
+                        f"add {key}.md in the issue's original language",
+                        code="translation",
+                    )
+                )
         if untranslated:
             names = [story.source.stem for story in untranslated]
-            listed = ", ".join(f"{name}.{locale}.md" for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            notes.append(Note("warning", f"{len(names)} of {len(stories)} stories have no {locale} translation; the {untranslated[0].locale} text is used", untranslated[0].source.parent, None, f"add {listed} in {STORIES_DIR}/", code="translation"))
+            listed = ", ".join(f"{name}.{locale}.md" for name in names[:3]) + (
+                f" and {len(names) - 3} more" if len(names) > 3 else ""
+            )
+            notes.append(
+                Note(
+                    "warning",
+                    f"{len(names)} of {len(stories)} stories have no {locale} translation; the {untranslated[0].locale} text is used",
+                    untranslated[0].source.parent,
+                    None,
+                    f"add {listed} in {STORIES_DIR}/",
+                    code="translation",
+                )
+            )
         _dedupe_slugs(stories, strict=True)
         main = translation[1] if translation else None
         specs = doc.meta.sections or []
         if main is not None:
-            specs = _translated_specs(main, doc.meta.sections if not translation or not translation[2] else None)
+            specs = _translated_specs(
+                main, doc.meta.sections if not translation or not translation[2] else None
+            )
         lead, closing = _split_issue_body(doc)
-        edition = self._edition(doc, stories, _group(stories, specs, doc), Layout(lead=lead, closing=closing))
+        edition = self._edition(
+            doc, stories, _group(stories, specs), Layout(lead=lead, closing=closing)
+        )
         edition.locale = locale
         if main is not None:
             _inherit(edition, main)
         if translation and translation[2]:
-            notes.insert(0, Note("warning", f"issue has no {locale} translation of {ISSUE_FILE}.md; its title and lead are in {main.locale if main else '?'}", doc.path, 1, f"add {ISSUE_FILE}.{locale}.md", code="translation"))
+            notes.insert(
+                0,
+                Note(
+                    "warning",
+                    f"issue has no {locale} translation of {ISSUE_FILE}.md; its title and lead are in {main.locale if main else '?'}",
+                    doc.path,
+                    1,
+                    f"add {ISSUE_FILE}.{locale}.md",
+                    code="translation",
+                ),
+            )
         edition.notes.extend(notes)
         return edition
 
-    def _story_order(self, doc: _Document, story_files: dict[str, dict[str | None, Path]]) -> tuple[list[str], list[Note]]:
+    def _story_order(
+        self, doc: _Document, story_files: dict[str, dict[str | None, Path]]
+    ) -> tuple[list[str], list[Note]]:
         """Story keys in publication order, and notes on story files the order leaves out."""
         listed = doc.meta.stories
         if listed is None:
@@ -210,7 +312,14 @@ class IssueLoader:
                 )
             keys.append(key)
         unlisted = [
-            Note("warning", "story is not in the issue's stories: list, so it is not published", next(iter(story_files[key].values())), 1, f"add {key} to stories: in {ISSUE_FILE}.md, or delete the file", code="unlisted")
+            Note(
+                "warning",
+                "story is not in the issue's stories: list, so it is not published",
+                next(iter(story_files[key].values())),
+                1,
+                f"add {key} to stories: in {ISSUE_FILE}.md, or delete the file",
+                code="unlisted",
+            )
             for key in sorted(set(story_files) - set(keys))
         ]
         return keys, unlisted
@@ -237,7 +346,12 @@ class IssueLoader:
             meta_lines=meta.lines,
         )
         if not story.title:
-            raise ContentError("story has no title", path=path, line=1, hint="add `title: ...` to the story's front matter")
+            raise ContentError(
+                "story has no title",
+                path=path,
+                line=1,
+                hint="add `title: ...` to the story's front matter",
+            )
         return story
 
     # Shared ---------------------------------------------------------------------------------
@@ -245,7 +359,9 @@ class IssueLoader:
     def _read(self, path: Path, kind: str, locale: str | None) -> _Document:
         text = read_source(path)
         front = split_front_matter(text, path)
-        meta = normalize_metadata(front.meta, path, front.key_lines, self.timezone, self.config.locales, kind)
+        meta = normalize_metadata(
+            front.meta, path, front.key_lines, self.timezone, self.config.locales, kind
+        )
         if locale and meta.locale and meta.locale != locale:
             raise ContentError(
                 f"locale: says {meta.locale} but the file name says {locale}",
@@ -262,7 +378,9 @@ class IssueLoader:
             return fallback or self.config.default_locale
         return match_locale(language, self.config.locales)
 
-    def _edition(self, doc: _Document, stories: list[Story], sections: list[Section], layout: Layout) -> Edition:
+    def _edition(
+        self, doc: _Document, stories: list[Story], sections: list[Section], layout: Layout
+    ) -> Edition:
         meta = doc.meta
         ordered = [story for section in sections for story in section.stories]
         edition = Edition(
@@ -292,9 +410,13 @@ class IssueLoader:
             extra=meta.extra,
         )
         for line, message, hint in doc.front.warnings:
-            edition.notes.append(Note("warning", message, doc.path, line, hint, code="front-matter"))
+            edition.notes.append(
+                Note("warning", message, doc.path, line, hint, code="front-matter")
+            )
         if not edition.title:
-            edition.notes.append(Note("error", "issue has no title", doc.path, 1, TITLE_HINT, code="missing-title"))
+            edition.notes.append(
+                Note("error", "issue has no title", doc.path, 1, TITLE_HINT, code="missing-title")
+            )
         return edition
 
     def _date_from_name(self, path: Path) -> datetime | None:
@@ -343,32 +465,49 @@ def _story_files(folder: Path, locales: list[str]) -> dict[str, dict[str | None,
     return files
 
 
-def _group(stories: list[Story], specs: list[SectionSpec], doc: _Document) -> list[Section]:
-    """Stories grouped by section: declared sections in their order, others by first appearance."""
-    sections: dict[str, Section] = {}
+def _group(
+    stories: list[Story], specs: list[SectionSpec], by_appearance: bool = False
+) -> list[Section]:
+    """Stories grouped by section.
+
+    Folder issues: stories outside any section first, then the declared sections in their
+    order, then undeclared ones by first appearance. Single files (`by_appearance`): the order
+    the document has.
+    """
+    sections: dict[str, Section] = {"": Section(id="", title=None)}
     for spec in specs:
         ident = spec.id or make_slug(spec.title) or spec.title
         sections[ident] = Section(id=ident, title=spec.title, intro=spec.intro)
-    lookup = {key: ident for ident, s in sections.items() for key in (ident, s.title or "", make_slug(s.title or ""))}
-    for story in stories:
-        if story.section is None:
-            sections.setdefault("", Section(id="", title=None)).stories.append(story)
-            continue
-        ident = lookup.get(story.section) or lookup.get(make_slug(story.section))
-        if ident is None and specs:
-            raise ContentError(
-                f"section {story.section!r} is not in the issue's sections: list",
-                path=story.source,
-                line=1,
-                hint="use one of: " + ", ".join(s.title or s.id for s in sections.values() if s.title),
-            )
-        if ident is None:
-            ident = make_slug(story.section) or story.section
-            sections[ident] = Section(id=ident, title=story.section)
-            lookup[story.section] = ident
-        story.section = ident
+    lookup = {
+        key: ident
+        for ident, s in sections.items()
+        if ident
+        for key in (ident, s.title or "", make_slug(s.title or ""))
+    }
+    first_seen: dict[str, int] = {}
+    for position, story in enumerate(stories):
+        ident = ""
+        if story.section is not None:
+            found = lookup.get(story.section) or lookup.get(make_slug(story.section))
+            if found is None and specs:
+                raise ContentError(
+                    f"section {story.section!r} is not in the issue's sections: list",
+                    path=story.source,
+                    line=story.meta_lines.get("section", 1),
+                    hint="use one of: "
+                    + ", ".join(s.title or s.id for s in sections.values() if s.title),
+                )
+            if found is None:
+                found = make_slug(story.section) or story.section
+                sections[found] = Section(id=found, title=story.section)
+                lookup[story.section] = found
+            ident = story.section = found
+        first_seen.setdefault(ident, position)
         sections[ident].stories.append(story)
-    return [section for section in sections.values() if section.stories or section.title]
+    groups = [section for section in sections.values() if section.stories]
+    if by_appearance:
+        groups.sort(key=lambda section: first_seen[section.id])
+    return groups
 
 
 def _translated_specs(main: Edition, translated: list[SectionSpec] | None) -> list[SectionSpec]:
@@ -379,7 +518,11 @@ def _translated_specs(main: Edition, translated: list[SectionSpec] | None) -> li
         return specs
     by_id = {spec.id: spec for spec in translated if spec.id}
     for index, spec in enumerate(specs):
-        match = by_id.get(spec.id) if by_id else (translated[index] if index < len(translated) else None)
+        match = (
+            by_id.get(spec.id or "")
+            if by_id
+            else (translated[index] if index < len(translated) else None)
+        )
         if match is not None:
             spec.title = match.title
             spec.intro = match.intro or spec.intro
@@ -426,4 +569,12 @@ def _strip_number(name: str) -> str:
 
 
 def _siblings(path: Path, base: str) -> list[Path]:
-    return sorted(p for p in path.parent.iterdir() if p.is_file() and p.name.startswith(base + ".") and p != path) if path.parent.is_dir() else []
+    return (
+        sorted(
+            p
+            for p in path.parent.iterdir()
+            if p.is_file() and p.name.startswith(base + ".") and p != path
+        )
+        if path.parent.is_dir()
+        else []
+    )

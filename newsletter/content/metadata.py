@@ -25,11 +25,32 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "title": ("title",),
     "subtitle": ("subtitle", "sub_title", "tagline"),
     "preheader": ("preheader", "description", "summary", "excerpt", "abstract"),
-    "date": ("date", "publish_date", "publishdate", "published_at", "pub_date", "pubdate", "created_date", "created", "created_at"),
+    "date": (
+        "date",
+        "publish_date",
+        "publishdate",
+        "published_at",
+        "pub_date",
+        "pubdate",
+        "created_date",
+        "created",
+        "created_at",
+    ),
     "updated": ("updated", "lastmod", "last_modified", "modified", "updated_at"),
     "send_at": ("send_at", "scheduled_at"),
     "authors": ("authors", "author"),
-    "image": ("image", "hero_image", "hero", "cover", "cover_image", "featured_image", "feature_image", "og_image", "images", "thumbnail"),
+    "image": (
+        "image",
+        "hero_image",
+        "hero",
+        "cover",
+        "cover_image",
+        "featured_image",
+        "feature_image",
+        "og_image",
+        "images",
+        "thumbnail",
+    ),
     "image_alt": ("image_alt", "hero_image_alt", "cover_alt", "cover_image_alt"),
     "cta": ("cta", "call_to_action"),
     "tags": ("tags", "tag", "categories", "category"),
@@ -43,7 +64,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Stories have a link and a section, and their `summary` is a summary, not a preheader.
 _STORY_ALIASES: dict[str, tuple[str, ...]] = {
-    **{key: spellings for key, spellings in _ALIASES.items() if key not in ("preheader", "stories", "sections", "footer", "number", "send_at")},
+    **{
+        key: spellings
+        for key, spellings in _ALIASES.items()
+        if key not in ("preheader", "stories", "sections", "footer", "number", "send_at")
+    },
     "summary": ("summary", "description", "excerpt", "abstract"),
     "url": ("url", "link", "href", "source_url", "external_url"),
     "section": ("section",),
@@ -131,7 +156,9 @@ def normalize_metadata(
 class _Reader:
     """Converts one raw value to the type of its canonical key."""
 
-    def __init__(self, path: Path, key_lines: dict[str, int], timezone: ZoneInfo, locales: Sequence[str]) -> None:
+    def __init__(
+        self, path: Path, key_lines: dict[str, int], timezone: ZoneInfo, locales: Sequence[str]
+    ) -> None:
         self.path = path
         self.key_lines = key_lines
         self.timezone = timezone
@@ -161,13 +188,17 @@ class _Reader:
         return self.text(key, value)
 
     def fail(self, key: str, message: str, hint: str) -> ContentError:
-        return ContentError(f"{key}: {message}", path=self.path, line=self.key_lines.get(key, 1), hint=hint)
+        return ContentError(
+            f"{key}: {message}", path=self.path, line=self.key_lines.get(key, 1), hint=hint
+        )
 
     def text(self, key: str, value: Any) -> str | None:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(key, f"must be text, not {_kind(value)}", f"write {key}: followed by plain text")
+            raise self.fail(
+                key, f"must be text, not {_kind(value)}", f"write {key}: followed by plain text"
+            )
         return str(value).strip() or None
 
     def datetime(self, key: str, value: Any) -> datetime | None:
@@ -211,7 +242,11 @@ class _Reader:
             text = value.get("text") or value.get("label") or value.get("title")
             url = value.get("url") or value.get("href") or value.get("link")
             if not isinstance(text, str) or (url is not None and not isinstance(url, str)):
-                raise self.fail(key, "needs text and an optional url", "write cta: {text: '...', url: 'https://...'}")
+                raise self.fail(
+                    key,
+                    "needs text and an optional url",
+                    "write cta: {text: '...', url: 'https://...'}",
+                )
             return Link(text=text.strip(), url=url)
         text = self.text(key, value)
         return Link(text=text) if text else None
@@ -223,7 +258,9 @@ class _Reader:
         try:
             return match_locale(text, self.locales)
         except ValueError as error:
-            raise self.fail(key, str(error), "use a locale identifier such as en, zh, pt_BR or ar") from error
+            raise self.fail(
+                key, str(error), "use a locale identifier such as en, zh, pt_BR or ar"
+            ) from error
 
     def number(self, key: str, value: Any) -> int | None:
         if value is None or value == "":
@@ -237,18 +274,24 @@ class _Reader:
     def status(self, key: str, value: Any) -> str | None:
         if key.lower() == "draft":
             if not isinstance(value, bool):
-                raise self.fail(key, f"{value!r} is not true or false", "write draft: true or draft: false")
+                raise self.fail(
+                    key, f"{value!r} is not true or false", "write draft: true or draft: false"
+                )
             return "draft" if value else None
         text = (self.text(key, value) or "").lower()
         if text in ("published", "hidden", "publish", ""):
             return None  # A blog's publication state says nothing about the newsletter send.
         if text not in ISSUE_STATUSES:
-            raise self.fail(key, f"{value!r} is not a status", "use one of " + ", ".join(ISSUE_STATUSES))
+            raise self.fail(
+                key, f"{value!r} is not a status", "use one of " + ", ".join(ISSUE_STATUSES)
+            )
         return text
 
     def sections(self, key: str, value: Any) -> list[SectionSpec]:
         if not isinstance(value, list):
-            raise self.fail(key, f"must be a list, not {_kind(value)}", "write sections: [News, Tools]")
+            raise self.fail(
+                key, f"must be a list, not {_kind(value)}", "write sections: [News, Tools]"
+            )
         specs = []
         for item in value:
             if isinstance(item, str | int | float) and not isinstance(item, bool):
@@ -256,9 +299,17 @@ class _Reader:
             elif isinstance(item, dict) and isinstance(item.get("title"), str):
                 ident = item.get("id")
                 intro = item.get("intro") or ""
-                specs.append(SectionSpec(id=str(ident) if ident else None, title=item["title"], intro=str(intro)))
+                specs.append(
+                    SectionSpec(
+                        id=str(ident) if ident else None, title=item["title"], intro=str(intro)
+                    )
+                )
             else:
-                raise self.fail(key, f"lists {_kind(item)}", "write each section as a title or {id: ..., title: ...}")
+                raise self.fail(
+                    key,
+                    f"lists {_kind(item)}",
+                    "write each section as a title or {id: ..., title: ...}",
+                )
         return specs
 
 

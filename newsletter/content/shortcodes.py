@@ -23,7 +23,13 @@ _PATTERN = re.compile(
 )
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _CLOSERS = re.compile(r"^(end\w*|/.*)$")
-_DIALECTS = {"hugo": "Hugo", "hugo_md": "Hugo", "tag": "Liquid/Zola", "call": "Zola", "var": "Liquid"}
+_DIALECTS = {
+    "hugo": "Hugo",
+    "hugo_md": "Hugo",
+    "tag": "Liquid/Zola",
+    "call": "Zola",
+    "var": "Liquid",
+}
 
 
 @dataclass(frozen=True)
@@ -58,5 +64,8 @@ def find_shortcodes(parser: MarkdownIt, markdown: str, first_line: int = 1) -> l
             end = visible.find("}}", match.end())
             end = visible.find("%}", match.end()) if end < 0 else end
             text = line[match.start() : end + 2 if end >= 0 else match.end()]
-            found.append(Shortcode(name=name, dialect=_DIALECTS[kind], line=first_line + index, text=text))
+            text = text if len(text) <= 60 else text[:59] + "…"
+            found.append(
+                Shortcode(name=name, dialect=_DIALECTS[kind], line=first_line + index, text=text)
+            )
     return found

@@ -44,7 +44,12 @@ def read_source(path: Path) -> str:
         ) from error
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise ContentError("is empty", path=path, line=1, hint="write the issue's front matter and text, or delete the file")
+        raise ContentError(
+            "is empty",
+            path=path,
+            line=1,
+            hint="write the issue's front matter and text, or delete the file",
+        )
     return text
 
 
@@ -74,9 +79,12 @@ def discover_issue_paths(issues_dir: Path, locales: Sequence[str]) -> list[Path]
     for entry in sorted(issues_dir.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
-        if entry.is_dir() and any(split_name(p, locales).base == ISSUE_FILE for p in entry.iterdir() if is_markdown(p)):
-            found.append(entry)
-        elif entry.is_file() and is_markdown(entry) and split_name(entry, locales).locale is None:
+        if (
+            entry.is_dir()
+            and any(
+                split_name(p, locales).base == ISSUE_FILE for p in entry.iterdir() if is_markdown(p)
+            )
+        ) or (entry.is_file() and is_markdown(entry) and split_name(entry, locales).locale is None):
             found.append(entry)
     return found
 

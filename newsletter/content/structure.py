@@ -146,14 +146,15 @@ def _blocks(tokens: list[Token]) -> list[_Block]:
             if kind in ("heading", "paragraph"):
                 block.inline = tokens[index + 1]
             blocks.append(block)
-        if depth > 0 or token.nesting == 1:
-            if blocks:
-                blocks[-1].tokens.append(token)
+        if (depth > 0 or token.nesting == 1) and blocks:
+            blocks[-1].tokens.append(token)
         depth += token.nesting
     return blocks
 
 
-def _definitions(lines: list[str], blocks: list[_Block], env: dict[str, object]) -> dict[str, tuple[int, int, str]]:
+def _definitions(
+    lines: list[str], blocks: list[_Block], env: dict[str, object]
+) -> dict[str, tuple[int, int, str]]:
     """Footnote (`^label`) and link-reference (`label`) definitions: key -> (start, end, kind)."""
     code = {n for b in blocks if b.kind in ("fence", "code_block") for n in range(b.start, b.end)}
     found: dict[str, tuple[int, int, str]] = {}
@@ -162,7 +163,14 @@ def _definitions(lines: list[str], blocks: list[_Block], env: dict[str, object])
         match = _FOOTNOTE_DEF.match(lines[index])
         if match and index not in code:
             end = index + 1
-            while end < len(lines) and (lines[end].startswith(("    ", "\t")) or (not lines[end].strip() and end + 1 < len(lines) and lines[end + 1].startswith(("    ", "\t")))):
+            while end < len(lines) and (
+                lines[end].startswith(("    ", "\t"))
+                or (
+                    not lines[end].strip()
+                    and end + 1 < len(lines)
+                    and lines[end + 1].startswith(("    ", "\t"))
+                )
+            ):
                 end += 1
             found["^" + match.group(1)] = (index, end, "footnote")
             index = end
@@ -189,26 +197,55 @@ def _units(blocks: list[_Block], lead_start: int) -> list[_Unit]:
             if story_level is not None and block.level > story_level:
                 continue  # A subheading inside the current story.
             content = _content(blocks, index)
-            following = blocks[index + 1 + len(content)] if index + 1 + len(content) < len(blocks) else None
+            following = (
+                blocks[index + 1 + len(content)] if index + 1 + len(content) < len(blocks) else None
+            )
             title = inline_text(block.inline) if block.inline else ""
             if section_level is not None and block.level <= section_level:
                 section_level = section_index = None
             if _is_link_list(content):
                 section_index = sum(1 for u in units if u.role == "section")
-                units.append(_Unit(role="section", start=block.start, body_start=block.end, title=title))
+                units.append(
+                    _Unit(role="section", start=block.start, body_start=block.end, title=title)
+                )
                 for item_start, _, url in _list_items(content):
                     seen_story = True
-                    units.append(_Unit(role="story", start=item_start, body_start=item_start, url=url, section=section_index, item=True))
+                    units.append(
+                        _Unit(
+                            role="story",
+                            start=item_start,
+                            body_start=item_start,
+                            url=url,
+                            section=section_index,
+                            item=True,
+                        )
+                    )
                 story_level = None
                 section_level = block.level
-            elif not _has_prose(content) and following is not None and following.kind == "heading" and following.level > block.level:
+            elif (
+                not _has_prose(content)
+                and following is not None
+                and following.kind == "heading"
+                and following.level > block.level
+            ):
                 section_index = sum(1 for u in units if u.role == "section")
-                units.append(_Unit(role="section", start=block.start, body_start=block.end, title=title))
+                units.append(
+                    _Unit(role="section", start=block.start, body_start=block.end, title=title)
+                )
                 section_level = block.level
                 story_level = None
             else:
-                title, url = _heading_title(block)
-                units.append(_Unit(role="story", start=block.start, body_start=block.end, title=title, url=url, section=section_index))
+                story_title, url = _heading_title(block)
+                units.append(
+                    _Unit(
+                        role="story",
+                        start=block.start,
+                        body_start=block.end,
+                        title=story_title,
+                        url=url,
+                        section=section_index,
+                    )
+                )
                 story_level = block.level
                 seen_story = True
         elif block.kind == "hr":
@@ -235,7 +272,11 @@ def _has_prose(content: list[_Block]) -> bool:
     for block in content:
         if block.kind == "html_block":
             continue
-        if block.kind == "paragraph" and block.inline is not None and _IMAGE_ONLY.match(block.inline.content):
+        if (
+            block.kind == "paragraph"
+            and block.inline is not None
+            and _IMAGE_ONLY.match(block.inline.content)
+        ):
             continue
         return True
     return False
@@ -265,24 +306,36 @@ def _list_items(content: list[_Block]) -> list[tuple[int, int, str | None]]:
                 links = _links(token)
                 if links:
                     start, end, _ = items[-1]
-                    items[-1] = (start, end, links[0] if token.content.lstrip().startswith("[") else links[-1])
+                    items[-1] = (
+                        start,
+                        end,
+                        links[0] if re.match(r"^\s*(\*\*|__)?\[", token.content) else links[-1],
+                    )
             depth += token.nesting
     return items
 
 
 def _links(inline: Token) -> list[str]:
-    return [str(child.attrs.get("href")) for child in inline.children or [] if child.type == "link_open" and child.attrs.get("href")]
+    return [
+        str(child.attrs.get("href"))
+        for child in inline.children or []
+        if child.type == "link_open" and child.attrs.get("href")
+    ]
 
 
 def _heading_title(block: _Block) -> tuple[str | None, str | None]:
     """A heading's text; when the whole heading is one link, its text and URL."""
     if block.inline is None:
         return None, None
-    children = [c for c in block.inline.children or [] if not (c.type == "text" and not c.content.strip())]
+    children = [
+        c for c in block.inline.children or [] if not (c.type == "text" and not c.content.strip())
+    ]
     if children and children[0].type == "link_open" and children[-1].type == "link_close":
         opens = sum(1 for c in children if c.type == "link_open")
         if opens == 1:
-            return inline_text(block.inline) or None, str(children[0].attrs.get("href") or "") or None
+            return inline_text(block.inline) or None, str(
+                children[0].attrs.get("href") or ""
+            ) or None
     return inline_text(block.inline) or None, None
 
 
@@ -300,19 +353,31 @@ def _slice(lines: list[str], unit: _Unit, units: list[_Unit], index: int, skip: 
     return _dedent_item(text) if unit.item else text.strip("\n")
 
 
-def _attach_definitions(units: list[_Unit], texts: list[str], lines: list[str], definitions: dict[str, tuple[int, int, str]], layout: Layout) -> None:
+def _attach_definitions(
+    units: list[_Unit],
+    texts: list[str],
+    lines: list[str],
+    definitions: dict[str, tuple[int, int, str]],
+    layout: Layout,
+) -> None:
     """Give each unit the footnote and reference definitions it uses, and pair trailing sources."""
     used_anywhere: set[str] = set()
     for index, text in enumerate(texts):
         used = _used_labels(text)
         used_anywhere |= used
-        extra = ["\n".join(lines[s:e]).rstrip() for key, (s, e, _) in definitions.items() if key in used]
+        extra = [
+            "\n".join(lines[s:e]).rstrip() for key, (s, e, _) in definitions.items() if key in used
+        ]
         if extra:
             texts[index] = _join(text, "\n\n".join(extra))
     orphans = [(key, span) for key, span in definitions.items() if key not in used_anywhere]
     footnotes = [(key, span) for key, span in orphans if span[2] == "footnote"]
     stories = [index for index, unit in enumerate(units) if unit.role == "story"]
-    if footnotes and len(footnotes) == len(stories) and all(span[0] > units[stories[-1]].start for _, span in footnotes):
+    if (
+        footnotes
+        and len(footnotes) == len(stories)
+        and all(span[0] > units[stories[-1]].start for _, span in footnotes)
+    ):
         for story, (key, (start, end, _)) in zip(stories, footnotes, strict=True):
             definition = "\n".join(lines[start:end]).rstrip()
             texts[story] = _join(_add_reference(texts[story], key), definition)
@@ -328,7 +393,11 @@ def _attach_definitions(units: list[_Unit], texts: list[str], lines: list[str], 
 
 def _used_labels(text: str) -> set[str]:
     """Footnote references (`^x`) and reference-link labels used in `text`, outside definitions."""
-    body = "\n".join(line for line in text.split("\n") if not _FOOTNOTE_DEF.match(line) and not re.match(r"^ {0,3}\[[^\]]+\]:", line))
+    body = "\n".join(
+        line
+        for line in text.split("\n")
+        if not _FOOTNOTE_DEF.match(line) and not re.match(r"^ {0,3}\[[^\]]+\]:", line)
+    )
     body = re.sub(r"`[^`]*`", "", body)
     used = {"^" + label for label in re.findall(r"\[\^([^\]\s]+)\](?!:)", body)}
     used |= {_fold_label(label) for label in _LINK_LABEL.findall(body)}
@@ -339,7 +408,11 @@ def _add_reference(text: str, key: str) -> str:
     """Cite footnote `key` at the end of the story's first paragraph of prose."""
     paragraphs = text.split("\n\n")
     for index, paragraph in enumerate(paragraphs):
-        if paragraph.strip() and not _IMAGE_ONLY.match(paragraph) and not paragraph.lstrip().startswith(("#", "[^")):
+        if (
+            paragraph.strip()
+            and not _IMAGE_ONLY.match(paragraph)
+            and not paragraph.lstrip().startswith(("#", "[^"))
+        ):
             paragraphs[index] = f"{paragraph.rstrip()}[{key}]"
             return "\n\n".join(paragraphs)
     return f"{text}\n\n[{key}]"
@@ -349,7 +422,7 @@ def story_title_from_text(text: str) -> str | None:
     """A short title for a link-list story: its bold lead-in, else its first sentence or clause."""
     bold = re.match(r"^\s*(\*\*|__)(.+?)\1", text)
     if bold:
-        return bold.group(2).strip(" :：-–—")
+        return _LINK.sub(lambda m: m.group(1), bold.group(2)).strip(" :：-–—")
     lead_link = re.match(r"^\s*\[([^\]]+)\]\(", text)
     if lead_link:
         return lead_link.group(1).strip()
@@ -372,7 +445,10 @@ def _width(text: str) -> int:
 def _truncate(text: str) -> str:
     """Cut at a word boundary (or between two CJK characters) to fit the title width."""
     out = ""
-    for unit in re.findall(r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+", text):
+    for unit in re.findall(
+        r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+",
+        text,
+    ):
         if _width(out + unit) > _TITLE_WIDTH - 1:
             break
         out += unit
@@ -393,7 +469,11 @@ def _dedent_item(text: str) -> str:
 def _unquote(text: str) -> str:
     """A part that is one blockquote, without its `>` markers."""
     lines = text.strip("\n").split("\n")
-    if lines and all(line.startswith(">") or not line.strip() for line in lines) and lines[0].startswith(">"):
+    if (
+        lines
+        and all(line.startswith(">") or not line.strip() for line in lines)
+        and lines[0].startswith(">")
+    ):
         return "\n".join(re.sub(r"^> ?", "", line) for line in lines).strip("\n")
     return text
 
