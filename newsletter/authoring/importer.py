@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from newsletter.authoring.writer import front_matter_document, issue_meta, story_meta
-from newsletter.content.loader import STORIES_MARKER, IssueLoader
+from newsletter.content.folder import STORIES_MARKER
+from newsletter.content.loader import IssueLoader
 from newsletter.content.shortcodes import Shortcode, find_shortcodes
 from newsletter.content.slugs import make_slug
 from newsletter.content.source import STORIES_DIR

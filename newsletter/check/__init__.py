@@ -7,6 +7,7 @@ falling back to the default language) are part of the report.
 from __future__ import annotations
 
 from newsletter.check.content import check_content
+from newsletter.content.loader import SLUG_HINT, duplicate_slugs
 from newsletter.model import Issue, Note
 
 __all__ = ["check_content", "check_duplicate_slugs", "count"]
@@ -14,22 +15,17 @@ __all__ = ["check_content", "check_duplicate_slugs", "count"]
 
 def check_duplicate_slugs(issues: list[Issue]) -> list[Note]:
     """An error for each issue whose slug another issue already uses."""
-    seen: dict[str, Issue] = {}
-    notes = []
-    for issue in issues:
-        if issue.slug in seen:
-            notes.append(
-                Note(
-                    "error",
-                    f"issue slug {issue.slug!r} is already used by {seen[issue.slug].path.name}",
-                    issue.main.source,
-                    1,
-                    "give one of them another `slug:` in its front matter, or rename it",
-                    code="duplicate-slug",
-                )
-            )
-        seen.setdefault(issue.slug, issue)
-    return notes
+    return [
+        Note(
+            "error",
+            f"issue slug {issue.slug!r} is already used by {first.path.name}",
+            issue.main.source,
+            issue.main.meta_lines.get("slug", 1),
+            SLUG_HINT,
+            code="duplicate-slug",
+        )
+        for issue, first in duplicate_slugs(issues)
+    ]
 
 
 def count(notes: list[Note]) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 
 from newsletter.cli.context import console, project_of, reports_errors
 from newsletter.errors import ContentError, NewsletterError, display_path
@@ -55,10 +56,10 @@ def list_issues(ctx: typer.Context) -> None:
             fallbacks = sum(1 for story in edition.stories if story.fallback)
             stories = f"{len(edition.stories)}" + (f" ({fallbacks} fallback)" if fallbacks else "")
             table.add_row(
-                issue.slug if locale == issue.default_locale else "",
+                escape(issue.slug) if locale == issue.default_locale else "",
                 f"{edition.date:%Y-%m-%d}" if edition.date else "-",
                 locale,
-                _shorten(edition.title or "(no title)", 40),
+                escape(_shorten(edition.title or "(no title)", 40)),
                 str(len(edition.named_sections)),
                 stories,
                 str(length),
@@ -107,9 +108,9 @@ def check(
     for note in notes:
         where = display_path(note.path) + (f":{note.line}" if note.line else "")
         colour = "red" if note.severity == "error" else "yellow"
-        out.print(f"[{colour}]{note.severity}[/]: {where}: {note.message}")
+        out.print(f"[{colour}]{note.severity}[/]: " + escape(f"{where}: {note.message}"))
         if note.hint:
-            out.print(f"  fix: {note.hint}")
+            out.print(f"  fix: {note.hint}", markup=False)
     errors, warnings = count(notes)
     out.print(f"{len(paths)} issues checked: {errors} errors, {warnings} warnings")
     if errors or (strict and warnings):
@@ -152,20 +153,13 @@ def import_posts(
     """
     from newsletter.authoring.importer import import_post
     from newsletter.content.loader import IssueLoader
-    from newsletter.content.metadata import parse_datetime
 
     project = project_of(ctx)
     if slug and len(files) > 1:
         raise NewsletterError(
             "--slug names one issue, but several files were given", hint="import them one at a time"
         )
-    when = None
-    if date:
-        when = parse_datetime(date, ZoneInfo(project.config.timezone))
-        if when is None:
-            raise NewsletterError(
-                f"--date {date!r} is not a date", hint="write it as 2024-03-27 or 2024-03-27 08:00"
-            )
+    when = _date_option(date, project.config.timezone) if date else None
     loader = IssueLoader(project.config)
     out = console()
     for file in files:
@@ -176,18 +170,17 @@ def import_posts(
         out.print(
             f"imported {display_path(file)} -> {display_path(result.path)}/: "
             f"{len(main.stories)} stories, {len(main.named_sections)} sections, "
-            f"locales {', '.join(result.issue.locales)}"
+            f"locales {', '.join(result.issue.locales)}",
+            markup=False,
         )
         for where, shortcode in result.shortcodes:
-            out.print(
-                f"  [yellow]warning[/]: {where}:{shortcode.line}: {shortcode.dialect} shortcode {shortcode.text!r} kept as text"
-            )
+            text = f"{where}:{shortcode.line}: {shortcode.dialect} shortcode {shortcode.text!r} kept as text"
+            out.print("  [yellow]warning[/]: " + escape(text))
         for url in result.copied:
-            out.print(f"  copied {url} -> images/")
+            out.print(f"  copied {url} -> images/", markup=False)
         for url in result.missing:
-            out.print(
-                f"  [yellow]warning[/]: {url} not found next to {file.name}; copy it into the issue and fix the link"
-            )
+            text = f"{url} not found next to {file.name}; copy it into the issue and fix the link"
+            out.print("  [yellow]warning[/]: " + escape(text))
 
 
 def new(
@@ -214,14 +207,11 @@ def new(
     Example: newsletter new "AI Weekly #12" --date 2024-03-17
     """
     from newsletter.authoring.scaffold import new_issue
-    from newsletter.content.metadata import parse_datetime
     from newsletter.locales import match_locale
 
     project = project_of(ctx)
-    zone = ZoneInfo(project.config.timezone)
-    when = parse_datetime(date, zone) if date else datetime.now(zone)
-    if when is None:
-        raise NewsletterError(f"--date {date!r} is not a date", hint="write it as 2024-03-17")
+    zone = project.config.timezone
+    when = _date_option(date, zone) if date else datetime.now(ZoneInfo(zone))
     try:
         language = match_locale(locale, project.config.locales) if locale else None
     except ValueError as error:
@@ -230,7 +220,9 @@ def new(
         ) from error
     folder = new_issue(project.issues_path, title, when, slug=slug, locale=language)
     console().print(
-        f'created {display_path(folder)}/issue.md\nnext: newsletter story add {folder.name} "Story title" --url https://...'
+        f"created {display_path(folder)}/issue.md\n"
+        f'next: newsletter story add {folder.name} "Story title" --url https://...',
+        markup=False,
     )
 
 
@@ -269,7 +261,19 @@ def story_add(
             hint=f"run `newsletter import {display_path(folder)}` to turn it into a folder",
         )
     path = add_story(folder, title, url=url, section=section, image=image, summary=summary)
-    console().print(f"created {display_path(path)}")
+    console().print(f"created {display_path(path)}", markup=False)
+
+
+def _date_option(value: str, timezone: str) -> datetime:
+    """A --date value as an aware datetime in the configured zone; NewsletterError if unreadable."""
+    from newsletter.content.metadata import parse_datetime
+
+    when = parse_datetime(value, ZoneInfo(timezone))
+    if when is None:
+        raise NewsletterError(
+            f"--date {value!r} is not a date", hint="write it as 2024-03-27 or 2024-03-27 08:00"
+        )
+    return when
 
 
 def _shorten(text: str, width: int) -> str:

@@ -49,5 +49,6 @@ def project_of(ctx: typer.Context) -> Project:
 
 def console() -> Console:
     """Console for user-facing output; 160 columns wide when not a terminal (logs, CI)."""
-    wide = Console(highlight=False)
-    return wide if wide.is_terminal else Console(highlight=False, width=160)
+    # Lines are never wrapped (a finding stays one line for grep); tables use the width.
+    terminal = Console(highlight=False, soft_wrap=True)
+    return terminal if terminal.is_terminal else Console(highlight=False, soft_wrap=True, width=160)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
+
+INLINE_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+"""An inline Markdown link `[text](url "title")`: group 1 the text, group 2 the URL."""
 
 
 def markdown_parser() -> MarkdownIt:

@@ -16,21 +16,17 @@ Text is sliced from the source by line, so nothing the author wrote is rewritten
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.content.markdown import inline_text
+from newsletter.content.markdown import INLINE_LINK, inline_text
+from newsletter.content.titles import story_title_from_text
 
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
-_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _LINK_LABEL = re.compile(r"\[([^\]^][^\]]*)\](?!\()")
 _IMAGE_ONLY = re.compile(r"^\s*(!\[[^\]]*\]\([^)]*\)\s*)+$")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)")
-_CLAUSE_END = re.compile(r"[，、；：,;:]")
-_TITLE_WIDTH = 80
 
 
 @dataclass
@@ -381,7 +377,7 @@ def _attach_definitions(
         for story, (key, (start, end, _)) in zip(stories, footnotes, strict=True):
             definition = "\n".join(lines[start:end]).rstrip()
             texts[story] = _join(_add_reference(texts[story], key), definition)
-            links = _LINK.findall(definition)
+            links = INLINE_LINK.findall(definition)
             if units[story].url is None and links:
                 units[story].url = links[0][1]
         return
@@ -416,43 +412,6 @@ def _add_reference(text: str, key: str) -> str:
             paragraphs[index] = f"{paragraph.rstrip()}[{key}]"
             return "\n\n".join(paragraphs)
     return f"{text}\n\n[{key}]"
-
-
-def story_title_from_text(text: str) -> str | None:
-    """A short title for a link-list story: its bold lead-in, else its first sentence or clause."""
-    bold = re.match(r"^\s*(\*\*|__)(.+?)\1", text)
-    if bold:
-        return _LINK.sub(lambda m: m.group(1), bold.group(2)).strip(" :：-–—")
-    lead_link = re.match(r"^\s*\[([^\]]+)\]\(", text)
-    if lead_link:
-        return lead_link.group(1).strip()
-    plain = _LINK.sub(lambda m: m.group(1), text)
-    plain = re.sub(r"[*_`]+", "", plain).strip()
-    if not plain:
-        return None
-    first = _SENTENCE_END.split(plain, maxsplit=1)[0].strip().rstrip("。.!?！？")
-    if _width(first) > _TITLE_WIDTH:
-        first = _CLAUSE_END.split(first, maxsplit=1)[0].strip()
-    if _width(first) > _TITLE_WIDTH:
-        first = _truncate(first)
-    return first or None
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
-
-
-def _truncate(text: str) -> str:
-    """Cut at a word boundary (or between two CJK characters) to fit the title width."""
-    out = ""
-    for unit in re.findall(
-        r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+",
-        text,
-    ):
-        if _width(out + unit) > _TITLE_WIDTH - 1:
-            break
-        out += unit
-    return (out.rstrip() or text[: _TITLE_WIDTH // 2]) + "…"
 
 
 def _dedent_item(text: str) -> str:

@@ -1,0 +1,89 @@
+"""Group an edition's stories into sections, and keep story slugs unique."""
+
+from __future__ import annotations
+
+from newsletter.content.metadata import SectionSpec
+from newsletter.content.slugs import make_slug
+from newsletter.errors import ContentError
+from newsletter.model import Edition, Section, Story
+
+
+def group_stories(
+    stories: list[Story], specs: list[SectionSpec], by_appearance: bool = False
+) -> list[Section]:
+    """Stories grouped by section.
+
+    Folder issues: stories outside any section first, then the declared sections in their
+    order, then undeclared ones by first appearance. Single files (`by_appearance`): the order
+    the document has.
+    """
+    sections: dict[str, Section] = {"": Section(id="", title=None)}
+    for spec in specs:
+        ident = spec.id or make_slug(spec.title) or spec.title
+        sections[ident] = Section(id=ident, title=spec.title, intro=spec.intro)
+    lookup = {
+        key: ident
+        for ident, s in sections.items()
+        if ident
+        for key in (ident, s.title or "", make_slug(s.title or ""))
+    }
+    first_seen: dict[str, int] = {}
+    for position, story in enumerate(stories):
+        ident = ""
+        if story.section is not None:
+            found = lookup.get(story.section) or lookup.get(make_slug(story.section))
+            if found is None and specs:
+                raise ContentError(
+                    f"section {story.section!r} is not in the issue's sections: list",
+                    path=story.source,
+                    line=story.meta_lines.get("section", 1),
+                    hint="use one of: "
+                    + ", ".join(s.title or s.id for s in sections.values() if s.title),
+                )
+            if found is None:
+                found = make_slug(story.section) or story.section
+                sections[found] = Section(id=found, title=story.section)
+                lookup[story.section] = found
+            ident = story.section = found
+        first_seen.setdefault(ident, position)
+        sections[ident].stories.append(story)
+    groups = [section for section in sections.values() if section.stories]
+    if by_appearance:
+        groups.sort(key=lambda section: first_seen[section.id])
+    return groups
+
+
+def translated_specs(main: Edition, translated: list[SectionSpec] | None) -> list[SectionSpec]:
+    """The original's sections with titles and intros from a translation (by id, else by position)."""
+    specs = [SectionSpec(id=s.id, title=s.title or "", intro=s.intro) for s in main.named_sections]
+    if not translated:
+        return specs
+    by_id = {spec.id: spec for spec in translated if spec.id}
+    for index, spec in enumerate(specs):
+        if by_id:
+            match = by_id.get(spec.id or "")
+        else:
+            match = translated[index] if index < len(translated) else None
+        if match is not None:
+            spec.title = match.title
+            spec.intro = match.intro or spec.intro
+    return specs
+
+
+def dedupe_slugs(stories: list[Story], strict: bool = False) -> None:
+    """Make story slugs unique: numbered (`name-2`), or ContentError when `strict`."""
+    seen: dict[str, Story] = {}
+    for story in stories:
+        if story.slug in seen:
+            if strict:
+                raise ContentError(
+                    f"story slug {story.slug!r} is also used by {seen[story.slug].source.name}",
+                    path=story.source,
+                    line=story.meta_lines.get("slug", 1),
+                    hint="give one of them another `slug:` in its front matter, or rename the file",
+                )
+            number = 2
+            while f"{story.slug}-{number}" in seen:
+                number += 1
+            story.slug = f"{story.slug}-{number}"
+        seen[story.slug] = story

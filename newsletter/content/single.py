@@ -1,0 +1,97 @@
+"""Single-file issues: one Markdown file (plus `NAME.LOCALE.md` translations beside it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newsletter.content.documents import Document, DocumentReader
+from newsletter.content.metadata import SectionSpec
+from newsletter.content.sections import dedupe_slugs, group_stories
+from newsletter.content.slugs import make_slug
+from newsletter.content.source import split_name
+from newsletter.content.structure import read_layout
+from newsletter.model import Edition, Issue, Note, Section, Story
+
+
+def load_single_file(reader: DocumentReader, path: Path) -> Issue:
+    """The issue written in `path`; naming a translation loads the original with it."""
+    locales = reader.config.locales
+    name = split_name(path, locales)
+    siblings = _siblings(path, name.base)
+    if name.locale is not None:
+        original = next((p for p in siblings if split_name(p, locales).locale is None), None)
+        if original is not None:
+            return load_single_file(reader, original)
+    doc = reader.read(path, "issue", None)
+    main = _edition(reader, doc, None)
+    editions = {main.locale: main}
+    for sibling in siblings:
+        locale = split_name(sibling, locales).locale
+        if locale is not None:
+            edition = _edition(reader, reader.read(sibling, "issue", locale), main)
+            editions.setdefault(edition.locale, edition)
+    ordered = {main.locale: main, **{k: v for k, v in sorted(editions.items()) if k != main.locale}}
+    return Issue(
+        slug=make_slug(doc.meta.slug or name.base),
+        path=path,
+        default_locale=main.locale,
+        editions=ordered,
+    )
+
+
+def _edition(reader: DocumentReader, doc: Document, original: Edition | None) -> Edition:
+    """One file's edition; a translation reuses the original's section ids and story slugs by position."""
+    layout = read_layout(
+        reader.parser, doc.front.body, doc.front.body_line, has_title=bool(doc.meta.title)
+    )
+    sections = [
+        Section(id=make_slug(s.title) or f"section-{i + 1}", title=s.title, intro=s.intro)
+        for i, s in enumerate(layout.sections)
+    ]
+    if original is not None and len(original.named_sections) == len(sections):
+        for section, theirs in zip(sections, original.named_sections, strict=True):
+            section.id = theirs.id
+    slugs = (
+        [story.slug for story in original.stories]
+        if original is not None and len(original.stories) == len(layout.stories)
+        else None
+    )
+    stories = []
+    for index, part in enumerate(layout.stories):
+        story = Story(
+            slug=slugs[index] if slugs else make_slug(part.title or "", 60) or f"story-{index + 1}",
+            title=part.title,
+            body=part.body,
+            locale=doc.locale,
+            source=doc.path,
+            line=part.line,
+            url=part.url,
+            section=sections[part.section].id if part.section is not None else None,
+        )
+        stories.append(story)
+    dedupe_slugs(stories)
+    specs = [SectionSpec(id=s.id, title=s.title or "", intro=s.intro) for s in sections]
+    edition = reader.edition(doc, group_stories(stories, specs, by_appearance=True), layout)
+    for label, line in layout.unreferenced_footnotes:
+        edition.notes.append(
+            Note(
+                "warning",
+                f"footnote [^{label}] is never referenced",
+                doc.path,
+                line + doc.front.body_line,
+                f"cite it with [^{label}] in a story, or delete it",
+                code="footnote",
+            )
+        )
+    return edition
+
+
+def _siblings(path: Path, base: str) -> list[Path]:
+    """Other files in the folder named `BASE.something`: the candidates for translations."""
+    if not path.parent.is_dir():
+        return []
+    return sorted(
+        p
+        for p in path.parent.iterdir()
+        if p.is_file() and p.name.startswith(base + ".") and p != path
+    )
