@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from newsletter.errors import ConfigError, display_path
 from newsletter.locales import normalize_locale
@@ -62,14 +69,14 @@ class Config(BaseModel):
         "",
         description="Sender's postal address, printed in every email footer (required by anti-spam laws).",
     )
-    default_locale: str = Field(
-        "en",
-        description="Locale of issues that name none and detect none; the fallback for missing translations.",
-    )
     locales: list[str] = Field(
         default_factory=lambda: ["en"],
         min_length=1,
         description="Locales the newsletter is published in (Babel identifiers such as en, zh, pt_BR, ar).",
+    )
+    default_locale: str = Field(
+        "en",
+        description="Locale of issues that name none and detect none; the fallback for missing translations.",
     )
     timezone: str = Field(
         "UTC", description="IANA time zone for dates written without one and for schedules."
@@ -111,8 +118,13 @@ class Config(BaseModel):
 
     @field_validator("default_locale")
     @classmethod
-    def _locale(cls, value: str) -> str:
-        return normalize_locale(value)
+    def _default_locale(cls, value: str, info: ValidationInfo) -> str:
+        locale = normalize_locale(value)
+        # `locales` is validated first; when it is itself invalid, that is reported instead.
+        locales = info.data.get("locales")
+        if locales is not None and locale not in locales:
+            raise ValueError(f"{locale!r} must be one of locales {locales}")
+        return locale
 
     @field_validator("locales")
     @classmethod
@@ -154,14 +166,6 @@ class Config(BaseModel):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or value in (".", ".."):
             raise ValueError("must be a folder name under templates/, such as default")
         return value
-
-    @model_validator(mode="after")
-    def _default_locale_is_listed(self) -> Config:
-        if self.default_locale not in self.locales:
-            raise ValueError(
-                f"default_locale {self.default_locale!r} must be one of locales {self.locales}"
-            )
-        return self
 
     @property
     def sender(self) -> str:
@@ -214,12 +218,14 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     for key in list(values):
         if f"{ENV_PREFIX}{key.upper()}" in SECRET_VARIABLES:
             problems.append(
-                f"{where}: {key}: secrets are not read from files; "
+                f"{_at(where, text, key)}: {key}: secrets are not read from files; "
                 f"remove it and set {ENV_PREFIX}{key.upper()} in the environment"
             )
             del values[key]
         elif key not in Config.model_fields:
-            problems.append(f"{where}: {key}: unknown key{_suggestion(key, Config.model_fields)}")
+            problems.append(
+                f"{_at(where, text, key)}: {key}: unknown key{_suggestion(key, Config.model_fields)}"
+            )
             del values[key]
 
     origins = {key: f"{where}: {key}" for key in values}
@@ -282,6 +288,12 @@ def _parse_env_value(key: str, raw: str) -> Any:
     if key == "locales":
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
+
+
+def _at(where: str, text: str, key: str) -> str:
+    """`file:line` of `key` in the TOML text, or just `file` when it cannot be found."""
+    line = _key_line(text, key)
+    return f"{where}:{line}" if line else where
 
 
 def _key_line(text: str, key: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,7 +34,9 @@ def new_directory(path: Path) -> Iterator[Path]:
             "already exists", path=path, hint="choose another slug, or move the existing one away"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    # mkdir (not mkdtemp, which makes it private) so the folder gets the usual umask permissions.
+    staging = path.parent / f".{path.name}.{secrets.token_hex(6)}"
+    staging.mkdir()
     try:
         yield staging
         staging.rename(path)

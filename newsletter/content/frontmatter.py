@@ -84,7 +84,13 @@ def _parse_yaml(block: str, path: Path, warnings: list[tuple[int, str, str]]) ->
         repaired = _repair_backslash_quotes(block, warnings)
         if repaired is not None:
             return _mapping(repaired, path, "YAML")
-        mark = error.problem_mark or error.context_mark
+        # An unclosed bracket or quote is noticed lines later; the context mark is where it opened.
+        opened = (
+            error.context_mark
+            if error.context and ("flow" in error.context or "quoted" in error.context)
+            else None
+        )
+        mark = opened or error.problem_mark or error.context_mark
         line = mark.line + 2 if mark is not None else 1
         problem = error.problem or "invalid YAML"
         raise ContentError(
