@@ -53,15 +53,21 @@ def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
 
 def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
     """The Markdown parts of an edition with the file and line each starts at."""
-    for text in (edition.lead, edition.closing, edition.footer):
+    source = edition.source.read_text(encoding="utf-8") if edition.source.is_file() else ""
+    parts = [edition.lead, edition.closing, edition.footer, *(s.intro for s in edition.sections)]
+    for text in parts:
         if text:
-            yield text, edition.source, 1
-    for section in edition.sections:
-        if section.intro:
-            yield section.intro, edition.source, 1
+            yield text, edition.source, _line_of(source, text)
     for story in edition.stories:
         if not story.fallback:
             yield story.body, story.source, story.line
+
+
+def _line_of(source: str, text: str) -> int:
+    """The line of `source` where `text` starts (its first line, found verbatim), else 1."""
+    first = text.strip().split("\n", 1)[0]
+    index = source.find(first) if first else -1
+    return source.count("\n", 0, index) + 1 if index >= 0 else 1
 
 
 def _local_links(parser: MarkdownIt, text: str, source: Path, first_line: int) -> Iterator[Note]:

@@ -116,13 +116,15 @@ class DocumentReader:
                 line=1,
                 hint="add `title: ...` to the story's front matter",
             )
+        body = doc.front.body.lstrip("\n")
         return Story(
             slug=make_slug(meta.slug) if meta.slug else make_story_slug(name),
             title=meta.title,
-            body=doc.front.body.strip("\n"),
+            body=body.rstrip("\n"),
             locale=doc.locale,
             source=doc.path,
-            line=doc.front.body_line,
+            line=doc.front.body_line
+            + doc.front.body.count("\n", 0, len(doc.front.body) - len(body)),
             url=meta.url,
             image=meta.image,
             image_alt=meta.image_alt,
