@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from newsletter.config import Project, load_project
 from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from newsletter.config import Project
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +39,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def project_of(ctx: typer.Context) -> Project:
     """The project configuration selected by --config / NEWSLETTER_CONFIG (loaded once per run)."""
+    from newsletter.config import Project, load_project
+
     root = ctx.find_root()
     cached = root.meta.get("newsletter.project")
     if cached is None:
