@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from markdown_it import MarkdownIt
 
 from newsletter.authoring.writer import front_matter_document, issue_meta, story_meta
 from newsletter.content.folder import STORIES_MARKER
@@ -25,8 +29,21 @@ from newsletter.files import new_directory
 from newsletter.model import Edition, Issue
 
 IMAGES_DIR = "images"
-_MARKDOWN_URL = re.compile(r"(\]\(\s*<?)([^)\s>]+)")
+# A link target after `](`, `]: ` (a reference definition) or `src=`/`href=`, with or without <>.
+_MARKDOWN_URL = re.compile(r"(\]\(\s*)(<[^>\n]+>|[^)\s]+)")
+_REFERENCE_URL = re.compile(r"^( {0,3}\[(?!\^)[^\]]+\]:\s*)(<[^>\n]+>|\S+)", re.MULTILINE)
 _HTML_URL = re.compile(r"""(\b(?:src|href)\s*=\s*["'])([^"']+)""", re.IGNORECASE)
+_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+
+
+def _outside_code_spans(line: str, change: Callable[[str], str]) -> str:
+    """`line` with `change` applied to the parts that are not `code spans`."""
+    out, last = [], 0
+    for span in _INLINE_CODE.finditer(line):
+        out += [change(line[last : span.start()]), span.group(0)]
+        last = span.end()
+    out.append(change(line[last:]))
+    return "".join(out)
 
 
 @dataclass
@@ -58,7 +75,6 @@ def import_post(
     if title:
         main.title = title
     if date:
-        main.date = date
         for edition in issue.editions.values():
             edition.date = date
     if not main.title:
@@ -68,49 +84,37 @@ def import_post(
             line=1,
             hint='pass --title "..." or add `title: ...` to the front matter',
         )
-    name = slug or main.slug or _folder_name(main)
-    destination = into / make_slug(name)
+    _refuse_unmatched_translations(issue)
+    destination = into / make_slug(slug or main.slug or _folder_name(main))
     result = ImportResult(path=destination, issue=issue)
     with new_directory(destination) as staging:
-        names = [
-            f"{index:02d}-{make_slug(story.slug, 50) or 'story'}"
+        writer = _Writer(staging, source.parent, loader, result)
+        names = {
+            story.slug: f"{index:02d}-{make_slug(story.slug, 50) or 'story'}"
             for index, story in enumerate(main.stories, start=1)
-        ]
-        by_slug = dict(zip((story.slug for story in main.stories), names, strict=True))
-        assets = _Assets(source.parent, staging / IMAGES_DIR, result)
+        }
         for edition in issue.editions.values():
             suffix = "" if edition is main else f".{edition.locale}"
-            _write_issue_file(staging / f"issue{suffix}.md", edition, assets)
+            writer.issue_file(f"issue{suffix}.md", edition)
             titles = {section.id: section.title for section in edition.sections}
             for story in edition.stories:
-                if story.fallback or story.slug not in by_slug:
-                    continue
-                body = assets.rewrite(story.body, "../")
-                story.image = assets.rewrite_url(story.image, "../")
-                meta = story_meta(story, titles.get(story.section or ""))
-                path = staging / STORIES_DIR / f"{by_slug[story.slug]}{suffix}.md"
-                path.parent.mkdir(exist_ok=True)
-                path.write_text(front_matter_document(meta, body), encoding="utf-8")
-                result.shortcodes += [
-                    (f"{STORIES_DIR}/{path.name}", s) for s in find_shortcodes(loader.parser, body)
-                ]
-        result.shortcodes[:0] = [
-            ("issue.md", s) for s in find_shortcodes(loader.parser, main.lead + "\n" + main.closing)
-        ]
+                if not story.fallback:
+                    story.image = writer.assets.rewrite_url(story.image, "../")
+                    meta = story_meta(story, titles.get(story.section or ""))
+                    writer.write(
+                        f"{STORIES_DIR}/{names[story.slug]}{suffix}.md",
+                        meta,
+                        writer.assets.rewrite(story.body, "../"),
+                    )
     return result
 
 
-def _write_issue_file(path: Path, edition: Edition, assets: _Assets) -> None:
-    edition.image = assets.rewrite_url(edition.image, "")
-    sections = [section for section in edition.sections if section.title]
-    for section in sections:
-        section.intro = assets.rewrite(section.intro, "")
-    body = assets.rewrite(edition.lead, "")
-    if edition.closing:
-        body = f"{body}\n\n{STORIES_MARKER}\n\n{assets.rewrite(edition.closing, '')}"
-    edition.footer = assets.rewrite(edition.footer, "")
-    meta = issue_meta(edition, sections, None)
-    path.write_text(front_matter_document(meta, body), encoding="utf-8")
+def _refuse_unmatched_translations(issue: Issue) -> None:
+    """A translation whose stories cannot be paired with the original's cannot become story files."""
+    for edition in issue.editions.values():
+        for note in edition.notes:
+            if note.code == "unmatched-translation":
+                raise ContentError(note.message, path=note.path, line=note.line, hint=note.hint)
 
 
 def _folder_name(edition: Edition) -> str:
@@ -118,22 +122,77 @@ def _folder_name(edition: Edition) -> str:
     return f"{edition.date:%Y-%m-%d}-{title}" if edition.date else title
 
 
+class _Writer:
+    """Writes the files of the new issue folder and notes the shortcodes they keep."""
+
+    def __init__(
+        self, folder: Path, source_dir: Path, loader: IssueLoader, result: ImportResult
+    ) -> None:
+        self.folder = folder
+        self.parser = loader.parser
+        self.timezone = loader.reader.timezone
+        self.result = result
+        self.assets = _Assets(source_dir, folder / IMAGES_DIR, loader.parser, result)
+
+    def issue_file(self, name: str, edition: Edition) -> None:
+        edition.image = self.assets.rewrite_url(edition.image, "")
+        sections = [section for section in edition.sections if section.title]
+        for section in sections:
+            section.intro = self.assets.rewrite(section.intro, "")
+        edition.footer = self.assets.rewrite(edition.footer, "")
+        body = self.assets.rewrite(edition.lead, "")
+        if edition.closing:
+            body = f"{body}\n\n{STORIES_MARKER}\n\n{self.assets.rewrite(edition.closing, '')}"
+        self.write(name, issue_meta(edition, sections, None), body)
+
+    def write(self, name: str, meta: dict[str, Any], body: str) -> None:
+        """Write front matter and body to `name`; shortcodes are reported at their lines in it."""
+        document = front_matter_document(meta, body, self.timezone)
+        path = self.folder / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(document, encoding="utf-8")
+        # The whole file is scanned: section intros and the footer live in the front matter.
+        self.result.shortcodes += [(name, s) for s in find_shortcodes(self.parser, document)]
+
+
 class _Assets:
     """Copies the local files a post links to into the issue's images/ folder."""
 
-    def __init__(self, source_dir: Path, images: Path, result: ImportResult) -> None:
+    def __init__(
+        self, source_dir: Path, images: Path, parser: MarkdownIt, result: ImportResult
+    ) -> None:
         self.source_dir = source_dir
         self.images = images
+        self.parser = parser
         self.result = result
         self.copied: dict[str, str] = {}
 
     def rewrite(self, text: str, prefix: str) -> str:
-        """`text` with each local file link pointing at its copy in images/."""
+        """`text` with each local file link pointing at its copy in images/; code is left alone."""
 
         def replace(match: re.Match[str]) -> str:
-            return match.group(1) + (self.rewrite_url(match.group(2), prefix) or match.group(2))
+            target = match.group(2)
+            bracketed = target.startswith("<") and target.endswith(">")
+            url = target[1:-1] if bracketed else target
+            new = self.rewrite_url(url, prefix) or url
+            return match.group(1) + (f"<{new}>" if bracketed else new)
 
-        return _HTML_URL.sub(replace, _MARKDOWN_URL.sub(replace, text))
+        def rewrite_links(piece: str) -> str:
+            for pattern in (_MARKDOWN_URL, _REFERENCE_URL, _HTML_URL):
+                piece = pattern.sub(replace, piece)
+            return piece
+
+        code = {
+            n
+            for token in self.parser.parse(text)
+            if token.type in ("fence", "code_block") and token.map
+            for n in range(token.map[0], token.map[1])
+        }
+        lines = text.split("\n")
+        return "\n".join(
+            line if n in code else _outside_code_spans(line, rewrite_links)
+            for n, line in enumerate(lines)
+        )
 
     def rewrite_url(self, url: str | None, prefix: str) -> str | None:
         """The new URL of a local file (copied on first use); other URLs unchanged."""
@@ -157,4 +216,4 @@ class _Assets:
             shutil.copy2(original, self.images / name)
             self.copied[url] = name
             self.result.copied.append(url)
-        return f"{prefix}{IMAGES_DIR}/{self.copied[url]}"
+        return f"{prefix}{IMAGES_DIR}/{quote(self.copied[url])}"

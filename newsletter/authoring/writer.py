@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from newsletter.model import Edition, Section, Story
 
 
-def front_matter_document(meta: dict[str, Any], body: str) -> str:
-    """A Markdown document: YAML front matter (empty values left out) and the body."""
-    kept = {key: _plain(value) for key, value in meta.items() if value not in (None, "", [], {})}
+def front_matter_document(meta: dict[str, Any], body: str, timezone: ZoneInfo | None = None) -> str:
+    """A Markdown document: YAML front matter (empty values left out), a blank line, the body.
+
+    Datetimes at midnight in `timezone` (the configured one) are written as plain dates.
+    """
+    kept = {
+        key: _plain(value, timezone)
+        for key, value in meta.items()
+        if value not in (None, "", [], {})
+    }
     head = yaml.safe_dump(
         kept, allow_unicode=True, sort_keys=False, width=100_000, default_flow_style=False
     )
-    return f"---\n{head}---\n\n{body.strip()}\n" if body.strip() else f"---\n{head}---\n"
+    body = body.strip("\n")
+    return f"---\n{head}---\n\n{body}\n" if body.strip() else f"---\n{head}---\n"
 
 
 def issue_meta(
@@ -77,10 +86,11 @@ def _section_entry(section: Section) -> dict[str, str]:
     return entry
 
 
-def _plain(value: Any) -> Any:
-    """Dates at local midnight are written as plain dates; other datetimes in ISO 8601."""
+def _plain(value: Any, timezone: ZoneInfo | None) -> Any:
+    """Midnight in the configured zone is written as a plain date; other datetimes in ISO 8601."""
     if isinstance(value, datetime):
-        if value.time() == time() and value.tzinfo is not None:
+        zone = getattr(value.tzinfo, "key", None)
+        if value.time() == time() and timezone is not None and zone == timezone.key:
             return value.date()
         return value.isoformat()
     return value

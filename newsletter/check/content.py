@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 
+from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.shortcodes import find_shortcodes
 from newsletter.model import Edition, Issue, Note
 
@@ -54,8 +55,13 @@ def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
 def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
     """The Markdown parts of an edition with the file and line each starts at."""
     source = edition.source.read_text(encoding="utf-8") if edition.source.is_file() else ""
-    parts = [edition.lead, edition.closing, edition.footer, *(s.intro for s in edition.sections)]
-    for text in parts:
+    body_line = split_front_matter(source, edition.source).body_line if source else 1
+    body = "\n".join(source.split("\n")[body_line - 1 :])
+    for text in (edition.lead, edition.closing):
+        if text:
+            yield text, edition.source, body_line - 1 + _line_of(body, text)
+    # The footer and section intros may live in the front matter (issue folders) or the body.
+    for text in (edition.footer, *(s.intro for s in edition.sections)):
         if text:
             yield text, edition.source, _line_of(source, text)
     for story in edition.stories:

@@ -158,3 +158,16 @@ def make_story_slug(name: str) -> str:
 def strip_number(name: str) -> str:
     """`01-sora` -> `sora`."""
     return re.sub(r"^\d+[-_]", "", name)
+
+
+def inherit(edition: Edition, main: Edition) -> None:
+    """Fields a translation does not restate come from the original edition."""
+    for name in ("date", "updated", "send_at", "image", "image_alt", "number"):
+        if getattr(edition, name) is None:
+            setattr(edition, name, getattr(main, name))
+    for name in ("authors", "tags"):
+        if not getattr(edition, name):
+            setattr(edition, name, list(getattr(main, name)))
+    if edition.status == "draft":
+        edition.status = main.status
+    edition.extra = {**main.extra, **edition.extra}

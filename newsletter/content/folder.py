@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from newsletter.content.documents import Document, DocumentReader, strip_number
+from newsletter.content.documents import Document, DocumentReader, inherit, strip_number
 from newsletter.content.sections import dedupe_slugs, group_stories, translated_specs
 from newsletter.content.slugs import make_slug
 from newsletter.content.source import ISSUE_FILE, STORIES_DIR, is_markdown, split_name
@@ -133,7 +133,7 @@ def _edition(
     )
     edition.locale = locale
     if main is not None:
-        _inherit(edition, main)
+        inherit(edition, main)
     if main is not None and doc is None:
         notes.insert(
             0,
@@ -205,16 +205,3 @@ def _story_files(folder: Path, locales: list[str]) -> StoryFiles:
                 name = split_name(path, locales)
                 files.setdefault(name.base, {})[name.locale] = path
     return files
-
-
-def _inherit(edition: Edition, main: Edition) -> None:
-    """Fields a translation does not restate come from the original edition."""
-    for name in ("date", "updated", "send_at", "image", "image_alt", "number"):
-        if getattr(edition, name) is None:
-            setattr(edition, name, getattr(main, name))
-    for name in ("authors", "tags"):
-        if not getattr(edition, name):
-            setattr(edition, name, list(getattr(main, name)))
-    if edition.status == "draft":
-        edition.status = main.status
-    edition.extra = {**main.extra, **edition.extra}

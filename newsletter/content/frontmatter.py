@@ -47,7 +47,7 @@ def split_front_matter(text: str, path: Path) -> FrontMatter:
     if first in _FENCES:
         kind, closers = _FENCES[first]
         return _fenced(lines, kind, closers, path)
-    if first == "{":
+    if first == "{" or first.startswith('{"'):
         return _json(text, path)
     return _pelican(lines) or FrontMatter(meta={}, body=text, body_line=1)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.content.documents import Document, DocumentReader
+from newsletter.content.documents import Document, DocumentReader, inherit
 from newsletter.content.metadata import SectionSpec
 from newsletter.content.sections import dedupe_slugs, group_stories
 from newsletter.content.slugs import make_slug
-from newsletter.content.source import split_name
-from newsletter.content.structure import read_layout
+from newsletter.content.source import is_markdown, split_name
+from newsletter.content.structure import StoryLayout, read_layout
 from newsletter.model import Edition, Issue, Note, Section, Story
 
 
@@ -40,7 +40,7 @@ def load_single_file(reader: DocumentReader, path: Path) -> Issue:
 
 
 def _edition(reader: DocumentReader, doc: Document, original: Edition | None) -> Edition:
-    """One file's edition; a translation reuses the original's section ids and story slugs by position."""
+    """One file's edition; a translation takes the original's section ids and story slugs."""
     layout = read_layout(
         reader.parser, doc.front.body, doc.front.body_line, has_title=bool(doc.meta.title)
     )
@@ -51,15 +51,10 @@ def _edition(reader: DocumentReader, doc: Document, original: Edition | None) ->
     if original is not None and len(original.named_sections) == len(sections):
         for section, theirs in zip(sections, original.named_sections, strict=True):
             section.id = theirs.id
-    slugs = (
-        [story.slug for story in original.stories]
-        if original is not None and len(original.stories) == len(layout.stories)
-        else None
-    )
-    stories = []
-    for index, part in enumerate(layout.stories):
-        story = Story(
-            slug=slugs[index] if slugs else make_slug(part.title or "", 60) or f"story-{index + 1}",
+    slugs = _matching_slugs(original, layout.stories) if original is not None else {}
+    stories = [
+        Story(
+            slug=slugs.get(index) or make_slug(part.title or "", 60) or f"story-{index + 1}",
             title=part.title,
             body=part.body,
             locale=doc.locale,
@@ -68,7 +63,8 @@ def _edition(reader: DocumentReader, doc: Document, original: Edition | None) ->
             url=part.url,
             section=sections[part.section].id if part.section is not None else None,
         )
-        stories.append(story)
+        for index, part in enumerate(layout.stories)
+    ]
     dedupe_slugs(stories)
     specs = [SectionSpec(id=s.id, title=s.title or "", intro=s.intro) for s in sections]
     edition = reader.edition(doc, group_stories(stories, specs, by_appearance=True), layout)
@@ -83,15 +79,56 @@ def _edition(reader: DocumentReader, doc: Document, original: Edition | None) ->
                 code="footnote",
             )
         )
+    if original is not None:
+        inherit(edition, original)
+        unmatched = [story for index, story in enumerate(stories) if index not in slugs]
+        if unmatched:
+            titles = ", ".join(repr(story.title) for story in unmatched[:3])
+            edition.notes.append(
+                Note(
+                    "warning",
+                    f"{len(unmatched)} {edition.locale} stories match no story of the original ({titles})",
+                    doc.path,
+                    unmatched[0].line,
+                    "give the translation the same sections and stories, in the same order",
+                    code="unmatched-translation",
+                )
+            )
     return edition
 
 
+def _matching_slugs(original: Edition, parts: list[StoryLayout]) -> dict[int, str]:
+    """Translated story index -> the original's slug, matched by position.
+
+    Over the whole issue when the counts agree, else within each section whose story count
+    agrees: a translation that drops a story cannot say which one it dropped.
+    """
+    if len(parts) == len(original.stories):
+        return {index: story.slug for index, story in enumerate(original.stories)}
+    positions = {section.id: index for index, section in enumerate(original.named_sections)}
+    theirs: dict[int | None, list[str]] = {}
+    for story in original.stories:
+        theirs.setdefault(positions.get(story.section or ""), []).append(story.slug)
+    mine: dict[int | None, list[int]] = {}
+    for index, part in enumerate(parts):
+        mine.setdefault(part.section, []).append(index)
+    matched: dict[int, str] = {}
+    for key, indexes in mine.items():
+        if len(indexes) == len(theirs.get(key, [])):
+            matched.update(zip(indexes, theirs[key], strict=True))
+    return matched
+
+
 def _siblings(path: Path, base: str) -> list[Path]:
-    """Other files in the folder named `BASE.something`: the candidates for translations."""
+    """Markdown files named `BASE.something.md` beside `path`: the candidates for translations."""
     if not path.parent.is_dir():
         return []
+    suffix = path.suffix.lower()
     return sorted(
         p
         for p in path.parent.iterdir()
-        if p.is_file() and p.name.startswith(base + ".") and p != path
+        if p.is_file()
+        and p != path
+        and p.name.startswith(base + ".")
+        and (is_markdown(p) or p.suffix.lower() == suffix)
     )

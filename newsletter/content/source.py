@@ -60,6 +60,8 @@ def split_name(path: Path, locales: Sequence[str]) -> SourceName:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
+    else:
+        return SourceName(base=stem, locale=None)  # `weekly.md.bak` is no translation.
     base, dot, tail = stem.rpartition(".")
     if dot and base and _looks_like_locale(tail, locales):
         return SourceName(base=base, locale=match_locale(tail, locales))

@@ -26,6 +26,10 @@ from newsletter.content.titles import story_title_from_text
 
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
 _LINK_LABEL = re.compile(r"\[([^\]^][^\]]*)\](?!\()")
+_BLOCK_START = re.compile(
+    r"^ {0,3}(#{1,6}(\s|$)|[-*+]\s|\d+[.)]\s|>|```|~~~|(\*\s*){3,}$|(-\s*){3,}$|(_\s*){3,}$|\[[^\]]+\]:)"
+)
+_URL_IN_TEXT = re.compile(r"<(https?://[^>\s]+)>|(?<![(<])\b(https?://[^\s)>]+)")
 _IMAGE_ONLY = re.compile(r"^\s*(!\[[^\]]*\]\([^)]*\)\s*)+$")
 
 
@@ -92,7 +96,7 @@ def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool)
     env: dict[str, object] = {}
     tokens = parser.parse(body, env)
     blocks = _blocks(tokens)
-    definitions = _definitions(lines, blocks, env)
+    definitions = _definitions(lines, tokens, env)
     skip = {n for start, end, _ in definitions.values() for n in range(start, end)}
     blocks = [block for block in blocks if block.start not in skip]
 
@@ -107,8 +111,13 @@ def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool)
     texts = [_slice(lines, unit, units, index, skip) for index, unit in enumerate(units)]
     _attach_definitions(units, texts, lines, definitions, layout)
 
-    for unit, text in zip(units, texts, strict=True):
-        line = unit.body_start + first_line
+    for index, (unit, text) in enumerate(zip(units, texts, strict=True)):
+        end = units[index + 1].start if index + 1 < len(units) else len(lines)
+        start = next(
+            (n for n in range(unit.body_start, end) if n not in skip and lines[n].strip()),
+            unit.body_start,
+        )
+        line = start + first_line
         if unit.role == "lead":
             layout.lead = _join(layout.lead, _unquote(text))
         elif unit.role == "section":
@@ -149,24 +158,22 @@ def _blocks(tokens: list[Token]) -> list[_Block]:
 
 
 def _definitions(
-    lines: list[str], blocks: list[_Block], env: dict[str, object]
+    lines: list[str], tokens: list[Token], env: dict[str, object]
 ) -> dict[str, tuple[int, int, str]]:
     """Footnote (`^label`) and link-reference (`label`) definitions: key -> (start, end, kind)."""
-    code = {n for b in blocks if b.kind in ("fence", "code_block") for n in range(b.start, b.end)}
+    code = {
+        n
+        for token in tokens
+        if token.type in ("fence", "code_block") and token.map
+        for n in range(token.map[0], token.map[1])
+    }
     found: dict[str, tuple[int, int, str]] = {}
     index = 0
     while index < len(lines):
         match = _FOOTNOTE_DEF.match(lines[index])
         if match and index not in code:
             end = index + 1
-            while end < len(lines) and (
-                lines[end].startswith(("    ", "\t"))
-                or (
-                    not lines[end].strip()
-                    and end + 1 < len(lines)
-                    and lines[end + 1].startswith(("    ", "\t"))
-                )
-            ):
+            while end < len(lines) and _continues_footnote(lines, end):
                 end += 1
             found["^" + match.group(1)] = (index, end, "footnote")
             index = end
@@ -179,6 +186,21 @@ def _definitions(
             if span:
                 found[_fold_label(label)] = (span[0], span[1], "reference")
     return found
+
+
+def _continues_footnote(lines: list[str], index: int) -> bool:
+    """Whether line `index` still belongs to the footnote definition above it.
+
+    Indented lines do; so does a blank line followed by an indented one; and so does a lazy
+    continuation: unindented text right after a text line, as in a hard-wrapped paragraph.
+    """
+    line = lines[index]
+    if line.startswith(("    ", "\t")):
+        return True
+    if not line.strip():
+        return index + 1 < len(lines) and lines[index + 1].startswith(("    ", "\t"))
+    starts_block = _FOOTNOTE_DEF.match(line) or _BLOCK_START.match(line)
+    return bool(lines[index - 1].strip()) and not starts_block
 
 
 def _units(blocks: list[_Block], lead_start: int) -> list[_Unit]:
@@ -377,14 +399,22 @@ def _attach_definitions(
         for story, (key, (start, end, _)) in zip(stories, footnotes, strict=True):
             definition = "\n".join(lines[start:end]).rstrip()
             texts[story] = _join(_add_reference(texts[story], key), definition)
-            links = INLINE_LINK.findall(definition)
-            if units[story].url is None and links:
-                units[story].url = links[0][1]
+            if units[story].url is None:
+                units[story].url = _first_url(definition)
         return
     for key, (start, end, kind) in orphans:
         if kind == "footnote":
             layout.unreferenced_footnotes.append((key[1:], start))
             layout.closing = _join(layout.closing, "\n".join(lines[start:end]).rstrip())
+
+
+def _first_url(text: str) -> str | None:
+    """The first link target in `text`: an inline link, an autolink or a bare URL."""
+    link = INLINE_LINK.search(text)
+    bare = _URL_IN_TEXT.search(text)
+    if link and (not bare or link.start() < bare.start()):
+        return link.group(2)
+    return (bare.group(1) or bare.group(2)) if bare else None
 
 
 def _used_labels(text: str) -> set[str]:

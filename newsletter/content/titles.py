@@ -9,6 +9,7 @@ from newsletter.content.markdown import INLINE_LINK
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)")
 _CLAUSE_END = re.compile(r"[，、；：,;:]")
+_REFERENCE_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 _TITLE_WIDTH = 80
 """Widest title, in terminal cells (a CJK character takes two)."""
 
@@ -17,11 +18,11 @@ def story_title_from_text(text: str) -> str | None:
     """A short title for a link-list story: its bold lead-in, else its first sentence or clause."""
     bold = re.match(r"^\s*(\*\*|__)(.+?)\1", text)
     if bold:
-        return INLINE_LINK.sub(lambda m: m.group(1), bold.group(2)).strip(" :：-–—")
-    lead_link = re.match(r"^\s*\[([^\]]+)\]\(", text)
+        return _unlink(bold.group(2)).strip(" :：-–—")
+    lead_link = re.match(r"^\s*\[([^\]]+)\](?:\(|\[)", text)
     if lead_link:
         return lead_link.group(1).strip()
-    plain = INLINE_LINK.sub(lambda m: m.group(1), text)
+    plain = _unlink(text)
     plain = re.sub(r"[*_`]+", "", plain).strip()
     if not plain:
         return None
@@ -31,6 +32,11 @@ def story_title_from_text(text: str) -> str | None:
     if _width(first) > _TITLE_WIDTH:
         first = _truncate(first)
     return first or None
+
+
+def _unlink(text: str) -> str:
+    """Markdown text with inline and reference-style links replaced by their text."""
+    return _REFERENCE_LINK.sub(lambda m: m.group(1), INLINE_LINK.sub(lambda m: m.group(1), text))
 
 
 def _width(text: str) -> int:
