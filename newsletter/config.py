@@ -33,6 +33,7 @@ ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config") / "newsletter.toml"
 TRANSPORT_SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
+INLINERS = ("premailer", "css-inline")
 
 # Environment variables that hold secrets, with what each is for. They are never read from files.
 SECRET_VARIABLES: dict[str, str] = {
@@ -88,6 +89,10 @@ class Config(BaseModel):
     transport_url: str = Field(
         "smtp://localhost:25",
         description="Where messages go: smtp://, smtps://, eml:DIR, mbox:FILE or null: (dry run).",
+    )
+    css_inliner: str = Field(
+        "premailer",
+        description="CSS inliner for email HTML: premailer (pure Python) or css-inline (much faster).",
     )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
     issues_dir: str = Field(
@@ -158,6 +163,13 @@ class Config(BaseModel):
             raise ValueError(
                 "must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES)
             )
+        return value
+
+    @field_validator("css_inliner")
+    @classmethod
+    def _css_inliner(cls, value: str) -> str:
+        if value not in INLINERS:
+            raise ValueError("must be one of " + ", ".join(INLINERS))
         return value
 
     @field_validator("theme")

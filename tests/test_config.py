@@ -26,6 +26,7 @@ timezone = "Europe/Berlin"
 database_url = "postgresql://news@localhost/news"
 transport_url = "eml:outbox"
 theme = "plain"
+css_inliner = "css-inline"
 issues_dir = "content/issues"
 """
 
@@ -99,6 +100,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "database_url": "postgresql://news@localhost/news",
         "transport_url": "eml:outbox",
         "theme": "plain",
+        "css_inliner": "css-inline",
         "issues_dir": "content/issues",
     }
     assert loaded.config.model_dump() == expected

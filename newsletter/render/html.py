@@ -1,0 +1,96 @@
+"""Story Markdown to safe HTML: CommonMark with footnotes, links rewritten, raw HTML sanitized.
+
+Raw HTML from posts is cleaned with nh3 for email and web alike: no script, no event handlers,
+no style sheets; an iframe (a video embed) becomes a link to what it showed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import nh3
+from markdown_it import MarkdownIt
+
+from newsletter.render.urls import SAFE_SCHEMES, AssetMap
+
+_IFRAME = re.compile(
+    r"<iframe\b([^>]*)>.*?</iframe>|<iframe\b([^>]*)/?>", re.IGNORECASE | re.DOTALL
+)
+_ATTRIBUTE = re.compile(r"""\b(src|title)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt=)", re.IGNORECASE)
+_EMBEDS = {
+    "www.youtube.com/embed/": "https://www.youtube.com/watch?v=",
+    "www.youtube-nocookie.com/embed/": "https://www.youtube.com/watch?v=",
+    "player.vimeo.com/video/": "https://vimeo.com/",
+}
+
+TAGS = nh3.ALLOWED_TAGS | {"section", "img", "figure", "figcaption", "picture", "source"}
+ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"id", "class", "title", "lang", "dir"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "source": {"srcset", "media", "type"},
+    "ol": {"start", "type"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "time": {"datetime"},
+    "abbr": {"title"},
+}
+URL_ATTRIBUTES = frozenset({"href", "src", "srcset"})
+
+
+class HtmlRenderer:
+    """Renders the Markdown parts of one issue with one set of URL rules."""
+
+    def __init__(self, parser: MarkdownIt, assets: AssetMap) -> None:
+        self.parser = parser
+        self.assets = assets
+
+    def render(self, markdown: str, source: Path, doc_id: str) -> str:
+        """Safe HTML for `markdown` written in `source`; `doc_id` keeps footnote ids unique."""
+        if not markdown.strip():
+            return ""
+        raw = self.parser.render(markdown, {"docId": doc_id})
+        raw = _IFRAME.sub(_iframe_link, raw)
+
+        def rewrite(tag: str, attribute: str, value: str) -> str | None:
+            if attribute in URL_ATTRIBUTES:
+                if attribute == "srcset":
+                    return ", ".join(self._srcset(part, source) for part in value.split(","))
+                return self.assets.resolve(value, source) or None
+            return value
+
+        clean = nh3.clean(
+            raw,
+            tags=TAGS,
+            attributes=ATTRIBUTES,
+            attribute_filter=rewrite,
+            url_schemes=set(SAFE_SCHEMES),
+            link_rel=None,
+            strip_comments=True,
+        )
+        return _IMG_WITHOUT_ALT.sub('<img alt=""', clean)
+
+    def _srcset(self, candidate: str, source: Path) -> str:
+        url, _, size = candidate.strip().partition(" ")
+        return f"{self.assets.resolve(url, source)} {size}".strip()
+
+
+def _iframe_link(match: re.Match[str]) -> str:
+    """An embedded frame as a link to the page it embeds (email clients never show frames)."""
+    attributes = {
+        name.lower(): value
+        for name, value in _ATTRIBUTE.findall(match.group(1) or match.group(2) or "")
+    }
+    url = attributes.get("src", "")
+    if url.startswith("//"):
+        url = f"https:{url}"
+    for embed, page in _EMBEDS.items():
+        if embed in url:
+            url = page + url.split(embed, 1)[1].split("?", 1)[0]
+    if not url:
+        return ""
+    label = attributes.get("title") or url
+    return f'<a href="{html.escape(url)}">{html.escape(label)}</a>'

@@ -1,0 +1,70 @@
+"""Per-recipient fields, filled into rendered output by substitution, never by re-rendering.
+
+The pipeline renders each (issue, locale) once with placeholders such as `%%nl_name%%`; a
+MergeTemplate splits that output once, and `fill` joins the pieces with one recipient's
+values, escaped for the part they go into (HTML, plain text).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+FIELDS = ("name", "email", "unsubscribe_url", "preferences_url", "web_url")
+_PLACEHOLDER = re.compile(r"%%nl_([a-z_]+)%%")
+
+
+def placeholder(field: str) -> str:
+    """The marker templates write where a recipient's `field` goes."""
+    return f"%%nl_{field}%%"
+
+
+PLACEHOLDERS = {field: placeholder(field) for field in FIELDS}
+
+
+@dataclass(frozen=True)
+class MergeTemplate:
+    """Rendered text split at its placeholders: literal, field, literal, field, ..., literal."""
+
+    literals: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, text: str) -> MergeTemplate:
+        """Split `text` once; unknown placeholder names are left as text."""
+        literals: list[str] = []
+        fields: list[str] = []
+        last = 0
+        for match in _PLACEHOLDER.finditer(text):
+            if match.group(1) not in FIELDS:
+                continue
+            literals.append(text[last : match.start()])
+            fields.append(match.group(1))
+            last = match.end()
+        literals.append(text[last:])
+        return cls(tuple(literals), tuple(fields))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The text with each placeholder replaced by its (already escaped) value."""
+        parts = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            parts.append(values[field])
+            parts.append(literal)
+        return "".join(parts)
+
+
+def escaped(values: Mapping[str, str], escape: Callable[[str], str]) -> dict[str, str]:
+    """Recipient values escaped once for one kind of output (do it per recipient, not per field use)."""
+    return {field: escape(values.get(field, "")) for field in FIELDS}
+
+
+def html_escape(value: str) -> str:
+    """Escaping that is safe in HTML text and in quoted attribute values alike."""
+    return html.escape(value, quote=True)
+
+
+def text_escape(value: str) -> str:
+    """Plain text needs no escaping, only no line breaks (a name must not start a new line)."""
+    return " ".join(value.split())

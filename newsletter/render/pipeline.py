@@ -1,0 +1,333 @@
+"""The rendering pipeline, once per (issue, locale):
+
+    Markdown -> HTML (markdown-it, nh3)  -> Jinja (email.mjml.j2) -> MJML -> inline CSS -> email HTML
+             -> text (numbered links)    -> Jinja (text.txt.j2)                        -> text part
+             -> HTML (relative files)    -> Jinja (web.html.j2)                        -> web page
+
+Recipient values stay placeholders (see merge.py). Each stage is timed for bench/render.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mjml
+from babel import Locale
+from jinja2 import Environment, TemplateError
+from markupsafe import Markup
+
+from newsletter.config import Project
+from newsletter.content.language import measure_text
+from newsletter.content.markdown import markdown_parser, plain_text
+from newsletter.errors import NewsletterError
+from newsletter.model import Edition, Issue, Story
+from newsletter.render.html import HtmlRenderer
+from newsletter.render.i18n import Localizer
+from newsletter.render.inline import inline_css
+from newsletter.render.merge import PLACEHOLDERS
+from newsletter.render.templates import template_environment, theme_search_path
+from newsletter.render.text import LinkReferences, TextRenderer
+from newsletter.render.urls import AssetMap, issue_root, web_url
+
+PREHEADER_LENGTH = 140
+
+
+@dataclass
+class RenderedEdition:
+    """One issue in one locale, rendered: what the email, the text part and the web page say."""
+
+    slug: str
+    locale: str
+    subject: str
+    preheader: str
+    email_html: str
+    text: str
+    web_html: str
+    assets: dict[Path, str]
+    """Local files the web page links to -> their path beside it."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each stage."""
+
+
+class Renderer:
+    """Renders editions for one project; Jinja environments are built once per locale."""
+
+    def __init__(
+        self, project: Project, inliner: str | None = None, theme: str | None = None
+    ) -> None:
+        self.project = project
+        self.config = project.config
+        self.inliner = inliner or self.config.css_inliner
+        self.search_path = theme_search_path(project.root, theme or self.config.theme)
+        if not self.search_path:
+            raise NewsletterError(
+                f"theme {self.config.theme!r} not found",
+                hint="set theme to a folder under templates/, such as default",
+            )
+        self.parser = markdown_parser()
+        self._environments: dict[str, Environment] = {}
+
+    def render(self, issue: Issue, locale: str) -> RenderedEdition:
+        """The email, text part and web page of `issue` in `locale`."""
+        edition = issue.editions.get(locale)
+        if edition is None:
+            raise NewsletterError(
+                f"issue {issue.slug} has no {locale} edition",
+                path=issue.path,
+                hint="use one of " + ", ".join(issue.locales),
+            )
+        localizer = Localizer(locale)
+        timings: dict[str, float] = {}
+        root = issue_root(issue.path)
+        base = self.config.base_url
+        email_assets = AssetMap(root=root, base_url=base, prefix=f"{base}/{issue.slug}/")
+        web_assets = AssetMap(root=root, base_url=base, prefix="")
+        links = LinkReferences()
+        context = self._context(issue, edition, localizer, email_assets)
+        with _timed(timings, "markdown"):
+            email_parts = self._parts(
+                issue, edition, HtmlRenderer(self.parser, email_assets), context
+            )
+            web_parts = self._parts(issue, edition, HtmlRenderer(self.parser, web_assets), context)
+        with _timed(timings, "text"):
+            text_parts = self._text_parts(
+                edition, TextRenderer(self.parser, email_assets, links), context
+            )
+        environment = self._environment(localizer)
+        with _timed(timings, "jinja"):
+            source = self._template(environment, "email.mjml.j2", {**context, **email_parts})
+        with _timed(timings, "mjml"):
+            try:
+                email = mjml.mjml2html(source)
+            except Exception as error:  # mjml-python raises plain exceptions for invalid MJML.
+                raise NewsletterError(
+                    f"email.mjml.j2 produced invalid MJML: {error}",
+                    hint="check the theme's MJML tags",
+                ) from error
+        with _timed(timings, "inline"):
+            email = inline_css(email, self.inliner)
+        with _timed(timings, "text"):
+            text = self._template(
+                environment, "text.txt.j2", {**context, **text_parts, "links": links}
+            )
+        with _timed(timings, "web"):
+            web = self._template(
+                environment, "web.html.j2", {**context, **web_parts, "email": False}
+            )
+        return RenderedEdition(
+            slug=issue.slug,
+            locale=locale,
+            subject=context["issue"]["title"],
+            preheader=context["issue"]["preheader"],
+            email_html=email,
+            text=text,
+            web_html=web,
+            assets=dict(web_assets.files),
+            timings=timings,
+        )
+
+    def _environment(self, localizer: Localizer) -> Environment:
+        if localizer.locale not in self._environments:
+            self._environments[localizer.locale] = template_environment(self.search_path, localizer)
+        return self._environments[localizer.locale]
+
+    def _template(self, environment: Environment, name: str, context: dict[str, Any]) -> str:
+        try:
+            return environment.get_template(name).render(context)
+        except TemplateError as error:
+            where = getattr(error, "filename", None) or name
+            raise NewsletterError(
+                f"template error: {error}",
+                path=where,
+                line=getattr(error, "lineno", None),
+                hint="fix the template",
+            ) from error
+
+    def _parts(
+        self, issue: Issue, edition: Edition, renderer: HtmlRenderer, base: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The Markdown parts of the edition as HTML (safe Markup), merged into the sections."""
+
+        def html(markdown: str, source: Path, doc_id: str) -> Markup:
+            return Markup(renderer.render(markdown, source, doc_id))
+
+        stories = {story.slug: story for story in edition.stories}
+        sections = [
+            {
+                **section,
+                "intro_html": html(intro, edition.source, f"s-{section['id']}"),
+                "stories": [
+                    {
+                        **card,
+                        "body_html": html(
+                            stories[card["slug"]].body, stories[card["slug"]].source, card["slug"]
+                        ),
+                        "image_url": self._image(renderer.assets, stories[card["slug"]]),
+                    }
+                    for card in section["stories"]
+                ],
+            }
+            for section, intro in zip(
+                base["sections"], (s.intro for s in edition.sections), strict=True
+            )
+        ]
+        return {
+            "lead_html": html(edition.lead, edition.source, "lead"),
+            "closing_html": html(edition.closing, edition.source, "closing"),
+            "footer_html": html(edition.footer, edition.source, "footer"),
+            "image_url": renderer.assets.resolve(edition.image, edition.source)
+            if edition.image
+            else "",
+            "og_image_url": self._absolute_image(issue, edition),
+            "sections": sections,
+        }
+
+    @staticmethod
+    def _image(assets: AssetMap, story: Story) -> str:
+        return assets.resolve(story.image, story.source) if story.image else ""
+
+    def _absolute_image(self, issue: Issue, edition: Edition) -> str:
+        """The hero image as an absolute URL, for social cards (which need one)."""
+        if not edition.image:
+            return ""
+        base = self.config.base_url
+        return AssetMap(
+            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+        ).resolve(edition.image, edition.source)
+
+    def _text_parts(
+        self, edition: Edition, renderer: TextRenderer, base: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The Markdown parts of the edition as plain text, merged into the sections."""
+        stories = {story.slug: story for story in edition.stories}
+        sections = [
+            {
+                **section,
+                "intro_text": renderer.render(intro, edition.source),
+                "stories": [
+                    {
+                        **card,
+                        "body_text": renderer.render(
+                            stories[card["slug"]].body, stories[card["slug"]].source
+                        ),
+                    }
+                    for card in section["stories"]
+                ],
+            }
+            for section, intro in zip(
+                base["sections"], (s.intro for s in edition.sections), strict=True
+            )
+        ]
+        return {
+            "lead_text": renderer.render(edition.lead, edition.source),
+            "closing_text": renderer.render(edition.closing, edition.source),
+            "footer_text": renderer.render(edition.footer, edition.source),
+            "sections": sections,
+        }
+
+    def _context(
+        self, issue: Issue, edition: Edition, localizer: Localizer, assets: AssetMap
+    ) -> dict[str, Any]:
+        """What every template sees, apart from the rendered Markdown parts."""
+        config = self.config
+        texts = [
+            edition.lead,
+            edition.closing,
+            *(s.title or "" for s in edition.stories),
+            *(s.body for s in edition.stories),
+        ]
+        length = measure_text(plain_text(self.parser, "\n\n".join(texts)))
+        lead = plain_text(self.parser, edition.lead).replace("\n", " ")
+        preheader = edition.preheader or (
+            lead[: PREHEADER_LENGTH - 1] + "…" if len(lead) > PREHEADER_LENGTH else lead
+        )
+        cta_url = (
+            assets.resolve(edition.cta.url, edition.source)
+            if edition.cta and edition.cta.url
+            else ""
+        )
+        return {
+            "newsletter": {
+                "name": config.name,
+                "base_url": config.base_url,
+                "sender": config.sender,
+                "sender_address": config.sender_address,
+                "postal_address": config.postal_address,
+            },
+            "issue": {
+                "slug": issue.slug,
+                "title": edition.title or issue.slug,
+                "subtitle": edition.subtitle or "",
+                "preheader": preheader,
+                "date": edition.date,
+                "authors": edition.authors,
+                "tags": edition.tags,
+                "number": edition.number,
+                "image_alt": edition.image_alt or "",
+                "cta": {"text": edition.cta.text, "url": cta_url} if edition.cta else None,
+                "reading_minutes": localizer.reading_minutes(length),
+                "story_count": len(edition.stories),
+                "extra": edition.extra,
+            },
+            "sections": [
+                {
+                    "id": section.id,
+                    "title": section.title,
+                    "stories": [self._story(story, localizer, assets) for story in section.stories],
+                }
+                for section in edition.sections
+            ],
+            "locale": {
+                "code": localizer.locale,
+                "lang": localizer.lang,
+                "dir": localizer.direction,
+            },
+            "web": {
+                "url": web_url(config.base_url, edition.locale, issue.slug),
+                "alternates": [
+                    {
+                        "code": code,
+                        "lang": Localizer(code).lang,
+                        "url": web_url(config.base_url, code, issue.slug),
+                        "label": _language_name(code),
+                    }
+                    for code in issue.locales
+                ],
+            },
+            "merge": PLACEHOLDERS,
+            "email": True,
+        }
+
+    @staticmethod
+    def _story(story: Story, localizer: Localizer, assets: AssetMap) -> dict[str, Any]:
+        return {
+            "slug": story.slug,
+            "title": story.title or "",
+            "url": assets.resolve(story.url, story.source) if story.url else "",
+            "image_alt": story.image_alt or "",
+            "summary": story.summary or "",
+            "linked_in_body": bool(story.url) and (story.url or "") in story.body,
+            "lang": Localizer(story.locale).lang if story.locale != localizer.locale else "",
+            "dir": Localizer(story.locale).direction if story.locale != localizer.locale else "",
+        }
+
+
+def _language_name(code: str) -> str:
+    """A language's name in that language (`Deutsch`, `中文`), for language switchers."""
+    locale = Locale.parse(code)
+    name = locale.get_display_name(locale) or code
+    return name[:1].upper() + name[1:]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start

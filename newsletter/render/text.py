@@ -1,0 +1,220 @@
+"""Story Markdown to plain text for the text/plain part: readable in a terminal, links numbered.
+
+    OpenAI announced Sora [1], a text-to-video model.
+    ...
+    [1] https://openai.com/sora
+
+Paragraphs in spaced scripts are wrapped at 72 columns on spaces; text in scripts written
+without spaces (Chinese, Japanese) is never broken inside, the reader's client wraps it.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from newsletter.content.language import measure_text
+from newsletter.render.urls import AssetMap
+
+WIDTH = 72
+_TAG = re.compile(r"<[^>]+>")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+@dataclass
+class LinkReferences:
+    """The numbered list of link targets of one message; a URL keeps its number."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def number(self, url: str) -> int:
+        """The reference number of `url`, assigning the next one on first use."""
+        if url not in self.urls:
+            self.urls.append(url)
+        return self.urls.index(url) + 1
+
+    def listing(self) -> str:
+        """`[1] https://...` lines for the end of the message."""
+        return "\n".join(f"[{number}] {url}" for number, url in enumerate(self.urls, start=1))
+
+
+class TextRenderer:
+    """Renders the Markdown parts of one issue as plain text sharing one list of links."""
+
+    def __init__(self, parser: MarkdownIt, assets: AssetMap, links: LinkReferences) -> None:
+        self.parser = parser
+        self.assets = assets
+        self.links = links
+
+    def render(self, markdown: str, source: Path) -> str:
+        """Plain text for `markdown` written in `source`."""
+        if not markdown.strip():
+            return ""
+        tokens = self.parser.parse(markdown)
+        return _Walker(self, source).blocks(tokens).strip("\n")
+
+    def inline(self, text: str, source: Path) -> str:
+        """Plain text for one line of inline Markdown (a title)."""
+        tokens = self.parser.parseInline(text)
+        return _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+
+
+class _Walker:
+    def __init__(self, renderer: TextRenderer, source: Path) -> None:
+        self.renderer = renderer
+        self.source = source
+
+    def blocks(self, tokens: list[Token]) -> str:
+        out: list[str] = []
+        lists: list[list[int]] = []  # A counter per open list: [next number] or [-1] for bullets.
+        quote = 0
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            kind = token.type
+            indent = "   " * max(0, len(lists) - 1)
+            prefix = "> " * quote
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                lists.append(
+                    [int(token.attrs.get("start") or 1) if kind == "ordered_list_open" else -1]
+                )
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                lists.pop()
+                out.append("")
+            elif kind == "blockquote_open":
+                quote += 1
+            elif kind == "blockquote_close":
+                quote -= 1
+            elif kind == "list_item_open":
+                counter = lists[-1]
+                marker = "- " if counter[0] < 0 else f"{counter[0]}. "
+                if counter[0] >= 0:
+                    counter[0] += 1
+                text = self._item(tokens, index)
+                out.append(
+                    _indent(text, prefix + indent + marker, prefix + indent + " " * len(marker))
+                )
+                index = _closing(tokens, index)
+            elif kind == "heading_open":
+                title = self.inline(tokens[index + 1].children or [])
+                rule = "=" if token.tag in ("h1", "h2") else "-"
+                out += [f"{prefix}{title}", f"{prefix}{rule * _width(title)}", ""]
+                index += 2
+            elif kind == "paragraph_open":
+                text = self.inline(tokens[index + 1].children or [])
+                if text:
+                    out += [
+                        _indent(_wrap(text, WIDTH - len(prefix)), prefix, prefix),
+                        prefix.rstrip() if quote else "",
+                    ]
+                index += 2
+            elif kind in ("fence", "code_block"):
+                out += [_indent(token.content.rstrip("\n"), prefix + "    ", prefix + "    "), ""]
+            elif kind == "hr":
+                out += [prefix + "-" * 20, ""]
+            elif kind == "html_block":
+                text = _TAG.sub("", _COMMENT.sub("", token.content)).strip()
+                if text:
+                    out += [prefix + text, ""]
+            elif kind == "table_open":
+                out += [*self._table(tokens, index), ""]
+                index = _closing(tokens, index)
+            elif kind == "footnote_block_open":
+                out.append("")
+            elif kind == "footnote_open":
+                number = token.meta.get("id", 0) + 1
+                body = self._item(tokens, index)
+                out += [_indent(body, f"[^{number}] ", "     "), ""]
+                index = _closing(tokens, index)
+            index += 1
+        return "\n".join(out)
+
+    def _item(self, tokens: list[Token], index: int) -> str:
+        """The text of a list item or footnote (its nested blocks rendered recursively)."""
+        end = _closing(tokens, index)
+        return self.blocks(tokens[index + 1 : end]).strip("\n")
+
+    def _table(self, tokens: list[Token], index: int) -> list[str]:
+        rows: list[list[str]] = []
+        for token in tokens[index : _closing(tokens, index)]:
+            if token.type == "tr_open":
+                rows.append([])
+            elif token.type == "inline" and rows:
+                rows[-1].append(self.inline(token.children or []))
+        return [" | ".join(row) for row in rows]
+
+    def inline(self, children: list[Token]) -> str:
+        parts: list[str] = []
+        href: str | None = None
+        label_start = 0
+        for child in children:
+            kind = child.type
+            if kind == "text":
+                parts.append(child.content)
+            elif kind == "code_inline":
+                parts.append(f"`{child.content}`")
+            elif kind == "softbreak":
+                parts.append("" if _cjk_edge(parts) else " ")
+            elif kind == "hardbreak":
+                parts.append("\n")
+            elif kind == "link_open":
+                href = self.renderer.assets.resolve(str(child.attrs.get("href") or ""), self.source)
+                label_start = len(parts)
+            elif kind == "link_close" and href is not None:
+                label = "".join(parts[label_start:]).strip()
+                if href and not href.startswith("#") and label != href:
+                    parts.append(f" [{self.renderer.links.number(href)}]")
+                href = None
+            elif kind == "image":
+                alt = child.content.strip()
+                if alt:
+                    parts.append(f"[{alt}]")
+            elif kind == "footnote_ref":
+                parts.append(f"[^{child.meta.get('id', 0) + 1}]")
+            elif kind == "html_inline" and child.content.lower().startswith("<br"):
+                parts.append("\n")
+        return "".join(parts).strip()
+
+
+def _closing(tokens: list[Token], index: int) -> int:
+    """Index of the token closing the one opened at `index`."""
+    depth = 0
+    for position in range(index, len(tokens)):
+        depth += tokens[position].nesting
+        if depth == 0:
+            return position
+    return len(tokens) - 1
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrap spaced text at `width`; leave text in unspaced scripts to the reader's client."""
+    if measure_text(text).is_cjk:
+        return text
+    lines = text.split("\n")
+    return "\n".join(
+        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in lines
+    )
+
+
+def _indent(text: str, first: str, rest: str) -> str:
+    lines = text.split("\n")
+    return "\n".join(
+        (first if number == 0 else rest) + line if line else line
+        for number, line in enumerate(lines)
+    )
+
+
+def _cjk_edge(parts: list[str]) -> bool:
+    """Whether the text so far ends in a CJK character (a line break there is no space)."""
+    last = "".join(parts)[-1:]
+    return bool(last) and unicodedata.east_asian_width(last) in "WF"
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)

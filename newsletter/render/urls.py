@@ -1,0 +1,65 @@
+"""Where things live on the public site, and how links in story files are rewritten for it.
+
+    {base_url}/{locale}/{slug}/            the web version of an issue in one locale
+    {base_url}/{slug}/{path in the issue}  a file of the issue (images/hero.jpg)
+
+Email needs absolute URLs; a built web page links its files relative to itself so the output
+folder works anywhere (a file:// preview, a sub-path, the archive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+
+
+def web_url(base_url: str, locale: str, slug: str) -> str:
+    """The public URL of an issue's web version in `locale`."""
+    return f"{base_url}/{quote(locale)}/{quote(slug)}/"
+
+
+@dataclass
+class AssetMap:
+    """Rewrites links in one issue's Markdown and collects the local files they point to.
+
+    `prefix` is put before a file's path inside the issue: `https://site/slug/` for email,
+    `` (nothing) for a web page whose files are copied next to it.
+    """
+
+    root: Path
+    base_url: str
+    prefix: str
+    files: dict[Path, str] = field(default_factory=dict)
+    """Local file -> its path inside the issue (where a build copies it)."""
+
+    def resolve(self, url: str, source: Path) -> str:
+        """The URL to publish for `url` written in `source`."""
+        url = url.strip()
+        parts = urlsplit(url)
+        if not url or url.startswith("#") or parts.scheme in SAFE_SCHEMES:
+            return url
+        if parts.scheme:
+            return ""  # javascript:, data: and friends are dropped.
+        if url.startswith("//"):
+            return f"https:{url}"
+        if url.startswith("/"):
+            return f"{self.base_url}{url}"
+        path = (source.parent / unquote(parts.path)).resolve()
+        try:
+            inside = path.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            inside = f"_/{path.name}"  # Outside the issue: published under a side folder.
+        if path.is_file():
+            self.files[path] = inside
+        suffix = (f"?{parts.query}" if parts.query else "") + (
+            f"#{parts.fragment}" if parts.fragment else ""
+        )
+        return f"{self.prefix}{quote(inside)}{suffix}"
+
+
+def issue_root(issue_path: Path) -> Path:
+    """The folder an issue's relative files are resolved in: the issue folder, or a file's folder."""
+    return issue_path if issue_path.is_dir() else issue_path.parent
