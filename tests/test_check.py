@@ -32,6 +32,7 @@ def test_findings_point_at_their_lines(project_dir: Path, monkeypatch: pytest.Mo
         "error: issues/2024-06-01-lines/stories/01-one.md:7: link 'notes.pdf' does not resolve: notes.pdf is not in stories/",
         "warning: issues/2024-06-01-lines/stories/01-one.md:9: unknown Hugo shortcode '{{< tweet 123 >}}': it is shown as text",
         "error: issues/2024-06-01-lines/issue.md:3: image 'images/hero.png' does not resolve: hero.png is not in 2024-06-01-lines/",
+        "warning: issues/2024-06-01-lines/issue.md:3: the issue image has no alt text",
     ]
     assert "2 issues checked" not in result.output
-    assert "1 issues checked: 3 errors, 1 warnings" in result.output
+    assert "1 issues checked: 3 errors, 2 warnings" in result.output

@@ -55,8 +55,15 @@ def test_check_passes_on_the_samples_and_warns_about_missing_story_translations(
 ) -> None:
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 0, result.output
-    assert "3 issues checked: 0 errors, 1 warnings" in result.output
+    assert "3 issues checked: 0 errors, 4 warnings" in result.output
     assert "29 of 29 stories have no en translation" in result.output
+    # The seeds' long titles and description are real findings about that content.
+    assert (
+        "2024-03-10-ai-revolution-accelerates/issue.md:2: en: subject is 87 characters"
+        in result.output
+    )
+    assert "accelerates/issue.md:7: en: preheader is 259 characters" in result.output
+    assert "alt text" not in result.output
     strict = CliRunner().invoke(app, ["check", "--strict"])
     assert strict.exit_code == 1
 

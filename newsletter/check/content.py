@@ -42,9 +42,17 @@ def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
                 code="shortcode",
             )
     if edition.image:
-        yield from _local_file(
-            edition.image, edition.source, edition.meta_lines.get("image", 1), "image"
-        )
+        line = edition.meta_lines.get("image", 1)
+        yield from _local_file(edition.image, edition.source, line, "image")
+        if not edition.image_alt:
+            yield Note(
+                "warning",
+                "the issue image has no alt text",
+                edition.source,
+                line,
+                "add `image_alt: ...` describing it",
+                code="alt-text",
+            )
     for story in edition.stories:
         if story.image and not story.fallback:
             yield from _local_file(
@@ -84,7 +92,17 @@ def _local_links(parser: MarkdownIt, text: str, source: Path, first_line: int) -
                 yield from _local_file(url, source, line, "link")
         for child in token.children or []:
             if child.type == "image":
-                yield from _local_file(str(child.attrs.get("src") or ""), source, line, "image")
+                src = str(child.attrs.get("src") or "")
+                yield from _local_file(src, source, line, "image")
+                if not child.content.strip():
+                    yield Note(
+                        "warning",
+                        f"image {src!r} has no alt text",
+                        source,
+                        line,
+                        "describe the image between the brackets: ![what it shows](...)",
+                        code="alt-text",
+                    )
             elif child.type == "link_open":
                 yield from _local_file(str(child.attrs.get("href") or ""), source, line, "link")
             elif child.type == "html_inline":

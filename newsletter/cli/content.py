@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("check")(reports_errors(check))
     app.command("import")(reports_errors(import_posts))
     app.command("new")(reports_errors(new))
+    app.command("build")(reports_errors(build))
     story = typer.Typer(help="Add stories to an issue folder.", no_args_is_help=True)
     story.command("add")(reports_errors(story_add))
     app.add_typer(story, name="story")
@@ -81,9 +82,11 @@ def check(
     Example: newsletter check 2024-03-10-ai-week
     """
     from newsletter.check import check_content, check_duplicate_slugs, count
+    from newsletter.check.rendered import check_rendered
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import discover_issue_paths, find_issue_path
     from newsletter.model import Issue, Note
+    from newsletter.render.pipeline import Renderer
 
     project = project_of(ctx)
     loader = IssueLoader(project.config)
@@ -95,6 +98,7 @@ def check(
         paths = discover_issue_paths(project.issues_path, project.config.locales)
     notes: list[Note] = []
     loaded: list[Issue] = []
+    renderer = Renderer(project)
     for path in paths:
         try:
             issue = loader.load(path)
@@ -102,7 +106,10 @@ def check(
             notes.append(Note("error", error.message, error.path or path, error.line, error.hint))
             continue
         loaded.append(issue)
-        notes.extend(check_content(issue, loader.parser))
+        found = check_content(issue, loader.parser)
+        notes.extend(found)
+        if not any(note.severity == "error" for note in found):
+            notes.extend(check_rendered(issue, renderer))
     notes.extend(check_duplicate_slugs(loaded))
     out = console()
     for note in notes:
@@ -181,6 +188,60 @@ def import_posts(
         for url in result.missing:
             text = f"{url} not found next to {file.name}; copy it into the issue and fix the link"
             out.print("  [yellow]warning[/]: " + escape(text))
+
+
+def build(
+    ctx: typer.Context,
+    issues: list[str] = typer.Argument(
+        None, help="Issues to build (folder, file or slug); default: all.", show_default=False
+    ),
+    locale: str | None = typer.Option(
+        None, "--locale", help="Build this locale only.", show_default=False
+    ),
+    all_locales: bool = typer.Option(
+        False, "--all-locales", help="Build every locale the issue exists in."
+    ),
+    out: Path = typer.Option(Path("build"), "--out", help="Output folder."),
+    theme: str | None = typer.Option(
+        None, "--theme", help="Theme to use instead of the configured one.", show_default=False
+    ),
+) -> None:
+    """Render issues to OUT/SLUG/LOCALE/: email.html, email.txt and web/index.html with its images.
+
+    Without --locale or --all-locales, each issue is built in its original language.
+    email.html shows the email as a sample reader receives it.
+
+    Example: newsletter build 2024-03-10-ai-revolution-accelerates --all-locales --out build/
+    """
+    from newsletter.content.loader import IssueLoader
+    from newsletter.content.source import discover_issue_paths, find_issue_path
+    from newsletter.locales import match_locale
+    from newsletter.render.build import build_issue
+    from newsletter.render.pipeline import Renderer
+
+    project = project_of(ctx)
+    loader = IssueLoader(project.config)
+    locales = project.config.locales
+    paths = (
+        [find_issue_path(project.issues_path, name, locales) for name in issues]
+        if issues
+        else discover_issue_paths(project.issues_path, locales)
+    )
+    renderer = Renderer(project, theme=theme)
+    out_console = console()
+    for path in paths:
+        issue = loader.load(path)
+        wanted = (
+            issue.locales
+            if all_locales
+            else [match_locale(locale, locales) if locale else issue.default_locale]
+        )
+        for built in build_issue(renderer, issue, wanted, out):
+            size = f"{built.email_bytes / 1024:.0f} KB"
+            out_console.print(
+                f"built {display_path(built.folder)}/  email.html ({size}), email.txt, web/index.html",
+                markup=False,
+            )
 
 
 def new(

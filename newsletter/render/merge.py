@@ -68,3 +68,14 @@ def html_escape(value: str) -> str:
 def text_escape(value: str) -> str:
     """Plain text needs no escaping, only no line breaks (a name must not start a new line)."""
     return " ".join(value.split())
+
+
+def sample_values(base_url: str, web_page: str) -> dict[str, str]:
+    """Recipient values for previews, builds and test sends (no real subscriber's data)."""
+    return {
+        "name": "Ada Lovelace",
+        "email": "reader@example.org",
+        "unsubscribe_url": f"{base_url}/unsubscribe/preview",
+        "preferences_url": f"{base_url}/preferences/preview",
+        "web_url": web_page,
+    }
