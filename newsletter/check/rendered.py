@@ -53,7 +53,7 @@ def _email_checks(rendered: RenderedEdition, edition: Edition) -> Iterator[Note]
             "warning",
             f"{where}preheader is {length} characters; inboxes show {PREHEADER_MIN} to {PREHEADER_MAX}",
             path,
-            None,
+            edition.meta_lines.get("preheader"),
             "write a `preheader:` (or description) of one or two short sentences",
             code="preheader-length",
         )
