@@ -40,3 +40,17 @@ def project_dir(tmp_path: Path) -> Path:
     )
     (tmp_path / "issues").mkdir()
     return tmp_path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite tests/golden/ from the current rendering (review the diff before committing).",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

@@ -6,6 +6,7 @@ language model, while telling Chinese from Arabic needs only the Unicode script 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import regex
@@ -73,3 +74,8 @@ class TextLength:
 def measure_text(text: str) -> TextLength:
     """Count words (spaced scripts) and characters (CJK, Thai...) in plain text."""
     return TextLength(words=len(_WORD.findall(text)), characters=len(_CJK_CHAR.findall(text)))
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: two for wide (CJK) characters, one for the rest."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from newsletter.content.language import display_width
 from newsletter.content.markdown import INLINE_LINK
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)")
@@ -27,9 +27,9 @@ def story_title_from_text(text: str) -> str | None:
     if not plain:
         return None
     first = _SENTENCE_END.split(plain, maxsplit=1)[0].strip().rstrip("。.!?！？")
-    if _width(first) > _TITLE_WIDTH:
+    if display_width(first) > _TITLE_WIDTH:
         first = _CLAUSE_END.split(first, maxsplit=1)[0].strip()
-    if _width(first) > _TITLE_WIDTH:
+    if display_width(first) > _TITLE_WIDTH:
         first = _truncate(first)
     return first or None
 
@@ -39,10 +39,6 @@ def _unlink(text: str) -> str:
     return _REFERENCE_LINK.sub(lambda m: m.group(1), INLINE_LINK.sub(lambda m: m.group(1), text))
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
-
-
 def _truncate(text: str) -> str:
     """Cut at a word boundary (or between two CJK characters) to fit the title width."""
     out = ""
@@ -50,7 +46,7 @@ def _truncate(text: str) -> str:
         r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+",
         text,
     ):
-        if _width(out + unit) > _TITLE_WIDTH - 1:
+        if display_width(out + unit) > _TITLE_WIDTH - 1:
             break
         out += unit
     return (out.rstrip() or text[: _TITLE_WIDTH // 2]) + "…"

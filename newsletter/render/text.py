@@ -19,7 +19,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.content.language import measure_text
+from newsletter.content.language import display_width, measure_text
 from newsletter.render.urls import AssetMap
 
 WIDTH = 72
@@ -104,7 +104,7 @@ class _Walker:
             elif kind == "heading_open":
                 title = self.inline(tokens[index + 1].children or [])
                 rule = "=" if token.tag in ("h1", "h2") else "-"
-                out += [f"{prefix}{title}", f"{prefix}{rule * _width(title)}", ""]
+                out += [f"{prefix}{title}", f"{prefix}{rule * display_width(title)}", ""]
                 index += 2
             elif kind == "paragraph_open":
                 text = self.inline(tokens[index + 1].children or [])
@@ -214,7 +214,3 @@ def _cjk_edge(parts: list[str]) -> bool:
     """Whether the text so far ends in a CJK character (a line break there is no space)."""
     last = "".join(parts)[-1:]
     return bool(last) and unicodedata.east_asian_width(last) in "WF"
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
