@@ -47,7 +47,9 @@ def test_sample_issues_load_with_their_translations(in_repo: None) -> None:
     ]
     assert weekly.editions["en"].lead.startswith("Digest:")
     assert all(story.fallback for story in weekly.editions["en"].stories)
-    assert len(issues["2024-05-07-this-month-in-ai"].main.stories) == 9
+    monthly = issues["2024-05-07-this-month-in-ai"]
+    assert monthly.locales == ["en", "ar"]
+    assert [story.fallback for story in monthly.editions["ar"].stories] == [False] * 9
 
 
 def test_check_passes_on_the_samples_and_warns_about_missing_story_translations(
@@ -72,7 +74,7 @@ def test_list_prints_a_row_per_issue_and_locale(in_repo: None) -> None:
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if line.startswith("│")]
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert "811 words" in result.output
     assert "characters" in result.output
     assert "29 (29 fallback)" in result.output
