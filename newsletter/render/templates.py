@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from newsletter.content.language import display_width
 from newsletter.render.i18n import Localizer
+from newsletter.render.text import wrap
 
 BUILTIN_THEMES = Path(__file__).resolve().parent.parent.parent / "templates"
 DEFAULT_THEME = "default"
@@ -44,6 +45,7 @@ def template_environment(search_path: list[Path], localizer: Localizer) -> Envir
     environment.install_gettext_translations(localizer.translations, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["date"] = localizer.date
     environment.filters["width"] = display_width
+    environment.filters["wrap"] = wrap
     environment.filters["names"] = lambda names: (
         format_list(list(names), locale=localizer.babel) if names else ""
     )

@@ -110,7 +110,7 @@ class _Walker:
                 text = self.inline(tokens[index + 1].children or [])
                 if text:
                     out += [
-                        _indent(_wrap(text, WIDTH - len(prefix)), prefix, prefix),
+                        _indent(wrap(text, WIDTH - len(prefix)), prefix, prefix),
                         prefix.rstrip() if quote else "",
                     ]
                 index += 2
@@ -192,7 +192,7 @@ def _closing(tokens: list[Token], index: int) -> int:
     return len(tokens) - 1
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int = WIDTH) -> str:
     """Wrap spaced text at `width`; leave text in unspaced scripts to the reader's client."""
     if measure_text(text).is_cjk:
         return text
