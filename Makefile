@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install clean
+.PHONY: demo test lint typecheck install browsers catalogs translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,34 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: load and check every sample issue, then print the table of issues and locales
+## demo: check every sample issue, list them, and build each in every locale into build/
 demo: $(STAMP)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
+	$(BIN)/newsletter build --all-locales --out build
 	@echo
-	@echo "Sample issues are in issues/; edit one and run '$(BIN)/newsletter check' again."
+	@echo "Open the results in a browser:"
+	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.html    the email as a reader gets it"
+	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.txt     its plain-text part"
+	@echo "  build/2024-05-07-this-month-in-ai/ar/web/index.html         the web version, in Arabic"
+	@echo "Or preview with live reload: $(BIN)/newsletter preview"
+
+## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
+browsers:
+	@command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/opentype/noto || { \
+	  echo "installing chromium and fonts for the browser tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-noto-cjk >/dev/null; }
+
+## translations: extract template strings and merge them into every catalog (then translate)
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o newsletter/translations/messages.pot --no-location --sort-output \
+	  --project=newsletter --copyright-holder="newsletter authors" --msgid-bugs-address=editors@example.org .
+	$(BIN)/pybabel update -i newsletter/translations/messages.pot -d newsletter/translations --no-wrap --no-fuzzy-matching
+
+## catalogs: compile the catalogs (fails on a broken .po; the code also reads .po directly)
+catalogs: $(STAMP)
+	$(BIN)/pybabel -q compile -d newsletter/translations -f
 
 lint: $(STAMP)
 	$(BIN)/ruff check newsletter tests
@@ -29,7 +51,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## test: install everything the tests need, lint, type-check and run the whole suite
-test: lint typecheck
+test: lint typecheck catalogs browsers
 	$(BIN)/pytest -q
 
 clean:
