@@ -33,9 +33,10 @@ def options(
 
 
 def _register() -> None:
-    from newsletter.cli import content, settings
+    from newsletter.cli import content, preview, settings
 
     content.register(app)
+    preview.register(app)
     settings.register(app)
 
 

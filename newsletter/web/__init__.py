@@ -1,0 +1,1 @@
+"""HTTP: the editor's preview server (and, later, the public web app)."""

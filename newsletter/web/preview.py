@@ -1,0 +1,210 @@
+"""`newsletter preview`: the editor's view of an issue while writing it.
+
+    /                              the issues and their locales
+    /SLUG/LOCALE/                  the email at desktop and phone widths side by side, a locale
+                                   switcher, links to the text part and the web version
+    /SLUG/LOCALE/email.html        the email as a sample reader gets it
+    /SLUG/LOCALE/email.txt         its text part
+    /SLUG/LOCALE/web/              the web version
+    /SLUG/PATH                     the issue's own files (images), as the public site serves them
+    /__version                     a fingerprint of every source file; pages reload when it changes
+
+Everything is rendered with the server's own address as base URL, so images load locally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
+from starlette.routing import Route
+
+from newsletter.config import Project
+from newsletter.content.loader import IssueLoader
+from newsletter.content.source import discover_issue_paths
+from newsletter.errors import NewsletterError
+from newsletter.model import Issue
+from newsletter.render.i18n import CATALOGS
+from newsletter.render.merge import MergeTemplate, escaped, html_escape, sample_values, text_escape
+from newsletter.render.pipeline import RenderedEdition, Renderer
+from newsletter.render.templates import BUILTIN_THEMES
+from newsletter.render.urls import issue_root
+
+POLL_MILLISECONDS = 800
+
+
+class Preview:
+    """Loads and renders on demand; caches by the fingerprint of the source files."""
+
+    def __init__(self, project: Project, origin: str) -> None:
+        config = project.config.model_copy(update={"base_url": origin.rstrip("/")})
+        self.project = replace(project, config=config)
+        self.watched = [
+            self.project.issues_path,
+            self.project.root / "templates",
+            BUILTIN_THEMES,
+            CATALOGS,
+        ]
+        self._cache: dict[tuple[str, str, str], RenderedEdition] = {}
+        self._version = ""
+
+    def version(self) -> str:
+        """A fingerprint of every watched file's name, size and modification time."""
+        digest = hashlib.sha1()
+        for folder in self.watched:
+            for base, folders, files in os.walk(folder):
+                folders[:] = sorted(name for name in folders if not name.startswith("."))
+                for name in sorted(files):
+                    stat = Path(base, name).stat()
+                    digest.update(f"{base}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
+
+    def issues(self) -> list[Issue]:
+        loader = IssueLoader(self.project.config)
+        return [
+            loader.load(path)
+            for path in discover_issue_paths(self.project.issues_path, self.project.config.locales)
+        ]
+
+    def issue(self, slug: str) -> Issue:
+        for issue in self.issues():
+            if issue.slug == slug:
+                return issue
+        raise NewsletterError(f"no issue {slug!r}", hint="open / for the list of issues")
+
+    def render(self, slug: str, locale: str) -> RenderedEdition:
+        version = self.version()
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        key = (slug, locale, version)
+        if key not in self._cache:
+            self._cache[key] = Renderer(self.project).render(self.issue(slug), locale)
+        return self._cache[key]
+
+    def values(self, rendered: RenderedEdition) -> dict[str, str]:
+        base = self.project.config.base_url
+        return sample_values(base, f"{base}/{rendered.slug}/{rendered.locale}/web/")
+
+
+def create_app(project: Project, origin: str) -> Starlette:
+    """The preview application for `project`, served at `origin` (e.g. http://127.0.0.1:8000)."""
+    preview = Preview(project, origin)
+    pages = Environment(
+        loader=PackageLoader("newsletter.web", "pages"), autoescape=select_autoescape(["html"])
+    )
+
+    def failure(error: NewsletterError) -> HTMLResponse:
+        page = pages.get_template("preview_error.html").render(
+            error=str(error), poll=POLL_MILLISECONDS, version=preview.version()
+        )
+        return HTMLResponse(page, status_code=500)
+
+    async def index(request: Request) -> Response:
+        try:
+            issues = preview.issues()
+        except NewsletterError as error:
+            return failure(error)
+        return HTMLResponse(
+            pages.get_template("preview_index.html").render(
+                issues=issues,
+                name=project.config.name,
+                poll=POLL_MILLISECONDS,
+                version=preview.version(),
+            )
+        )
+
+    async def shell(request: Request) -> Response:
+        slug, locale = request.path_params["slug"], request.path_params["locale"]
+        try:
+            issue = preview.issue(slug)
+            rendered = preview.render(slug, locale)
+        except NewsletterError as error:
+            return failure(error)
+        page = pages.get_template("preview.html").render(
+            issue=issue,
+            locale=locale,
+            rendered=rendered,
+            poll=POLL_MILLISECONDS,
+            version=preview.version(),
+            size=len(rendered.email_html.encode()),
+        )
+        return HTMLResponse(page)
+
+    async def email(request: Request) -> Response:
+        try:
+            rendered = preview.render(request.path_params["slug"], request.path_params["locale"])
+        except NewsletterError as error:
+            return failure(error)
+        return HTMLResponse(
+            MergeTemplate.compile(rendered.email_html).fill(
+                escaped(preview.values(rendered), html_escape)
+            )
+        )
+
+    async def text(request: Request) -> Response:
+        try:
+            rendered = preview.render(request.path_params["slug"], request.path_params["locale"])
+        except NewsletterError as error:
+            return PlainTextResponse(str(error), status_code=500)
+        return PlainTextResponse(
+            MergeTemplate.compile(rendered.text).fill(
+                escaped(preview.values(rendered), text_escape)
+            )
+        )
+
+    async def web(request: Request) -> Response:
+        slug, locale, path = (
+            request.path_params["slug"],
+            request.path_params["locale"],
+            request.path_params.get("path", ""),
+        )
+        if path:  # A file the web page links to, relative to itself.
+            return _issue_file(preview, slug, path)
+        try:
+            return HTMLResponse(preview.render(slug, locale).web_html)
+        except NewsletterError as error:
+            return failure(error)
+
+    async def asset(request: Request) -> Response:
+        return _issue_file(preview, request.path_params["slug"], request.path_params["path"])
+
+    async def version(request: Request) -> Response:
+        return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/__version", version),
+            Route("/{slug}/{locale}/", shell),
+            Route("/{slug}/{locale}/email.html", email),
+            Route("/{slug}/{locale}/email.txt", text),
+            Route("/{slug}/{locale}/web/", web),
+            Route("/{slug}/{locale}/web/{path:path}", web),
+            Route("/{slug}/{path:path}", asset),
+        ]
+    )
+
+
+def _issue_file(preview: Preview, slug: str, path: str) -> Response:
+    """A file inside the issue's folder; never anything outside it."""
+    try:
+        root = issue_root(preview.issue(slug).path).resolve()
+    except NewsletterError:
+        return PlainTextResponse("not found", status_code=404)
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        return PlainTextResponse("not found", status_code=404)
+    return FileResponse(target)
