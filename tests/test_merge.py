@@ -10,6 +10,7 @@ from newsletter.render.merge import (
     FIELDS,
     MergeTemplate,
     escaped,
+    header_escape,
     html_escape,
     placeholder,
     text_escape,
@@ -61,3 +62,18 @@ def test_rendered_email_is_merged_without_re_rendering(monkeypatch: pytest.Monke
         assert 'href="https://news.example.org/u/abc?token=1&amp;x=2"' in html
         assert "https://news.example.org/u/abc?token=1&x=2" in text
     assert set(FIELDS) >= set(html_template.fields)
+
+
+def test_bytes_templates_merge_into_encoded_output() -> None:
+    html = f"<p>{placeholder('email')} · 中文 · {placeholder('web_url')}</p>".encode()
+    template = MergeTemplate.compile(html)
+    values = {field: value.encode() for field, value in escaped(VALUES, html_escape).items()}
+    assert (
+        template.fill(values)
+        == "<p>zoe+news@example.org · 中文 · https://news.example.org/en/issue/</p>".encode()
+    )
+    assert template.fields == ("email", "web_url")
+
+
+def test_header_values_cannot_inject_headers() -> None:
+    assert header_escape("Ann\r\nBcc: victim@example.org") == "Ann Bcc: victim@example.org"

@@ -11,9 +11,11 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import AnyStr, Generic
 
 FIELDS = ("name", "email", "unsubscribe_url", "preferences_url", "web_url")
 _PLACEHOLDER = re.compile(r"%%nl_([a-z_]+)%%")
+_PLACEHOLDER_BYTES = re.compile(rb"%%nl_([a-z_]+)%%")
 
 
 def placeholder(field: str) -> str:
@@ -25,34 +27,41 @@ PLACEHOLDERS = {field: placeholder(field) for field in FIELDS}
 
 
 @dataclass(frozen=True)
-class MergeTemplate:
-    """Rendered text split at its placeholders: literal, field, literal, field, ..., literal."""
+class MergeTemplate(Generic[AnyStr]):
+    """Rendered output split at its placeholders: literal, field, literal, field, ..., literal.
 
-    literals: tuple[str, ...]
+    Works on text or on bytes: delivery merges into the encoded message, so a recipient's
+    message is never re-encoded as a whole (encoding 64 KB costs eight times the merge).
+    """
+
+    literals: tuple[AnyStr, ...]
     fields: tuple[str, ...]
 
     @classmethod
-    def compile(cls, text: str) -> MergeTemplate:
-        """Split `text` once; unknown placeholder names are left as text."""
-        literals: list[str] = []
+    def compile(cls, text: AnyStr) -> MergeTemplate[AnyStr]:
+        """Split `text` once; unknown placeholder names are left as they are."""
+        pattern = _PLACEHOLDER if isinstance(text, str) else _PLACEHOLDER_BYTES
+        literals: list[AnyStr] = []
         fields: list[str] = []
         last = 0
-        for match in _PLACEHOLDER.finditer(text):
-            if match.group(1) not in FIELDS:
+        for match in pattern.finditer(text):
+            name = match.group(1)
+            field = name if isinstance(name, str) else name.decode("ascii")
+            if field not in FIELDS:
                 continue
             literals.append(text[last : match.start()])
-            fields.append(match.group(1))
+            fields.append(field)
             last = match.end()
         literals.append(text[last:])
         return cls(tuple(literals), tuple(fields))
 
-    def fill(self, values: Mapping[str, str]) -> str:
-        """The text with each placeholder replaced by its (already escaped) value."""
+    def fill(self, values: Mapping[str, AnyStr]) -> AnyStr:
+        """The output with each placeholder replaced by its (already escaped) value."""
         parts = [self.literals[0]]
         for field, literal in zip(self.fields, self.literals[1:], strict=True):
             parts.append(values[field])
             parts.append(literal)
-        return "".join(parts)
+        return self.literals[0][:0].join(parts)
 
 
 def escaped(values: Mapping[str, str], escape: Callable[[str], str]) -> dict[str, str]:
@@ -68,6 +77,14 @@ def html_escape(value: str) -> str:
 def text_escape(value: str) -> str:
     """Plain text needs no escaping, only no line breaks (a name must not start a new line)."""
     return " ".join(value.split())
+
+
+def header_escape(value: str) -> str:
+    """A header value on one line: a CR or LF in a name would start a new (injected) header.
+
+    Encoding non-ASCII values (RFC 2047) is the message builder's job, after the merge.
+    """
+    return text_escape(value)
 
 
 def sample_values(base_url: str, web_page: str) -> dict[str, str]:
