@@ -282,11 +282,7 @@ class Renderer:
                 }
                 for section in edition.sections
             ],
-            "locale": {
-                "code": localizer.locale,
-                "lang": localizer.lang,
-                "dir": localizer.direction,
-            },
+            "locale": _direction(localizer),
             "web": {
                 "url": web_url(config.base_url, edition.locale, issue.slug),
                 "alternates": [
@@ -315,6 +311,20 @@ class Renderer:
             "lang": Localizer(story.locale).lang if story.locale != localizer.locale else "",
             "dir": Localizer(story.locale).direction if story.locale != localizer.locale else "",
         }
+
+
+def _direction(localizer: Localizer) -> dict[str, str]:
+    """The locale's codes and the words templates need to lay text out in its direction."""
+    rtl = localizer.direction == "rtl"
+    return {
+        "code": localizer.locale,
+        "lang": localizer.lang,
+        "dir": localizer.direction,
+        "align": "right" if rtl else "left",
+        "start": "right" if rtl else "left",
+        "end": "left" if rtl else "right",
+        "arrow": "←" if rtl else "→",
+    }
 
 
 def _language_name(code: str) -> str:
