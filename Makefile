@@ -14,17 +14,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: check every sample issue, list them, and build each in every locale into build/
+## demo: check and build the sample issues, import sample subscribers into newsletter.db
 demo: $(STAMP)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
 	$(BIN)/newsletter build --all-locales --out build
+	$(BIN)/newsletter db upgrade
+	$(BIN)/newsletter subscribers import config/sample-subscribers.csv --tag sample
+	$(BIN)/newsletter subscribers list
 	@echo
 	@echo "Open the results in a browser:"
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.html    the email as a reader gets it"
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.txt     its plain-text part"
 	@echo "  build/2024-05-07-this-month-in-ai/ar/web/index.html         the web version, in Arabic"
 	@echo "Or preview with live reload: $(BIN)/newsletter preview"
+	@echo "Start the subscribe/unsubscribe web app (then open http://127.0.0.1:8080/subscribe):"
+	@echo "  NEWSLETTER_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') $(BIN)/newsletter serve"
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:

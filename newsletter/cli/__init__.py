@@ -33,10 +33,13 @@ def options(
 
 
 def _register() -> None:
-    from newsletter.cli import content, preview, settings
+    from newsletter.cli import content, database, preview, server, settings, subscribers
 
     content.register(app)
     preview.register(app)
+    subscribers.register(app)
+    database.register(app)
+    server.register(app)
     settings.register(app)
 
 

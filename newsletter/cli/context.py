@@ -13,6 +13,8 @@ from rich.console import Console
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from newsletter.config import Project
 
 P = ParamSpec("P")
@@ -49,6 +51,16 @@ def project_of(ctx: typer.Context) -> Project:
         root.meta["newsletter.project"] = cached
     assert isinstance(cached, Project)
     return cached
+
+
+def database(ctx: typer.Context, current: bool = True) -> Engine:
+    """The project's database engine; unless `current` is False, refuse an outdated schema."""
+    from newsletter.db import create_db_engine, database_url, require_current
+
+    engine = create_db_engine(database_url(project_of(ctx)))
+    if current:
+        require_current(engine)
+    return engine
 
 
 def console() -> Console:

@@ -8,6 +8,7 @@ memory, so a checkout works before `make catalogs` has run.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -20,13 +21,18 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from newsletter.content.language import TextLength
-from newsletter.locales import is_rtl, parse_locale
+from newsletter.locales import is_rtl, match_locale, parse_locale
 
 CATALOGS = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
 # Reading speed of an adult reader of the web, in words (spaced scripts) or characters (CJK).
 WORDS_PER_MINUTE = 230
 CHARACTERS_PER_MINUTE = 450
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation where it is defined; it is translated where it is shown."""
+    return message
 
 
 class Localizer:
@@ -46,6 +52,20 @@ class Localizer:
     def direction(self) -> str:
         """`rtl` or `ltr`, for `dir` attributes."""
         return "rtl" if is_rtl(self.locale) else "ltr"
+
+    @property
+    def layout(self) -> dict[str, str]:
+        """The locale's codes and the words templates need to lay text out in its direction."""
+        rtl = self.direction == "rtl"
+        return {
+            "code": self.locale,
+            "lang": self.lang,
+            "dir": self.direction,
+            "align": "right" if rtl else "left",
+            "start": "right" if rtl else "left",
+            "end": "left" if rtl else "right",
+            "arrow": "←" if rtl else "→",
+        }
 
     def gettext(self, message: str) -> str:
         """`message` translated into this locale."""
@@ -68,6 +88,38 @@ class Localizer:
         """Minutes to read a text: words for spaced scripts, characters for CJK; at least one."""
         minutes = length.words / WORDS_PER_MINUTE + length.characters / CHARACTERS_PER_MINUTE
         return max(1, round(minutes))
+
+
+def language_name(code: str) -> str:
+    """A language's name in that language (`Deutsch`, `中文`), for language switchers."""
+    locale = parse_locale(code)
+    name = locale.get_display_name(locale) or code
+    return name[:1].upper() + name[1:]
+
+
+def negotiate(accept_language: str, available: Sequence[str]) -> str | None:
+    """The configured locale a browser's Accept-Language header prefers, if any."""
+    weighted = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, quality = part.strip().partition(";q=")
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            continue
+        if tag and tag != "*":
+            weighted.append((-weight, position, tag))
+    for _, _, tag in sorted(weighted):
+        try:
+            matched = match_locale(tag, available)
+        except ValueError:
+            continue
+        if matched in available:
+            return matched
+        language = parse_locale(tag).language
+        same = [code for code in available if parse_locale(code).language == language]
+        if same:
+            return same[0]
+    return None
 
 
 def load_translations(locale: str, catalogs: Path = CATALOGS) -> NullTranslations:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import mjml
-from babel import Locale
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
@@ -27,7 +26,7 @@ from newsletter.content.markdown import markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.html import HtmlRenderer
-from newsletter.render.i18n import Localizer
+from newsletter.render.i18n import Localizer, language_name
 from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.render.templates import template_environment, theme_search_path
@@ -282,7 +281,7 @@ class Renderer:
                 }
                 for section in edition.sections
             ],
-            "locale": _direction(localizer),
+            "locale": localizer.layout,
             "web": {
                 "url": web_url(config.base_url, edition.locale, issue.slug),
                 "alternates": [
@@ -290,7 +289,7 @@ class Renderer:
                         "code": code,
                         "lang": Localizer(code).lang,
                         "url": web_url(config.base_url, code, issue.slug),
-                        "label": _language_name(code),
+                        "label": language_name(code),
                     }
                     for code in issue.locales
                 ],
@@ -311,27 +310,6 @@ class Renderer:
             "lang": Localizer(story.locale).lang if story.locale != localizer.locale else "",
             "dir": Localizer(story.locale).direction if story.locale != localizer.locale else "",
         }
-
-
-def _direction(localizer: Localizer) -> dict[str, str]:
-    """The locale's codes and the words templates need to lay text out in its direction."""
-    rtl = localizer.direction == "rtl"
-    return {
-        "code": localizer.locale,
-        "lang": localizer.lang,
-        "dir": localizer.direction,
-        "align": "right" if rtl else "left",
-        "start": "right" if rtl else "left",
-        "end": "left" if rtl else "right",
-        "arrow": "←" if rtl else "→",
-    }
-
-
-def _language_name(code: str) -> str:
-    """A language's name in that language (`Deutsch`, `中文`), for language switchers."""
-    locale = Locale.parse(code)
-    name = locale.get_display_name(locale) or code
-    return name[:1].upper() + name[1:]
 
 
 @contextmanager

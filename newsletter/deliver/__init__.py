@@ -1,0 +1,1 @@
+"""Delivery: messages built from rendered output, and the transports that carry them."""

@@ -1,0 +1,1 @@
+"""Subscribers: the models, adding and importing them, consent, suppression, GDPR requests."""

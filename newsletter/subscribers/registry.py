@@ -1,0 +1,377 @@
+"""Subscribers one at a time: add, find, tag, confirm, unsubscribe, suppress, export and forget.
+
+Every change of consent is recorded as a ConsentEvent (when, how, from where). Functions take a
+Session and `now`, and leave committing to the caller, so a command or a request is one
+transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from sqlalchemy import delete, func, or_
+from sqlmodel import Session, col, select
+
+from newsletter.errors import NewsletterError
+from newsletter.locales import match_locale
+from newsletter.subscribers.addresses import (
+    InvalidAddress,
+    address_hash,
+    address_key,
+    normalize_address,
+)
+from newsletter.subscribers.models import (
+    STATUSES,
+    ConsentEvent,
+    Subscriber,
+    SubscriberTag,
+    Suppression,
+    Tag,
+)
+
+MAX_NAME = 200
+MAX_TAGS = 50
+EXPORT_FIELDS = (
+    "email",
+    "name",
+    "locale",
+    "timezone",
+    "status",
+    "tags",
+    "created_at",
+    "consent_at",
+    "consent_method",
+    "consent_source",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a person tells us about themselves: validated before it is stored."""
+
+    address: str
+    key: str
+    name: str
+    locale: str
+    timezone: str
+    tags: tuple[str, ...]
+
+
+def make_profile(
+    email: str,
+    name: str,
+    locale: str | None,
+    timezone: str | None,
+    tags: Iterable[str],
+    locales: Sequence[str],
+    default_locale: str,
+    default_timezone: str,
+) -> Profile:
+    """A validated profile; NewsletterError naming the field when a value is not acceptable."""
+    try:
+        address, key = normalize_address(email)
+    except InvalidAddress as error:
+        raise NewsletterError(
+            f"email: {email!r} is not a valid address: {error}", hint="check the address"
+        ) from error
+    try:
+        chosen = match_locale(locale, locales) if locale else default_locale
+    except ValueError as error:
+        raise NewsletterError(
+            f"locale: {error}", hint="use one of " + ", ".join(locales)
+        ) from error
+    if chosen not in locales:
+        raise NewsletterError(
+            f"locale: {chosen!r} is not one of the newsletter's locales",
+            hint="use one of " + ", ".join(locales),
+        )
+    zone = timezone or default_timezone
+    if not valid_timezone(zone):
+        raise NewsletterError(
+            f"timezone: {zone!r} is not an IANA time zone",
+            hint="use a name such as Europe/Berlin or Asia/Tokyo",
+        )
+    clean_tags = tuple(dict.fromkeys(tag.strip()[:100] for tag in tags if tag.strip()))
+    if len(clean_tags) > MAX_TAGS:
+        raise NewsletterError(
+            f"tags: {len(clean_tags)} tags, at most {MAX_TAGS}", hint="use fewer tags"
+        )
+    return Profile(address, key, " ".join(name.split())[:MAX_NAME], chosen, zone, clean_tags)
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether `name` is an IANA time zone."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def find(session: Session, email: str) -> Subscriber | None:
+    """The subscriber with this address (any spelling), or None."""
+    return session.exec(
+        select(Subscriber).where(Subscriber.email_key == address_key(email.strip()))
+    ).first()
+
+
+def is_suppressed(session: Session, key: str) -> bool:
+    """Whether the address with this key must never be mailed."""
+    return session.get(Suppression, address_hash(key)) is not None
+
+
+def suppress(session: Session, key: str, reason: str, now: datetime) -> None:
+    """Put an address on the suppression list (keeping the first reason it got there for)."""
+    if not is_suppressed(session, key):
+        session.add(Suppression(email_hash=address_hash(key), reason=reason, at=now))
+
+
+def add(
+    session: Session, profile: Profile, *, status: str, method: str, source: str, now: datetime
+) -> Subscriber:
+    """A new subscriber; NewsletterError when the address exists or is suppressed."""
+    if status not in ("pending", "active"):
+        raise NewsletterError(f"status: a new subscriber is pending or active, not {status!r}")
+    existing = find(session, profile.address)
+    if existing is not None:
+        raise NewsletterError(
+            f"{profile.address} is already a subscriber ({existing.status})",
+            hint="use `newsletter subscribers show` to see it",
+        )
+    if is_suppressed(session, profile.key):
+        raise NewsletterError(
+            f"{profile.address} is on the suppression list and cannot be added again",
+            hint="the address unsubscribed, bounced or asked to be forgotten",
+        )
+    subscriber = Subscriber(
+        email=profile.address, email_key=profile.key, name=profile.name, locale=profile.locale, timezone=profile.timezone, status=status,
+        consent_at=now, consent_method=method, consent_source=source[:500], confirmed_at=now if status == "active" else None, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(subscriber)
+    session.flush()
+    set_tags(session, subscriber, profile.tags)
+    record(session, subscriber, "subscribe" if status == "pending" else "add", method, source, now)
+    return subscriber
+
+
+def record(
+    session: Session,
+    subscriber: Subscriber,
+    kind: str,
+    method: str,
+    source: str,
+    now: datetime,
+    **details: Any,
+) -> None:
+    """Append a consent event to the subscriber's history."""
+    assert subscriber.id is not None
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber.id,
+            kind=kind,
+            at=now,
+            method=method,
+            source=source[:500],
+            details=details,
+        )
+    )
+
+
+def tags_of(session: Session, subscriber: Subscriber) -> list[str]:
+    """The subscriber's tags, sorted."""
+    rows = session.exec(
+        select(Tag.name)
+        .join(SubscriberTag, col(SubscriberTag.tag_id) == col(Tag.id))
+        .where(SubscriberTag.subscriber_id == subscriber.id)
+    )
+    return sorted(rows)
+
+
+def set_tags(session: Session, subscriber: Subscriber, tags: Iterable[str]) -> None:
+    """Give the subscriber exactly these tags (creating tags that do not exist yet)."""
+    wanted = set(tags)
+    session.exec(delete(SubscriberTag).where(col(SubscriberTag.subscriber_id) == subscriber.id))
+    for name in sorted(wanted):
+        tag = session.exec(select(Tag).where(Tag.name == name)).first()
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+            session.flush()
+        assert tag.id is not None and subscriber.id is not None
+        session.add(SubscriberTag(subscriber_id=subscriber.id, tag_id=tag.id))
+
+
+def confirm(session: Session, subscriber: Subscriber, *, source: str, now: datetime) -> bool:
+    """Activate a pending subscriber (double opt-in); False when there was nothing to confirm."""
+    if subscriber.status != "pending" or is_suppressed(session, subscriber.email_key):
+        return False
+    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = "active", now, now
+    record(session, subscriber, "confirm", "link", source, now)
+    return True
+
+
+def unsubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    method: str,
+    source: str,
+    now: datetime,
+    reason: str = "unsubscribed",
+) -> bool:
+    """Stop all mail to the subscriber and suppress the address; False if already done."""
+    changed = subscriber.status not in ("unsubscribed", "bounced", "complained")
+    if changed:
+        subscriber.status = reason if reason in STATUSES else "unsubscribed"
+        subscriber.unsubscribed_at = subscriber.updated_at = now
+        record(session, subscriber, reason, method, source, now)
+    suppress(session, subscriber.email_key, reason, now)
+    return changed
+
+
+def update_preferences(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    locale: str,
+    timezone: str,
+    tags: Iterable[str],
+    source: str,
+    now: datetime,
+) -> None:
+    """Change language, time zone and tags, recording what changed."""
+    before = {
+        "locale": subscriber.locale,
+        "timezone": subscriber.timezone,
+        "tags": tags_of(session, subscriber),
+    }
+    subscriber.locale, subscriber.timezone, subscriber.updated_at = locale, timezone, now
+    set_tags(session, subscriber, tags)
+    after = {"locale": locale, "timezone": timezone, "tags": sorted(set(tags))}
+    changes = {
+        field: [before[field], after[field]] for field in before if before[field] != after[field]
+    }
+    if changes:
+        record(session, subscriber, "preferences", "form", source, now, changes=changes)
+
+
+def search(
+    session: Session,
+    text: str = "",
+    *,
+    status: str | None = None,
+    tag: str | None = None,
+    locale: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Subscriber]:
+    """Subscribers whose address or name contains `text`, filtered, oldest first."""
+    query = select(Subscriber)
+    if text:
+        pattern = f"%{text.casefold()}%"
+        query = query.where(
+            or_(
+                col(Subscriber.email_key).like(pattern),
+                func.lower(col(Subscriber.name)).like(pattern),
+            )
+        )
+    if status:
+        query = query.where(Subscriber.status == status)
+    if locale:
+        query = query.where(Subscriber.locale == locale)
+    if tag:
+        query = (
+            query.join(SubscriberTag, col(SubscriberTag.subscriber_id) == col(Subscriber.id))
+            .join(Tag, col(Tag.id) == col(SubscriberTag.tag_id))
+            .where(Tag.name == tag)
+        )
+    return list(session.exec(query.order_by(col(Subscriber.id)).offset(offset).limit(limit)))
+
+
+def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything stored about one person (the answer to a GDPR access request)."""
+    events = session.exec(
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber.id)
+        .order_by(col(ConsentEvent.id))
+    )
+    data = subscriber.model_dump(exclude={"id", "email_key"})
+    data = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in data.items()
+    }
+    data["tags"] = tags_of(session, subscriber)
+    data["consent_events"] = [
+        {
+            "kind": event.kind,
+            "at": event.at.isoformat(),
+            "method": event.method,
+            "source": event.source,
+            "details": event.details,
+        }
+        for event in events
+    ]
+    return data
+
+
+def forget(session: Session, subscriber: Subscriber, now: datetime) -> None:
+    """Delete everything about the person; only the suppression hash stays, so they are never mailed again."""
+    suppress(session, subscriber.email_key, "forgotten", now)
+    session.delete(subscriber)
+
+
+def export_csv(
+    session: Session, out: TextIO, *, status: str | None = None, batch: int = 10_000
+) -> int:
+    """Write subscribers as CSV (the import reads it back); returns the number written."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    names = dict(session.exec(select(Tag.id, Tag.name)).all())
+    written = last = 0
+    while True:
+        query = (
+            select(Subscriber)
+            .where(col(Subscriber.id) > last)
+            .order_by(col(Subscriber.id))
+            .limit(batch)
+        )
+        if status:
+            query = query.where(Subscriber.status == status)
+        rows = list(session.exec(query))
+        if not rows:
+            return written
+        ids = [row.id for row in rows]
+        tags: dict[int, list[str]] = {}
+        for subscriber_id, tag_id in session.exec(
+            select(SubscriberTag.subscriber_id, SubscriberTag.tag_id).where(
+                col(SubscriberTag.subscriber_id).in_(ids)
+            )
+        ):
+            tags.setdefault(subscriber_id, []).append(names[tag_id])
+        for row in rows:
+            assert row.id is not None
+            writer.writerow(
+                [
+                    row.email,
+                    row.name,
+                    row.locale,
+                    row.timezone,
+                    row.status,
+                    "|".join(sorted(tags.get(row.id, []))),
+                    _iso(row.created_at),
+                    _iso(row.consent_at),
+                    row.consent_method,
+                    row.consent_source,
+                ]
+            )
+        written += len(rows)
+        last = rows[-1].id or last
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""

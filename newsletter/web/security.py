@@ -1,0 +1,70 @@
+"""What keeps the public forms safe: CSRF tokens, a same-origin check, a per-IP rate limit."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+CSRF_MAX_AGE = 2 * 3600
+
+
+@dataclass(frozen=True)
+class Csrf:
+    """Signed form tokens, scoped to one form: a page from another site cannot post ours."""
+
+    secret: str
+
+    def make(self, form: str) -> str:
+        """The token to put in a hidden field of `form`."""
+        return URLSafeTimedSerializer(self.secret, salt="newsletter.csrf").dumps(form)
+
+    def valid(self, form: str, token: str) -> bool:
+        """Whether `token` was made for `form` in the last two hours."""
+        try:
+            return bool(
+                URLSafeTimedSerializer(self.secret, salt="newsletter.csrf").loads(
+                    token, max_age=CSRF_MAX_AGE
+                )
+                == form
+            )
+        except BadSignature:
+            return False
+
+
+def same_origin(origin: str | None, referer: str | None, allowed_hosts: set[str]) -> bool:
+    """Whether a form post comes from our own pages (browsers send Origin; some only Referer)."""
+    header = origin if origin and origin != "null" else referer
+    if not header:
+        return True  # Non-browser clients send neither; the CSRF token still protects the form.
+    return urlsplit(header).netloc in allowed_hosts
+
+
+@dataclass
+class RateLimiter:
+    """At most `limit` attempts per `window` seconds for each client address (in this process)."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float]
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def allow(self, client: str) -> bool:
+        """Count an attempt by `client`; False when it is over the limit."""
+        now = self.clock()
+        with self._lock:
+            attempts = self._seen.setdefault(client, deque())
+            while attempts and attempts[0] <= now - self.window:
+                attempts.popleft()
+            if len(attempts) >= self.limit:
+                return False
+            attempts.append(now)
+            if len(self._seen) > 100_000:  # Forget idle clients so memory stays bounded.
+                for idle in [key for key, value in self._seen.items() if not value]:
+                    del self._seen[idle]
+            return True

@@ -1,0 +1,161 @@
+"""The database: migrations keep data, the models match them, commands refuse old schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
+from newsletter.subscribers.addresses import address_hash
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "newsletter.toml").write_text(
+        'locales = ["en", "zh"]\ndatabase_url = "sqlite:///news.db"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    for name in ("NEWSLETTER_DATABASE_URL", "NEWSLETTER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_upgrade_from_the_previous_schema_keeps_every_row(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO subscriber (id, email, email_key, name, locale, timezone, status, attributes, consent_method, consent_source, created_at, updated_at) VALUES "
+            "(1, 'Ann@example.org', 'ann@example.org', 'Ann', 'en', 'Europe/Berlin', 'active', '{\"plan\": \"pro\"}', 'form', '203.0.113.5', '2024-01-01 08:00:00', '2024-01-01 08:00:00'),"
+            "(2, 'li@example.cn', 'li@example.cn', '李', 'zh', 'Asia/Shanghai', 'unsubscribed', '{}', 'import', 'old.csv:2', '2024-01-02 08:00:00', '2024-03-01 08:00:00')"
+        ))  # fmt: skip
+        connection.execute(text("INSERT INTO tag (id, name) VALUES (1, 'weekly')"))
+        connection.execute(
+            text("INSERT INTO subscriber_tag (subscriber_id, tag_id) VALUES (1, 1), (2, 1)")
+        )
+    before, after = upgrade(engine)
+    assert (before, after) == ("0001", head_revision())
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT id, email, name, locale, timezone, status, attributes, created_at FROM subscriber ORDER BY id"
+            )
+        ).fetchall()
+        assert [tuple(row) for row in rows] == [
+            (
+                1,
+                "Ann@example.org",
+                "Ann",
+                "en",
+                "Europe/Berlin",
+                "active",
+                '{"plan": "pro"}',
+                "2024-01-01 08:00:00",
+            ),
+            (
+                2,
+                "li@example.cn",
+                "李",
+                "zh",
+                "Asia/Shanghai",
+                "unsubscribed",
+                "{}",
+                "2024-01-02 08:00:00",
+            ),
+        ]
+        assert connection.execute(text("SELECT count(*) FROM subscriber_tag")).scalar() == 2
+        # Someone who had unsubscribed before the suppression list existed is on it now.
+        assert connection.execute(
+            text("SELECT email_hash, reason FROM suppression")
+        ).fetchall() == [(address_hash("li@example.cn"), "unsubscribed")]
+
+
+def test_models_and_migrations_describe_the_same_schema(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(engine)
+    import newsletter.subscribers.models  # noqa: F401
+
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_commands_refuse_an_outdated_schema_and_say_how_to_fix_it(project: Path) -> None:
+    code, output = run("subscribers", "list")
+    assert (
+        code == 1 and "has no tables yet" in output and "fix: run `newsletter db upgrade`" in output
+    )
+    code, output = run("db", "status")
+    assert code == 1 and "run `newsletter db upgrade`" in output
+    upgrade(create_db_engine(f"sqlite:///{project / 'news.db'}"), "0001")
+    code, output = run("subscribers", "list")
+    assert code == 1 and "is at schema 0001, this version needs 0002" in output
+    code, output = run("db", "upgrade")
+    assert code == 0 and "upgraded from 0001 to 0002" in output
+    assert run("db", "upgrade")[1].strip() == "database already at schema 0002"
+    assert run("db", "status")[0] == 0
+    assert current_revision(create_db_engine(f"sqlite:///{project / 'news.db'}")) == "0002"
+
+
+def test_subscriber_commands(project: Path) -> None:
+    assert run("db", "upgrade")[0] == 0
+    code, output = run(
+        "subscribers",
+        "add",
+        "Ana@Example.org",
+        "--name",
+        "Ana Lima",
+        "--locale",
+        "zh",
+        "--timezone",
+        "Asia/Shanghai",
+        "--tag",
+        "weekly",
+    )
+    assert code == 0, output
+    code, output = run("subscribers", "add", "ana@example.org")
+    assert code == 1 and "already a subscriber" in output
+    assert run("subscribers", "add", "x@", "--locale", "en")[0] == 1
+    code, output = run("subscribers", "add", "bo@example.org", "--locale", "xx")
+    assert code == 1 and "locale" in output
+    assert run("subscribers", "add", "bo@example.org", "--timezone", "Mars/Base")[0] == 1
+    assert run("subscribers", "add", "bo@example.org")[0] == 0
+    code, output = run("subscribers", "search", "lima")
+    assert "Ana@example.org" in output and "bo@example.org" not in output and "1 shown" in output
+    code, output = run("subscribers", "list", "--tag", "weekly")
+    assert "Ana@example.org" in output and "1 shown" in output
+    code, output = run("subscribers", "show", "ANA@example.org", "--json")
+    data = json.loads(output)
+    assert (
+        data["email"] == "Ana@example.org"
+        and data["tags"] == ["weekly"]
+        and data["consent_events"][0]["kind"] == "add"
+    )
+    assert run("subscribers", "remove", "bo@example.org")[0] == 0
+    code, output = run("subscribers", "add", "bo@example.org")
+    assert code == 1 and "already a subscriber (unsubscribed)" in output
+    assert run("subscribers", "export", str(project / "out.csv"))[0] == 0
+    lines = (project / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("email,name,locale,timezone,status,tags")
+    assert any(
+        line.startswith("Ana@example.org,Ana Lima,zh,Asia/Shanghai,active,weekly") for line in lines
+    )
+    assert run("subscribers", "forget", "ana@example.org", "--yes")[0] == 0
+    assert run("subscribers", "show", "ana@example.org")[0] == 1
+    code, output = run("subscribers", "add", "ana@example.org")
+    assert code == 1 and "suppression list" in output
