@@ -32,7 +32,11 @@ def pipeline(runs: int) -> str:
     loader = IssueLoader(project.config)
     renderers = {name: Renderer(project, inliner=name) for name in ("premailer", "css-inline")}
     largest = ("", "", 0)
-    print(f"{'issue':38} {'loc':3} {'KB':>4} {'total pm':>9} {'total ci':>9} {'ratio':>6} " + " ".join(f"{s:>8}" for s in STAGES) + f" {'inl(ci)':>8}")
+    print(
+        f"{'issue':38} {'loc':3} {'KB':>4} {'total pm':>9} {'total ci':>9} {'ratio':>6} "
+        + " ".join(f"{s:>8}" for s in STAGES)
+        + f" {'inl(ci)':>8}"
+    )
     for issue in loader.load_all(project.issues_path):
         for locale in issue.locales:
             samples: dict[str, list[dict[str, float]]] = {name: [] for name in renderers}
@@ -46,7 +50,10 @@ def pipeline(runs: int) -> str:
             size = len(rendered.email_html.encode())
             if size > largest[2]:
                 largest = (issue.slug, locale, size)
-            med = {name: {key: statistics.median(run[key] for run in runs_) * 1000 for key in runs_[0]} for name, runs_ in samples.items()}
+            med = {
+                name: {key: statistics.median(run[key] for run in runs_) * 1000 for key in runs_[0]}
+                for name, runs_ in samples.items()
+            }
             pm, ci = med["premailer"], med["css-inline"]
             print(
                 f"{issue.slug[:38]:38} {locale:3} {size / 1024:4.0f} {pm['total']:7.1f}ms {ci['total']:7.1f}ms {pm['total'] / ci['total']:5.1f}x "
@@ -66,11 +73,17 @@ def merge(which: str, count: int) -> None:
     encoded = html.encode("utf-8")
     binary = MergeTemplate.compile(encoded)
     recipients = [
-        escaped(sample_values(project.config.base_url, f"https://news.example.org/{locale}/{slug}/") | {"email": f"reader{n}@example.org"}, html_escape)
+        escaped(
+            sample_values(project.config.base_url, f"https://news.example.org/{locale}/{slug}/")
+            | {"email": f"reader{n}@example.org"},
+            html_escape,
+        )
         for n in range(1000)
     ]
 
-    recipients_bytes = [{field: value.encode("utf-8") for field, value in values.items()} for values in recipients]
+    recipients_bytes = [
+        {field: value.encode("utf-8") for field, value in values.items()} for values in recipients
+    ]
 
     def ours() -> None:
         for n in range(count):
@@ -95,13 +108,23 @@ def merge(which: str, count: int) -> None:
             html.encode("utf-8")
 
     results = {}
-    runs = (("MergeTemplate.fill", ours), ("... on bytes", ours_bytes), ("str.replace chain", replace_chain), ("copy 64 KB bytes", copy), ("str.encode (utf-8)", encode))
+    runs = (
+        ("MergeTemplate.fill", ours),
+        ("... on bytes", ours_bytes),
+        ("str.replace chain", replace_chain),
+        ("copy 64 KB bytes", copy),
+        ("str.encode (utf-8)", encode),
+    )
     for name, run in runs:
         best = min(_timed(run) for _ in range(3))
         results[name] = best / count * 1e6
-    print(f"\nper-recipient merge of {slug}/{locale} ({len(html.encode()) / 1024:.0f} KB, {len(template.fields)} fields), {count:,} recipients, best of 3:")
+    print(
+        f"\nper-recipient merge of {slug}/{locale} ({len(html.encode()) / 1024:.0f} KB, {len(template.fields)} fields), {count:,} recipients, best of 3:"
+    )
     for name, micros in results.items():
-        print(f"  {name:20} {micros:7.2f} us/recipient  ({results[name] / results['MergeTemplate.fill']:.2f}x ours)")
+        print(
+            f"  {name:20} {micros:7.2f} us/recipient  ({results[name] / results['MergeTemplate.fill']:.2f}x ours)"
+        )
 
 
 def _timed(run) -> float:  # type: ignore[no-untyped-def]
@@ -112,7 +135,9 @@ def _timed(run) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=9, help="renders per (issue, locale) and inliner")
+    parser.add_argument(
+        "--runs", type=int, default=9, help="renders per (issue, locale) and inliner"
+    )
     parser.add_argument("--merges", type=int, default=100_000, help="recipients to merge")
     args = parser.parse_args()
     largest = pipeline(args.runs)

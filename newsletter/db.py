@@ -83,7 +83,10 @@ def _sqlite_settings(connection: Any, _record: Any) -> None:
 def _alembic(engine: Engine) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # Alembic's config is a ConfigParser: a literal % (an encoded path, a password) must be %%.
+    config.set_main_option(
+        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
     return config
 
 

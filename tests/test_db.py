@@ -159,3 +159,23 @@ def test_subscriber_commands(project: Path) -> None:
     assert run("subscribers", "show", "ana@example.org")[0] == 1
     code, output = run("subscribers", "add", "ana@example.org")
     assert code == 1 and "suppression list" in output
+
+
+def test_a_percent_sign_in_the_database_path_is_fine(tmp_path: Path) -> None:
+    folder = tmp_path / "100% local"
+    folder.mkdir()
+    engine = create_db_engine(f"sqlite:///{folder / 'news.db'}")
+    assert upgrade(engine)[1] == head_revision()
+
+
+def test_addresses_are_checked_and_keyed() -> None:
+    from newsletter.subscribers.addresses import InvalidAddress, normalize_address
+
+    assert normalize_address(" Ann.Lee+news@Example.ORG ") == (
+        "Ann.Lee+news@example.org",
+        "ann.lee+news@example.org",
+    )
+    assert normalize_address("müller@bücher.de")[1] == "müller@bücher.de"
+    for bad in ("bob@", "no-at-sign", "x@localhost", "a..b@example.org", "a" * 65 + "@example.org"):
+        with pytest.raises(InvalidAddress):
+            normalize_address(bad)

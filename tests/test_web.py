@@ -110,7 +110,9 @@ def test_double_opt_in_round_trip(
     assert received.recipients == ["Ana.Lima@example.org"]
     message = received.message
     assert message.get_content_type() == "multipart/alternative"
-    assert message["Subject"] == "Bestätigen Sie Ihr Abonnement von AI Weekly"  # In the language chosen.
+    assert (
+        message["Subject"] == "Bestätigen Sie Ihr Abonnement von AI Weekly"
+    )  # In the language chosen.
     assert message["Auto-Submitted"] == "auto-generated"
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]

@@ -27,7 +27,7 @@ class InvalidAddress(ValueError):
 def normalize_address(raw: str) -> tuple[str, str]:
     """(address as it will be used, comparison key); InvalidAddress if it is not one."""
     address = raw.strip()
-    if _PLAIN.match(address) and address.index("@") <= MAX_LOCAL:
+    if _PLAIN.match(address):
         local, domain = address.rsplit("@", 1)
         address = f"{local}@{domain.lower()}"
     else:
@@ -35,6 +35,9 @@ def normalize_address(raw: str) -> tuple[str, str]:
             address = validate_email(address, check_deliverability=False).normalized
         except EmailNotValidError as error:
             raise InvalidAddress(str(error)) from error
+    if len(address.rsplit("@", 1)[0].encode("utf-8")) > MAX_LOCAL:
+        # RFC 5321 caps the part before the @ at 64 octets; email-validator lets longer ones pass.
+        raise InvalidAddress(f"The part before the @-sign is longer than {MAX_LOCAL} bytes.")
     return address, address_key(address)
 
 

@@ -1,0 +1,181 @@
+"""Benchmark the CSV subscriber import against a plain bulk insert of the same rows.
+
+    .venv/bin/python bench/import.py [--rows 1000000] [--batch-size 5000]
+
+Generates a CSV of realistic subscribers (names in several scripts, eight locales, IANA time
+zones, 0-3 tags, a company column for half of them) in a temporary folder, then times, each into
+a fresh migrated SQLite file:
+
+- ours: import_csv, which also checks every row, merges duplicates, writes tags and consent
+  events, and checks the suppression list (then the same file again: every row unchanged);
+- the reference: SQLAlchemy Core `insert(Subscriber.__table__)` executemany of the same rows,
+  already parsed into dicts with the same columns, in batches inside one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, func, insert, select  # noqa: E402
+
+from newsletter.db import create_db_engine, upgrade  # noqa: E402
+from newsletter.subscribers.csv_import import import_csv  # noqa: E402
+from newsletter.subscribers.models import Subscriber  # noqa: E402
+
+LOCALES = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]
+ZONES = [
+    "Europe/Berlin", "Europe/London", "Europe/Paris", "Europe/Madrid", "America/New_York",
+    "America/Los_Angeles", "America/Sao_Paulo", "America/Mexico_City", "Asia/Shanghai",
+    "Asia/Tokyo", "Asia/Kolkata", "Asia/Dubai", "Africa/Cairo", "Australia/Sydney", "UTC",
+]  # fmt: skip
+FIRST = {
+    "en": ["James", "Mary", "Olivia", "Noah", "Zoë", "Liam"],
+    "zh": ["伟", "芳", "娜", "秀英", "敏", "静"],
+    "ja": ["翔太", "さくら", "陽菜", "蓮", "結衣", "大翔"],
+    "de": ["Jürgen", "Käthe", "Lukas", "Sophie", "Björn", "Grete"],
+    "fr": ["Chloé", "Hélène", "Théo", "Léa", "François", "Noël"],
+    "es": ["José", "María", "Iñigo", "Lucía", "Ángel", "Sofía"],
+    "pt_BR": ["João", "Conceição", "Luís", "Ana", "Gonçalo", "Inês"],
+    "ar": ["محمد", "فاطمة", "أحمد", "مريم", "علي", "ليلى"],
+}
+LAST = {
+    "en": ["Smith", "O'Brien", "Johnson", "Brown", "Taylor", "Wilson"],
+    "zh": ["王", "李", "张", "刘", "陈", "杨"],
+    "ja": ["佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤"],
+    "de": ["Müller", "Schröder", "Weiß", "Groß", "Schmidt", "Fischer"],
+    "fr": ["Lefèvre", "Dubois", "Moreau", "Girard", "Bonnet", "Faure"],
+    "es": ["García", "Núñez", "López", "Martínez", "Sánchez", "Pérez"],
+    "pt_BR": ["Silva", "Gonçalves", "Araújo", "Souza", "Conceição", "Pereira"],
+    "ar": ["الحسن", "العلي", "منصور", "حداد", "خليل", "سعيد"],
+}
+DOMAINS = ["example.com", "example.org", "mail.example.net", "post.example.de", "example.co.jp"]
+TAGS = ["weekly", "beta", "events", "research", "offers", "jobs"]
+COMPANIES = ["Acme GmbH", "Initech", "Umbrella Co.", "株式会社サンプル", "Société Exemple"]
+HEADER = ["Email", "First Name", "Last Name", "Language", "Time zone", "Tags", "Company"]
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """A CSV of `rows` distinct, valid subscribers."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(HEADER)
+        for n in range(rows):
+            locale = rng.choice(LOCALES)
+            local = rng.choice(["reader", "j.doe", "Info", "news+list", "a_b"]) + str(n)
+            writer.writerow(
+                [
+                    f"{local}@{rng.choice(DOMAINS)}",
+                    rng.choice(FIRST[locale]),
+                    rng.choice(LAST[locale]),
+                    locale,
+                    rng.choice(ZONES),
+                    ",".join(rng.sample(TAGS, rng.randint(0, 3))),
+                    rng.choice(COMPANIES) if rng.random() < 0.5 else "",
+                ]
+            )
+
+
+def parsed(path: Path, now: datetime) -> list[dict[str, Any]]:
+    """The file's rows as subscriber dicts with the columns the import writes (not timed)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.reader(stream)
+        next(reader)
+        return [
+            {
+                "id": n,
+                "email": email,
+                "email_key": email.casefold(),
+                "name": f"{first} {last}",
+                "locale": locale,
+                "timezone": zone,
+                "status": "active",
+                "attributes": {"Company": company} if company else {},
+                "consent_at": now,
+                "consent_method": "import",
+                "consent_source": f"{path.name}:{n + 1}",
+                "confirmed_at": None,
+                "unsubscribed_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n, (email, first, last, locale, zone, _tags, company) in enumerate(reader, start=1)
+        ]
+
+
+def fresh(folder: Path, name: str) -> Engine:
+    """A new SQLite file in `folder`, migrated to the current schema."""
+    engine = create_db_engine(f"sqlite:///{folder / name}")
+    upgrade(engine)
+    return engine
+
+
+def ours(
+    folder: Path, source: Path, rows: int, batch_size: int, now: datetime
+) -> tuple[float, float]:
+    """Seconds of import_csv into a fresh database, and of importing the same file again."""
+    engine = fresh(folder, "ours.db")
+    options: dict[str, Any] = {
+        "locales": LOCALES,
+        "default_locale": "en",
+        "default_timezone": "UTC",
+    }
+    report = import_csv(engine, source, now=now, batch_size=batch_size, **options)
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(Subscriber)).scalar_one()
+    assert report.created == stored == rows, report
+    again = import_csv(engine, source, batch_size=batch_size, **options)
+    assert again.unchanged == rows, again
+    return report.seconds, again.seconds
+
+
+def reference(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
+    """Seconds of a Core executemany of the rows, parsed beforehand, into a fresh database."""
+    rows = parsed(source, now)
+    engine = fresh(folder, "reference.db")
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    with engine.begin() as connection:
+        for first in range(0, len(rows), batch_size):
+            connection.execute(insert(table), rows[first : first + batch_size])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = folder / "subscribers.csv"
+        start = time.perf_counter()
+        generate(source, args.rows)
+        megabytes = source.stat().st_size / 1e6
+        print(
+            f"generated {args.rows:,} rows ({megabytes:.0f} MB) in {time.perf_counter() - start:.1f} s"
+        )
+        seconds, again = ours(folder, source, args.rows, args.batch_size, now)
+        print(f"ours:      {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s  (import_csv)")
+        print(f"re-import: {again:6.2f} s  {args.rows / again:10,.0f} rows/s  (all unchanged)")
+        baseline = reference(folder, source, args.batch_size, now)
+        print(
+            f"reference: {baseline:6.2f} s  {args.rows / baseline:10,.0f} rows/s  (Core executemany)"
+        )
+        print(f"ratio ours/reference: {baseline / seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()
