@@ -163,6 +163,11 @@ def _routes(app: FastAPI, site: Site) -> None:
             400,
         )
 
+    @app.exception_handler(InvalidToken)
+    async def invalid_token(request: Request, error: InvalidToken) -> HTMLResponse:
+        # Tampered, expired, another purpose's or another subscriber's link: one answer for all.
+        return invalid_link(browser_locale(request))
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         try:
@@ -205,7 +210,7 @@ def _routes(app: FastAPI, site: Site) -> None:
                 N_("Reload the page and send the form again."),
                 400,
             )
-        client = request.client.host if request.client else "unknown"
+        client = _client(request)
         if not site.limiter.allow(client):
             return site.message(
                 page_locale,
@@ -271,10 +276,7 @@ def _routes(app: FastAPI, site: Site) -> None:
 
     @app.get("/confirm/{token}", response_class=HTMLResponse)
     def confirm_page(token: str, request: Request, db: Session = Depends(session)) -> HTMLResponse:
-        try:
-            subscriber = site.tokens.subscriber(db, "confirm", token)
-        except InvalidToken:
-            return invalid_link(browser_locale(request))
+        subscriber = site.tokens.subscriber(db, "confirm", token)
         return site.page(
             "confirm",
             subscriber.locale,
@@ -286,10 +288,7 @@ def _routes(app: FastAPI, site: Site) -> None:
     def confirm(
         token: str, request: Request, csrf: str = Form(""), db: Session = Depends(session)
     ) -> HTMLResponse:
-        try:
-            subscriber = site.tokens.subscriber(db, "confirm", token)
-        except InvalidToken:
-            return invalid_link(browser_locale(request))
+        subscriber = site.tokens.subscriber(db, "confirm", token)
         if not site.csrf.valid(f"confirm:{subscriber.id}", csrf) or not from_us(request):
             return site.message(
                 subscriber.locale,
@@ -297,9 +296,7 @@ def _routes(app: FastAPI, site: Site) -> None:
                 N_("Reload the page and send the form again."),
                 400,
             )
-        registry.confirm(
-            db, subscriber, source=request.client.host if request.client else "", now=site.clock()
-        )
+        registry.confirm(db, subscriber, source=_client(request), now=site.clock())
         db.commit()
         if subscriber.status != "active":
             return invalid_link(subscriber.locale)
@@ -313,10 +310,7 @@ def _routes(app: FastAPI, site: Site) -> None:
     def unsubscribe_page(
         token: str, request: Request, db: Session = Depends(session)
     ) -> HTMLResponse:
-        try:
-            subscriber = site.tokens.subscriber(db, "unsubscribe", token)
-        except InvalidToken:
-            return invalid_link(browser_locale(request))
+        subscriber = site.tokens.subscriber(db, "unsubscribe", token)
         preferences = page_url("", "preferences", site.tokens.make("preferences", subscriber))
         return site.page(
             "unsubscribe",
@@ -332,15 +326,12 @@ def _routes(app: FastAPI, site: Site) -> None:
         body = (await request.body()).decode("utf-8", "replace")
         method = "one-click" if "List-Unsubscribe=One-Click" in body else "link"
         with Session(site.engine) as db:
-            try:
-                subscriber = site.tokens.subscriber(db, "unsubscribe", token)
-            except InvalidToken:
-                return invalid_link(browser_locale(request))
+            subscriber = site.tokens.subscriber(db, "unsubscribe", token)
             registry.unsubscribe(
                 db,
                 subscriber,
                 method=method,
-                source=request.client.host if request.client else "",
+                source=_client(request),
                 now=site.clock(),
             )
             db.commit()
@@ -354,10 +345,7 @@ def _routes(app: FastAPI, site: Site) -> None:
     def preferences_page(
         token: str, request: Request, db: Session = Depends(session)
     ) -> HTMLResponse:
-        try:
-            subscriber = site.tokens.subscriber(db, "preferences", token)
-        except InvalidToken:
-            return invalid_link(browser_locale(request))
+        subscriber = site.tokens.subscriber(db, "preferences", token)
         return _preferences(site, db, subscriber, token, saved=False, problem="")
 
     @app.post("/preferences/{token}", response_class=HTMLResponse)
@@ -370,10 +358,7 @@ def _routes(app: FastAPI, site: Site) -> None:
         csrf: str = Form(""),
         db: Session = Depends(session),
     ) -> HTMLResponse:
-        try:
-            subscriber = site.tokens.subscriber(db, "preferences", token)
-        except InvalidToken:
-            return invalid_link(browser_locale(request))
+        subscriber = site.tokens.subscriber(db, "preferences", token)
         if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not from_us(request):
             return site.message(
                 subscriber.locale,
@@ -397,11 +382,16 @@ def _routes(app: FastAPI, site: Site) -> None:
             locale=locale,
             timezone=timezone,
             tags=tags,
-            source=request.client.host if request.client else "",
+            source=_client(request),
             now=site.clock(),
         )
         db.commit()
         return _preferences(site, db, subscriber, token, saved=True, problem="")
+
+
+def _client(request: Request) -> str:
+    """The client's address (as the proxy reports it when uvicorn trusts its headers)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _preferences(
