@@ -8,6 +8,7 @@ transaction.
 from __future__ import annotations
 
 import csv
+import json
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -328,9 +329,13 @@ def forget(session: Session, subscriber: Subscriber, now: datetime) -> None:
 def export_csv(
     session: Session, out: TextIO, *, status: str | None = None, batch: int = 10_000
 ) -> int:
-    """Write subscribers as CSV (the import reads it back); returns the number written."""
+    """Write subscribers as CSV (the import reads it back); returns the number written.
+
+    Each attribute key becomes a column of its own, so an export imports back without loss.
+    """
     writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
+    keys = _attribute_keys(session, status)
+    writer.writerow([*EXPORT_FIELDS, *keys])
     names = dict(session.exec(select(Tag.id, Tag.name)).all())
     written = last = 0
     while True:
@@ -367,10 +372,29 @@ def export_csv(
                     _iso(row.consent_at),
                     row.consent_method,
                     row.consent_source,
+                    *(_cell(row.attributes.get(key)) for key in keys),
                 ]
             )
         written += len(rows)
         last = rows[-1].id or last
+
+
+def _attribute_keys(session: Session, status: str | None) -> list[str]:
+    """Every attribute key in use, in order of first appearance (fields' names excluded)."""
+    query = select(Subscriber.attributes)
+    if status:
+        query = query.where(Subscriber.status == status)
+    keys: dict[str, None] = {}
+    for attributes in session.exec(query.execution_options(yield_per=10_000)):
+        keys.update(dict.fromkeys(attributes))
+    return [key for key in keys if key not in EXPORT_FIELDS]
+
+
+def _cell(value: Any) -> str:
+    """An attribute value as CSV text (imported attributes are text; others as JSON)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _iso(value: datetime | None) -> str:
