@@ -11,14 +11,12 @@ leaves the database as it was.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import (
     Connection,
@@ -31,9 +29,7 @@ from sqlalchemy import (
 from sqlmodel import SQLModel
 
 from newsletter.db import utcnow
-from newsletter.locales import match_locale
 from newsletter.subscribers import models
-from newsletter.subscribers.addresses import InvalidAddress, address_hash, normalize_address
 from newsletter.subscribers.bulk import (
     SUBSCRIBER,
     SUBSCRIBER_TAG,
@@ -47,40 +43,27 @@ from newsletter.subscribers.bulk import (
     tag_pairs,
 )
 from newsletter.subscribers.csv_file import (
-    ALIASES,
     Columns,
-    cell,
     detect_encoding,
     map_columns,
     numbered_rows,
     open_reader,
     undecodable,
 )
+from newsletter.subscribers.csv_rows import SUPPRESSING, Checked, Checker, Record
 
 log = logging.getLogger(__name__)
 TAG = SQLModel.metadata.tables[models.Tag.__tablename__]
 CONSENT_EVENT = SQLModel.metadata.tables[models.ConsentEvent.__tablename__]
 SUPPRESSION = SQLModel.metadata.tables[models.Suppression.__tablename__]
 
-STATUSES = {"": "active", "active": "active", "subscribed": "active", "pending": "pending"}
-SUPPRESSING = ("unsubscribed", "bounced", "complained")
-TAG_SEPARATORS = re.compile(r"[,;|]")
-MAX_NAME, MAX_TAG, MAX_SOURCE = 200, 100, 500
+MAX_SOURCE = 500
 # The columns _create fills, in the order of its rows (the others have no value yet: NULL).
 NEW_SUBSCRIBER = (
     "id", "email", "email_key", "name", "locale", "timezone", "status", "attributes",
     "consent_at", "consent_method", "consent_source", "created_at", "updated_at",
 )  # fmt: skip
 NEW_EVENT = ("subscriber_id", "kind", "at", "method", "source", "details")
-# email-validator's messages, shortened for an import report line ("email: 'bob@' has ...").
-ADDRESS_PROBLEMS = {
-    "There must be something after the @-sign.": "has nothing after the @-sign",
-    "There must be something before the @-sign.": "has nothing before the @-sign",
-    "An email address must have an @-sign.": "has no @-sign",
-    "The part after the @-sign is not valid. It should have a period.": "has no dot after the @-sign",
-    "An email address cannot have two periods in a row.": "has two dots in a row",
-    "An email address cannot end with a period.": "ends with a dot",
-}
 
 
 @dataclass
@@ -148,9 +131,10 @@ def import_csv(
         with path.open(encoding=chosen, newline="") as stream:
             reader, header = open_reader(stream, path, delimiter)
             columns = map_columns(header, mapping, path)
+            checker = Checker(columns, settings.locales, settings.tags)
             with engine.begin() as connection:
                 lock_for_import(connection)
-                rows = numbered_rows(reader, path)
+                rows = (checker.check(line, row) for line, row in numbered_rows(reader, path))
                 report = _Import(connection, columns, settings).run(rows, batch_size, progress)
     except UnicodeDecodeError as error:
         raise undecodable(path, chosen, explicit=encoding is not None) from error
@@ -163,51 +147,17 @@ def import_csv(
 # -- Rows -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Record:
-    """One address of the file, with every later row of that address merged into it."""
-
-    line: int
-    email: str
-    key: str
-    status: str
-    name: str
-    locale: str | None
-    timezone: str | None
-    tags: dict[str, None]  # An ordered set.
-    attributes: dict[str, str]
-    earlier: dict[str, str]  # Consent given before (see EARLIER).
-
-    def merge(self, later: _Record) -> None:
-        """Later non-empty values fill or replace; tags are the union; attributes are merged."""
-        self.name = later.name or self.name
-        self.locale = later.locale or self.locale
-        self.timezone = later.timezone or self.timezone
-        self.tags.update(later.tags)
-        self.attributes.update(later.attributes)
-        self.earlier = self.earlier or later.earlier
-
-
-class _Invalid(Exception):
-    """A row that cannot be imported; the message names the field and the problem."""
-
-
 class _Import:
     """One import in progress: the checks' caches, the batch being built, the counts so far."""
 
     def __init__(self, connection: Connection, columns: Columns, settings: _Settings) -> None:
         self.connection, self.columns, self.settings = connection, columns, settings
-        # Where each field of ALIASES is in a row (None: not in the file), in that order.
-        self.at = tuple(columns.index.get(name) for name in ALIASES)
         self.report = ImportReport()
-        self.batch: dict[str, _Record] = {}
+        self.batch: dict[str, Record] = {}
         self.new_suppressions: list[dict[str, Any]] = []
         # Loaded once: each row is checked against these in memory.
         self.suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
         self.tag_ids = {name: id_ for id_, name in connection.execute(select(TAG.c.id, TAG.c.name))}
-        self.locale_of: dict[str, str | _Invalid] = {}
-        self.zone_of: dict[str, str | _Invalid] = {}
-        self.zones: dict[str, str] = {}
         dialect = connection.dialect
         self.stamp = converter(SUBSCRIBER.c.created_at.type, dialect)(settings.now)
         self.to_json = converter(SUBSCRIBER.c.attributes.type, dialect)
@@ -216,14 +166,14 @@ class _Import:
 
     def run(
         self,
-        rows: Iterable[tuple[int, list[str]]],
+        rows: Iterable[Checked],
         batch_size: int,
         progress: Callable[[int], None] | None,
     ) -> ImportReport:
-        """Import (line, row) pairs, writing a batch every `batch_size` rows."""
+        """Import checked rows, writing a batch every `batch_size` rows."""
         done = 0
-        for line, row in rows:
-            self.add(line, row)
+        for checked in rows:
+            self.add(checked)
             if self.report.rows - done >= batch_size:
                 self.flush()
                 if progress:
@@ -234,115 +184,25 @@ class _Import:
             progress(self.report.rows - done)
         return self.report
 
-    def add(self, line: int, row: list[str]) -> None:
-        """Check one row, then skip it, suppress its address or merge it into the batch."""
+    def add(self, checked: Checked) -> None:
+        """Count one checked row, then suppress its address, skip it or merge it into the batch."""
         self.report.rows += 1
-        try:
-            record = self._record(line, row)
-        except _Invalid as problem:
-            self.report.invalid.append(InvalidRow(line, str(problem)))
-            return
-        if record is None:
-            self.report.suppressed += 1
-        elif (first := self.batch.get(record.key)) is not None:
-            first.merge(record)
-            self.report.duplicates += 1
-        else:
-            self.batch[record.key] = record
-
-    def _record(self, line: int, row: list[str]) -> _Record | None:
-        """The row as a record; None if its address is suppressed (or the row suppresses it)."""
-        email_at, name_at, first_at, last_at, locale_at, zone_at, tags_at, status_at = self.at
-        if len(row) != self.columns.count:
-            raise _Invalid(
-                f"columns: the row has {len(row)} fields, the header has {self.columns.count}"
-            )
-        raw = row[email_at].strip()  # type: ignore[index]
-        if not raw:
-            raise _Invalid("email: missing")
-        try:
-            email, key = normalize_address(raw)
-        except InvalidAddress as error:
-            raise _Invalid(_address_problem(raw, error)) from None
-        status = cell(row, status_at).casefold()
-        digest = address_hash(key)
-        if status in SUPPRESSING or digest in self.suppressed:
+        digest = checked.digest
+        if digest is not None and (checked.status in SUPPRESSING or digest in self.suppressed):
+            # A suppressed address is skipped whatever else the row says, even if it is invalid.
             if digest not in self.suppressed:
                 self.suppressed.add(digest)
                 self.new_suppressions.append(
-                    {"email_hash": digest, "reason": status, "at": self.settings.now}
+                    {"email_hash": digest, "reason": checked.status, "at": self.settings.now}
                 )
-            return None
-        if status not in STATUSES:
-            raise _Invalid(
-                f"status: {status!r} is not one of active, pending, {', '.join(SUPPRESSING)}"
-            )
-        name = cell(row, name_at)
-        if not name and (first_at is not None or last_at is not None):
-            name = " ".join(filter(None, (cell(row, first_at), cell(row, last_at))))
-        if len(name) > MAX_NAME:
-            raise _Invalid(f"name: longer than {MAX_NAME} characters")
-        tags: dict[str, None] = {}
-        if listed := cell(row, tags_at):
-            tags = dict.fromkeys(
-                filter(None, (tag.strip() for tag in TAG_SEPARATORS.split(listed)))
-            )
-        for tag in tags:
-            if len(tag) > MAX_TAG:
-                raise _Invalid(f"tags: {tag[:20]!r}... is longer than {MAX_TAG} characters")
-        tags.update(self.settings.tags)
-        attributes = {
-            name: value for where, name in self.columns.attributes if (value := row[where].strip())
-        }
-        locale = self._locale(cell(row, locale_at))
-        zone = self._zone(cell(row, zone_at))
-        earlier = {
-            name: value for where, name in self.columns.earlier if (value := row[where].strip())
-        }
-        return _Record(
-            line, email, key, STATUSES[status], name, locale, zone, tags, attributes, earlier
-        )
-
-    def _locale(self, value: str) -> str | None:
-        """The configured locale `value` means (None if empty); each distinct value is checked once."""
-        if not value:
-            return None
-        found = self.locale_of.get(value)
-        if found is None:
-            try:
-                found = match_locale(value, self.settings.locales)
-            except ValueError:
-                found = _Invalid(f"locale: {value!r} is not a known locale")
-            else:
-                if found not in self.settings.locales:
-                    listed = ", ".join(self.settings.locales)
-                    found = _Invalid(
-                        f"locale: {value!r} is not one of the configured locales ({listed})"
-                    )
-            self.locale_of[value] = found
-        if isinstance(found, _Invalid):
-            raise _Invalid(*found.args)  # A copy: re-raising the cached one grows its traceback.
-        return found
-
-    def _zone(self, value: str) -> str | None:
-        """The IANA time zone `value` names (None if empty); each distinct value is checked once."""
-        if not value:
-            return None
-        found = self.zone_of.get(value)
-        if found is None:
-            try:
-                found = ZoneInfo(value).key
-            except (ZoneInfoNotFoundError, ValueError, OSError):
-                # Accept any capitalization (`europe/berlin`), stored the canonical way.
-                self.zones = self.zones or {zone.casefold(): zone for zone in available_timezones()}
-                problem = _Invalid(
-                    f"timezone: {value!r} is not an IANA time zone (e.g. Europe/Berlin)"
-                )
-                found = self.zones.get(value.casefold(), problem)
-            self.zone_of[value] = found
-        if isinstance(found, _Invalid):
-            raise _Invalid(*found.args)  # A copy: re-raising the cached one grows its traceback.
-        return found
+            self.report.suppressed += 1
+        elif checked.record is None:
+            self.report.invalid.append(InvalidRow(checked.line, checked.problem or "invalid"))
+        elif (first := self.batch.get(checked.record.key)) is not None:
+            first.merge(checked.record)
+            self.report.duplicates += 1
+        else:
+            self.batch[checked.record.key] = checked.record
 
     # -- Writing a batch --------------------------------------------------------------------
 
@@ -365,7 +225,7 @@ class _Import:
         if pairs:
             insert_many(self.connection, SUBSCRIBER_TAG, ("subscriber_id", "tag_id"), pairs)
 
-    def _create(self, records: list[_Record], pairs: list[tuple[int, int]]) -> None:
+    def _create(self, records: list[Record], pairs: list[tuple[int, int]]) -> None:
         """Insert new subscribers with their consent record and consent event; collect tags."""
         settings, tag_ids = self.settings, self.tag_ids
         ids = new_ids(self.connection, len(records))
@@ -388,7 +248,7 @@ class _Import:
         self.report.created += len(subscribers)
 
     def _merge(
-        self, existing: dict[str, Found], records: dict[str, _Record], pairs: list[tuple[int, int]]
+        self, existing: dict[str, Found], records: dict[str, Record], pairs: list[tuple[int, int]]
     ) -> None:
         """Merge records into existing subscribers; an import never changes their status."""
         has = tag_pairs(
@@ -435,12 +295,3 @@ class _Import:
             self.seen.extend(bytes(top + 1 - len(self.seen) + 65536))
         for id_ in ids:
             self.seen[id_] = 1
-
-
-def _address_problem(raw: str, error: InvalidAddress) -> str:
-    message = str(error)
-    problem = (
-        ADDRESS_PROBLEMS.get(message)
-        or f"is not valid: {message[:1].lower()}{message[1:].rstrip('.')}"
-    )
-    return f"email: {raw!r} {problem}"
