@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 from newsletter.authoring.writer import front_matter_document, issue_meta, story_meta
 from newsletter.content.folder import STORIES_MARKER
 from newsletter.content.loader import IssueLoader
+from newsletter.content.markdown import INLINE_CODE, code_lines
 from newsletter.content.shortcodes import Shortcode, find_shortcodes
 from newsletter.content.slugs import make_slug
 from newsletter.content.source import STORIES_DIR
@@ -33,13 +34,12 @@ IMAGES_DIR = "images"
 _MARKDOWN_URL = re.compile(r"(\]\(\s*)(<[^>\n]+>|[^)\s]+)")
 _REFERENCE_URL = re.compile(r"^( {0,3}\[(?!\^)[^\]]+\]:\s*)(<[^>\n]+>|\S+)", re.MULTILINE)
 _HTML_URL = re.compile(r"""(\b(?:src|href)\s*=\s*["'])([^"']+)""", re.IGNORECASE)
-_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 
 
 def _outside_code_spans(line: str, change: Callable[[str], str]) -> str:
     """`line` with `change` applied to the parts that are not `code spans`."""
     out, last = [], 0
-    for span in _INLINE_CODE.finditer(line):
+    for span in INLINE_CODE.finditer(line):
         out += [change(line[last : span.start()]), span.group(0)]
         last = span.end()
     out.append(change(line[last:]))
@@ -182,12 +182,7 @@ class _Assets:
                 piece = pattern.sub(replace, piece)
             return piece
 
-        code = {
-            n
-            for token in self.parser.parse(text)
-            if token.type in ("fence", "code_block") and token.map
-            for n in range(token.map[0], token.map[1])
-        }
+        code = code_lines(self.parser.parse(text))
         lines = text.split("\n")
         return "\n".join(
             line if n in code else _outside_code_spans(line, rewrite_links)

@@ -10,6 +10,8 @@ from mdit_py_plugins.footnote import footnote_plugin
 
 INLINE_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 """An inline Markdown link `[text](url "title")`: group 1 the text, group 2 the URL."""
+INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+"""A code span: backticks, then anything up to the same number of backticks."""
 
 
 def markdown_parser() -> MarkdownIt:
@@ -34,3 +36,13 @@ def plain_text(parser: MarkdownIt, markdown: str) -> str:
     """The readable text of a Markdown document, one block a line, without markup or URLs."""
     lines = [inline_text(token) for token in parser.parse(markdown) if token.type == "inline"]
     return "\n".join(line for line in lines if line)
+
+
+def code_lines(tokens: list[Token]) -> set[int]:
+    """Line numbers (0-based) inside fenced or indented code blocks, at any depth."""
+    return {
+        number
+        for token in tokens
+        if token.type in ("fence", "code_block") and token.map
+        for number in range(token.map[0], token.map[1])
+    }

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
+from newsletter.content.markdown import INLINE_CODE, code_lines
+
 _PATTERN = re.compile(
     r"""
     \{\{<\s*(?P<hugo>/?\s*[\w./-]+)           # Hugo {{< name ... >}}
@@ -21,7 +23,6 @@ _PATTERN = re.compile(
     """,
     re.VERBOSE,
 )
-_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _CLOSERS = re.compile(r"^(end\w*|/.*)$")
 _DIALECTS = {
     "hugo": "Hugo",
@@ -45,17 +46,12 @@ class Shortcode:
 def find_shortcodes(parser: MarkdownIt, markdown: str, first_line: int = 1) -> list[Shortcode]:
     """Opening shortcodes in `markdown` outside code blocks and code spans, in order."""
     lines = markdown.split("\n")
-    code_lines = {
-        number
-        for token in parser.parse(markdown)
-        if token.type in ("fence", "code_block") and token.map
-        for number in range(token.map[0], token.map[1])
-    }
+    code = code_lines(parser.parse(markdown))
     found = []
     for index, line in enumerate(lines):
-        if index in code_lines:
+        if index in code:
             continue
-        visible = _INLINE_CODE.sub(lambda m: " " * len(m.group(0)), line)
+        visible = INLINE_CODE.sub(lambda m: " " * len(m.group(0)), line)
         for match in _PATTERN.finditer(visible):
             kind = match.lastgroup or ""
             name = re.sub(r"\s+", "", match.group(kind))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.content.markdown import INLINE_LINK, inline_text
+from newsletter.content.markdown import INLINE_CODE, INLINE_LINK, code_lines, inline_text
 from newsletter.content.titles import story_title_from_text
 
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
@@ -161,12 +161,7 @@ def _definitions(
     lines: list[str], tokens: list[Token], env: dict[str, object]
 ) -> dict[str, tuple[int, int, str]]:
     """Footnote (`^label`) and link-reference (`label`) definitions: key -> (start, end, kind)."""
-    code = {
-        n
-        for token in tokens
-        if token.type in ("fence", "code_block") and token.map
-        for n in range(token.map[0], token.map[1])
-    }
+    code = code_lines(tokens)
     found: dict[str, tuple[int, int, str]] = {}
     index = 0
     while index < len(lines):
@@ -424,7 +419,7 @@ def _used_labels(text: str) -> set[str]:
         for line in text.split("\n")
         if not _FOOTNOTE_DEF.match(line) and not re.match(r"^ {0,3}\[[^\]]+\]:", line)
     )
-    body = re.sub(r"`[^`]*`", "", body)
+    body = INLINE_CODE.sub("", body)
     used = {"^" + label for label in re.findall(r"\[\^([^\]\s]+)\](?!:)", body)}
     used |= {_fold_label(label) for label in _LINK_LABEL.findall(body)}
     return used
