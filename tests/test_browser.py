@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from newsletter.config import Project, load_project
 from newsletter.content.loader import IssueLoader
 from newsletter.render.build import build_issue
-from newsletter.render.merge import MergeTemplate, escaped, html_escape, sample_values
+from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import Renderer
 
 from .conftest import ROOT
@@ -146,14 +146,11 @@ def test_both_inliners_render_the_same_pixels(
     browser: Browser, project: Project, tmp_path: Path, slug: str, locale: str
 ) -> None:
     issue = IssueLoader(project.config).load(project.issues_path / slug)
-    values = escaped(
-        sample_values(project.config.base_url, "https://news.example.org/"), html_escape
-    )
+    values = sample_values(project.config.base_url, "https://news.example.org/")
     shots = {}
     for inliner in ("premailer", "css-inline"):
-        html = MergeTemplate.compile(
-            Renderer(project, inliner=inliner).render(issue, locale).email_html
-        ).fill(values)
+        rendered = Renderer(project, inliner=inliner).render(issue, locale)
+        html, _ = personalize(rendered.email_html, rendered.text, values)
         path = tmp_path / f"{inliner}.html"
         path.write_text(html, encoding="utf-8")
         page = _page(browser, project, 600)

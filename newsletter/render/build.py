@@ -13,7 +13,7 @@ from pathlib import Path
 
 from newsletter.files import atomic_write_text
 from newsletter.model import Issue
-from newsletter.render.merge import MergeTemplate, escaped, html_escape, sample_values, text_escape
+from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.urls import web_url
 
@@ -40,8 +40,7 @@ def build_issue(
 def _write(renderer: Renderer, edition: RenderedEdition, folder: Path) -> BuiltEdition:
     base = renderer.config.base_url
     values = sample_values(base, web_url(base, edition.locale, edition.slug))
-    email = MergeTemplate.compile(edition.email_html).fill(escaped(values, html_escape))
-    text = MergeTemplate.compile(edition.text).fill(escaped(values, text_escape))
+    email, text = personalize(edition.email_html, edition.text, values)
     atomic_write_text(folder / "email.html", email)
     atomic_write_text(folder / "email.txt", text)
     atomic_write_text(folder / "web" / "index.html", edition.web_html)

@@ -46,12 +46,12 @@ class Localizer:
     @property
     def lang(self) -> str:
         """The BCP 47 tag for `lang` attributes: `zh-Hans`, `pt-BR`, `en`."""
-        return str(self.babel).replace("_", "-")
+        return locale_tag(self.locale)
 
     @property
     def direction(self) -> str:
         """`rtl` or `ltr`, for `dir` attributes."""
-        return "rtl" if is_rtl(self.locale) else "ltr"
+        return text_direction(self.locale)
 
     @property
     def layout(self) -> dict[str, str]:
@@ -88,6 +88,16 @@ class Localizer:
         """Minutes to read a text: words for spaced scripts, characters for CJK; at least one."""
         minutes = length.words / WORDS_PER_MINUTE + length.characters / CHARACTERS_PER_MINUTE
         return max(1, round(minutes))
+
+
+def locale_tag(code: str) -> str:
+    """The BCP 47 tag of a locale, for `lang` and `hreflang`: `zh-Hans`, `pt-BR`, `en`."""
+    return str(parse_locale(code)).replace("_", "-")
+
+
+def text_direction(code: str) -> str:
+    """`rtl` or `ltr`, for `dir` attributes."""
+    return "rtl" if is_rtl(code) else "ltr"
 
 
 def language_name(code: str) -> str:

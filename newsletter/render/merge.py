@@ -79,6 +79,18 @@ def text_escape(value: str) -> str:
     return " ".join(value.split())
 
 
+def personalize(html: str, text: str, values: Mapping[str, str]) -> tuple[str, str]:
+    """One message's HTML and text part for one recipient, each escaped for its part.
+
+    For one-off messages (a preview, a build, a confirmation); a send compiles the templates
+    once and fills them for every recipient.
+    """
+    return (
+        MergeTemplate.compile(html).fill(escaped(values, html_escape)),
+        MergeTemplate.compile(text).fill(escaped(values, text_escape)),
+    )
+
+
 def header_escape(value: str) -> str:
     """A header value on one line: a CR or LF in a name would start a new (injected) header.
 

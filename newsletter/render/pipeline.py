@@ -26,7 +26,7 @@ from newsletter.content.markdown import markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.html import HtmlRenderer
-from newsletter.render.i18n import Localizer, language_name
+from newsletter.render.i18n import Localizer, language_name, locale_tag, text_direction
 from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.render.templates import template_environment, theme_search_path
@@ -287,7 +287,7 @@ class Renderer:
                 "alternates": [
                     {
                         "code": code,
-                        "lang": Localizer(code).lang,
+                        "lang": locale_tag(code),
                         "url": web_url(config.base_url, code, issue.slug),
                         "label": language_name(code),
                     }
@@ -307,8 +307,8 @@ class Renderer:
             "image_alt": story.image_alt or "",
             "summary": story.summary or "",
             "linked_in_body": bool(story.url) and (story.url or "") in story.body,
-            "lang": Localizer(story.locale).lang if story.locale != localizer.locale else "",
-            "dir": Localizer(story.locale).direction if story.locale != localizer.locale else "",
+            "lang": locale_tag(story.locale) if story.locale != localizer.locale else "",
+            "dir": text_direction(story.locale) if story.locale != localizer.locale else "",
         }
 
 

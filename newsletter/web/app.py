@@ -14,16 +14,18 @@ pages) or the browser's (the subscribe form).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
@@ -32,8 +34,8 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.message import build_message
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.errors import NewsletterError
-from newsletter.render.i18n import N_, Localizer, language_name, negotiate
-from newsletter.render.merge import MergeTemplate, escaped, html_escape, text_escape
+from newsletter.render.i18n import N_, Localizer, language_name, locale_tag, negotiate
+from newsletter.render.merge import personalize
 from newsletter.render.notices import Notices
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.subscribers import registry
@@ -59,17 +61,28 @@ class Site:
     transport: Callable[[], Transport]
     notices: Notices
     clock: Callable[[], datetime]
+    _environments: dict[str, tuple[Localizer, Environment]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def languages(self) -> list[dict[str, str]]:
+        """The language choices of the forms, each named in its own language."""
+        return [
+            {"code": code, "lang": locale_tag(code), "label": language_name(code)}
+            for code in self.project.config.locales
+        ]
+
+    def environment(self, locale: str) -> tuple[Localizer, Environment]:
+        """The page templates in `locale`, built once per locale for the life of the app."""
+        if locale not in self._environments:
+            localizer = Localizer(locale)
+            search_path = theme_search_path(self.project.root, self.project.config.theme)
+            self._environments[locale] = (localizer, template_environment(search_path, localizer))
+        return self._environments[locale]
 
     def page(self, name: str, locale: str, status: int = 200, **context: Any) -> HTMLResponse:
-        localizer = Localizer(locale)
-        environment = template_environment(
-            theme_search_path(self.project.root, self.project.config.theme), localizer
-        )
+        localizer, environment = self.environment(locale)
         config = self.project.config
-        languages = [
-            {"code": code, "lang": Localizer(code).lang, "label": language_name(code)}
-            for code in config.locales
-        ]
+        languages = self.languages
         page = environment.get_template(f"pages/{name}.html.j2").render(
             newsletter={
                 "name": config.name,
@@ -91,7 +104,7 @@ class Site:
         )
 
     def message(self, locale: str, heading: str, body: str, status: int = 200) -> HTMLResponse:
-        localizer = Localizer(locale)
+        localizer, _ = self.environment(locale)
         return self.page(
             "message",
             locale,
@@ -202,7 +215,7 @@ def _routes(app: FastAPI, site: Site) -> None:
         db: Session = Depends(session),
     ) -> HTMLResponse:
         page_locale = locale if locale in config.locales else browser_locale(request)
-        localizer = Localizer(page_locale)
+        localizer, _ = site.environment(page_locale)
         if not site.csrf.valid("subscribe", csrf) or not from_us(request):
             return site.message(
                 page_locale,
@@ -372,7 +385,9 @@ def _routes(app: FastAPI, site: Site) -> None:
             or not registry.valid_timezone(timezone)
             or not set(tags) <= known
         ):
-            problem = Localizer(subscriber.locale).gettext("Please choose from the lists.")
+            problem = site.environment(subscriber.locale)[0].gettext(
+                "Please choose from the lists."
+            )
             return _preferences(
                 site, db, subscriber, token, saved=False, problem=problem, status=400
             )
@@ -429,13 +444,14 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
             config.base_url, "confirm", site.tokens.make("confirm", subscriber)
         ),
     }
+    html, text = personalize(notice.html, notice.text, values)
     message = build_message(
         sender_name=config.sender,
         sender_address=config.sender_address,
         to=subscriber.email,
         subject=notice.subject,
-        text=MergeTemplate.compile(notice.text).fill(escaped(values, text_escape)),
-        html=MergeTemplate.compile(notice.html).fill(escaped(values, html_escape)),
+        text=text,
+        html=html,
         now=site.clock(),
         reply_to=config.reply_to,
         headers={"Auto-Submitted": "auto-generated"},

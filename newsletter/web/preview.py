@@ -37,7 +37,7 @@ from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.render.i18n import CATALOGS
-from newsletter.render.merge import MergeTemplate, escaped, html_escape, sample_values, text_escape
+from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
 from newsletter.render.urls import issue_root
@@ -57,8 +57,9 @@ class Preview:
             BUILTIN_THEMES,
             CATALOGS,
         ]
-        self._cache: dict[tuple[str, str, str], RenderedEdition] = {}
         self._version = ""
+        self._issues: dict[str, Issue] = {}
+        self._rendered: dict[tuple[str, str], RenderedEdition] = {}
 
     def version(self) -> str:
         """A fingerprint of every watched file's name, size and modification time."""
@@ -72,27 +73,29 @@ class Preview:
         return digest.hexdigest()[:16]
 
     def issues(self) -> list[Issue]:
-        loader = IssueLoader(self.project.config)
-        return [
-            loader.load(path)
-            for path in discover_issue_paths(self.project.issues_path, self.project.config.locales)
-        ]
-
-    def issue(self, slug: str) -> Issue:
-        for issue in self.issues():
-            if issue.slug == slug:
-                return issue
-        raise NewsletterError(f"no issue {slug!r}", hint="open / for the list of issues")
-
-    def render(self, slug: str, locale: str) -> RenderedEdition:
+        """Every issue, loaded again only when a source file changed (not per image request)."""
         version = self.version()
         if version != self._version:
-            self._cache.clear()
+            loader = IssueLoader(self.project.config)
+            paths = discover_issue_paths(self.project.issues_path, self.project.config.locales)
+            self._issues, self._rendered = {}, {}
+            for path in paths:
+                issue = loader.load(path)
+                self._issues[issue.slug] = issue
             self._version = version
-        key = (slug, locale, version)
-        if key not in self._cache:
-            self._cache[key] = Renderer(self.project).render(self.issue(slug), locale)
-        return self._cache[key]
+        return list(self._issues.values())
+
+    def issue(self, slug: str) -> Issue:
+        self.issues()
+        if slug not in self._issues:
+            raise NewsletterError(f"no issue {slug!r}", hint="open / for the list of issues")
+        return self._issues[slug]
+
+    def render(self, slug: str, locale: str) -> RenderedEdition:
+        issue = self.issue(slug)  # Refreshes the cache first when something changed.
+        if (slug, locale) not in self._rendered:
+            self._rendered[(slug, locale)] = Renderer(self.project).render(issue, locale)
+        return self._rendered[(slug, locale)]
 
     def values(self, rendered: RenderedEdition) -> dict[str, str]:
         base = self.project.config.base_url
@@ -149,9 +152,7 @@ def create_app(project: Project, origin: str) -> Starlette:
         except NewsletterError as error:
             return failure(error)
         return HTMLResponse(
-            MergeTemplate.compile(rendered.email_html).fill(
-                escaped(preview.values(rendered), html_escape)
-            )
+            personalize(rendered.email_html, rendered.text, preview.values(rendered))[0]
         )
 
     async def text(request: Request) -> Response:
@@ -160,9 +161,7 @@ def create_app(project: Project, origin: str) -> Starlette:
         except NewsletterError as error:
             return PlainTextResponse(str(error), status_code=500)
         return PlainTextResponse(
-            MergeTemplate.compile(rendered.text).fill(
-                escaped(preview.values(rendered), text_escape)
-            )
+            personalize(rendered.email_html, rendered.text, preview.values(rendered))[1]
         )
 
     async def web(request: Request) -> Response:
