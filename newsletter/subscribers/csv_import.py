@@ -50,7 +50,7 @@ from newsletter.subscribers.csv_file import (
     open_reader,
     undecodable,
 )
-from newsletter.subscribers.csv_rows import SUPPRESSING, Checked, Checker, Record
+from newsletter.subscribers.csv_rows import SUPPRESSING, Checker, Record, Rejected
 
 log = logging.getLogger(__name__)
 TAG = SQLModel.metadata.tables[models.Tag.__tablename__]
@@ -166,7 +166,7 @@ class _Import:
 
     def run(
         self,
-        rows: Iterable[Checked],
+        rows: Iterable[Record | Rejected],
         batch_size: int,
         progress: Callable[[int], None] | None,
     ) -> ImportReport:
@@ -184,7 +184,7 @@ class _Import:
             progress(self.report.rows - done)
         return self.report
 
-    def add(self, checked: Checked) -> None:
+    def add(self, checked: Record | Rejected) -> None:
         """Count one checked row, then suppress its address, skip it or merge it into the batch."""
         self.report.rows += 1
         digest = checked.digest
@@ -196,13 +196,13 @@ class _Import:
                     {"email_hash": digest, "reason": checked.status, "at": self.settings.now}
                 )
             self.report.suppressed += 1
-        elif checked.record is None:
+        elif isinstance(checked, Rejected):
             self.report.invalid.append(InvalidRow(checked.line, checked.problem or "invalid"))
-        elif (first := self.batch.get(checked.record.key)) is not None:
-            first.merge(checked.record)
+        elif (first := self.batch.get(checked.key)) is not None:
+            first.merge(checked)
             self.report.duplicates += 1
         else:
-            self.batch[checked.record.key] = checked.record
+            self.batch[checked.key] = checked
 
     # -- Writing a batch --------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import InvalidAddress, address_hash, normalize_address
-from newsletter.subscribers.csv_file import ALIASES, Columns, cell
+from newsletter.subscribers.csv_file import ALIASES, Columns
 
 STATUSES = {"": "active", "active": "active", "subscribed": "active", "pending": "pending"}
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
@@ -36,10 +37,11 @@ class Record:
     line: int
     email: str
     key: str
+    digest: str  # The address hash, as kept on the suppression list.
     status: str
     name: str
-    locale: str | None
-    timezone: str | None
+    locale: str  # Empty: not given.
+    timezone: str  # Empty: not given.
     tags: dict[str, None]  # An ordered set.
     attributes: dict[str, str]
     earlier: dict[str, str]  # Consent given before (see EARLIER).
@@ -59,13 +61,16 @@ class Invalid(Exception):
 
 
 @dataclass(slots=True)
-class Checked:
-    """A checked row: its record, or the problem; the address hash whenever it was readable."""
+class Rejected:
+    """A row that is not imported: suppressed (`problem` None) or invalid (`problem` says why).
+
+    `digest` is the address hash whenever the address could be read, so a suppressed address is
+    recognized even in a row that is otherwise invalid.
+    """
 
     line: int
     digest: str | None
     status: str
-    record: Record | None
     problem: str | None
 
 
@@ -74,72 +79,73 @@ class Checker:
 
     def __init__(self, columns: Columns, locales: list[str], tags: dict[str, None]) -> None:
         self.columns, self.locales, self.tags = columns, locales, tags
-        # Where each field of ALIASES is in a row (None: not in the file), in that order.
-        self.at = tuple(columns.index.get(name) for name in ALIASES)
-        self.locale_of: dict[str, str | Invalid] = {}
-        self.zone_of: dict[str, str | Invalid] = {}
+        # The fields of ALIASES, in that order, fetched from a row's stripped cells in one call;
+        # a field not in the file is read from the empty cell appended after the row's last one.
+        self.fields = itemgetter(*(columns.index.get(name, columns.count) for name in ALIASES))
+        self.first_last = "first_name" in columns.index or "last_name" in columns.index
+        self.locale_of: dict[str, str | Invalid] = {"": ""}
+        self.zone_of: dict[str, str | Invalid] = {"": ""}
         self.zones: dict[str, str] = {}
 
-    def check(self, line: int, row: list[str]) -> Checked:
+    def check(self, line: int, row: list[str]) -> Record | Rejected:
         """The row checked. Suppression is decided by the importer, which holds the list."""
-        digest, status = None, ""
+        if len(row) != self.columns.count:
+            problem = f"columns: the row has {len(row)} fields, the header has {self.columns.count}"
+            return Rejected(line, None, "", problem)
+        cells = [value.strip() for value in row]
+        cells.append("")
+        raw, name, first, last, locale, zone, listed, status = self.fields(cells)
+        if not raw:
+            return Rejected(line, None, "", "email: missing")
         try:
-            email_at = self.at[0]
-            if len(row) != self.columns.count:
+            email, key = normalize_address(raw)
+        except InvalidAddress as error:
+            return Rejected(line, None, "", address_problem(raw, error))
+        status = status.casefold()
+        digest = address_hash(key)
+        if status in SUPPRESSING:
+            return Rejected(line, digest, status, None)
+        try:
+            if status not in STATUSES:
                 raise Invalid(
-                    f"columns: the row has {len(row)} fields, the header has {self.columns.count}"
+                    f"status: {status!r} is not one of active, pending, {', '.join(SUPPRESSING)}"
                 )
-            raw = row[email_at].strip()  # type: ignore[index]
-            if not raw:
-                raise Invalid("email: missing")
-            try:
-                email, key = normalize_address(raw)
-            except InvalidAddress as error:
-                raise Invalid(address_problem(raw, error)) from None
-            status = cell(row, self.at[7]).casefold()
-            digest = address_hash(key)
-            if status in SUPPRESSING:
-                return Checked(line, digest, status, None, None)
-            return Checked(line, digest, status, self._record(line, row, email, key, status), None)
+            if not name and self.first_last:
+                name = f"{first} {last}" if first and last else first or last
+            if len(name) > MAX_NAME:
+                raise Invalid(f"name: longer than {MAX_NAME} characters")
+            tags = self._tags(listed) if listed else {}
+            if self.tags:
+                tags.update(self.tags)
+            attributes = {name: cells[at] for at, name in self.columns.attributes if cells[at]}
+            earlier = {name: cells[at] for at, name in self.columns.earlier if cells[at]}
+            return Record(
+                line,
+                email,
+                key,
+                digest,
+                STATUSES[status],
+                name,
+                self._locale(locale),
+                self._zone(zone),
+                tags,
+                attributes,
+                earlier,
+            )
         except Invalid as problem:
-            return Checked(line, digest, status, None, str(problem))
+            return Rejected(line, digest, status, str(problem))
 
-    def _record(self, line: int, row: list[str], email: str, key: str, status: str) -> Record:
-        _, name_at, first_at, last_at, locale_at, zone_at, tags_at, _ = self.at
-        if status not in STATUSES:
-            raise Invalid(
-                f"status: {status!r} is not one of active, pending, {', '.join(SUPPRESSING)}"
-            )
-        name = cell(row, name_at)
-        if not name and (first_at is not None or last_at is not None):
-            name = " ".join(filter(None, (cell(row, first_at), cell(row, last_at))))
-        if len(name) > MAX_NAME:
-            raise Invalid(f"name: longer than {MAX_NAME} characters")
-        tags: dict[str, None] = {}
-        if listed := cell(row, tags_at):
-            tags = dict.fromkeys(
-                filter(None, (tag.strip() for tag in TAG_SEPARATORS.split(listed)))
-            )
+    @staticmethod
+    def _tags(listed: str) -> dict[str, None]:
+        """The tags a cell lists (`weekly, beta`), in order, each once."""
+        tags = dict.fromkeys(filter(None, (tag.strip() for tag in TAG_SEPARATORS.split(listed))))
         for tag in tags:
             if len(tag) > MAX_TAG:
                 raise Invalid(f"tags: {tag[:20]!r}... is longer than {MAX_TAG} characters")
-        tags.update(self.tags)
-        attributes = {
-            name: value for where, name in self.columns.attributes if (value := row[where].strip())
-        }
-        locale = self._locale(cell(row, locale_at))
-        zone = self._zone(cell(row, zone_at))
-        earlier = {
-            name: value for where, name in self.columns.earlier if (value := row[where].strip())
-        }
-        return Record(
-            line, email, key, STATUSES[status], name, locale, zone, tags, attributes, earlier
-        )
+        return tags
 
-    def _locale(self, value: str) -> str | None:
-        """The configured locale `value` means (None if empty); each distinct value is checked once."""
-        if not value:
-            return None
+    def _locale(self, value: str) -> str:
+        """The configured locale `value` means ("" if empty); each distinct value is checked once."""
         found = self.locale_of.get(value)
         if found is None:
             try:
@@ -157,10 +163,8 @@ class Checker:
             raise Invalid(*found.args)  # A copy: re-raising the cached one grows its traceback.
         return found
 
-    def _zone(self, value: str) -> str | None:
-        """The IANA time zone `value` names (None if empty); each distinct value is checked once."""
-        if not value:
-            return None
+    def _zone(self, value: str) -> str:
+        """The IANA time zone `value` names ("" if empty); each distinct value is checked once."""
         found = self.zone_of.get(value)
         if found is None:
             try:
