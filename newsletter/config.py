@@ -40,6 +40,7 @@ SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_SECRET_KEY": "Key that signs confirmation, unsubscribe and preferences tokens.",
     "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
     "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
+    "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key (PEM text, or the path of a PEM file) when dkim_selector is set.",
 }
 
 
@@ -94,6 +95,27 @@ class Config(BaseModel):
         "premailer",
         description="CSS inliner for email HTML: premailer (pure Python) or css-inline (much faster).",
     )
+    unsubscribe_address: str = Field(
+        "",
+        description="Mailbox of the mailto: unsubscribe link in List-Unsubscribe; defaults to reply_to, else the sender address.",
+    )
+    retry_delay: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds before the first retry of a message the server deferred (4xx); each retry waits twice as long, at most an hour.",
+    )
+    max_attempts: int = Field(
+        8,
+        ge=1,
+        description="Attempts per message before a deferred (4xx) message counts as failed.",
+    )
+    dkim_selector: str = Field(
+        "",
+        description="DKIM selector to sign every message with (the key comes from NEWSLETTER_DKIM_PRIVATE_KEY); empty: no signing.",
+    )
+    dkim_domain: str = Field(
+        "", description="Domain (d=) of DKIM signatures; defaults to the sender address's domain."
+    )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
     issues_dir: str = Field(
         "issues", description="Folder holding the issues, relative to the project folder."
@@ -107,7 +129,7 @@ class Config(BaseModel):
             raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
         return value.rstrip("/")
 
-    @field_validator("sender_address", "reply_to")
+    @field_validator("sender_address", "reply_to", "unsubscribe_address")
     @classmethod
     def _email_address(cls, value: str) -> str:
         if not value:
@@ -183,6 +205,11 @@ class Config(BaseModel):
     def sender(self) -> str:
         """The display name for the From header."""
         return self.sender_name or self.name
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """Where mailto: unsubscribe requests go."""
+        return self.unsubscribe_address or self.reply_to or self.sender_address
 
 
 @dataclass(frozen=True)

@@ -77,14 +77,20 @@ class Received:
 
 
 class Recorder:
-    """An aiosmtpd handler that keeps every message (and can refuse recipients by address)."""
+    """An aiosmtpd handler that keeps every message (and can refuse recipients by address).
+
+    `replies` answers every RCPT of an address; `next_replies` answers its next RCPTs, one
+    reply each, then the address is accepted (a server that defers, then takes the message).
+    """
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.replies: dict[str, str] = {}
+        self.next_replies: dict[str, list[str]] = {}
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
-        reply = self.replies.get(address)
+        upcoming = self.next_replies.get(address)
+        reply = upcoming.pop(0) if upcoming else self.replies.get(address)
         if reply:
             return reply
         envelope.rcpt_tos.append(address)

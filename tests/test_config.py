@@ -28,6 +28,11 @@ transport_url = "eml:outbox"
 theme = "plain"
 css_inliner = "css-inline"
 issues_dir = "content/issues"
+unsubscribe_address = "leave@news.example.org"
+retry_delay = 30.0
+max_attempts = 5
+dkim_selector = "news2026"
+dkim_domain = "example.org"
 """
 
 # Four field problems, one per line, plus an unknown key: all must be reported together.
@@ -102,6 +107,11 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "theme": "plain",
         "css_inliner": "css-inline",
         "issues_dir": "content/issues",
+        "unsubscribe_address": "leave@news.example.org",
+        "retry_delay": 30.0,
+        "max_attempts": 5,
+        "dkim_selector": "news2026",
+        "dkim_domain": "example.org",
     }
     assert loaded.config.model_dump() == expected
     assert loaded.source == path

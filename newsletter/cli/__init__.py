@@ -33,11 +33,12 @@ def options(
 
 
 def _register() -> None:
-    from newsletter.cli import content, database, preview, server, settings, subscribers
+    from newsletter.cli import content, database, delivery, preview, server, settings, subscribers
 
     content.register(app)
     preview.register(app)
     subscribers.register(app)
+    delivery.register(app)
     database.register(app)
     server.register(app)
     settings.register(app)

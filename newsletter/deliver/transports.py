@@ -6,31 +6,61 @@
     mbox:FILE              all messages appended to an mbox file
     null:                  a dry run: nothing is sent
 
-SMTP credentials come from NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD.
+SMTP URLs take `?connections=N` (parallel connections, default 4) and `?rate=R` (messages per
+second over all connections, default unlimited). SMTP credentials come from
+NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD.
 """
 
 from __future__ import annotations
 
-import contextlib
 import mailbox
-import smtplib
-import ssl
+import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from newsletter.deliver.smtp import Outcome, SmtpTransport
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_bytes
 
 
 class Transport(Protocol):
-    """Carries finished messages; `send` returns the server's reply (or a description)."""
+    """Carries finished messages, one recipient each; `name` names the message (for files)."""
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str: ...
+    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard a transport may be driven: parallel connections, and messages per second."""
+
+    connections: int
+    rate: float | None
+
+
+def transport_limits(url: str) -> Limits:
+    """The limits in a transport URL (`?connections=4&rate=50`); files and null: one at a time."""
+    scheme = url.partition(":")[0]
+    if scheme not in ("smtp", "smtps"):
+        return Limits(1, None)
+    options = parse_qs(urlsplit(url).query)
+    try:
+        connections = int(options.get("connections", ["4"])[0])
+        rate = float(options["rate"][0]) if "rate" in options else None
+    except ValueError:
+        connections = 0
+        rate = None
+    if connections < 1 or (rate is not None and rate <= 0):
+        raise NewsletterError(
+            f"transport_url {url!r}: connections must be a whole number >= 1 and rate a number > 0",
+            hint="e.g. smtp://127.0.0.1:25?connections=4&rate=50",
+        )
+    return Limits(connections, rate)
 
 
 def open_transport(url: str, secrets: Mapping[str, str], root: Path) -> Transport:
@@ -58,77 +88,14 @@ def open_transport(url: str, secrets: Mapping[str, str], root: Path) -> Transpor
     )
 
 
+def _file_name(name: str) -> str:
+    """A Message-ID as a file name: `<a.b@host>` -> `a.b@host`, nothing a path could misread."""
+    return re.sub(r"[^A-Za-z0-9.@_+-]", "", name)
+
+
 def _path(rest: str, root: Path) -> Path:
     path = Path(rest.removeprefix("//"))
     return path if path.is_absolute() else root / path
-
-
-class SmtpTransport:
-    """One SMTP connection, opened on first use and reopened once if the server dropped it."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        tls: bool = False,
-        require_starttls: bool = False,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.host, self.port, self.tls, self.require_starttls = host, port, tls, require_starttls
-        self.username, self.password, self.timeout = username, password, timeout
-        self._connection: smtplib.SMTP | None = None
-
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
-        for attempt in (1, 2):
-            connection = self._connect()
-            try:
-                refused = connection.sendmail(sender, list(recipients), message)
-            except smtplib.SMTPServerDisconnected:
-                self._connection = None
-                if attempt == 2:
-                    raise
-                continue
-            if refused:
-                raise smtplib.SMTPRecipientsRefused(refused)
-            return "250 accepted"
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> smtplib.SMTP:
-        if self._connection is not None:
-            return self._connection
-        try:
-            if self.tls:
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                connection.ehlo()
-                if connection.has_extn("starttls"):
-                    connection.starttls(context=ssl.create_default_context())
-                    connection.ehlo()
-                elif self.require_starttls:
-                    raise NewsletterError(
-                        f"{self.host}:{self.port} does not offer STARTTLS",
-                        hint="remove ?starttls=require or use smtps://",
-                    )
-            if self.username and self.password:
-                connection.login(self.username, self.password)
-        except OSError as error:
-            raise NewsletterError(
-                f"cannot connect to the SMTP server {self.host}:{self.port}: {error}",
-                hint="check transport_url and that the server is running",
-            ) from error
-        self._connection = connection
-        return connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(smtplib.SMTPException):
-                self._connection.quit()
-            self._connection = None
 
 
 class EmlTransport:
@@ -138,10 +105,11 @@ class EmlTransport:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
-        path = self.folder / f"{uuid.uuid4().hex}.eml"
+    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
+        # A resumed send writes the same file again rather than a second copy.
+        path = self.folder / f"{_file_name(name) or uuid.uuid4().hex}.eml"
         atomic_write_bytes(path, message)
-        return f"written {path.name}"
+        return Outcome("sent", f"written {path.name}")
 
     def close(self) -> None:
         pass
@@ -154,7 +122,7 @@ class MboxTransport:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
+    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
         box = mailbox.mbox(self.path)
         box.lock()
         try:
@@ -163,7 +131,7 @@ class MboxTransport:
         finally:
             box.unlock()
             box.close()
-        return f"appended to {self.path.name}"
+        return Outcome("sent", f"appended to {self.path.name}")
 
     def close(self) -> None:
         pass
@@ -175,9 +143,9 @@ class NullTransport:
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> str:
+    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
         self.sent += 1
-        return "dry run"
+        return Outcome("sent", "dry run: not sent")
 
     def close(self) -> None:
         pass

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
-import newsletter.subscribers.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import newsletter.deliver.models  # registers the outbox tables on SQLModel.metadata
+import newsletter.subscribers.models  # noqa: F401 - registers the subscriber tables
 
 target_metadata = SQLModel.metadata
 

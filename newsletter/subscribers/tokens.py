@@ -8,6 +8,7 @@ Confirmation tokens expire; unsubscribe links in old emails keep working, as the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -41,7 +42,12 @@ class Tokens:
 
     def make(self, purpose: str, subscriber: Subscriber) -> str:
         """A token for `purpose` that only `subscriber` can use."""
-        return self._serializer(purpose).dumps([subscriber.id, _binding(subscriber.email_key)])
+        assert subscriber.id is not None
+        return self.make_for(purpose, subscriber.id, subscriber.email_key)
+
+    def make_for(self, purpose: str, subscriber_id: int, email_key: str) -> str:
+        """A token for `purpose` for the subscriber with this id and address key."""
+        return self._serializer(purpose).dumps([subscriber_id, _binding(email_key)])
 
     def subscriber(self, session: Session, purpose: str, token: str) -> Subscriber:
         """The subscriber a valid token names; InvalidToken otherwise."""
@@ -68,7 +74,13 @@ class Tokens:
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         if purpose not in PURPOSES:
             raise ValueError(f"unknown token purpose {purpose!r}")
-        return URLSafeTimedSerializer(self.secret, salt=f"newsletter.{purpose}")
+        return _serializer(self.secret, purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per key and purpose: a send makes two tokens for every recipient."""
+    return URLSafeTimedSerializer(secret, salt=f"newsletter.{purpose}")
 
 
 def _binding(key: str) -> str:

@@ -458,6 +458,8 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
     )
     transport = site.transport()
     try:
-        transport.send(config.sender_address, [subscriber.email], bytes(message))
+        sent = transport.send(config.sender_address, subscriber.email, bytes(message))
+        if sent.state != "sent":
+            log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, sent.reply)
     finally:
         transport.close()

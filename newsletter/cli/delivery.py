@@ -1,0 +1,318 @@
+"""`newsletter send` and `newsletter status`: deliver an issue, and see what became of it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from newsletter.cli.context import console, database, project_of, reports_errors
+from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from newsletter.config import Project
+    from newsletter.deliver.compose import Content
+    from newsletter.deliver.models import Mailing
+    from newsletter.deliver.worker import Job
+    from newsletter.model import Issue
+
+
+def register(app: typer.Typer) -> None:
+    """Add the delivery commands to `app`."""
+    app.command("send")(reports_errors(send))
+    app.command("status")(reports_errors(status))
+
+
+def send(
+    ctx: typer.Context,
+    issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+    tag: str | None = typer.Option(
+        None, "--tag", help="Send only to subscribers with this tag.", show_default=False
+    ),
+    test: list[str] = typer.Option(
+        [],
+        "--test",
+        help="Send a test to this address instead (repeat for several); no subscriber is mailed.",
+    ),
+    locales: list[str] = typer.Option(
+        [], "--locale", help="With --test: this edition only (repeatable; default: every one)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Render and count who would get which edition; send nothing."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted send (nobody new is added)."
+    ),
+    only_failed: bool = typer.Option(
+        False, "--only-failed", help="Send again to the recipients whose delivery failed."
+    ),
+) -> None:
+    """Send an issue to every active subscriber, each in their own language.
+
+    The audience is taken once into the outbox: sending the same issue again adds only
+    subscribers who joined since, and nobody gets it twice. What was rendered is stored with
+    the send, so --resume and --only-failed send exactly the same content. Ctrl-C stops after
+    the messages in flight; --resume continues.
+
+    Example: newsletter send 2024-03-10-ai-revolution-accelerates --test me@example.org --locale zh
+    """
+    project = project_of(ctx)
+    loaded = _load(project, issue)
+    if test:
+        _send_test(project, loaded, test, locales)
+        return
+    if locales:
+        raise NewsletterError(
+            "--locale goes with --test", hint="subscribers get their own language"
+        )
+    if sum((dry_run, resume, only_failed)) > 1:
+        raise NewsletterError("choose one of --dry-run, --resume and --only-failed")
+    engine = database(ctx)
+    if dry_run:
+        _dry_run(project, engine, loaded, tag)
+        return
+    _send(project, engine, loaded, tag, resume=resume, only_failed=only_failed)
+
+
+def status(
+    ctx: typer.Context,
+    issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+    failures: int = typer.Option(20, "--failures", help="List at most this many failures."),
+) -> None:
+    """Show a send: deliveries per state and locale, the content's commit, and the failures.
+
+    Example: newsletter status 2024-03-10-ai-revolution-accelerates
+    """
+    from newsletter.deliver.outbox import find_mailing
+
+    project = project_of(ctx)
+    slug = _slug(project, issue)
+    engine = database(ctx)
+    mailing = find_mailing(engine, slug)
+    if mailing is None:
+        raise NewsletterError(
+            f"issue {slug} has not been sent", hint=f"send it with `newsletter send {slug}`"
+        )
+    _print_status(engine, mailing, failures)
+
+
+# -- Steps --------------------------------------------------------------------------------------
+
+
+def _load(project: Project, name: str) -> Issue:
+    from newsletter.content.loader import IssueLoader
+    from newsletter.content.source import find_issue_path
+
+    path = find_issue_path(project.issues_path, name, project.config.locales)
+    return IssueLoader(project.config).load(path)
+
+
+def _slug(project: Project, name: str) -> str:
+    """The slug of an issue that may no longer exist as files (a send outlives its source)."""
+    try:
+        return _load(project, name).slug
+    except NewsletterError:
+        return name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+
+
+def _editions(project: Project, issue: Issue, locales: list[str] | None = None) -> list[Content]:
+    """The issue rendered in `locales` (default: all of its locales), ready to send."""
+    from newsletter.deliver.compose import Content
+    from newsletter.locales import match_locale
+    from newsletter.render.pipeline import Renderer
+    from newsletter.render.urls import web_url
+
+    wanted = (
+        [match_locale(locale, issue.locales) for locale in locales] if locales else issue.locales
+    )
+    renderer = Renderer(project)
+    editions = []
+    for locale in wanted:
+        rendered = renderer.render(issue, locale)
+        url = web_url(project.config.base_url, locale, issue.slug)
+        editions.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
+    return editions
+
+
+def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
+    from newsletter.deliver.sending import send_test
+    from newsletter.deliver.transports import open_transport
+    from newsletter.subscribers.addresses import InvalidAddress, normalize_address
+
+    checked = []
+    for address in addresses:
+        try:
+            checked.append(normalize_address(address)[0])
+        except InvalidAddress as error:
+            raise NewsletterError(f"--test {address!r}: {error}") from None
+    editions = _editions(project, issue, locales)
+    transport = open_transport(project.config.transport_url, project.secrets, project.root)
+    try:
+        results = send_test(project.config, project.secrets, transport, editions, checked)
+    finally:
+        transport.close()
+    out = console()
+    for address, locale, outcome in results:
+        mark = "sent" if outcome.state == "sent" else f"[red]{outcome.state}[/]"
+        out.print(f"{mark} [TEST] {issue.slug} ({locale}) to {address}: {outcome.reply}")
+    if any(outcome.state != "sent" for _, _, outcome in results):
+        raise typer.Exit(1)
+
+
+def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) -> None:
+    from rich.table import Table
+
+    from newsletter.deliver.sending import preview
+
+    editions = _editions(project, issue)
+    reached = preview(
+        engine,
+        [edition.locale for edition in editions],
+        default_locale=_fallback(project, issue),
+        tag=tag,
+    )
+    table = Table("locale", "recipients", "email HTML", "subject", title=f"dry run: {issue.slug}")
+    for edition in editions:
+        size = f"{len(edition.html.encode()) / 1024:.0f} KB"
+        table.add_row(edition.locale, f"{reached[edition.locale]:,}", size, edition.subject)
+    out = console()
+    out.print(table)
+    out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
+
+
+def _fallback(project: Project, issue: Issue) -> str:
+    """The edition for subscribers whose language the issue is not in."""
+    default = project.config.default_locale
+    return default if default in issue.locales else issue.default_locale
+
+
+def _send(
+    project: Project,
+    engine: Engine,
+    issue: Issue,
+    tag: str | None,
+    *,
+    resume: bool,
+    only_failed: bool,
+) -> None:
+    from newsletter.content.git import content_commit
+    from newsletter.db import database_url, utcnow
+    from newsletter.deliver.outbox import find_mailing, requeue_failed
+    from newsletter.deliver.sending import start_mailing
+    from newsletter.deliver.signing import signer_for
+    from newsletter.deliver.transports import transport_limits
+    from newsletter.deliver.worker import Job
+    from newsletter.subscribers.tokens import Tokens
+
+    # Everything a send needs is checked before anyone is queued.
+    Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+    signer_for(project.config, project.secrets)
+    transport_limits(project.config.transport_url)
+    out = console()
+    mailing = find_mailing(engine, issue.slug)
+    if resume or only_failed:
+        if mailing is None:
+            raise NewsletterError(
+                f"issue {issue.slug} has not been sent yet",
+                hint=f"send it with `newsletter send {issue.slug}`",
+            )
+        if only_failed:
+            out.print(
+                f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
+            )
+    else:
+        editions = [] if mailing else _editions(project, issue)
+        commit, dirty = content_commit(issue.path)
+        mailing, added = start_mailing(
+            engine, issue.slug, editions, commit=commit, dirty=dirty, tag=tag,
+            default_locale=_fallback(project, issue), now=utcnow(),
+        )  # fmt: skip
+        out.print(f"{added:,} recipients added to the send of {issue.slug}")
+    assert mailing.id is not None
+    job = Job(
+        config=project.config,
+        secrets=dict(project.secrets),
+        root=project.root,
+        database_url=database_url(project),
+        mailing_id=mailing.id,
+        mailing_uid=mailing.uid,
+    )
+    _deliver_with_progress(job)
+    _print_status(engine, mailing, 20)
+
+
+def _deliver_with_progress(job: Job) -> None:
+    """Deliver with a progress bar (count, rate, time left); Ctrl-C stops after the messages in flight."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from newsletter.deliver import sending
+
+    stopping = False
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} msg/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console(), transient=False) as bar:
+        task = bar.add_task("sending", total=None, rate="-")
+        started = time.monotonic()
+
+        def show(now: sending.Progress) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            waiting = (
+                f"waiting for retries until {now.waiting_until:%H:%M:%S} UTC"
+                if now.waiting_until
+                else "sending"
+            )
+            bar.update(
+                task,
+                completed=now.done,
+                total=now.total,
+                description=waiting,
+                rate=f"{now.done / elapsed:,.0f}",
+            )
+
+        try:
+            sending.deliver(job, stop=lambda: stopping, progress=show)
+        except KeyboardInterrupt:
+            stopping = True
+            console().print("stopping: the rest stays queued; continue with --resume")
+            raise typer.Exit(130) from None
+
+
+def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
+    from rich.table import Table
+
+    from newsletter.deliver.models import STATES
+    from newsletter.deliver.outbox import counts, failures
+
+    assert mailing.id is not None
+    by_cell = counts(engine, mailing.id)
+    locales = sorted({locale for locale, _ in by_cell})
+    table = Table("locale", *STATES, "total", title=f"send of {mailing.issue}")
+    for locale in [*locales, "all"]:
+        cells = [
+            sum(n for (loc, st), n in by_cell.items() if st == state and locale in (loc, "all"))
+            for state in STATES
+        ]
+        table.add_row(locale, *(f"{n:,}" for n in cells), f"{sum(cells):,}")
+    out = console()
+    out.print(table)
+    commit = mailing.commit or "not in git"
+    dirty = " (with uncommitted changes)" if mailing.dirty else ""
+    out.print(f"content: commit {commit}{dirty}; started {mailing.created_at:%Y-%m-%d %H:%M} UTC")
+    failed = failures(engine, mailing.id, limit)
+    for email, locale, attempts, reply in failed:
+        out.print(f"failed: {email} ({locale}, {attempts} attempts): {reply}", markup=False)

@@ -1,0 +1,92 @@
+"""The outbox tables (SQLModel). Change them only together with a migration in newsletter/migrations.
+
+A mailing is one issue being sent; its editions are the rendered output it sends, stored so that
+a resumed or retried delivery sends exactly what the first one did, whatever happened to the
+files since. A delivery is one (mailing, subscriber) pair: UNIQUE, so no send adds anyone twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from newsletter.db import UTCDateTime, utcnow
+
+# queued: waiting to be claimed (after not_before); sending: claimed by a worker until
+# lease_until; sent, failed: final; skipped: the subscriber left (or was forgotten) after the
+# audience was taken.
+STATES = ("queued", "sending", "sent", "failed", "skipped")
+
+
+class Mailing(SQLModel, table=True):
+    """One issue being sent: its audience lives in `delivery`, its content in `mailing_edition`."""
+
+    __tablename__ = "mailing"
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue: str = Field(max_length=200, unique=True)
+    """The issue's slug."""
+    uid: str = Field(max_length=32)
+    """Random; makes Message-IDs unique across databases."""
+    commit: str = Field(default="", max_length=64)
+    """The git commit of the content that was rendered ("" outside git)."""
+    dirty: bool = False
+    """The issue had uncommitted changes when it was rendered."""
+    tag: str = Field(default="", max_length=100)
+    """The tag the audience was limited to ("" for every active subscriber)."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MailingEdition(SQLModel, table=True):
+    """What a mailing sends in one locale, rendered once, with placeholders still in it."""
+
+    __tablename__ = "mailing_edition"
+
+    mailing_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("mailing.id", ondelete="CASCADE"), primary_key=True)
+    )
+    locale: str = Field(max_length=35, primary_key=True)
+    subject: str = Field(max_length=500)
+    web_url: str = Field(max_length=2000)
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """One message of a mailing to one subscriber, and what became of it."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("mailing_id", "subscriber_id"),
+        Index("ix_delivery_claim", "mailing_id", "state", "not_before"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailing_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("mailing.id", ondelete="CASCADE"), nullable=False)
+    )
+    subscriber_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    email: str = Field(max_length=320)
+    """The address when the audience was taken ("" once the subscriber is forgotten)."""
+    locale: str = Field(max_length=35)
+    """The edition this subscriber gets."""
+    state: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    """Not claimed before this time (a retry's backoff)."""
+    claimed_by: str = Field(default="", max_length=100)
+    """The worker (host:pid) that holds the claim, while the state is `sending`."""
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reply: str = Field(default="", max_length=1000)
+    """The server's last reply (or what went wrong)."""
+    message_id: str = Field(default="", max_length=200)
+    queued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

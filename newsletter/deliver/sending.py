@@ -1,0 +1,228 @@
+"""A send from start to finish, and the sends that touch no outbox (test sends, dry runs).
+
+    start_mailing  the issue's mailing with its rendered editions; its audience queued
+    deliver        workers (in this process, or one child process per SMTP connection) until
+                   every delivery is final, waiting out retries; a stop leaves the rest queued
+    send_test      one message per (address, edition) to any address, with sample values
+    preview        who a send would reach, per locale, without writing anything
+
+The editions come rendered (render/ made them); nothing here renders Markdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.utils import format_datetime, make_msgid
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from sqlalchemy import Engine
+
+from newsletter.config import Config
+from newsletter.db import create_db_engine, utcnow
+from newsletter.deliver.compose import Content, MessageTemplate, Recipient
+from newsletter.deliver.models import Mailing, MailingEdition
+from newsletter.deliver.outbox import (
+    audience,
+    counts,
+    enqueue_audience,
+    open_mailing,
+    pending,
+    requeue_abandoned,
+)
+from newsletter.deliver.signing import signer_for
+from newsletter.deliver.smtp import Outcome
+from newsletter.deliver.transports import Transport, transport_limits
+from newsletter.deliver.worker import Job, run_job, sender_of
+from newsletter.errors import NewsletterError
+from newsletter.render.merge import sample_values
+
+log = logging.getLogger(__name__)
+POLL = 0.2
+FINAL = ("sent", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a send stands: deliveries final out of all, and the next retry if it is waiting."""
+
+    done: int
+    total: int
+    waiting_until: datetime | None = None
+
+
+def start_mailing(
+    engine: Engine,
+    issue: str,
+    editions: Sequence[Content],
+    *,
+    commit: str,
+    dirty: bool,
+    tag: str | None,
+    default_locale: str,
+    now: datetime,
+) -> tuple[Mailing, int]:
+    """The issue's mailing (made now with these editions, or the one made before) and how many
+    subscribers were added to its audience (0 when everyone already is in it)."""
+    made = Mailing(
+        issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=tag or "",
+        created_at=now,
+    )  # fmt: skip
+    stored = [
+        MailingEdition(
+            mailing_id=0,  # Set when the mailing is stored.
+            locale=e.locale,
+            subject=e.subject,
+            web_url=e.web_url,
+            html=e.html,
+            text=e.text,
+        )
+        for e in editions
+    ]
+    mailing = open_mailing(engine, made, stored)
+    added = enqueue_audience(engine, mailing, default_locale=default_locale, tag=tag, now=now)
+    log.info("mailing %s (%s): %d recipients added", issue, mailing.commit or "no commit", added)
+    return mailing, added
+
+
+def deliver(
+    job: Job, *, stop: Callable[[], bool], progress: Callable[[Progress], None] | None = None
+) -> Progress:
+    """Deliver the job's mailing until every delivery is final or `stop()`; where it ended."""
+    limits = transport_limits(job.config.transport_url)
+    engine = create_db_engine(job.database_url)
+    report = _reporter(engine, job.mailing_id, progress)
+
+    def batch_done(_: int) -> None:
+        report(None)
+
+    try:
+        while True:
+            requeue_abandoned(engine, job.mailing_id, utcnow())
+            if limits.connections == 1:
+                run_job(replace(job, rate=limits.rate), stop, batch_done)
+            else:
+                _run_children(job, limits.connections, limits.rate, stop, report)
+            remaining, due = pending(engine, job.mailing_id)
+            if remaining == 0 or stop():
+                return report(None)
+            # Retries are due later, or another process holds claims: wait, then go on.
+            until = due if due is not None and due > utcnow() else None
+            report(until)
+            deadline = time.monotonic() + ((until - utcnow()).total_seconds() if until else 1.0)
+            while time.monotonic() < deadline and not stop():
+                time.sleep(POLL)
+            if stop():
+                return report(None)
+    finally:
+        engine.dispose()
+
+
+def _reporter(
+    engine: Engine, mailing_id: int, progress: Callable[[Progress], None] | None
+) -> Callable[[datetime | None], Progress]:
+    """A function that reads the mailing's counts and hands them to `progress`."""
+
+    def report(waiting_until: datetime | None) -> Progress:
+        by_state = counts(engine, mailing_id)
+        done = sum(n for (_, state), n in by_state.items() if state in FINAL)
+        now = Progress(done, sum(by_state.values()), waiting_until)
+        if progress:
+            progress(now)
+        return now
+
+    return report
+
+
+def _run_children(
+    job: Job,
+    connections: int,
+    rate: float | None,
+    stop: Callable[[], bool],
+    report: Callable[[datetime | None], Progress],
+) -> None:
+    """One worker process per connection; this process watches them and reports progress."""
+    context = multiprocessing.get_context("fork")
+    halt = context.Event()
+    errors: Any = context.SimpleQueue()
+    share = replace(job, rate=rate / connections if rate else None, parent=os.getpid())
+    children = [
+        context.Process(target=_child, args=(share, halt, errors), daemon=True)
+        for _ in range(connections)
+    ]
+    for child in children:
+        child.start()
+    try:
+        while any(child.is_alive() for child in children):
+            if stop():
+                halt.set()
+            report(None)
+            time.sleep(POLL)
+    finally:
+        halt.set()
+        for child in children:
+            child.join()
+    if not errors.empty():
+        raise NewsletterError(errors.get(), hint="fix it, then run the same send with --resume")
+
+
+def _child(job: Job, halt: Event, errors: Any) -> None:
+    """A worker process: stops when the parent says so or is gone; errors go to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which halts us.
+    try:
+        run_job(job, halt.is_set)
+    except NewsletterError as error:
+        errors.put(str(error))
+
+
+# -- Sends without an outbox --------------------------------------------------------------------
+
+
+def send_test(
+    config: Config,
+    secrets: dict[str, str] | Any,
+    transport: Transport,
+    editions: Sequence[Content],
+    addresses: Sequence[str],
+) -> list[tuple[str, str, Outcome]]:
+    """Each edition to each address with sample reader values, `[TEST]` in the subject."""
+    sender = sender_of(config)
+    signer = signer_for(config, secrets)
+    date = format_datetime(utcnow())
+    sent = []
+    for edition in editions:
+        template = MessageTemplate(edition, sender, test=True)
+        values = sample_values(config.base_url, edition.web_url)
+        for address in addresses:
+            recipient = Recipient(
+                email=address,
+                name=values["name"],
+                message_id=make_msgid(domain=sender.domain),
+                unsubscribe_url=values["unsubscribe_url"],
+                preferences_url=values["preferences_url"],
+                unsubscribe_token="preview",
+            )
+            message = template.fill(recipient, date)
+            if signer is not None:
+                message = signer.sign(message)
+            sent.append((address, edition.locale, transport.send(sender.address, address, message)))
+    return sent
+
+
+def preview(
+    engine: Engine, locales: Sequence[str], *, default_locale: str, tag: str | None
+) -> dict[str, int]:
+    """How many subscribers a send would reach now, per edition locale (nothing is written)."""
+    reached: dict[str, int] = dict.fromkeys(locales, 0)
+    with engine.connect() as connection:
+        for _, _, locale in audience(connection, locales, default_locale=default_locale, tag=tag):
+            reached[locale] += 1
+    return reached

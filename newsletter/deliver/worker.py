@@ -1,0 +1,215 @@
+"""A delivery worker: claim a batch, make each message, send it, record what happened; repeat.
+
+One worker holds one transport connection. A send runs one worker in its own process, or
+several in child processes (one per SMTP connection); workers share nothing but the database.
+A worker stops when nothing is due, when asked to, or when the process that started it is gone
+(a killed `send` must not leave children sending): it records what it sent and gives back the
+claims it did not get to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import format_datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from newsletter.config import Config
+from newsletter.db import create_db_engine, utcnow
+from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
+from newsletter.deliver.models import MailingEdition
+from newsletter.deliver.outbox import (
+    Claimed,
+    Result,
+    RetryPolicy,
+    claim,
+    record,
+    release,
+    subscribers_now,
+    worker_name,
+)
+from newsletter.deliver.signing import Signer, signer_for
+from newsletter.deliver.transports import Transport, open_transport
+from newsletter.subscribers.tokens import Tokens, page_url
+
+log = logging.getLogger(__name__)
+LEASE = 300.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs; plain values, so a child process can be handed it."""
+
+    config: Config
+    secrets: Mapping[str, str]
+    root: Path
+    database_url: str
+    mailing_id: int
+    mailing_uid: str
+    rate: float | None = None
+    """Messages per second for this worker (None: as fast as the server takes them)."""
+    batch: int = 50
+    """Deliveries claimed at a time: at most this many are sent twice if the worker is killed."""
+    parent: int | None = None
+    """The process id of the `send` that started this worker in a child process."""
+
+
+def sender_of(config: Config) -> Sender:
+    """The From, Reply-To and list identity of the configured newsletter."""
+    return Sender(
+        name=config.sender,
+        address=config.sender_address,
+        reply_to=config.reply_to,
+        list_name=config.name,
+        unsubscribe_address=config.unsubscribe_mailbox,
+    )
+
+
+def load_templates(engine: Engine, mailing_id: int, sender: Sender) -> dict[str, MessageTemplate]:
+    """One message template per edition of the mailing, built from the stored editions."""
+    with Session(engine) as session:
+        editions = session.exec(
+            select(MailingEdition).where(col(MailingEdition.mailing_id) == mailing_id)
+        ).all()
+        return {
+            edition.locale: MessageTemplate(
+                Content(
+                    edition.locale, edition.subject, edition.html, edition.text, edition.web_url
+                ),
+                sender,
+            )
+            for edition in editions
+        }
+
+
+class Worker:
+    """Delivers a mailing's due messages until none is left or it is told to stop."""
+
+    def __init__(self, job: Job, engine: Engine, transport: Transport) -> None:
+        self.job, self.engine, self.transport = job, engine, transport
+        config = job.config
+        self.sender = sender_of(config)
+        self.templates = load_templates(engine, job.mailing_id, self.sender)
+        self.tokens = Tokens(job.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+        self.signer: Signer | None = signer_for(config, job.secrets)
+        self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
+        self.name = worker_name()
+        self.interval = 1.0 / job.rate if job.rate else 0.0
+        self.next_send = time.monotonic()
+
+    def run(self, stop: Callable[[], bool], progress: Callable[[int], None] | None = None) -> int:
+        """Deliver batches until nothing is due or `stop()`; the number of messages handled."""
+        handled = 0
+        while not self._stopping(stop):
+            batch = claim(
+                self.engine,
+                self.job.mailing_id,
+                self.name,
+                limit=self.job.batch,
+                lease=LEASE,
+                now=utcnow(),
+            )
+            if not batch:
+                break
+            results = self._deliver(batch, stop)
+            record(self.engine, self.name, results, self.policy, utcnow())
+            handled += len(results)
+            if progress:
+                progress(len(results))
+        return handled
+
+    def _deliver(self, batch: list[Claimed], stop: Callable[[], bool]) -> list[Result]:
+        """Send the batch; claims not sent (stopped, or the server unreachable) are given back."""
+        people = subscribers_now(
+            self.engine, [claimed.subscriber_id for claimed in batch if claimed.subscriber_id]
+        )
+        date = format_datetime(utcnow())
+        results: list[Result] = []
+        try:
+            for claimed in batch:
+                if self._stopping(stop):
+                    break
+                results.append(self._deliver_one(claimed, people, date))
+        finally:
+            done = {result.id for result in results}
+            release(self.engine, self.name, (c.id for c in batch if c.id not in done), utcnow())
+        return results
+
+    def _deliver_one(
+        self, claimed: Claimed, people: dict[int, tuple[str, str, str]], date: str
+    ) -> Result:
+        person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
+        if person is None:
+            return Result(
+                claimed.id,
+                claimed.attempts,
+                "skipped",
+                "the subscriber was deleted after the send began",
+            )
+        status, name, key = person
+        if status != "active":
+            return Result(
+                claimed.id, claimed.attempts, "skipped", f"the subscriber is {status} now"
+            )
+        assert claimed.subscriber_id is not None
+        base, tokens = self.job.config.base_url, self.tokens
+        unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, key)
+        preferences = tokens.make_for("preferences", claimed.subscriber_id, key)
+        recipient = Recipient(
+            email=claimed.email,
+            name=name,
+            message_id=message_id(self.job.mailing_uid, claimed.id, self.sender.domain),
+            unsubscribe_url=page_url(base, "unsubscribe", unsubscribe),
+            preferences_url=page_url(base, "preferences", preferences),
+            unsubscribe_token=unsubscribe,
+        )
+        message = self.templates[claimed.locale].fill(recipient, date)
+        if self.signer is not None:
+            message = self.signer.sign(message)
+        self._pace()
+        outcome = self.transport.send(
+            self.sender.address, claimed.email, message, recipient.message_id
+        )
+        if outcome.state != "sent":
+            log.info(
+                "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
+            )
+        return Result(
+            claimed.id,
+            claimed.attempts,
+            outcome.state,
+            outcome.reply,
+            recipient.message_id,
+            outcome.suppress,
+        )
+
+    def _pace(self) -> None:
+        """Wait for this worker's turn under the rate limit."""
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_send > now:
+            time.sleep(self.next_send - now)
+        self.next_send = max(self.next_send, now) + self.interval
+
+    def _stopping(self, stop: Callable[[], bool]) -> bool:
+        return stop() or (self.job.parent is not None and os.getppid() != self.job.parent)
+
+
+def run_job(
+    job: Job, stop: Callable[[], bool], progress: Callable[[int], None] | None = None
+) -> int:
+    """Open the job's database and transport, deliver, close them; the messages handled."""
+    engine = create_db_engine(job.database_url)
+    transport = open_transport(job.config.transport_url, job.secrets, job.root)
+    try:
+        return Worker(job, engine, transport).run(stop, progress)
+    finally:
+        transport.close()
+        engine.dispose()

@@ -1,0 +1,307 @@
+"""Sending an issue: the outbox, real SMTP servers on 127.0.0.1, the messages they receive."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.config import Project, load_project
+from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.deliver.models import Delivery, Mailing, MailingEdition
+from newsletter.subscribers import registry
+from newsletter.subscribers.models import Subscriber, Suppression
+from newsletter.web.app import create_app
+
+from .conftest import ROOT, SmtpServer
+
+SECRET = "test-secret-key-0123456789abcdef"
+ISSUE = "2024-03-10-ai-revolution-accelerates"  # Editions: en, zh.
+READERS = [
+    ("ada@example.org", "Ada Lovelace", "en"),
+    ("wei@example.cn", "张伟", "zh"),
+    ("jonas@example.de", "Jonas Becker", "de"),  # No German edition: gets the English one.
+    ("noor@example.org", "نور", "ar"),
+]
+
+
+def make_project(root: Path, transport_url: str, **settings: str) -> Project:
+    """A project with the sample issues, a migrated SQLite file and four readers."""
+    (root / "config").mkdir()
+    extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
+    (root / "config" / "newsletter.toml").write_text(
+        'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
+        'sender_address = "weekly@news.example.org"\nreply_to = "editors@news.example.org"\n'
+        'postal_address = "1 Main St"\nlocales = ["en", "zh", "de", "ar"]\n'
+        f'database_url = "sqlite:///news.db"\ntransport_url = "{transport_url}"\n'
+        f"retry_delay = 0.2\n{extra}",
+        encoding="utf-8",
+    )
+    shutil.copytree(ROOT / "issues" / ISSUE, root / "issues" / ISSUE)
+    project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
+    upgrade(create_db_engine(database_url(project)))
+    for email, name, locale in READERS:
+        add_reader(project, email, name, locale)
+    return project
+
+
+def add_reader(project: Project, email: str, name: str = "", locale: str = "en") -> None:
+    config = project.config
+    with Session(create_db_engine(database_url(project))) as session:
+        profile = registry.make_profile(
+            email, name, locale, None, [], config.locales, config.default_locale, "UTC"
+        )
+        registry.add(session, profile, status="active", method="test", source="test", now=_now())
+        session.commit()
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from newsletter.db import utcnow
+
+    return utcnow()
+
+
+def newsletter(project: Project, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(project.source), *args],
+        env={"NEWSLETTER_SECRET_KEY": SECRET},
+    )
+    return result.exit_code, result.output
+
+
+def deliveries(project: Project) -> list[Delivery]:
+    with Session(create_db_engine(database_url(project))) as session:
+        return list(session.exec(select(Delivery).order_by(Delivery.id)))  # type: ignore[arg-type]
+
+
+def parsed(data: bytes) -> EmailMessage:
+    message = message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+@pytest.fixture
+def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
+    return make_project(tmp_path, f"{smtp_server.url}?connections=1")
+
+
+def test_every_reader_gets_one_message_in_their_language(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    assert "4 recipients added" in output
+    by_reader = {received.recipients[0]: received for received in smtp_server.received}
+    assert sorted(by_reader) == sorted(email for email, _, _ in READERS)
+    assert len(smtp_server.received) == 4
+    languages = {email: parsed(r.data)["Content-Language"] for email, r in by_reader.items()}
+    assert languages == {
+        "ada@example.org": "en",
+        "wei@example.cn": "zh",
+        "jonas@example.de": "en",
+        "noor@example.org": "en",
+    }
+    chinese = parsed(by_reader["wei@example.cn"].data)
+    assert chinese["To"] == "张伟 <wei@example.cn>"
+    with Session(create_db_engine(database_url(project))) as session:
+        subjects = {e.locale: e.subject for e in session.exec(select(MailingEdition))}
+    assert chinese["Subject"] == subjects["zh"] and not subjects["zh"].isascii()
+    wire = by_reader["wei@example.cn"].data
+    assert wire.isascii() and re.search(rb"\r\nSubject: [^\r]*=\?utf-8\?", wire)  # RFC 2047
+    html = chinese.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert '<html lang="zh"' in html and "%%nl_" not in html
+
+    # Sending again adds nobody and sends nothing.
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0 and "0 recipients added" in output
+    assert len(smtp_server.received) == 4
+    states = Counter(delivery.state for delivery in deliveries(project))
+    assert states == {"sent": 4}
+
+
+def test_messages_have_the_expected_mime_tree_and_headers(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    received = next(r for r in smtp_server.received if r.recipients == ["ada@example.org"])
+    assert received.sender == "weekly@news.example.org"
+    message = parsed(received.data)
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]
+    assert message["From"] == "AI Weekly <weekly@news.example.org>"
+    assert message["Reply-To"] == "editors@news.example.org"
+    assert message["To"] == "Ada Lovelace <ada@example.org>"
+    assert message["List-Id"] == "AI Weekly <ai-weekly.news.example.org>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Date"].datetime.tzinfo is not None
+    stored = {d.email: d for d in deliveries(project)}["ada@example.org"]
+    assert message["Message-ID"] == stored.message_id
+    assert re.fullmatch(r"<[0-9a-f]{16}\.\d+@news\.example\.org>", stored.message_id)
+    links = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
+    assert links[0].startswith("https://news.example.org/unsubscribe/")
+    assert links[1].startswith("mailto:editors@news.example.org?subject=unsubscribe%20")
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert links[0] in text and links[0] in html
+    assert "https://news.example.org/preferences/" in html
+    for line in received.data.split(b"\r\n"):
+        assert len(line) <= 998 and not line.startswith(b".")
+
+
+def test_the_unsubscribe_link_and_one_click_header_work_against_the_web_app(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    client = TestClient(create_app(project))
+    by_reader = {r.recipients[0]: parsed(r.data) for r in smtp_server.received}
+
+    header_link = re.findall(
+        r"<(https://[^>]+)>", by_reader["ada@example.org"]["List-Unsubscribe"]
+    )[0]
+    path = header_link.removeprefix("https://news.example.org")
+    answer = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+
+    html = by_reader["wei@example.cn"].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    body_link = re.search(r'href="https://news\.example\.org(/unsubscribe/[^"]+)"', html)
+    assert body_link
+    page = client.get(body_link.group(1))
+    assert page.status_code == 200
+    with Session(create_db_engine(database_url(project))) as session:
+        statuses = {s.email: s.status for s in session.exec(select(Subscriber))}
+    assert statuses["ada@example.org"] == "unsubscribed"
+
+
+def test_deferred_recipients_are_retried_and_delivered(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    smtp_server.recorder.next_replies["ada@example.org"] = ["451 4.7.1 greylisted, try later"]
+    smtp_server.recorder.next_replies["wei@example.cn"] = [
+        "421 4.3.2 too busy, closing",
+        "451 4.3.0 try again",
+    ]
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    received = Counter(r.recipients[0] for r in smtp_server.received)
+    assert received == {email: 1 for email, _, _ in READERS}
+    attempts = {d.email: (d.state, d.attempts) for d in deliveries(project)}
+    assert attempts["ada@example.org"] == ("sent", 2)
+    assert attempts["wei@example.cn"] == ("sent", 3)
+    assert attempts["jonas@example.de"] == ("sent", 1)
+
+
+def test_rejections_fail_and_hard_bounces_suppress(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    smtp_server.recorder.replies["jonas@example.de"] = "550 mailbox unavailable"
+    smtp_server.recorder.replies["noor@example.org"] = "550 5.1.1 <noor@example.org>: no such user"
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    assert "failed: jonas@example.de (en, 1 attempts): 550 mailbox unavailable" in output
+    rows = {d.email: d for d in deliveries(project)}
+    assert rows["jonas@example.de"].state == rows["noor@example.org"].state == "failed"
+    assert rows["noor@example.org"].reply.startswith("550 5.1.1")
+    with Session(create_db_engine(database_url(project))) as session:
+        statuses = {s.email: s.status for s in session.exec(select(Subscriber))}
+        suppressed = session.exec(select(Suppression)).all()
+    assert statuses["noor@example.org"] == "bounced"
+    assert statuses["jonas@example.de"] == "active"  # 5.x.x other than 5.1.x: not a bounce.
+    assert [s.reason for s in suppressed] == ["bounced"]
+
+    code, output = newsletter(project, "status", ISSUE)
+    assert code == 0
+    assert "noor@example.org (en, 1 attempts): 550 5.1.1" in output
+
+    # The server takes Jonas now: --only-failed sends to him, never to the bounced address.
+    smtp_server.recorder.replies.clear()
+    code, output = newsletter(project, "send", ISSUE, "--only-failed")
+    assert code == 0, output
+    assert "1 failed deliveries queued again" in output
+    received = Counter(r.recipients[0] for r in smtp_server.received)
+    assert received == {"ada@example.org": 1, "wei@example.cn": 1, "jonas@example.de": 1}
+
+
+def test_test_sends_reach_any_address_and_touch_no_outbox(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--test", "editor@example.net")
+    assert code == 0, output
+    assert [r.recipients for r in smtp_server.received] == [["editor@example.net"]] * 2
+    subjects = [parsed(r.data)["Subject"] for r in smtp_server.received]
+    assert all(subject.startswith("[TEST] ") for subject in subjects)
+    assert {parsed(r.data)["Content-Language"] for r in smtp_server.received} == {"en", "zh"}
+    first = parsed(smtp_server.received[0].data).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "editor@example.net" in first and "https://news.example.org/unsubscribe/preview" in first
+
+    code, output = newsletter(project, "send", ISSUE, "--test", "e@example.net", "--locale", "zh")
+    assert code == 0 and len(smtp_server.received) == 3
+    assert parsed(smtp_server.received[-1].data)["Content-Language"] == "zh"
+    assert deliveries(project) == []
+    with Session(create_db_engine(database_url(project))) as session:
+        assert session.exec(select(Mailing)).all() == []
+
+    code, output = newsletter(project, "send", ISSUE, "--test", "not an address")
+    assert code == 1 and "--test 'not an address'" in output
+
+
+def test_a_dry_run_counts_readers_per_edition_and_writes_nothing(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--dry-run")
+    assert code == 0, output
+    assert re.search(r"│ en\s+│ 3 ", output) and re.search(r"│ zh\s+│ 1 ", output)
+    assert "4 recipients; nothing was sent or written" in output
+    assert smtp_server.received == [] and deliveries(project) == []
+
+
+def test_resume_and_only_failed_need_an_earlier_send(project: Project) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--resume")
+    assert code == 1 and f"issue {ISSUE} has not been sent yet" in output
+    code, output = newsletter(project, "status", ISSUE)
+    assert code == 1 and f"issue {ISSUE} has not been sent" in output
+
+
+def test_an_unreachable_server_is_an_error_and_every_delivery_stays_queued(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path, "smtp://127.0.0.1:9?connections=1")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 1
+    assert "error: cannot connect to the SMTP server 127.0.0.1:9" in output
+    assert [d.state for d in deliveries(project)] == ["queued"] * 4
+    assert all(d.attempts == 0 for d in deliveries(project))
+
+
+def test_eml_export_writes_each_message_once_as_it_would_be_sent(tmp_path: Path) -> None:
+    project = make_project(tmp_path, "eml:outbox")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 4
+    ids = {d.message_id.strip("<>") + ".eml" for d in deliveries(project)}
+    assert {f.name for f in files} == ids
+    message = parsed(files[0].read_bytes())
+    assert message.get_content_type() == "multipart/alternative"
+
+
+def test_a_missing_secret_key_stops_the_send_before_anyone_is_queued(
+    project: Project,
+) -> None:
+    result = CliRunner().invoke(
+        app, ["--config", str(project.source), "send", ISSUE], env={"NEWSLETTER_SECRET_KEY": ""}
+    )
+    assert result.exit_code == 1 and "NEWSLETTER_SECRET_KEY" in result.output
+    assert deliveries(project) == []
