@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections import Counter
@@ -79,9 +80,11 @@ def newsletter(project: Project, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def deliveries(project: Project) -> list[Delivery]:
+def deliveries(project: Project) -> list[tuple[str, Delivery]]:
+    """(subscriber address, delivery) of every delivery, in order."""
     with Session(create_db_engine(database_url(project))) as session:
-        return list(session.exec(select(Delivery).order_by(Delivery.id)))  # type: ignore[arg-type]
+        query = select(Subscriber.email, Delivery).join(Subscriber).order_by(Delivery.id)  # type: ignore[arg-type]
+        return [(email, delivery) for email, delivery in session.exec(query)]
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -125,7 +128,7 @@ def test_every_reader_gets_one_message_in_their_language(
     code, output = newsletter(project, "send", ISSUE)
     assert code == 0 and "0 recipients added" in output
     assert len(smtp_server.received) == 4
-    states = Counter(delivery.state for delivery in deliveries(project))
+    states = Counter(delivery.state for _, delivery in deliveries(project))
     assert states == {"sent": 4}
 
 
@@ -147,7 +150,7 @@ def test_messages_have_the_expected_mime_tree_and_headers(
     assert message["List-Id"] == "AI Weekly <ai-weekly.news.example.org>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Date"].datetime.tzinfo is not None
-    stored = {d.email: d for d in deliveries(project)}["ada@example.org"]
+    stored = dict(deliveries(project))["ada@example.org"]
     assert message["Message-ID"] == stored.message_id
     assert re.fullmatch(r"<[0-9a-f]{16}\.\d+@news\.example\.org>", stored.message_id)
     links = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
@@ -197,7 +200,7 @@ def test_deferred_recipients_are_retried_and_delivered(
     assert code == 0, output
     received = Counter(r.recipients[0] for r in smtp_server.received)
     assert received == {email: 1 for email, _, _ in READERS}
-    attempts = {d.email: (d.state, d.attempts) for d in deliveries(project)}
+    attempts = {email: (d.state, d.attempts) for email, d in deliveries(project)}
     assert attempts["ada@example.org"] == ("sent", 2)
     assert attempts["wei@example.cn"] == ("sent", 3)
     assert attempts["jonas@example.de"] == ("sent", 1)
@@ -211,7 +214,7 @@ def test_rejections_fail_and_hard_bounces_suppress(
     code, output = newsletter(project, "send", ISSUE)
     assert code == 0, output
     assert "failed: jonas@example.de (en, 1 attempts): 550 mailbox unavailable" in output
-    rows = {d.email: d for d in deliveries(project)}
+    rows = dict(deliveries(project))
     assert rows["jonas@example.de"].state == rows["noor@example.org"].state == "failed"
     assert rows["noor@example.org"].reply.startswith("550 5.1.1")
     with Session(create_db_engine(database_url(project))) as session:
@@ -281,8 +284,7 @@ def test_an_unreachable_server_is_an_error_and_every_delivery_stays_queued(
     code, output = newsletter(project, "send", ISSUE)
     assert code == 1
     assert "error: cannot connect to the SMTP server 127.0.0.1:9" in output
-    assert [d.state for d in deliveries(project)] == ["queued"] * 4
-    assert all(d.attempts == 0 for d in deliveries(project))
+    assert [(d.state, d.attempts) for _, d in deliveries(project)] == [("queued", 0)] * 4
 
 
 def test_eml_export_writes_each_message_once_as_it_would_be_sent(tmp_path: Path) -> None:
@@ -291,7 +293,7 @@ def test_eml_export_writes_each_message_once_as_it_would_be_sent(tmp_path: Path)
     assert code == 0, output
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 4
-    ids = {d.message_id.strip("<>") + ".eml" for d in deliveries(project)}
+    ids = {d.message_id.strip("<>") + ".eml" for _, d in deliveries(project)}
     assert {f.name for f in files} == ids
     message = parsed(files[0].read_bytes())
     assert message.get_content_type() == "multipart/alternative"
@@ -305,3 +307,23 @@ def test_a_missing_secret_key_stops_the_send_before_anyone_is_queued(
     )
     assert result.exit_code == 1 and "NEWSLETTER_SECRET_KEY" in result.output
     assert deliveries(project) == []
+
+
+def test_personal_data_lists_deliveries_and_forgetting_leaves_no_address(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    smtp_server.recorder.replies["ada@example.org"] = "550 5.7.1 rejected"
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    code, output = newsletter(project, "subscribers", "show", "ada@example.org", "--json")
+    assert code == 0
+    sent = json.loads(output)["deliveries"]
+    assert [(d["issue"], d["state"], d["attempts"]) for d in sent] == [(ISSUE, "failed", 1)]
+
+    code, output = newsletter(project, "subscribers", "forget", "ada@example.org", "--yes")
+    assert code == 0, output
+    with Session(create_db_engine(database_url(project))) as session:
+        rows = session.exec(select(Delivery)).all()
+    assert len(rows) == 4 and sum(row.subscriber_id is None for row in rows) == 1
+    code, output = newsletter(project, "status", ISSUE)
+    assert "failed: (forgotten) (en, 1 attempts): 550 5.7.1 rejected" in output
+    assert "ada@example.org" not in output

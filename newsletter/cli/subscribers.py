@@ -142,14 +142,21 @@ def show(
 ) -> None:
     """Show one subscriber with tags and consent history.
 
+    With --json, also every issue sent to them, with its state and Message-ID.
+
     Example: newsletter subscribers show ana@example.org --json > ana.json
     """
     from sqlmodel import Session
 
+    from newsletter.deliver.outbox import deliveries_of
     from newsletter.subscribers import registry
 
-    with Session(database(ctx)) as session:
-        data = registry.personal_data(session, _found(session, email))
+    engine = database(ctx)
+    with Session(engine) as session:
+        subscriber = _found(session, email)
+        data = registry.personal_data(session, subscriber)
+        assert subscriber.id is not None
+        data["deliveries"] = deliveries_of(engine, subscriber.id)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -229,7 +236,8 @@ def import_file(
         fields[column] = field
     if not file.is_file():
         raise NewsletterError("file not found", path=file, hint="check the path")
-    total = max(sum(1 for _ in file.open("rb")) - 1, 0)
+    with file.open("rb") as lines:
+        total = max(sum(1 for _ in lines) - 1, 0)
     with Progress(
         TextColumn("importing"),
         BarColumn(),

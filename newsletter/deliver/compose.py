@@ -27,6 +27,7 @@ from newsletter.render.i18n import locale_tag
 from newsletter.render.merge import (
     MergeTemplate,
     escaped,
+    header_escape,
     html_escape,
     text_escape,
 )
@@ -253,12 +254,14 @@ def _joined(pieces: list[bytes | Line | Base64Body]) -> tuple[bytes | Line | Bas
 
 def quoted_printable(text: str) -> bytes:
     """`text` as quoted-printable lines ending in CRLF, no line starting with a dot."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # A lone CR must not reach SMTP.
     encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
     return _LEADING_DOT.sub(b"=2E", encoded).replace(b"\n", b"\r\n")
 
 
 def to_header(name: str, email: str) -> str:
     """The To header's value: `"Name" <address>`, the name RFC 2047-encoded when not ASCII."""
+    name = header_escape(name)
     if not name:
         return email
     return f"{display_name(name)} <{email}>"

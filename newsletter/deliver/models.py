@@ -2,7 +2,9 @@
 
 A mailing is one issue being sent; its editions are the rendered output it sends, stored so that
 a resumed or retried delivery sends exactly what the first one did, whatever happened to the
-files since. A delivery is one (mailing, subscriber) pair: UNIQUE, so no send adds anyone twice.
+files since. A delivery is one (mailing, subscriber) pair: UNIQUE, so no send adds anyone twice. It holds
+no personal data of its own: the address is read from the subscriber when the message is made,
+and a forgotten subscriber leaves only an anonymous row (subscriber_id NULL).
 """
 
 from __future__ import annotations
@@ -73,8 +75,6 @@ class Delivery(SQLModel, table=True):
             Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
         ),
     )
-    email: str = Field(max_length=320)
-    """The address when the audience was taken ("" once the subscriber is forgotten)."""
     locale: str = Field(max_length=35)
     """The edition this subscriber gets."""
     state: str = Field(default="queued", max_length=16)

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +33,7 @@ from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.models import Subscriber, SubscriberTag, Suppression, Tag
 
 DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
+MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
 SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
 SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
 SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
@@ -47,7 +48,6 @@ class Claimed:
 
     id: int
     subscriber_id: int | None
-    email: str
     locale: str
     attempts: int
 
@@ -117,8 +117,8 @@ def edition_locales(engine: Engine, mailing_id: int) -> list[str]:
 
 def audience(
     connection: Connection, locales: Sequence[str], *, default_locale: str, tag: str | None
-) -> Iterator[tuple[int, str, str]]:
-    """(subscriber id, address, edition locale) of every active, unsuppressed subscriber.
+) -> Iterator[tuple[int, str]]:
+    """(subscriber id, edition locale) of every active, unsuppressed subscriber.
 
     Each subscriber gets the edition in their locale, else the closest one, else the default.
     """
@@ -133,7 +133,7 @@ def audience(
             chosen[wanted] = found if found in locales else default_locale
         return chosen[wanted]
 
-    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.email, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale)
+    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale)
     query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
     if tag:
         tagged = (
@@ -143,9 +143,9 @@ def audience(
         )
         query = query.where(SUBSCRIBER.c.id.in_(tagged))
     suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    for id_, email, key, locale in connection.execute(query):
+    for id_, key, locale in connection.execute(query):
         if not (suppressed and address_hash(key) in suppressed):
-            yield id_, email, locale_for(locale)
+            yield id_, locale_for(locale)
 
 
 def enqueue_audience(
@@ -163,9 +163,9 @@ def enqueue_audience(
     with engine.begin() as connection:
         rows: list[dict[str, Any]] = []
         people = audience(connection, locales, default_locale=default_locale, tag=tag)
-        for id_, email, locale in people:
+        for id_, locale in people:
             rows.append(
-                {"mailing_id": mailing.id, "subscriber_id": id_, "email": email,
+                {"mailing_id": mailing.id, "subscriber_id": id_,
                  "locale": locale, "state": "queued", "attempts": 0,
                  "not_before": now, "claimed_by": "", "reply": "", "message_id": "",
                  "queued_at": now, "updated_at": now}
@@ -218,7 +218,6 @@ def claim(
         .returning(
             DELIVERY.c.id,
             DELIVERY.c.subscriber_id,
-            DELIVERY.c.email,
             DELIVERY.c.locale,
             DELIVERY.c.attempts,
         )
@@ -402,21 +401,54 @@ def pending(engine: Engine, mailing_id: int) -> tuple[int, datetime | None]:
 def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str, str, int, str]]:
     """(address, locale, attempts, reply) of failed deliveries, oldest first."""
     query = (
-        select(DELIVERY.c.email, DELIVERY.c.locale, DELIVERY.c.attempts, DELIVERY.c.reply)
+        select(SUBSCRIBER.c.email, DELIVERY.c.locale, DELIVERY.c.attempts, DELIVERY.c.reply)
+        .select_from(DELIVERY.outerjoin(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id))
         .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
         .order_by(DELIVERY.c.id)
         .limit(limit)
     )
     with engine.connect() as connection:
         return [
-            (email, locale, attempts, reply)
+            (email or "(forgotten)", locale, attempts, reply)
             for email, locale, attempts, reply in connection.execute(query)
         ]
 
 
-def subscribers_now(engine: Engine, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
-    """(status, name, email key) of these subscribers as they are now."""
-    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.status, SUBSCRIBER.c.name, SUBSCRIBER.c.email_key)
+class Person(NamedTuple):
+    """A subscriber as a message to them is made: read when it is sent, not when it was queued."""
+
+    email: str
+    name: str
+    status: str
+    key: str
+
+
+def subscribers_now(engine: Engine, ids: Iterable[int]) -> dict[int, Person]:
+    """These subscribers as they are now, by id (a deleted one is missing)."""
+    columns = (SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key)
+    query = select(SUBSCRIBER.c.id, *columns).where(SUBSCRIBER.c.id.in_(list(ids)))
     with engine.connect() as connection:
-        rows = connection.execute(query.where(SUBSCRIBER.c.id.in_(list(ids))))
-        return {id_: (status, name, key) for id_, status, name, key in rows}
+        return {id_: Person(*rest) for id_, *rest in connection.execute(query)}
+
+
+def deliveries_of(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
+    """What was sent to one subscriber, for their personal-data export."""
+    query = (
+        select(
+            MAILING.c.issue,
+            DELIVERY.c.locale,
+            DELIVERY.c.state,
+            DELIVERY.c.attempts,
+            DELIVERY.c.message_id,
+            DELIVERY.c.sent_at,
+        )
+        .join(MAILING, MAILING.c.id == DELIVERY.c.mailing_id)
+        .where(DELIVERY.c.subscriber_id == subscriber_id)
+        .order_by(DELIVERY.c.id)
+    )
+    with engine.connect() as connection:
+        return [
+            {"issue": issue, "locale": locale, "state": state, "attempts": attempts,
+             "message_id": message_id, "sent_at": sent_at.isoformat() if sent_at else None}
+            for issue, locale, state, attempts, message_id, sent_at in connection.execute(query)
+        ]  # fmt: skip

@@ -223,6 +223,6 @@ def preview(
     """How many subscribers a send would reach now, per edition locale (nothing is written)."""
     reached: dict[str, int] = dict.fromkeys(locales, 0)
     with engine.connect() as connection:
-        for _, _, locale in audience(connection, locales, default_locale=default_locale, tag=tag):
+        for _, locale in audience(connection, locales, default_locale=default_locale, tag=tag):
             reached[locale] += 1
     return reached

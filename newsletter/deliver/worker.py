@@ -26,6 +26,7 @@ from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Send
 from newsletter.deliver.models import MailingEdition
 from newsletter.deliver.outbox import (
     Claimed,
+    Person,
     Result,
     RetryPolicy,
     claim,
@@ -141,9 +142,7 @@ class Worker:
             release(self.engine, self.name, (c.id for c in batch if c.id not in done), utcnow())
         return results
 
-    def _deliver_one(
-        self, claimed: Claimed, people: dict[int, tuple[str, str, str]], date: str
-    ) -> Result:
+    def _deliver_one(self, claimed: Claimed, people: dict[int, Person], date: str) -> Result:
         person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
         if person is None:
             return Result(
@@ -152,18 +151,16 @@ class Worker:
                 "skipped",
                 "the subscriber was deleted after the send began",
             )
-        status, name, key = person
-        if status != "active":
-            return Result(
-                claimed.id, claimed.attempts, "skipped", f"the subscriber is {status} now"
-            )
+        if person.status != "active":
+            reason = f"the subscriber is {person.status} now"
+            return Result(claimed.id, claimed.attempts, "skipped", reason)
         assert claimed.subscriber_id is not None
         base, tokens = self.job.config.base_url, self.tokens
-        unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, key)
-        preferences = tokens.make_for("preferences", claimed.subscriber_id, key)
+        unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, person.key)
+        preferences = tokens.make_for("preferences", claimed.subscriber_id, person.key)
         recipient = Recipient(
-            email=claimed.email,
-            name=name,
+            email=person.email,
+            name=person.name,
             message_id=message_id(self.job.mailing_uid, claimed.id, self.sender.domain),
             unsubscribe_url=page_url(base, "unsubscribe", unsubscribe),
             preferences_url=page_url(base, "preferences", preferences),
@@ -174,7 +171,7 @@ class Worker:
             message = self.signer.sign(message)
         self._pace()
         outcome = self.transport.send(
-            self.sender.address, claimed.email, message, recipient.message_id
+            self.sender.address, person.email, message, recipient.message_id
         )
         if outcome.state != "sent":
             log.info(

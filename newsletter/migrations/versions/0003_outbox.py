@@ -50,7 +50,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("mailing_id", sa.Integer(), nullable=False),
         sa.Column("subscriber_id", sa.Integer(), nullable=True),
-        sa.Column("email", text(length=320), nullable=False),
         sa.Column("locale", text(length=35), nullable=False),
         sa.Column("state", text(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
