@@ -34,8 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
-from newsletter.db import create_db_engine, upgrade  # noqa: E402
-from newsletter.subscribers.bulk import SUBSCRIBER, converter  # noqa: E402
+from newsletter.db import (  # noqa: E402
+    converter,
+    create_db_engine,
+    upgrade,
+)
+from newsletter.subscribers.bulk import SUBSCRIBER  # noqa: E402
 from newsletter.subscribers.csv_import import NEW_EVENT, NEW_SUBSCRIBER, import_csv  # noqa: E402
 from newsletter.subscribers.models import Subscriber  # noqa: E402
 

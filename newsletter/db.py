@@ -7,6 +7,7 @@ failing); the same models and migrations run on PostgreSQL. The schema is manage
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
 from newsletter.errors import NewsletterError
@@ -127,3 +129,8 @@ def require_current(engine: Engine) -> None:
         f"the database {where} is at schema {current}, this version needs {head}",
         hint="back it up, then run `newsletter db upgrade`",
     )
+
+
+def converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """What SQLAlchemy does to a value of `type_` before handing it to the database driver."""
+    return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)

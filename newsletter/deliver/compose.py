@@ -74,15 +74,31 @@ class Recipient(NamedTuple):
     unsubscribe_token: str
 
 
-@dataclass(frozen=True)
-class Line:
-    """A quoted-printable body line with placeholders, merged and encoded per recipient."""
+class QuotedPrintableBody:
+    """A quoted-printable body: the text between placeholders encoded once, values per recipient.
 
-    template: MergeTemplate[str]
-    html: bool
+    A soft line break (`=` at the end of a line) may stand anywhere in quoted-printable text
+    and decodes to nothing, so each piece is encoded on its own and ends in one: the text
+    around a placeholder never has to be encoded again, however long its line is.
+    """
+
+    def __init__(self, template: MergeTemplate[str], html: bool) -> None:
+        self.fields, self.html = template.fields, html
+        self.literals = tuple(_quoted_piece(literal) for literal in template.literals)
 
     def encode(self, html_values: dict[str, str], text_values: dict[str, str]) -> bytes:
-        return quoted_printable(self.template.fill(html_values if self.html else text_values))
+        values = html_values if self.html else text_values
+        parts = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            parts.append(_quoted_piece(values[field]))
+            parts.append(literal)
+        return b"".join(parts)
+
+
+def _quoted_piece(text: str) -> bytes:
+    """`text` in quoted-printable, ending in a soft line break unless it ends a line."""
+    encoded = quoted_printable(text)
+    return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
 
 
 class Base64Body:
@@ -162,7 +178,7 @@ class MessageTemplate:
         head = "".join(
             SMTP.header_factory(name, value).fold(policy=SMTP) for name, value in headers if value
         )
-        pieces: list[bytes | Line | Base64Body] = [head.encode("ascii") + b"\r\n"]
+        pieces: list[bytes | QuotedPrintableBody | Base64Body] = [head.encode("ascii") + b"\r\n"]
         for subtype, body in (("plain", content.text), ("html", content.html)):
             encoding, encoded = _body(body, html=subtype == "html")
             part = (
@@ -204,24 +220,18 @@ class MessageTemplate:
         return b"".join(parts)
 
 
-def _body(text: str, *, html: bool) -> tuple[str, list[bytes | Line | Base64Body]]:
+def _body(text: str, *, html: bool) -> tuple[str, list[bytes | QuotedPrintableBody | Base64Body]]:
     """A part's transfer encoding and body: whichever of quoted-printable and base64 is shorter.
 
     Quoted-printable keeps mostly-ASCII text readable and small; text in Chinese or Arabic
     takes three times its size in it, and a third more in base64.
     """
-    segments = _segments(text.replace("\r\n", "\n"))
+    text = text.replace("\r\n", "\n")
+    template = MergeTemplate.compile(text)
     size = len(text.encode("utf-8"))
-    fixed = "".join(segment for segment in segments if isinstance(segment, str))
-    if len(quoted_printable(fixed)) > size * 4 / 3 * 78 / 76:
-        return "base64", [Base64Body(segments, html)]
-    pieces: list[bytes | Line | Base64Body] = []
-    for segment in segments:
-        if isinstance(segment, str):
-            pieces.append(quoted_printable(segment))
-        else:
-            pieces.append(Line(segment, html))
-    return "quoted-printable", pieces
+    if len(quoted_printable("".join(template.literals))) > size * 4 / 3 * 78 / 76:
+        return "base64", [Base64Body(_segments(text), html)]
+    return "quoted-printable", [QuotedPrintableBody(template, html)]
 
 
 def _segments(text: str) -> list[str | MergeTemplate[str]]:
@@ -241,9 +251,11 @@ def _segments(text: str) -> list[str | MergeTemplate[str]]:
     return segments
 
 
-def _joined(pieces: list[bytes | Line | Base64Body]) -> tuple[bytes | Line | Base64Body, ...]:
+def _joined(
+    pieces: list[bytes | QuotedPrintableBody | Base64Body],
+) -> tuple[bytes | QuotedPrintableBody | Base64Body, ...]:
     """Adjacent byte strings joined, so `fill` joins as few pieces as possible."""
-    out: list[bytes | Line | Base64Body] = []
+    out: list[bytes | QuotedPrintableBody | Base64Body] = []
     for piece in pieces:
         if isinstance(piece, bytes) and out and isinstance(out[-1], bytes):
             out[-1] += piece

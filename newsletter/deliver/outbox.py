@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_models
 
+from newsletter.db import converter
 from newsletter.deliver.models import Delivery, Mailing, MailingEdition
 from newsletter.locales import match_locale
 from newsletter.subscribers import registry
@@ -251,6 +252,32 @@ def record(
         )  # fmt: skip
         if result.suppress:
             bounced.append(result)
+    with engine.begin() as connection:
+        _update_outcomes(connection, rows)
+        if bounced:
+            _suppress_bounced(Session(bind=connection), bounced, now)
+
+
+def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """One UPDATE per outcome, only where this worker still holds the claim.
+
+    On SQLite the rows go to the driver's executemany, already converted: SQLAlchemy's
+    handling of each row's parameters costs more than the update itself.
+    """
+    if connection.dialect.name == "sqlite":
+        stamp = converter(DELIVERY.c.updated_at.type, connection.dialect)
+        connection.exec_driver_sql(
+            "UPDATE delivery SET state = ?, attempts = ?, not_before = ?, reply = ?, "
+            "message_id = ?, sent_at = ?, claimed_by = '', lease_until = NULL, updated_at = ? "
+            "WHERE id = ? AND claimed_by = ? AND state = 'sending'",
+            [
+                (row["new_state"], row["new_attempts"], stamp(row["new_not_before"]),
+                 row["new_reply"], row["new_message_id"], stamp(row["new_sent_at"]),
+                 stamp(row["now"]), row["key"], row["owner"])
+                for row in rows
+            ],
+        )  # fmt: skip
+        return
     statement = (
         update(DELIVERY)
         .where(
@@ -272,10 +299,7 @@ def record(
             updated_at=bindparam("now"),
         )
     )
-    with engine.begin() as connection:
-        connection.execute(statement, rows)
-        if bounced:
-            _suppress_bounced(Session(bind=connection), bounced, now)
+    connection.execute(statement, rows)
 
 
 def _suppress_bounced(session: Session, bounced: list[Result], now: datetime) -> None:

@@ -60,7 +60,7 @@ class SmtpTransport:
 
     def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
         """Deliver one message; a dropped connection is reopened once before giving up."""
-        if _LEADING_DOT.search(message):
+        if b"\n." in message or message.startswith(b"."):  # Rare: compose.py never makes one.
             message = _LEADING_DOT.sub(b"..", message)
         if not message.endswith(b"\r\n"):
             message += b"\r\n"

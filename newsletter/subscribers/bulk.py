@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
-    Dialect,
     Row,
     Table,
     func,
@@ -18,7 +17,6 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
 
 from newsletter.errors import NewsletterError
@@ -50,11 +48,6 @@ def lock_for_import(connection: Connection) -> None:
         raise NewsletterError(
             "the database is busy: another command is writing to it", hint=hint
         ) from error
-
-
-def converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What SQLAlchemy does to a value of `type_` before handing it to the database driver."""
-    return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
 
 def insert_many(

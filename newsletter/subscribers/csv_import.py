@@ -28,14 +28,13 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from newsletter.db import utcnow
+from newsletter.db import converter, utcnow
 from newsletter.subscribers import models
 from newsletter.subscribers.bulk import (
     SUBSCRIBER,
     SUBSCRIBER_TAG,
     Found,
     chunks,
-    converter,
     existing_subscribers,
     insert_many,
     lock_for_import,

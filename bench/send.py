@@ -1,0 +1,211 @@
+"""Benchmark a send against Postfix's smtp-source, both into Postfix's smtp-sink, same run.
+
+    .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim]
+
+Starts `smtp-sink` (Debian package postfix; installed with apt-get when missing and running as
+root) on a loopback port, then:
+
+- ours: `newsletter send` of a generated issue (each message about 20 KB) to `--messages`
+  subscribers, personalized (unsubscribe and preferences tokens, To, Message-ID), with
+  `transport_url = smtp://127.0.0.1:PORT?connections=N`; timed from the command's start to its
+  end (render, audience snapshot, delivery, status), and its delivery phase alone;
+- the reference: `smtp-source -d -s N -m COUNT -F MESSAGE` sending one of our messages (same
+  size) the same number of times with the same number of connections to the same sink.
+
+Prints both rates and the ratio ours/reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from newsletter.db import create_db_engine, upgrade  # noqa: E402
+from newsletter.deliver.models import Delivery  # noqa: E402
+from newsletter.subscribers.csv_import import import_csv  # noqa: E402
+
+SINK, SOURCE = Path("/usr/sbin/smtp-sink"), Path("/usr/sbin/smtp-source")
+SECRET = "bench-secret-key-0123456789abcdef"
+PARAGRAPH = (
+    "Researchers released a model that writes, reasons and plans across long documents, "
+    "and the week brought new chips, new funding rounds and a debate about open weights. "
+)
+
+
+def ensure_postfix() -> None:
+    """smtp-sink and smtp-source, from Debian's postfix package (installed if missing)."""
+    if SINK.exists() and SOURCE.exists():
+        return
+    if os.geteuid() != 0:
+        sys.exit(
+            "install Postfix first: apt-get install postfix (it ships smtp-sink and smtp-source)"
+        )
+    print("installing postfix (apt-get) for smtp-sink and smtp-source")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for line in ("postfix postfix/main_mailer_type select Local only",
+                 "postfix postfix/mailname string newsletter.test"):  # fmt: skip
+        subprocess.run(["debconf-set-selections"], input=line.encode(), check=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postfix"],
+        check=True,
+        env=environment,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_project(folder: Path, port: int, connections: int, messages: int, dkim: bool) -> Path:
+    """A project with one issue of about 20 KB per message and `messages` subscribers."""
+    (folder / "config").mkdir()
+    settings = (
+        'name = "Bench Weekly"\nbase_url = "https://news.example.org"\n'
+        'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St, Berlin"\n'
+        'locales = ["en"]\ndatabase_url = "sqlite:///bench.db"\ncss_inliner = "css-inline"\n'
+        f'transport_url = "smtp://127.0.0.1:{port}?connections={connections}"\n'
+    )
+    if dkim:
+        settings += 'dkim_selector = "bench"\n'
+    (folder / "config" / "newsletter.toml").write_text(settings, encoding="utf-8")
+    issue = folder / "issues" / "2026-11-23-bench-weekly"
+    (issue / "stories").mkdir(parents=True)
+    (issue / "issue.md").write_text(
+        '---\ntitle: "Bench Weekly: the week in AI"\ndate: 2026-11-23\n'
+        "description: Models, chips and money, in three stories.\n---\n\n" + PARAGRAPH + "\n",
+        encoding="utf-8",
+    )
+    for n in range(1, 4):
+        (issue / "stories" / f"{n:02d}-story-{n}.md").write_text(
+            f"---\ntitle: Story number {n}\nurl: https://example.org/{n}\n---\n\n"
+            + "\n\n".join([PARAGRAPH * 2] * 3)
+            + "\n",
+            encoding="utf-8",
+        )
+    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+    upgrade(engine)
+    readers = folder / "readers.csv"
+    readers.write_text(
+        "email,name\n"
+        + "".join(f"reader{n}@example.net,Reader Number {n}\n" for n in range(messages)),
+        encoding="utf-8",
+    )
+    import_csv(engine, readers, locales=["en"], default_locale="en", default_timezone="UTC")
+    return folder / "config" / "newsletter.toml"
+
+
+def dkim_key(folder: Path) -> str:
+    key = folder / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    return str(key)
+
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float, float, int]:
+    """Seconds of the whole `newsletter send`, of its delivery phase, and the messages sent."""
+    cpu = cpu_of_children()
+    start = time.perf_counter()
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config), "send",
+         "2026-11-23-bench-weekly"],
+        check=True, env=environment, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    whole = time.perf_counter() - start
+    print(f"ours: {cpu_of_children() - cpu:.2f} s of CPU in {whole:.2f} s")
+    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+    with engine.connect() as connection:
+        first, last, sent = connection.execute(
+            select(func.min(Delivery.queued_at), func.max(Delivery.sent_at), func.count()).where(
+                Delivery.state == "sent"
+            )  # type: ignore[arg-type]
+        ).one()
+    return whole, (last - first).total_seconds(), sent
+
+
+def sample_message(config: Path, folder: Path, port: int, environment: dict[str, str]) -> Path:
+    """One of our messages, as a file for smtp-source (a test send to a file transport)."""
+    out = folder / "sample"
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config), "send",
+         "2026-11-23-bench-weekly", "--test", "reader0@example.net"],
+        check=True, stdout=subprocess.DEVNULL,
+        env={**environment, "NEWSLETTER_TRANSPORT_URL": f"eml:{out}"},
+    )  # fmt: skip
+    return next(out.glob("*.eml"))
+
+
+def reference(port: int, connections: int, messages: int, message: Path) -> float:
+    """Seconds of smtp-source sending `message` `messages` times over `connections` connections."""
+    cpu = cpu_of_children()
+    start = time.perf_counter()
+    subprocess.run(
+        [str(SOURCE), "-d", "-s", str(connections), "-m", str(messages), "-F", str(message),
+         "-f", "weekly@news.example.org", "-t", "reader@example.net", f"127.0.0.1:{port}"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    print(f"smtp-source: {cpu_of_children() - cpu:.2f} s of CPU in {seconds:.2f} s")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--dkim", action="store_true", help="sign every message (dkimpy)")
+    args = parser.parse_args()
+    ensure_postfix()
+    port = free_port()
+    sink = subprocess.Popen([str(SINK), "-u", "nobody", f"127.0.0.1:{port}", "1024"])
+    try:
+        time.sleep(0.3)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            shutil.chown(folder, "nobody") if os.geteuid() == 0 else None
+            config = make_project(folder, port, args.connections, args.messages, args.dkim)
+            environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+            if args.dkim:
+                environment["NEWSLETTER_DKIM_PRIVATE_KEY"] = dkim_key(folder)
+            message = sample_message(config, folder, port, environment)
+            size = message.stat().st_size
+            print(f"{args.messages:,} messages of {size / 1024:.1f} KB, {args.connections} connections"
+                  + (", DKIM-signed" if args.dkim else ""))  # fmt: skip
+            whole, delivery, sent = ours(config, folder, environment)
+            assert sent == args.messages, f"only {sent} of {args.messages} sent"
+            baseline = reference(port, args.connections, args.messages, message)
+            print(f"ours (whole send):    {whole:6.2f} s  {args.messages / whole:8,.0f} msg/s")
+            print(
+                f"ours (delivery):      {delivery:6.2f} s  {args.messages / delivery:8,.0f} msg/s"
+            )
+            print(
+                f"smtp-source:          {baseline:6.2f} s  {args.messages / baseline:8,.0f} msg/s"
+            )
+            print(f"ratio ours/smtp-source: {baseline / whole:.2f} (whole send), "
+                  f"{baseline / delivery:.2f} (delivery)")  # fmt: skip
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+if __name__ == "__main__":
+    main()
