@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: check and build the sample issues, import sample subscribers into newsletter.db
+DEMO_KEY := demo-only-key-never-use-it-for-real-mail
+DEMO_ISSUE := 2024-05-07-this-month-in-ai
+
+## demo: check and build the sample issues, import sample subscribers into newsletter.db, then
+## send the newest issue to them through a local SMTP server that keeps what it receives
 demo: $(STAMP)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
@@ -22,14 +26,23 @@ demo: $(STAMP)
 	$(BIN)/newsletter db upgrade
 	$(BIN)/newsletter subscribers import config/sample-subscribers.csv --tag sample
 	$(BIN)/newsletter subscribers list
+	@# A local SMTP server (aiosmtpd) on the configured port, storing each message in a maildir.
+	@$(BIN)/aiosmtpd -n -l 127.0.0.1:8025 -c aiosmtpd.handlers.Mailbox build/demo-inbox & sink=$$!; \
+	  trap "kill $$sink" EXIT; sleep 1; \
+	  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter send $(DEMO_ISSUE)
+	@echo
+	@echo "The messages the local SMTP server received, one file each: build/demo-inbox/new/"
+	@echo "  (each reader in their language: Arabic readers got the Arabic edition, the others English)"
 	@echo
 	@echo "Open the results in a browser:"
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.html    the email as a reader gets it"
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.txt     its plain-text part"
 	@echo "  build/2024-05-07-this-month-in-ai/ar/web/index.html         the web version, in Arabic"
 	@echo "Or preview with live reload: $(BIN)/newsletter preview"
-	@echo "Start the subscribe/unsubscribe web app (then open http://127.0.0.1:8080/subscribe):"
-	@echo "  NEWSLETTER_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') $(BIN)/newsletter serve"
+	@echo "Start the subscribe/unsubscribe web app (then open http://127.0.0.1:8080/subscribe);"
+	@echo "with the demo key, the unsubscribe links in the demo messages work against it:"
+	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter serve"
+	@echo "See what happened to the send: $(BIN)/newsletter status $(DEMO_ISSUE)"
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +125,7 @@ def cpu_of_children() -> float:
 def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float, float, int]:
     """Seconds of the whole `newsletter send`, of its delivery phase, and the messages sent."""
     cpu = cpu_of_children()
+    started = datetime.now(UTC)
     start = time.perf_counter()
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config), "send",
@@ -134,12 +136,22 @@ def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float
     print(f"ours: {cpu_of_children() - cpu:.2f} s of CPU in {whole:.2f} s")
     engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
     with engine.connect() as connection:
-        first, last, sent = connection.execute(
-            select(func.min(Delivery.queued_at), func.max(Delivery.sent_at), func.count()).where(
-                Delivery.state == "sent"
-            )  # type: ignore[arg-type]
+        queued, first, last, sent = connection.execute(
+            select(
+                func.min(Delivery.queued_at),
+                func.min(Delivery.sent_at),
+                func.max(Delivery.sent_at),
+                func.count(),
+            ).where(Delivery.state == "sent")  # type: ignore[arg-type]
         ).one()
-    return whole, (last - first).total_seconds(), sent
+    phases = {
+        "start and render": queued - started,
+        "audience and workers": first - queued,
+        "sending": last - first,
+        "status and exit": started + timedelta(seconds=whole) - last,
+    }
+    print("ours: " + ", ".join(f"{name} {span.total_seconds():.2f} s" for name, span in phases.items()))
+    return whole, (last - queued).total_seconds(), sent
 
 
 def sample_message(config: Path, folder: Path, port: int, environment: dict[str, str]) -> Path:

@@ -87,6 +87,7 @@ class Recorder:
         self.received: list[Received] = []
         self.replies: dict[str, str] = {}
         self.next_replies: dict[str, list[str]] = {}
+        self.broken_data: set[str] = set()  # Recipients whose message makes the handler fail.
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
         upcoming = self.next_replies.get(address)
@@ -97,6 +98,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.broken_data & set(envelope.rcpt_tos):
+            raise OSError("disk full")  # aiosmtpd answers 500 and keeps the transaction open.
         self.received.append(
             Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         )

@@ -327,3 +327,14 @@ def test_personal_data_lists_deliveries_and_forgetting_leaves_no_address(
     code, output = newsletter(project, "status", ISSUE)
     assert "failed: (forgotten) (en, 1 attempts): 550 5.7.1 rejected" in output
     assert "ada@example.org" not in output
+
+
+def test_a_server_error_after_the_data_does_not_spoil_the_next_message(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    smtp_server.recorder.broken_data.add("ada@example.org")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    states = {email: (d.state, d.reply[:9]) for email, d in deliveries(project)}
+    assert states.pop("ada@example.org") == ("failed", "500 Error")
+    assert set(states.values()) == {("sent", "250 OK: q")}

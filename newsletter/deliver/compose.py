@@ -34,6 +34,7 @@ from newsletter.render.merge import (
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _QUOTE_NEEDED = re.compile(r'[()<>\[\]:;@\\,."]')
+_PLAIN_ASCII = re.compile(r"[!-<>-~]+")  # Printable ASCII but `=`, no spaces.
 TEST_PREFIX = "[TEST] "
 
 
@@ -90,9 +91,21 @@ class QuotedPrintableBody:
         values = html_values if self.html else text_values
         parts = [self.literals[0]]
         for field, literal in zip(self.fields, self.literals[1:], strict=True):
-            parts.append(_quoted_piece(values[field]))
+            parts.append(_quoted_value(values[field]))
             parts.append(literal)
         return b"".join(parts)
+
+
+def _quoted_value(text: str) -> bytes:
+    """A merged value as a quoted-printable piece; links and addresses take a short cut."""
+    if _PLAIN_ASCII.fullmatch(text):
+        # Printable ASCII without `=` or spaces is itself quoted-printable: only cut it into
+        # lines (a soft break at each cut) so that no line starts with a dot.
+        data = text.encode("ascii")
+        lines = [data[start : start + 75] for start in range(0, len(data), 75)]
+        if not any(line.startswith(b".") for line in lines):
+            return b"=\r\n".join(lines) + b"=\r\n"
+    return _quoted_piece(text)
 
 
 def _quoted_piece(text: str) -> bytes:

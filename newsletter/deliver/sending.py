@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
+from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -32,12 +33,12 @@ from newsletter.deliver.compose import Content, MessageTemplate, Recipient
 from newsletter.deliver.models import Mailing, MailingEdition
 from newsletter.deliver.outbox import (
     audience,
-    counts,
     enqueue_audience,
     open_mailing,
     pending,
     requeue_abandoned,
 )
+from newsletter.deliver.outbox import progress as progress_of
 from newsletter.deliver.signing import signer_for
 from newsletter.deliver.smtp import Outcome
 from newsletter.deliver.transports import Transport, transport_limits
@@ -46,8 +47,7 @@ from newsletter.errors import NewsletterError
 from newsletter.render.merge import sample_values
 
 log = logging.getLogger(__name__)
-POLL = 0.2
-FINAL = ("sent", "failed", "skipped")
+POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,13 @@ def deliver(
             remaining, due = pending(engine, job.mailing_id)
             if remaining == 0 or stop():
                 return report(None)
-            # Retries are due later, or another process holds claims: wait, then go on.
-            until = due if due is not None and due > utcnow() else None
-            report(until)
-            deadline = time.monotonic() + ((until - utcnow()).total_seconds() if until else 1.0)
-            while time.monotonic() < deadline and not stop():
-                time.sleep(POLL)
-            if stop():
-                return report(None)
+            if due is not None and due <= utcnow():
+                continue  # Due since the workers finished: go again.
+            # Retries are due later, or another process holds the claims left: wait.
+            report(due)
+            deadline = time.monotonic() + ((due - utcnow()).total_seconds() if due else 1.0)
+            while (left := deadline - time.monotonic()) > 0 and not stop():
+                time.sleep(min(POLL, left))
     finally:
         engine.dispose()
 
@@ -132,9 +131,7 @@ def _reporter(
     """A function that reads the mailing's counts and hands them to `progress`."""
 
     def report(waiting_until: datetime | None) -> Progress:
-        by_state = counts(engine, mailing_id)
-        done = sum(n for (_, state), n in by_state.items() if state in FINAL)
-        now = Progress(done, sum(by_state.values()), waiting_until)
+        now = Progress(*progress_of(engine, mailing_id), waiting_until)
         if progress:
             progress(now)
         return now
@@ -161,11 +158,11 @@ def _run_children(
     for child in children:
         child.start()
     try:
-        while any(child.is_alive() for child in children):
+        while running := [child.sentinel for child in children if child.is_alive()]:
             if stop():
                 halt.set()
             report(None)
-            time.sleep(POLL)
+            wait_for_any(running, timeout=POLL)
     finally:
         halt.set()
         for child in children:

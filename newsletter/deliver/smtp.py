@@ -105,6 +105,8 @@ class SmtpTransport:
         code, text = connection.getreply()
         if code == 421:
             self._drop()
+        elif code >= 400:
+            connection.rset()  # Some servers keep the transaction open after refusing the data.
         return outcome(code, text)
 
     def _connect(self) -> smtplib.SMTP:

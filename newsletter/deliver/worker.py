@@ -41,6 +41,7 @@ from newsletter.subscribers.tokens import Tokens, page_url
 
 log = logging.getLogger(__name__)
 LEASE = 300.0
+CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Job:
     rate: float | None = None
     """Messages per second for this worker (None: as fast as the server takes them)."""
     batch: int = 50
-    """Deliveries claimed at a time: at most this many are sent twice if the worker is killed."""
+    """Outcomes recorded at a time: at most this many go out twice if the worker is killed."""
     parent: int | None = None
     """The process id of the `send` that started this worker in a child process."""
 
@@ -112,35 +113,51 @@ class Worker:
                 self.engine,
                 self.job.mailing_id,
                 self.name,
-                limit=self.job.batch,
+                limit=self.job.batch * CLAIMS_PER_RECORD,
                 lease=LEASE,
                 now=utcnow(),
             )
             if not batch:
                 break
-            results = self._deliver(batch, stop)
-            record(self.engine, self.name, results, self.policy, utcnow())
-            handled += len(results)
-            if progress:
-                progress(len(results))
+            handled += self._deliver(batch, stop, progress)
         return handled
 
-    def _deliver(self, batch: list[Claimed], stop: Callable[[], bool]) -> list[Result]:
-        """Send the batch; claims not sent (stopped, or the server unreachable) are given back."""
+    def _deliver(
+        self,
+        batch: list[Claimed],
+        stop: Callable[[], bool],
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        """Send a claimed batch, recording outcomes every `job.batch` messages; how many.
+
+        Whatever happens (a stop, an unreachable server), what was sent is recorded and the
+        claims not sent are given back, so only messages sent since the last record can go
+        out twice, and only if this process is killed.
+        """
         people = subscribers_now(
             self.engine, [claimed.subscriber_id for claimed in batch if claimed.subscriber_id]
         )
         date = format_datetime(utcnow())
         results: list[Result] = []
+        finished: set[int] = set()
         try:
             for claimed in batch:
                 if self._stopping(stop):
                     break
                 results.append(self._deliver_one(claimed, people, date))
+                if len(results) >= self.job.batch:
+                    finished |= self._record(results, progress)
+                    results = []
         finally:
-            done = {result.id for result in results}
-            release(self.engine, self.name, (c.id for c in batch if c.id not in done), utcnow())
-        return results
+            finished |= self._record(results, progress)
+            release(self.engine, self.name, (c.id for c in batch if c.id not in finished), utcnow())
+        return len(finished)
+
+    def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
+        record(self.engine, self.name, results, self.policy, utcnow())
+        if progress and results:
+            progress(len(results))
+        return {result.id for result in results}
 
     def _deliver_one(self, claimed: Claimed, people: dict[int, Person], date: str) -> Result:
         person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
