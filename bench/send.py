@@ -95,7 +95,7 @@ def make_project(folder: Path, port: int, connections: int, messages: int, dkim:
     for n in range(1, 4):
         (issue / "stories" / f"{n:02d}-story-{n}.md").write_text(
             f"---\ntitle: Story number {n}\nurl: https://example.org/{n}\n---\n\n"
-            + "\n\n".join([PARAGRAPH * 2] * 3)
+            + "\n\n".join([PARAGRAPH * 2] * 2)
             + "\n",
             encoding="utf-8",
         )

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_models
 
@@ -159,30 +159,44 @@ def enqueue_audience(
     """
     assert mailing.id is not None
     locales = edition_locales(engine, mailing.id)
-    statement = _insert_ignoring_duplicates(engine)
     added = 0
     with engine.begin() as connection:
-        rows: list[dict[str, Any]] = []
-        people = audience(connection, locales, default_locale=default_locale, tag=tag)
-        for id_, locale in people:
-            rows.append(
-                {"mailing_id": mailing.id, "subscriber_id": id_,
-                 "locale": locale, "state": "queued", "attempts": 0,
-                 "not_before": now, "claimed_by": "", "reply": "", "message_id": "",
-                 "queued_at": now, "updated_at": now}
-            )  # fmt: skip
+        rows: list[tuple[int, str]] = []
+        for row in audience(connection, locales, default_locale=default_locale, tag=tag):
+            rows.append(row)
             if len(rows) >= ENQUEUE_BATCH:
-                added += connection.execute(statement, rows).rowcount
+                added += _queue(connection, mailing.id, rows, now)
                 rows = []
-        if rows:
-            added += connection.execute(statement, rows).rowcount
+        added += _queue(connection, mailing.id, rows, now)
     return added
 
 
-def _insert_ignoring_duplicates(engine: Engine) -> Any:
-    """INSERT that skips rows the UNIQUE constraint already has (SQLite and PostgreSQL)."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(DELIVERY).on_conflict_do_nothing()
+def _queue(
+    connection: Connection, mailing_id: int, rows: list[tuple[int, str]], now: datetime
+) -> int:
+    """Insert queued deliveries for (subscriber id, locale) pairs, skipping those that exist.
+
+    On SQLite the rows go to the driver's executemany (INSERT OR IGNORE), already converted;
+    elsewhere INSERT ... ON CONFLICT DO NOTHING.
+    """
+    if not rows:
+        return 0
+    if connection.dialect.name == "sqlite":
+        stamp = converter(DELIVERY.c.queued_at.type, connection.dialect)(now)
+        return connection.exec_driver_sql(
+            "INSERT OR IGNORE INTO delivery (mailing_id, subscriber_id, locale, state, attempts, "
+            "not_before, claimed_by, reply, message_id, queued_at, updated_at) "
+            "VALUES (?, ?, ?, 'queued', 0, ?, '', '', '', ?, ?)",
+            [(mailing_id, id_, locale, stamp, stamp, stamp) for id_, locale in rows],
+        ).rowcount
+    values = [
+        {"mailing_id": mailing_id, "subscriber_id": id_, "locale": locale, "state": "queued",
+         "attempts": 0, "not_before": now, "claimed_by": "", "reply": "", "message_id": "",
+         "queued_at": now, "updated_at": now}
+        for id_, locale in rows
+    ]  # fmt: skip
+    statement = postgresql.insert(DELIVERY).on_conflict_do_nothing()
+    return connection.execute(statement, values).rowcount
 
 
 # -- Claims and outcomes ----------------------------------------------------------------------
