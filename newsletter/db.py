@@ -16,8 +16,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
@@ -134,3 +135,21 @@ def require_current(engine: Engine) -> None:
 def converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
     """What SQLAlchemy does to a value of `type_` before handing it to the database driver."""
     return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+
+
+def lock_for_writing(connection: Connection) -> None:
+    """On SQLite, take the write lock now (waiting out the busy timeout), not at the first write.
+
+    A transaction that reads before it writes would otherwise fail at once when another
+    process writes meanwhile, instead of waiting its turn; and ids read under the lock stay
+    valid until commit.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except OperationalError as error:
+        hint = "try again when the other command has finished"
+        raise NewsletterError(
+            "the database is busy: another command is writing to it", hint=hint
+        ) from error

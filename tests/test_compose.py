@@ -62,8 +62,15 @@ CHINESE = "".join(f"第{n}段：人工智能的新闻。\n" + "字" * n + " %%nl
 CASES = {
     "ascii": Content(
         "en",
-        "Weekly: Sora & friends",
+        "Weekly: Sora & friends, not =?utf-8?q?an_encoded_word?=",
         "<p>Hello %%nl_name%%,</p>\n<p>.starts with a dot = 3D</p>\n"
+        + "."
+        + "x" * 74
+        + "\n"
+        + "y" * 76
+        + '<a href="%%nl_web_url%%">'
+        + "z" * 80
+        + "\n"
         '<a href="%%nl_unsubscribe_url%%">unsubscribe</a> <a href="%%nl_web_url%%">web</a>\n'
         + "<p>"
         + "long line " * 40
@@ -93,6 +100,8 @@ def test_a_filled_message_decodes_to_the_personalized_parts(case: str, name: str
     lines = data.split(b"\r\n")
     assert all(len(line) <= 998 and not line.startswith(b".") for line in lines)
     assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
+    body = data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert max(len(line) for line in body) <= 76  # RFC 2045 for both encodings
     message = parse(data)
     assert message["Subject"] == content.subject
     assert message["To"].addresses[0].addr_spec == to.email
@@ -104,11 +113,17 @@ def test_a_filled_message_decodes_to_the_personalized_parts(case: str, name: str
     assert parts(message) == (html.replace("\r\n", "\n"), text)  # A CR in a name: a line break.
     encodings = {part["Content-Transfer-Encoding"] for part in message.iter_parts()}
     assert encodings == ({"base64"} if case == "chinese" else {"quoted-printable"})
+    if case == "chinese":  # Text in base64 carries CRLF line breaks (RFC 2045 canonical form).
+        for part in message.iter_parts():
+            decoded = part.get_payload(decode=True)
+            assert b"\r\n" in decoded and b"\n" not in decoded.replace(b"\r\n", b"")
 
 
 def test_the_test_flag_marks_the_subject() -> None:
     data = MessageTemplate(CASES["ascii"], SENDER, test=True).fill(recipient(), DATE)
-    assert parse(data)["Subject"] == "[TEST] Weekly: Sora & friends"
+    assert (
+        parse(data)["Subject"] == "[TEST] Weekly: Sora & friends, not =?utf-8?q?an_encoded_word?="
+    )
 
 
 def _key(tmp_path: Path) -> tuple[bytes, bytes]:

@@ -338,3 +338,49 @@ def test_a_server_error_after_the_data_does_not_spoil_the_next_message(
     states = {email: (d.state, d.reply[:9]) for email, d in deliveries(project)}
     assert states.pop("ada@example.org") == ("failed", "500 Error")
     assert set(states.values()) == {("sent", "250 OK: q")}
+
+
+def test_two_connections_in_two_processes_deliver_each_message_once(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
+    for n in range(60):
+        add_reader(project, f"reader{n}@example.org", f"Reader {n}", "zh" if n % 3 else "en")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    received = Counter(r.recipients[0] for r in smtp_server.received)
+    assert len(received) == 64 and set(received.values()) == {1}
+    assert {d.state for _, d in deliveries(project)} == {"sent"}
+
+
+def test_an_expired_claim_goes_back_to_the_queue_and_its_late_outcome_is_ignored(
+    project: Project,
+) -> None:
+    from datetime import timedelta
+
+    from newsletter.db import utcnow
+    from newsletter.deliver.compose import Content
+    from newsletter.deliver.outbox import Result as Outcome
+    from newsletter.deliver.outbox import RetryPolicy, claim, record, requeue_abandoned
+    from newsletter.deliver.sending import start_mailing
+
+    # A mailing with one English edition, made directly (no transport involved).
+    engine = create_db_engine(database_url(project))
+    content = Content("en", "Subject", "<p>%%nl_name%%</p>", "%%nl_name%%", "https://x/en/")
+    mailing, added = start_mailing(
+        engine, ISSUE, [content], commit="", dirty=False, tag=None, default_locale="en",
+        now=utcnow(),
+    )  # fmt: skip
+    assert added == 4 and mailing.id is not None
+    now = utcnow()
+    held = claim(engine, mailing.id, "otherhost:1", limit=10, lease=60, now=now)
+    assert len(held) == 4
+    # A worker on another host: only the end of its lease frees its claims.
+    assert requeue_abandoned(engine, mailing.id, now + timedelta(seconds=30)) == 0
+    assert requeue_abandoned(engine, mailing.id, now + timedelta(seconds=61)) == 4
+    retaken = claim(engine, mailing.id, "thishost:2", limit=10, lease=60, now=now)
+    assert len(retaken) == 4
+    # The first worker's outcomes arrive late: they must not overwrite the new claims.
+    late = [Outcome(c.id, c.attempts, "sent", "250 ok") for c in held]
+    record(engine, "otherhost:1", late, RetryPolicy(1, 3), utcnow(), lease=60)
+    assert [d.state for _, d in deliveries(project)] == ["sending"] * 4

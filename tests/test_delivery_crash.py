@@ -70,3 +70,42 @@ def test_kill_9_in_the_middle_of_a_send_then_resume(
         f"{in_flight} in flight; after --resume: {len(smtp_server.received)} received, "
         f"{len(per_address)} addresses, {duplicates} duplicates"
     )
+
+
+def test_workers_stop_cleanly_when_only_the_sending_process_is_killed(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
+    readers = tmp_path / "readers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(600 - len(READERS))]
+    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(smtp_server.received) < 150:
+        assert sender.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    sender.kill()  # The parent only: its worker processes notice, record what they sent, stop.
+    sender.wait()
+    engine = create_db_engine(database_url(project))
+    deadline = time.monotonic() + 30
+    while True:
+        with Session(engine) as session:
+            states = Counter(d.state for d in session.exec(select(Delivery)))
+        if states["sending"] == 0:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.1)
+    stopped_at = len(smtp_server.received)
+    time.sleep(0.5)
+    assert len(smtp_server.received) == stopped_at < 600  # Nobody is sending any more.
+    assert states["sent"] == stopped_at
+
+    assert newsletter(project, "send", ISSUE, "--resume")[0] == 0
+    per_address = Counter(r.recipients[0] for r in smtp_server.received)
+    assert len(per_address) == 600 and set(per_address.values()) == {1}  # No duplicates at all.

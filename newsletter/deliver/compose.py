@@ -111,7 +111,11 @@ def _quoted_value(text: str) -> bytes:
 def _quoted_piece(text: str) -> bytes:
     """`text` in quoted-printable, ending in a soft line break unless it ends a line."""
     encoded = quoted_printable(text)
-    return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+    if not encoded or encoded.endswith(b"\r\n"):
+        return encoded
+    # The soft break goes after the last line, which may have no room left for it.
+    head, _, last = encoded.rpartition(b"\r\n")
+    return head + (b"\r\n" if head else b"") + b"".join(line + b"=\r\n" for line in _cut(last, 75))
 
 
 class Base64Body:
@@ -128,20 +132,20 @@ class Base64Body:
         self.html = html
         head = segments[0]
         assert isinstance(head, str)
-        self.head, self.carry = _ahead(head.encode("utf-8"))
+        self.head, self.carry = _ahead(_crlf(head).encode("utf-8"))
         # (line template, run bytes, [(encoded run, bytes left over) for 0, 1, 2 bytes in])
         self.rest: list[tuple[MergeTemplate[str], bytes, list[tuple[bytes, bytes]]]] = []
         for at in range(1, len(segments), 2):
             template, run = segments[at], segments[at + 1]
             assert isinstance(template, MergeTemplate) and isinstance(run, str)
-            data = run.encode("utf-8")
+            data = _crlf(run).encode("utf-8")
             self.rest.append((template, data, [_ahead(data[skip:]) for skip in range(3)]))
 
     def encode(self, html_values: dict[str, str], text_values: dict[str, str]) -> bytes:
         values = html_values if self.html else text_values
         parts, carry = [self.head], self.carry
         for template, data, ahead in self.rest:
-            chunk = carry + template.fill(values).encode("utf-8")
+            chunk = carry + _crlf(template.fill(values)).encode("utf-8")
             skip = -len(chunk) % 3
             if skip > len(data):  # A run too short to complete the group: carry it all.
                 chunk += data
@@ -154,6 +158,11 @@ class Base64Body:
             parts.append(encoded)
         parts.append(_base64_lines(carry))
         return b"".join(parts)
+
+
+def _crlf(text: str) -> str:
+    """Text with CRLF line breaks, as a text part must be before it is base64-encoded."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
 def _ahead(data: bytes) -> tuple[bytes, bytes]:
@@ -188,9 +197,7 @@ class MessageTemplate:
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        head = "".join(
-            SMTP.header_factory(name, value).fold(policy=SMTP) for name, value in headers if value
-        )
+        head = "".join(_header(name, value) for name, value in headers if value)
         pieces: list[bytes | QuotedPrintableBody | Base64Body] = [head.encode("ascii") + b"\r\n"]
         for subtype, body in (("plain", content.text), ("html", content.html)):
             encoding, encoded = _body(body, html=subtype == "html")
@@ -278,10 +285,48 @@ def _joined(
 
 
 def quoted_printable(text: str) -> bytes:
-    """`text` as quoted-printable lines ending in CRLF, no line starting with a dot."""
+    """`text` as quoted-printable lines of at most 76 characters ending in CRLF, none
+    starting with a dot."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # A lone CR must not reach SMTP.
     encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
-    return _LEADING_DOT.sub(b"=2E", encoded).replace(b"\n", b"\r\n")
+    if b"\n." in encoded or encoded.startswith(b"."):
+        # `=2E` is two characters longer than the dot: cut such lines again where needed.
+        lines = _LEADING_DOT.sub(b"=2E", encoded).split(b"\n")
+        encoded = b"\n".join(_refit(line) for line in lines)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def _refit(line: bytes) -> bytes:
+    """A quoted-printable line longer than 76 characters, cut with soft breaks."""
+    if len(line) <= 76:
+        return line
+    soft = line.endswith(b"=")
+    pieces = _cut(line[:-1] if soft else line, 75)
+    return b"=\n".join(pieces) + (b"=" if soft else b"")
+
+
+def _cut(line: bytes, width: int) -> list[bytes]:
+    """`line` in pieces of at most `width` characters, never inside an `=XX` escape."""
+    pieces = []
+    while len(line) > width:
+        at = width
+        escape = line.rfind(b"=", at - 2, at)
+        if escape >= 0:
+            at = escape  # Do not split `=XX`.
+        pieces.append(line[:at])
+        line = line[at:]
+    pieces.append(line)
+    return pieces
+
+
+def _header(name: str, value: str) -> str:
+    """One header line (or folded lines), RFC 2047-encoded where needed, ending in CRLF."""
+    if "=?" in value and name == "Subject":
+        # Text that looks like an encoded word would be decoded by readers: encode it all.
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        return f"{name}: {encoded}\r\n"
+    folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
+    return folded
 
 
 def to_header(name: str, email: str) -> str:

@@ -14,8 +14,10 @@ process is gone. So a crash loses no recipient, and repeats at most the messages
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,11 +25,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_models
 
-from newsletter.db import converter
+from newsletter.db import converter, lock_for_writing
 from newsletter.deliver.models import Delivery, Mailing, MailingEdition
+from newsletter.errors import NewsletterError
 from newsletter.locales import match_locale
 from newsletter.subscribers import registry
 from newsletter.subscribers.addresses import address_hash
@@ -39,6 +43,7 @@ SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
 SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
 SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
 TAG = SQLModel.metadata.tables[Tag.__tablename__]
+log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 3600.0
 ENQUEUE_BATCH = 5000
 
@@ -160,7 +165,10 @@ def enqueue_audience(
     assert mailing.id is not None
     locales = edition_locales(engine, mailing.id)
     added = 0
+    if default_locale not in locales:
+        default_locale = locales[0]  # The issue's editions changed since the mailing was made.
     with engine.begin() as connection:
+        lock_for_writing(connection)
         rows: list[tuple[int, str]] = []
         for row in audience(connection, locales, default_locale=default_locale, tag=tag):
             rows.append(row)
@@ -243,9 +251,20 @@ def claim(
 
 
 def record(
-    engine: Engine, worker: str, results: Iterable[Result], policy: RetryPolicy, now: datetime
+    engine: Engine,
+    worker: str,
+    results: Iterable[Result],
+    policy: RetryPolicy,
+    now: datetime,
+    *,
+    lease: float,
 ) -> None:
-    """Record outcomes of this worker's claims in one transaction; hard bounces suppress."""
+    """Record outcomes of this worker's claims in one transaction; hard bounces suppress.
+
+    The worker's other claims get a new lease at the same time, so a slow send keeps them.
+    A database busy for longer than its timeout is waited for (the messages have gone out:
+    their outcomes must not be lost), up to the lease.
+    """
     results = list(results)
     if not results:
         return
@@ -266,21 +285,43 @@ def record(
         )  # fmt: skip
         if result.suppress:
             bounced.append(result)
-    with engine.begin() as connection:
-        _update_outcomes(connection, rows)
-        if bounced:
-            _suppress_bounced(Session(bind=connection), bounced, now)
+    deadline = time.monotonic() + lease
+    while True:
+        try:
+            with engine.begin() as connection:
+                lock_for_writing(connection)
+                updated = _update_outcomes(connection, rows)
+                if bounced:
+                    _suppress_bounced(Session(bind=connection), bounced, now)
+                _renew(connection, worker, now + timedelta(seconds=lease))
+            break
+        except (OperationalError, NewsletterError) as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("recording %d outcomes: %s; trying again", len(rows), error)
+            time.sleep(1.0)
+    if updated < len(rows):
+        # The lease ended and another worker took these deliveries over: they may go out twice.
+        log.warning("%d outcomes not recorded: their claims had expired", len(rows) - updated)
 
 
-def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """One UPDATE per outcome, only where this worker still holds the claim.
+def _renew(connection: Connection, worker: str, until: datetime) -> None:
+    connection.execute(
+        update(DELIVERY)
+        .where(DELIVERY.c.claimed_by == worker, DELIVERY.c.state == "sending")
+        .values(lease_until=until)
+    )
+
+
+def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """One UPDATE per outcome, only where this worker still holds the claim; how many matched.
 
     On SQLite the rows go to the driver's executemany, already converted: SQLAlchemy's
     handling of each row's parameters costs more than the update itself.
     """
     if connection.dialect.name == "sqlite":
         stamp = converter(DELIVERY.c.updated_at.type, connection.dialect)
-        connection.exec_driver_sql(
+        return connection.exec_driver_sql(
             "UPDATE delivery SET state = ?, attempts = ?, not_before = ?, reply = ?, "
             "message_id = ?, sent_at = ?, claimed_by = '', lease_until = NULL, updated_at = ? "
             "WHERE id = ? AND claimed_by = ? AND state = 'sending'",
@@ -290,8 +331,7 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> None
                  stamp(row["now"]), row["key"], row["owner"])
                 for row in rows
             ],
-        )  # fmt: skip
-        return
+        ).rowcount  # fmt: skip
     statement = (
         update(DELIVERY)
         .where(
@@ -313,7 +353,7 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> None
             updated_at=bindparam("now"),
         )
     )
-    connection.execute(statement, rows)
+    return connection.execute(statement, rows).rowcount
 
 
 def _suppress_bounced(session: Session, bounced: list[Result], now: datetime) -> None:

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -169,6 +170,12 @@ def _run_children(
             child.join()
     if not errors.empty():
         raise NewsletterError(errors.get(), hint="fix it, then run the same send with --resume")
+    if failed := [child.exitcode for child in children if child.exitcode != 0]:
+        # A worker that died without a word (killed, out of memory): stop rather than loop.
+        raise NewsletterError(
+            f"a delivery worker stopped unexpectedly (exit status {failed[0]})",
+            hint="see the log, then run the same send with --resume",
+        )
 
 
 def _child(job: Job, halt: Event, errors: Any) -> None:
@@ -178,6 +185,11 @@ def _child(job: Job, halt: Event, errors: Any) -> None:
         run_job(job, halt.is_set)
     except NewsletterError as error:
         errors.put(str(error))
+        sys.exit(1)
+    except Exception as error:
+        log.exception("delivery worker %d failed", os.getpid())
+        errors.put(f"a delivery worker failed: {type(error).__name__}: {error}")
+        sys.exit(1)
 
 
 # -- Sends without an outbox --------------------------------------------------------------------

@@ -42,6 +42,48 @@ def outcome(code: int, message: bytes | str) -> Outcome:
     return Outcome("deferred", reply)  # 4xx, or no reply at all (the connection was lost).
 
 
+class _Transaction:
+    """What one message's SMTP transaction has seen so far: the replies, and whether its data went out."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, bytes]] = []
+        self.data_sent = False
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.replies) or self.data_sent
+
+    def refusal(self) -> tuple[int, bytes] | None:
+        """The first reply to MAIL, RCPT or DATA that is not the expected one."""
+        for (code, text), wanted in zip(self.replies, (250, 250, 354), strict=False):
+            if code != wanted and not (wanted == 250 and code == 251):
+                return code, text
+        return None
+
+    def outcome_after(self, error: Exception) -> Outcome:
+        """The outcome when the connection dropped after the server had answered something."""
+        refused = self.refusal()
+        if refused is not None:
+            return outcome(*refused)
+        if self.data_sent:
+            return Outcome(
+                "deferred",
+                f"connection lost after the message was sent (it may have arrived): {error}"[:1000],
+            )
+        return Outcome("deferred", f"connection lost: {error}"[:1000])
+
+
+def _ascii_domain(address: str) -> str:
+    """The address with an internationalized domain in its ASCII (IDNA) form, when it has one."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
 class SmtpTransport:
     """One SMTP connection, opened on first use, reopened after the server drops it."""
 
@@ -61,62 +103,86 @@ class SmtpTransport:
         self._replies: _Replies | None = None
 
     def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
-        """Deliver one message; a dropped connection is reopened once before giving up."""
+        """Deliver one message and say what became of it.
+
+        A connection found dead before the server answered anything (it timed out while idle)
+        is reopened once. Once the server has answered, its answer is the outcome, even if it
+        hangs up right after; and a message whose data went out is never sent again here: if
+        the connection drops before the final reply, it is deferred (it may have arrived).
+        """
         if b"\n." in message or message.startswith(b"."):  # Rare: compose.py never makes one.
             message = _LEADING_DOT.sub(b"..", message)
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
+        envelope = (_ascii_domain(sender), _ascii_domain(recipient))
         for attempt in (1, 2):
+            transaction = _Transaction()
             try:
-                return self._transaction(self._connect(), sender, recipient, message)
+                return self._transaction(self._connect(), *envelope, message, transaction)
             except (smtplib.SMTPServerDisconnected, OSError) as error:
                 self._drop()
+                if transaction.answered:
+                    return transaction.outcome_after(error)
                 if attempt == 2:
                     return Outcome("deferred", f"connection lost: {error}"[:1000])
         raise AssertionError("unreachable")
 
     def _transaction(
-        self, connection: smtplib.SMTP, sender: str, recipient: str, message: bytes
+        self,
+        connection: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        transaction: _Transaction,
     ) -> Outcome:
         utf8 = not (sender.isascii() and recipient.isascii())
         if utf8 and not connection.has_extn("smtputf8"):
-            return Outcome("failed", "the server does not accept internationalized addresses")
-        assert self._replies is not None
-        read = self._replies.read
+            return Outcome(
+                "failed", "the server does not accept internationalized addresses (no SMTPUTF8)"
+            )
         mail = f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n"
         rcpt = f"RCPT TO:<{recipient}>\r\n"
         if connection.has_extn("pipelining"):
             connection.send(f"{mail}{rcpt}DATA\r\n".encode())
-            replies = [read(), read(), read()]
+            for _ in range(3):
+                transaction.replies.append(self._read())
         else:
-            replies = []
             for command in (mail, rcpt, "DATA\r\n"):
                 connection.send(command.encode())
-                replies.append(read())
-                if replies[-1][0] >= 400:
+                transaction.replies.append(self._read())
+                if transaction.replies[-1][0] >= 400:
                     break
-        for (code, text), wanted in zip(replies, (250, 250, 354), strict=False):
+        refused = transaction.refusal()
+        if refused is not None:
+            code, text = refused
             if code == 421:
                 self._drop()
-                return outcome(code, text)
-            if code != wanted and not (wanted == 250 and code == 251):
-                if replies[-1][0] == 354:  # DATA was accepted after all: end it empty.
+            else:
+                if transaction.replies[-1][0] == 354:  # DATA was accepted after all: end it empty.
                     connection.send(b".\r\n")
-                    read()
+                    self._read()
                 self._reset(connection)
-                return outcome(code, text)
+            return outcome(code, text)
+        transaction.data_sent = True
         connection.send(message + b".\r\n")
-        code, text = read()
+        code, text = self._read()
         if code == 421:
             self._drop()
         elif code >= 400:
             self._reset(connection)  # Some servers keep the transaction open after a refusal.
         return outcome(code, text)
 
-    def _reset(self, connection: smtplib.SMTP) -> None:
+    def _read(self) -> tuple[int, bytes]:
         assert self._replies is not None
-        connection.send(b"RSET\r\n")
-        self._replies.read()
+        return self._replies.read()
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        """RSET, best effort: a server that hangs up instead is reconnected for the next message."""
+        try:
+            connection.send(b"RSET\r\n")
+            self._read()
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self._drop()
 
     def _connect(self) -> smtplib.SMTP:
         if self._connection is not None:

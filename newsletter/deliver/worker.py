@@ -154,7 +154,7 @@ class Worker:
         return len(finished)
 
     def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
-        record(self.engine, self.name, results, self.policy, utcnow())
+        record(self.engine, self.name, results, self.policy, utcnow(), lease=LEASE)
         if progress and results:
             progress(len(results))
         return {result.id for result in results}
@@ -183,7 +183,11 @@ class Worker:
             preferences_url=page_url(base, "preferences", preferences),
             unsubscribe_token=unsubscribe,
         )
-        message = self.templates[claimed.locale].fill(recipient, date)
+        template = self.templates.get(claimed.locale)
+        if template is None:
+            reason = f"the mailing has no {claimed.locale} edition"
+            return Result(claimed.id, claimed.attempts, "failed", reason)
+        message = template.fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
         self._pace()

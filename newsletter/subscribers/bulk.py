@@ -16,10 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
-from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
-from newsletter.errors import NewsletterError
 from newsletter.subscribers import models
 
 if TYPE_CHECKING:
@@ -35,19 +33,6 @@ Found = Row[Any, Any, Any, Any, Any, Any]  # id, email_key, name, locale, timezo
 
 
 # -- The database ---------------------------------------------------------------------------
-
-
-def lock_for_import(connection: Connection) -> None:
-    """On SQLite, take the write lock now, so the ids new_ids hands out stay ours until commit."""
-    if connection.dialect.name != "sqlite":
-        return
-    try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    except OperationalError as error:
-        hint = "try again when the other command has finished"
-        raise NewsletterError(
-            "the database is busy: another command is writing to it", hint=hint
-        ) from error
 
 
 def insert_many(
@@ -78,7 +63,7 @@ def new_ids(connection: Connection, count: int) -> list[int]:
             "SELECT nextval(pg_get_serial_sequence('subscriber', 'id')) FROM generate_series(1, :count)"
         )
         return list(connection.execute(allocate, {"count": count}).scalars())
-    # SQLite: the import holds the write lock (see lock_for_import), so nobody else can take these.
+    # SQLite: the import holds the write lock (see db.lock_for_writing), so nobody else can take these.
     top = connection.execute(select(func.max(SUBSCRIBER.c.id))).scalar_one()
     return list(range((top or 0) + 1, (top or 0) + 1 + count))
 

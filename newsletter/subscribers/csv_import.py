@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from newsletter.db import converter, utcnow
+from newsletter.db import converter, lock_for_writing, utcnow
 from newsletter.subscribers import models
 from newsletter.subscribers.bulk import (
     SUBSCRIBER,
@@ -37,7 +37,6 @@ from newsletter.subscribers.bulk import (
     chunks,
     existing_subscribers,
     insert_many,
-    lock_for_import,
     new_ids,
     tag_pairs,
 )
@@ -132,7 +131,7 @@ def import_csv(
             columns = map_columns(header, mapping, path)
             checker = Checker(columns, settings.locales, settings.tags)
             with engine.begin() as connection:
-                lock_for_import(connection)
+                lock_for_writing(connection)
                 rows = (checker.check(line, row) for line, row in numbered_rows(reader, path))
                 report = _Import(connection, columns, settings).run(rows, batch_size, progress)
     except UnicodeDecodeError as error:
