@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import base64
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -126,24 +126,25 @@ def test_the_test_flag_marks_the_subject() -> None:
     )
 
 
-def _key(tmp_path: Path) -> tuple[bytes, bytes]:
+def _key() -> tuple[bytes, bytes]:
     """A fresh RSA-2048 key pair: the private key (PEM) and the DNS TXT record of its public key."""
-    private = tmp_path / "dkim.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    import base64
-
-    return private.read_bytes(), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def test_a_dkim_signed_message_verifies(tmp_path: Path) -> None:
-    private, record = _key(tmp_path)
+def test_a_dkim_signed_message_verifies() -> None:
+    private, record = _key()
     config = Config(sender_address="weekly@news.example.org", dkim_selector="nl2026")
     signer = signer_for(config, {"NEWSLETTER_DKIM_PRIVATE_KEY": private.decode()})
     assert isinstance(signer, Signer)
