@@ -85,7 +85,7 @@ def status(
 
     Example: newsletter status 2024-03-10-ai-revolution-accelerates
     """
-    from newsletter.deliver.outbox import find_mailing
+    from newsletter.deliver.audience import find_mailing
 
     project = project_of(ctx)
     slug = _slug(project, issue)
@@ -199,7 +199,7 @@ def _send(
 ) -> None:
     from newsletter.content.git import content_commit
     from newsletter.db import database_url, utcnow
-    from newsletter.deliver.outbox import find_mailing, requeue_failed
+    from newsletter.deliver.audience import find_mailing, requeue_failed
     from newsletter.deliver.sending import start_mailing
     from newsletter.deliver.signing import signer_for
     from newsletter.deliver.transports import transport_limits
@@ -296,7 +296,7 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     from rich.table import Table
 
     from newsletter.deliver.models import STATES
-    from newsletter.deliver.outbox import counts, failures
+    from newsletter.deliver.report import counts, failures
 
     assert mailing.id is not None
     by_cell = counts(engine, mailing.id)

@@ -148,7 +148,7 @@ def show(
     """
     from sqlmodel import Session
 
-    from newsletter.deliver.outbox import deliveries_of
+    from newsletter.deliver.report import deliveries_of
     from newsletter.subscribers import registry
 
     engine = database(ctx)

@@ -1,11 +1,11 @@
-"""The outbox: a mailing's audience taken once, claimed in batches, and every outcome recorded.
+"""The outbox: deliveries claimed in batches, and every outcome recorded.
 
-    open_mailing      the mailing of an issue, with the editions it sends (made once)
-    enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice
     claim             a batch of due deliveries, atomically, with a lease
     record            what became of each message: sent, retried later, failed, skipped
+    release           claims given back unsent
     requeue_abandoned claims of workers that died go back to the queue
-    requeue_failed    failed deliveries are queued again (send --only-failed)
+
+The audience is queued by audience.py; report.py counts what happened.
 
 A worker holds a claim until it records an outcome. A worker killed in between leaves its
 claims behind; they are requeued when the lease ends or, on the same host, as soon as its
@@ -18,34 +18,25 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel, col
-from sqlmodel import select as select_models
+from sqlmodel import Session, SQLModel
 
 from newsletter.db import converter, lock_for_writing
-from newsletter.deliver.models import Delivery, Mailing, MailingEdition
+from newsletter.deliver.models import Delivery
 from newsletter.errors import NewsletterError
-from newsletter.locales import match_locale
 from newsletter.subscribers import registry
-from newsletter.subscribers.addresses import address_hash
-from newsletter.subscribers.models import Subscriber, SubscriberTag, Suppression, Tag
+from newsletter.subscribers.models import Subscriber
 
 DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
-MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
 SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
-SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
-SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
-TAG = SQLModel.metadata.tables[Tag.__tablename__]
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 3600.0
-ENQUEUE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -85,126 +76,6 @@ class RetryPolicy:
 def worker_name() -> str:
     """This process as a claim owner: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# -- The mailing and its audience ------------------------------------------------------------
-
-
-def find_mailing(engine: Engine, issue: str) -> Mailing | None:
-    """The mailing of the issue with this slug, if it was ever sent."""
-    with Session(engine) as session:
-        return session.exec(select_models(Mailing).where(col(Mailing.issue) == issue)).first()
-
-
-def open_mailing(engine: Engine, mailing: Mailing, editions: Sequence[MailingEdition]) -> Mailing:
-    """The issue's mailing: the one made before (its content unchanged), else this one, stored."""
-    with Session(engine) as session:
-        query = select_models(Mailing).where(col(Mailing.issue) == mailing.issue)
-        existing = session.exec(query).first()
-        if existing is not None:
-            return existing
-        session.add(mailing)
-        session.flush()
-        for edition in editions:
-            edition.mailing_id = mailing.id  # type: ignore[assignment]
-            session.add(edition)
-        session.commit()
-        session.refresh(mailing)
-        return mailing
-
-
-def edition_locales(engine: Engine, mailing_id: int) -> list[str]:
-    with Session(engine) as session:
-        query = select_models(MailingEdition.locale).where(
-            col(MailingEdition.mailing_id) == mailing_id
-        )
-        return list(session.exec(query).all())
-
-
-def audience(
-    connection: Connection, locales: Sequence[str], *, default_locale: str, tag: str | None
-) -> Iterator[tuple[int, str]]:
-    """(subscriber id, edition locale) of every active, unsuppressed subscriber.
-
-    Each subscriber gets the edition in their locale, else the closest one, else the default.
-    """
-    chosen: dict[str, str] = {}
-
-    def locale_for(wanted: str) -> str:
-        if wanted not in chosen:
-            try:
-                found = match_locale(wanted, list(locales))
-            except ValueError:
-                found = ""
-            chosen[wanted] = found if found in locales else default_locale
-        return chosen[wanted]
-
-    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale)
-    query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
-    if tag:
-        tagged = (
-            select(SUBSCRIBER_TAG.c.subscriber_id)
-            .join(TAG, TAG.c.id == SUBSCRIBER_TAG.c.tag_id)
-            .where(TAG.c.name == tag)
-        )
-        query = query.where(SUBSCRIBER.c.id.in_(tagged))
-    suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    for id_, key, locale in connection.execute(query):
-        if not (suppressed and address_hash(key) in suppressed):
-            yield id_, locale_for(locale)
-
-
-def enqueue_audience(
-    engine: Engine, mailing: Mailing, *, default_locale: str, tag: str | None, now: datetime
-) -> int:
-    """Queue one delivery per subscriber of the audience not in the mailing yet; how many.
-
-    Everything is added in one transaction; the UNIQUE (mailing, subscriber) constraint makes
-    adding the same subscriber again a no-op, so a second send of an issue adds nobody twice.
-    """
-    assert mailing.id is not None
-    locales = edition_locales(engine, mailing.id)
-    added = 0
-    if default_locale not in locales:
-        default_locale = locales[0]  # The issue's editions changed since the mailing was made.
-    with engine.begin() as connection:
-        lock_for_writing(connection)
-        rows: list[tuple[int, str]] = []
-        for row in audience(connection, locales, default_locale=default_locale, tag=tag):
-            rows.append(row)
-            if len(rows) >= ENQUEUE_BATCH:
-                added += _queue(connection, mailing.id, rows, now)
-                rows = []
-        added += _queue(connection, mailing.id, rows, now)
-    return added
-
-
-def _queue(
-    connection: Connection, mailing_id: int, rows: list[tuple[int, str]], now: datetime
-) -> int:
-    """Insert queued deliveries for (subscriber id, locale) pairs, skipping those that exist.
-
-    On SQLite the rows go to the driver's executemany (INSERT OR IGNORE), already converted;
-    elsewhere INSERT ... ON CONFLICT DO NOTHING.
-    """
-    if not rows:
-        return 0
-    if connection.dialect.name == "sqlite":
-        stamp = converter(DELIVERY.c.queued_at.type, connection.dialect)(now)
-        return connection.exec_driver_sql(
-            "INSERT OR IGNORE INTO delivery (mailing_id, subscriber_id, locale, state, attempts, "
-            "not_before, claimed_by, reply, message_id, queued_at, updated_at) "
-            "VALUES (?, ?, ?, 'queued', 0, ?, '', '', '', ?, ?)",
-            [(mailing_id, id_, locale, stamp, stamp, stamp) for id_, locale in rows],
-        ).rowcount
-    values = [
-        {"mailing_id": mailing_id, "subscriber_id": id_, "locale": locale, "state": "queued",
-         "attempts": 0, "not_before": now, "claimed_by": "", "reply": "", "message_id": "",
-         "queued_at": now, "updated_at": now}
-        for id_, locale in rows
-    ]  # fmt: skip
-    statement = postgresql.insert(DELIVERY).on_conflict_do_nothing()
-    return connection.execute(statement, values).rowcount
 
 
 # -- Claims and outcomes ----------------------------------------------------------------------
@@ -432,75 +303,6 @@ def worker_alive(worker: str) -> bool:
     return True
 
 
-def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
-    """Queue failed deliveries again with fresh attempts, except to addresses suppressed since."""
-    with engine.begin() as connection:
-        suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-        failed = connection.execute(
-            select(DELIVERY.c.id, SUBSCRIBER.c.email_key)
-            .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
-            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
-        ).all()
-        ids = [id_ for id_, key in failed if address_hash(key) not in suppressed]
-        for start in range(0, len(ids), ENQUEUE_BATCH):
-            connection.execute(
-                update(DELIVERY)
-                .where(DELIVERY.c.id.in_(ids[start : start + ENQUEUE_BATCH]))
-                .values(state="queued", attempts=0, not_before=now, updated_at=now)
-            )
-        return len(ids)
-
-
-# -- What a mailing looks like now ------------------------------------------------------------
-
-
-def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
-    """Deliveries per (locale, state)."""
-    query = (
-        select(DELIVERY.c.locale, DELIVERY.c.state, func.count())
-        .where(DELIVERY.c.mailing_id == mailing_id)
-        .group_by(DELIVERY.c.locale, DELIVERY.c.state)
-    )
-    with engine.connect() as connection:
-        return {(locale, state): count for locale, state, count in connection.execute(query)}
-
-
-def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
-    """(deliveries final, all deliveries): two index counts, cheap enough to poll."""
-    mine = DELIVERY.c.mailing_id == mailing_id
-    done = select(func.count()).where(mine, DELIVERY.c.state.in_(("sent", "failed", "skipped")))
-    with engine.connect() as connection:
-        total = connection.execute(select(func.count()).where(mine)).scalar_one()
-        return connection.execute(done).scalar_one(), total
-
-
-def pending(engine: Engine, mailing_id: int) -> tuple[int, datetime | None]:
-    """How many deliveries are not final yet, and when the earliest queued one is due."""
-    unfinished = DELIVERY.c.state.in_(("queued", "sending"))
-    count = select(func.count()).where(DELIVERY.c.mailing_id == mailing_id, unfinished)
-    due = select(func.min(DELIVERY.c.not_before)).where(
-        DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "queued"
-    )
-    with engine.connect() as connection:
-        return connection.execute(count).scalar_one(), connection.execute(due).scalar()
-
-
-def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str, str, int, str]]:
-    """(address, locale, attempts, reply) of failed deliveries, oldest first."""
-    query = (
-        select(SUBSCRIBER.c.email, DELIVERY.c.locale, DELIVERY.c.attempts, DELIVERY.c.reply)
-        .select_from(DELIVERY.outerjoin(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id))
-        .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
-        .order_by(DELIVERY.c.id)
-        .limit(limit)
-    )
-    with engine.connect() as connection:
-        return [
-            (email or "(forgotten)", locale, attempts, reply)
-            for email, locale, attempts, reply in connection.execute(query)
-        ]
-
-
 class Person(NamedTuple):
     """A subscriber as a message to them is made: read when it is sent, not when it was queued."""
 
@@ -516,26 +318,3 @@ def subscribers_now(engine: Engine, ids: Iterable[int]) -> dict[int, Person]:
     query = select(SUBSCRIBER.c.id, *columns).where(SUBSCRIBER.c.id.in_(list(ids)))
     with engine.connect() as connection:
         return {id_: Person(*rest) for id_, *rest in connection.execute(query)}
-
-
-def deliveries_of(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
-    """What was sent to one subscriber, for their personal-data export."""
-    query = (
-        select(
-            MAILING.c.issue,
-            DELIVERY.c.locale,
-            DELIVERY.c.state,
-            DELIVERY.c.attempts,
-            DELIVERY.c.message_id,
-            DELIVERY.c.sent_at,
-        )
-        .join(MAILING, MAILING.c.id == DELIVERY.c.mailing_id)
-        .where(DELIVERY.c.subscriber_id == subscriber_id)
-        .order_by(DELIVERY.c.id)
-    )
-    with engine.connect() as connection:
-        return [
-            {"issue": issue, "locale": locale, "state": state, "attempts": attempts,
-             "message_id": message_id, "sent_at": sent_at.isoformat() if sent_at else None}
-            for issue, locale, state, attempts, message_id, sent_at in connection.execute(query)
-        ]  # fmt: skip

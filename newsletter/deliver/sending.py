@@ -30,16 +30,12 @@ from sqlalchemy import Engine
 
 from newsletter.config import Config
 from newsletter.db import create_db_engine, utcnow
+from newsletter.deliver.audience import audience, enqueue_audience, open_mailing
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
 from newsletter.deliver.models import Mailing, MailingEdition
-from newsletter.deliver.outbox import (
-    audience,
-    enqueue_audience,
-    open_mailing,
-    pending,
-    requeue_abandoned,
-)
-from newsletter.deliver.outbox import progress as progress_of
+from newsletter.deliver.outbox import requeue_abandoned
+from newsletter.deliver.report import pending
+from newsletter.deliver.report import progress as progress_of
 from newsletter.deliver.signing import signer_for
 from newsletter.deliver.smtp import Outcome
 from newsletter.deliver.transports import Transport, transport_limits

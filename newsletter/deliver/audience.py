@@ -1,0 +1,165 @@
+"""A mailing and its audience: the issue's editions stored once, one delivery per subscriber.
+
+open_mailing      the mailing of an issue, with the editions it sends (made once)
+enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice
+requeue_failed    failed deliveries are queued again (send --only-failed)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as select_models
+
+from newsletter.db import converter, lock_for_writing
+from newsletter.deliver.models import Delivery, Mailing, MailingEdition
+from newsletter.locales import match_locale
+from newsletter.subscribers.addresses import address_hash
+from newsletter.subscribers.models import Subscriber, SubscriberTag, Suppression, Tag
+
+DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
+SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
+SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
+SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
+TAG = SQLModel.metadata.tables[Tag.__tablename__]
+ENQUEUE_BATCH = 5000
+
+
+def find_mailing(engine: Engine, issue: str) -> Mailing | None:
+    """The mailing of the issue with this slug, if it was ever sent."""
+    with Session(engine) as session:
+        return session.exec(select_models(Mailing).where(col(Mailing.issue) == issue)).first()
+
+
+def open_mailing(engine: Engine, mailing: Mailing, editions: Sequence[MailingEdition]) -> Mailing:
+    """The issue's mailing: the one made before (its content unchanged), else this one, stored."""
+    with Session(engine) as session:
+        query = select_models(Mailing).where(col(Mailing.issue) == mailing.issue)
+        existing = session.exec(query).first()
+        if existing is not None:
+            return existing
+        session.add(mailing)
+        session.flush()
+        for edition in editions:
+            edition.mailing_id = mailing.id  # type: ignore[assignment]
+            session.add(edition)
+        session.commit()
+        session.refresh(mailing)
+        return mailing
+
+
+def edition_locales(engine: Engine, mailing_id: int) -> list[str]:
+    with Session(engine) as session:
+        query = select_models(MailingEdition.locale).where(
+            col(MailingEdition.mailing_id) == mailing_id
+        )
+        return list(session.exec(query).all())
+
+
+def audience(
+    connection: Connection, locales: Sequence[str], *, default_locale: str, tag: str | None
+) -> Iterator[tuple[int, str]]:
+    """(subscriber id, edition locale) of every active, unsuppressed subscriber.
+
+    Each subscriber gets the edition in their locale, else the closest one, else the default.
+    """
+    chosen: dict[str, str] = {}
+
+    def locale_for(wanted: str) -> str:
+        if wanted not in chosen:
+            try:
+                found = match_locale(wanted, list(locales))
+            except ValueError:
+                found = ""
+            chosen[wanted] = found if found in locales else default_locale
+        return chosen[wanted]
+
+    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale)
+    query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
+    if tag:
+        tagged = (
+            select(SUBSCRIBER_TAG.c.subscriber_id)
+            .join(TAG, TAG.c.id == SUBSCRIBER_TAG.c.tag_id)
+            .where(TAG.c.name == tag)
+        )
+        query = query.where(SUBSCRIBER.c.id.in_(tagged))
+    suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
+    for id_, key, locale in connection.execute(query):
+        if not (suppressed and address_hash(key) in suppressed):
+            yield id_, locale_for(locale)
+
+
+def enqueue_audience(
+    engine: Engine, mailing: Mailing, *, default_locale: str, tag: str | None, now: datetime
+) -> int:
+    """Queue one delivery per subscriber of the audience not in the mailing yet; how many.
+
+    Everything is added in one transaction; the UNIQUE (mailing, subscriber) constraint makes
+    adding the same subscriber again a no-op, so a second send of an issue adds nobody twice.
+    """
+    assert mailing.id is not None
+    locales = edition_locales(engine, mailing.id)
+    added = 0
+    if default_locale not in locales:
+        default_locale = locales[0]  # The issue's editions changed since the mailing was made.
+    with engine.begin() as connection:
+        lock_for_writing(connection)
+        rows: list[tuple[int, str]] = []
+        for row in audience(connection, locales, default_locale=default_locale, tag=tag):
+            rows.append(row)
+            if len(rows) >= ENQUEUE_BATCH:
+                added += _queue(connection, mailing.id, rows, now)
+                rows = []
+        added += _queue(connection, mailing.id, rows, now)
+    return added
+
+
+def _queue(
+    connection: Connection, mailing_id: int, rows: list[tuple[int, str]], now: datetime
+) -> int:
+    """Insert queued deliveries for (subscriber id, locale) pairs, skipping those that exist.
+
+    On SQLite the rows go to the driver's executemany (INSERT OR IGNORE), already converted;
+    elsewhere INSERT ... ON CONFLICT DO NOTHING.
+    """
+    if not rows:
+        return 0
+    if connection.dialect.name == "sqlite":
+        stamp = converter(DELIVERY.c.queued_at.type, connection.dialect)(now)
+        return connection.exec_driver_sql(
+            "INSERT OR IGNORE INTO delivery (mailing_id, subscriber_id, locale, state, attempts, "
+            "not_before, claimed_by, reply, message_id, queued_at, updated_at) "
+            "VALUES (?, ?, ?, 'queued', 0, ?, '', '', '', ?, ?)",
+            [(mailing_id, id_, locale, stamp, stamp, stamp) for id_, locale in rows],
+        ).rowcount
+    values = [
+        {"mailing_id": mailing_id, "subscriber_id": id_, "locale": locale, "state": "queued",
+         "attempts": 0, "not_before": now, "claimed_by": "", "reply": "", "message_id": "",
+         "queued_at": now, "updated_at": now}
+        for id_, locale in rows
+    ]  # fmt: skip
+    statement = postgresql.insert(DELIVERY).on_conflict_do_nothing()
+    return connection.execute(statement, values).rowcount
+
+
+def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
+    """Queue failed deliveries again with fresh attempts, except to addresses suppressed since."""
+    with engine.begin() as connection:
+        suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
+        failed = connection.execute(
+            select(DELIVERY.c.id, SUBSCRIBER.c.email_key)
+            .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
+            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
+        ).all()
+        ids = [id_ for id_, key in failed if address_hash(key) not in suppressed]
+        for start in range(0, len(ids), ENQUEUE_BATCH):
+            connection.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id.in_(ids[start : start + ENQUEUE_BATCH]))
+                .values(state="queued", attempts=0, not_before=now, updated_at=now)
+            )
+        return len(ids)

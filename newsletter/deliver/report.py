@@ -1,0 +1,86 @@
+"""What a mailing looks like now: counts per state and locale, progress, failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlmodel import SQLModel
+
+from newsletter.deliver.models import Delivery, Mailing
+from newsletter.subscribers.models import Subscriber
+
+DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
+MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
+SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
+
+
+def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
+    """Deliveries per (locale, state)."""
+    query = (
+        select(DELIVERY.c.locale, DELIVERY.c.state, func.count())
+        .where(DELIVERY.c.mailing_id == mailing_id)
+        .group_by(DELIVERY.c.locale, DELIVERY.c.state)
+    )
+    with engine.connect() as connection:
+        return {(locale, state): count for locale, state, count in connection.execute(query)}
+
+
+def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
+    """(deliveries final, all deliveries): two index counts, cheap enough to poll."""
+    mine = DELIVERY.c.mailing_id == mailing_id
+    done = select(func.count()).where(mine, DELIVERY.c.state.in_(("sent", "failed", "skipped")))
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).where(mine)).scalar_one()
+        return connection.execute(done).scalar_one(), total
+
+
+def pending(engine: Engine, mailing_id: int) -> tuple[int, datetime | None]:
+    """How many deliveries are not final yet, and when the earliest queued one is due."""
+    unfinished = DELIVERY.c.state.in_(("queued", "sending"))
+    count = select(func.count()).where(DELIVERY.c.mailing_id == mailing_id, unfinished)
+    due = select(func.min(DELIVERY.c.not_before)).where(
+        DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "queued"
+    )
+    with engine.connect() as connection:
+        return connection.execute(count).scalar_one(), connection.execute(due).scalar()
+
+
+def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str, str, int, str]]:
+    """(address, locale, attempts, reply) of failed deliveries, oldest first."""
+    query = (
+        select(SUBSCRIBER.c.email, DELIVERY.c.locale, DELIVERY.c.attempts, DELIVERY.c.reply)
+        .select_from(DELIVERY.outerjoin(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id))
+        .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
+        .order_by(DELIVERY.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [
+            (email or "(forgotten)", locale, attempts, reply)
+            for email, locale, attempts, reply in connection.execute(query)
+        ]
+
+
+def deliveries_of(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
+    """What was sent to one subscriber, for their personal-data export."""
+    query = (
+        select(
+            MAILING.c.issue,
+            DELIVERY.c.locale,
+            DELIVERY.c.state,
+            DELIVERY.c.attempts,
+            DELIVERY.c.message_id,
+            DELIVERY.c.sent_at,
+        )
+        .join(MAILING, MAILING.c.id == DELIVERY.c.mailing_id)
+        .where(DELIVERY.c.subscriber_id == subscriber_id)
+        .order_by(DELIVERY.c.id)
+    )
+    with engine.connect() as connection:
+        return [
+            {"issue": issue, "locale": locale, "state": state, "attempts": attempts,
+             "message_id": message_id, "sent_at": sent_at.isoformat() if sent_at else None}
+            for issue, locale, state, attempts, message_id, sent_at in connection.execute(query)
+        ]  # fmt: skip
