@@ -382,5 +382,5 @@ def test_an_expired_claim_goes_back_to_the_queue_and_its_late_outcome_is_ignored
     assert len(retaken) == 4
     # The first worker's outcomes arrive late: they must not overwrite the new claims.
     late = [Outcome(c.id, c.attempts, "sent", "250 ok") for c in held]
-    record(engine, "otherhost:1", late, RetryPolicy(1, 3), utcnow(), lease=60)
+    record(engine, mailing.id, "otherhost:1", late, RetryPolicy(1, 3), utcnow(), lease=60)
     assert [d.state for _, d in deliveries(project)] == ["sending"] * 4

@@ -123,6 +123,7 @@ def claim(
 
 def record(
     engine: Engine,
+    mailing_id: int,
     worker: str,
     results: Iterable[Result],
     policy: RetryPolicy,
@@ -164,7 +165,7 @@ def record(
                 updated = _update_outcomes(connection, rows)
                 if bounced:
                     _suppress_bounced(Session(bind=connection), bounced, now)
-                _renew(connection, worker, now + timedelta(seconds=lease))
+                _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
             break
         except (OperationalError, NewsletterError) as error:
             if time.monotonic() > deadline:
@@ -176,10 +177,15 @@ def record(
         log.warning("%d outcomes not recorded: their claims had expired", len(rows) - updated)
 
 
-def _renew(connection: Connection, worker: str, until: datetime) -> None:
+def _renew(connection: Connection, mailing_id: int, worker: str, until: datetime) -> None:
+    # mailing_id and state first: the claim index finds the few claimed rows.
     connection.execute(
         update(DELIVERY)
-        .where(DELIVERY.c.claimed_by == worker, DELIVERY.c.state == "sending")
+        .where(
+            DELIVERY.c.mailing_id == mailing_id,
+            DELIVERY.c.state == "sending",
+            DELIVERY.c.claimed_by == worker,
+        )
         .values(lease_until=until)
     )
 
@@ -191,7 +197,15 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
     handling of each row's parameters costs more than the update itself.
     """
     if connection.dialect.name == "sqlite":
-        stamp = converter(DELIVERY.c.updated_at.type, connection.dialect)
+        convert = converter(DELIVERY.c.updated_at.type, connection.dialect)
+        stamps: dict[datetime | None, Any] = {None: None}
+
+        def stamp(moment: datetime | None) -> Any:
+            # Most rows share the same moments (now): convert each one once.
+            if moment not in stamps:
+                stamps[moment] = convert(moment)
+            return stamps[moment]
+
         return connection.exec_driver_sql(
             "UPDATE delivery SET state = ?, attempts = ?, not_before = ?, reply = ?, "
             "message_id = ?, sent_at = ?, claimed_by = '', lease_until = NULL, updated_at = ? "

@@ -154,7 +154,9 @@ class Worker:
         return len(finished)
 
     def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
-        record(self.engine, self.name, results, self.policy, utcnow(), lease=LEASE)
+        record(
+            self.engine, self.job.mailing_id, self.name, results, self.policy, utcnow(), lease=LEASE
+        )
         if progress and results:
             progress(len(results))
         return {result.id for result in results}
