@@ -71,6 +71,8 @@ def _session(script: Script, client: socket.socket, number: int) -> None:
                     data = b""
                     while (chunk := lines.readline()) not in (b".\r\n", b""):
                         data += chunk
+                    if not chunk:
+                        return  # Hung up in the middle of the data: nothing was delivered.
                     script.messages.append(data)
                     reply = script.answer(number, "END")
             if reply == CLOSE:
@@ -166,3 +168,53 @@ def test_an_internationalized_domain_goes_out_in_its_ascii_form(server) -> None:
     assert transport.send("a@example.org", "anna@bücher.de", MESSAGE).state == "sent"
     unicode_local = transport.send("a@example.org", "zoë@example.org", MESSAGE)
     assert unicode_local.state == "failed" and "SMTPUTF8" in unicode_local.reply
+
+
+def message(n: int) -> bytes:
+    return f"Subject: {n}\r\n\r\nmessage {n}\r\n".encode()
+
+
+def test_the_next_envelope_is_announced_with_each_message(server) -> None:  # type: ignore[no-untyped-def]
+    script = Script(answers())
+    transport = server(script)
+    recipients = [f"r{n}@example.org" for n in range(5)]
+    for n, recipient in enumerate(recipients):
+        following = recipients[n + 1] if n + 1 < len(recipients) else None
+        assert (
+            transport.send("a@example.org", recipient, message(n), following=following).state
+            == "sent"
+        )
+    assert script.connections == 1
+    assert [m.split(b"\r\n")[0] for m in script.messages] == [
+        f"Subject: {n}".encode() for n in range(5)
+    ]
+    assert script.commands.count("MAIL") == 5 and "RSET" not in script.commands
+
+
+def test_an_announced_envelope_is_cancelled_without_an_empty_message(server) -> None:  # type: ignore[no-untyped-def]
+    # The first message is refused after its data while the next envelope is already accepted.
+    script = Script(
+        lambda number, command: (
+            "554 5.7.1 no"
+            if (number, command) == (1, "END") and not script.messages[1:]
+            else OK[command]
+        )
+    )
+    transport = server(script)
+    first = transport.send("a@example.org", "b@example.org", message(1), following="c@example.org")
+    assert first.state == "failed"
+    # The caller changes its plan: the next message goes to someone else.
+    assert (
+        transport.send(
+            "a@example.org", "d@example.org", message(2), following="e@example.org"
+        ).state
+        == "sent"
+    )
+    assert transport.send("a@example.org", "f@example.org", message(3)).state == "sent"
+    # No empty message reached anyone; every message that was sent arrived once.
+    assert all(m.strip() for m in script.messages)
+    assert [m.split(b"\r\n")[0] for m in script.messages] == [
+        b"Subject: 1",
+        b"Subject: 2",
+        b"Subject: 3",
+    ]

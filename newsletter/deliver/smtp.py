@@ -73,6 +73,12 @@ class _Transaction:
         return Outcome("deferred", f"connection lost: {error}"[:1000])
 
 
+def _envelope(sender: str, recipient: str, utf8: bool) -> bytes:
+    """MAIL, RCPT and DATA, to be written at once (PIPELINING)."""
+    option = " SMTPUTF8" if utf8 else ""
+    return f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+
+
 def _ascii_domain(address: str) -> str:
     """The address with an internationalized domain in its ASCII (IDNA) form, when it has one."""
     local, at, domain = address.rpartition("@")
@@ -101,9 +107,22 @@ class SmtpTransport:
         self.username, self.password, self.timeout = username, password, timeout
         self._connection: smtplib.SMTP | None = None
         self._replies: _Replies | None = None
+        # The envelope written behind the last message's data, its replies not read yet.
+        self._announced: tuple[str, str] | None = None
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome:
         """Deliver one message and say what became of it.
+
+        With `following` (the next message's recipient, same sender) and a server that
+        pipelines, that envelope is written right behind this message's data: each message
+        then costs one round trip instead of two.
 
         A connection found dead before the server answered anything (it timed out while idle)
         is reopened once. Once the server has answered, its answer is the outcome, even if it
@@ -115,10 +134,12 @@ class SmtpTransport:
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
         envelope = (_ascii_domain(sender), _ascii_domain(recipient))
+        then = (envelope[0], _ascii_domain(following)) if following else None
         for attempt in (1, 2):
             transaction = _Transaction()
             try:
-                return self._transaction(self._connect(), *envelope, message, transaction)
+                connection = self._connect()
+                return self._transaction(connection, envelope, message, transaction, then)
             except (smtplib.SMTPServerDisconnected, OSError) as error:
                 self._drop()
                 if transaction.answered:
@@ -130,24 +151,32 @@ class SmtpTransport:
     def _transaction(
         self,
         connection: smtplib.SMTP,
-        sender: str,
-        recipient: str,
+        envelope: tuple[str, str],
         message: bytes,
         transaction: _Transaction,
+        then: tuple[str, str] | None,
     ) -> Outcome:
+        sender, recipient = envelope
+        if self._announced is not None and self._announced != envelope:
+            self._abandon_announced(connection)  # The caller changed its plan.
+            connection = self._connect()  # A new one if the old one had to be closed.
         utf8 = not (sender.isascii() and recipient.isascii())
         if utf8 and not connection.has_extn("smtputf8"):
             return Outcome(
                 "failed", "the server does not accept internationalized addresses (no SMTPUTF8)"
             )
-        mail = f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n"
-        rcpt = f"RCPT TO:<{recipient}>\r\n"
-        if connection.has_extn("pipelining"):
-            connection.send(f"{mail}{rcpt}DATA\r\n".encode())
+        pipelining = connection.has_extn("pipelining")
+        if self._announced == envelope:
+            self._announced = None  # Written with the last message: only the replies are due.
+            for _ in range(3):
+                transaction.replies.append(self._read())
+        elif pipelining:
+            connection.send(_envelope(sender, recipient, utf8))
             for _ in range(3):
                 transaction.replies.append(self._read())
         else:
-            for command in (mail, rcpt, "DATA\r\n"):
+            mail = f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n"
+            for command in (mail, f"RCPT TO:<{recipient}>\r\n", "DATA\r\n"):
                 connection.send(command.encode())
                 transaction.replies.append(self._read())
                 if transaction.replies[-1][0] >= 400:
@@ -163,14 +192,36 @@ class SmtpTransport:
                     self._read()
                 self._reset(connection)
             return outcome(code, text)
+        announce = pipelining and then is not None and then[0].isascii() and then[1].isascii()
         transaction.data_sent = True
-        connection.send(message + b".\r\n")
+        connection.send(
+            message + b".\r\n" + (_envelope(*then, False) if announce and then else b"")
+        )
+        if announce:
+            self._announced = then
         code, text = self._read()
         if code == 421:
             self._drop()
+        elif code >= 400 and self._announced is not None:
+            self._abandon_announced(connection)  # Resets the session, or closes it.
         elif code >= 400:
             self._reset(connection)  # Some servers keep the transaction open after a refusal.
         return outcome(code, text)
+
+    def _abandon_announced(self, connection: smtplib.SMTP) -> None:
+        """Read the replies to an announced envelope that will not be used, and cancel it.
+
+        A server waiting for data after DATA cannot be told to stop (ending the data would
+        deliver an empty message): the connection is closed instead, which discards it.
+        """
+        if self._announced is None:
+            return
+        self._announced = None
+        replies = [self._read() for _ in range(3)]
+        if replies[-1][0] == 354:
+            self._drop()
+        else:
+            self._reset(connection)
 
     def _read(self) -> tuple[int, bytes]:
         assert self._replies is not None
@@ -216,14 +267,14 @@ class SmtpTransport:
         return connection
 
     def _drop(self) -> None:
-        self._replies = None
+        self._replies = self._announced = None
         if self._connection is not None:
             with contextlib.suppress(OSError):
                 self._connection.close()
             self._connection = None
 
     def close(self) -> None:
-        self._replies = None
+        self._replies = self._announced = None
         if self._connection is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._connection.quit()

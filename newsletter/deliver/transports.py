@@ -28,9 +28,20 @@ from newsletter.files import atomic_write_bytes
 
 
 class Transport(Protocol):
-    """Carries finished messages, one recipient each; `name` names the message (for files)."""
+    """Carries finished messages, one recipient each; `name` names the message (for files).
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome: ...
+    `following` is the recipient of the next message, when the caller knows it: SMTP
+    announces that envelope together with this message, saving a round trip.
+    """
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -105,7 +116,14 @@ class EmlTransport:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome:
         # A resumed send writes the same file again rather than a second copy.
         path = self.folder / f"{_file_name(name) or uuid.uuid4().hex}.eml"
         atomic_write_bytes(path, message)
@@ -122,7 +140,14 @@ class MboxTransport:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome:
         box = mailbox.mbox(self.path)
         box.lock()
         try:
@@ -143,7 +168,14 @@ class NullTransport:
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str = "") -> Outcome:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome:
         self.sent += 1
         return Outcome("sent", "dry run: not sent")
 
