@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from newsletter.cli import app
+from newsletter.db import HEAD as HEAD_IN_CODE
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
 from newsletter.subscribers.addresses import address_hash
 
@@ -84,6 +85,10 @@ def test_upgrade_from_the_previous_schema_keeps_every_row(tmp_path: Path) -> Non
         assert connection.execute(
             text("SELECT email_hash, reason FROM suppression")
         ).fetchall() == [(address_hash("li@example.cn"), "unsubscribed")]
+
+
+def test_the_schema_version_commands_require_is_alembics_head() -> None:
+    assert head_revision() == HEAD_IN_CODE
 
 
 def test_models_and_migrations_describe_the_same_schema(tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import dkim
-
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 
@@ -30,6 +28,8 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         """The message with its DKIM-Signature header in front."""
+        import dkim  # Here, not at the top: only sends that sign need it.
+
         header: bytes = dkim.sign(
             message, self.selector, self.domain, self.key, include_headers=list(SIGNED_HEADERS)
         )
@@ -52,6 +52,8 @@ def signer_for(config: Config, secrets: Mapping[str, str]) -> Signer | None:
         )
     domain = config.dkim_domain or config.sender_address.rpartition("@")[2]
     signer = Signer(domain, config.dkim_selector, key)
+    import dkim
+
     try:
         signer.sign(b"From: check@" + domain.encode() + b"\r\n\r\nkey check\r\n")
     except dkim.DKIMException as error:
