@@ -96,11 +96,17 @@ class QuotedPrintableBody:
         return b"".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def _quoted_value(text: str) -> bytes:
-    """A merged value as a quoted-printable piece; links and addresses take a short cut."""
-    if _PLAIN_ASCII.fullmatch(text):
+    """A merged value as a quoted-printable piece; links and addresses take a short cut.
+
+    Cached: a recipient's links stand in both parts, and the web link is everyone's.
+    """
+    if _PLAIN_ASCII.fullmatch(text) and not text.startswith("."):
         # Printable ASCII without `=` or spaces is itself quoted-printable: only cut it into
         # lines (a soft break at each cut) so that no line starts with a dot.
+        if len(text) <= 75:
+            return text.encode("ascii") + b"=\r\n"
         data = text.encode("ascii")
         lines = [data[start : start + 75] for start in range(0, len(data), 75)]
         if not any(line.startswith(b".") for line in lines):
@@ -179,6 +185,10 @@ def _base64_lines(data: bytes) -> bytes:
     return b"".join(encoded[at : at + 76] + b"\r\n" for at in range(0, len(encoded), 76))
 
 
+class DotSafe(bytes):
+    """Message bytes in which no line starts with a dot: SMTP can send them without stuffing."""
+
+
 class MessageTemplate:
     """One edition's message with recipient values still open; `fill` makes a recipient's bytes."""
 
@@ -212,7 +222,7 @@ class MessageTemplate:
         pieces.append(f"--{boundary}--\r\n".encode("ascii"))
         self.pieces = _joined(pieces)
 
-    def fill(self, recipient: Recipient, date: str) -> bytes:
+    def fill(self, recipient: Recipient, date: str) -> DotSafe:
         """The message for one recipient, sent at `date` (an RFC 5322 date)."""
         values = {
             "name": recipient.name,
@@ -237,7 +247,7 @@ class MessageTemplate:
             parts.append(
                 piece if isinstance(piece, bytes) else piece.encode(html_values, text_values)
             )
-        return b"".join(parts)
+        return DotSafe(b"".join(parts))
 
 
 def _body(text: str, *, html: bool) -> tuple[str, list[bytes | QuotedPrintableBody | Base64Body]]:

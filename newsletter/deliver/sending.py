@@ -215,7 +215,7 @@ def send_test(
                 preferences_url=values["preferences_url"],
                 unsubscribe_token="preview",
             )
-            message = template.fill(recipient, date)
+            message: bytes = template.fill(recipient, date)
             if signer is not None:
                 message = signer.sign(message)
             sent.append((address, edition.locale, transport.send(sender.address, address, message)))

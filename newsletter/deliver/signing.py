@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from newsletter.config import Config
+from newsletter.deliver.compose import DotSafe
 from newsletter.errors import NewsletterError
 
 SIGNED_HEADERS = (
@@ -33,7 +34,9 @@ class Signer:
         header: bytes = dkim.sign(
             message, self.selector, self.domain, self.key, include_headers=list(SIGNED_HEADERS)
         )
-        return header + message
+        signed = header + message
+        # The header's folded lines start with white space: a dot-safe message stays one.
+        return DotSafe(signed) if isinstance(message, DotSafe) else signed
 
 
 def signer_for(config: Config, secrets: Mapping[str, str]) -> Signer | None:

@@ -15,6 +15,7 @@ import socket
 import ssl
 from typing import NamedTuple
 
+from newsletter.deliver.compose import DotSafe
 from newsletter.errors import NewsletterError
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -129,8 +130,8 @@ class SmtpTransport:
         hangs up right after; and a message whose data went out is never sent again here: if
         the connection drops before the final reply, it is deferred (it may have arrived).
         """
-        if b"\n." in message or message.startswith(b"."):  # Rare: compose.py never makes one.
-            message = _LEADING_DOT.sub(b"..", message)
+        if not isinstance(message, DotSafe) and (b"\n." in message or message.startswith(b".")):
+            message = _LEADING_DOT.sub(b"..", message)  # Dot-stuffing (RFC 5321 4.5.2).
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
         envelope = (_ascii_domain(sender), _ascii_domain(recipient))

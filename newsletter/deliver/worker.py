@@ -206,7 +206,7 @@ class Worker:
         if template is None:
             reason = f"the mailing has no {claimed.locale} edition"
             return Result(claimed.id, claimed.attempts, "failed", reason)
-        message = template.fill(recipient, date)
+        message: bytes = template.fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
         self._pace()
