@@ -384,3 +384,15 @@ def test_an_expired_claim_goes_back_to_the_queue_and_its_late_outcome_is_ignored
     late = [Outcome(c.id, c.attempts, "sent", "250 ok") for c in held]
     record(engine, mailing.id, "otherhost:1", late, RetryPolicy(1, 3), utcnow(), lease=60)
     assert [d.state for _, d in deliveries(project)] == ["sending"] * 4
+
+
+def test_mbox_export_holds_one_message_per_reader(tmp_path: Path) -> None:
+    import mailbox
+
+    project = make_project(tmp_path, "mbox:export/issue.mbox")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    box = mailbox.mbox(tmp_path / "export" / "issue.mbox")
+    recipients = sorted(str(message["To"]).rpartition("<")[2].rstrip(">") for message in box)
+    box.close()
+    assert recipients == sorted(email for email, _, _ in READERS)
