@@ -9,9 +9,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
+from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import Delivery
 
@@ -22,28 +24,38 @@ RECIPIENTS = 2000
 KILL_AFTER = 600
 
 
-def test_kill_9_in_the_middle_of_a_send_then_resume(
-    tmp_path: Path, smtp_server: SmtpServer
-) -> None:
+def send_in_background(
+    tmp_path: Path, smtp_server: SmtpServer, recipients: int, received: int, **popen: Any
+) -> tuple[Project, subprocess.Popen[bytes]]:
+    """A project with `recipients` readers and its `newsletter send` running in a process of
+    its own (two worker processes), once the server has received `received` messages."""
     project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
     readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(RECIPIENTS - len(READERS))]
+    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(recipients - len(READERS))]
     readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
     assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
-
-    # The send and its worker processes, in a process group of their own, all killed at once.
     sender = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
         env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        **popen,
     )
     deadline = time.monotonic() + 120
-    while len(smtp_server.received) < KILL_AFTER:
+    while len(smtp_server.received) < received:
         assert sender.poll() is None, "the send ended before it could be killed"
         assert time.monotonic() < deadline, "the send is too slow"
         time.sleep(0.01)
+    return project, sender
+
+
+def test_kill_9_in_the_middle_of_a_send_then_resume(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    # The send and its worker processes, in a process group of their own, all killed at once.
+    project, sender = send_in_background(
+        tmp_path, smtp_server, RECIPIENTS, KILL_AFTER, start_new_session=True
+    )
     os.killpg(sender.pid, signal.SIGKILL)
     sender.wait()
     time.sleep(0.3)  # Let the server finish any message whose last bytes were already sent.
@@ -75,21 +87,7 @@ def test_kill_9_in_the_middle_of_a_send_then_resume(
 def test_workers_stop_cleanly_when_only_the_sending_process_is_killed(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
-    readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(600 - len(READERS))]
-    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
-    sender = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
-        env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while len(smtp_server.received) < 150:
-        assert sender.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
+    project, sender = send_in_background(tmp_path, smtp_server, 600, 150)
     sender.kill()  # The parent only: its worker processes notice, record what they sent, stop.
     sender.wait()
     engine = create_db_engine(database_url(project))
