@@ -32,7 +32,8 @@ demo: $(STAMP)
 	  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter send $(DEMO_ISSUE)
 	@echo
 	@echo "The messages the local SMTP server received, one file each: build/demo-inbox/new/"
-	@echo "  (each reader in their language: Arabic readers got the Arabic edition, the others English)"
+	@echo "  (each reader gets the edition in their language when the issue has one: this issue is in"
+	@echo "   English and Arabic, so Arabic readers got Arabic and everyone else English)"
 	@echo
 	@echo "Open the results in a browser:"
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.html    the email as a reader gets it"
@@ -40,7 +41,8 @@ demo: $(STAMP)
 	@echo "  build/2024-05-07-this-month-in-ai/ar/web/index.html         the web version, in Arabic"
 	@echo "Or preview with live reload: $(BIN)/newsletter preview"
 	@echo "Start the subscribe/unsubscribe web app (then open http://127.0.0.1:8080/subscribe);"
-	@echo "with the demo key, the unsubscribe links in the demo messages work against it:"
+	@echo "with the demo key, a demo message's unsubscribe link works there once its"
+	@echo "https://news.example.org is replaced by http://127.0.0.1:8080:"
 	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter serve"
 	@echo "See what happened to the send: $(BIN)/newsletter status $(DEMO_ISSUE)"
 
