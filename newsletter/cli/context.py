@@ -58,6 +58,7 @@ def database(ctx: typer.Context, current: bool = True) -> Engine:
     from newsletter.db import create_db_engine, database_url, require_current
 
     engine = create_db_engine(database_url(project_of(ctx)))
+    ctx.call_on_close(engine.dispose)  # Close pooled connections when the command ends.
     if current:
         require_current(engine)
     return engine

@@ -143,8 +143,9 @@ def _queue(
     ]  # fmt: skip
     from sqlalchemy.dialects import postgresql  # Here: importing it costs every send 40 ms.
 
-    statement = postgresql.insert(DELIVERY).on_conflict_do_nothing()
-    return connection.execute(statement, values).rowcount
+    # RETURNING counts what was inserted: psycopg's executemany reports no row count.
+    statement = postgresql.insert(DELIVERY).on_conflict_do_nothing().returning(DELIVERY.c.id)
+    return len(connection.execute(statement, values).all())
 
 
 def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:

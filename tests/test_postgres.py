@@ -1,0 +1,163 @@
+"""The same code on PostgreSQL: a throwaway cluster (initdb + pg_ctl) on a Unix socket.
+
+Debian's PostgreSQL refuses to run as root, so the cluster runs as the `postgres` user in a
+temporary folder. `make test` installs the server with apt-get when it is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, select, text
+from sqlmodel import SQLModel
+
+from newsletter.config import Project, load_project
+from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
+from newsletter.deliver.models import Delivery
+from newsletter.subscribers.csv_import import import_csv
+from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
+
+from .conftest import ROOT, SmtpServer
+from .test_delivery import ISSUE, SECRET, newsletter
+
+BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+
+
+def _as_postgres(*command: str) -> None:
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Path]:
+    """A running PostgreSQL cluster, its socket in the folder it yields."""
+    if BIN is None:
+        pytest.fail("PostgreSQL is not installed: run `make test`, which installs it")
+    folder = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+    shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    _as_postgres(
+        str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+    )
+    options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
+    log = folder / "server.log"  # The server must not hold our pipes open.
+    _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    try:
+        yield folder
+    finally:
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def database(cluster: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a new, empty database for one test."""
+    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:50]
+    assert BIN is not None
+    _as_postgres(str(BIN / "createdb"), "-h", str(cluster), name)
+    yield f"postgresql+psycopg://postgres@/{name}?host={cluster}"
+    for engine in ENGINES:
+        engine.dispose()
+    ENGINES.clear()
+
+
+ENGINES: list[Engine] = []
+
+
+def engine_for(url: str) -> Engine:
+    """An engine that the test's teardown disposes (psycopg warns about connections left open)."""
+    ENGINES.append(create_db_engine(url))
+    return ENGINES[-1]
+
+
+def test_migrations_build_the_models_schema_on_postgresql(database: str) -> None:
+    engine = engine_for(database)
+    assert upgrade(engine) == (None, head_revision())
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_csv_import_and_reimport_on_postgresql(database: str, tmp_path: Path) -> None:
+    engine = engine_for(database)
+    upgrade(engine)
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "email,name,language,tags\n"
+        "ada@example.org,Ada,en,weekly;beta\n"
+        "ADA@example.org,,de,events\n"  # The same person: merged.
+        "wei@example.cn,张伟,zh,weekly\n"
+        "not-an-address,,en,\n",
+        encoding="utf-8",
+    )
+    options: dict[str, object] = {
+        "locales": ["en", "de", "zh"],
+        "default_locale": "en",
+        "default_timezone": "UTC",
+    }
+    report = import_csv(engine, source, **options)  # type: ignore[arg-type]
+    assert (report.created, report.duplicates, len(report.invalid)) == (2, 1, 1)
+    again = import_csv(engine, source, **options)  # type: ignore[arg-type]
+    assert (again.created, again.unchanged, again.updated) == (0, 2, 0)
+    with engine.connect() as connection:
+        locale = connection.execute(
+            select(Subscriber.locale).where(Subscriber.email_key == "ada@example.org")  # type: ignore[arg-type]
+        ).scalar_one()
+        tags = connection.execute(select(func.count()).select_from(SubscriberTag)).scalar_one()
+        events = connection.execute(select(func.count()).select_from(ConsentEvent)).scalar_one()
+    assert (locale, tags, events) == ("de", 4, 2)
+
+
+def postgres_project(root: Path, database: str, smtp_server: SmtpServer) -> Project:
+    (root / "config").mkdir()
+    (root / "config" / "newsletter.toml").write_text(
+        'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
+        'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St"\n'
+        f'locales = ["en", "zh"]\ndatabase_url = "{database}"\n'
+        f'transport_url = "{smtp_server.url}?connections=2"\nretry_delay = 0.2\n',
+        encoding="utf-8",
+    )
+    shutil.copytree(ROOT / "issues" / ISSUE, root / "issues" / ISSUE)
+    project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
+    upgrade(engine_for(database))
+    return project
+
+
+def test_a_send_on_postgresql_delivers_each_message_once(
+    database: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = postgres_project(tmp_path, database, smtp_server)
+    readers = tmp_path / "readers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},{'zh' if n % 2 else 'en'}" for n in range(300)]
+    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    smtp_server.recorder.next_replies["reader7@example.org"] = ["451 4.7.1 try again later"]
+    smtp_server.recorder.replies["reader8@example.org"] = "550 5.1.1 no such user"
+
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    received = Counter(r.recipients[0] for r in smtp_server.received)
+    assert len(received) == 299 and set(received.values()) == {1}
+    engine = engine_for(database)
+    with engine.connect() as connection:
+        states = dict(
+            connection.execute(
+                select(Delivery.state, func.count()).group_by(Delivery.state)  # type: ignore[arg-type]
+            ).all()
+        )
+        status = connection.execute(
+            text("SELECT status FROM subscriber WHERE email = 'reader8@example.org'")
+        ).scalar_one()
+    assert states == {"sent": 299, "failed": 1} and status == "bounced"
+    # Sending again adds nobody (ON CONFLICT DO NOTHING on the UNIQUE pair).
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0 and "0 recipients added" in output
