@@ -239,6 +239,7 @@ def _send(
         mailing_id=mailing.id,
         mailing_uid=mailing.uid,
     )
+    engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
     _deliver_with_progress(job)
     _print_status(engine, mailing, 20)
 

@@ -107,6 +107,9 @@ def deliver(
             if limits.connections == 1:
                 run_job(replace(job, rate=limits.rate), stop, batch_done)
             else:
+                # No SQLite connection may be open across fork(): the children would inherit
+                # SQLite's per-process lock state (and die or corrupt it). Reopened after.
+                engine.dispose()
                 _run_children(job, limits.connections, limits.rate, stop, report)
             remaining, due = pending(engine, job.mailing_id)
             if remaining == 0 or stop():
