@@ -35,34 +35,46 @@ READERS = [
 ]
 
 
-def make_project(root: Path, transport_url: str, **settings: str) -> Project:
-    """A project with the sample issues, a migrated SQLite file and four readers."""
+def make_project(
+    root: Path,
+    transport_url: str,
+    *,
+    database: str = "sqlite:///news.db",
+    readers: list[tuple[str, str, str]] = READERS,
+    **settings: str,
+) -> Project:
+    """A project with the sample issues, a migrated database (SQLite unless `database` says
+    otherwise) and `readers`: four of them in several languages unless told otherwise."""
     (root / "config").mkdir()
     extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\nreply_to = "editors@news.example.org"\n'
         'postal_address = "1 Main St"\nlocales = ["en", "zh", "de", "ar"]\n'
-        f'database_url = "sqlite:///news.db"\ntransport_url = "{transport_url}"\n'
+        f'database_url = "{database}"\ntransport_url = "{transport_url}"\n'
         f"retry_delay = 0.2\n{extra}",
         encoding="utf-8",
     )
     shutil.copytree(ROOT / "issues" / ISSUE, root / "issues" / ISSUE)
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
-    upgrade(create_db_engine(database_url(project)))
-    for email, name, locale in READERS:
+    engine = create_db_engine(database_url(project))
+    upgrade(engine)
+    engine.dispose()
+    for email, name, locale in readers:
         add_reader(project, email, name, locale)
     return project
 
 
 def add_reader(project: Project, email: str, name: str = "", locale: str = "en") -> None:
     config = project.config
-    with Session(create_db_engine(database_url(project))) as session:
+    engine = create_db_engine(database_url(project))
+    with Session(engine) as session:
         profile = registry.make_profile(
             email, name, locale, None, [], config.locales, config.default_locale, "UTC"
         )
         registry.add(session, profile, status="active", method="test", source="test", now=_now())
         session.commit()
+    engine.dispose()
 
 
 def _now():  # type: ignore[no-untyped-def]

@@ -19,14 +19,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
-from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
 from newsletter.deliver.models import Delivery
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
 
-from .conftest import ROOT, SmtpServer
-from .test_delivery import ISSUE, SECRET, newsletter
+from .conftest import SmtpServer
+from .test_delivery import ISSUE, make_project, newsletter
 
 BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
@@ -117,25 +116,11 @@ def test_csv_import_and_reimport_on_postgresql(database: str, tmp_path: Path) ->
     assert (locale, tags, events) == ("de", 4, 2)
 
 
-def postgres_project(root: Path, database: str, smtp_server: SmtpServer) -> Project:
-    (root / "config").mkdir()
-    (root / "config" / "newsletter.toml").write_text(
-        'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
-        'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St"\n'
-        f'locales = ["en", "zh"]\ndatabase_url = "{database}"\n'
-        f'transport_url = "{smtp_server.url}?connections=2"\nretry_delay = 0.2\n',
-        encoding="utf-8",
-    )
-    shutil.copytree(ROOT / "issues" / ISSUE, root / "issues" / ISSUE)
-    project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
-    upgrade(engine_for(database))
-    return project
-
-
 def test_a_send_on_postgresql_delivers_each_message_once(
     database: str, tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    project = postgres_project(tmp_path, database, smtp_server)
+    url = f"{smtp_server.url}?connections=2"
+    project = make_project(tmp_path, url, database=database, readers=[])
     readers = tmp_path / "readers.csv"
     rows = [f"reader{n}@example.org,Reader {n},{'zh' if n % 2 else 'en'}" for n in range(300)]
     readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
