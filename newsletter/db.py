@@ -7,7 +7,7 @@ failing); the same models and migrations run on PostgreSQL. The schema is manage
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,12 +16,16 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Table,
     TypeDecorator,
     create_engine,
     event,
+    insert,
     inspect,
     text,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeEngine
@@ -175,3 +179,39 @@ def lock_for_writing(connection: Connection) -> None:
         raise NewsletterError(
             "the database is busy: another command is writing to it", hint=hint
         ) from error
+
+
+def insert_many(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    skip_existing: bool = False,
+) -> int:
+    """Insert rows of values for the columns `names`, already converted (see converter); how
+    many were inserted. With `skip_existing`, rows a UNIQUE constraint already has are skipped.
+
+    SQLite gets them through the driver's executemany as they are: SQLAlchemy's handling of
+    each row's parameters would take longer than SQLite's insert itself. Other databases get a
+    Core executemany of the table without types (the values are converted already), so that
+    the dialect's own bulk path is used (psycopg: pipelined statements).
+    """
+    if not rows:
+        return 0
+    if connection.dialect.name == "sqlite":
+        quote = connection.dialect.identifier_preparer.quote
+        columns, marks = ", ".join(quote(name) for name in names), ", ".join("?" * len(names))
+        verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
+        sql = f"{verb} INTO {quote(table.name)} ({columns}) VALUES ({marks})"
+        return int(connection.exec_driver_sql(sql, rows).rowcount)
+    untyped = sql_table(table.name, *(sql_column(name) for name in names))
+    values = [dict(zip(names, row, strict=True)) for row in rows]
+    if not skip_existing:
+        connection.execute(insert(untyped), values)
+        return len(rows)
+    from sqlalchemy.dialects import postgresql  # Here: importing it costs every command 40 ms.
+
+    # RETURNING counts what was inserted: psycopg's executemany reports no row count.
+    statement = postgresql.insert(untyped).on_conflict_do_nothing()
+    return len(connection.execute(statement.returning(untyped.c[names[0]]), values).all())

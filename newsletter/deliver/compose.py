@@ -48,7 +48,7 @@ class Sender:
     list_name: str
     unsubscribe_address: str
 
-    @property
+    @functools.cached_property
     def domain(self) -> str:
         return self.address.rpartition("@")[2]
 
@@ -194,6 +194,9 @@ class MessageTemplate:
 
     def __init__(self, content: Content, sender: Sender, *, test: bool = False) -> None:
         self.content = content
+        edition = {"web_url": content.web_url}
+        self.html_fixed = escaped(edition, html_escape)
+        self.text_fixed = escaped(edition, text_escape)
         self.list_unsubscribe_mailto = f"mailto:{sender.unsubscribe_address}?subject=unsubscribe"
         boundary = f"=_nl_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable text.
         subject = (TEST_PREFIX if test else "") + content.subject
@@ -229,9 +232,10 @@ class MessageTemplate:
             "email": recipient.email,
             "unsubscribe_url": recipient.unsubscribe_url,
             "preferences_url": recipient.preferences_url,
-            "web_url": self.content.web_url,
         }
-        html_values, text_values = escaped(values, html_escape), escaped(values, text_escape)
+        # The edition's own values (the web link) were escaped once, in __init__.
+        html_values = {**self.html_fixed, **{k: html_escape(v) for k, v in values.items()}}
+        text_values = {**self.text_fixed, **{k: text_escape(v) for k, v in values.items()}}
         unsubscribe = (
             f"<{recipient.unsubscribe_url}>, "
             f"<{self.list_unsubscribe_mailto}%20{recipient.unsubscribe_token}>"

@@ -140,15 +140,23 @@ class Worker:
         date = format_datetime(utcnow())
         results: list[Result] = []
         finished: set[int] = set()
+        refusals = [self._refusal(claimed, people) for claimed in batch]
         # Who will be sent to, in order: the transport announces the next envelope behind
         # each message (one round trip per message with SMTP pipelining).
-        addresses = [self._address(claimed, people) for claimed in batch]
+        addresses = [
+            None if refused else people[c.subscriber_id or 0].email
+            for c, refused in zip(batch, refusals, strict=True)
+        ]
         following = [next(filter(None, addresses[at + 1 :]), None) for at in range(len(batch))]
         try:
-            for claimed, then in zip(batch, following, strict=True):
+            for claimed, refused, then in zip(batch, refusals, following, strict=True):
                 if self._stopping(stop):
                     break
-                results.append(self._deliver_one(claimed, people, date, then))
+                if refused is None:
+                    person = people[claimed.subscriber_id or 0]
+                    results.append(self._deliver_one(claimed, person, date, then))
+                else:
+                    results.append(refused)
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
                     results = []
@@ -165,31 +173,24 @@ class Worker:
             progress(len(results))
         return {result.id for result in results}
 
-    def _address(self, claimed: Claimed, people: dict[int, Person]) -> str | None:
-        """The address a claimed delivery will be sent to (None if it will be skipped)."""
-        person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
-        if person is None or person.status != "active" or claimed.locale not in self.templates:
-            return None
-        return person.email
-
-    def _deliver_one(
-        self,
-        claimed: Claimed,
-        people: dict[int, Person],
-        date: str,
-        following: str | None = None,
-    ) -> Result:
+    def _refusal(self, claimed: Claimed, people: dict[int, Person]) -> Result | None:
+        """Why a claimed delivery will not be sent (skipped or failed), or None: it will be."""
         person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
         if person is None:
-            return Result(
-                claimed.id,
-                claimed.attempts,
-                "skipped",
-                "the subscriber was deleted after the send began",
-            )
+            reason = "the subscriber was deleted after the send began"
+            return Result(claimed.id, claimed.attempts, "skipped", reason)
         if person.status != "active":
             reason = f"the subscriber is {person.status} now"
             return Result(claimed.id, claimed.attempts, "skipped", reason)
+        if claimed.locale not in self.templates:
+            reason = f"the mailing has no {claimed.locale} edition"
+            return Result(claimed.id, claimed.attempts, "failed", reason)
+        return None
+
+    def _deliver_one(
+        self, claimed: Claimed, person: Person, date: str, following: str | None = None
+    ) -> Result:
+        """Make the message for one recipient, send it, and say what became of it."""
         assert claimed.subscriber_id is not None
         base, tokens = self.job.config.base_url, self.tokens
         unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, person.key)
@@ -202,11 +203,7 @@ class Worker:
             preferences_url=page_url(base, "preferences", preferences),
             unsubscribe_token=unsubscribe,
         )
-        template = self.templates.get(claimed.locale)
-        if template is None:
-            reason = f"the mailing has no {claimed.locale} edition"
-            return Result(claimed.id, claimed.attempts, "failed", reason)
-        message: bytes = template.fill(recipient, date)
+        message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
         self._pace()

@@ -1,28 +1,14 @@
-"""Bulk statements for the import: ids handed out ahead, executemany inserts, batched lookups."""
+"""Bulk statements for the import: ids handed out ahead, batched lookups (inserts: db.insert_many)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    Table,
-    func,
-    insert,
-    select,
-    text,
-)
-from sqlalchemy import column as sql_column
-from sqlalchemy import table as sql_table
+from sqlalchemy import Connection, Row, func, select, text
 from sqlmodel import SQLModel
 
 from newsletter.subscribers import models
-
-if TYPE_CHECKING:
-    pass
-
 
 T = TypeVar("T")
 SUBSCRIBER = SQLModel.metadata.tables[models.Subscriber.__tablename__]
@@ -33,27 +19,6 @@ Found = Row[Any, Any, Any, Any, Any, Any]  # id, email_key, name, locale, timezo
 
 
 # -- The database ---------------------------------------------------------------------------
-
-
-def insert_many(
-    connection: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert rows of values for the columns `names`, already converted (see converter).
-
-    SQLite gets them through the driver's executemany as they are: SQLAlchemy's handling of
-    each row's parameters would take longer than SQLite's insert itself. Other databases get a
-    Core executemany of the table without types (the values are converted already), so that
-    the dialect's own bulk path is used (psycopg: pipelined statements).
-    """
-    if connection.dialect.name == "sqlite":
-        quote = connection.dialect.identifier_preparer.quote
-        columns, marks = ", ".join(quote(name) for name in names), ", ".join("?" * len(names))
-        connection.exec_driver_sql(
-            f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows
-        )
-    else:
-        untyped = sql_table(table.name, *(sql_column(name) for name in names))
-        connection.execute(insert(untyped), [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def new_ids(connection: Connection, count: int) -> list[int]:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from newsletter.db import converter, lock_for_writing, utcnow
+from newsletter.db import converter, insert_many, lock_for_writing, utcnow
 from newsletter.subscribers import models
 from newsletter.subscribers.bulk import (
     SUBSCRIBER,
@@ -36,7 +36,6 @@ from newsletter.subscribers.bulk import (
     Found,
     chunks,
     existing_subscribers,
-    insert_many,
     new_ids,
     tag_pairs,
 )
