@@ -39,9 +39,8 @@ from newsletter.db import (  # noqa: E402
     create_db_engine,
     upgrade,
 )
-from newsletter.subscribers.bulk import SUBSCRIBER  # noqa: E402
 from newsletter.subscribers.csv_import import NEW_EVENT, NEW_SUBSCRIBER, import_csv  # noqa: E402
-from newsletter.subscribers.models import Subscriber  # noqa: E402
+from newsletter.subscribers.models import SUBSCRIBER, Subscriber  # noqa: E402
 
 LOCALES = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]
 ZONES = [

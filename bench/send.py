@@ -150,7 +150,10 @@ def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float
         "sending": last - first,
         "status and exit": started + timedelta(seconds=whole) - last,
     }
-    print("ours: " + ", ".join(f"{name} {span.total_seconds():.2f} s" for name, span in phases.items()))
+    print(
+        "ours: "
+        + ", ".join(f"{name} {span.total_seconds():.2f} s" for name, span in phases.items())
+    )
     return whole, (last - queued).total_seconds(), sent
 
 

@@ -11,20 +11,20 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
 from newsletter.db import converter, insert_many, lock_for_writing
-from newsletter.deliver.models import Delivery, Mailing, MailingEdition
+from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import address_hash
-from newsletter.subscribers.models import Subscriber, SubscriberTag, Suppression, Tag
+from newsletter.subscribers.models import (
+    SUBSCRIBER,
+    SUBSCRIBER_TAG,
+    SUPPRESSION,
+    TAG,
+)
 
-DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
-SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
-SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
-SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
-TAG = SQLModel.metadata.tables[Tag.__tablename__]
 ENQUEUE_BATCH = 5000
 QUEUED = (
     "mailing_id", "subscriber_id", "locale", "state", "attempts", "not_before",

@@ -90,3 +90,8 @@ class Delivery(SQLModel, table=True):
     queued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The tables as SQLAlchemy Core sees them, for the outbox's bulk statements.
+MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
+DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]

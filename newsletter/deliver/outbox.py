@@ -25,16 +25,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from newsletter.db import converter, lock_for_writing
-from newsletter.deliver.models import Delivery
+from newsletter.deliver.models import DELIVERY
 from newsletter.errors import NewsletterError
 from newsletter.subscribers import registry
-from newsletter.subscribers.models import Subscriber
+from newsletter.subscribers.models import SUBSCRIBER, Subscriber
 
-DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
-SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 3600.0
 

@@ -6,14 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlmodel import SQLModel
 
-from newsletter.deliver.models import Delivery, Mailing
-from newsletter.subscribers.models import Subscriber
-
-DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
-MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
-SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
+from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.subscribers.models import SUBSCRIBER
 
 
 def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:

@@ -6,13 +6,10 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, func, select, text
-from sqlmodel import SQLModel
 
-from newsletter.subscribers import models
+from newsletter.subscribers.models import SUBSCRIBER, SUBSCRIBER_TAG
 
 T = TypeVar("T")
-SUBSCRIBER = SQLModel.metadata.tables[models.Subscriber.__tablename__]
-SUBSCRIBER_TAG = SQLModel.metadata.tables[models.SubscriberTag.__tablename__]
 
 IN_CHUNK = 5000  # Keys per `IN (...)`: well below SQLite's 32,766 bound parameters.
 Found = Row[Any, Any, Any, Any, Any, Any]  # id, email_key, name, locale, timezone, attributes

@@ -26,13 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlmodel import SQLModel
 
 from newsletter.db import converter, insert_many, lock_for_writing, utcnow
-from newsletter.subscribers import models
 from newsletter.subscribers.bulk import (
-    SUBSCRIBER,
-    SUBSCRIBER_TAG,
     Found,
     chunks,
     existing_subscribers,
@@ -48,11 +44,15 @@ from newsletter.subscribers.csv_file import (
     undecodable,
 )
 from newsletter.subscribers.csv_rows import SUPPRESSING, Checker, Record, Rejected
+from newsletter.subscribers.models import (
+    CONSENT_EVENT,
+    SUBSCRIBER,
+    SUBSCRIBER_TAG,
+    SUPPRESSION,
+    TAG,
+)
 
 log = logging.getLogger(__name__)
-TAG = SQLModel.metadata.tables[models.Tag.__tablename__]
-CONSENT_EVENT = SQLModel.metadata.tables[models.ConsentEvent.__tablename__]
-SUPPRESSION = SQLModel.metadata.tables[models.Suppression.__tablename__]
 
 MAX_SOURCE = 500
 # The columns _create fills, in the order of its rows (the others have no value yet: NULL).

@@ -91,3 +91,11 @@ class Suppression(SQLModel, table=True):
     email_hash: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=16)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The tables as SQLAlchemy Core sees them, for bulk statements (the import, the outbox).
+SUBSCRIBER = SQLModel.metadata.tables[Subscriber.__tablename__]
+SUBSCRIBER_TAG = SQLModel.metadata.tables[SubscriberTag.__tablename__]
+TAG = SQLModel.metadata.tables[Tag.__tablename__]
+CONSENT_EVENT = SQLModel.metadata.tables[ConsentEvent.__tablename__]
+SUPPRESSION = SQLModel.metadata.tables[Suppression.__tablename__]
