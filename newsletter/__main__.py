@@ -2,4 +2,5 @@ from __future__ import annotations
 
 from newsletter.cli import main
 
-main()
+if __name__ == "__main__":  # A spawned worker process imports this module again.
+    main()

@@ -116,6 +116,20 @@ class Config(BaseModel):
     dkim_domain: str = Field(
         "", description="Domain (d=) of DKIM signatures; defaults to the sender address's domain."
     )
+    editor_address: str = Field(
+        "",
+        description="Where `newsletter run` sends editor notices: no issue ready for a weekly send, a send missed or failed; empty: the log only.",
+    )
+    misfire_grace: float = Field(
+        21600.0,
+        ge=0,
+        description="Seconds a scheduled send may start late (the service was down at its time); later, it is reported as missed and not sent.",
+    )
+    leader_lease: float = Field(
+        30.0,
+        ge=1,
+        description="Seconds the `newsletter run` process leading the schedule holds the lead without renewing it; another process takes over after that.",
+    )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
     issues_dir: str = Field(
         "issues", description="Folder holding the issues, relative to the project folder."
@@ -129,7 +143,7 @@ class Config(BaseModel):
             raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
         return value.rstrip("/")
 
-    @field_validator("sender_address", "reply_to", "unsubscribe_address")
+    @field_validator("sender_address", "reply_to", "unsubscribe_address", "editor_address")
     @classmethod
     def _email_address(cls, value: str) -> str:
         if not value:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0003"  # The newest migration in MIGRATIONS; tests/test_db.py keeps the two in step.
+HEAD = "0004"  # The newest migration in MIGRATIONS; tests/test_db.py keeps the two in step.
 BUSY_TIMEOUT_MS = 10_000
 
 

@@ -33,6 +33,9 @@ retry_delay = 30.0
 max_attempts = 5
 dkim_selector = "news2026"
 dkim_domain = "example.org"
+editor_address = "Editors@News.example.org"
+misfire_grace = 3600
+leader_lease = 10
 """
 
 # Four field problems, one per line, plus an unknown key: all must be reported together.
@@ -108,6 +111,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "css_inliner": "css-inline",
         "issues_dir": "content/issues",
         "unsubscribe_address": "leave@news.example.org",
+        "editor_address": "Editors@news.example.org",
+        "misfire_grace": 3600.0,
+        "leader_lease": 10.0,
         "retry_delay": 30.0,
         "max_attempts": 5,
         "dkim_selector": "news2026",

@@ -94,6 +94,7 @@ def test_the_schema_version_commands_require_is_alembics_head() -> None:
 def test_models_and_migrations_describe_the_same_schema(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade(engine)
+    import newsletter.schedule.models
     import newsletter.subscribers.models  # noqa: F401
 
     with engine.connect() as connection:

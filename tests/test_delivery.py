@@ -65,12 +65,14 @@ def make_project(
     return project
 
 
-def add_reader(project: Project, email: str, name: str = "", locale: str = "en") -> None:
+def add_reader(
+    project: Project, email: str, name: str = "", locale: str = "en", zone: str = "UTC"
+) -> None:
     config = project.config
     engine = create_db_engine(database_url(project))
     with Session(engine) as session:
         profile = registry.make_profile(
-            email, name, locale, None, [], config.locales, config.default_locale, "UTC"
+            email, name, locale, zone, [], config.locales, config.default_locale, "UTC"
         )
         registry.add(session, profile, status="active", method="test", source="test", now=_now())
         session.commit()

@@ -33,12 +33,22 @@ def options(
 
 
 def _register() -> None:
-    from newsletter.cli import content, database, delivery, preview, server, settings, subscribers
+    from newsletter.cli import (
+        content,
+        database,
+        delivery,
+        preview,
+        schedule,
+        server,
+        settings,
+        subscribers,
+    )
 
     content.register(app)
     preview.register(app)
     subscribers.register(app)
     delivery.register(app)
+    schedule.register(app)
     database.register(app)
     server.register(app)
     settings.register(app)

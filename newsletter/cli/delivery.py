@@ -8,12 +8,13 @@ import typer
 
 from newsletter.cli.context import console, database, project_of, reports_errors
 from newsletter.errors import NewsletterError
+from newsletter.sends import editions as render_editions
+from newsletter.sends import fallback_locale, load_issue, start_send
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from newsletter.config import Project
-    from newsletter.deliver.compose import Content
     from newsletter.deliver.models import Mailing
     from newsletter.deliver.worker import Job
     from newsletter.model import Issue
@@ -58,8 +59,9 @@ def send(
 
     Example: newsletter send 2024-03-10-ai-revolution-accelerates --test me@example.org --locale zh
     """
+
     project = project_of(ctx)
-    loaded = _load(project, issue)
+    loaded = load_issue(project, issue)
     if test:
         _send_test(project, loaded, test, locales)
         return
@@ -101,39 +103,13 @@ def status(
 # -- Steps --------------------------------------------------------------------------------------
 
 
-def _load(project: Project, name: str) -> Issue:
-    from newsletter.content.loader import IssueLoader
-    from newsletter.content.source import find_issue_path
-
-    path = find_issue_path(project.issues_path, name, project.config.locales)
-    return IssueLoader(project.config).load(path)
-
-
 def _slug(project: Project, name: str) -> str:
     """The slug of an issue that may no longer exist as files (a send outlives its source)."""
+
     try:
-        return _load(project, name).slug
+        return load_issue(project, name).slug
     except NewsletterError:
         return name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
-
-
-def _editions(project: Project, issue: Issue, locales: list[str] | None = None) -> list[Content]:
-    """The issue rendered in `locales` (default: all of its locales), ready to send."""
-    from newsletter.deliver.compose import Content
-    from newsletter.locales import match_locale
-    from newsletter.render.pipeline import Renderer
-    from newsletter.render.urls import web_url
-
-    wanted = (
-        [match_locale(locale, issue.locales) for locale in locales] if locales else issue.locales
-    )
-    renderer = Renderer(project)
-    editions = []
-    for locale in wanted:
-        rendered = renderer.render(issue, locale)
-        url = web_url(project.config.base_url, locale, issue.slug)
-        editions.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
-    return editions
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
@@ -147,7 +123,7 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
             checked.append(normalize_address(address)[0])
         except InvalidAddress as error:
             raise NewsletterError(f"--test {address!r}: {error}") from None
-    editions = _editions(project, issue, locales)
+    editions = render_editions(project, issue, locales)
     transport = open_transport(project.config.transport_url, project.secrets, project.root)
     try:
         results = send_test(project.config, project.secrets, transport, editions, checked)
@@ -166,11 +142,11 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
 
     from newsletter.deliver.sending import preview
 
-    editions = _editions(project, issue)
+    editions = render_editions(project, issue)
     reached = preview(
         engine,
         [edition.locale for edition in editions],
-        default_locale=_fallback(project, issue),
+        default_locale=fallback_locale(project, issue),
         tag=tag,
     )
     table = Table("locale", "recipients", "email HTML", "subject", title=f"dry run: {issue.slug}")
@@ -182,12 +158,6 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
     out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
 
 
-def _fallback(project: Project, issue: Issue) -> str:
-    """The edition for subscribers whose language the issue is not in."""
-    default = project.config.default_locale
-    return default if default in issue.locales else issue.default_locale
-
-
 def _send(
     project: Project,
     engine: Engine,
@@ -197,10 +167,8 @@ def _send(
     resume: bool,
     only_failed: bool,
 ) -> None:
-    from newsletter.content.git import content_commit
     from newsletter.db import database_url, utcnow
     from newsletter.deliver.audience import find_mailing, requeue_failed
-    from newsletter.deliver.sending import start_mailing
     from newsletter.deliver.signing import signer_for
     from newsletter.deliver.transports import transport_limits
     from newsletter.deliver.worker import Job
@@ -223,12 +191,7 @@ def _send(
                 f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
             )
     else:
-        editions = [] if mailing else _editions(project, issue)
-        commit, dirty = content_commit(issue.path)
-        mailing, added = start_mailing(
-            engine, issue.slug, editions, commit=commit, dirty=dirty, tag=tag,
-            default_locale=_fallback(project, issue), now=utcnow(),
-        )  # fmt: skip
+        mailing, added = start_send(project, engine, issue, tag=tag, now=utcnow())
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
     assert mailing.id is not None
     job = Job(

@@ -1,15 +1,17 @@
-"""`newsletter serve`: the public web app (subscribe, confirm, unsubscribe, preferences)."""
+"""`newsletter serve` (the public web app) and `newsletter run` (web app, delivery and schedule)."""
 
 from __future__ import annotations
 
 import typer
 
 from newsletter.cli.context import console, database, project_of, reports_errors
+from newsletter.errors import NewsletterError
 
 
 def register(app: typer.Typer) -> None:
     """Add the serve command to `app`."""
     app.command("serve")(reports_errors(serve))
+    app.command("run")(reports_errors(run))
 
 
 def serve(
@@ -38,3 +40,42 @@ def serve(
         markup=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+def run(
+    ctx: typer.Context,
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address the web app listens on (put a TLS proxy in front for the public).",
+    ),
+    port: int = typer.Option(8080, "--port", help="Port the web app listens on."),
+    web: bool = typer.Option(True, "--web/--no-web", help="Serve the web app in this process."),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning or error.", show_default=True
+    ),
+) -> None:
+    """Run the service: scheduled sends, delivery workers and the web app, until stopped.
+
+    Schedules (`newsletter schedule`) fire only while a `run` is running. Several `run`
+    processes may share one database: one leads the schedule, all of them deliver and serve,
+    and another takes the lead within `leader_lease` seconds when the leader dies. SIGTERM or
+    Ctrl-C stops it cleanly: the messages in flight finish, the rest stays queued.
+
+    Example: NEWSLETTER_SECRET_KEY=... newsletter run --port 8080
+    """
+    import logging
+
+    from newsletter.service.pool import LOG_FORMAT
+    from newsletter.service.runner import Options, run_service
+
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise NewsletterError(
+            f"--log-level {log_level!r} is not a level", hint="use debug, info, warning or error"
+        )
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    project = project_of(ctx)
+    database(ctx)  # Refuses an outdated schema before anything starts.
+    run_service(project, Options(host=host, port=port, web=web, log_level=level))

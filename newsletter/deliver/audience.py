@@ -1,16 +1,21 @@
 """A mailing and its audience: the issue's editions stored once, one delivery per subscriber.
 
 open_mailing      the mailing of an issue, with the editions it sends (made once)
-enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice
+enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice;
+                  due now, or at a wall-clock time in each subscriber's own time zone
 requeue_failed    failed deliveries are queued again (send --only-failed)
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
@@ -32,6 +37,26 @@ QUEUED = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class LocalTime:
+    """Deliver at this wall-clock time in each subscriber's time zone (`zone` for a subscriber
+    whose zone is unknown to this machine)."""
+
+    wall: datetime
+    """Naive: the same clock reading everywhere."""
+    zone: str
+
+    def due(self, zone: str) -> datetime:
+        """When the wall-clock time comes in `zone`, aware. A time the clocks skip (the spring
+        DST change) comes at the same offset as the hour before it, so an hour late on the
+        wall clock, never early."""
+        try:
+            place = zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            place = zoneinfo.ZoneInfo(self.zone)
+        return self.wall.replace(tzinfo=place)
+
+
 def find_mailing(engine: Engine, issue: str) -> Mailing | None:
     """The mailing of the issue with this slug, if it was ever sent."""
     with Session(engine) as session:
@@ -39,18 +64,26 @@ def find_mailing(engine: Engine, issue: str) -> Mailing | None:
 
 
 def open_mailing(engine: Engine, mailing: Mailing, editions: Sequence[MailingEdition]) -> Mailing:
-    """The issue's mailing: the one made before (its content unchanged), else this one, stored."""
+    """The issue's mailing: the one made before (its content unchanged), else this one, stored.
+
+    Two processes starting the same send at once (two schedulers, a scheduler and a manual
+    send) make one mailing: the loser of the UNIQUE (issue) race takes the winner's.
+    """
+    query = select_models(Mailing).where(col(Mailing.issue) == mailing.issue)
     with Session(engine) as session:
-        query = select_models(Mailing).where(col(Mailing.issue) == mailing.issue)
         existing = session.exec(query).first()
         if existing is not None:
             return existing
         session.add(mailing)
-        session.flush()
-        for edition in editions:
-            edition.mailing_id = mailing.id  # type: ignore[assignment]
-            session.add(edition)
-        session.commit()
+        try:
+            session.flush()
+            for edition in editions:
+                edition.mailing_id = mailing.id  # type: ignore[assignment]
+                session.add(edition)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return session.exec(query).one()
         session.refresh(mailing)
         return mailing
 
@@ -65,8 +98,8 @@ def edition_locales(engine: Engine, mailing_id: int) -> list[str]:
 
 def audience(
     connection: Connection, locales: Sequence[str], *, default_locale: str, tag: str | None
-) -> Iterator[tuple[int, str]]:
-    """(subscriber id, edition locale) of every active, unsuppressed subscriber.
+) -> Iterator[tuple[int, str, str]]:
+    """(subscriber id, edition locale, time zone) of every active, unsuppressed subscriber.
 
     Each subscriber gets the edition in their locale, else the closest one, else the default.
     """
@@ -81,7 +114,9 @@ def audience(
             chosen[wanted] = found if found in locales else default_locale
         return chosen[wanted]
 
-    query = select(SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale)
+    query = select(
+        SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale, SUBSCRIBER.c.timezone
+    )
     query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
     if tag:
         tagged = (
@@ -91,44 +126,61 @@ def audience(
         )
         query = query.where(SUBSCRIBER.c.id.in_(tagged))
     suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    for id_, key, locale in connection.execute(query):
+    for id_, key, locale, zone in connection.execute(query):
         if not (suppressed and address_hash(key) in suppressed):
-            yield id_, locale_for(locale)
+            yield id_, locale_for(locale), zone
 
 
 def enqueue_audience(
-    engine: Engine, mailing: Mailing, *, default_locale: str, tag: str | None, now: datetime
+    engine: Engine,
+    mailing: Mailing,
+    *,
+    default_locale: str,
+    tag: str | None,
+    now: datetime,
+    local_time: LocalTime | None = None,
 ) -> int:
     """Queue one delivery per subscriber of the audience not in the mailing yet; how many.
 
-    Everything is added in one transaction; the UNIQUE (mailing, subscriber) constraint makes
-    adding the same subscriber again a no-op, so a second send of an issue adds nobody twice.
+    Each is due now, or with `local_time` when that wall-clock time comes in the subscriber's
+    zone. Everything is added in one transaction; the UNIQUE (mailing, subscriber) constraint
+    makes adding the same subscriber again a no-op, so a second send adds nobody twice.
     """
     assert mailing.id is not None
     locales = edition_locales(engine, mailing.id)
     added = 0
     if default_locale not in locales:
         default_locale = locales[0]  # The issue's editions changed since the mailing was made.
+    stamp = converter(DELIVERY.c.not_before.type, engine.dialect)
+    due: dict[str, Any] = {}
+
+    def due_in(zone: str) -> Any:
+        # One conversion per zone, not per subscriber.
+        if zone not in due:
+            due[zone] = stamp(max(local_time.due(zone), now) if local_time else now)
+        return due[zone]
+
     with engine.begin() as connection:
         lock_for_writing(connection)
-        rows: list[tuple[int, str]] = []
-        for row in audience(connection, locales, default_locale=default_locale, tag=tag):
-            rows.append(row)
+        rows: list[tuple[int, str, Any]] = []
+        for id_, locale, zone in audience(
+            connection, locales, default_locale=default_locale, tag=tag
+        ):
+            rows.append((id_, locale, due_in(zone)))
             if len(rows) >= ENQUEUE_BATCH:
-                added += _queue(connection, mailing.id, rows, now)
+                added += _queue(connection, mailing.id, rows, stamp(now))
                 rows = []
-        added += _queue(connection, mailing.id, rows, now)
+        added += _queue(connection, mailing.id, rows, stamp(now))
     return added
 
 
 def _queue(
-    connection: Connection, mailing_id: int, rows: list[tuple[int, str]], now: datetime
+    connection: Connection, mailing_id: int, rows: list[tuple[int, str, Any]], stamp: Any
 ) -> int:
-    """Insert queued deliveries for (subscriber id, locale) pairs, skipping those that exist."""
-    stamp = converter(DELIVERY.c.queued_at.type, connection.dialect)(now)
+    """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that exist."""
     values = [
-        (mailing_id, id_, locale, "queued", 0, stamp, "", "", "", stamp, stamp)
-        for id_, locale in rows
+        (mailing_id, id_, locale, "queued", 0, due, "", "", "", stamp, stamp)
+        for id_, locale, due in rows
     ]
     return insert_many(connection, DELIVERY, QUEUED, values, skip_existing=True)
 

@@ -17,12 +17,13 @@ def build_message(
     to: str,
     subject: str,
     text: str,
-    html: str,
     now: datetime,
+    html: str = "",
     reply_to: str = "",
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message; non-ASCII headers are RFC 2047 encoded on output."""
+    """A multipart/alternative message (text only without `html`); non-ASCII headers are
+    RFC 2047 encoded on output."""
     message = EmailMessage(policy=SMTP)
     local, _, domain = sender_address.rpartition("@")
     message["From"] = Address(display_name=sender_name, username=local, domain=domain)
@@ -35,5 +36,6 @@ def build_message(
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(text, subtype="plain", charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
+    if html:
+        message.add_alternative(html, subtype="html", charset="utf-8")
     return message

@@ -42,6 +42,27 @@ def pending(engine: Engine, mailing_id: int) -> tuple[int, datetime | None]:
         return connection.execute(count).scalar_one(), connection.execute(due).scalar()
 
 
+def mailings_with(
+    engine: Engine, states: tuple[str, ...], due_by: datetime | None = None
+) -> list[tuple[int, str, str]]:
+    """(id, uid, issue) of the mailings with deliveries in these states (due by `due_by`).
+
+    One index probe per mailing (there are few), not a scan of every delivery.
+    """
+    inner = select(DELIVERY.c.id).where(
+        DELIVERY.c.mailing_id == MAILING.c.id, DELIVERY.c.state.in_(states)
+    )
+    if due_by is not None:
+        inner = inner.where(DELIVERY.c.not_before <= due_by)
+    query = (
+        select(MAILING.c.id, MAILING.c.uid, MAILING.c.issue)
+        .where(inner.exists())
+        .order_by(MAILING.c.id)
+    )
+    with engine.connect() as connection:
+        return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
+
+
 def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str, str, int, str]]:
     """(address, locale, attempts, reply) of failed deliveries, oldest first."""
     query = (

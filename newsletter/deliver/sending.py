@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from newsletter.config import Config
 from newsletter.db import create_db_engine, utcnow
-from newsletter.deliver.audience import audience, enqueue_audience, open_mailing
+from newsletter.deliver.audience import LocalTime, audience, enqueue_audience, open_mailing
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
 from newsletter.deliver.models import Mailing, MailingEdition
 from newsletter.deliver.outbox import requeue_abandoned
@@ -66,9 +66,11 @@ def start_mailing(
     tag: str | None,
     default_locale: str,
     now: datetime,
+    local_time: LocalTime | None = None,
 ) -> tuple[Mailing, int]:
     """The issue's mailing (made now with these editions, or the one made before) and how many
-    subscribers were added to its audience (0 when everyone already is in it)."""
+    subscribers were added to its audience (0 when everyone already is in it); with
+    `local_time`, each delivery is due at that wall-clock time in the subscriber's zone."""
     made = Mailing(
         issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=tag or "",
         created_at=now,
@@ -85,7 +87,9 @@ def start_mailing(
         for e in editions
     ]
     mailing = open_mailing(engine, made, stored)
-    added = enqueue_audience(engine, mailing, default_locale=default_locale, tag=tag, now=now)
+    added = enqueue_audience(
+        engine, mailing, default_locale=default_locale, tag=tag, now=now, local_time=local_time
+    )
     log.info("mailing %s (%s): %d recipients added", issue, mailing.commit or "no commit", added)
     return mailing, added
 
@@ -231,6 +235,6 @@ def preview(
     """How many subscribers a send would reach now, per edition locale (nothing is written)."""
     reached: dict[str, int] = dict.fromkeys(locales, 0)
     with engine.connect() as connection:
-        for _, locale in audience(connection, locales, default_locale=default_locale, tag=tag):
+        for _, locale, _ in audience(connection, locales, default_locale=default_locale, tag=tag):
             reached[locale] += 1
     return reached

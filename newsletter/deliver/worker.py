@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class Job:
     """Outcomes recorded at a time: at most this many go out twice if the worker is killed."""
     parent: int | None = None
     """The process id of the `send` that started this worker in a child process."""
+    clock: Callable[[], datetime] = utcnow
+    """The time: claims take the deliveries due by then."""
 
 
 def sender_of(config: Config) -> Sender:
@@ -115,7 +118,7 @@ class Worker:
                 self.name,
                 limit=self.job.batch * CLAIMS_PER_RECORD,
                 lease=LEASE,
-                now=utcnow(),
+                now=self.job.clock(),
             )
             if not batch:
                 break
@@ -137,7 +140,7 @@ class Worker:
         people = subscribers_now(
             self.engine, [claimed.subscriber_id for claimed in batch if claimed.subscriber_id]
         )
-        date = format_datetime(utcnow())
+        date = format_datetime(self.job.clock())
         results: list[Result] = []
         finished: set[int] = set()
         refusals = [self._refusal(claimed, people) for claimed in batch]
@@ -162,12 +165,23 @@ class Worker:
                     results = []
         finally:
             finished |= self._record(results, progress)
-            release(self.engine, self.name, (c.id for c in batch if c.id not in finished), utcnow())
+            release(
+                self.engine,
+                self.name,
+                (c.id for c in batch if c.id not in finished),
+                self.job.clock(),
+            )
         return len(finished)
 
     def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
         record(
-            self.engine, self.job.mailing_id, self.name, results, self.policy, utcnow(), lease=LEASE
+            self.engine,
+            self.job.mailing_id,
+            self.name,
+            results,
+            self.policy,
+            self.job.clock(),
+            lease=LEASE,
         )
         if progress and results:
             progress(len(results))

@@ -1,0 +1,219 @@
+"""`newsletter schedule`: sends at a time, or every week; `newsletter run` fires them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from newsletter.cli.context import console, database, project_of, reports_errors
+from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from newsletter.schedule.specs import Schedule
+    from newsletter.schedule.store import Planned
+
+TZ_HELP = "IANA time zone of the time (default: the configured timezone)."
+LOCAL_HELP = "Deliver at this wall-clock time in each reader's own time zone."
+NOT_RUNNING = "no `newsletter run` is running: schedules fire only while one runs"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the schedule commands to `app`."""
+    group = typer.Typer(
+        help="Schedule sends: one issue at a time, or the next ready issue every week.",
+        no_args_is_help=True,
+    )
+    group.command("add")(reports_errors(add))
+    group.command("weekly")(reports_errors(weekly))
+    group.command("list")(reports_errors(list_schedules))
+    group.command("cancel")(reports_errors(cancel))
+    group.command("pause")(reports_errors(pause))
+    group.command("resume")(reports_errors(resume))
+    app.add_typer(group, name="schedule")
+
+
+def add(
+    ctx: typer.Context,
+    issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+    at: str = typer.Option(
+        ..., "--at", help='Date and time: "2026-12-01 08:00".', show_default=False
+    ),
+    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP, show_default=False),
+    tag: str = typer.Option("", "--tag", help="Send only to subscribers with this tag."),
+    local_time: bool = typer.Option(False, "--local-time", help=LOCAL_HELP),
+) -> None:
+    """Send one issue at a date and time.
+
+    The issue is rendered when the schedule fires, so edits until then go out.
+
+    Example: newsletter schedule add 2024-03-10-ai-revolution-accelerates --at "2026-12-01 08:00" --tz Asia/Shanghai
+    """
+    from newsletter.deliver.audience import find_mailing
+    from newsletter.schedule import specs
+    from newsletter.sends import load_issue
+
+    project = project_of(ctx)
+    loaded = load_issue(project, issue)
+    engine = database(ctx)
+    if find_mailing(engine, loaded.slug) is not None:
+        raise NewsletterError(
+            f"issue {loaded.slug} has been sent already",
+            hint=f"`newsletter send {loaded.slug}` sends it to subscribers who joined since",
+        )
+    schedule = specs.once(
+        loaded.slug, at, tz or project.config.timezone, tag=tag, local_time=local_time
+    )
+    _add(ctx, schedule)
+
+
+def weekly(
+    ctx: typer.Context,
+    when: str = typer.Argument(
+        ..., help='Day(s) and time: "mon 08:00", "mon,thu 07:30".', show_default=False
+    ),
+    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP, show_default=False),
+    tag: str = typer.Option("", "--tag", help="Send only to subscribers with this tag."),
+    local_time: bool = typer.Option(False, "--local-time", help=LOCAL_HELP),
+) -> None:
+    """Every week, send the oldest issue marked `status: ready` that was not sent yet.
+
+    When no issue is ready, the firing is logged and the editor_address gets a notice.
+
+    Example: newsletter schedule weekly "mon 08:00" --tz Europe/Berlin
+    """
+    from newsletter.schedule import specs
+
+    project = project_of(ctx)
+    _add(ctx, specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time))
+
+
+def list_schedules(ctx: typer.Context) -> None:
+    """Show the schedules with their next time (in their zone and in UTC) and last firing.
+
+    Example: newsletter schedule list
+    """
+    from newsletter.db import utcnow
+    from newsletter.schedule.firing import firings
+    from newsletter.schedule.leader import leader
+    from newsletter.schedule.store import editing, planned
+
+    project = project_of(ctx)
+    engine = database(ctx)
+    with editing(engine, project.config) as scheduler:
+        schedules = planned(scheduler)
+    last = {}
+    for firing in reversed(firings(engine, [p.id for p in schedules] or [""], limit=1000)):
+        last[firing.job_id] = firing
+    out = console()
+    if not schedules:
+        out.print('no schedules; add one with `newsletter schedule weekly "mon 08:00"`')
+    for item in schedules:
+        audience = (
+            f"subscribers tagged {item.schedule.tag}" if item.schedule.tag else "all subscribers"
+        )
+        out.print(f"{item.id}: {item.schedule.describe()}, to {audience}", markup=False)
+        when = f"{_next(item)} ({_utc(item)})" if item.next_run else "paused"
+        fired = last.get(item.id)
+        before = (
+            f"; last: {fired.wall_time[:16]} {fired.state} {fired.issue} {fired.detail}".rstrip()
+            if fired
+            else ""
+        )
+        out.print(f"  next: {when}{before}", markup=False)
+    holder = leader(engine, utcnow())
+    out.print(f"schedule led by {holder}" if holder else NOT_RUNNING, markup=False)
+
+
+def cancel(
+    ctx: typer.Context,
+    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+) -> None:
+    """Delete a schedule; sends it already started go on.
+
+    Example: newsletter schedule cancel weekly-mon-0800
+    """
+    from newsletter.schedule.store import remove
+
+    removed = _edit(ctx, remove, schedule_id)
+    console().print(f"cancelled {removed.id}: {removed.schedule.describe()}", markup=False)
+
+
+def pause(
+    ctx: typer.Context,
+    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+) -> None:
+    """Stop a schedule from firing until it is resumed.
+
+    Example: newsletter schedule pause weekly-mon-0800
+    """
+    from newsletter.schedule.store import pause as pause_job
+
+    paused = _edit(ctx, pause_job, schedule_id)
+    console().print(f"paused {paused.id}", markup=False)
+
+
+def resume(
+    ctx: typer.Context,
+    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+) -> None:
+    """Let a paused schedule fire again from its next time on (times missed while paused are skipped).
+
+    Example: newsletter schedule resume weekly-mon-0800
+    """
+    from newsletter.schedule.store import resume as resume_job
+
+    resumed = _edit(ctx, resume_job, schedule_id)
+    console().print(f"resumed {resumed.id}: next {_next(resumed)}", markup=False)
+
+
+# -- Steps --------------------------------------------------------------------------------------
+
+
+def _add(ctx: typer.Context, schedule: Schedule) -> None:
+    from newsletter.db import utcnow
+    from newsletter.schedule.store import add as add_job
+    from newsletter.schedule.store import editing
+
+    project = project_of(ctx)
+    engine = database(ctx)
+    with editing(engine, project.config) as scheduler:
+        item = add_job(scheduler, schedule, utcnow())
+    out = console()
+    out.print(f"scheduled {item.id}: {schedule.describe()}", markup=False)
+    out.print(f"next: {_next(item)} ({_utc(item)})", markup=False)
+    if schedule.local_time:
+        out.print("readers get it at that time in their own time zone", markup=False)
+
+
+def _edit(
+    ctx: typer.Context, change: Callable[[BackgroundScheduler, str], Planned], schedule_id: str
+) -> Planned:
+    from newsletter.schedule.store import editing
+
+    project = project_of(ctx)
+    with editing(database(ctx), project.config) as scheduler:
+        return change(scheduler, schedule_id)
+
+
+def _next(item: Planned) -> str:
+    """The next firing on the schedule's own clock ('paused' while paused)."""
+    import zoneinfo
+
+    if item.next_run is None:
+        return "paused"
+    schedule = item.schedule
+    if schedule.local_time:
+        # The trigger runs on UTC+14's clock: its wall time is each reader's.
+        return f"{item.next_run:%a %Y-%m-%d %H:%M} local"
+    return f"{item.next_run.astimezone(zoneinfo.ZoneInfo(schedule.zone)):%a %Y-%m-%d %H:%M} {schedule.zone}"
+
+
+def _utc(item: Planned) -> str:
+    from datetime import UTC
+
+    return f"{item.next_run.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if item.next_run else ""

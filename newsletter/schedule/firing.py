@@ -1,0 +1,221 @@
+"""A schedule fires: the send it is due for is started once, or reported as missed.
+
+    fire          what the leader's scheduler runs when a schedule is due
+    claim_firing  the firing's row, made once per (schedule, wall-clock time): the issue it
+                  sends is chosen inside that transaction, so a second firing for the same
+                  time (DST, a restart, a second leader) finds it and sends nothing new
+
+A firing only queues the send's audience; the delivery workers of every `run` process send it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.config import Project
+from newsletter.db import lock_for_writing, utcnow
+from newsletter.deliver.audience import LocalTime
+from newsletter.deliver.models import MAILING
+from newsletter.errors import NewsletterError
+from newsletter.schedule.models import FIRING, Firing
+from newsletter.schedule.notices import notify_editor
+from newsletter.schedule.specs import AT_FORMAT, Schedule, wall_time
+from newsletter.sends import load_issue, ready_issues, start_send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Firer:
+    """What a firing needs: the project, its database, and the time."""
+
+    project: Project
+    engine: Engine
+    clock: Callable[[], datetime] = utcnow
+    scheduled_issues: Callable[[], set[str]] = field(default=set)
+    """Issues a one-off schedule will send (a weekly firing leaves them to it)."""
+
+
+def scheduled_send(*context: Any, **spec: Any) -> str:
+    """The job every schedule stores: APScheduler calls it with the schedule's settings, and
+    the FiringExecutor (store.py) puts the firer, the job's id and the due time ahead of them."""
+    firer, job_id, scheduled = context
+    return fire(firer, job_id, scheduled, **spec)
+
+
+def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
+    """Start the send that the schedule `job_id` is due for at `scheduled`; what happened.
+
+    Late by more than `misfire_grace` (the service was down): recorded and reported as
+    missed, not sent. A weekly schedule sends the oldest ready issue not sent yet, or tells
+    the editor that none is ready.
+    """
+    schedule = Schedule(**spec)
+    now = firer.clock()
+    wall = wall_time(schedule, scheduled).strftime(AT_FORMAT)
+    late = (now - scheduled).total_seconds()
+    grace = firer.project.config.misfire_grace
+    if late > grace:
+        return _missed(firer, job_id, schedule, scheduled, wall, late)
+    candidates: list[str] = []
+    if schedule.kind == "weekly":
+        # Read outside the database lock: loading every issue takes a while.
+        excluded = firer.scheduled_issues()
+        candidates = [i.slug for i in ready_issues(firer.project) if i.slug not in excluded]
+    firing, new = claim_firing(
+        firer.engine, job_id, wall, scheduled, now, schedule.issue or _first_free(candidates)
+    )
+    if not new and firing.state != "started":
+        log.info(
+            "%s for %s fired before (%s %s): nothing to do",
+            job_id,
+            wall,
+            firing.state,
+            firing.issue,
+        )
+        return f"fired before: {firing.state}"
+    if not firing.issue:
+        log.warning("%s for %s: no issue is ready to send", job_id, wall)
+        notify_editor(
+            firer.project,
+            f"No issue ready for the send of {wall[:16]}",
+            f"The schedule {job_id} ({schedule.describe()}) fired for {wall[:16]}, and no issue "
+            "is ready: nothing was sent.\n\nMark the next issue ready (status: ready in its front "
+            "matter); it goes out at the next firing, or now with `newsletter send ISSUE`.\n",
+            now,
+        )
+        return "no issue ready"
+    if not new:
+        log.info("%s for %s: completing the send of %s started before", job_id, wall, firing.issue)
+    return _send(firer, firing, schedule, wall)
+
+
+def _first_free(candidates: Sequence[str]) -> Callable[[set[str]], str]:
+    """The first candidate not taken yet ("" when all are)."""
+
+    def choose(taken: set[str]) -> str:
+        return next((slug for slug in candidates if slug not in taken), "")
+
+    return choose
+
+
+def claim_firing(
+    engine: Engine,
+    job_id: str,
+    wall: str,
+    scheduled: datetime,
+    now: datetime,
+    issue: str | Callable[[set[str]], str],
+) -> tuple[Firing, bool]:
+    """The firing of `job_id` for the wall-clock time `wall`, and whether it is new.
+
+    A new firing's issue is `issue`, or chosen by it among the issues no mailing or other
+    firing has taken, under the database's write lock: two firings never pick the same one.
+    """
+    key = (FIRING.c.job_id == job_id, FIRING.c.wall_time == wall)
+    try:
+        with engine.begin() as connection:
+            lock_for_writing(connection)
+            found = connection.execute(select(FIRING).where(*key)).first()
+            if found is not None:
+                return Firing(**found._mapping), False
+            if callable(issue):
+                issue = issue(_taken(connection))
+            firing = Firing(
+                job_id=job_id, wall_time=wall, scheduled_at=scheduled, fired_at=now, issue=issue,
+                state="started" if issue else "no-issue",
+            )  # fmt: skip
+            values = firing.model_dump(exclude={"id"})
+            firing.id = connection.execute(insert(FIRING).values(values)).inserted_primary_key[0]  # type: ignore[index]
+            return firing, True
+    except IntegrityError:
+        # PostgreSQL: another leader inserted the same firing meanwhile.
+        with engine.connect() as connection:
+            return Firing(**connection.execute(select(FIRING).where(*key)).one()._mapping), False
+
+
+def _taken(connection: Any) -> set[str]:
+    sent = connection.execute(select(MAILING.c.issue)).scalars()
+    chosen = connection.execute(
+        select(FIRING.c.issue).where(FIRING.c.state.in_(("started", "queued")))
+    ).scalars()
+    return {*sent, *chosen}
+
+
+def _send(firer: Firer, firing: Firing, schedule: Schedule, wall: str) -> str:
+    """Render the firing's issue and queue its audience; the firing records the outcome."""
+    assert firing.id is not None
+    try:
+        issue = load_issue(firer.project, firing.issue)
+        local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
+        mailing, added = start_send(
+            firer.project, firer.engine, issue, tag=schedule.tag or None, now=firer.clock(),
+            local_time=local if schedule.local_time else None,
+        )  # fmt: skip
+    except Exception as error:
+        _finish(firer.engine, firing.id, "failed", str(error))
+        if not isinstance(error, NewsletterError):
+            log.exception("%s for %s: sending %s failed", firing.job_id, wall, firing.issue)
+        else:
+            log.error("%s for %s: sending %s failed: %s", firing.job_id, wall, firing.issue, error)
+        notify_editor(
+            firer.project,
+            f"The send of {firing.issue} failed",
+            f"The schedule {firing.job_id} fired for {wall[:16]} to send {firing.issue}, and "
+            f"the send could not start:\n\n  {error}\n\nFix it, then send it with "
+            f"`newsletter send {firing.issue}`.\n",
+            firer.clock(),
+        )
+        return "failed"
+    when = " at each reader's local time" if schedule.local_time else ""
+    detail = f"{added} recipients queued{when} (mailing {mailing.id})"
+    _finish(firer.engine, firing.id, "queued", detail)
+    log.info("%s for %s: sending %s: %s", firing.job_id, wall, firing.issue, detail)
+    return detail
+
+
+def _missed(
+    firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, wall: str, late: float
+) -> str:
+    """Record a firing too late to send, and tell the editor."""
+    now = firer.clock()
+    firing, new = claim_firing(firer.engine, job_id, wall, scheduled, now, schedule.issue)
+    if not new:
+        return f"fired before: {firing.state}"
+    detail = f"missed by {late / 60:.0f} minutes (the grace period is {firer.project.config.misfire_grace / 60:.0f})"
+    assert firing.id is not None
+    _finish(firer.engine, firing.id, "missed", detail)
+    what = firing.issue or "the weekly issue"
+    log.warning("%s for %s: %s, so %s was not sent", job_id, wall, detail, what)
+    notify_editor(
+        firer.project,
+        f"The send of {wall[:16]} was missed",
+        f"The schedule {job_id} ({schedule.describe()}) was due at {wall[:16]}, when no "
+        f"`newsletter run` was running; it started {detail}, so nothing was sent.\n\n"
+        f"Send it now with `newsletter send {firing.issue or 'ISSUE'}` if it is still timely.\n",
+        now,
+    )
+    return "missed"
+
+
+def _finish(engine: Engine, firing_id: int, state: str, detail: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(FIRING).where(FIRING.c.id == firing_id).values(state=state, detail=detail[:1000])
+        )
+
+
+def firings(engine: Engine, job_ids: Sequence[str] | None = None, limit: int = 20) -> list[Firing]:
+    """The latest firings, newest first (of these schedules only, when given)."""
+    query = select(FIRING).order_by(FIRING.c.scheduled_at.desc(), FIRING.c.id.desc()).limit(limit)
+    if job_ids is not None:
+        query = query.where(FIRING.c.job_id.in_(list(job_ids)))
+    with engine.connect() as connection:
+        return [Firing(**row._mapping) for row in connection.execute(query)]

@@ -1,0 +1,109 @@
+"""An issue on its way out: found by name, rendered into editions, its send started.
+
+    load_issue     the issue a command or a schedule names (slug, folder or file)
+    editions       the issue rendered in each of its locales, ready to send
+    start_send     its mailing made (once) and its audience queued, now or at each reader's
+                   local time
+    ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
+
+This module joins content, render and deliver: the CLI and the scheduler both start sends
+through it, so a scheduled send is the same send as a manual one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from newsletter.config import Project
+from newsletter.deliver.audience import LocalTime
+from newsletter.deliver.compose import Content
+from newsletter.deliver.models import Mailing
+from newsletter.errors import NewsletterError
+from newsletter.model import Issue
+
+log = logging.getLogger(__name__)
+
+
+def load_issue(project: Project, name: str) -> Issue:
+    """The issue called `name` (a slug, folder or file under the issues folder)."""
+    from newsletter.content.loader import IssueLoader
+    from newsletter.content.source import find_issue_path
+
+    path = find_issue_path(project.issues_path, name, project.config.locales)
+    return IssueLoader(project.config).load(path)
+
+
+def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> list[Content]:
+    """The issue rendered in `locales` (default: all of its locales), ready to send."""
+    from newsletter.locales import match_locale
+    from newsletter.render.pipeline import Renderer
+    from newsletter.render.urls import web_url
+
+    wanted = [match_locale(locale, issue.locales) for locale in locales] or issue.locales
+    renderer = Renderer(project)
+    made = []
+    for locale in wanted:
+        rendered = renderer.render(issue, locale)
+        url = web_url(project.config.base_url, locale, issue.slug)
+        made.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
+    return made
+
+
+def fallback_locale(project: Project, issue: Issue) -> str:
+    """The edition for subscribers whose language the issue is not in."""
+    default = project.config.default_locale
+    return default if default in issue.locales else issue.default_locale
+
+
+def start_send(
+    project: Project,
+    engine: Engine,
+    issue: Issue,
+    *,
+    tag: str | None,
+    now: datetime,
+    local_time: LocalTime | None = None,
+) -> tuple[Mailing, int]:
+    """The issue's mailing (rendered and stored the first time) and how many subscribers were
+    added to its audience; with `local_time`, each is due at that wall-clock time in their zone."""
+    from newsletter.content.git import content_commit
+    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.sending import start_mailing
+
+    made = [] if find_mailing(engine, issue.slug) else editions(project, issue)
+    commit, dirty = content_commit(issue.path)
+    return start_mailing(
+        engine, issue.slug, made, commit=commit, dirty=dirty, tag=tag,
+        default_locale=fallback_locale(project, issue), now=now, local_time=local_time,
+    )  # fmt: skip
+
+
+def ready_issues(project: Project) -> list[Issue]:
+    """Every issue marked `status: ready`, oldest first (by date, then slug).
+
+    An issue that cannot be loaded is left out with a warning: one broken draft must not stop
+    the weekly send of the others (`newsletter check` names its problem).
+    """
+    from newsletter.content.loader import IssueLoader
+    from newsletter.content.source import discover_issue_paths
+
+    loader = IssueLoader(project.config)
+    ready = []
+    for path in discover_issue_paths(project.issues_path, project.config.locales):
+        try:
+            issue = loader.load(path)
+        except NewsletterError as error:
+            log.warning("skipping %s, which does not load: %s", path.name, error)
+            continue
+        if issue.main.status == "ready":
+            ready.append(issue)
+    return sorted(ready, key=_age)
+
+
+def _age(issue: Issue) -> tuple[bool, float, str]:
+    date = issue.main.date  # Aware (dates without a zone take the configured one).
+    return (date is None, date.timestamp() if date else 0.0, issue.slug)

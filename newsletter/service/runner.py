@@ -1,0 +1,232 @@
+"""`newsletter run`: the long-running service, in one process.
+
+    delivery workers  child processes that send whatever is due (pool.py), in every process
+    web app           subscribe, confirm, unsubscribe, preferences (a uvicorn thread)
+    scheduler         APScheduler on the project's job store, only in the process that holds
+                      the leader's lease (schedule/leader.py); it fires schedules (firing.py)
+
+The main thread ticks once a second: it renews or takes the lease, starts or stops the
+scheduler to match, wakes the scheduler so that it sees schedules added by other commands,
+restarts dead workers, requeues the claims of workers that died, and logs each send's progress.
+SIGTERM or Ctrl-C stops it cleanly: a firing in progress finishes, each worker records the
+message in flight and gives back its other claims, the lease is released for another process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from newsletter.config import Project
+from newsletter.db import create_db_engine, database_url, require_current, utcnow
+from newsletter.deliver.outbox import requeue_abandoned, worker_name
+from newsletter.deliver.report import mailings_with, progress
+from newsletter.deliver.transports import transport_limits
+from newsletter.errors import NewsletterError
+from newsletter.schedule.leader import Lease
+from newsletter.service.pool import Settings, WorkerPool
+
+log = logging.getLogger(__name__)
+TICK = 1.0
+REPORT_EVERY = 30.0
+
+
+@dataclass
+class Options:
+    """How `newsletter run` runs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    web: bool = True
+    log_level: int = logging.INFO
+    clock: Callable[[], datetime] = utcnow
+
+
+def run_service(project: Project, options: Options, stop: threading.Event | None = None) -> None:
+    """Run until SIGTERM, Ctrl-C or `stop` is set; return once everything has stopped."""
+    stop = stop or threading.Event()
+    url = database_url(project)
+    engine = create_db_engine(url)
+    require_current(engine)
+    _check_settings(project)
+    limits = transport_limits(project.config.transport_url)
+    settings = Settings(
+        config=project.config, secrets=dict(project.secrets), root=project.root,
+        database_url=url, rate=limits.rate / limits.connections if limits.rate else None,
+        log_level=options.log_level, clock=options.clock,
+    )  # fmt: skip
+    _on_signals(stop)
+    pool = WorkerPool(settings, limits.connections)
+    web = _Web(project, engine, options) if options.web else None
+    leading = _Leadership(project, engine, options.clock)
+    sends = _Sends(engine, options.clock)
+    log.info(
+        "newsletter run: %d delivery workers, web %s, schedule leader if the lead is free",
+        limits.connections,
+        f"on http://{options.host}:{options.port}" if web else "off",
+    )
+    try:
+        pool.start()
+        if web:
+            web.start()
+        while not stop.is_set():
+            try:
+                leading.tick()
+                sends.tick()
+            except SQLAlchemyError as error:
+                # The database is unreachable or busy for longer than its timeout: keep
+                # running, try again next tick (without the lead until it can be renewed).
+                log.error("database: %s", error)
+                leading.step_down()
+            pool.watch()
+            stop.wait(TICK)
+    finally:
+        log.info("stopping: finishing the messages in flight")
+        leading.step_down(release=True)
+        pool.stop()
+        if web:
+            web.stop()
+        sends.tick()
+        engine.dispose()
+        log.info("stopped")
+
+
+def _check_settings(project: Project) -> None:
+    """Refuse to start with settings that would fail every send or page."""
+    from newsletter.deliver.signing import signer_for
+    from newsletter.subscribers.tokens import Tokens
+
+    Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+    signer_for(project.config, project.secrets)
+
+
+def _on_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # Embedded (tests): the caller stops it through `stop`.
+
+    def handle(signum: int, _frame: Any) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+@dataclass
+class _Leadership:
+    """The lease, and the scheduler that runs while this process holds it."""
+
+    project: Project
+    engine: Engine
+    clock: Callable[[], datetime]
+    lease: Lease = field(init=False)
+    scheduler: Any = None
+
+    def __post_init__(self) -> None:
+        self.lease = Lease(self.engine, worker_name(), self.project.config.leader_lease)
+
+    def tick(self) -> None:
+        if self.lease.hold(self.clock()):
+            if self.scheduler is None:
+                self.scheduler = self._start()
+                log.info("this process leads the schedule (%s)", self.lease.holder)
+            self.scheduler.wakeup()  # Sees schedules that other commands added or changed.
+        elif self.scheduler is not None:
+            log.warning("another process took the lead of the schedule; stopping the scheduler")
+            self._stop()
+
+    def step_down(self, release: bool = False) -> None:
+        if self.scheduler is not None:
+            self._stop()
+        if release:
+            try:
+                self.lease.release()
+            except SQLAlchemyError as error:
+                log.error("releasing the lead: %s", error)
+
+    def _start(self) -> Any:
+        from newsletter.schedule.firing import Firer
+        from newsletter.schedule.store import scheduled_issues, scheduler_for
+
+        firer = Firer(self.project, self.engine, self.clock)
+        scheduler = scheduler_for(self.engine, self.project.config, firer)
+        firer.scheduled_issues = lambda: scheduled_issues(scheduler)
+        scheduler.start()
+        return scheduler
+
+    def _stop(self) -> None:
+        # Waits for a firing in progress: it queues a send, which must not stop half-way.
+        self.scheduler.shutdown(wait=True)
+        self.scheduler = None
+
+
+@dataclass
+class _Sends:
+    """Watches the sends in progress: requeues claims of dead workers, logs progress and ends."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+    active: dict[int, str] = field(default_factory=dict)
+    reported: float = 0.0
+
+    def tick(self) -> None:
+        now = self.clock()
+        current = {
+            id_: issue for id_, _, issue in mailings_with(self.engine, ("queued", "sending"))
+        }
+        report = time.monotonic() - self.reported > REPORT_EVERY
+        for id_, issue in current.items():
+            if requeue_abandoned(self.engine, id_, now):
+                log.warning("%s: claims of a stopped worker queued again", issue)
+            if report or id_ not in self.active:
+                done, total = progress(self.engine, id_)
+                log.info("%s: %d of %d deliveries final", issue, done, total)
+        for id_, issue in self.active.items():
+            if id_ not in current:
+                done, total = progress(self.engine, id_)
+                log.info("%s: send complete, %d of %d deliveries final", issue, done, total)
+        if report:
+            self.reported = time.monotonic()
+        self.active = current
+
+
+class _Web:
+    """The web app on a uvicorn server in a thread (the main thread keeps the signals)."""
+
+    def __init__(self, project: Project, engine: Engine, options: Options) -> None:
+        import uvicorn
+
+        from newsletter.web.app import create_app
+
+        app = create_app(project, engine=engine, clock=options.clock)
+        config = uvicorn.Config(
+            app, host=options.host, port=options.port, proxy_headers=True,
+            log_level=logging.getLevelName(options.log_level).lower(), log_config=None,
+        )  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self.where = f"{options.host}:{options.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise NewsletterError(
+                    f"the web app could not listen on {self.where}",
+                    hint="choose a free --host/--port, or run with --no-web",
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10.0)
