@@ -25,7 +25,7 @@ from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, make_project, newsletter
+from .test_delivery import ISSUE, READERS, make_project, newsletter
 
 BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
@@ -146,3 +146,35 @@ def test_a_send_on_postgresql_delivers_each_message_once(
     # Sending again adds nobody (ON CONFLICT DO NOTHING on the UNIQUE pair).
     code, output = newsletter(project, "send", ISSUE)
     assert code == 0 and "0 recipients added" in output
+
+
+def test_schedules_firings_and_the_leader_lease_on_postgresql(
+    database: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from newsletter.schedule.firing import Firer, fire, firings
+    from newsletter.schedule.leader import Lease
+
+    from .test_schedule import FIRST, deliver_due, mark_ready, the_job
+
+    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=database)
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "sun 02:30", "--tz", "Europe/Berlin")[0] == 0
+    job = the_job(project, "weekly-sun-0230")
+    engine = engine_for(database)
+    # The two 02:30s of 25 October 2026 (CEST, then CET): one firing, one send.
+    for due in (
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    ):
+        fire(Firer(project, engine, clock=lambda due=due: due), job.id, due, **job.kwargs)
+        deliver_due(project, due + timedelta(seconds=1))
+    assert [(f.state, f.issue) for f in firings(engine)] == [("queued", FIRST)]
+    assert sorted(r.recipients[0] for r in smtp_server.received) == sorted(
+        email for email, _, _ in READERS
+    )
+    now = datetime(2031, 1, 1, tzinfo=UTC)
+    first, second = Lease(engine, "elsewhere:1", 5), Lease(engine, "elsewhere:2", 5)
+    assert first.hold(now) and not second.hold(now)
+    assert second.hold(now + timedelta(seconds=6)) and not first.hold(now + timedelta(seconds=6))

@@ -19,8 +19,9 @@ from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.worker import Job, run_job
-from newsletter.schedule.firing import Firer, fire, firings
+from newsletter.schedule.firing import Firer, claim_firing, complete_interrupted, fire, firings
 from newsletter.schedule.leader import Lease, leader
+from newsletter.schedule.specs import Schedule
 from newsletter.schedule.store import editing, planned
 from newsletter.subscribers.models import SUBSCRIBER
 
@@ -57,8 +58,11 @@ def engine_of(project: Project):  # type: ignore[no-untyped-def]
 
 
 def the_job(project: Project, job_id: str):  # type: ignore[no-untyped-def]
-    with editing(engine_of(project), project.config) as scheduler:
-        return scheduler.get_job(job_id)
+    engine = engine_of(project)
+    with editing(engine, project.config) as scheduler:
+        job = scheduler.get_job(job_id)
+    engine.dispose()  # After the scheduler's last look at the job store (see store.editing).
+    return job
 
 
 def deliver_due(project: Project, now: datetime) -> None:
@@ -66,6 +70,7 @@ def deliver_due(project: Project, now: datetime) -> None:
     engine = engine_of(project)
     with engine.connect() as connection:
         mailings = connection.execute(select(MAILING.c.id, MAILING.c.uid)).all()
+    engine.dispose()
     for mailing_id, uid in mailings:
         job = Job(
             config=project.config, secrets=dict(project.secrets), root=project.root,
@@ -106,8 +111,11 @@ def test_schedule_commands_add_list_pause_resume_and_cancel(project: Project) ->
 
 
 def planned_now(project: Project):  # type: ignore[no-untyped-def]
-    with editing(engine_of(project), project.config) as scheduler:
-        return planned(scheduler)
+    engine = engine_of(project)
+    with editing(engine, project.config) as scheduler:
+        found = planned(scheduler)
+    engine.dispose()
+    return found
 
 
 @pytest.mark.parametrize(
@@ -300,3 +308,27 @@ def test_one_lease_holder_at_a_time_and_takeover_when_it_ends(project: Project) 
     first.release()
     assert dead.hold(now + timedelta(seconds=22))
     assert first.hold(now + timedelta(seconds=23))
+
+
+def test_a_firing_interrupted_half_way_is_completed_by_the_next_leader(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "mon 08:00")[0] == 0
+    job = the_job(project, "weekly-mon-0800")
+    due = job.next_run_time
+    engine = engine_of(project)
+    # A leader killed right after it chose the issue: the firing is recorded, nothing queued.
+    firing, new = claim_firing(engine, job.id, Schedule(**job.kwargs), due, due, FIRST)
+    assert new and firing.state == "started"
+    with engine.connect() as connection:
+        assert connection.execute(select(MAILING.c.id)).all() == []
+
+    assert complete_interrupted(Firer(project, engine, clock=lambda: due)) == 1
+    [done] = firings(engine)
+    assert (done.state, done.issue, done.detail[:20]) == ("queued", FIRST, "2 recipients queued ")
+    assert complete_interrupted(Firer(project, engine, clock=lambda: due)) == 0
+    deliver_due(project, due + timedelta(seconds=1))
+    assert sorted(r.recipients[0] for r in smtp_server.received) == [
+        "ada@example.org", "wei@example.cn",
+    ]  # fmt: skip

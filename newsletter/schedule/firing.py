@@ -10,6 +10,7 @@ A firing only queues the send's audience; the delivery workers of every `run` pr
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
         excluded = firer.scheduled_issues()
         candidates = [i.slug for i in ready_issues(firer.project) if i.slug not in excluded]
     firing, new = claim_firing(
-        firer.engine, job_id, wall, scheduled, now, schedule.issue or _first_free(candidates)
+        firer.engine, job_id, schedule, scheduled, now, schedule.issue or _first_free(candidates)
     )
     if not new and firing.state != "started":
         log.info(
@@ -97,6 +98,24 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
     return _send(firer, firing, schedule, wall)
 
 
+def complete_interrupted(firer: Firer) -> int:
+    """Complete the firings whose leader was killed half-way (still `started`); how many.
+
+    The scheduler moved on to the schedule's next time when it started them, so nothing else
+    would: a new leader calls this before its scheduler starts. Completing is idempotent.
+    """
+    with firer.engine.connect() as connection:
+        rows = connection.execute(select(FIRING).where(FIRING.c.state == "started")).all()
+    for row in rows:
+        firing = Firing(**row._mapping)
+        log.warning(
+            "%s for %s: completing the send of %s, interrupted", firing.job_id, firing.wall_time,
+            firing.issue,
+        )  # fmt: skip
+        _send(firer, firing, Schedule(**json.loads(firing.schedule)), firing.wall_time)
+    return len(rows)
+
+
 def _first_free(candidates: Sequence[str]) -> Callable[[set[str]], str]:
     """The first candidate not taken yet ("" when all are)."""
 
@@ -109,16 +128,17 @@ def _first_free(candidates: Sequence[str]) -> Callable[[set[str]], str]:
 def claim_firing(
     engine: Engine,
     job_id: str,
-    wall: str,
+    schedule: Schedule,
     scheduled: datetime,
     now: datetime,
     issue: str | Callable[[set[str]], str],
 ) -> tuple[Firing, bool]:
-    """The firing of `job_id` for the wall-clock time `wall`, and whether it is new.
+    """The firing of `job_id` for the wall-clock time of `scheduled`, and whether it is new.
 
     A new firing's issue is `issue`, or chosen by it among the issues no mailing or other
     firing has taken, under the database's write lock: two firings never pick the same one.
     """
+    wall = wall_time(schedule, scheduled).strftime(AT_FORMAT)
     key = (FIRING.c.job_id == job_id, FIRING.c.wall_time == wall)
     try:
         with engine.begin() as connection:
@@ -130,7 +150,7 @@ def claim_firing(
                 issue = issue(_taken(connection))
             firing = Firing(
                 job_id=job_id, wall_time=wall, scheduled_at=scheduled, fired_at=now, issue=issue,
-                state="started" if issue else "no-issue",
+                state="started" if issue else "no-issue", schedule=json.dumps(schedule.kwargs()),
             )  # fmt: skip
             values = firing.model_dump(exclude={"id"})
             firing.id = connection.execute(insert(FIRING).values(values)).inserted_primary_key[0]  # type: ignore[index]
@@ -186,7 +206,7 @@ def _missed(
 ) -> str:
     """Record a firing too late to send, and tell the editor."""
     now = firer.clock()
-    firing, new = claim_firing(firer.engine, job_id, wall, scheduled, now, schedule.issue)
+    firing, new = claim_firing(firer.engine, job_id, schedule, scheduled, now, schedule.issue)
     if not new:
         return f"fired before: {firing.state}"
     detail = f"missed by {late / 60:.0f} minutes (the grace period is {firer.project.config.misfire_grace / 60:.0f})"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Float, LargeBinary, Table, Unicode, UniqueConstraint
+from sqlalchemy import Column, Float, LargeBinary, Table, Text, Unicode, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from newsletter.db import UTCDateTime, utcnow
@@ -40,6 +40,9 @@ class Firing(SQLModel, table=True):
     """The issue it sends ("" when none was ready)."""
     state: str = Field(default="started", max_length=16)
     detail: str = Field(default="", max_length=1000)
+    schedule: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    """The schedule's settings as JSON, so that an interrupted firing can be completed even
+    when its schedule is gone (a one-off is removed once it fired)."""
 
 
 class Lease(SQLModel, table=True):

@@ -67,7 +67,11 @@ def scheduler_for(engine: Engine, config: Config, context: Any = None) -> Backgr
 @contextmanager
 def editing(engine: Engine, config: Config) -> Iterator[BackgroundScheduler]:
     """The job store, opened through a paused scheduler: jobs can be read and changed, and
-    none fires."""
+    none fires.
+
+    APScheduler 3.11's scheduler thread looks at the job store once more after shutdown (and
+    after the job store disposed the engine): the caller disposes its engine when done.
+    """
     scheduler = scheduler_for(engine, config)
     scheduler.start(paused=True)
     try:

@@ -154,12 +154,13 @@ class _Leadership:
                 log.error("releasing the lead: %s", error)
 
     def _start(self) -> Any:
-        from newsletter.schedule.firing import Firer
+        from newsletter.schedule.firing import Firer, complete_interrupted
         from newsletter.schedule.store import scheduled_issues, scheduler_for
 
         firer = Firer(self.project, self.engine, self.clock)
         scheduler = scheduler_for(self.engine, self.project.config, firer)
         firer.scheduled_issues = lambda: scheduled_issues(scheduler)
+        complete_interrupted(firer)
         scheduler.start()
         return scheduler
 

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("issue", text(length=200), nullable=False),
         sa.Column("state", text(length=16), nullable=False),
         sa.Column("detail", text(length=1000), nullable=False),
+        sa.Column("schedule", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("job_id", "wall_time"),
     )

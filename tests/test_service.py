@@ -1,0 +1,285 @@
+"""`newsletter run` in real processes, on real time: schedules fire, sends go out once.
+
+Each test starts the service as a user would (`python -m newsletter run`), against a real SMTP
+server on 127.0.0.1 and a real SQLite file, with schedules a few seconds ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from newsletter.config import Project
+from newsletter.db import create_db_engine, database_url
+from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.schedule.firing import firings
+from newsletter.sends import load_issue, start_send
+from newsletter.service.pool import Settings, _loop
+
+from .conftest import Recorder, SmtpServer
+from .test_delivery import READERS, SECRET, make_project, newsletter
+from .test_schedule import FIRST, SECOND, mark_ready
+
+READER_ADDRESSES = [email for email, _, _ in READERS]
+
+
+class Service:
+    """One `newsletter run` process, its log in a file."""
+
+    def __init__(self, project: Project, name: str, *args: str) -> None:
+        self.log_path = project.root / f"{name}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "newsletter", "--config", str(project.source), "run", *args],
+                env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
+                cwd=project.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        wait_until(lambda: text in self.log, timeout, f"{text!r} in the log:\n{self.log}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, as systemd stops it; its exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    """Services the test starts; whatever still runs at the end is killed."""
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.process.poll() is None:
+            service.kill()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def children(pid: int) -> set[int]:
+    """The process ids of a process's children (Linux)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(n) for n in (task / "children").read_text().split()}
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def at(seconds: float) -> str:
+    """A UTC wall-clock time `seconds` from now, as `schedule add --at` takes it."""
+    return f"{datetime.now(UTC) + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
+
+
+def weekly_at(seconds: float) -> str:
+    """`sun 13:48:14`: today's weekday and the UTC time `seconds` from now."""
+    return f"{datetime.now(UTC) + timedelta(seconds=seconds):%a %H:%M:%S}".lower()
+
+
+def per_reader(smtp_server: SmtpServer) -> Counter[str]:
+    return Counter(r.recipients[0] for r in smtp_server.received)
+
+
+@pytest.fixture
+def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
+    return make_project(tmp_path, smtp_server.url + "?connections=2", leader_lease="3")
+
+
+def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
+    project: Project, smtp_server: SmtpServer, services: list[Service]
+) -> None:
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    code, output = newsletter(
+        project, "schedule", "add", FIRST, "--at", f"{due:%Y-%m-%d %H:%M:%S}", "--tz", "UTC"
+    )
+    assert code == 0, output
+    first = Service(project, "first", "--no-web")
+    services.append(first)
+    first.wait_for_log("this process leads the schedule")
+    assert first.stop() == 0 and "stopped" in first.log
+    engine = create_db_engine(database_url(project))
+    assert firings(engine) == [] and smtp_server.received == []
+    assert f"send-{FIRST}" in newsletter(project, "schedule", "list")[1]
+
+    # The send comes due while no service runs; the next start sends it, once.
+    wait_until(lambda: datetime.now(UTC) > due + timedelta(seconds=1), 20, "the due time")
+    assert firings(engine) == []
+    port = free_port()
+    second = Service(project, "second", "--port", str(port))
+    services.append(second)
+    wait_until(lambda: len(smtp_server.received) >= len(READERS), 30, "the send")
+    time.sleep(1.5)  # Anything sent twice would arrive meanwhile.
+    assert per_reader(smtp_server) == Counter(READER_ADDRESSES)
+    [fired] = firings(engine)
+    assert (fired.job_id, fired.state, fired.issue) == (f"send-{FIRST}", "queued", FIRST)
+    assert f"sending {FIRST}: 4 recipients queued" in second.log
+    # The web app runs in the same process.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert response.status == 200
+    assert second.stop() == 0
+    listed = newsletter(project, "schedule", "list")[1]
+    assert f"send-{FIRST}" not in listed  # A one-off schedule is gone once it fired.
+
+
+def test_two_run_processes_on_one_database_send_each_message_once(
+    tmp_path: Path, smtp_server: SmtpServer, services: list[Service]
+) -> None:
+    project = make_project(tmp_path, smtp_server.url + "?connections=2", leader_lease="3")
+    readers = tmp_path / "readers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(200)]
+    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    mark_ready(project, FIRST)
+    mark_ready(project, SECOND)
+    one = Service(project, "one", "--no-web")
+    two = Service(project, "two", "--no-web")
+    services.extend([one, two])
+    for service in (one, two):
+        service.wait_for_log("newsletter run:")
+    wait_until(lambda: "leads the schedule" in one.log + two.log, 30, "a leader")
+    # A delivery worker that dies is replaced.
+    [worker, *_] = [
+        pid
+        for pid in children(one.process.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    os.kill(worker, signal.SIGKILL)
+    one.wait_for_log("starting another")
+    code, output = newsletter(project, "schedule", "weekly", weekly_at(3), "--tz", "UTC")
+    assert code == 0, output
+
+    everyone = 200 + len(READERS)
+    wait_until(lambda: len(smtp_server.received) >= everyone, 60, "the send")
+    time.sleep(2)
+    assert set(per_reader(smtp_server).values()) == {1}
+    assert len(per_reader(smtp_server)) == everyone
+    [fired] = firings(create_db_engine(database_url(project)))
+    assert fired.issue == FIRST  # The oldest ready issue; the other waits for next week.
+    assert (one.log + two.log).count("leads the schedule") == 1
+    assert one.stop() == 0 and two.stop() == 0
+
+
+def test_killing_the_leader_hands_the_schedule_to_the_other_process(
+    project: Project, smtp_server: SmtpServer, services: list[Service]
+) -> None:
+    leader = Service(project, "leader", "--no-web")
+    services.append(leader)
+    leader.wait_for_log("this process leads the schedule")
+    other = Service(project, "other", "--no-web")
+    services.append(other)
+    other.wait_for_log("newsletter run:")
+    time.sleep(1)
+    assert "leads the schedule" not in other.log
+    assert newsletter(project, "schedule", "add", FIRST, "--at", at(4), "--tz", "UTC")[0] == 0
+    leader.kill()  # SIGKILL: no clean hand-over; its workers stop when they see it gone.
+
+    other.wait_for_log("this process leads the schedule", timeout=15)
+    wait_until(lambda: len(smtp_server.received) >= len(READERS), 30, "the send")
+    time.sleep(1.5)
+    assert per_reader(smtp_server) == Counter(READER_ADDRESSES)
+    assert f"sending {FIRST}" in other.log
+    assert other.stop() == 0
+
+
+class SlowRecorder(Recorder):
+    """A server that takes 20 ms per message: a send lasts long enough to be stopped."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.02)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_sigterm_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
+    tmp_path: Path, smtp_server: SmtpServer, services: list[Service]
+) -> None:
+    slow = SlowRecorder()
+    smtp_server.recorder.handle_DATA = slow.handle_DATA  # type: ignore[method-assign]
+    slow.received = smtp_server.recorder.received
+    project = make_project(tmp_path, smtp_server.url + "?connections=2")
+    readers = tmp_path / "readers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(400)]
+    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    assert newsletter(project, "schedule", "add", FIRST, "--at", at(1), "--tz", "UTC")[0] == 0
+    service = Service(project, "service", "--no-web")
+    services.append(service)
+    wait_until(lambda: len(smtp_server.received) >= 50, 60, "the send to start")
+    assert service.stop(timeout=20) == 0
+
+    engine = create_db_engine(database_url(project))
+    with engine.connect() as connection:
+        states = dict(
+            connection.execute(
+                select(DELIVERY.c.state, func.count()).group_by(DELIVERY.c.state)
+            ).all()
+        )
+    everyone = 400 + len(READERS)
+    # Every message the server got is recorded as sent; nothing is left claimed.
+    assert states.get("sending", 0) == 0
+    assert states["sent"] == len(smtp_server.received) < everyone
+    assert states["sent"] + states["queued"] == everyone
+
+    again = Service(project, "again", "--no-web")
+    services.append(again)
+    wait_until(lambda: len(smtp_server.received) >= everyone, 60, "the rest of the send")
+    time.sleep(1)
+    assert set(per_reader(smtp_server).values()) == {1} and len(per_reader(smtp_server)) == everyone
+    assert again.stop() == 0
+
+
+def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queued(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = make_project(tmp_path, f"smtp://127.0.0.1:{free_port()}?connections=1")
+    engine = create_db_engine(database_url(project))
+    start_send(project, engine, load_issue(project, FIRST), tag=None, now=datetime.now(UTC))
+    settings = Settings(
+        config=project.config, secrets=dict(project.secrets), root=project.root,
+        database_url=database_url(project), rate=None,
+    )  # fmt: skip
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
+    _loop(settings, engine, lambda: len(waits) >= 3, wait)
+    assert waits == [2.0, 4.0, 8.0]  # Backing off, not spinning.
+    assert "trying again in 2 s" in caplog.text
+    with engine.connect() as connection:
+        assert connection.execute(select(MAILING.c.id)).all() != []
+        states = connection.execute(select(DELIVERY.c.state)).scalars().all()
+    assert states and set(states) == {"queued"}
+    engine.dispose()
