@@ -45,6 +45,10 @@ demo: $(STAMP)
 	@echo "https://news.example.org is replaced by http://127.0.0.1:8080:"
 	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter serve"
 	@echo "See what happened to the send: $(BIN)/newsletter status $(DEMO_ISSUE)"
+	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
+	@echo "(schedule, delivery and the web app in one process; README: Running a weekly newsletter):"
+	@echo "  $(BIN)/newsletter schedule weekly \"mon 08:00\" --tz Europe/Berlin"
+	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter run"
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:

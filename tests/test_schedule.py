@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
@@ -21,8 +21,9 @@ from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.worker import Job, run_job
 from newsletter.schedule.firing import Firer, claim_firing, complete_interrupted, fire, firings
 from newsletter.schedule.leader import Lease, leader
+from newsletter.schedule.models import JOBS
 from newsletter.schedule.specs import Schedule
-from newsletter.schedule.store import editing, planned
+from newsletter.schedule.store import editing, planned, scheduler_for
 from newsletter.subscribers.models import SUBSCRIBER
 
 from .conftest import ROOT, SmtpServer
@@ -63,6 +64,14 @@ def the_job(project: Project, job_id: str):  # type: ignore[no-untyped-def]
         job = scheduler.get_job(job_id)
     engine.dispose()  # After the scheduler's last look at the job store (see store.editing).
     return job
+
+
+def weekly_with_one_ready_issue(project: Project):  # type: ignore[no-untyped-def]
+    """FIRST marked ready, a `mon 08:00` schedule; its job, its next time, an engine."""
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "mon 08:00")[0] == 0
+    job = the_job(project, "weekly-mon-0800")
+    return job, job.next_run_time, engine_of(project)
 
 
 def deliver_due(project: Project, now: datetime) -> None:
@@ -247,11 +256,7 @@ def test_local_time_delivery_reaches_tokyo_before_new_york(
 def test_a_firing_later_than_the_grace_period_is_reported_and_not_sent(
     project: Project, smtp_server: SmtpServer
 ) -> None:
-    mark_ready(project, FIRST)
-    assert newsletter(project, "schedule", "weekly", "mon 08:00")[0] == 0
-    job = the_job(project, "weekly-mon-0800")
-    due = job.next_run_time
-    engine = engine_of(project)
+    job, due, engine = weekly_with_one_ready_issue(project)
     late = due + timedelta(seconds=project.config.misfire_grace + 60)
     assert fire(Firer(project, engine, clock=lambda: late), job.id, due, **job.kwargs) == "missed"
     # Firing again for the same time (a restart) changes nothing.
@@ -313,11 +318,7 @@ def test_one_lease_holder_at_a_time_and_takeover_when_it_ends(project: Project) 
 def test_a_firing_interrupted_half_way_is_completed_by_the_next_leader(
     project: Project, smtp_server: SmtpServer
 ) -> None:
-    mark_ready(project, FIRST)
-    assert newsletter(project, "schedule", "weekly", "mon 08:00")[0] == 0
-    job = the_job(project, "weekly-mon-0800")
-    due = job.next_run_time
-    engine = engine_of(project)
+    job, due, engine = weekly_with_one_ready_issue(project)
     # A leader killed right after it chose the issue: the firing is recorded, nothing queued.
     firing, new = claim_firing(engine, job.id, Schedule(**job.kwargs), due, due, FIRST)
     assert new and firing.state == "started"
@@ -332,3 +333,28 @@ def test_a_firing_interrupted_half_way_is_completed_by_the_next_leader(
     assert sorted(r.recipients[0] for r in smtp_server.received) == [
         "ada@example.org", "wei@example.cn",
     ]  # fmt: skip
+
+
+def test_a_pause_or_cancel_racing_the_leaders_write_back_wins(project: Project) -> None:
+    assert newsletter(project, "schedule", "weekly", "mon 08:00")[0] == 0
+    engine = engine_of(project)
+    leader = scheduler_for(engine, project.config, Firer(project, engine))
+    leader.start(paused=True)
+    try:
+        store = leader._jobstores["default"]
+        with engine.begin() as connection:  # The schedule comes due.
+            connection.execute(update(JOBS).values(next_run_time=1.0))
+        [due] = store.get_due_jobs(datetime.now(UTC))
+        # The leader hands it to the executor; meanwhile the editor pauses it...
+        assert newsletter(project, "schedule", "pause", "weekly-mon-0800")[0] == 0
+        due._modify(next_run_time=datetime(2031, 1, 6, 7, tzinfo=UTC))
+        store.update_job(due)  # ...and the leader writes back next week's time.
+        assert planned_now(project)[0].next_run is None  # Still paused.
+        # Cancelled meanwhile: writing back or removing it is no error.
+        assert newsletter(project, "schedule", "cancel", "weekly-mon-0800")[0] == 0
+        store.update_job(due)
+        leader.remove_job(due.id)
+        assert planned_now(project) == []
+    finally:
+        leader.shutdown(wait=False)
+        engine.dispose()

@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.deliver.worker import Job
 from newsletter.schedule.firing import firings
 from newsletter.sends import load_issue, start_send
-from newsletter.service.pool import Settings, _loop
+from newsletter.service.pool import _loop
 
 from .conftest import Recorder, SmtpServer
 from .test_delivery import READERS, SECRET, make_project, newsletter
@@ -92,6 +93,18 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def workers_of(service: Service) -> list[int]:
+    """The delivery worker processes of a service (not multiprocessing's resource tracker)."""
+    found = []
+    for pid in children(service.process.pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except FileNotFoundError:
+            pass  # Gone meanwhile.
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -114,20 +127,20 @@ def per_reader(smtp_server: SmtpServer) -> Counter[str]:
 
 @pytest.fixture
 def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
-    return make_project(tmp_path, smtp_server.url + "?connections=2", leader_lease="3")
+    return make_project(tmp_path, smtp_server.url + "?connections=2")
 
 
 def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
     project: Project, smtp_server: SmtpServer, services: list[Service]
 ) -> None:
-    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    first = Service(project, "first", "--no-web")
+    services.append(first)
+    first.wait_for_log("this process leads the schedule")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
     code, output = newsletter(
         project, "schedule", "add", FIRST, "--at", f"{due:%Y-%m-%d %H:%M:%S}", "--tz", "UTC"
     )
     assert code == 0, output
-    first = Service(project, "first", "--no-web")
-    services.append(first)
-    first.wait_for_log("this process leads the schedule")
     assert first.stop() == 0 and "stopped" in first.log
     engine = create_db_engine(database_url(project))
     assert firings(engine) == [] and smtp_server.received == []
@@ -156,7 +169,7 @@ def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
 def test_two_run_processes_on_one_database_send_each_message_once(
     tmp_path: Path, smtp_server: SmtpServer, services: list[Service]
 ) -> None:
-    project = make_project(tmp_path, smtp_server.url + "?connections=2", leader_lease="3")
+    project = make_project(tmp_path, smtp_server.url + "?connections=2")
     readers = tmp_path / "readers.csv"
     rows = [f"reader{n}@example.org,Reader {n},en" for n in range(200)]
     readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -170,14 +183,11 @@ def test_two_run_processes_on_one_database_send_each_message_once(
         service.wait_for_log("newsletter run:")
     wait_until(lambda: "leads the schedule" in one.log + two.log, 30, "a leader")
     # A delivery worker that dies is replaced.
-    [worker, *_] = [
-        pid
-        for pid in children(one.process.pid)
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    wait_until(lambda: workers_of(one), 30, "a delivery worker")
+    worker = workers_of(one)[0]
     os.kill(worker, signal.SIGKILL)
     one.wait_for_log("starting another")
-    code, output = newsletter(project, "schedule", "weekly", weekly_at(3), "--tz", "UTC")
+    code, output = newsletter(project, "schedule", "weekly", weekly_at(4), "--tz", "UTC")
     assert code == 0, output
 
     everyone = 200 + len(READERS)
@@ -232,7 +242,7 @@ def test_sigterm_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
     rows = [f"reader{n}@example.org,Reader {n},en" for n in range(400)]
     readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
     assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
-    assert newsletter(project, "schedule", "add", FIRST, "--at", at(1), "--tz", "UTC")[0] == 0
+    assert newsletter(project, "schedule", "add", FIRST, "--at", at(3), "--tz", "UTC")[0] == 0
     service = Service(project, "service", "--no-web")
     services.append(service)
     wait_until(lambda: len(smtp_server.received) >= 50, 60, "the send to start")
@@ -265,9 +275,9 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
     project = make_project(tmp_path, f"smtp://127.0.0.1:{free_port()}?connections=1")
     engine = create_db_engine(database_url(project))
     start_send(project, engine, load_issue(project, FIRST), tag=None, now=datetime.now(UTC))
-    settings = Settings(
+    template = Job(
         config=project.config, secrets=dict(project.secrets), root=project.root,
-        database_url=database_url(project), rate=None,
+        database_url=database_url(project), mailing_id=0, mailing_uid="",
     )  # fmt: skip
     waits: list[float] = []
 
@@ -275,7 +285,7 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
         waits.append(seconds)
         return False
 
-    _loop(settings, engine, lambda: len(waits) >= 3, wait)
+    _loop(template, engine, lambda: len(waits) >= 3, wait)
     assert waits == [2.0, 4.0, 8.0]  # Backing off, not spinning.
     assert "trying again in 2 s" in caplog.text
     with engine.connect() as connection:

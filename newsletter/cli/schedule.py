@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 TZ_HELP = "IANA time zone of the time (default: the configured timezone)."
 LOCAL_HELP = "Deliver at this wall-clock time in each reader's own time zone."
+SCHEDULE_ID = typer.Argument(..., help="The schedule's id (see `schedule list`).")
 NOT_RUNNING = "no `newsletter run` is running: schedules fire only while one runs"
 
 
@@ -131,7 +132,7 @@ def list_schedules(ctx: typer.Context) -> None:
 
 def cancel(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+    schedule_id: str = SCHEDULE_ID,
 ) -> None:
     """Delete a schedule; sends it already started go on.
 
@@ -145,7 +146,7 @@ def cancel(
 
 def pause(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+    schedule_id: str = SCHEDULE_ID,
 ) -> None:
     """Stop a schedule from firing until it is resumed.
 
@@ -159,7 +160,7 @@ def pause(
 
 def resume(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)."),
+    schedule_id: str = SCHEDULE_ID,
 ) -> None:
     """Let a paused schedule fire again from its next time on (times missed while paused are skipped).
 

@@ -14,15 +14,15 @@ def register(app: typer.Typer) -> None:
     app.command("run")(reports_errors(run))
 
 
-def serve(
-    ctx: typer.Context,
-    host: str = typer.Option(
-        "127.0.0.1",
-        "--host",
-        help="Address to listen on (put a TLS proxy in front for the public).",
-    ),
-    port: int = typer.Option(8080, "--port", help="Port to listen on."),
-) -> None:
+HOST = typer.Option(
+    "127.0.0.1",
+    "--host",
+    help="Address the web app listens on (put a TLS proxy in front for the public).",
+)
+PORT = typer.Option(8080, "--port", help="Port the web app listens on.")
+
+
+def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
     """Serve the subscribe form, confirmation, one-click unsubscribe and preferences pages.
 
     Needs NEWSLETTER_SECRET_KEY (it signs the links) and an upgraded database.
@@ -44,12 +44,8 @@ def serve(
 
 def run(
     ctx: typer.Context,
-    host: str = typer.Option(
-        "127.0.0.1",
-        "--host",
-        help="Address the web app listens on (put a TLS proxy in front for the public).",
-    ),
-    port: int = typer.Option(8080, "--port", help="Port the web app listens on."),
+    host: str = HOST,
+    port: int = PORT,
     web: bool = typer.Option(True, "--web/--no-web", help="Serve the web app in this process."),
     log_level: str = typer.Option(
         "info", "--log-level", help="debug, info, warning or error.", show_default=True

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.config import Project
 from newsletter.db import lock_for_writing, utcnow
@@ -31,6 +32,9 @@ from newsletter.schedule.specs import AT_FORMAT, Schedule, wall_time
 from newsletter.sends import load_issue, ready_issues, start_send
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+PATIENCE = 300.0
+FIRING_LOCK = 0x6E6C5F66  # Any constant; ours among advisory locks on a shared database.
 
 
 @dataclass
@@ -70,8 +74,9 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
         # Read outside the database lock: loading every issue takes a while.
         excluded = firer.scheduled_issues()
         candidates = [i.slug for i in ready_issues(firer.project) if i.slug not in excluded]
-    firing, new = claim_firing(
-        firer.engine, job_id, schedule, scheduled, now, schedule.issue or _first_free(candidates)
+    choice = schedule.issue or _first_free(candidates)
+    firing, new = _patiently(
+        lambda: claim_firing(firer.engine, job_id, schedule, scheduled, now, choice), job_id
     )
     if not new and firing.state != "started":
         log.info(
@@ -98,6 +103,21 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
     return _send(firer, firing, schedule, wall)
 
 
+def _patiently(attempt: Callable[[], T], job_id: str) -> T:
+    """`attempt()`, tried again while the database is busy (a large import holding its write
+    lock) for up to PATIENCE seconds: a firing that gives up sends nothing that week."""
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        try:
+            return attempt()
+        except (OperationalError, NewsletterError) as error:
+            if time.monotonic() > deadline:
+                log.error("%s: the database stayed busy; this firing is lost: %s", job_id, error)
+                raise
+            log.warning("%s: %s; trying again", job_id, error)
+            time.sleep(2.0)
+
+
 def complete_interrupted(firer: Firer) -> int:
     """Complete the firings whose leader was killed half-way (still `started`); how many.
 
@@ -106,8 +126,16 @@ def complete_interrupted(firer: Firer) -> int:
     """
     with firer.engine.connect() as connection:
         rows = connection.execute(select(FIRING).where(FIRING.c.state == "started")).all()
+    grace = firer.project.config.misfire_grace
     for row in rows:
         firing = Firing(**row._mapping)
+        assert firing.id is not None
+        late = (firer.clock() - firing.scheduled_at).total_seconds()
+        if late > grace:
+            detail = f"interrupted, and {late / 60:.0f} minutes late now: past the grace period"
+            _finish(firer.engine, firing.id, "missed", detail)
+            log.warning("%s for %s: %s; not sent", firing.job_id, firing.wall_time, detail)
+            continue
         log.warning(
             "%s for %s: completing the send of %s, interrupted", firing.job_id, firing.wall_time,
             firing.issue,
@@ -132,17 +160,19 @@ def claim_firing(
     scheduled: datetime,
     now: datetime,
     issue: str | Callable[[set[str]], str],
+    state: str = "",
 ) -> tuple[Firing, bool]:
     """The firing of `job_id` for the wall-clock time of `scheduled`, and whether it is new.
 
     A new firing's issue is `issue`, or chosen by it among the issues no mailing or other
-    firing has taken, under the database's write lock: two firings never pick the same one.
+    firing has taken, one firing at a time: two firings never pick the same one. Its state is
+    `state`, else `started` (or `no-issue`).
     """
     wall = wall_time(schedule, scheduled).strftime(AT_FORMAT)
     key = (FIRING.c.job_id == job_id, FIRING.c.wall_time == wall)
     try:
         with engine.begin() as connection:
-            lock_for_writing(connection)
+            _serialize(connection)
             found = connection.execute(select(FIRING).where(*key)).first()
             if found is not None:
                 return Firing(**found._mapping), False
@@ -150,7 +180,8 @@ def claim_firing(
                 issue = issue(_taken(connection))
             firing = Firing(
                 job_id=job_id, wall_time=wall, scheduled_at=scheduled, fired_at=now, issue=issue,
-                state="started" if issue else "no-issue", schedule=json.dumps(schedule.kwargs()),
+                state=state or ("started" if issue else "no-issue"),
+                schedule=json.dumps(schedule.kwargs()),
             )  # fmt: skip
             values = firing.model_dump(exclude={"id"})
             firing.id = connection.execute(insert(FIRING).values(values)).inserted_primary_key[0]  # type: ignore[index]
@@ -159,6 +190,15 @@ def claim_firing(
         # PostgreSQL: another leader inserted the same firing meanwhile.
         with engine.connect() as connection:
             return Firing(**connection.execute(select(FIRING).where(*key)).one()._mapping), False
+
+
+def _serialize(connection: Connection) -> None:
+    """One firing transaction at a time: SQLite's write lock; on PostgreSQL an advisory lock
+    held until commit (its row locks cannot stop two firings choosing the same issue)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRING_LOCK})
+    else:
+        lock_for_writing(connection)
 
 
 def _taken(connection: Any) -> set[str]:
@@ -206,7 +246,9 @@ def _missed(
 ) -> str:
     """Record a firing too late to send, and tell the editor."""
     now = firer.clock()
-    firing, new = claim_firing(firer.engine, job_id, schedule, scheduled, now, schedule.issue)
+    firing, new = claim_firing(
+        firer.engine, job_id, schedule, scheduled, now, schedule.issue, state="missed"
+    )
     if not new:
         return f"fired before: {firing.state}"
     detail = f"missed by {late / 60:.0f} minutes (the grace period is {firer.project.config.misfire_grace / 60:.0f})"

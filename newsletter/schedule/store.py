@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
@@ -54,10 +55,47 @@ class FiringExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super()._do_submit_job(stamped, run_times[-1:])
 
 
+class LeaderJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """The job store as the leading scheduler writes it: schedule commands may change a job
+    between the moment the scheduler reads it as due and the moment it writes it back.
+
+    APScheduler writes the job's next time back after handing it to the executor, and removes
+    a one-off. A command that cancelled the job meanwhile must not make that fail (the error
+    would end the scheduler's thread), and one that paused or resumed it must not be undone:
+    the write-back applies only while the job is still as it was read, due.
+    """
+
+    def update_job(self, job: Any) -> None:
+        import pickle
+        import time
+
+        from apscheduler.util import datetime_to_utc_timestamp
+
+        statement = (
+            self.jobs_t.update()
+            .values(
+                next_run_time=datetime_to_utc_timestamp(job.next_run_time),
+                job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            )
+            .where(
+                self.jobs_t.c.id == job.id,
+                self.jobs_t.c.next_run_time.is_not(None),
+                self.jobs_t.c.next_run_time <= time.time(),
+            )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def remove_job(self, job_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id))
+
+
 def scheduler_for(engine: Engine, config: Config, context: Any = None) -> BackgroundScheduler:
-    """A scheduler on the project's job store; its firings get `context`."""
+    """A scheduler on the project's job store; its firings get `context` (the leader's)."""
+    store = LeaderJobStore if context is not None else SQLAlchemyJobStore
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS.name)},
+        jobstores={"default": store(engine=engine, tablename=JOBS.name)},
         executors={"default": FiringExecutor(context)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=zoneinfo.ZoneInfo(config.timezone),
@@ -73,11 +111,23 @@ def editing(engine: Engine, config: Config) -> Iterator[BackgroundScheduler]:
     after the job store disposed the engine): the caller disposes its engine when done.
     """
     scheduler = scheduler_for(engine, config)
-    scheduler.start(paused=True)
     try:
-        yield scheduler
-    finally:
-        scheduler.shutdown(wait=False)
+        scheduler.start(paused=True)
+        try:
+            yield scheduler
+        finally:
+            scheduler.shutdown(wait=False)
+    except JobLookupError as error:
+        # The leader fired a one-off and removed it while this command was looking at it.
+        raise NewsletterError(
+            f"{error}: it was removed meanwhile (a one-off schedule goes once it has fired)",
+            hint="`newsletter schedule list` shows what is left",
+        ) from None
+    except OperationalError as error:
+        raise NewsletterError(
+            f"the database is busy or unreachable: {error.orig}",
+            hint="try again in a moment",
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import replace
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
-from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newsletter.config import Config
-from newsletter.db import create_db_engine, utcnow
+from newsletter.db import create_db_engine
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.deliver.worker import Job, Worker
@@ -41,27 +38,16 @@ MAX_BACKOFF = 60.0
 STOP_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What a worker process is handed (plain values: it is pickled to a spawned process)."""
-
-    config: Config
-    secrets: Mapping[str, str]
-    root: Path
-    database_url: str
-    rate: float | None
-    """Messages per second for this worker (None: as fast as the server takes them)."""
-    log_level: int = logging.INFO
-    parent: int | None = None
-    clock: Callable[[], datetime] = utcnow
-
-
 class WorkerPool:
-    """`size` worker processes, started again when one dies, stopped on request."""
+    """`size` worker processes, started again when one dies, stopped on request.
 
-    def __init__(self, settings: Settings, size: int) -> None:
-        self.settings = replace(settings, parent=os.getpid())
-        self.size = size
+    Each gets `job` (plain values: it is pickled to the spawned process) with the mailing of
+    each send it delivers filled in.
+    """
+
+    def __init__(self, job: Job, size: int, log_level: int = logging.INFO) -> None:
+        self.job = replace(job, parent=os.getpid())
+        self.size, self.log_level = size, log_level
         self.context = multiprocessing.get_context("spawn")
         self.halt = self.context.Event()
         self.processes: list[BaseProcess] = []
@@ -71,7 +57,9 @@ class WorkerPool:
 
     def _spawn(self) -> BaseProcess:
         process = self.context.Process(
-            target=deliver_forever, args=(self.settings, self.halt), name="delivery-worker"
+            target=deliver_forever,
+            args=(self.job, self.log_level, self.halt),
+            name="delivery-worker",
         )
         process.start()
         return process
@@ -93,14 +81,16 @@ class WorkerPool:
         for process in self.processes:
             process.join(STOP_TIMEOUT)
             if process.exitcode is None:
-                log.error("delivery worker %s did not stop; terminating it", process.pid)
-                process.terminate()
-                process.join()
+                # Stuck (a server that never answers): killed; its claims are requeued by
+                # the next `run` or `send --resume` on this host at once, elsewhere after the lease.
+                log.error("delivery worker %s did not stop; killing it", process.pid)
+                process.kill()
+                process.join(5.0)
 
 
-def deliver_forever(settings: Settings, halt: Event) -> None:
+def deliver_forever(job: Job, log_level: int, halt: Event) -> None:
     """A worker process: deliver whatever is due, until told to stop or the service is gone."""
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
     stopping = threading.Event()
 
     def stop_on_signal(signum: int, _frame: object) -> None:
@@ -111,12 +101,12 @@ def deliver_forever(settings: Settings, halt: Event) -> None:
     signal.signal(signal.SIGINT, stop_on_signal)
 
     def stop() -> bool:
-        gone = settings.parent is not None and os.getppid() != settings.parent
+        gone = job.parent is not None and os.getppid() != job.parent
         return stopping.is_set() or halt.is_set() or gone
 
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(job.database_url)
     try:
-        _loop(settings, engine, stop, lambda seconds: halt.wait(seconds) or stopping.is_set())
+        _loop(job, engine, stop, lambda seconds: halt.wait(seconds) or stopping.is_set())
     finally:
         engine.dispose()
 
@@ -125,7 +115,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def _loop(
-    settings: Settings,
+    template: Job,
     engine: Engine,
     stop: Callable[[], bool],
     wait: Callable[[float], bool],
@@ -138,7 +128,7 @@ def _loop(
         while not stop():
             handled = 0
             try:
-                due = mailings_with(engine, ("queued",), due_by=settings.clock())
+                due = mailings_with(engine, ("queued",), due_by=template.clock())
                 # A worker keeps each mailing's message templates while it has messages due.
                 workers = {id_: workers[id_] for id_, _, _ in due if id_ in workers}
                 for mailing_id, uid, issue in due:
@@ -146,12 +136,14 @@ def _loop(
                         break
                     if transport is None:
                         transport = open_transport(
-                            settings.config.transport_url, settings.secrets, settings.root
+                            template.config.transport_url, template.secrets, template.root
                         )
                     worker = workers.get(mailing_id)
                     if worker is None or worker.transport is not transport:
                         worker = workers[mailing_id] = Worker(
-                            _job(settings, mailing_id, uid), engine, transport
+                            replace(template, mailing_id=mailing_id, mailing_uid=uid),
+                            engine,
+                            transport,
                         )
                     sent = worker.run(stop)
                     if sent:
@@ -179,14 +171,6 @@ def _loop(
             wait(POLL)
     finally:
         _close(transport)
-
-
-def _job(settings: Settings, mailing_id: int, uid: str) -> Job:
-    return Job(
-        config=settings.config, secrets=settings.secrets, root=settings.root,
-        database_url=settings.database_url, mailing_id=mailing_id, mailing_uid=uid,
-        rate=settings.rate, parent=settings.parent, clock=settings.clock,
-    )  # fmt: skip
 
 
 def _close(transport: Transport | None) -> None:

@@ -31,9 +31,10 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.outbox import requeue_abandoned, worker_name
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import transport_limits
+from newsletter.deliver.worker import Job
 from newsletter.errors import NewsletterError
 from newsletter.schedule.leader import Lease
-from newsletter.service.pool import Settings, WorkerPool
+from newsletter.service.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 TICK = 1.0
@@ -59,13 +60,14 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     require_current(engine)
     _check_settings(project)
     limits = transport_limits(project.config.transport_url)
-    settings = Settings(
+    # The pool's template job: each worker fills in the mailing of each send it delivers.
+    template = Job(
         config=project.config, secrets=dict(project.secrets), root=project.root,
-        database_url=url, rate=limits.rate / limits.connections if limits.rate else None,
-        log_level=options.log_level, clock=options.clock,
+        database_url=url, mailing_id=0, mailing_uid="",
+        rate=limits.rate / limits.connections if limits.rate else None, clock=options.clock,
     )  # fmt: skip
     _on_signals(stop)
-    pool = WorkerPool(settings, limits.connections)
+    pool = WorkerPool(template, limits.connections, options.log_level)
     web = _Web(project, engine, options) if options.web else None
     leading = _Leadership(project, engine, options.clock)
     sends = _Sends(engine, options.clock)
@@ -82,12 +84,13 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
             try:
                 leading.tick()
                 sends.tick()
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, NewsletterError) as error:
                 # The database is unreachable or busy for longer than its timeout: keep
                 # running, try again next tick (without the lead until it can be renewed).
                 log.error("database: %s", error)
                 leading.step_down()
-            pool.watch()
+            if not stop.is_set():  # Workers stopped by the same signal are not replaced.
+                pool.watch()
             stop.wait(TICK)
     finally:
         log.info("stopping: finishing the messages in flight")
@@ -136,6 +139,10 @@ class _Leadership:
 
     def tick(self) -> None:
         if self.lease.hold(self.clock()):
+            if self.scheduler is not None and not self.scheduler._thread.is_alive():
+                # A bug or a database error ended APScheduler's thread: start it afresh.
+                log.error("the scheduler stopped unexpectedly; starting it again")
+                self._stop()
             if self.scheduler is None:
                 self.scheduler = self._start()
                 log.info("this process leads the schedule (%s)", self.lease.holder)
