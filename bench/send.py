@@ -1,6 +1,6 @@
 """Benchmark a send against Postfix's smtp-source, both into Postfix's smtp-sink, same run.
 
-    .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim]
+    .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim] [--service]
 
 Starts `smtp-sink` (Debian package postfix; installed with apt-get when missing and running as
 root) on a loopback port, then:
@@ -12,7 +12,11 @@ root) on a loopback port, then:
 - the reference: `smtp-source -d -s N -m COUNT -F MESSAGE` sending one of our messages (same
   size) the same number of times with the same number of connections to the same sink.
 
-Prints both rates and the ratio ours/reference.
+- with --service, also `newsletter run` (the long-running service): a second issue of the same
+  size is scheduled a few seconds ahead, the service fires it and its workers deliver it; timed
+  from the firing's queueing of the audience to the last message sent.
+
+Prints the rates and the ratios ours/reference.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from newsletter.db import create_db_engine, upgrade  # noqa: E402
-from newsletter.deliver.models import Delivery  # noqa: E402
+from newsletter.deliver.models import Delivery, Mailing  # noqa: E402
 from newsletter.subscribers.csv_import import import_csv  # noqa: E402
 
 SINK, SOURCE = Path("/usr/sbin/smtp-sink"), Path("/usr/sbin/smtp-source")
@@ -99,6 +104,7 @@ def make_project(folder: Path, port: int, connections: int, messages: int, dkim:
             + "\n",
             encoding="utf-8",
         )
+    shutil.copytree(issue, folder / "issues" / "2026-11-30-bench-weekly")  # For --service.
     engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
     upgrade(engine)
     readers = folder / "readers.csv"
@@ -134,16 +140,7 @@ def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float
     )  # fmt: skip
     whole = time.perf_counter() - start
     print(f"ours: {cpu_of_children() - cpu:.2f} s of CPU in {whole:.2f} s")
-    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
-    with engine.connect() as connection:
-        queued, first, last, sent = connection.execute(
-            select(
-                func.min(Delivery.queued_at),
-                func.min(Delivery.sent_at),
-                func.max(Delivery.sent_at),
-                func.count(),
-            ).where(Delivery.state == "sent")  # type: ignore[arg-type]
-        ).one()
+    queued, first, last, sent = delivered(folder, "2026-11-23-bench-weekly")
     phases = {
         "start and render": queued - started,
         "audience and workers": first - queued,
@@ -155,6 +152,50 @@ def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float
         + ", ".join(f"{name} {span.total_seconds():.2f} s" for name, span in phases.items())
     )
     return whole, (last - queued).total_seconds(), sent
+
+
+def delivered(folder: Path, issue: str) -> tuple[datetime, datetime, datetime, int]:
+    """When the issue's audience was queued, its first and last message sent, and how many."""
+    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                func.min(Delivery.queued_at),
+                func.min(Delivery.sent_at),
+                func.max(Delivery.sent_at),
+                func.count(),
+            )
+            .join(Mailing, Mailing.id == Delivery.mailing_id)  # type: ignore[arg-type]
+            .where(Delivery.state == "sent", Mailing.issue == issue)  # type: ignore[arg-type]
+        ).one()
+    engine.dispose()
+    return row[0], row[1], row[2], row[3]
+
+
+def service(config: Path, folder: Path, environment: dict[str, str], messages: int) -> float:
+    """Seconds from the firing's queueing to the last message, under `newsletter run`."""
+    command = [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config)]
+    issue = "2026-11-30-bench-weekly"
+    at = f"{datetime.now(UTC) + timedelta(seconds=4):%Y-%m-%d %H:%M:%S}"
+    subprocess.run(
+        [*command, "schedule", "add", issue, "--at", at, "--tz", "UTC"],
+        check=True, env=environment, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    running = subprocess.Popen(
+        [*command, "run", "--no-web", "--log-level", "warning"], env=environment
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while delivered(folder, issue)[3] < messages:
+            assert time.monotonic() < deadline, "the service did not finish the send"
+            time.sleep(0.5)
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait()
+    queued, first, last, _ = delivered(folder, issue)
+    print(f"service: audience and workers {(first - queued).total_seconds():.2f} s, "
+          f"sending {(last - first).total_seconds():.2f} s")  # fmt: skip
+    return (last - queued).total_seconds()
 
 
 def sample_message(config: Path, folder: Path, port: int, environment: dict[str, str]) -> Path:
@@ -188,6 +229,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--dkim", action="store_true", help="sign every message (dkimpy)")
+    parser.add_argument("--service", action="store_true", help="also time `newsletter run`")
     args = parser.parse_args()
     ensure_postfix()
     port = free_port()
@@ -207,6 +249,7 @@ def main() -> None:
                   + (", DKIM-signed" if args.dkim else ""))  # fmt: skip
             whole, delivery, sent = ours(config, folder, environment)
             assert sent == args.messages, f"only {sent} of {args.messages} sent"
+            served = service(config, folder, environment, args.messages) if args.service else 0
             baseline = reference(port, args.connections, args.messages, message)
             print(f"ours (whole send):    {whole:6.2f} s  {args.messages / whole:8,.0f} msg/s")
             print(
@@ -215,8 +258,13 @@ def main() -> None:
             print(
                 f"smtp-source:          {baseline:6.2f} s  {args.messages / baseline:8,.0f} msg/s"
             )
+            if served:
+                print(
+                    f"ours (service):       {served:6.2f} s  {args.messages / served:8,.0f} msg/s"
+                )
             print(f"ratio ours/smtp-source: {baseline / whole:.2f} (whole send), "
-                  f"{baseline / delivery:.2f} (delivery)")  # fmt: skip
+                  f"{baseline / delivery:.2f} (delivery)"
+                  + (f", {baseline / served:.2f} (service delivery)" if served else ""))  # fmt: skip
     finally:
         sink.terminate()
         sink.wait()
