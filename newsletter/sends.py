@@ -13,7 +13,7 @@ through it, so a scheduled send is the same send as a manual one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -59,17 +59,30 @@ def fallback_locale(project: Project, issue: Issue) -> str:
     return default if default in issue.locales else issue.default_locale
 
 
+def check_can_send(project: Project) -> None:
+    """NewsletterError for settings that would fail every message (the signing key, the DKIM
+    key, the transport URL): checked before anyone is queued."""
+    from newsletter.deliver.signing import signer_for
+    from newsletter.deliver.transports import transport_limits
+    from newsletter.subscribers.tokens import Tokens
+
+    Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+    signer_for(project.config, project.secrets)
+    transport_limits(project.config.transport_url)
+
+
 def start_send(
     project: Project,
     engine: Engine,
     issue: Issue,
     *,
     tag: str | None,
-    now: datetime,
+    clock: Callable[[], datetime],
     local_time: LocalTime | None = None,
 ) -> tuple[Mailing, int]:
     """The issue's mailing (rendered and stored the first time) and how many subscribers were
-    added to its audience; with `local_time`, each is due at that wall-clock time in their zone."""
+    added to its audience, queued at `clock()` once rendered; with `local_time`, each is due at
+    that wall-clock time in their zone."""
     from newsletter.content.git import content_commit
     from newsletter.deliver.audience import find_mailing
     from newsletter.deliver.sending import start_mailing
@@ -78,7 +91,7 @@ def start_send(
     commit, dirty = content_commit(issue.path)
     return start_mailing(
         engine, issue.slug, made, commit=commit, dirty=dirty, tag=tag,
-        default_locale=fallback_locale(project, issue), now=now, local_time=local_time,
+        default_locale=fallback_locale(project, issue), now=clock(), local_time=local_time,
     )  # fmt: skip
 
 

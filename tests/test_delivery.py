@@ -79,6 +79,15 @@ def add_reader(
     engine.dispose()
 
 
+def import_readers(project: Project, count: int, locales: tuple[str, ...] = ("en",)) -> None:
+    """`count` generated readers (reader0@example.org...), their locales taken in turn,
+    imported with `subscribers import` as a user would."""
+    readers = project.root / "readers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},{locales[n % len(locales)]}" for n in range(count)]
+    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+
+
 def _now():  # type: ignore[no-untyped-def]
     from newsletter.db import utcnow
 

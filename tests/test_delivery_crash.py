@@ -18,7 +18,7 @@ from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import Delivery
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, READERS, SECRET, make_project, newsletter
+from .test_delivery import ISSUE, READERS, SECRET, import_readers, make_project, newsletter
 
 RECIPIENTS = 2000
 KILL_AFTER = 600
@@ -30,10 +30,7 @@ def send_in_background(
     """A project with `recipients` readers and its `newsletter send` running in a process of
     its own (two worker processes), once the server has received `received` messages."""
     project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
-    readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(recipients - len(READERS))]
-    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    import_readers(project, recipients - len(READERS))
     sender = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
         env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},

@@ -25,7 +25,7 @@ from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, READERS, make_project, newsletter
+from .test_delivery import ISSUE, READERS, import_readers, make_project, newsletter
 
 BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
@@ -121,10 +121,7 @@ def test_a_send_on_postgresql_delivers_each_message_once(
 ) -> None:
     url = f"{smtp_server.url}?connections=2"
     project = make_project(tmp_path, url, database=database, readers=[])
-    readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},{'zh' if n % 2 else 'en'}" for n in range(300)]
-    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    import_readers(project, 300, ("en", "zh"))
     smtp_server.recorder.next_replies["reader7@example.org"] = ["451 4.7.1 try again later"]
     smtp_server.recorder.replies["reader8@example.org"] = "550 5.1.1 no such user"
 

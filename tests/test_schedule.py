@@ -81,12 +81,7 @@ def deliver_due(project: Project, now: datetime) -> None:
         mailings = connection.execute(select(MAILING.c.id, MAILING.c.uid)).all()
     engine.dispose()
     for mailing_id, uid in mailings:
-        job = Job(
-            config=project.config, secrets=dict(project.secrets), root=project.root,
-            database_url=database_url(project), mailing_id=mailing_id, mailing_uid=uid,
-            clock=lambda: now,
-        )  # fmt: skip
-        run_job(job, lambda: False)
+        run_job(Job.of(project, mailing_id, uid, clock=lambda: now), lambda: False)
 
 
 def recipients_of(smtp_server: SmtpServer) -> Counter[tuple[str, str]]:
@@ -358,3 +353,21 @@ def test_a_pause_or_cancel_racing_the_leaders_write_back_wins(project: Project) 
     finally:
         leader.shutdown(wait=False)
         engine.dispose()
+
+
+def test_a_firing_interrupted_until_past_the_grace_period_is_missed_and_reported(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    job, due, engine = weekly_with_one_ready_issue(project)
+    claim_firing(engine, job.id, Schedule(**job.kwargs), due, due, FIRST)
+    late = due + timedelta(seconds=project.config.misfire_grace + 60)
+    assert complete_interrupted(Firer(project, engine, clock=lambda: late)) == 1
+    [missed] = firings(engine)
+    assert (missed.state, missed.issue) == ("missed", FIRST)
+    with engine.connect() as connection:
+        assert connection.execute(select(MAILING.c.id)).all() == []
+    [notice] = smtp_server.received
+    assert notice.recipients == ["editor@news.example.org"]
+    assert "was missed" in str(notice.message["Subject"])
+    listed = newsletter(project, "schedule", "list")[1]
+    assert f"last: {missed.wall_time[:16]} missed {FIRST} missed by 361 minutes" in listed

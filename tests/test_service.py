@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.config import Project
-from newsletter.db import create_db_engine, database_url
+from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.worker import Job
 from newsletter.schedule.firing import firings
@@ -31,7 +31,7 @@ from newsletter.sends import load_issue, start_send
 from newsletter.service.pool import _loop
 
 from .conftest import Recorder, SmtpServer
-from .test_delivery import READERS, SECRET, make_project, newsletter
+from .test_delivery import READERS, SECRET, import_readers, make_project, newsletter
 from .test_schedule import FIRST, SECOND, mark_ready
 
 READER_ADDRESSES = [email for email, _, _ in READERS]
@@ -68,11 +68,19 @@ class Service:
         self.process.wait()
 
 
+Start = Callable[..., Service]
+
+
 @pytest.fixture
-def services() -> Iterator[list[Service]]:
-    """Services the test starts; whatever still runs at the end is killed."""
+def start() -> Iterator[Start]:
+    """`start(project, name, *args)`: a service; whatever still runs at the end is killed."""
     started: list[Service] = []
-    yield started
+
+    def start_one(project: Project, name: str, *args: str) -> Service:
+        started.append(Service(project, name, *args))
+        return started[-1]
+
+    yield start_one
     for service in started:
         if service.process.poll() is None:
             service.kill()
@@ -131,10 +139,9 @@ def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
 
 
 def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
-    project: Project, smtp_server: SmtpServer, services: list[Service]
+    project: Project, smtp_server: SmtpServer, start: Start
 ) -> None:
-    first = Service(project, "first", "--no-web")
-    services.append(first)
+    first = start(project, "first", "--no-web")
     first.wait_for_log("this process leads the schedule")
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
     code, output = newsletter(
@@ -150,8 +157,7 @@ def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
     wait_until(lambda: datetime.now(UTC) > due + timedelta(seconds=1), 20, "the due time")
     assert firings(engine) == []
     port = free_port()
-    second = Service(project, "second", "--port", str(port))
-    services.append(second)
+    second = start(project, "second", "--port", str(port))
     wait_until(lambda: len(smtp_server.received) >= len(READERS), 30, "the send")
     time.sleep(1.5)  # Anything sent twice would arrive meanwhile.
     assert per_reader(smtp_server) == Counter(READER_ADDRESSES)
@@ -167,18 +173,14 @@ def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
 
 
 def test_two_run_processes_on_one_database_send_each_message_once(
-    tmp_path: Path, smtp_server: SmtpServer, services: list[Service]
+    tmp_path: Path, smtp_server: SmtpServer, start: Start
 ) -> None:
     project = make_project(tmp_path, smtp_server.url + "?connections=2")
-    readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(200)]
-    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    import_readers(project, 200)
     mark_ready(project, FIRST)
     mark_ready(project, SECOND)
-    one = Service(project, "one", "--no-web")
-    two = Service(project, "two", "--no-web")
-    services.extend([one, two])
+    one = start(project, "one", "--no-web")
+    two = start(project, "two", "--no-web")
     for service in (one, two):
         service.wait_for_log("newsletter run:")
     wait_until(lambda: "leads the schedule" in one.log + two.log, 30, "a leader")
@@ -202,13 +204,11 @@ def test_two_run_processes_on_one_database_send_each_message_once(
 
 
 def test_killing_the_leader_hands_the_schedule_to_the_other_process(
-    project: Project, smtp_server: SmtpServer, services: list[Service]
+    project: Project, smtp_server: SmtpServer, start: Start
 ) -> None:
-    leader = Service(project, "leader", "--no-web")
-    services.append(leader)
+    leader = start(project, "leader", "--no-web")
     leader.wait_for_log("this process leads the schedule")
-    other = Service(project, "other", "--no-web")
-    services.append(other)
+    other = start(project, "other", "--no-web")
     other.wait_for_log("newsletter run:")
     time.sleep(1)
     assert "leads the schedule" not in other.log
@@ -232,19 +232,15 @@ class SlowRecorder(Recorder):
 
 
 def test_sigterm_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
-    tmp_path: Path, smtp_server: SmtpServer, services: list[Service]
+    tmp_path: Path, smtp_server: SmtpServer, start: Start
 ) -> None:
     slow = SlowRecorder()
     smtp_server.recorder.handle_DATA = slow.handle_DATA  # type: ignore[method-assign]
     slow.received = smtp_server.recorder.received
     project = make_project(tmp_path, smtp_server.url + "?connections=2")
-    readers = tmp_path / "readers.csv"
-    rows = [f"reader{n}@example.org,Reader {n},en" for n in range(400)]
-    readers.write_text("email,name,locale\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert newsletter(project, "subscribers", "import", str(readers))[0] == 0
+    import_readers(project, 400)
     assert newsletter(project, "schedule", "add", FIRST, "--at", at(3), "--tz", "UTC")[0] == 0
-    service = Service(project, "service", "--no-web")
-    services.append(service)
+    service = start(project, "service", "--no-web")
     wait_until(lambda: len(smtp_server.received) >= 50, 60, "the send to start")
     assert service.stop(timeout=20) == 0
 
@@ -261,8 +257,7 @@ def test_sigterm_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
     assert states["sent"] == len(smtp_server.received) < everyone
     assert states["sent"] + states["queued"] == everyone
 
-    again = Service(project, "again", "--no-web")
-    services.append(again)
+    again = start(project, "again", "--no-web")
     wait_until(lambda: len(smtp_server.received) >= everyone, 60, "the rest of the send")
     time.sleep(1)
     assert set(per_reader(smtp_server).values()) == {1} and len(per_reader(smtp_server)) == everyone
@@ -274,11 +269,8 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
 ) -> None:
     project = make_project(tmp_path, f"smtp://127.0.0.1:{free_port()}?connections=1")
     engine = create_db_engine(database_url(project))
-    start_send(project, engine, load_issue(project, FIRST), tag=None, now=datetime.now(UTC))
-    template = Job(
-        config=project.config, secrets=dict(project.secrets), root=project.root,
-        database_url=database_url(project), mailing_id=0, mailing_uid="",
-    )  # fmt: skip
+    start_send(project, engine, load_issue(project, FIRST), tag=None, clock=utcnow)
+    template = Job.of(project)
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:

@@ -105,7 +105,6 @@ def status(
 
 def _slug(project: Project, name: str) -> str:
     """The slug of an issue that may no longer exist as files (a send outlives its source)."""
-
     try:
         return load_issue(project, name).slug
     except NewsletterError:
@@ -167,17 +166,12 @@ def _send(
     resume: bool,
     only_failed: bool,
 ) -> None:
-    from newsletter.db import database_url, utcnow
+    from newsletter.db import utcnow
     from newsletter.deliver.audience import find_mailing, requeue_failed
-    from newsletter.deliver.signing import signer_for
-    from newsletter.deliver.transports import transport_limits
     from newsletter.deliver.worker import Job
-    from newsletter.subscribers.tokens import Tokens
+    from newsletter.sends import check_can_send
 
-    # Everything a send needs is checked before anyone is queued.
-    Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
-    signer_for(project.config, project.secrets)
-    transport_limits(project.config.transport_url)
+    check_can_send(project)
     out = console()
     mailing = find_mailing(engine, issue.slug)
     if resume or only_failed:
@@ -191,17 +185,10 @@ def _send(
                 f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
             )
     else:
-        mailing, added = start_send(project, engine, issue, tag=tag, now=utcnow())
+        mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
     assert mailing.id is not None
-    job = Job(
-        config=project.config,
-        secrets=dict(project.secrets),
-        root=project.root,
-        database_url=database_url(project),
-        mailing_id=mailing.id,
-        mailing_uid=mailing.uid,
-    )
+    job = Job.of(project, mailing.id, mailing.uid)
     engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
     _deliver_with_progress(job)
     _print_status(engine, mailing, 20)

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from apscheduler.schedulers.background import BackgroundScheduler
+    from sqlalchemy import Engine
 
+    from newsletter.config import Project
     from newsletter.schedule.specs import Schedule
     from newsletter.schedule.store import Planned
 
@@ -69,7 +71,7 @@ def add(
     schedule = specs.once(
         loaded.slug, at, tz or project.config.timezone, tag=tag, local_time=local_time
     )
-    _add(ctx, schedule)
+    _add(project, engine, schedule)
 
 
 def weekly(
@@ -90,7 +92,8 @@ def weekly(
     from newsletter.schedule import specs
 
     project = project_of(ctx)
-    _add(ctx, specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time))
+    schedule = specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time)
+    _add(project, database(ctx), schedule)
 
 
 def list_schedules(ctx: typer.Context) -> None:
@@ -99,7 +102,7 @@ def list_schedules(ctx: typer.Context) -> None:
     Example: newsletter schedule list
     """
     from newsletter.db import utcnow
-    from newsletter.schedule.firing import firings
+    from newsletter.schedule.firing import last_firings
     from newsletter.schedule.leader import leader
     from newsletter.schedule.store import editing, planned
 
@@ -107,9 +110,7 @@ def list_schedules(ctx: typer.Context) -> None:
     engine = database(ctx)
     with editing(engine, project.config) as scheduler:
         schedules = planned(scheduler)
-    last = {}
-    for firing in reversed(firings(engine, [p.id for p in schedules] or [""], limit=1000)):
-        last[firing.job_id] = firing
+    last = last_firings(engine, [item.id for item in schedules])
     out = console()
     if not schedules:
         out.print('no schedules; add one with `newsletter schedule weekly "mon 08:00"`')
@@ -175,13 +176,11 @@ def resume(
 # -- Steps --------------------------------------------------------------------------------------
 
 
-def _add(ctx: typer.Context, schedule: Schedule) -> None:
+def _add(project: Project, engine: Engine, schedule: Schedule) -> None:
     from newsletter.db import utcnow
     from newsletter.schedule.store import add as add_job
     from newsletter.schedule.store import editing
 
-    project = project_of(ctx)
-    engine = database(ctx)
     with editing(engine, project.config) as scheduler:
         item = add_job(scheduler, schedule, utcnow())
     out = console()
@@ -202,16 +201,14 @@ def _edit(
 
 
 def _next(item: Planned) -> str:
-    """The next firing on the schedule's own clock ('paused' while paused)."""
-    import zoneinfo
+    """The next firing on the schedule's own clock ('paused' while paused); at local time,
+    that clock's reading is each reader's."""
+    from newsletter.schedule.specs import wall_time
 
     if item.next_run is None:
         return "paused"
-    schedule = item.schedule
-    if schedule.local_time:
-        # The trigger runs on UTC+14's clock: its wall time is each reader's.
-        return f"{item.next_run:%a %Y-%m-%d %H:%M} local"
-    return f"{item.next_run.astimezone(zoneinfo.ZoneInfo(schedule.zone)):%a %Y-%m-%d %H:%M} {schedule.zone}"
+    where = "local" if item.schedule.local_time else item.schedule.zone
+    return f"{wall_time(item.schedule, item.next_run):%a %Y-%m-%d %H:%M} {where}"
 
 
 def _utc(item: Planned) -> str:

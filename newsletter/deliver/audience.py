@@ -152,12 +152,13 @@ def enqueue_audience(
     if default_locale not in locales:
         default_locale = locales[0]  # The editions changed since the mailing was made.
     stamp = converter(DELIVERY.c.not_before.type, engine.dialect)
+    queued = stamp(now)
     due: dict[str, Any] = {}
 
     def due_in(zone: str) -> Any:
         # One conversion per zone, not per subscriber.
         if zone not in due:
-            due[zone] = stamp(max(local_time.due(zone), now) if local_time else now)
+            due[zone] = stamp(max(local_time.due(zone), now)) if local_time else queued
         return due[zone]
 
     with engine.begin() as connection:
@@ -168,9 +169,9 @@ def enqueue_audience(
         ):
             rows.append((id_, locale, due_in(zone)))
             if len(rows) >= ENQUEUE_BATCH:
-                added += _queue(connection, mailing.id, rows, stamp(now))
+                added += _queue(connection, mailing.id, rows, queued)
                 rows = []
-        added += _queue(connection, mailing.id, rows, stamp(now))
+        added += _queue(connection, mailing.id, rows, queued)
     return added
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from newsletter.config import Config
-from newsletter.db import create_db_engine, utcnow
+from newsletter.config import Config, Project
+from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
 from newsletter.deliver.models import MailingEdition
 from newsletter.deliver.outbox import (
@@ -63,6 +64,18 @@ class Job:
     """The process id of the `send` that started this worker in a child process."""
     clock: Callable[[], datetime] = utcnow
     """The time: claims take the deliveries due by then."""
+
+    @classmethod
+    def of(
+        cls, project: Project, mailing_id: int = 0, mailing_uid: str = "", **settings: Any
+    ) -> Job:
+        """The job of delivering a mailing of `project` (mailing 0: a template that workers
+        fill in with each mailing they deliver)."""
+        return cls(
+            config=project.config, secrets=dict(project.secrets), root=project.root,
+            database_url=database_url(project), mailing_id=mailing_id, mailing_uid=mailing_uid,
+            **settings,
+        )  # fmt: skip
 
 
 def sender_of(config: Config) -> Sender:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.config import Project
@@ -64,11 +64,9 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
     """
     schedule = Schedule(**spec)
     now = firer.clock()
-    wall = wall_time(schedule, scheduled).strftime(AT_FORMAT)
     late = (now - scheduled).total_seconds()
-    grace = firer.project.config.misfire_grace
-    if late > grace:
-        return _missed(firer, job_id, schedule, scheduled, wall, late)
+    if late > firer.project.config.misfire_grace:
+        return _missed(firer, job_id, schedule, scheduled, late)
     candidates: list[str] = []
     if schedule.kind == "weekly":
         # Read outside the database lock: loading every issue takes a while.
@@ -78,14 +76,12 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
     firing, new = _patiently(
         lambda: claim_firing(firer.engine, job_id, schedule, scheduled, now, choice), job_id
     )
+    wall = firing.wall_time
     if not new and firing.state != "started":
         log.info(
-            "%s for %s fired before (%s %s): nothing to do",
-            job_id,
-            wall,
-            firing.state,
+            "%s for %s fired before (%s %s): nothing to do", job_id, wall, firing.state,
             firing.issue,
-        )
+        )  # fmt: skip
         return f"fired before: {firing.state}"
     if not firing.issue:
         log.warning("%s for %s: no issue is ready to send", job_id, wall)
@@ -100,7 +96,7 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
         return "no issue ready"
     if not new:
         log.info("%s for %s: completing the send of %s started before", job_id, wall, firing.issue)
-    return _send(firer, firing, schedule, wall)
+    return _send(firer, firing, schedule)
 
 
 def _patiently(attempt: Callable[[], T], job_id: str) -> T:
@@ -119,28 +115,18 @@ def _patiently(attempt: Callable[[], T], job_id: str) -> T:
 
 
 def complete_interrupted(firer: Firer) -> int:
-    """Complete the firings whose leader was killed half-way (still `started`); how many.
+    """Fire again the firings whose leader was killed half-way (still `started`); how many.
 
     The scheduler moved on to the schedule's next time when it started them, so nothing else
-    would: a new leader calls this before its scheduler starts. Completing is idempotent.
+    would: a new leader calls this before its scheduler starts. The firing finds its record
+    and completes the send with the same issue, or records it missed if that is too late now.
     """
     with firer.engine.connect() as connection:
         rows = connection.execute(select(FIRING).where(FIRING.c.state == "started")).all()
-    grace = firer.project.config.misfire_grace
     for row in rows:
         firing = Firing(**row._mapping)
-        assert firing.id is not None
-        late = (firer.clock() - firing.scheduled_at).total_seconds()
-        if late > grace:
-            detail = f"interrupted, and {late / 60:.0f} minutes late now: past the grace period"
-            _finish(firer.engine, firing.id, "missed", detail)
-            log.warning("%s for %s: %s; not sent", firing.job_id, firing.wall_time, detail)
-            continue
-        log.warning(
-            "%s for %s: completing the send of %s, interrupted", firing.job_id, firing.wall_time,
-            firing.issue,
-        )  # fmt: skip
-        _send(firer, firing, Schedule(**json.loads(firing.schedule)), firing.wall_time)
+        log.warning("%s for %s: interrupted; firing again", firing.job_id, firing.wall_time)
+        fire(firer, firing.job_id, firing.scheduled_at, **json.loads(firing.schedule))
     return len(rows)
 
 
@@ -161,12 +147,13 @@ def claim_firing(
     now: datetime,
     issue: str | Callable[[set[str]], str],
     state: str = "",
+    detail: str = "",
 ) -> tuple[Firing, bool]:
     """The firing of `job_id` for the wall-clock time of `scheduled`, and whether it is new.
 
     A new firing's issue is `issue`, or chosen by it among the issues no mailing or other
     firing has taken, one firing at a time: two firings never pick the same one. Its state is
-    `state`, else `started` (or `no-issue`).
+    `state` (with `detail`), else `started` (or `no-issue`).
     """
     wall = wall_time(schedule, scheduled).strftime(AT_FORMAT)
     key = (FIRING.c.job_id == job_id, FIRING.c.wall_time == wall)
@@ -180,7 +167,7 @@ def claim_firing(
                 issue = issue(_taken(connection))
             firing = Firing(
                 job_id=job_id, wall_time=wall, scheduled_at=scheduled, fired_at=now, issue=issue,
-                state=state or ("started" if issue else "no-issue"),
+                state=state or ("started" if issue else "no-issue"), detail=detail,
                 schedule=json.dumps(schedule.kwargs()),
             )  # fmt: skip
             values = firing.model_dump(exclude={"id"})
@@ -201,7 +188,7 @@ def _serialize(connection: Connection) -> None:
         lock_for_writing(connection)
 
 
-def _taken(connection: Any) -> set[str]:
+def _taken(connection: Connection) -> set[str]:
     sent = connection.execute(select(MAILING.c.issue)).scalars()
     chosen = connection.execute(
         select(FIRING.c.issue).where(FIRING.c.state.in_(("started", "queued")))
@@ -209,14 +196,15 @@ def _taken(connection: Any) -> set[str]:
     return {*sent, *chosen}
 
 
-def _send(firer: Firer, firing: Firing, schedule: Schedule, wall: str) -> str:
+def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
     """Render the firing's issue and queue its audience; the firing records the outcome."""
     assert firing.id is not None
+    wall = firing.wall_time
     try:
         issue = load_issue(firer.project, firing.issue)
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         mailing, added = start_send(
-            firer.project, firer.engine, issue, tag=schedule.tag or None, now=firer.clock(),
+            firer.project, firer.engine, issue, tag=schedule.tag or None, clock=firer.clock,
             local_time=local if schedule.local_time else None,
         )  # fmt: skip
     except Exception as error:
@@ -241,20 +229,20 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule, wall: str) -> str:
     return detail
 
 
-def _missed(
-    firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, wall: str, late: float
-) -> str:
-    """Record a firing too late to send, and tell the editor."""
+def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, late: float) -> str:
+    """Record a firing too late to send (or one interrupted until too late), tell the editor."""
     now = firer.clock()
+    grace = firer.project.config.misfire_grace
+    detail = f"missed by {late / 60:.0f} minutes (the grace period is {grace / 60:.0f})"
     firing, new = claim_firing(
-        firer.engine, job_id, schedule, scheduled, now, schedule.issue, state="missed"
+        firer.engine, job_id, schedule, scheduled, now, schedule.issue, "missed", detail
     )
-    if not new:
+    if not new and firing.state != "started":
         return f"fired before: {firing.state}"
-    detail = f"missed by {late / 60:.0f} minutes (the grace period is {firer.project.config.misfire_grace / 60:.0f})"
-    assert firing.id is not None
-    _finish(firer.engine, firing.id, "missed", detail)
-    what = firing.issue or "the weekly issue"
+    if not new:  # Interrupted half-way, and too late now to complete.
+        assert firing.id is not None
+        _finish(firer.engine, firing.id, "missed", detail)
+    wall, what = firing.wall_time, firing.issue or "the weekly issue"
     log.warning("%s for %s: %s, so %s was not sent", job_id, wall, detail, what)
     notify_editor(
         firer.project,
@@ -272,6 +260,18 @@ def _finish(engine: Engine, firing_id: int, state: str, detail: str) -> None:
         connection.execute(
             update(FIRING).where(FIRING.c.id == firing_id).values(state=state, detail=detail[:1000])
         )
+
+
+def last_firings(engine: Engine, job_ids: Sequence[str]) -> dict[str, Firing]:
+    """The latest firing of each of these schedules that has fired, by schedule id."""
+    latest = (
+        select(func.max(FIRING.c.id))
+        .where(FIRING.c.job_id.in_(list(job_ids)))
+        .group_by(FIRING.c.job_id)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(select(FIRING).where(FIRING.c.id.in_(latest)))
+        return {row.job_id: Firing(**row._mapping) for row in rows}
 
 
 def firings(engine: Engine, job_ids: Sequence[str] | None = None, limit: int = 20) -> list[Firing]:

@@ -36,6 +36,7 @@ POLL = 1.0
 IDLE_CLOSE = 30.0  # Seconds without work after which a worker closes its SMTP connection.
 MAX_BACKOFF = 60.0
 STOP_TIMEOUT = 60.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 class WorkerPool:
@@ -109,9 +110,6 @@ def deliver_forever(job: Job, log_level: int, halt: Event) -> None:
         _loop(job, engine, stop, lambda seconds: halt.wait(seconds) or stopping.is_set())
     finally:
         engine.dispose()
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def _loop(

@@ -34,6 +34,7 @@ from newsletter.deliver.transports import transport_limits
 from newsletter.deliver.worker import Job
 from newsletter.errors import NewsletterError
 from newsletter.schedule.leader import Lease
+from newsletter.sends import check_can_send
 from newsletter.service.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,13 @@ class Options:
 def run_service(project: Project, options: Options, stop: threading.Event | None = None) -> None:
     """Run until SIGTERM, Ctrl-C or `stop` is set; return once everything has stopped."""
     stop = stop or threading.Event()
-    url = database_url(project)
-    engine = create_db_engine(url)
+    engine = create_db_engine(database_url(project))
     require_current(engine)
-    _check_settings(project)
+    check_can_send(project)
     limits = transport_limits(project.config.transport_url)
     # The pool's template job: each worker fills in the mailing of each send it delivers.
-    template = Job(
-        config=project.config, secrets=dict(project.secrets), root=project.root,
-        database_url=url, mailing_id=0, mailing_uid="",
-        rate=limits.rate / limits.connections if limits.rate else None, clock=options.clock,
-    )  # fmt: skip
+    rate = limits.rate / limits.connections if limits.rate else None
+    template = Job.of(project, rate=rate, clock=options.clock)
     _on_signals(stop)
     pool = WorkerPool(template, limits.connections, options.log_level)
     web = _Web(project, engine, options) if options.web else None
@@ -101,15 +98,6 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
         sends.tick()
         engine.dispose()
         log.info("stopped")
-
-
-def _check_settings(project: Project) -> None:
-    """Refuse to start with settings that would fail every send or page."""
-    from newsletter.deliver.signing import signer_for
-    from newsletter.subscribers.tokens import Tokens
-
-    Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
-    signer_for(project.config, project.secrets)
 
 
 def _on_signals(stop: threading.Event) -> None:
