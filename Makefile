@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install browsers postgres catalogs translations clean
+.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,20 @@ postgres:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+## webcheckers: the Nu HTML Checker (vnu.jar, run with java) and axe-core from tests/node/package.json,
+## for the archive quality tests, when missing (npm runs no install script: nothing else is downloaded)
+WEBCHECKERS := tests/node/node_modules/vnu-jar/build/dist/vnu.jar tests/node/node_modules/axe-core/axe.min.js
+webcheckers:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing java for the Nu HTML Checker (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; }
+	@ls $(WEBCHECKERS) >/dev/null 2>&1 || { \
+	  echo "installing the Nu HTML Checker and axe-core (npm, into tests/node/node_modules)"; \
+	  if test -f tests/node/package-lock.json; \
+	  then npm ci --prefix tests/node --no-audit --no-fund --ignore-scripts; \
+	  else npm install --prefix tests/node --no-audit --no-fund --ignore-scripts; fi; }
+
 ## translations: extract template strings and merge them into every catalog (then translate)
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o newsletter/translations/messages.pot --no-location --sort-output \
@@ -82,7 +96,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## test: install everything the tests need, lint, type-check and run the whole suite
-test: lint typecheck catalogs browsers postgres
+test: lint typecheck catalogs browsers postgres webcheckers
 	$(BIN)/pytest -q
 
 clean:

@@ -134,6 +134,18 @@ class Config(BaseModel):
     issues_dir: str = Field(
         "issues", description="Folder holding the issues, relative to the project folder."
     )
+    archive_dir: str = Field(
+        "build/archive",
+        description="Folder `newsletter archive` writes the static archive to, and `serve` and `run` serve it from; relative to the project folder.",
+    )
+    archive_page_size: int = Field(
+        20, ge=1, description="Issues per index page of the archive (newest first)."
+    )
+    feed_entries: int = Field(
+        20,
+        ge=0,
+        description="Newest issues in each feed of the archive, with their full text; 0: all of them.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -239,6 +251,11 @@ class Project:
     def issues_path(self) -> Path:
         """The folder holding the issues."""
         return self.root / self.config.issues_dir
+
+    @property
+    def archive_path(self) -> Path:
+        """The folder the static archive is written to and served from."""
+        return self.root / self.config.archive_dir
 
     def secret(self, variable: str) -> str | None:
         """The value of a secret environment variable, or None when unset."""

@@ -5,6 +5,7 @@
     start_send     its mailing made (once) and its audience queued, now or at each reader's
                    local time
     ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
+    sent_issues    the issues whose send started, and when: what the archive publishes
 
 This module joins content, render and deliver: the CLI and the scheduler both start sends
 through it, so a scheduled send is the same send as a manual one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -120,3 +122,35 @@ def ready_issues(project: Project) -> list[Issue]:
 def _age(issue: Issue) -> tuple[bool, float, str]:
     date = issue.main.date  # Aware (dates without a zone take the configured one).
     return (date is None, date.timestamp() if date else 0.0, issue.slug)
+
+
+def sent_issues(engine: Engine) -> dict[str, datetime]:
+    """Each issue whose send started in this database, by slug, with the time it started
+    ({} for a database that holds no outbox yet)."""
+    from sqlalchemy import inspect, select
+
+    from newsletter.deliver.models import MAILING
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(MAILING.name):
+            return {}
+        rows = connection.execute(select(MAILING.c.issue, MAILING.c.created_at))
+        return {row.issue: row.created_at for row in rows}
+
+
+def project_sent_issues(project: Project) -> dict[str, datetime]:
+    """`sent_issues` of the project's database; {} when its SQLite file does not exist yet
+    (looking must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    from newsletter.db import create_db_engine, database_url
+
+    url = database_url(project)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return {}
+    engine = create_db_engine(url)
+    try:
+        return sent_issues(engine)
+    finally:
+        engine.dispose()

@@ -28,6 +28,9 @@ transport_url = "eml:outbox"
 theme = "plain"
 css_inliner = "css-inline"
 issues_dir = "content/issues"
+archive_dir = "public"
+archive_page_size = 10
+feed_entries = 0
 unsubscribe_address = "leave@news.example.org"
 retry_delay = 30.0
 max_attempts = 5
@@ -110,6 +113,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "theme": "plain",
         "css_inliner": "css-inline",
         "issues_dir": "content/issues",
+        "archive_dir": "public",
+        "archive_page_size": 10,
+        "feed_entries": 0,
         "unsubscribe_address": "leave@news.example.org",
         "editor_address": "Editors@news.example.org",
         "misfire_grace": 3600.0,

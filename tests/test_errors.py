@@ -95,7 +95,7 @@ BROKEN_FILES = [
     pytest.param(
         "---\ndate: 2024-03-10\nsubtitle: fine\ntitle: AI: the week\n---\n\nBody text.\n",
         4,
-        "invalid YAML front matter: mapping values are not allowed here",
+        "invalid YAML front matter: mapping values are not allowed",
         "fix the YAML on that line",
         id="invalid-yaml-colon",
     ),

@@ -39,7 +39,7 @@ def mark_ready(project: Project, slug: str) -> None:
     if not folder.exists():
         shutil.copytree(ROOT / "issues" / slug, folder)
     main = folder / "issue.md"
-    text = main.read_text(encoding="utf-8")
+    text = main.read_text(encoding="utf-8").replace("status: sent\n", "")  # The samples were sent.
     main.write_text(text.replace("---\n", "---\nstatus: ready\n", 1), encoding="utf-8")
 
 

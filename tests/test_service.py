@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -129,6 +130,15 @@ def weekly_at(seconds: float) -> str:
     return f"{datetime.now(UTC) + timedelta(seconds=seconds):%a %H:%M:%S}".lower()
 
 
+def served(port: int, path: str) -> bytes | None:
+    """The body of a page of the web app on `port`, or None when it answers with an error."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError:
+        return None
+
+
 def per_reader(smtp_server: SmtpServer) -> Counter[str]:
     return Counter(r.recipients[0] for r in smtp_server.received)
 
@@ -141,6 +151,8 @@ def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
 def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
     project: Project, smtp_server: SmtpServer, start: Start
 ) -> None:
+    main = project.issues_path / FIRST / "issue.md"  # Not published until it is sent.
+    main.write_text(main.read_text("utf-8").replace("status: sent\n", ""), "utf-8")
     first = start(project, "first", "--no-web")
     first.wait_for_log("this process leads the schedule")
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
@@ -164,9 +176,13 @@ def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
     [fired] = firings(engine)
     assert (fired.job_id, fired.state, fired.issue) == (f"send-{FIRST}", "queued", FIRST)
     assert f"sending {FIRST}: 4 recipients queued" in second.log
-    # The web app runs in the same process.
+    # The web app runs in the same process, and its archive shows the issue now it was sent:
+    # the same page `newsletter archive` writes.
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
         assert response.status == 200
+    assert newsletter(project, "archive", "--out", str(project.root / "exported"))[0] == 0
+    exported = (project.root / "exported" / "zh" / FIRST / "index.html").read_bytes()
+    wait_until(lambda: served(port, f"/zh/{FIRST}/") == exported, 10, "the archive page")
     assert second.stop() == 0
     listed = newsletter(project, "schedule", "list")[1]
     assert f"send-{FIRST}" not in listed  # A one-off schedule is gone once it fired.

@@ -34,6 +34,7 @@ def options(
 
 def _register() -> None:
     from newsletter.cli import (
+        archive,
         content,
         database,
         delivery,
@@ -45,6 +46,7 @@ def _register() -> None:
     )
 
     content.register(app)
+    archive.register(app)
     preview.register(app)
     subscribers.register(app)
     delivery.register(app)

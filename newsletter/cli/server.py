@@ -23,9 +23,11 @@ PORT = typer.Option(8080, "--port", help="Port the web app listens on.")
 
 
 def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
-    """Serve the subscribe form, confirmation, one-click unsubscribe and preferences pages.
+    """Serve the archive, the subscribe form, confirmation, one-click unsubscribe and preferences.
 
-    Needs NEWSLETTER_SECRET_KEY (it signs the links) and an upgraded database.
+    The archive is the one `newsletter archive` writes, built into archive_dir and kept
+    current: a new send or an edited issue shows within seconds. Needs NEWSLETTER_SECRET_KEY
+    (it signs the links) and an upgraded database.
 
     Example: NEWSLETTER_SECRET_KEY=... newsletter serve --port 8080
     """
@@ -35,8 +37,10 @@ def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
 
     project = project_of(ctx)
     app = create_app(project, engine=database(ctx))
+    app.state.archive.refresh(force=True)
     console().print(
-        f"serving {project.config.name} at http://{host}:{port}/subscribe (Ctrl+C to stop)",
+        f"serving {project.config.name} at http://{host}:{port}/ (the archive) and "
+        f"http://{host}:{port}/subscribe (Ctrl+C to stop)",
         markup=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
@@ -51,7 +55,8 @@ def run(
         "info", "--log-level", help="debug, info, warning or error.", show_default=True
     ),
 ) -> None:
-    """Run the service: scheduled sends, delivery workers and the web app, until stopped.
+    """Run the service: scheduled sends, delivery workers and the web app (with the archive, as
+    `serve` serves it), until stopped.
 
     Schedules (`newsletter schedule`) fire only while a `run` is running. Several `run`
     processes may share one database: one leads the schedule, all of them deliver and serve,

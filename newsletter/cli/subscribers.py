@@ -299,7 +299,7 @@ def export(
 
         buffer = io.StringIO()
         count = registry.export_csv(session, buffer, status=status)
-    atomic_write_text(file, buffer.getvalue())
+    atomic_write_text(file, buffer.getvalue(), private=True)
     console().print(f"exported {count:,} subscribers to {file}", markup=False)
 
 

@@ -16,7 +16,7 @@ from newsletter.content.documents import DocumentReader
 from newsletter.content.folder import load_folder
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.single import load_single_file
-from newsletter.content.source import discover_issue_paths
+from newsletter.content.source import discover_issue_paths, file_names
 from newsletter.errors import ContentError, NotFoundError
 from newsletter.model import Issue
 
@@ -28,6 +28,7 @@ class IssueLoader:
         self.config = config
         self.parser = markdown_parser()
         self.reader = DocumentReader(config, self.parser)
+        self._names: dict[Path, list[str]] = {}
 
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
@@ -39,7 +40,7 @@ class IssueLoader:
                 path=path,
                 hint="run `newsletter list` to see the issues",
             )
-        return load_single_file(self.reader, path)
+        return load_single_file(self.reader, path, self._names_in(path.parent))
 
     def load_all(self, issues_dir: Path) -> list[Issue]:
         """Every issue in `issues_dir`, in folder order; ContentError on the first broken one or a duplicate slug."""
@@ -52,6 +53,13 @@ class IssueLoader:
                 hint=SLUG_HINT,
             )
         return issues
+
+    def _names_in(self, folder: Path) -> list[str]:
+        """The sorted file names in `folder`, listed once per loader (a loader lives for one
+        command or request, so the listing cannot go stale under it)."""
+        if folder not in self._names:
+            self._names[folder] = file_names(folder)
+        return self._names[folder]
 
 
 SLUG_HINT = "give one of them another `slug:` in its front matter, or rename it"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
 from pathlib import Path
 
 from newsletter.content.documents import Document, DocumentReader, inherit
@@ -13,15 +15,18 @@ from newsletter.content.structure import StoryLayout, read_layout
 from newsletter.model import Edition, Issue, Note, Section, Story
 
 
-def load_single_file(reader: DocumentReader, path: Path) -> Issue:
-    """The issue written in `path`; naming a translation loads the original with it."""
+def load_single_file(reader: DocumentReader, path: Path, names: Sequence[str]) -> Issue:
+    """The issue written in `path`; naming a translation loads the original with it.
+
+    `names` are the file names in the issue's folder, sorted: where its translations are found.
+    """
     locales = reader.config.locales
     name = split_name(path, locales)
-    siblings = _siblings(path, name.base)
+    siblings = _siblings(path, name.base, names)
     if name.locale is not None:
         original = next((p for p in siblings if split_name(p, locales).locale is None), None)
         if original is not None:
-            return load_single_file(reader, original)
+            return load_single_file(reader, original, names)
     doc = reader.read(path, "issue", None)
     main = _edition(reader, doc, None)
     editions = {main.locale: main}
@@ -119,16 +124,20 @@ def _matching_slugs(original: Edition, parts: list[StoryLayout]) -> dict[int, st
     return matched
 
 
-def _siblings(path: Path, base: str) -> list[Path]:
+def _siblings(path: Path, base: str, names: Sequence[str]) -> list[Path]:
     """Markdown files named `BASE.something.md` beside `path`: the candidates for translations."""
-    if not path.parent.is_dir():
-        return []
-    suffix = path.suffix.lower()
-    return sorted(
-        p
-        for p in path.parent.iterdir()
-        if p.is_file()
-        and p != path
-        and p.name.startswith(base + ".")
-        and (is_markdown(p) or p.suffix.lower() == suffix)
-    )
+    prefix, suffix = base + ".", path.suffix.lower()
+    found = []
+    # The names sharing the prefix sit together in sorted order: a folder of a thousand issues
+    # is not scanned once per issue.
+    for position in range(bisect_left(names, prefix), len(names)):
+        if not names[position].startswith(prefix):
+            break
+        sibling = path.parent / names[position]
+        if (
+            sibling != path
+            and (is_markdown(sibling) or sibling.suffix.lower() == suffix)
+            and sibling.is_file()
+        ):
+            found.append(sibling)
+    return found

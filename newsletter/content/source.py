@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,12 @@ def split_name(path: Path, locales: Sequence[str]) -> SourceName:
 def is_markdown(path: Path) -> bool:
     """Whether the file name ends like a Markdown file."""
     return path.suffix.lower() in MARKDOWN_SUFFIXES
+
+
+def file_names(folder: Path) -> list[str]:
+    """The names in `folder`, sorted ([] when it is no folder): strings, not Paths, because a
+    folder of a thousand issues is searched once per issue for translations."""
+    return sorted(os.listdir(folder)) if folder.is_dir() else []  # noqa: PTH208
 
 
 def discover_issue_paths(issues_dir: Path, locales: Sequence[str]) -> list[Path]:

@@ -126,7 +126,7 @@ class EmlTransport:
     ) -> Outcome:
         # A resumed send writes the same file again rather than a second copy.
         path = self.folder / f"{_file_name(name) or uuid.uuid4().hex}.eml"
-        atomic_write_bytes(path, message)
+        atomic_write_bytes(path, message, private=True)
         return Outcome("sent", f"written {path.name}")
 
     def close(self) -> None:

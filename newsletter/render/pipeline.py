@@ -31,7 +31,7 @@ from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.render.text import LinkReferences, TextRenderer
-from newsletter.render.urls import AssetMap, issue_root, web_url
+from newsletter.render.urls import AssetMap, PageLinks, absolute_links, issue_root, web_url
 
 PREHEADER_LENGTH = 140
 
@@ -53,6 +53,19 @@ class RenderedEdition:
     """Seconds spent in each stage."""
 
 
+@dataclass
+class WebPage:
+    """An issue's web page in one locale, and the local files it links to."""
+
+    html: str
+    assets: dict[Path, str]
+    """Local file -> its path inside the issue."""
+    issue: dict[str, Any]
+    """What the template knew of the issue: title, preheader, date, reading time..."""
+    image: str
+    """The hero image's absolute URL (for social cards), or ""."""
+
+
 class Renderer:
     """Renders editions for one project; Jinja environments are built once per locale."""
 
@@ -70,29 +83,17 @@ class Renderer:
             )
         self.parser = markdown_parser()
         self._environments: dict[str, Environment] = {}
+        self._localizers: dict[str, Localizer] = {}
 
     def render(self, issue: Issue, locale: str) -> RenderedEdition:
         """The email, text part and web page of `issue` in `locale`."""
-        edition = issue.editions.get(locale)
-        if edition is None:
-            raise NewsletterError(
-                f"issue {issue.slug} has no {locale} edition",
-                path=issue.path,
-                hint="use one of " + ", ".join(issue.locales),
-            )
-        localizer = Localizer(locale)
+        edition, localizer, email_assets, context = self._prepare(issue, locale)
         timings: dict[str, float] = {}
-        root = issue_root(issue.path)
-        base = self.config.base_url
-        email_assets = AssetMap(root=root, base_url=base, prefix=f"{base}/{issue.slug}/")
-        web_assets = AssetMap(root=root, base_url=base, prefix="")
         links = LinkReferences()
-        context = self._context(issue, edition, localizer, email_assets)
         with _timed(timings, "markdown"):
             email_parts = self._parts(
                 issue, edition, HtmlRenderer(self.parser, email_assets), context
             )
-            web_parts = self._parts(issue, edition, HtmlRenderer(self.parser, web_assets), context)
         with _timed(timings, "text"):
             text_parts = self._text_parts(
                 edition, TextRenderer(self.parser, email_assets, links), context
@@ -114,10 +115,9 @@ class Renderer:
             text = self._template(
                 environment, "text.txt.j2", {**context, **text_parts, "links": links}
             )
+        page_links = absolute_links(self.config.base_url, issue.slug, locale, issue.locales)
         with _timed(timings, "web"):
-            web = self._template(
-                environment, "web.html.j2", {**context, **web_parts, "email": False}
-            )
+            page = self._web_page(issue, edition, localizer, context, page_links)
         return RenderedEdition(
             slug=issue.slug,
             locale=locale,
@@ -125,10 +125,88 @@ class Renderer:
             preheader=context["issue"]["preheader"],
             email_html=email,
             text=text,
-            web_html=web,
-            assets=dict(web_assets.files),
+            web_html=page.html,
+            assets=page.assets,
             timings=timings,
         )
+
+    def render_web(self, issue: Issue, locale: str, links: PageLinks) -> WebPage:
+        """Only the web page of `issue` in `locale`, linking the rest of the site by `links`."""
+        edition, localizer, _, context = self._prepare(issue, locale)
+        return self._web_page(issue, edition, localizer, context, links)
+
+    def render_article(self, issue: Issue, locale: str) -> str:
+        """The issue's text as one HTML fragment with absolute URLs only: a feed entry's content."""
+        edition, localizer, email_assets, context = self._prepare(issue, locale)
+        parts = self._parts(issue, edition, HtmlRenderer(self.parser, email_assets), context)
+        return self._template(
+            self._environment(localizer), "archive/entry.html.j2", {**context, **parts}
+        )
+
+    def _prepare(
+        self, issue: Issue, locale: str
+    ) -> tuple[Edition, Localizer, AssetMap, dict[str, Any]]:
+        """The edition, its localizer, the absolute URL rules of email, and the template context."""
+        edition = issue.editions.get(locale)
+        if edition is None:
+            raise NewsletterError(
+                f"issue {issue.slug} has no {locale} edition",
+                path=issue.path,
+                hint="use one of " + ", ".join(issue.locales),
+            )
+        localizer = self.localizer(locale)
+        base = self.config.base_url
+        email_assets = AssetMap(
+            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+        )
+        return (
+            edition,
+            localizer,
+            email_assets,
+            self._context(issue, edition, localizer, email_assets),
+        )
+
+    def _web_page(
+        self,
+        issue: Issue,
+        edition: Edition,
+        localizer: Localizer,
+        context: dict[str, Any],
+        links: PageLinks,
+    ) -> WebPage:
+        assets = AssetMap(
+            root=issue_root(issue.path),
+            base_url=self.config.base_url,
+            prefix=links.files,
+            published=links.published,
+        )
+        parts = self._parts(issue, edition, HtmlRenderer(self.parser, assets), context)
+        page = {
+            **context["web"],
+            "home": links.home,
+            "subscribe": links.subscribe,
+            "feeds": links.feeds,
+            "alternates": [
+                {**alternate, "href": links.alternates[alternate["code"]]}
+                for alternate in context["web"]["alternates"]
+            ],
+        }
+        html = self._template(
+            self._environment(localizer),
+            "web.html.j2",
+            {**context, **parts, "web": page, "email": False},
+        )
+        return WebPage(html, dict(assets.files), context["issue"], parts["og_image_url"])
+
+    def render_page(self, locale: str, name: str, context: dict[str, Any]) -> str:
+        """Another template of the theme (an archive page) rendered in `locale`."""
+        return self._template(self._environment(self.localizer(locale)), name, context)
+
+    def localizer(self, locale: str) -> Localizer:
+        """The localizer of `locale`, made once per renderer."""
+        if locale not in self._localizers:
+            self._localizers[locale] = Localizer(locale)
+        return self._localizers[locale]
 
     def _environment(self, localizer: Localizer) -> Environment:
         if localizer.locale not in self._environments:

@@ -9,6 +9,7 @@ folder works anywhere (a file:// preview, a sub-path, the archive).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -34,6 +35,9 @@ class AssetMap:
     prefix: str
     files: dict[Path, str] = field(default_factory=dict)
     """Local file -> its path inside the issue (where a build copies it)."""
+    published: Callable[[Path, str], str] | None = None
+    """The name a local file is linked by, from (file, path inside the issue); default: the path
+    inside the issue. The archive links content-hashed names, safe to cache forever."""
 
     def resolve(self, url: str, source: Path) -> str:
         """The URL to publish for `url` written in `source`."""
@@ -54,6 +58,8 @@ class AssetMap:
             inside = f"_/{path.name}"  # Outside the issue: published under a side folder.
         if path.is_file():
             self.files[path] = inside
+            if self.published is not None:
+                inside = self.published(path, inside)
         suffix = (f"?{parts.query}" if parts.query else "") + (
             f"#{parts.fragment}" if parts.fragment else ""
         )
@@ -63,3 +69,29 @@ class AssetMap:
 def issue_root(issue_path: Path) -> Path:
     """The folder an issue's relative files are resolved in: the issue folder, or a file's folder."""
     return issue_path if issue_path.is_dir() else issue_path.parent
+
+
+@dataclass
+class PageLinks:
+    """Where a web page's links to the rest of the site point."""
+
+    home: str
+    """The index of the page's language."""
+    subscribe: str
+    alternates: dict[str, str]
+    """Locale -> the link to the issue in that locale (this page's own included)."""
+    files: str = ""
+    """What comes before the path of an issue's file ("": the files sit beside the page)."""
+    published: Callable[[Path, str], str] | None = None
+    """The name a file is linked by (see AssetMap.published)."""
+    feeds: dict[str, str] = field(default_factory=dict)
+    """Feed type (`atom`, `rss`) -> the URL of the feed of the page's language."""
+
+
+def absolute_links(base_url: str, slug: str, locale: str, locales: list[str]) -> PageLinks:
+    """The links of a web page published on its own: absolute, its files beside it."""
+    return PageLinks(
+        home=f"{base_url}/{quote(locale)}/",
+        subscribe=f"{base_url}/subscribe",
+        alternates={code: web_url(base_url, code, slug) for code in locales},
+    )

@@ -204,6 +204,7 @@ class _Web:
         from newsletter.web.app import create_app
 
         app = create_app(project, engine=engine, clock=options.clock)
+        app.state.archive.refresh(force=True)
         config = uvicorn.Config(
             app, host=options.host, port=options.port, proxy_headers=True,
             log_level=logging.getLevelName(options.log_level).lower(), log_config=None,

@@ -7,6 +7,7 @@
     POST /unsubscribe/TOKEN          unsubscribes: the form, and one-click from mail clients
     GET  /preferences/TOKEN          language, time zone, topics; POST saves
     GET  /healthz                    the database answers and its schema is current
+    GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 No cookies, no redirects, no JavaScript needed. Pages are in the subscriber's language (token
 pages) or the browser's (the subscribe form).
@@ -41,6 +42,7 @@ from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import InvalidToken, Tokens, page_url
+from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
 from newsletter.web.security import Csrf, RateLimiter, same_origin
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,9 @@ def create_app(
     )
     app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
     _routes(app, site)
+    # Everything else is the archive: after the routes above, so they take precedence.
+    app.state.archive = ArchiveKeeper(project, engine, monotonic)
+    app.mount("/", ArchiveFiles(app.state.archive), name="archive")
     return app
 
 

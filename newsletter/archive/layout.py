@@ -1,0 +1,86 @@
+"""Where each file of the archive lives, its public URL, and the links between pages.
+
+    index.html                       the languages of the archive (x-default)
+    LOCALE/index.html                the newest issues in LOCALE; LOCALE/page/N/index.html older
+    LOCALE/SLUG/index.html           an issue in LOCALE (its web version)
+    LOCALE/atom.xml, LOCALE/rss.xml  the feeds of LOCALE
+    SLUG/PATH                        the issue's files under the names emails link to
+    SLUG/PATH.HASH.EXT               the same files under content-hashed names, which pages link
+    sitemap.xml, robots.txt, 404.html
+
+Pages link each other relatively, so the folder works under any host and path; what must be
+absolute (canonical and alternate links, social cards, feeds, the sitemap) uses the base URL.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from newsletter.errors import ContentError
+
+INDEX = "index.html"
+ROOT_FILES = frozenset({INDEX, "404.html", "robots.txt", "sitemap.xml"})
+PAGED = "page"
+WEB_APP_ROUTES = frozenset({"subscribe", "confirm", "unsubscribe", "preferences", "healthz"})
+FEEDS = {"atom": "atom.xml", "rss": "rss.xml"}
+
+
+def issue_page(locale: str, slug: str) -> str:
+    """The path of an issue's page in `locale`."""
+    return f"{locale}/{slug}/{INDEX}"
+
+
+def index_page(locale: str, number: int) -> str:
+    """The path of index page `number` (from 1) of `locale`."""
+    return f"{locale}/{INDEX}" if number == 1 else f"{locale}/{PAGED}/{number}/{INDEX}"
+
+
+def feed_file(locale: str, kind: str) -> str:
+    """The path of the `atom` or `rss` feed of `locale`."""
+    return f"{locale}/{FEEDS[kind]}"
+
+
+def issue_file(slug: str, inside: str) -> str:
+    """The path of a file of an issue, as emails link it."""
+    return f"{slug}/{inside}"
+
+
+def hashed_name(inside: str, digest: str) -> str:
+    """`images/hero.png` -> `images/hero.DIGEST.png`: a name that changes when the file does."""
+    path = PurePosixPath(inside)
+    return str(path.with_name(f"{path.stem}.{digest[:10]}{path.suffix}"))
+
+
+def url_of(base_url: str, path: str) -> str:
+    """The public URL of the file at `path` (a folder's URL for its index.html)."""
+    return f"{base_url}/{_href(path)}"
+
+
+def link(page: str, target: str) -> str:
+    """The relative link from the file at `page` to the file at `target`."""
+    start = posixpath.dirname(page) or "."
+    relative = posixpath.relpath(target, start)
+    if relative == INDEX:
+        return "./"
+    return _href(relative)
+
+
+def _href(path: str) -> str:
+    if path == INDEX:
+        return ""
+    if path.endswith(f"/{INDEX}"):
+        path = path[: -len(INDEX)]
+    return quote(path)
+
+
+def check_slug(slug: str, locales: list[str], source: Path) -> None:
+    """ContentError when an issue's slug would take the place of another part of the site."""
+    if slug in locales or slug in WEB_APP_ROUTES or slug in ROOT_FILES or slug == PAGED:
+        raise ContentError(
+            f"the issue slug {slug!r} is taken by the archive's /{slug} "
+            "(a language, a page of the web app, or a file of the archive)",
+            path=source,
+            hint="give the issue another `slug:` in its front matter",
+        )

@@ -1,0 +1,112 @@
+"""The archive's output folder: files are staged in memory, then only changed ones are written.
+
+Nothing is written until the whole build has succeeded; each file is replaced atomically, so a
+reader (or `newsletter run` serving the folder) never sees half a page. A file is rewritten
+when its bytes differ from what was written last time or when it was changed or deleted since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsletter.files import atomic_write_bytes
+
+
+@dataclass
+class Report:
+    """What a build did to the output folder."""
+
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    issues: int = 0
+    """Issues in the archive."""
+    rendered: int = 0
+    """Issues whose pages were rendered by this build (the rest were unchanged)."""
+
+
+class Output:
+    """The files one build wants in `folder`, against what the last build wrote there."""
+
+    def __init__(self, folder: Path, written: dict[str, list[Any]]) -> None:
+        self.folder = folder
+        self.before = written
+        self.pending: dict[str, bytes | Path] = {}
+        self.hashes: dict[str, str] = {}
+        self.kept: set[str] = set()
+
+    def intact(self, path: str) -> bool:
+        """Whether `path` is as the last build left it (same size and time)."""
+        known = self.before.get(path)
+        if not known:
+            return False
+        try:
+            stat = (self.folder / path).stat()
+        except OSError:
+            return False
+        return bool(stat.st_size == known[1] and stat.st_mtime_ns == known[2])
+
+    def keep(self, path: str) -> None:
+        """Keep `path` as it is: it is part of this build, and unchanged."""
+        self.kept.add(path)
+
+    def put(self, path: str, data: bytes) -> None:
+        """Want `data` at `path`."""
+        self.pending[path] = data
+        self.hashes[path] = hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def copy(self, path: str, source: Path, digest: str) -> None:
+        """Want a copy of `source` (whose content hash is `digest`) at `path`."""
+        self.pending[path] = source
+        self.hashes[path] = digest
+
+    def commit(self) -> tuple[dict[str, list[Any]], Report]:
+        """Write what changed, remove what no longer belongs; the new record of the folder."""
+        report = Report()
+        record: dict[str, list[Any]] = {}
+        for path in self.kept - self.pending.keys():
+            record[path] = self.before[path]
+            report.unchanged += 1
+        for path, content in sorted(self.pending.items()):
+            digest = self.hashes[path]
+            known = self.before.get(path)
+            if known and known[0] == digest and self.intact(path):
+                record[path] = known
+                report.unchanged += 1
+                continue
+            target = self.folder / path
+            if isinstance(content, Path):
+                _copy(content, target)
+            else:
+                atomic_write_bytes(target, content)
+            stat = target.stat()
+            record[path] = [digest, stat.st_size, stat.st_mtime_ns]
+            report.written.append(path)
+        for path in sorted(self.before.keys() - record.keys()):
+            (self.folder / path).unlink(missing_ok=True)
+            _prune(self.folder, (self.folder / path).parent)
+            report.removed.append(path)
+        return record, report
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _prune(root: Path, folder: Path) -> None:
+    """Remove `folder` and its parents up to `root` while they are empty."""
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

@@ -1,0 +1,115 @@
+"""What an archive build reads: each issue's files, and the inputs every page shares.
+
+A file counts as unchanged when its size and modification time are the ones recorded, or else
+when its content hash is (a `git checkout` or `touch` changes the time, not the content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import newsletter
+from newsletter.config import Project
+from newsletter.content.source import split_name
+from newsletter.render.i18n import CATALOGS
+from newsletter.render.templates import theme_search_path
+
+CODE = Path(newsletter.__file__).resolve().parent
+# The code that shapes a page: a change to it (an upgrade) rebuilds everything.
+CODE_PARTS = ("archive", "content", "render")
+
+
+def file_hash(path: Path) -> str:
+    """The content hash of a file (hex)."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "blake2b").hexdigest()[:32]
+
+
+def digest_of(parts: Iterable[str]) -> str:
+    """One hash of several strings, in order."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hasher.update(part.encode("utf-8", "surrogateescape"))
+        hasher.update(b"\0")
+    return hasher.hexdigest()
+
+
+def issue_sources(path: Path, names: Sequence[str], locales: Sequence[str]) -> list[Path]:
+    """The files an issue is made of, found without reading them: everything in its folder, or
+    the Markdown file and its translations beside it (`names`: that folder's names, sorted)."""
+    if path.is_dir():
+        found: list[Path] = []
+        for folder, folders, files in os.walk(path):
+            folders[:] = sorted(name for name in folders if not name.startswith("."))
+            found.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
+        return found
+    base = split_name(path, locales).base
+    prefix = base + "."
+    found = [path]
+    for position in range(bisect_left(names, prefix), len(names)):
+        name = names[position]
+        if not name.startswith(prefix):
+            break
+        sibling = path.parent / name
+        if sibling != path and split_name(sibling, locales).base == base:
+            found.append(sibling)
+    return found
+
+
+def fingerprint(
+    files: Iterable[Path], root: Path, known: dict[str, list[Any]]
+) -> dict[str, list[Any]]:
+    """[size, mtime_ns, hash] of each file by its path relative to `root`; the hash is reused
+    from `known` when size and time are the same."""
+    found: dict[str, list[Any]] = {}
+    for path in files:
+        key = relative_key(path, root)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            found[key] = [-1, 0, ""]
+            continue
+        before = known.get(key)
+        if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
+            found[key] = before
+        else:
+            found[key] = [stat.st_size, stat.st_mtime_ns, file_hash(path)]
+    return found
+
+
+def same_content(now: dict[str, list[Any]], before: dict[str, list[Any]]) -> bool:
+    """Whether two fingerprints name the same files with the same content."""
+    return now.keys() == before.keys() and all(now[k][2] == before[k][2] for k in now)
+
+
+def relative_key(path: Path, root: Path) -> str:
+    """`path` relative to `root` in POSIX form, or absolute when it lies outside."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def shared_inputs(project: Project, base_url: str) -> str:
+    """Digest of what every page depends on: settings, theme templates, catalogs and code."""
+    files = [
+        *(
+            path
+            for folder in theme_search_path(project.root, project.config.theme)
+            for path in sorted(folder.rglob("*"))
+        ),
+        *sorted(CATALOGS.rglob("*.po")),
+        *(path for part in CODE_PARTS for path in sorted((CODE / part).rglob("*.py"))),
+    ]
+    return digest_of(
+        [
+            project.config.model_dump_json(),
+            base_url,
+            *(f"{path}:{file_hash(path)}" for path in files if path.is_file()),
+        ]
+    )

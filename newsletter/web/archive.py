@@ -1,0 +1,105 @@
+"""The archive in the web app: the same files `newsletter archive` writes, kept current and served.
+
+The app builds the archive into `archive_dir` (incrementally, so a check is cheap) at most once
+every few seconds, when a page is asked for: a new send or an edited issue shows within that
+time. A build that fails (a broken issue) is logged and the previous pages stay online.
+Content-hashed files are cached for a year; pages and feeds are revalidated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+
+import anyio
+from sqlalchemy import Engine
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from newsletter.config import Project
+from newsletter.errors import NewsletterError
+
+log = logging.getLogger(__name__)
+REFRESH_INTERVAL = 2.0
+"""Seconds between two checks of the issues and the database for changes."""
+_HASHED = re.compile(r"\.[0-9a-f]{10}\.[A-Za-z0-9]+$")
+FOREVER = "public, max-age=31536000, immutable"
+REVALIDATE = "public, no-cache"
+
+
+class ArchiveKeeper:
+    """Keeps the archive folder up to date for the web app."""
+
+    def __init__(
+        self,
+        project: Project,
+        engine: Engine,
+        monotonic: Callable[[], float] = time.monotonic,
+        interval: float = REFRESH_INTERVAL,
+    ) -> None:
+        self.project = project
+        self.engine = engine
+        self.folder = project.archive_path
+        self.monotonic = monotonic
+        self.interval = interval
+        self.next_check = float("-inf")
+        self.lock = threading.Lock()
+
+    def refresh(self, force: bool = False) -> None:
+        """Build what changed, unless the last check was under `interval` seconds ago or another
+        request is building it now (that one serves the pages there are)."""
+        if not force and self.monotonic() < self.next_check:
+            return
+        if not self.lock.acquire(blocking=force):
+            return
+        try:
+            from newsletter.archive.build import build_archive
+            from newsletter.sends import sent_issues
+
+            report = build_archive(self.project, self.folder, sent=sent_issues(self.engine))
+            if report.written or report.removed:
+                log.info(
+                    "archive: %d issues, %d files written, %d removed",
+                    report.issues,
+                    len(report.written),
+                    len(report.removed),
+                )
+        except (NewsletterError, OSError) as error:
+            log.error("the archive was not updated (the pages online stay as they were): %s", error)
+        finally:
+            self.next_check = self.monotonic() + self.interval
+            self.lock.release()
+
+
+class ArchiveFiles(StaticFiles):
+    """The archive folder over HTTP, as a static web server would serve it (index.html for
+    folders, 404.html for what is missing), refreshed first."""
+
+    def __init__(self, keeper: ArchiveKeeper) -> None:
+        super().__init__(directory=keeper.folder, html=True, check_dir=False)
+        self.keeper = keeper
+
+    async def check_config(self) -> None:
+        """Starlette refuses a missing folder; before the first build there is none yet."""
+        self.keeper.folder.mkdir(parents=True, exist_ok=True)
+        await super().check_config()
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """The file at `path`, with caching headers; 404.html for missing and hidden files."""
+        await anyio.to_thread.run_sync(self.keeper.refresh)
+        if any(part.startswith(".") and part != "." for part in path.split("/")):
+            return self._not_found()
+        response = await super().get_response(path, scope)
+        if response.status_code < 300:
+            response.headers["Cache-Control"] = FOREVER if _HASHED.search(path) else REVALIDATE
+        return response
+
+    def _not_found(self) -> Response:
+        page = self.keeper.folder / "404.html"
+        if page.is_file():
+            return FileResponse(page, status_code=404)
+        return PlainTextResponse("Not Found", status_code=404)
