@@ -17,8 +17,9 @@ install: $(STAMP)
 DEMO_KEY := demo-only-key-never-use-it-for-real-mail
 DEMO_ISSUE := 2024-05-07-this-month-in-ai
 
-## demo: check and build the sample issues, import sample subscribers into newsletter.db, then
-## send the newest issue to them through a local SMTP server that keeps what it receives
+## demo: check and build the sample issues, import sample subscribers into newsletter.db, send
+## the newest issue to them through a local SMTP server that keeps what it receives, and export
+## the archive site of the sent issues
 demo: $(STAMP)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
@@ -45,6 +46,12 @@ demo: $(STAMP)
 	@echo "https://news.example.org is replaced by http://127.0.0.1:8080:"
 	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter serve"
 	@echo "See what happened to the send: $(BIN)/newsletter status $(DEMO_ISSUE)"
+	@echo
+	$(BIN)/newsletter archive
+	@echo "The archive of the sent issues (index pages, issue pages in en/zh/ar, feeds, sitemap) is in"
+	@echo "build/archive/; its links are relative, so any static web server shows it:"
+	@echo "  $(BIN)/python -m http.server -d build/archive 8000     then open http://127.0.0.1:8000/"
+	@echo "  (newsletter serve below serves the same pages at http://127.0.0.1:8080/ and keeps them current)"
 	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
 	@echo "(schedule, delivery and the web app in one process; README: Running a weekly newsletter):"
 	@echo "  $(BIN)/newsletter schedule weekly \"mon 08:00\" --tz Europe/Berlin"

@@ -21,6 +21,10 @@ class NewsletterError(Exception):
         self.line = line
         self.hint = hint
 
+    def __reduce__(self) -> tuple[type[NewsletterError], tuple[object, ...]]:
+        # Pickled with all its fields, so an error raised in a worker process arrives whole.
+        return (type(self), (self.message, self.path, self.line, self.hint))
+
     @property
     def location(self) -> str:
         """`path:line` (or just `path`), relative to the working directory when possible."""

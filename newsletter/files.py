@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,37 +12,35 @@ from pathlib import Path
 from newsletter.errors import NewsletterError
 
 
-def _file_mode() -> int:
-    """The mode a new file gets here (0o644 under the usual umask of 022)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-# mkstemp makes files readable by their owner only; published files (the archive, a build
-# served by a web server running as another user) need the mode any new file gets.
-FILE_MODE = _file_mode()
-
-
-def atomic_write_text(path: Path, text: str, private: bool = False) -> None:
+def atomic_write_text(path: Path, text: str, private: bool = False) -> os.stat_result:
     """Write `text` to `path` through a temporary file in the same folder, then rename it."""
-    atomic_write_bytes(path, text.encode("utf-8"), private)
+    return atomic_write_bytes(path, text.encode("utf-8"), private)
 
 
-def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> None:
+def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> os.stat_result:
     """Write `data` to `path` through a temporary file in the same folder, then rename it;
-    `private` files (personal data) are readable by their owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    `private` files (personal data) are readable by their owner only. The written file's stat.
+    """
+    # A new file gets the mode any file gets here (0644 under the usual umask), so a web server
+    # running as another user can read published files; personal data stays the owner's.
+    mode = 0o600 if private else 0o666
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        handle = os.open(temporary, flags, mode)
+    except FileNotFoundError:  # The folder is new: made only then, saving a call per file.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(temporary, flags, mode)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            if not private:
-                os.fchmod(stream.fileno(), FILE_MODE)
-        Path(temporary).replace(path)
+            stream.flush()
+            written = os.fstat(stream.fileno())
+        temporary.replace(path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    return written
 
 
 @contextmanager

@@ -17,15 +17,18 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from newsletter.config import Project
-from newsletter.deliver.audience import LocalTime
-from newsletter.deliver.compose import Content
-from newsletter.deliver.models import Mailing
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
+
+if TYPE_CHECKING:  # Imported where used: the CLI imports this module to list its commands.
+    from sqlalchemy import Engine
+
+    from newsletter.deliver.audience import LocalTime
+    from newsletter.deliver.compose import Content
+    from newsletter.deliver.models import Mailing
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def load_issue(project: Project, name: str) -> Issue:
 
 def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> list[Content]:
     """The issue rendered in `locales` (default: all of its locales), ready to send."""
+    from newsletter.deliver.compose import Content
     from newsletter.locales import match_locale
     from newsletter.render.pipeline import Renderer
     from newsletter.render.urls import web_url
@@ -140,16 +144,15 @@ def sent_issues(engine: Engine) -> dict[str, datetime]:
 
 def project_sent_issues(project: Project) -> dict[str, datetime]:
     """`sent_issues` of the project's database; {} when its SQLite file does not exist yet
-    (looking must not create it)."""
-    from sqlalchemy.engine import make_url
-
+    (looking must not create it, nor import SQLAlchemy just to find that out)."""
+    url = project.config.database_url
+    if url.startswith("sqlite:///") and "?" not in url:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not (path if path.is_absolute() else project.root / path).is_file():
+            return {}
     from newsletter.db import create_db_engine, database_url
 
-    url = database_url(project)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-        return {}
-    engine = create_db_engine(url)
+    engine = create_db_engine(database_url(project))
     try:
         return sent_issues(engine)
     finally:

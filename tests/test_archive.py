@@ -21,6 +21,7 @@ from newsletter.archive.build import build_archive
 from newsletter.archive.layout import WEB_APP_ROUTES
 from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url
+from newsletter.errors import ContentError
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.web.app import create_app
 
@@ -341,3 +342,40 @@ def test_content_hashed_files_are_cached_for_good(tmp_path: Path) -> None:
     assert image.status_code == 200 and image.content == b"\x89PNG chart"
     assert image.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert client.get(f"/{ISSUE}/images/chart.png").content == b"\x89PNG chart"  # For emails.
+
+
+def many_issues(root: Path, count: int) -> Project:
+    """A project of `count` short single-file issues, one a week, all marked sent."""
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "newsletter.toml").write_text(
+        f'name = "Weekly"\nbase_url = "{BASE}"\nlocales = ["en", "de"]\n', "utf-8"
+    )
+    (root / "issues").mkdir()
+    for number in range(count):
+        (root / "issues" / f"issue-{number:03}.md").write_text(
+            f"---\ntitle: Issue {number}\ndate: 2020-01-{1 + number % 28:02}\nstatus: sent\n---\n\n"
+            f"Lead of issue {number}.\n\n## News\n\n### Story {number}\n\nA [link](https://example.org/{number}).\n",
+            "utf-8",
+        )
+    (root / "issues" / "issue-007.de.md").write_text(
+        "---\ntitle: Ausgabe 7\n---\n\nDer Anfang.\n\n## Neues\n\n### Geschichte\n\nText.\n",
+        "utf-8",
+    )
+    return load_project(root / "config" / "newsletter.toml", environ={})
+
+
+def test_worker_processes_build_the_same_archive_and_report_errors_whole(tmp_path: Path) -> None:
+    project = many_issues(tmp_path / "project", 70)
+    parallel = build_archive(project, tmp_path / "parallel", workers=2)
+    assert parallel.rendered == 70
+    build_archive(project, tmp_path / "serial", workers=1)
+    assert tree(tmp_path / "parallel") == tree(tmp_path / "serial")
+    assert len(list((tmp_path / "parallel" / "en").glob("page/*/index.html"))) == 3  # 70 / 20
+    assert (tmp_path / "parallel" / "de" / "issue-007" / "index.html").is_file()
+
+    broken = project.issues_path / "issue-042.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n\nText.\n", "utf-8")
+    with pytest.raises(ContentError) as raised:
+        build_archive(project, tmp_path / "fresh", workers=2)
+    assert raised.value.path == broken and raised.value.line == 2
+    assert not (tmp_path / "fresh" / "en").exists()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-
-from feedgen.feed import FeedGenerator
+from datetime import UTC, datetime
 
 from newsletter.archive.state import Entry
 from newsletter.render.i18n import locale_tag
@@ -45,6 +43,8 @@ class FeedInfo:
 
 def feeds(info: FeedInfo, items: Sequence[FeedItem]) -> dict[str, bytes]:
     """The Atom and RSS documents of `items` (newest first), by feed type."""
+    from feedgen.feed import FeedGenerator  # Here: a rebuild whose feeds did not change skips it.
+
     generator = FeedGenerator()
     generator.id(info.home)
     generator.title(info.title)
@@ -53,7 +53,7 @@ def feeds(info: FeedInfo, items: Sequence[FeedItem]) -> dict[str, bytes]:
     generator.author({"name": info.author})
     generator.generator(GENERATOR)
     generator.link(href=info.home, rel="alternate")
-    newest = max((item.updated for item in items), default=datetime(1970, 1, 1).astimezone())
+    newest = max((item.updated for item in items), default=datetime(1970, 1, 1, tzinfo=UTC))
     generator.updated(newest)
     generator.lastBuildDate(newest)
     for item in items:

@@ -14,7 +14,6 @@ absolute (canonical and alternate links, social cards, feeds, the sitemap) uses 
 
 from __future__ import annotations
 
-import posixpath
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -59,9 +58,15 @@ def url_of(base_url: str, path: str) -> str:
 
 
 def link(page: str, target: str) -> str:
-    """The relative link from the file at `page` to the file at `target`."""
-    start = posixpath.dirname(page) or "."
-    relative = posixpath.relpath(target, start)
+    """The relative link from the file at `page` to the file at `target` (both relative to the
+    root of the archive)."""
+    # posixpath.relpath asks the OS for the working directory at every call; these paths are
+    # already relative to one root, so comparing their folders is enough.
+    here, there = page.split("/")[:-1], target.split("/")
+    common = 0
+    while common < min(len(here), len(there) - 1) and here[common] == there[common]:
+        common += 1
+    relative = "../" * (len(here) - common) + "/".join(there[common:])
     if relative == INDEX:
         return "./"
     return _href(relative)

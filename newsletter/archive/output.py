@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Output:
         self.before = written
         self.pending: dict[str, bytes | Path] = {}
         self.hashes: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
         self.kept: set[str] = set()
 
     def intact(self, path: str) -> bool:
@@ -54,6 +56,16 @@ class Output:
     def keep(self, path: str) -> None:
         """Keep `path` as it is: it is part of this build, and unchanged."""
         self.kept.add(path)
+
+    def make(self, path: str, key: str, make: Callable[[], bytes]) -> None:
+        """Want what `make()` returns at `path`; `key` is a digest of everything it depends on,
+        so while the key is the one recorded and the file intact, `make` is not even called."""
+        known = self.before.get(path)
+        if known and len(known) > 3 and known[3] == key and self.intact(path):
+            self.keep(path)
+            return
+        self.put(path, make())
+        self.keys[path] = key
 
     def put(self, path: str, data: bytes) -> None:
         """Want `data` at `path`."""
@@ -72,20 +84,25 @@ class Output:
         for path in self.kept - self.pending.keys():
             record[path] = self.before[path]
             report.unchanged += 1
+        folders: set[Path] = set()
         for path, content in sorted(self.pending.items()):
             digest = self.hashes[path]
             known = self.before.get(path)
             if known and known[0] == digest and self.intact(path):
-                record[path] = known
+                record[path] = [*known[:3], self.keys[path]] if path in self.keys else known[:3]
                 report.unchanged += 1
                 continue
             target = self.folder / path
+            if target.parent not in folders:  # Each folder once (a first build makes a thousand).
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
             if isinstance(content, Path):
-                _copy(content, target)
+                stat = _copy(content, target)
             else:
-                atomic_write_bytes(target, content)
-            stat = target.stat()
+                stat = atomic_write_bytes(target, content)
             record[path] = [digest, stat.st_size, stat.st_mtime_ns]
+            if path in self.keys:
+                record[path].append(self.keys[path])
             report.written.append(path)
         for path in sorted(self.before.keys() - record.keys()):
             (self.folder / path).unlink(missing_ok=True)
@@ -94,7 +111,8 @@ class Output:
         return record, report
 
 
-def _copy(source: Path, target: Path) -> None:
+def _copy(source: Path, target: Path) -> os.stat_result:
+    """Copy `source` to `target` atomically; the copy's stat."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -103,6 +121,7 @@ def _copy(source: Path, target: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    return target.stat()
 
 
 def _prune(root: Path, folder: Path) -> None:

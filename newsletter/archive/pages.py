@@ -4,7 +4,9 @@ unchanged issue is never read again to list it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 
 from newsletter.archive import layout
 from newsletter.archive.sitemap import SitemapPage
+from newsletter.archive.sources import digest_of
 from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
 from newsletter.errors import ContentError
@@ -67,17 +70,25 @@ class Pages:
         if not self.by_locale:
             self.by_locale[self.config.default_locale] = []
 
-    def all(self) -> Iterator[tuple[str, str]]:
-        """(path, HTML) of every page."""
+    def all(self, inputs: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        """(path, key, make) of every page: `make()` renders it; `key` is a digest of what it
+        shows (and of `inputs`, what every page depends on), so unchanged pages are skipped."""
+        languages = list(self.by_locale)
+        size = self.config.archive_page_size
         for locale, listing in self.by_locale.items():
             count = self._page_count(listing)
-            size = self.config.archive_page_size
             for number in range(1, count + 1):
-                chunk = listing[(number - 1) * size : number * size]
-                yield layout.index_page(locale, number), self._index(locale, number, count, chunk)
+                path = layout.index_page(locale, number)
+                entries = self._entries(path, locale, listing[(number - 1) * size : number * size])
+                key = digest_of([inputs, json.dumps([languages, count, entries], default=str)])
+                yield path, key, functools.partial(self._index, locale, number, count, entries)
         default = self._default_locale()
-        yield layout.INDEX, self._choices(default, layout.INDEX, "archive/languages.html.j2")
-        yield "404.html", self._choices(default, "404.html", "archive/404.html.j2")
+        key = digest_of([inputs, *languages])
+        for path, template in (
+            (layout.INDEX, "archive/languages.html.j2"),
+            ("404.html", "archive/404.html.j2"),
+        ):
+            yield path, key, functools.partial(self._choices, default, path, template)
 
     def sitemap(self) -> list[SitemapPage]:
         """Every page worth finding, newest issues first, with its language alternates."""
@@ -113,9 +124,8 @@ class Pages:
         size = self.config.archive_page_size
         return max(1, -(-len(listing) // size))
 
-    def _index(self, locale: str, number: int, count: int, listing: Listing) -> str:
-        path = layout.index_page(locale, number)
-        entries = [
+    def _entries(self, path: str, locale: str, listing: Listing) -> list[dict[str, Any]]:
+        return [
             {
                 "title": entry.title,
                 "href": layout.link(path, layout.issue_page(locale, entry.slug)),
@@ -125,6 +135,9 @@ class Pages:
             }
             for published, entry in listing
         ]
+
+    def _index(self, locale: str, number: int, count: int, entries: list[dict[str, Any]]) -> bytes:
+        path = layout.index_page(locale, number)
         localizer = self.renderer.localizer(locale)
         title = localizer.gettext(N_("%(newsletter)s: all issues")) % {
             "newsletter": self.config.name
@@ -149,9 +162,9 @@ class Pages:
         }
         return self.renderer.render_page(
             locale, "archive/index.html.j2", {**context, "entries": entries, "pages": pages}
-        )
+        ).encode("utf-8")
 
-    def _choices(self, locale: str, path: str, template: str) -> str:
+    def _choices(self, locale: str, path: str, template: str) -> bytes:
         """The languages page or the 404 page: both offer the index of every language."""
         is_404 = path == "404.html"
         # The 404 page is shown at any address, so it links from the root of the site.
@@ -177,7 +190,9 @@ class Pages:
             canonical=not is_404,
             home=site + layout.index_page(locale, 1).removesuffix(layout.INDEX) if is_404 else None,
         )
-        return self.renderer.render_page(locale, template, {**context, "choices": choices})
+        return self.renderer.render_page(locale, template, {**context, "choices": choices}).encode(
+            "utf-8"
+        )
 
     def _frame(
         self,

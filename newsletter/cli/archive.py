@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -46,7 +47,13 @@ def archive(
     project = project_of(ctx)
     folder = out or project.archive_path
     started = time.perf_counter()
-    report = build_archive(project, folder, sent=project_sent_issues(project), base_url=base_url)
+    report = build_archive(
+        project,
+        folder,
+        sent=project_sent_issues(project),
+        base_url=base_url,
+        workers=os.cpu_count() or 1,
+    )
     seconds = time.perf_counter() - started
     console().print(
         f"archive: {report.issues} issues ({report.rendered} rendered), "

@@ -28,6 +28,7 @@ _LETTER = regex.compile(r"\p{L}")
 _URL_OR_CODE = regex.compile(r"`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+")
 # A word in a spaced script, or a single character of a script written without spaces.
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_OTHER_LETTER = regex.compile(r"[\p{L}--\p{Latin}]", regex.VERSION1)
 _CJK_CHAR = regex.compile(rf"[{_CJK}]")
 _WORD = regex.compile(rf"[^\s{_CJK}\p{{P}}\p{{S}}]+")
 # Share of letters a non-Latin script needs before it decides the language.
@@ -37,6 +38,8 @@ _THRESHOLD = 0.2
 def detect_language(text: str) -> str | None:
     """The language code suggested by the script of `text`, or None for Latin or too little text."""
     sample = _URL_OR_CODE.sub(" ", text)
+    if _OTHER_LETTER.search(sample) is None:
+        return None  # Only Latin letters (the common case): one scan, nothing counted.
     letters = len(_LETTER.findall(sample))
     if letters < 8:
         return None

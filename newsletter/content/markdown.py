@@ -34,7 +34,12 @@ def inline_text(token: Token) -> str:
 
 def plain_text(parser: MarkdownIt, markdown: str) -> str:
     """The readable text of a Markdown document, one block a line, without markup or URLs."""
-    lines = [inline_text(token) for token in parser.parse(markdown) if token.type == "inline"]
+    return tokens_text(parser.parse(markdown))
+
+
+def tokens_text(tokens: list[Token]) -> str:
+    """The readable text of parsed Markdown, one block a line (see plain_text)."""
+    lines = [inline_text(token) for token in tokens if token.type == "inline"]
     return "\n".join(line for line in lines if line)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import nh3
 from markdown_it import MarkdownIt
 
+from newsletter.content.language import TextLength, measure_text
+from newsletter.content.markdown import tokens_text
 from newsletter.render.urls import SAFE_SCHEMES, AssetMap
 
 _IFRAME = re.compile(
@@ -47,12 +49,19 @@ class HtmlRenderer:
     def __init__(self, parser: MarkdownIt, assets: AssetMap) -> None:
         self.parser = parser
         self.assets = assets
+        self.length = TextLength(0, 0)
+        """Words and characters of the parts rendered with `counted` (for the reading time)."""
 
-    def render(self, markdown: str, source: Path, doc_id: str) -> str:
-        """Safe HTML for `markdown` written in `source`; `doc_id` keeps footnote ids unique."""
+    def render(self, markdown: str, source: Path, doc_id: str, counted: bool = False) -> str:
+        """Safe HTML for `markdown` written in `source`; `doc_id` keeps footnote ids unique.
+        With `counted`, its text is added to `length` (from the same parse)."""
         if not markdown.strip():
             return ""
-        raw = self.parser.render(markdown, {"docId": doc_id})
+        env = {"docId": doc_id}
+        tokens = self.parser.parse(markdown, env)
+        if counted:
+            self.length += measure_text(tokens_text(tokens))
+        raw = self.parser.renderer.render(tokens, self.parser.options, env)
         raw = _IFRAME.sub(_iframe_link, raw)
 
         def rewrite(tag: str, attribute: str, value: str) -> str | None:

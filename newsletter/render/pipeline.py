@@ -21,7 +21,7 @@ from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
 from newsletter.config import Project
-from newsletter.content.language import measure_text
+from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
@@ -228,10 +228,13 @@ class Renderer:
     def _parts(
         self, issue: Issue, edition: Edition, renderer: HtmlRenderer, base: dict[str, Any]
     ) -> dict[str, Any]:
-        """The Markdown parts of the edition as HTML (safe Markup), merged into the sections."""
+        """The Markdown parts of the edition as HTML (safe Markup), merged into the sections.
 
-        def html(markdown: str, source: Path, doc_id: str) -> Markup:
-            return Markup(renderer.render(markdown, source, doc_id))
+        Also fills in the reading time of `base`, counted from the same parse as the HTML.
+        """
+
+        def html(markdown: str, source: Path, doc_id: str, counted: bool = False) -> Markup:
+            return Markup(renderer.render(markdown, source, doc_id, counted))
 
         stories = {story.slug: story for story in edition.stories}
         sections = [
@@ -242,7 +245,10 @@ class Renderer:
                     {
                         **card,
                         "body_html": html(
-                            stories[card["slug"]].body, stories[card["slug"]].source, card["slug"]
+                            stories[card["slug"]].body,
+                            stories[card["slug"]].source,
+                            card["slug"],
+                            counted=True,
                         ),
                         "image_url": self._image(renderer.assets, stories[card["slug"]]),
                     }
@@ -253,9 +259,16 @@ class Renderer:
                 base["sections"], (s.intro for s in edition.sections), strict=True
             )
         ]
+        lead = html(edition.lead, edition.source, "lead", counted=True)
+        closing = html(edition.closing, edition.source, "closing", counted=True)
+        titles = sum(
+            (measure_text(story.title) for story in edition.stories if story.title),
+            TextLength(0, 0),
+        )
+        base["issue"]["reading_minutes"] = Localizer.reading_minutes(renderer.length + titles)
         return {
-            "lead_html": html(edition.lead, edition.source, "lead"),
-            "closing_html": html(edition.closing, edition.source, "closing"),
+            "lead_html": lead,
+            "closing_html": closing,
             "footer_html": html(edition.footer, edition.source, "footer"),
             "image_url": renderer.assets.resolve(edition.image, edition.source)
             if edition.image
@@ -312,17 +325,7 @@ class Renderer:
     ) -> dict[str, Any]:
         """What every template sees, apart from the rendered Markdown parts."""
         config = self.config
-        texts = [
-            edition.lead,
-            edition.closing,
-            *(s.title or "" for s in edition.stories),
-            *(s.body for s in edition.stories),
-        ]
-        length = measure_text(plain_text(self.parser, "\n\n".join(texts)))
-        lead = plain_text(self.parser, edition.lead).replace("\n", " ")
-        preheader = edition.preheader or (
-            lead[: PREHEADER_LENGTH - 1] + "…" if len(lead) > PREHEADER_LENGTH else lead
-        )
+        preheader = edition.preheader or self._lead_preheader(edition.lead)
         cta_url = (
             assets.resolve(edition.cta.url, edition.source)
             if edition.cta and edition.cta.url
@@ -347,7 +350,7 @@ class Renderer:
                 "number": edition.number,
                 "image_alt": edition.image_alt or "",
                 "cta": {"text": edition.cta.text, "url": cta_url} if edition.cta else None,
-                "reading_minutes": localizer.reading_minutes(length),
+                "reading_minutes": 0,  # Counted when the parts are rendered (_parts).
                 "story_count": len(edition.stories),
                 "extra": edition.extra,
             },
@@ -375,6 +378,11 @@ class Renderer:
             "merge": PLACEHOLDERS,
             "email": True,
         }
+
+    def _lead_preheader(self, lead_markdown: str) -> str:
+        """The lead's text, shortened to a preheader, for editions that give none."""
+        lead = plain_text(self.parser, lead_markdown).replace("\n", " ")
+        return lead[: PREHEADER_LENGTH - 1] + "…" if len(lead) > PREHEADER_LENGTH else lead
 
     @staticmethod
     def _story(story: Story, localizer: Localizer, assets: AssetMap) -> dict[str, Any]:

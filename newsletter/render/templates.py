@@ -41,6 +41,9 @@ def template_environment(search_path: list[Path], localizer: Localizer) -> Envir
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Environments live for one command, one preview render or one app: checking every
+        # template file's time at each render cost a quarter of an archive build.
+        auto_reload=False,
     )
     environment.install_gettext_translations(localizer.translations, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["date"] = localizer.date
