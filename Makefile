@@ -51,7 +51,7 @@ demo: $(STAMP)
 	@echo "The archive of the sent issues (index pages, issue pages in en/zh/ar, feeds, sitemap) is in"
 	@echo "build/archive/; its links are relative, so any static web server shows it:"
 	@echo "  $(BIN)/python -m http.server -d build/archive 8000     then open http://127.0.0.1:8000/"
-	@echo "  (newsletter serve below serves the same pages at http://127.0.0.1:8080/ and keeps them current)"
+	@echo "  (newsletter serve, above, serves the same pages at http://127.0.0.1:8080/ and keeps them current)"
 	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
 	@echo "(schedule, delivery and the web app in one process; README: Running a weekly newsletter):"
 	@echo "  $(BIN)/newsletter schedule weekly \"mon 08:00\" --tz Europe/Berlin"

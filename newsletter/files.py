@@ -34,13 +34,11 @@ def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> os.sta
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            written = os.fstat(stream.fileno())
         temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return written
+    return path.stat()  # After closing: some file systems (NFS) set the time on close.
 
 
 @contextmanager

@@ -150,10 +150,17 @@ def project_sent_issues(project: Project) -> dict[str, datetime]:
         path = Path(url.removeprefix("sqlite:///"))
         if not (path if path.is_absolute() else project.root / path).is_file():
             return {}
+    from sqlalchemy.exc import SQLAlchemyError
+
     from newsletter.db import create_db_engine, database_url
 
     engine = create_db_engine(database_url(project))
     try:
         return sent_issues(engine)
+    except SQLAlchemyError as error:
+        raise NewsletterError(
+            f"cannot read which issues were sent from the database: {getattr(error, 'orig', None) or error}",
+            hint="check database_url (`newsletter db status`)",
+        ) from error
     finally:
         engine.dispose()

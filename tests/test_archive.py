@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -332,9 +334,14 @@ def test_the_web_app_serves_the_same_archive_and_keeps_it_current(
 def test_content_hashed_files_are_cached_for_good(tmp_path: Path) -> None:
     project = make_project(tmp_path, "null:")
     main = project.issues_path / ISSUE / "issue.md"
-    main.write_text(main.read_text("utf-8") + "\n![A chart](images/chart.png)\n", "utf-8")
+    main.write_text(
+        main.read_text("utf-8")
+        + "\n![A chart](images/chart.png) [The report](images/report.2024010112.pdf)\n",
+        "utf-8",
+    )
     (project.issues_path / ISSUE / "images").mkdir()
     (project.issues_path / ISSUE / "images" / "chart.png").write_bytes(b"\x89PNG chart")
+    (project.issues_path / ISSUE / "images" / "report.2024010112.pdf").write_bytes(b"%PDF")
     client = TestClient(create_app(project, engine=create_db_engine(database_url(project))))
     page = client.get(f"/en/{ISSUE}/").text
     [hashed] = re.findall(rf"\.\./\.\./{ISSUE}/(images/chart\.[0-9a-f]{{10}}\.png)", page)
@@ -342,6 +349,9 @@ def test_content_hashed_files_are_cached_for_good(tmp_path: Path) -> None:
     assert image.status_code == 200 and image.content == b"\x89PNG chart"
     assert image.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert client.get(f"/{ISSUE}/images/chart.png").content == b"\x89PNG chart"  # For emails.
+    # A name that only looks hashed is not cached for good: its content may change.
+    report = client.get(f"/{ISSUE}/images/report.2024010112.pdf")
+    assert report.status_code == 200 and report.headers["cache-control"] == "public, no-cache"
 
 
 def many_issues(root: Path, count: int) -> Project:
@@ -375,7 +385,91 @@ def test_worker_processes_build_the_same_archive_and_report_errors_whole(tmp_pat
 
     broken = project.issues_path / "issue-042.md"
     broken.write_text("---\ntitle: [unclosed\n---\n\nText.\n", "utf-8")
+    sent = {"issue-042": datetime(2024, 1, 1, tzinfo=UTC)}  # Sent, so not a draft to skip.
     with pytest.raises(ContentError) as raised:
-        build_archive(project, tmp_path / "fresh", workers=2)
+        build_archive(project, tmp_path / "fresh", workers=2, sent=sent)
     assert raised.value.path == broken and raised.value.line == 2
     assert not (tmp_path / "fresh" / "en").exists()
+
+
+def test_what_an_issue_links_is_published_only_when_it_is_media_inside_the_site(
+    tmp_path: Path,
+) -> None:
+    project = many_issues(tmp_path / "project", 2)
+    issues = project.issues_path
+    (issues / "2024-07-01-draft.md").write_text("---\ntitle: Secret draft\n---\n\nSoon.\n")
+    (tmp_path / "project" / "newsletter.db").write_bytes(b"SQLite format 3\0 subscribers")
+    text = (issues / "issue-001.md").read_text("utf-8")
+    (issues / "issue-001.md").write_text(
+        text + "\n[Next](2024-07-01-draft.md) [db](../newsletter.db) ![Chart](chart.png)\n"
+    )
+    out = tmp_path / "public"
+    build_archive(project, out)
+    published = tree(out)
+    assert not any("draft" in path or path.endswith(".db") for path in published)
+    assert b"Secret draft" not in b"".join(published.values())
+
+    # The chart was missing; once it is there, a rebuild publishes it as a full build does.
+    (issues / "chart.png").write_bytes(b"\x89PNG chart")
+    assert build_archive(project, out).rendered == 1
+    assert "issue-001/chart.png" in tree(out)
+    assert tree(out) == tree(_full_build(project, tmp_path / "full"))
+
+
+def test_unsafe_slugs_control_characters_and_foreign_folders(tmp_path: Path) -> None:
+    project = many_issues(tmp_path / "project", 1)
+    rocket = project.issues_path / "rocket.md"
+    rocket.write_text(
+        "---\ntitle: Launch\nslug: '🚀'\ndate: 2024-07-01\nstatus: sent\n---\n\nGo.\n"
+    )
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "out"))
+    assert code == 1 and "slug '' cannot name a folder of the archive" in output, output
+    assert not (tmp_path / "out" / "en").exists()
+
+    # A vertical tab pasted from a word processor: XML forbids it, the feed leaves it out.
+    rocket.write_text("---\ntitle: Launch\ndate: 2024-07-01\nstatus: sent\n---\n\nGo\x0b now.\n")
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    assert not feedparser.parse((tmp_path / "out" / "en" / "atom.xml").read_bytes()).bozo
+
+    # A folder that holds other files and no archive is not written into (nor cleaned).
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "keep.txt").write_text("mine")
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "site"))
+    assert code == 1 and "holds files but no archive built here" in output, output
+    assert sorted(p.name for p in (tmp_path / "site").iterdir() if p.name[0] != ".") == ["keep.txt"]
+    (tmp_path / "out" / ".newsletter-archive.json").write_text("{not json")
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "out"))
+    assert code == 1 and "the state of the last build is unreadable" in output, output
+
+
+def test_a_broken_draft_is_skipped_but_a_broken_published_issue_stops_the_build(
+    tmp_path: Path,
+) -> None:
+    project = many_issues(tmp_path / "project", 2)
+    draft = project.issues_path / "wip.md"
+    draft.write_text("---\ntitle: [unclosed\n---\n\nWriting.\n", "utf-8")
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "out"))
+    assert code == 0 and "archive: 2 issues" in output, output
+    assert "warning: " in output and "wip.md:2: invalid YAML" in output
+
+    published = project.issues_path / "issue-001.md"
+    published.write_text("---\ntitle: [unclosed\nstatus: sent\n---\n\nText.\n", "utf-8")
+    before = tree(tmp_path / "out")
+    code, output = newsletter(project, "archive", "--out", str(tmp_path / "out"))
+    assert code == 1 and "issue-001.md:2: invalid YAML" in output, output
+    assert tree(tmp_path / "out") == before
+
+
+def test_an_issue_without_a_date_is_filed_under_the_local_day_its_send_started(
+    tmp_path: Path,
+) -> None:
+    project = many_issues(tmp_path / "project", 1)
+    (project.issues_path / "notes.md").write_text("---\ntitle: Notes\n---\n\nSome notes.\n")
+    late = datetime(2024, 6, 2, 22, 30, tzinfo=UTC)  # June 3 in Berlin, the configured zone.
+    project = replace(
+        project, config=project.config.model_copy(update={"timezone": "Europe/Berlin"})
+    )
+    build_archive(project, tmp_path / "out", sent={"notes": late})
+    index = (tmp_path / "out" / "en" / "index.html").read_text("utf-8")
+    assert '<time datetime="2024-06-03">June 3, 2024</time>' in index

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -38,7 +39,8 @@ from newsletter.archive.sources import (
 from newsletter.archive.state import IssueRecord, State
 from newsletter.config import Config, Project
 from newsletter.content.loader import SLUG_HINT
-from newsletter.content.source import discover_issue_paths, file_names
+from newsletter.content.slugs import make_slug
+from newsletter.content.source import discover_issue_paths, file_names, split_name
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.render.i18n import N_
 
@@ -58,11 +60,18 @@ def build_archive(
     `workers` processes render when many issues changed (fork: only from a single thread)."""
     if base_url:
         project = replace(project, config=_with_base_url(project.config, base_url))
-    out.mkdir(parents=True, exist_ok=True)
-    # One build at a time per folder: `newsletter run` processes sharing it, or a command.
-    with (out / LOCK_FILE).open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _Build(project, out.resolve(), sent or {}, workers).run()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # One build at a time per folder: `newsletter run` processes sharing it, or a command.
+        with (out / LOCK_FILE).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _Build(project, out.resolve(), sent or {}, workers).run()
+    except OSError as error:
+        raise NewsletterError(
+            f"cannot write the archive: {error.strerror or error}",
+            path=error.filename or out,
+            hint="give --out a folder you may write to",
+        ) from error
 
 
 def _with_base_url(config: Config, base_url: str) -> Config:
@@ -92,6 +101,7 @@ class _Build:
     sent: dict[str, datetime]
     workers: int
     found: list[_Issue] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.config = self.project.config
@@ -105,7 +115,10 @@ class _Build:
         self._scan()
         rendered = self._issue_pages()
         chosen = self._published()
-        published = [Published(record, self.sent.get(record.slug), path) for path, record in chosen]
+        zone = ZoneInfo(self.config.timezone)
+        published = [
+            Published(record, self.sent.get(record.slug), path, zone) for path, record in chosen
+        ]
         self.paths = {record.slug: path for path, record in chosen}
         pages = Pages(self.project, self.issues.renderer, published)
         for path, key, make in pages.all(self.state.inputs):
@@ -117,7 +130,7 @@ class _Build:
         self.state.issues = {i.key: i.record for i in self.found if i.record is not None}
         self.state.articles = articles
         self.state.save(self.out)
-        report.issues, report.rendered = len(published), rendered
+        report.issues, report.rendered, report.skipped = len(published), rendered, self.skipped
         return report
 
     def _scan(self) -> None:
@@ -136,8 +149,15 @@ class _Build:
                 files = fingerprint([*sources, *linked], self.root, before.files)
                 if same_content(files, before.files):
                     record = replace(before, files=files)
-            known = before.files if before else {}
-            self.found.append(_Issue(key, path, record, Job(path, sources, source_keys, known)))
+            job = Job(
+                path,
+                sources,
+                source_keys,
+                known=before.files if before else {},
+                published_before=before is not None and self.issues.published(before),
+                name_slug=make_slug(split_name(path, locales).base),
+            )
+            self.found.append(_Issue(key, path, record, job))
 
     def _issue_pages(self) -> int:
         """Stage the pages and files of the published issues: kept when unchanged, else
@@ -153,6 +173,8 @@ class _Build:
         made = make_all(self.issues, [issue.job for issue in todo], self.workers)
         for issue, rendered in zip(todo, made, strict=True):
             issue.record = rendered.record
+            if rendered.skipped:
+                self.skipped.append(rendered.skipped)
             for path, html in rendered.pages.items():
                 self.output.put(path, html)
             for path, (source, digest) in rendered.files.items():

@@ -6,6 +6,7 @@ the same bytes. Entry ids are the issues' permanent URLs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,12 @@ from newsletter.archive.state import Entry
 from newsletter.render.i18n import locale_tag
 
 GENERATOR = "newsletter"
+# Characters XML 1.0 forbids (a vertical tab pasted from a word processor): lxml refuses them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 @dataclass
@@ -47,8 +54,8 @@ def feeds(info: FeedInfo, items: Sequence[FeedItem]) -> dict[str, bytes]:
 
     generator = FeedGenerator()
     generator.id(info.home)
-    generator.title(info.title)
-    generator.subtitle(info.description)  # RSS: the channel's description.
+    generator.title(_xml(info.title))
+    generator.subtitle(_xml(info.description))  # RSS: the channel's description.
     generator.language(locale_tag(info.locale))
     generator.author({"name": info.author})
     generator.generator(GENERATOR)
@@ -60,16 +67,16 @@ def feeds(info: FeedInfo, items: Sequence[FeedItem]) -> dict[str, bytes]:
         entry = generator.add_entry(order="append")
         entry.id(item.url)
         entry.guid(item.url, permalink=True)
-        entry.title(item.entry.title)
+        entry.title(_xml(item.entry.title))
         entry.link(href=item.url, rel="alternate")
         entry.published(item.published)
         entry.updated(item.updated)
-        entry.summary(item.entry.summary or None)
-        entry.content(item.content, type="html")
+        entry.summary(_xml(item.entry.summary) or None)
+        entry.content(_xml(item.content), type="html")
         for name in item.entry.authors:
-            entry.author({"name": name})
+            entry.author({"name": _xml(name)})
         for tag in item.entry.tags:
-            entry.category(term=tag)
+            entry.category(term=_xml(tag))
     generator.link(href=info.atom, rel="self", type="application/atom+xml")
     atom = generator.atom_str(pretty=True)
     # RSS takes its channel link from the last link given.

@@ -17,6 +17,7 @@ from newsletter.archive.sources import digest_of, file_hash, fingerprint
 from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.render.pipeline import Renderer
 from newsletter.render.urls import PageLinks
@@ -34,17 +35,24 @@ class Job:
     source_keys: list[str]
     known: dict[str, list[Any]]
     """The files recorded for it by the last build, whose hashes are reused."""
+    published_before: bool = False
+    """The last build published it: if it no longer reads, that is an error, not a skip."""
+    name_slug: str = ""
+    """The slug its file or folder name gives (its send, if any, is recorded under it)."""
 
 
 @dataclass
 class Rendered:
     """What reading and rendering one issue produced."""
 
-    record: IssueRecord
+    record: IssueRecord | None
+    """None when the issue does not read and was never published: skipped, not fatal."""
     pages: dict[str, bytes]
     """Archive path -> the HTML of one of its pages."""
     files: dict[str, tuple[Path, str]]
     """Archive path -> (the local file to copy there, its content hash)."""
+    skipped: str = ""
+    """Why it was skipped."""
 
 
 class IssuePages:
@@ -64,8 +72,18 @@ class IssuePages:
         return record.status == "sent" or record.slug in self.sent
 
     def make(self, job: Job) -> Rendered:
-        """The issue's record, and its pages and files when it is published."""
-        issue = self.loader.load(job.path)
+        """The issue's record, and its pages and files when it is published.
+
+        An issue that does not read is skipped when nothing says it was published (a draft
+        being written must not keep a new send off the site); otherwise its error stops the
+        build, which then writes nothing.
+        """
+        try:
+            issue = self.loader.load(job.path)
+        except NewsletterError as error:
+            if job.published_before or job.name_slug in self.sent:
+                raise
+            return Rendered(None, {}, {}, skipped=str(error))
         record = IssueRecord(
             slug=issue.slug,
             status=issue.main.status,
@@ -76,20 +94,24 @@ class IssuePages:
         )
         if not self.published(record):
             return Rendered(record, {}, {})
+        layout.check_slug(issue.slug, self.project.config.locales, job.path)
         pages, entries = {}, []
         assets: dict[Path, str] = {}
+        missing: set[Path] = set()
         for locale in issue.locales:
             path = layout.issue_page(locale, issue.slug)
             page = self.renderer.render_web(issue, locale, self._links(issue, locale, path))
             pages[path] = page.html.encode("utf-8")
             assets.update(page.assets)
+            missing |= page.missing
             entries.append(_entry(issue, locale, page.issue, page.image))
         files = {}
         for source, inside in sorted(assets.items()):
             digest = self._hash(source)
             for name in (inside, layout.hashed_name(inside, digest)):
                 files[layout.issue_file(issue.slug, name)] = (source, digest)
-        read = fingerprint([*job.sources, *assets], self.root, record.files)
+        # Linked files that are missing are watched too: when one appears, the issue changed.
+        read = fingerprint([*job.sources, *assets, *sorted(missing)], self.root, record.files)
         record = replace(
             record,
             files=read,

@@ -82,6 +82,12 @@ def _href(path: str) -> str:
 
 def check_slug(slug: str, locales: list[str], source: Path) -> None:
     """ContentError when an issue's slug would take the place of another part of the site."""
+    if not slug or slug.startswith(".") or "/" in slug:
+        raise ContentError(
+            f"the issue's slug {slug!r} cannot name a folder of the archive",
+            path=source,
+            hint="give the issue a `slug:` of letters, digits and dashes",
+        )
     if slug in locales or slug in WEB_APP_ROUTES or slug in ROOT_FILES or slug == PAGED:
         raise ContentError(
             f"the issue slug {slug!r} is taken by the archive's /{slug} "
@@ -89,3 +95,9 @@ def check_slug(slug: str, locales: list[str], source: Path) -> None:
             path=source,
             hint="give the issue another `slug:` in its front matter",
         )
+
+
+def is_inside(path: str) -> bool:
+    """Whether `path` names a file inside the archive folder (no absolute path, `..`, `//`)."""
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)

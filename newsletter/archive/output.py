@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.archive.layout import is_inside
+from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_bytes
 
 
@@ -29,6 +31,8 @@ class Report:
     """Issues in the archive."""
     rendered: int = 0
     """Issues whose pages were rendered by this build (the rest were unchanged)."""
+    skipped: list[str] = field(default_factory=list)
+    """Issues that do not read and were never published, each with its error."""
 
 
 class Output:
@@ -69,11 +73,13 @@ class Output:
 
     def put(self, path: str, data: bytes) -> None:
         """Want `data` at `path`."""
+        _check(path)
         self.pending[path] = data
         self.hashes[path] = hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def copy(self, path: str, source: Path, digest: str) -> None:
         """Want a copy of `source` (whose content hash is `digest`) at `path`."""
+        _check(path)
         self.pending[path] = source
         self.hashes[path] = digest
 
@@ -105,10 +111,20 @@ class Output:
                 record[path].append(self.keys[path])
             report.written.append(path)
         for path in sorted(self.before.keys() - record.keys()):
+            if not is_inside(path):
+                continue  # Not written by a build: a state file edited by hand.
             (self.folder / path).unlink(missing_ok=True)
             _prune(self.folder, (self.folder / path).parent)
             report.removed.append(path)
         return record, report
+
+
+def _check(path: str) -> None:
+    if not is_inside(path):
+        raise NewsletterError(
+            f"the archive would write {path!r}, outside its folder",
+            hint="give the issue a plain `slug:`, and link files inside its folder",
+        )
 
 
 def _copy(source: Path, target: Path) -> os.stat_result:

@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,13 +30,15 @@ class Published:
     record: IssueRecord
     sent: datetime | None
     path: Path
+    zone: tzinfo
+    """The newsletter's time zone: the day a send started is the day there."""
 
     def date(self, entry: Entry) -> datetime:
         """The date the edition is filed under: its own, else the day it was sent."""
         if entry.date:
             return datetime.fromisoformat(entry.date)
         if self.sent is not None:
-            return self.sent
+            return self.sent.astimezone(self.zone)
         raise ContentError(
             f"issue {entry.slug} has no date, and no send of it is recorded here",
             path=self.path,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from importlib.metadata import version
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import newsletter
@@ -22,6 +25,11 @@ from newsletter.render.templates import theme_search_path
 CODE = Path(newsletter.__file__).resolve().parent
 # The code that shapes a page: a change to it (an upgrade) rebuilds everything.
 CODE_PARTS = ("archive", "content", "render")
+# The libraries that shape a page, likewise: an upgrade may change what they write.
+LIBRARIES = (
+    "markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "babel", "feedgen", "pyyaml",
+    "python-slugify", "regex",
+)  # fmt: skip
 
 
 def file_hash(path: Path) -> str:
@@ -71,8 +79,10 @@ def fingerprint(
         key = relative_key(path, root)
         try:
             stat = path.stat()
-        except FileNotFoundError:
-            found[key] = [-1, 0, ""]
+        except OSError:
+            stat = None
+        if stat is None or not S_ISREG(stat.st_mode):
+            found[key] = [-1, 0, ""]  # Missing (or no file): it counts as a change when it comes.
             continue
         before = known.get(key)
         if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
@@ -106,12 +116,15 @@ def shared_inputs(project: Project, base_url: str) -> str:
             for path in sorted(folder.rglob("*"))
         ),
         *sorted(CATALOGS.rglob("*.po")),
+        CODE / "model.py",
         *(path for part in CODE_PARTS for path in sorted((CODE / part).rglob("*.py"))),
     ]
     return digest_of(
         [
             project.config.model_dump_json(),
             base_url,
+            sys.version,
+            *(f"{name} {version(name)}" for name in LIBRARIES),
             *(f"{path}:{file_hash(path)}" for path in files if path.is_file()),
         ]
     )

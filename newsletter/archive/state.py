@@ -9,14 +9,14 @@ change, the state is dropped and everything is built again.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.content.source import file_names
+from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_text
 
-log = logging.getLogger(__name__)
 STATE_FILE = ".newsletter-archive.json"
 VERSION = 1
 
@@ -70,34 +70,54 @@ class State:
     issues the digest of what they were made from (see Output.make)."""
     articles: dict[str, list[str]] = field(default_factory=dict)
     """`slug/locale` -> [issue digest, feed content] for the entries in feeds."""
+    saved: str = field(default="", compare=False)
+    """The state file as it was read (a build that changed nothing leaves it alone)."""
 
     @classmethod
     def load(cls, out: Path, inputs: str) -> State:
-        """The saved state of `out`, or an empty one when it is missing, unreadable or stale."""
+        """The saved state of `out`; an empty one for a new folder. NewsletterError when `out`
+        holds files but no usable state: removing what no longer belongs needs to know what
+        was written, and a build must never delete files it did not write."""
+        path = out / STATE_FILE
         try:
-            data = json.loads((out / STATE_FILE).read_text("utf-8"))
-            if data.get("version") != VERSION:
-                return cls(inputs)
-            if data.get("inputs") != inputs:
-                # Every page is made again; what was written is still known, so files that
-                # come out the same are left alone and those no longer made are removed.
-                return cls(inputs, files=data["files"])
-            return cls(
-                inputs=inputs,
-                issues={
-                    path: IssueRecord(
-                        **{**record, "entries": [Entry(**entry) for entry in record["entries"]]}
-                    )
-                    for path, record in data["issues"].items()
-                },
-                files=data["files"],
-                articles=data["articles"],
-            )
+            text = path.read_text("utf-8")
         except FileNotFoundError:
+            if any(not name.startswith(".") for name in file_names(out)):
+                raise NewsletterError(
+                    "holds files but no archive built here",
+                    path=out,
+                    hint="build into an empty folder, or empty this one",
+                ) from None
             return cls(inputs)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            log.warning("ignoring the unreadable %s (%s): building everything", STATE_FILE, error)
-            return cls(inputs)
+        try:
+            state = cls._parse(json.loads(text), inputs)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            raise NewsletterError(
+                f"the state of the last build is unreadable ({error})",
+                path=path,
+                hint="empty the folder and build again",
+            ) from error
+        state.saved = text
+        return state
+
+    @classmethod
+    def _parse(cls, data: dict[str, Any], inputs: str) -> State:
+        if data["version"] != VERSION:
+            raise ValueError(f"version {data['version']}, not {VERSION}")
+        files = {str(k): list(v) for k, v in data["files"].items()}
+        if any(len(v) < 3 for v in files.values()):
+            raise ValueError("a file without its hash, size and time")
+        if data["inputs"] != inputs:
+            # Every page is made again; what was written is still known, so files that come out
+            # the same are left alone and those no longer made are removed.
+            return cls(inputs, files=files)
+        issues = {
+            str(path): IssueRecord(
+                **{**record, "entries": [Entry(**entry) for entry in record["entries"]]}
+            )
+            for path, record in data["issues"].items()
+        }
+        return cls(inputs, issues, files, dict(data["articles"]))
 
     def save(self, out: Path) -> None:
         """Write the state into `out`, atomically."""
@@ -107,4 +127,8 @@ class State:
             for path, record in self.issues.items()
         }
         data = {"version": VERSION, **vars(self), "issues": issues}
-        atomic_write_text(out / STATE_FILE, json.dumps(data, ensure_ascii=False, sort_keys=True))
+        del data["saved"]
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        if text != self.saved:
+            atomic_write_text(out / STATE_FILE, text)
+            self.saved = text

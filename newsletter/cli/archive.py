@@ -55,6 +55,11 @@ def archive(
         workers=os.cpu_count() or 1,
     )
     seconds = time.perf_counter() - started
+    for problem in report.skipped:
+        console().print(
+            f"warning: {problem} (skipped: it is not published; `newsletter check` shows it)",
+            markup=False,
+        )
     console().print(
         f"archive: {report.issues} issues ({report.rendered} rendered), "
         f"{len(report.written)} files written, {report.unchanged} unchanged, "

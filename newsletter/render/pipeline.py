@@ -64,6 +64,8 @@ class WebPage:
     """What the template knew of the issue: title, preheader, date, reading time..."""
     image: str
     """The hero image's absolute URL (for social cards), or ""."""
+    missing: set[Path]
+    """Local files it links that are not there."""
 
 
 class Renderer:
@@ -196,7 +198,9 @@ class Renderer:
             "web.html.j2",
             {**context, **parts, "web": page, "email": False},
         )
-        return WebPage(html, dict(assets.files), context["issue"], parts["og_image_url"])
+        return WebPage(
+            html, dict(assets.files), context["issue"], parts["og_image_url"], set(assets.missing)
+        )
 
     def render_page(self, locale: str, name: str, context: dict[str, Any]) -> str:
         """Another template of the theme (an archive page) rendered in `locale`."""

@@ -11,10 +11,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+# The kinds of local files a page may link that are copied beside it and published: media and
+# documents. Never Markdown (a draft), a database, a configuration file or a dotfile.
+PUBLISHED_SUFFIXES = frozenset(
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".webp",
+        ".avif",
+        ".svg",
+        ".ico",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".pdf",
+        ".mp3",
+        ".m4a",
+        ".ogg",
+        ".oga",
+        ".wav",
+        ".flac",
+        ".mp4",
+        ".m4v",
+        ".webm",
+        ".ogv",
+        ".mov",
+        ".vtt",
+        ".zip",
+        ".epub",
+    ]
+)
 
 
 def web_url(base_url: str, locale: str, slug: str) -> str:
@@ -35,6 +67,8 @@ class AssetMap:
     prefix: str
     files: dict[Path, str] = field(default_factory=dict)
     """Local file -> its path inside the issue (where a build copies it)."""
+    missing: set[Path] = field(default_factory=set)
+    """Local files linked but not there (yet): a rebuild must notice when they appear."""
     published: Callable[[Path, str], str] | None = None
     """The name a local file is linked by, from (file, path inside the issue); default: the path
     inside the issue. The archive links content-hashed names, safe to cache forever."""
@@ -56,10 +90,15 @@ class AssetMap:
             inside = path.relative_to(self.root.resolve()).as_posix()
         except ValueError:
             inside = f"_/{path.name}"  # Outside the issue: published under a side folder.
-        if path.is_file():
-            self.files[path] = inside
-            if self.published is not None:
-                inside = self.published(path, inside)
+        if path.suffix.lower() in PUBLISHED_SUFFIXES and not any(
+            part.startswith(".") for part in PurePosixPath(inside).parts
+        ):
+            if path.is_file():
+                self.files[path] = inside
+                if self.published is not None:
+                    inside = self.published(path, inside)
+            else:
+                self.missing.add(path)
         suffix = (f"?{parts.query}" if parts.query else "") + (
             f"#{parts.fragment}" if parts.fragment else ""
         )

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 from sqlalchemy import Engine
@@ -20,13 +21,14 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from newsletter.archive.sources import file_hash
 from newsletter.config import Project
 from newsletter.errors import NewsletterError
 
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL = 2.0
 """Seconds between two checks of the issues and the database for changes."""
-_HASHED = re.compile(r"\.[0-9a-f]{10}\.[A-Za-z0-9]+$")
+_HASHED = re.compile(r"\.([0-9a-f]{10})\.[A-Za-z0-9]+$")
 FOREVER = "public, max-age=31536000, immutable"
 REVALIDATE = "public, no-cache"
 
@@ -61,6 +63,8 @@ class ArchiveKeeper:
             from newsletter.sends import sent_issues
 
             report = build_archive(self.project, self.folder, sent=sent_issues(self.engine))
+            for problem in report.skipped:
+                log.warning("archive: skipped an issue that does not read: %s", problem)
             if report.written or report.removed:
                 log.info(
                     "archive: %d issues, %d files written, %d removed",
@@ -68,8 +72,10 @@ class ArchiveKeeper:
                     len(report.written),
                     len(report.removed),
                 )
-        except (NewsletterError, OSError) as error:
+        except NewsletterError as error:
             log.error("the archive was not updated (the pages online stay as they were): %s", error)
+        except Exception:  # A bug must not take the subscribe pages down with the archive.
+            log.exception("the archive was not updated (the pages online stay as they were)")
         finally:
             self.next_check = self.monotonic() + self.interval
             self.lock.release()
@@ -82,6 +88,7 @@ class ArchiveFiles(StaticFiles):
     def __init__(self, keeper: ArchiveKeeper) -> None:
         super().__init__(directory=keeper.folder, html=True, check_dir=False)
         self.keeper = keeper
+        self.hashes: dict[tuple[str, int], str] = {}
 
     async def check_config(self) -> None:
         """Starlette refuses a missing folder; before the first build there is none yet."""
@@ -95,8 +102,20 @@ class ArchiveFiles(StaticFiles):
             return self._not_found()
         response = await super().get_response(path, scope)
         if response.status_code < 300:
-            response.headers["Cache-Control"] = FOREVER if _HASHED.search(path) else REVALIDATE
+            forever = isinstance(response, FileResponse) and self._named_by_content(response)
+            response.headers["Cache-Control"] = FOREVER if forever else REVALIDATE
         return response
+
+    def _named_by_content(self, response: FileResponse) -> bool:
+        """Whether the file's name carries its content hash, as the archive names the copies
+        pages link (a file that merely looks so, `report.2024010112.pdf`, must stay fresh)."""
+        found = _HASHED.search(str(response.path))
+        if found is None or response.stat_result is None:
+            return False
+        key = (str(response.path), response.stat_result.st_mtime_ns)
+        if key not in self.hashes:
+            self.hashes[key] = file_hash(Path(response.path))
+        return self.hashes[key].startswith(found.group(1))
 
     def _not_found(self) -> Response:
         page = self.keeper.folder / "404.html"
