@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from newsletter.config import Config
 from newsletter.content.loader import IssueLoader
@@ -20,6 +22,34 @@ SEED_EN = SEEDS / "000_757798905b0cf973.txt"
 SEED_ZH = SEEDS / "001_c00ac035439ed75e.txt"
 SEED_HUGO = SEEDS / "002_15811cd5dc432df1.txt"
 LOCALES = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]
+
+# Debian's Chromium, headless as root, never dialling out (RECIPES.md).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--hide-scrollbars",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: run `make test`, which installs Debian's chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

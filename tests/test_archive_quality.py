@@ -25,13 +25,12 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
 from newsletter.archive.build import build_archive
 from newsletter.config import load_project
 
 from .conftest import ROOT
-from .test_browser import CHROMIUM, FLAGS
 
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -116,16 +115,6 @@ def site(archive: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: run `make test`, which installs Debian's chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def _loopback_only(route: Route) -> None:

@@ -7,15 +7,13 @@ test-artifacts/screenshots/ for review. `make test` installs chromium when it is
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from PIL import Image, ImageChops
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from newsletter.config import Project, load_project
 from newsletter.content.loader import IssueLoader
@@ -25,19 +23,6 @@ from newsletter.render.pipeline import Renderer
 
 from .conftest import ROOT
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-    "--hide-scrollbars",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 EDITIONS = [
     ("2024-03-10-ai-revolution-accelerates", "en"),
@@ -51,16 +36,6 @@ EDITIONS = [
 @pytest.fixture(scope="module")
 def project() -> Project:
     return load_project(ROOT / "config" / "newsletter.toml", environ={})
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: run `make test`, which installs Debian's chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
