@@ -121,6 +121,8 @@ def test_a_send_on_postgresql_delivers_each_message_once(
 ) -> None:
     url = f"{smtp_server.url}?connections=2"
     project = make_project(tmp_path, url, database=database, readers=[])
+    main = project.issues_path / ISSUE / "issue.md"  # Published by its send, read from PostgreSQL.
+    main.write_text(main.read_text("utf-8").replace("status: sent\n", ""), "utf-8")
     import_readers(project, 300, ("en", "zh"))
     smtp_server.recorder.next_replies["reader7@example.org"] = ["451 4.7.1 try again later"]
     smtp_server.recorder.replies["reader8@example.org"] = "550 5.1.1 no such user"
@@ -143,6 +145,9 @@ def test_a_send_on_postgresql_delivers_each_message_once(
     # Sending again adds nobody (ON CONFLICT DO NOTHING on the UNIQUE pair).
     code, output = newsletter(project, "send", ISSUE)
     assert code == 0 and "0 recipients added" in output
+    code, output = newsletter(project, "archive")
+    assert code == 0 and "archive: 1 issues" in output, output
+    assert (project.archive_path / "zh" / ISSUE / "index.html").is_file()
 
 
 def test_schedules_firings_and_the_leader_lease_on_postgresql(
