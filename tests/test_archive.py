@@ -314,6 +314,8 @@ def test_the_web_app_serves_the_same_archive_and_keeps_it_current(
     assert missing.status_code == 404 and b"Page not found" in missing.content
     assert client.get("/.newsletter-archive.json").status_code == 404
     assert client.get("/subscribe").status_code == 200  # The app's own pages come first.
+    slash = client.get("/subscribe/", follow_redirects=False)
+    assert slash.status_code == 308 and slash.headers["location"] == "/subscribe"
 
     # A broken edit is logged and the pages online stay as they were.
     main = project.issues_path / ISSUE / "issue.md"

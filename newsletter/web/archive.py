@@ -17,10 +17,11 @@ from pathlib import Path
 
 import anyio
 from sqlalchemy import Engine
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from newsletter.archive.layout import WEB_APP_ROUTES
 from newsletter.archive.sources import file_hash
 from newsletter.config import Project
 from newsletter.errors import NewsletterError
@@ -97,6 +98,10 @@ class ArchiveFiles(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         """The file at `path`, with caching headers; 404.html for missing and hidden files."""
+        route = scope["path"]
+        if route.endswith("/") and route.strip("/").split("/")[0] in WEB_APP_ROUTES:
+            # `/subscribe/` is the app's page, not a folder of the archive.
+            return RedirectResponse(route.rstrip("/"), status_code=308)
         await anyio.to_thread.run_sync(self.keeper.refresh)
         if any(part.startswith(".") and part != "." for part in path.split("/")):
             return self._not_found()
