@@ -7,10 +7,12 @@ failing); the same models and migrations run on PostgreSQL. The schema is manage
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -36,6 +38,8 @@ from newsletter.errors import NewsletterError
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0004"  # The newest migration in MIGRATIONS; tests/test_db.py keeps the two in step.
 BUSY_TIMEOUT_MS = 10_000
@@ -179,6 +183,24 @@ def lock_for_writing(connection: Connection) -> None:
         raise NewsletterError(
             "the database is busy: another command is writing to it", hint=hint
         ) from error
+
+
+def patiently(attempt: Callable[[], T], *, patience: float, pause: float, what: str) -> T:
+    """`attempt()` (a transaction), tried again while the database stays busy (another process
+    holds the write lock past the busy timeout), for up to `patience` seconds; then its error.
+
+    For writes that must not be lost to a busy moment: outcomes of messages that went out, a
+    firing that would otherwise send nothing that week.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return attempt()
+        except (OperationalError, NewsletterError) as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s: %s; trying again", what, error)
+            time.sleep(pause)
 
 
 def insert_many(

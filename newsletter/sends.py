@@ -5,7 +5,7 @@
     start_send     its mailing made (once) and its audience queued, now or at each reader's
                    local time
     ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
-    sent_issues    the issues whose send started, and when: what the archive publishes
+    project_sent_issues  the issues whose send started, and when: what the archive publishes
 
 This module joins content, render and deliver: the CLI and the scheduler both start sends
 through it, so a scheduled send is the same send as a manual one.
@@ -128,22 +128,8 @@ def _age(issue: Issue) -> tuple[bool, float, str]:
     return (date is None, date.timestamp() if date else 0.0, issue.slug)
 
 
-def sent_issues(engine: Engine) -> dict[str, datetime]:
-    """Each issue whose send started in this database, by slug, with the time it started
-    ({} for a database that holds no outbox yet)."""
-    from sqlalchemy import inspect, select
-
-    from newsletter.deliver.models import MAILING
-
-    with engine.connect() as connection:
-        if not inspect(connection).has_table(MAILING.name):
-            return {}
-        rows = connection.execute(select(MAILING.c.issue, MAILING.c.created_at))
-        return {row.issue: row.created_at for row in rows}
-
-
 def project_sent_issues(project: Project) -> dict[str, datetime]:
-    """`sent_issues` of the project's database; {} when its SQLite file does not exist yet
+    """The issues whose send started in the project's database (deliver/report.py); {} when its SQLite file does not exist yet
     (looking must not create it, nor import SQLAlchemy just to find that out)."""
     url = project.config.database_url
     if url.startswith("sqlite:///") and "?" not in url:
@@ -153,6 +139,7 @@ def project_sent_issues(project: Project) -> dict[str, datetime]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from newsletter.db import create_db_engine, database_url
+    from newsletter.deliver.report import sent_issues
 
     engine = create_db_engine(database_url(project))
     try:

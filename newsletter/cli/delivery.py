@@ -59,7 +59,6 @@ def send(
 
     Example: newsletter send 2024-03-10-ai-revolution-accelerates --test me@example.org --locale zh
     """
-
     project = project_of(ctx)
     loaded = load_issue(project, issue)
     if test:

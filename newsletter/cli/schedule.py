@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from newsletter.schedule.specs import Schedule
     from newsletter.schedule.store import Planned
 
-TZ_HELP = "IANA time zone of the time (default: the configured timezone)."
-LOCAL_HELP = "Deliver at this wall-clock time in each reader's own time zone."
+TZ = typer.Option(
+    None,
+    "--tz",
+    help="IANA time zone of the time (default: the configured timezone).",
+    show_default=False,
+)
+TAG = typer.Option("", "--tag", help="Send only to subscribers with this tag.")
+LOCAL_TIME = typer.Option(
+    False, "--local-time", help="Deliver at this wall-clock time in each reader's own time zone."
+)
 SCHEDULE_ID = typer.Argument(..., help="The schedule's id (see `schedule list`).")
 NOT_RUNNING = "no `newsletter run` is running: schedules fire only while one runs"
 
@@ -46,9 +54,9 @@ def add(
     at: str = typer.Option(
         ..., "--at", help='Date and time: "2026-12-01 08:00".', show_default=False
     ),
-    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP, show_default=False),
-    tag: str = typer.Option("", "--tag", help="Send only to subscribers with this tag."),
-    local_time: bool = typer.Option(False, "--local-time", help=LOCAL_HELP),
+    tz: str | None = TZ,
+    tag: str = TAG,
+    local_time: bool = LOCAL_TIME,
 ) -> None:
     """Send one issue at a date and time.
 
@@ -79,9 +87,9 @@ def weekly(
     when: str = typer.Argument(
         ..., help='Day(s) and time: "mon 08:00", "mon,thu 07:30".', show_default=False
     ),
-    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP, show_default=False),
-    tag: str = typer.Option("", "--tag", help="Send only to subscribers with this tag."),
-    local_time: bool = typer.Option(False, "--local-time", help=LOCAL_HELP),
+    tz: str | None = TZ,
+    tag: str = TAG,
+    local_time: bool = LOCAL_TIME,
 ) -> None:
     """Every week, send the oldest issue marked `status: ready` that was not sent yet.
 

@@ -9,7 +9,7 @@ requeue_failed    failed deliveries are queued again (send --only-failed)
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from newsletter.subscribers.models import (
     SUPPRESSION,
     TAG,
 )
+from newsletter.subscribers.registry import valid_timezone
 
 ENQUEUE_BATCH = 5000
 QUEUED = (
@@ -50,10 +51,7 @@ class LocalTime:
         """When the wall-clock time comes in `zone`, aware. A time the clocks skip (the spring
         DST change) comes at the same offset as the hour before it, so an hour late on the
         wall clock, never early."""
-        try:
-            place = zoneinfo.ZoneInfo(zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            place = zoneinfo.ZoneInfo(self.zone)
+        place = zoneinfo.ZoneInfo(zone if valid_timezone(zone) else self.zone)
         return self.wall.replace(tzinfo=place)
 
 
@@ -125,9 +123,9 @@ def audience(
             .where(TAG.c.name == tag)
         )
         query = query.where(SUBSCRIBER.c.id.in_(tagged))
-    suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
+    allowed = _not_suppressed(connection)
     for id_, key, locale, zone in connection.execute(query):
-        if not (suppressed and address_hash(key) in suppressed):
+        if allowed(key):
             yield id_, locale_for(locale), zone
 
 
@@ -189,13 +187,13 @@ def _queue(
 def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
     """Queue failed deliveries again with fresh attempts, except to addresses suppressed since."""
     with engine.begin() as connection:
-        suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
+        allowed = _not_suppressed(connection)
         failed = connection.execute(
             select(DELIVERY.c.id, SUBSCRIBER.c.email_key)
             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
             .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
         ).all()
-        ids = [id_ for id_, key in failed if address_hash(key) not in suppressed]
+        ids = [id_ for id_, key in failed if allowed(key)]
         for start in range(0, len(ids), ENQUEUE_BATCH):
             connection.execute(
                 update(DELIVERY)
@@ -203,3 +201,10 @@ def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
                 .values(state="queued", attempts=0, not_before=now, updated_at=now)
             )
         return len(ids)
+
+
+def _not_suppressed(connection: Connection) -> Callable[[str], bool]:
+    """Whether an address (by its comparison key) may be mailed: the suppression list is read
+    once, and hashing is skipped while it is empty."""
+    suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
+    return lambda key: not (suppressed and address_hash(key) in suppressed)

@@ -1,13 +1,20 @@
-"""Build MIME messages: multipart/alternative (text and HTML) with the headers inboxes expect."""
+"""One-off messages the newsletter writes itself (a confirmation, a notice to the editor):
+multipart/alternative (text and HTML) with the headers inboxes expect, and their sending."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.config import Config
+    from newsletter.deliver.smtp import Outcome
+    from newsletter.deliver.transports import Transport
 
 
 def build_message(
@@ -39,3 +46,28 @@ def build_message(
     if html:
         message.add_alternative(html, subtype="html", charset="utf-8")
     return message
+
+
+def send_notice(
+    config: Config,
+    open_transport: Callable[[], Transport],
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    now: datetime,
+    html: str = "",
+    reply_to: str = "",
+) -> Outcome:
+    """Send one message from the sender address, marked auto-generated, through a transport
+    opened for it and closed after; what became of it."""
+    message = build_message(
+        sender_name=config.sender, sender_address=config.sender_address, to=to, subject=subject,
+        text=text, html=html, now=now, reply_to=reply_to,
+        headers={"Auto-Submitted": "auto-generated"},
+    )  # fmt: skip
+    transport = open_transport()
+    try:
+        return transport.send(config.sender_address, to, bytes(message))
+    finally:
+        transport.close()

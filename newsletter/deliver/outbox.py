@@ -17,19 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from newsletter.db import converter, lock_for_writing
+from newsletter.db import converter, lock_for_writing, patiently
 from newsletter.deliver.models import DELIVERY
-from newsletter.errors import NewsletterError
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import SUBSCRIBER, Subscriber
 
@@ -155,21 +152,17 @@ def record(
         )  # fmt: skip
         if result.suppress:
             bounced.append(result)
-    deadline = time.monotonic() + lease
-    while True:
-        try:
-            with engine.begin() as connection:
-                lock_for_writing(connection)
-                updated = _update_outcomes(connection, rows)
-                if bounced:
-                    _suppress_bounced(Session(bind=connection), bounced, now)
-                _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
-            break
-        except (OperationalError, NewsletterError) as error:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("recording %d outcomes: %s; trying again", len(rows), error)
-            time.sleep(1.0)
+
+    def write() -> int:
+        with engine.begin() as connection:
+            lock_for_writing(connection)
+            updated = _update_outcomes(connection, rows)
+            if bounced:
+                _suppress_bounced(Session(bind=connection), bounced, now)
+            _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
+        return updated
+
+    updated = patiently(write, patience=lease, pause=1.0, what=f"recording {len(rows)} outcomes")
     if updated < len(rows):
         # The lease ended and another worker took these deliveries over: they may go out twice.
         log.warning("%d outcomes not recorded: their claims had expired", len(rows) - updated)

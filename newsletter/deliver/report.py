@@ -1,11 +1,12 @@
-"""What a mailing looks like now: counts per state and locale, progress, failures."""
+"""What a mailing looks like now: counts per state and locale, progress, failures; which
+issues were sent."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.subscribers.models import SUBSCRIBER
@@ -61,6 +62,16 @@ def mailings_with(
     )
     with engine.connect() as connection:
         return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
+
+
+def sent_issues(engine: Engine) -> dict[str, datetime]:
+    """Each issue whose send started in this database, by slug, with the time it started
+    ({} for a database that holds no outbox yet)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(MAILING.name):
+            return {}
+        rows = connection.execute(select(MAILING.c.issue, MAILING.c.created_at))
+        return {row.issue: row.created_at for row in rows}
 
 
 def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str, str, int, str]]:

@@ -38,7 +38,7 @@ from newsletter.deliver.report import pending
 from newsletter.deliver.report import progress as progress_of
 from newsletter.deliver.signing import signer_for
 from newsletter.deliver.smtp import Outcome
-from newsletter.deliver.transports import Transport, transport_limits
+from newsletter.deliver.transports import Limits, Transport, transport_limits
 from newsletter.deliver.worker import Job, run_job, sender_of
 from newsletter.errors import NewsletterError
 from newsletter.render.merge import sample_values
@@ -114,7 +114,7 @@ def deliver(
                 # No SQLite connection may be open across fork(): the children would inherit
                 # SQLite's per-process lock state (and die or corrupt it). Reopened after.
                 engine.dispose()
-                _run_children(job, limits.connections, limits.rate, stop, report)
+                _run_children(job, limits, stop, report)
             remaining, due = pending(engine, job.mailing_id)
             if remaining == 0 or stop():
                 return report(None)
@@ -145,8 +145,7 @@ def _reporter(
 
 def _run_children(
     job: Job,
-    connections: int,
-    rate: float | None,
+    limits: Limits,
     stop: Callable[[], bool],
     report: Callable[[datetime | None], Progress],
 ) -> None:
@@ -154,10 +153,10 @@ def _run_children(
     context = multiprocessing.get_context("fork")
     halt = context.Event()
     errors: Any = context.SimpleQueue()
-    share = replace(job, rate=rate / connections if rate else None, parent=os.getpid())
+    share = replace(job, rate=limits.rate_per_connection, parent=os.getpid())
     children = [
         context.Process(target=_child, args=(share, halt, errors), daemon=True)
-        for _ in range(connections)
+        for _ in range(limits.connections)
     ]
     for child in children:
         child.start()

@@ -74,10 +74,14 @@ class _Transaction:
         return Outcome("deferred", f"connection lost: {error}"[:1000])
 
 
-def _envelope(sender: str, recipient: str, utf8: bool) -> bytes:
-    """MAIL, RCPT and DATA, to be written at once (PIPELINING)."""
+def _envelope(sender: str, recipient: str, utf8: bool) -> list[bytes]:
+    """MAIL, RCPT and DATA: written at once with PIPELINING, else one at a time."""
     option = " SMTPUTF8" if utf8 else ""
-    return f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+    return [
+        f"MAIL FROM:<{sender}>{option}\r\n".encode(),
+        f"RCPT TO:<{recipient}>\r\n".encode(),
+        b"DATA\r\n",
+    ]
 
 
 def _ascii_domain(address: str) -> str:
@@ -167,18 +171,16 @@ class SmtpTransport:
                 "failed", "the server does not accept internationalized addresses (no SMTPUTF8)"
             )
         pipelining = connection.has_extn("pipelining")
-        if self._announced == envelope:
-            self._announced = None  # Written with the last message: only the replies are due.
-            for _ in range(3):
-                transaction.replies.append(self._read())
-        elif pipelining:
-            connection.send(_envelope(sender, recipient, utf8))
-            for _ in range(3):
-                transaction.replies.append(self._read())
+        commands = _envelope(sender, recipient, utf8)
+        if pipelining:
+            if self._announced == envelope:
+                self._announced = None  # Written with the last message: only its replies are due.
+            else:
+                connection.send(b"".join(commands))
+            transaction.replies.extend(self._read() for _ in commands)
         else:
-            mail = f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n"
-            for command in (mail, f"RCPT TO:<{recipient}>\r\n", "DATA\r\n"):
-                connection.send(command.encode())
+            for command in commands:
+                connection.send(command)
                 transaction.replies.append(self._read())
                 if transaction.replies[-1][0] >= 400:
                     break
@@ -196,7 +198,7 @@ class SmtpTransport:
         announce = pipelining and then is not None and then[0].isascii() and then[1].isascii()
         transaction.data_sent = True
         connection.send(
-            message + b".\r\n" + (_envelope(*then, False) if announce and then else b"")
+            message + b".\r\n" + (b"".join(_envelope(*then, False)) if announce and then else b"")
         )
         if announce:
             self._announced = then

@@ -53,6 +53,11 @@ class Limits:
     connections: int
     rate: float | None
 
+    @property
+    def rate_per_connection(self) -> float | None:
+        """Each connection's share of the rate (None: as fast as the server takes them)."""
+        return self.rate / self.connections if self.rate else None
+
 
 def transport_limits(url: str) -> Limits:
     """The limits in a transport URL (`?connections=4&rate=50`); files and null: one at a time."""
@@ -109,45 +114,48 @@ def _path(rest: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-class EmlTransport:
+class _Local:
+    """A transport that hands messages over on this machine: no connection, no envelope."""
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        name: str = "",
+        following: str | None = None,
+    ) -> Outcome:
+        return self.hand_over(message, name)
+
+    def hand_over(self, message: bytes, name: str) -> Outcome:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class EmlTransport(_Local):
     """Writes each message to its own .eml file (atomically), ready for another MTA."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        name: str = "",
-        following: str | None = None,
-    ) -> Outcome:
+    def hand_over(self, message: bytes, name: str) -> Outcome:
         # A resumed send writes the same file again rather than a second copy.
         path = self.folder / f"{_file_name(name) or uuid.uuid4().hex}.eml"
         atomic_write_bytes(path, message, private=True)
         return Outcome("sent", f"written {path.name}")
 
-    def close(self) -> None:
-        pass
 
-
-class MboxTransport:
+class MboxTransport(_Local):
     """Appends every message to one mbox file (locked while writing)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        name: str = "",
-        following: str | None = None,
-    ) -> Outcome:
+    def hand_over(self, message: bytes, name: str) -> Outcome:
         box = mailbox.mbox(self.path)
         box.lock()
         try:
@@ -158,26 +166,13 @@ class MboxTransport:
             box.close()
         return Outcome("sent", f"appended to {self.path.name}")
 
-    def close(self) -> None:
-        pass
 
-
-class NullTransport:
+class NullTransport(_Local):
     """Sends nothing: a dry run that counts."""
 
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        name: str = "",
-        following: str | None = None,
-    ) -> Outcome:
+    def hand_over(self, message: bytes, name: str) -> Outcome:
         self.sent += 1
         return Outcome("sent", "dry run: not sent")
-
-    def close(self) -> None:
-        pass

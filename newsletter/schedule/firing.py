@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.config import Project
-from newsletter.db import lock_for_writing, utcnow
+from newsletter.db import lock_for_writing, patiently, utcnow
 from newsletter.deliver.audience import LocalTime
 from newsletter.deliver.models import MAILING
 from newsletter.errors import NewsletterError
@@ -32,7 +31,6 @@ from newsletter.schedule.specs import AT_FORMAT, Schedule, wall_time
 from newsletter.sends import load_issue, ready_issues, start_send
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 PATIENCE = 300.0
 FIRING_LOCK = 0x6E6C5F66  # Any constant; ours among advisory locks on a shared database.
 
@@ -73,9 +71,15 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
         excluded = firer.scheduled_issues()
         candidates = [i.slug for i in ready_issues(firer.project) if i.slug not in excluded]
     choice = schedule.issue or _first_free(candidates)
-    firing, new = _patiently(
-        lambda: claim_firing(firer.engine, job_id, schedule, scheduled, now, choice), job_id
-    )
+    try:
+        # A firing that gives up on a busy database (a large import) sends nothing that week.
+        firing, new = patiently(
+            lambda: claim_firing(firer.engine, job_id, schedule, scheduled, now, choice),
+            patience=PATIENCE, pause=2.0, what=job_id,
+        )  # fmt: skip
+    except (OperationalError, NewsletterError) as error:
+        log.error("%s: the database stayed busy; this firing is lost: %s", job_id, error)
+        raise
     wall = firing.wall_time
     if not new and firing.state != "started":
         log.info(
@@ -97,21 +101,6 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
     if not new:
         log.info("%s for %s: completing the send of %s started before", job_id, wall, firing.issue)
     return _send(firer, firing, schedule)
-
-
-def _patiently(attempt: Callable[[], T], job_id: str) -> T:
-    """`attempt()`, tried again while the database is busy (a large import holding its write
-    lock) for up to PATIENCE seconds: a firing that gives up sends nothing that week."""
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        try:
-            return attempt()
-        except (OperationalError, NewsletterError) as error:
-            if time.monotonic() > deadline:
-                log.error("%s: the database stayed busy; this firing is lost: %s", job_id, error)
-                raise
-            log.warning("%s: %s; trying again", job_id, error)
-            time.sleep(2.0)
 
 
 def complete_interrupted(firer: Firer) -> int:

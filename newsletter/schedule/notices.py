@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from newsletter.config import Project
-from newsletter.deliver.message import build_message
+from newsletter.deliver.message import send_notice
 from newsletter.deliver.transports import open_transport
 from newsletter.errors import NewsletterError
 
@@ -21,21 +21,15 @@ def notify_editor(project: Project, subject: str, body: str, now: datetime) -> b
     if not config.editor_address:
         log.warning("notice not emailed (set editor_address to get it): %s", subject)
         return False
-    message = build_message(
-        sender_name=config.sender,
-        sender_address=config.sender_address,
-        to=config.editor_address,
-        subject=f"[{config.name}] {subject}",
-        text=body,
-        now=now,
-        headers={"Auto-Submitted": "auto-generated"},
-    )
     try:
-        transport = open_transport(config.transport_url, project.secrets, project.root)
-        try:
-            outcome = transport.send(config.sender_address, config.editor_address, bytes(message))
-        finally:
-            transport.close()
+        outcome = send_notice(
+            config,
+            lambda: open_transport(config.transport_url, project.secrets, project.root),
+            to=config.editor_address,
+            subject=f"[{config.name}] {subject}",
+            text=body,
+            now=now,
+        )
     except NewsletterError as error:
         log.error("notice to %s not sent: %s", config.editor_address, error)
         return False

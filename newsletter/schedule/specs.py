@@ -114,12 +114,12 @@ def weekly(when: str, zone: str, *, tag: str = "", local_time: bool = False) -> 
 
 def check_zone(zone: str) -> None:
     """NewsletterError unless `zone` is an IANA time zone name."""
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    from newsletter.subscribers.registry import valid_timezone
+
+    if not valid_timezone(zone):
         raise NewsletterError(
             f"--tz {zone!r} is not a time zone", hint="use an IANA name such as Europe/Berlin"
-        ) from None
+        )
 
 
 def trigger_of(schedule: Schedule) -> Any:

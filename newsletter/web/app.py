@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
-from newsletter.deliver.message import build_message
+from newsletter.deliver.message import send_notice
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_, Localizer, language_name, locale_tag, negotiate
@@ -450,21 +450,9 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
         ),
     }
     html, text = personalize(notice.html, notice.text, values)
-    message = build_message(
-        sender_name=config.sender,
-        sender_address=config.sender_address,
-        to=subscriber.email,
-        subject=notice.subject,
-        text=text,
-        html=html,
-        now=site.clock(),
-        reply_to=config.reply_to,
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-    transport = site.transport()
-    try:
-        sent = transport.send(config.sender_address, subscriber.email, bytes(message))
-        if sent.state != "sent":
-            log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, sent.reply)
-    finally:
-        transport.close()
+    sent = send_notice(
+        config, site.transport, to=subscriber.email, subject=notice.subject, text=text,
+        html=html, now=site.clock(), reply_to=config.reply_to,
+    )  # fmt: skip
+    if sent.state != "sent":
+        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, sent.reply)

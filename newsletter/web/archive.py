@@ -61,7 +61,7 @@ class ArchiveKeeper:
             return
         try:
             from newsletter.archive.build import build_archive
-            from newsletter.sends import sent_issues
+            from newsletter.deliver.report import sent_issues
 
             report = build_archive(self.project, self.folder, sent=sent_issues(self.engine))
             for problem in report.skipped:
