@@ -41,6 +41,20 @@ def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> os.sta
     return path.stat()  # After closing: some file systems (NFS) set the time on close.
 
 
+def atomic_copy(source: Path, target: Path) -> os.stat_result:
+    """Copy `source` to `target` through a temporary file beside it, then rename it; the
+    copy's stat."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target.stat()
+
+
 @contextmanager
 def new_directory(path: Path) -> Iterator[Path]:
     """Build a folder under a temporary name and move it to `path` only if the block succeeds."""

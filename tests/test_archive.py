@@ -285,6 +285,16 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(tmp_path: Path) 
     assert code == 1 and "the issue slug 'zh' is taken" in output, output
     assert not (out / "en").exists()
 
+    # Two published issues with one slug: the error `newsletter check` gives, naming both.
+    (project.issues_path / "notes.md").write_text(
+        f"---\ntitle: Notes\nslug: {SAMPLES[0]}\ndate: 2024-06-01\nstatus: sent\n---\n\nHi.\n",
+        "utf-8",
+    )
+    code, output = newsletter(project, "archive", "--out", str(out))
+    assert code == 1, output
+    assert f"issue slug '{SAMPLES[0]}' is already used by {SAMPLES[0]}" in output
+    assert not (out / "en").exists()
+
     (project.issues_path / "notes.md").unlink()
     code, output = newsletter(project, "archive", "--out", str(out), "--base-url", "example.org")
     assert code == 1 and "--base-url 'example.org': must be an absolute http(s) URL" in output

@@ -38,10 +38,10 @@ from newsletter.archive.sources import (
 )
 from newsletter.archive.state import IssueRecord, State
 from newsletter.config import Config, Project
-from newsletter.content.loader import SLUG_HINT
+from newsletter.content.loader import slug_taken
 from newsletter.content.slugs import make_slug
 from newsletter.content.source import discover_issue_paths, file_names, split_name
-from newsletter.errors import ContentError, NewsletterError
+from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_
 
 LOCK_FILE = ".newsletter-archive.lock"
@@ -196,11 +196,7 @@ class _Build:
             if record is None or not self.issues.published(record):
                 continue
             if record.slug in seen:
-                raise ContentError(
-                    f"issue slug {record.slug!r} is already used by {seen[record.slug].key}",
-                    path=issue.path,
-                    hint=SLUG_HINT,
-                )
+                raise slug_taken(record.slug, seen[record.slug].key, issue.path)
             seen[record.slug] = issue
             layout.check_slug(record.slug, self.config.locales, issue.path)
             published.append((issue.path, record))

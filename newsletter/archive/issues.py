@@ -111,7 +111,8 @@ class IssuePages:
             for name in (inside, layout.hashed_name(inside, digest)):
                 files[layout.issue_file(issue.slug, name)] = (source, digest)
         # Linked files that are missing are watched too: when one appears, the issue changed.
-        read = fingerprint([*job.sources, *assets, *sorted(missing)], self.root, record.files)
+        linked = fingerprint([*assets, *sorted(missing)], self.root, job.known, self.hashes)
+        read = {**record.files, **linked}
         record = replace(
             record,
             files=read,

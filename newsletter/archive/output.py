@@ -8,8 +8,6 @@ when its bytes differ from what was written last time or when it was changed or 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 from newsletter.archive.layout import is_inside
 from newsletter.errors import NewsletterError
-from newsletter.files import atomic_write_bytes
+from newsletter.files import atomic_copy, atomic_write_bytes
 
 
 @dataclass
@@ -103,7 +101,7 @@ class Output:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
             if isinstance(content, Path):
-                stat = _copy(content, target)
+                stat = atomic_copy(content, target)
             else:
                 stat = atomic_write_bytes(target, content)
             record[path] = [digest, stat.st_size, stat.st_mtime_ns]
@@ -125,19 +123,6 @@ def _check(path: str) -> None:
             f"the archive would write {path!r}, outside its folder",
             hint="give the issue a plain `slug:`, and link files inside its folder",
         )
-
-
-def _copy(source: Path, target: Path) -> os.stat_result:
-    """Copy `source` to `target` atomically; the copy's stat."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, temporary)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target.stat()
 
 
 def _prune(root: Path, folder: Path) -> None:

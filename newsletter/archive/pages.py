@@ -19,7 +19,7 @@ from newsletter.archive.sources import digest_of
 from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
 from newsletter.errors import ContentError
-from newsletter.render.i18n import N_, language_name, locale_tag
+from newsletter.render.i18n import N_, language
 from newsletter.render.pipeline import Renderer
 
 
@@ -173,8 +173,7 @@ class Pages:
         site = urlsplit(self.base).path.rstrip("/") + "/"
         choices = [
             {
-                "lang": locale_tag(code),
-                "label": language_name(code),
+                **language(code),
                 "href": site + layout.index_page(code, 1).removesuffix(layout.INDEX)
                 if is_404
                 else layout.link(path, layout.index_page(code, 1)),
@@ -213,9 +212,7 @@ class Pages:
         }
         languages = [
             {
-                "code": code,
-                "lang": locale_tag(code),
-                "label": language_name(code),
+                **language(code),
                 "href": layout.link(path, layout.index_page(code, 1)),
                 "url": layout.url_of(self.base, layout.index_page(code, 1)),
                 "current": code == locale,

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from stat import S_ISREG
@@ -18,7 +17,7 @@ from typing import Any
 
 import newsletter
 from newsletter.config import Project
-from newsletter.content.source import split_name
+from newsletter.content.source import split_name, translation_candidates
 from newsletter.render.i18n import CATALOGS
 from newsletter.render.templates import theme_search_path
 
@@ -56,24 +55,17 @@ def issue_sources(path: Path, names: Sequence[str], locales: Sequence[str]) -> l
             folders[:] = sorted(name for name in folders if not name.startswith("."))
             found.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
         return found
-    base = split_name(path, locales).base
-    prefix = base + "."
-    found = [path]
-    for position in range(bisect_left(names, prefix), len(names)):
-        name = names[position]
-        if not name.startswith(prefix):
-            break
-        sibling = path.parent / name
-        if sibling != path and split_name(sibling, locales).base == base:
-            found.append(sibling)
-    return found
+    return [path, *translation_candidates(path, split_name(path, locales).base, names)]
 
 
 def fingerprint(
-    files: Iterable[Path], root: Path, known: dict[str, list[Any]]
+    files: Iterable[Path],
+    root: Path,
+    known: dict[str, list[Any]],
+    hashes: Mapping[Path, str] | None = None,
 ) -> dict[str, list[Any]]:
     """[size, mtime_ns, hash] of each file by its path relative to `root`; the hash is reused
-    from `known` when size and time are the same."""
+    from `known` when size and time are the same, or taken from `hashes` (computed already)."""
     found: dict[str, list[Any]] = {}
     for path in files:
         key = relative_key(path, root)
@@ -88,7 +80,8 @@ def fingerprint(
         if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
             found[key] = before
         else:
-            found[key] = [stat.st_size, stat.st_mtime_ns, file_hash(path)]
+            digest = hashes.get(path) if hashes else None
+            found[key] = [stat.st_size, stat.st_mtime_ns, digest or file_hash(path)]
     return found
 
 

@@ -46,11 +46,8 @@ class IssueLoader:
         """Every issue in `issues_dir`, in folder order; ContentError on the first broken one or a duplicate slug."""
         issues = [self.load(path) for path in discover_issue_paths(issues_dir, self.config.locales)]
         for issue, first in duplicate_slugs(issues):
-            raise ContentError(
-                f"issue slug {issue.slug!r} is already used by {first.path.name}",
-                path=issue.main.source,
-                line=issue.main.meta_lines.get("slug"),
-                hint=SLUG_HINT,
+            raise slug_taken(
+                issue.slug, first.path.name, issue.main.source, issue.main.meta_lines.get("slug")
             )
         return issues
 
@@ -63,6 +60,13 @@ class IssueLoader:
 
 
 SLUG_HINT = "give one of them another `slug:` in its front matter, or rename it"
+
+
+def slug_taken(slug: str, first: str, path: Path, line: int | None = None) -> ContentError:
+    """The error for an issue whose slug `first` (a file or folder name) already has."""
+    return ContentError(
+        f"issue slug {slug!r} is already used by {first}", path=path, line=line, hint=SLUG_HINT
+    )
 
 
 def duplicate_slugs(issues: Iterable[Issue]) -> list[tuple[Issue, Issue]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from newsletter.content.documents import Document, DocumentReader, inherit
 from newsletter.content.metadata import SectionSpec
 from newsletter.content.sections import dedupe_slugs, group_stories
 from newsletter.content.slugs import make_slug
-from newsletter.content.source import is_markdown, split_name
+from newsletter.content.source import split_name, translation_candidates
 from newsletter.content.structure import StoryLayout, read_layout
 from newsletter.model import Edition, Issue, Note, Section, Story
 
@@ -22,7 +21,7 @@ def load_single_file(reader: DocumentReader, path: Path, names: Sequence[str]) -
     """
     locales = reader.config.locales
     name = split_name(path, locales)
-    siblings = _siblings(path, name.base, names)
+    siblings = translation_candidates(path, name.base, names)
     if name.locale is not None:
         original = next((p for p in siblings if split_name(p, locales).locale is None), None)
         if original is not None:
@@ -122,22 +121,3 @@ def _matching_slugs(original: Edition, parts: list[StoryLayout]) -> dict[int, st
         if len(indexes) == len(theirs.get(key, [])):
             matched.update(zip(indexes, theirs[key], strict=True))
     return matched
-
-
-def _siblings(path: Path, base: str, names: Sequence[str]) -> list[Path]:
-    """Markdown files named `BASE.something.md` beside `path`: the candidates for translations."""
-    prefix, suffix = base + ".", path.suffix.lower()
-    found = []
-    # The names sharing the prefix sit together in sorted order: a folder of a thousand issues
-    # is not scanned once per issue.
-    for position in range(bisect_left(names, prefix), len(names)):
-        if not names[position].startswith(prefix):
-            break
-        sibling = path.parent / names[position]
-        if (
-            sibling != path
-            and (is_markdown(sibling) or sibling.suffix.lower() == suffix)
-            and sibling.is_file()
-        ):
-            found.append(sibling)
-    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,26 @@ def file_names(folder: Path) -> list[str]:
     """The names in `folder`, sorted ([] when it is no folder): strings, not Paths, because a
     folder of a thousand issues is searched once per issue for translations."""
     return sorted(os.listdir(folder)) if folder.is_dir() else []  # noqa: PTH208
+
+
+def translation_candidates(path: Path, base: str, names: Sequence[str]) -> list[Path]:
+    """Markdown files named `BASE.something.md` beside `path` (`names`: the names in its folder,
+    sorted): the candidates for its translations."""
+    prefix, suffix = base + ".", path.suffix.lower()
+    found = []
+    # The names sharing the prefix sit together in sorted order: a folder of a thousand issues
+    # is not scanned once per issue.
+    for position in range(bisect_left(names, prefix), len(names)):
+        if not names[position].startswith(prefix):
+            break
+        sibling = path.parent / names[position]
+        if (
+            sibling != path
+            and (is_markdown(sibling) or sibling.suffix.lower() == suffix)
+            and sibling.is_file()
+        ):
+            found.append(sibling)
+    return found
 
 
 def discover_issue_paths(issues_dir: Path, locales: Sequence[str]) -> list[Path]:

@@ -7,11 +7,10 @@ OUT/SLUG/LOCALE/web/index.html    the web version, with its images beside it
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.files import atomic_write_text
+from newsletter.files import atomic_copy, atomic_write_text
 from newsletter.model import Issue
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
@@ -45,9 +44,7 @@ def _write(renderer: Renderer, edition: RenderedEdition, folder: Path) -> BuiltE
     atomic_write_text(folder / "email.txt", text)
     atomic_write_text(folder / "web" / "index.html", edition.web_html)
     for source, inside in edition.assets.items():
-        target = folder / "web" / inside
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        atomic_copy(source, folder / "web" / inside)
     return BuiltEdition(
         edition.slug, edition.locale, folder, len(email.encode("utf-8")), 3 + len(edition.assets)
     )

@@ -107,6 +107,11 @@ def language_name(code: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def language(code: str) -> dict[str, str]:
+    """A language as switchers and forms show it: its code, its BCP 47 tag, its own name."""
+    return {"code": code, "lang": locale_tag(code), "label": language_name(code)}
+
+
 def negotiate(accept_language: str, available: Sequence[str]) -> str | None:
     """The configured locale a browser's Accept-Language header prefers, if any."""
     weighted = []

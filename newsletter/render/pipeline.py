@@ -26,7 +26,7 @@ from newsletter.content.markdown import markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.html import HtmlRenderer
-from newsletter.render.i18n import Localizer, language_name, locale_tag, text_direction
+from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.render.templates import template_environment, theme_search_path
@@ -370,12 +370,7 @@ class Renderer:
             "web": {
                 "url": web_url(config.base_url, edition.locale, issue.slug),
                 "alternates": [
-                    {
-                        "code": code,
-                        "lang": locale_tag(code),
-                        "url": web_url(config.base_url, code, issue.slug),
-                        "label": language_name(code),
-                    }
+                    {**language(code), "url": web_url(config.base_url, code, issue.slug)}
                     for code in issue.locales
                 ],
             },

@@ -35,7 +35,7 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.message import send_notice
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.errors import NewsletterError
-from newsletter.render.i18n import N_, Localizer, language_name, locale_tag, negotiate
+from newsletter.render.i18n import N_, Localizer, language, negotiate
 from newsletter.render.merge import personalize
 from newsletter.render.notices import Notices
 from newsletter.render.templates import template_environment, theme_search_path
@@ -68,10 +68,7 @@ class Site:
     @functools.cached_property
     def languages(self) -> list[dict[str, str]]:
         """The language choices of the forms, each named in its own language."""
-        return [
-            {"code": code, "lang": locale_tag(code), "label": language_name(code)}
-            for code in self.project.config.locales
-        ]
+        return [language(code) for code in self.project.config.locales]
 
     def environment(self, locale: str) -> tuple[Localizer, Environment]:
         """The page templates in `locale`, built once per locale for the life of the app."""
