@@ -3,7 +3,7 @@ multipart/alternative (text and HTML) with the headers inboxes expect, and their
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -15,37 +15,6 @@ if TYPE_CHECKING:
     from newsletter.config import Config
     from newsletter.deliver.smtp import Outcome
     from newsletter.deliver.transports import Transport
-
-
-def build_message(
-    *,
-    sender_name: str,
-    sender_address: str,
-    to: str,
-    subject: str,
-    text: str,
-    now: datetime,
-    html: str = "",
-    reply_to: str = "",
-    headers: Mapping[str, str] | None = None,
-) -> EmailMessage:
-    """A multipart/alternative message (text only without `html`); non-ASCII headers are
-    RFC 2047 encoded on output."""
-    message = EmailMessage(policy=SMTP)
-    local, _, domain = sender_address.rpartition("@")
-    message["From"] = Address(display_name=sender_name, username=local, domain=domain)
-    message["To"] = to
-    if reply_to:
-        message["Reply-To"] = reply_to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=domain)
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(text, subtype="plain", charset="utf-8")
-    if html:
-        message.add_alternative(html, subtype="html", charset="utf-8")
-    return message
 
 
 def send_notice(
@@ -60,12 +29,21 @@ def send_notice(
     reply_to: str = "",
 ) -> Outcome:
     """Send one message from the sender address, marked auto-generated, through a transport
-    opened for it and closed after; what became of it."""
-    message = build_message(
-        sender_name=config.sender, sender_address=config.sender_address, to=to, subject=subject,
-        text=text, html=html, now=now, reply_to=reply_to,
-        headers={"Auto-Submitted": "auto-generated"},
-    )  # fmt: skip
+    opened for it and closed after; what became of it. It is multipart/alternative with `html`
+    (else plain text); non-ASCII headers are RFC 2047 encoded on output."""
+    message = EmailMessage(policy=SMTP)
+    local, _, domain = config.sender_address.rpartition("@")
+    message["From"] = Address(display_name=config.sender, username=local, domain=domain)
+    message["To"] = to
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, subtype="plain", charset="utf-8")
+    if html:
+        message.add_alternative(html, subtype="html", charset="utf-8")
     transport = open_transport()
     try:
         return transport.send(config.sender_address, to, bytes(message))
