@@ -6,6 +6,7 @@ when its content hash is (a `git checkout` or `touch` changes the time, not the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -109,15 +110,29 @@ def shared_inputs(project: Project, base_url: str) -> str:
             for path in sorted(folder.rglob("*"))
         ),
         *sorted(CATALOGS.rglob("*.po")),
-        CODE / "model.py",
-        *(path for part in CODE_PARTS for path in sorted((CODE / part).rglob("*.py"))),
     ]
     return digest_of(
         [
             project.config.model_dump_json(),
             base_url,
+            _running_code(),
+            *(f"{path}:{file_hash(path)}" for path in files if path.is_file()),
+        ]
+    )
+
+
+@functools.cache
+def _running_code() -> str:
+    """Digest of the code and libraries that write pages: read once per process, since the
+    code running cannot change under it (a server checks for changes every few seconds)."""
+    files = [
+        CODE / "model.py",
+        *(p for part in CODE_PARTS for p in sorted((CODE / part).rglob("*.py"))),
+    ]
+    return digest_of(
+        [
             sys.version,
             *(f"{name} {version(name)}" for name in LIBRARIES),
-            *(f"{path}:{file_hash(path)}" for path in files if path.is_file()),
+            *(f"{path}:{file_hash(path)}" for path in files),
         ]
     )
