@@ -119,9 +119,11 @@ def _quoted_piece(text: str) -> bytes:
     encoded = quoted_printable(text)
     if not encoded or encoded.endswith(b"\r\n"):
         return encoded
-    # The soft break goes after the last line, which may have no room left for it.
-    head, _, last = encoded.rpartition(b"\r\n")
-    return head + (b"\r\n" if head else b"") + b"".join(line + b"=\r\n" for line in _cut(last, 75))
+    # The soft break goes after the last line, which may have no room left for it. The line
+    # break before that line is kept even when nothing stands before it (text after a merged
+    # value that starts with a line break: the footer's `\nUnsubscribe: `).
+    head, newline, last = encoded.rpartition(b"\r\n")
+    return head + newline + b"".join(line + b"=\r\n" for line in _cut(last, 75))
 
 
 class Base64Body:
@@ -260,7 +262,7 @@ def _body(text: str, *, html: bool) -> tuple[str, list[bytes | QuotedPrintableBo
     Quoted-printable keeps mostly-ASCII text readable and small; text in Chinese or Arabic
     takes three times its size in it, and a third more in base64.
     """
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # Each CR, LF or CRLF: one break.
     template = MergeTemplate.compile(text)
     size = len(text.encode("utf-8"))
     if len(quoted_printable("".join(template.literals))) > size * 4 / 3 * 78 / 76:
