@@ -167,3 +167,45 @@ def test_missing_theme_and_unknown_inliner_are_errors(project: Project, tmp_path
         _render(project, MONTHLY, "en", inliner="magic")
     with pytest.raises(NewsletterError, match="has no de edition"):
         _render(project, MONTHLY, "de")
+
+
+def test_a_story_link_is_left_out_only_when_the_body_links_the_same_url(
+    project: Project, tmp_path: Path
+) -> None:
+    """The body's parsed links decide, after resolution: a longer URL that starts with the
+    story's (a substring), or the URL as text or code, does not stand for the story's link."""
+    folder = tmp_path / "issues" / "2024-06-04-links"
+    (folder / "stories").mkdir(parents=True)
+    (folder / "issue.md").write_text("---\ntitle: Links\n---\n\nLead.\n", encoding="utf-8")
+    stories = {
+        "01-prefix": (
+            "https://example.com/report",
+            "See [part two](https://example.com/report/2).",
+        ),
+        "02-code": ("https://example.com/code", "Run `curl https://example.com/code` now."),
+        "03-linked": ("https://example.com/linked", "Read [the post](https://example.com/linked)."),
+        "04-relative": ("/about", "More [about us](https://news.example.org/about)."),
+        "05-html": (
+            "https://example.com/html",
+            '<p>See <a href="https://example.com/html">it</a></p>',
+        ),
+    }
+    for name, (url, body) in stories.items():
+        (folder / "stories" / f"{name}.md").write_text(
+            f"---\ntitle: Story {name}\nurl: {url}\n---\n\n{body}\n", encoding="utf-8"
+        )
+    issue = IssueLoader(project.config).load(folder)
+    rendered = Renderer(project).render(issue, "en")
+    links = dict(re.findall(r"^\[(\d+)\] (\S+)$", rendered.text, re.MULTILINE))
+    titles = dict(re.findall(r"^## Story (\S+?)(?: \[(\d+)\])?$", rendered.text, re.MULTILINE))
+    own = {"01-prefix", "02-code"}  # Stories whose own link the reader would otherwise miss.
+    for name, (url, _) in stories.items():
+        absolute = f"https://news.example.org{url}" if url.startswith("/") else url
+        assert (links.get(titles[name]) == absolute) == (name in own), (name, rendered.text)
+        for html in (rendered.email_html, rendered.web_html):
+            # The story's part of the page: from its title to the next story's.
+            story = next(
+                c for c in re.split(r"(?=Story 0\d-)", html) if c.startswith(f"Story {name}")
+            )
+            read_more = re.search(rf'<a class="nl-link" href="{re.escape(absolute)}"', story)
+            assert bool(read_more) == (name in own), (name, story)

@@ -12,6 +12,9 @@ INLINE_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\
 """An inline Markdown link `[text](url "title")`: group 1 the text, group 2 the URL."""
 INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 """A code span: backticks, then anything up to the same number of backticks."""
+_HTML_HREF = re.compile(
+    r"""<a\b[^>]*?\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE
+)
 
 
 def markdown_parser() -> MarkdownIt:
@@ -51,3 +54,16 @@ def code_lines(tokens: list[Token]) -> set[int]:
         if token.type in ("fence", "code_block") and token.map
         for number in range(token.map[0], token.map[1])
     }
+
+
+def link_targets(tokens: list[Token]) -> list[str]:
+    """The targets of every link in parsed Markdown, as written: Markdown links and autolinks
+    (footnotes included) and `<a href>` in raw HTML; never a URL that is only text or code."""
+    targets: list[str] = []
+    for token in tokens:
+        for child in [token, *(token.children or [])]:
+            if child.type == "link_open":
+                targets.append(str(child.attrs.get("href") or ""))
+            elif child.type in ("html_inline", "html_block"):
+                targets += ["".join(found) for found in _HTML_HREF.findall(child.content)]
+    return targets

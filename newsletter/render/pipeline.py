@@ -18,11 +18,12 @@ from typing import Any
 
 import mjml
 from jinja2 import Environment, TemplateError
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from newsletter.config import Project
 from newsletter.content.language import TextLength, measure_text
-from newsletter.content.markdown import markdown_parser, plain_text
+from newsletter.content.markdown import link_targets, markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.html import HtmlRenderer
@@ -362,7 +363,10 @@ class Renderer:
                 {
                     "id": section.id,
                     "title": section.title,
-                    "stories": [self._story(story, localizer, assets) for story in section.stories],
+                    "stories": [
+                        self._story(story, localizer, assets, self.parser)
+                        for story in section.stories
+                    ],
                 }
                 for section in edition.sections
             ],
@@ -384,14 +388,26 @@ class Renderer:
         return lead[: PREHEADER_LENGTH - 1] + "…" if len(lead) > PREHEADER_LENGTH else lead
 
     @staticmethod
-    def _story(story: Story, localizer: Localizer, assets: AssetMap) -> dict[str, Any]:
+    def _story(
+        story: Story, localizer: Localizer, assets: AssetMap, parser: MarkdownIt
+    ) -> dict[str, Any]:
+        url = assets.resolve(story.url, story.source) if story.url else ""
+        # The body links the story's own page (the same URL once both are resolved, in the
+        # form markdown-it writes links): the templates leave out their own link to it. A
+        # longer URL, or a URL that is only text or code, is not that link.
+        linked = bool(url) and assets.resolve(
+            parser.normalizeLink(story.url or ""), story.source
+        ) in {
+            assets.resolve(parser.normalizeLink(target), story.source)
+            for target in link_targets(parser.parse(story.body))
+        }
         return {
             "slug": story.slug,
             "title": story.title or "",
-            "url": assets.resolve(story.url, story.source) if story.url else "",
+            "url": url,
             "image_alt": story.image_alt or "",
             "summary": story.summary or "",
-            "linked_in_body": bool(story.url) and (story.url or "") in story.body,
+            "linked_in_body": linked,
             "lang": locale_tag(story.locale) if story.locale != localizer.locale else "",
             "dir": text_direction(story.locale) if story.locale != localizer.locale else "",
         }
