@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from newsletter.config import Project
+from newsletter.content.excerpt import excerpt
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import link_targets, markdown_parser, plain_text
 from newsletter.errors import NewsletterError
@@ -383,9 +384,9 @@ class Renderer:
         }
 
     def _lead_preheader(self, lead_markdown: str) -> str:
-        """The lead's text, shortened to a preheader, for editions that give none."""
-        lead = plain_text(self.parser, lead_markdown).replace("\n", " ")
-        return lead[: PREHEADER_LENGTH - 1] + "…" if len(lead) > PREHEADER_LENGTH else lead
+        """The lead's text, shortened to a preheader (and the archive's excerpt), for editions
+        that give none."""
+        return excerpt(plain_text(self.parser, lead_markdown), PREHEADER_LENGTH)
 
     @staticmethod
     def _story(

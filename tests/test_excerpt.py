@@ -1,0 +1,114 @@
+"""Excerpts (the preheader made from the lead, the archive's excerpt): cut where a word ends."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter.archive.build import build_archive
+from newsletter.config import load_project
+from newsletter.content.excerpt import ELLIPSIS, excerpt
+from newsletter.content.loader import IssueLoader
+from newsletter.render.pipeline import PREHEADER_LENGTH, Renderer
+
+from .conftest import ROOT
+
+CASES = [
+    # (text, limit, expected)
+    (
+        "Apple shares details of its multimodal model, Cerebras launches the largest AI chip "
+        "to date, Microsoft acquires Inflection AI, Stability AI CEO resigns, and more!",
+        128,
+        "Apple shares details of its multimodal model, Cerebras launches the largest AI chip "
+        "to date, Microsoft acquires Inflection AI…",
+    ),
+    (
+        "Die Bundesausbildungsförderungsgesetzänderung betrifft die "
+        "Rindfleischetikettierungsüberwachungsaufgabenübertragungsgesetzgebung sehr.",
+        100,
+        "Die Bundesausbildungsförderungsgesetzänderung betrifft die…",
+    ),
+    (
+        "导读：苹果分享了其多模态模型的详情，Cerebras推出迄今为止最大的人工智能芯片，"
+        "微软“收购”了Inflection AI，Stability AI首席执行官辞职，等等！",
+        50,
+        "导读：苹果分享了其多模态模型的详情，Cerebras推出迄今为止最大的人工智能芯片，微软“收购”了…",
+    ),
+    (
+        "今週のニュース：アップルがマルチモーダルモデルの詳細を公開しました。",
+        20,
+        "今週のニュース：アップルがマルチモーダ…",  # Japanese: any character boundary.
+    ),
+    (
+        "أعلنت شركة أوبن إيه آي عن محرك صوتي جديد قادر على توليد أصوات اصطناعية من عينات "
+        "صوتية مدتها خمس عشرة ثانية فقط.",
+        60,
+        "أعلنت شركة أوبن إيه آي عن محرك صوتي جديد قادر على توليد…",
+    ),
+    ("https://example.com/" + "a" * 80, 40, "https://example.com/" + "a" * 19 + ELLIPSIS),
+    ("Short enough.", 140, "Short enough."),
+    ("Lines\nare  joined\tby one space.", 140, "Lines are joined by one space."),
+]
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), CASES)
+def test_an_excerpt_ends_at_a_word_boundary_with_an_ellipsis(
+    text: str, limit: int, expected: str
+) -> None:
+    assert excerpt(text, limit) == expected
+    assert len(excerpt(text, limit)) <= limit
+
+
+def test_a_cut_never_splits_a_combining_sequence_an_emoji_or_an_arabic_letter_and_its_marks() -> (
+    None
+):
+    assert excerpt("e\u0301" * 30, 10) == "e\u0301" * 4 + ELLIPSIS  # Not 4½ letters.
+    assert excerpt("👩‍💻" * 10, 12) == "👩‍💻" * 3 + ELLIPSIS  # ZWJ sequences of 3 code points.
+    assert excerpt("🇩🇪" * 10, 6) == "🇩🇪" * 2 + ELLIPSIS  # A flag is two code points.
+    vowelled = "كَتَبَ" * 10  # Letters with their short vowels, no space.
+    assert excerpt(vowelled, 8) == "كَتَبَ" + ELLIPSIS  # Not the 4th letter without its vowel.
+
+
+TEXT = st.lists(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+    | st.sampled_from([" ", "字", "e\u0301", "👩‍💻", "ك\u064e", ",", "。", "word "]),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(text=TEXT, limit=st.integers(min_value=2, max_value=160))
+def test_any_excerpt_fits_and_is_whole_graphemes_of_the_text(text: str, limit: int) -> None:
+    short = excerpt(text, limit)
+    assert len(short) <= limit
+    flat = " ".join(text.split())
+    if short == flat:
+        return
+    assert short.endswith(ELLIPSIS)
+    kept = short.removesuffix(ELLIPSIS)
+    assert flat.startswith(kept)
+    # The cut falls between two graphemes of the text.
+    assert regex.findall(r"\X", flat)[: len(regex.findall(r"\X", kept))] == regex.findall(
+        r"\X", kept
+    )
+
+
+def test_the_preheader_from_the_lead_and_the_archive_excerpt_are_the_same_cut(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copytree(ROOT / "issues", tmp_path / "issues")
+    project = load_project(tmp_path / "config" / "newsletter.toml", environ={})
+    slug = "2024-03-27-ai-deca-show"  # Its English edition has no preheader: the lead gives it.
+    issue = IssueLoader(project.config).load(project.issues_path / slug)
+    preheader = Renderer(project).render(issue, "en").preheader
+    assert preheader.endswith("Inflection AI…")  # Not "…Inflection AI, St…".
+    assert len(preheader) <= PREHEADER_LENGTH
+    build_archive(project, tmp_path / "site")
+    index = (tmp_path / "site" / "en" / "index.html").read_text(encoding="utf-8")
+    assert preheader in index
