@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
 
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import tokens_text
+from newsletter.render.controls import has_colours, strip_invalid, terminal_html
 from newsletter.render.urls import SAFE_SCHEMES, AssetMap
 
 _IFRAME = re.compile(
@@ -49,6 +54,8 @@ class HtmlRenderer:
     def __init__(self, parser: MarkdownIt, assets: AssetMap) -> None:
         self.parser = parser
         self.assets = assets
+        parser.add_render_rule("fence", _code)
+        parser.add_render_rule("code_block", _code)
         self.length = TextLength(0, 0)
         """Words and characters of the parts rendered with `counted` (for the reading time)."""
 
@@ -80,11 +87,22 @@ class HtmlRenderer:
             link_rel=None,
             strip_comments=True,
         )
-        return _IMG_WITHOUT_ALT.sub('<img alt=""', clean)
+        # A character reference (`&#27;`) decodes to a character HTML and XML do not allow.
+        return strip_invalid(_IMG_WITHOUT_ALT.sub('<img alt=""', clean))
 
     def _srcset(self, candidate: str, source: Path) -> str:
         url, _, size = candidate.strip().partition(" ")
         return f"{self.assets.resolve(url, source)} {size}".strip()
+
+
+def _code(self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """A code block; terminal output with colour sequences gets coloured spans."""
+    token = tokens[idx]
+    if not has_colours(token.content):
+        if token.type == "fence":
+            return RendererHTML.fence(self, tokens, idx, options, env)
+        return RendererHTML.code_block(self, tokens, idx, options, env)
+    return f'<pre class="nl-terminal"><code>{terminal_html(token.content)}</code></pre>\n'
 
 
 def _iframe_link(match: re.Match[str]) -> str:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mjml
 from jinja2 import Environment, TemplateError
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -27,10 +26,12 @@ from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import link_targets, markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
+from newsletter.render.controls import clean_edition
 from newsletter.render.html import HtmlRenderer
 from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
+from newsletter.render.mjml_failures import email_from_mjml
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.render.text import LinkReferences, TextRenderer
 from newsletter.render.urls import AssetMap, PageLinks, absolute_links, issue_root, web_url
@@ -103,16 +104,16 @@ class Renderer:
                 edition, TextRenderer(self.parser, email_assets, links), context
             )
         environment = self._environment(localizer)
+        email_context = {**context, **email_parts}
         with _timed(timings, "jinja"):
-            source = self._template(environment, "email.mjml.j2", {**context, **email_parts})
+            source = self._template(environment, "email.mjml.j2", email_context)
         with _timed(timings, "mjml"):
-            try:
-                email = mjml.mjml2html(source)
-            except Exception as error:  # mjml-python raises plain exceptions for invalid MJML.
-                raise NewsletterError(
-                    f"email.mjml.j2 produced invalid MJML: {error}",
-                    hint="check the theme's MJML tags",
-                ) from error
+            email = email_from_mjml(
+                source,
+                lambda trial: self._template(environment, "email.mjml.j2", trial),
+                email_context,
+                edition,
+            )
         with _timed(timings, "inline"):
             email = inline_css(email, self.inliner)
         with _timed(timings, "text"):
@@ -158,6 +159,7 @@ class Renderer:
                 path=issue.path,
                 hint="use one of " + ", ".join(issue.locales),
             )
+        edition = clean_edition(edition, self.parser)  # For email, text and web alike.
         localizer = self.localizer(locale)
         base = self.config.base_url
         email_assets = AssetMap(

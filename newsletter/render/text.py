@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from newsletter.content.language import display_width, measure_text
+from newsletter.render.controls import strip_escapes, strip_invalid
 from newsletter.render.urls import AssetMap
 
 WIDTH = 72
@@ -57,12 +58,15 @@ class TextRenderer:
         if not markdown.strip():
             return ""
         tokens = self.parser.parse(markdown)
-        return _Walker(self, source).blocks(tokens).strip("\n")
+        # A character reference (`&#27;`) decodes to a character no text part should carry.
+        return strip_invalid(_Walker(self, source).blocks(tokens).strip("\n"))
 
     def inline(self, text: str, source: Path) -> str:
         """Plain text for one line of inline Markdown (a title)."""
         tokens = self.parser.parseInline(text)
-        return _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+        return strip_invalid(
+            _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+        )
 
 
 class _Walker:
@@ -115,7 +119,8 @@ class _Walker:
                     ]
                 index += 2
             elif kind in ("fence", "code_block"):
-                out += [_indent(token.content.rstrip("\n"), prefix + "    ", prefix + "    "), ""]
+                code = strip_escapes(token.content).rstrip("\n")  # Terminal colours: dropped.
+                out += [_indent(code, prefix + "    ", prefix + "    "), ""]
             elif kind == "hr":
                 out += [prefix + "-" * 20, ""]
             elif kind == "html_block":
