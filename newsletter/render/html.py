@@ -20,6 +20,7 @@ from markdown_it.token import Token
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import tokens_text
 from newsletter.render.controls import has_colours, strip_invalid, terminal_html
+from newsletter.render.footnotes import FIRST, LINKS, footnote_count, use_edition_numbering
 from newsletter.render.urls import SAFE_SCHEMES, AssetMap
 
 _IFRAME = re.compile(
@@ -49,23 +50,32 @@ URL_ATTRIBUTES = frozenset({"href", "src", "srcset"})
 
 
 class HtmlRenderer:
-    """Renders the Markdown parts of one issue with one set of URL rules."""
+    """Renders the Markdown parts of one edition, in reading order, with one set of URL rules.
 
-    def __init__(self, parser: MarkdownIt, assets: AssetMap) -> None:
+    Footnotes are numbered across the parts (see footnotes.py); `footnote_links` makes their
+    references and back-references links (the web page), else plain numbers (email, feeds).
+    """
+
+    def __init__(self, parser: MarkdownIt, assets: AssetMap, *, footnote_links: bool = False):
         self.parser = parser
         self.assets = assets
+        self.footnote_links = footnote_links
         parser.add_render_rule("fence", _code)
         parser.add_render_rule("code_block", _code)
+        use_edition_numbering(parser)
         self.length = TextLength(0, 0)
         """Words and characters of the parts rendered with `counted` (for the reading time)."""
+        self.footnotes = 0
+        """Footnotes numbered so far: the next part's first one is one more."""
 
-    def render(self, markdown: str, source: Path, doc_id: str, counted: bool = False) -> str:
-        """Safe HTML for `markdown` written in `source`; `doc_id` keeps footnote ids unique.
-        With `counted`, its text is added to `length` (from the same parse)."""
+    def render(self, markdown: str, source: Path, counted: bool = False) -> str:
+        """Safe HTML for `markdown` written in `source`, its footnotes numbered on from the
+        parts rendered before. With `counted`, its text is added to `length` (same parse)."""
         if not markdown.strip():
             return ""
-        env = {"docId": doc_id}
+        env: dict[str, Any] = {FIRST: self.footnotes, LINKS: self.footnote_links}
         tokens = self.parser.parse(markdown, env)
+        self.footnotes += footnote_count(env)
         if counted:
             self.length += measure_text(tokens_text(tokens))
         raw = self.parser.renderer.render(tokens, self.parser.options, env)

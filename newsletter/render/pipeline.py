@@ -186,7 +186,8 @@ class Renderer:
             prefix=links.files,
             published=links.published,
         )
-        parts = self._parts(issue, edition, HtmlRenderer(self.parser, assets), context)
+        renderer = HtmlRenderer(self.parser, assets, footnote_links=True)
+        parts = self._parts(issue, edition, renderer, context)
         page = {
             **context["web"],
             "home": links.home,
@@ -236,27 +237,26 @@ class Renderer:
     def _parts(
         self, issue: Issue, edition: Edition, renderer: HtmlRenderer, base: dict[str, Any]
     ) -> dict[str, Any]:
-        """The Markdown parts of the edition as HTML (safe Markup), merged into the sections.
+        """The Markdown parts of the edition as HTML (safe Markup), merged into the sections;
+        rendered in reading order (lead, sections, closing, footer): footnotes count on.
 
         Also fills in the reading time of `base`, counted from the same parse as the HTML.
         """
 
-        def html(markdown: str, source: Path, doc_id: str, counted: bool = False) -> Markup:
-            return Markup(renderer.render(markdown, source, doc_id, counted))
+        def html(markdown: str, source: Path, counted: bool = False) -> Markup:
+            return Markup(renderer.render(markdown, source, counted))
 
+        lead = html(edition.lead, edition.source, counted=True)
         stories = {story.slug: story for story in edition.stories}
         sections = [
             {
                 **section,
-                "intro_html": html(intro, edition.source, f"s-{section['id']}"),
+                "intro_html": html(intro, edition.source),
                 "stories": [
                     {
                         **card,
                         "body_html": html(
-                            stories[card["slug"]].body,
-                            stories[card["slug"]].source,
-                            card["slug"],
-                            counted=True,
+                            stories[card["slug"]].body, stories[card["slug"]].source, counted=True
                         ),
                         "image_url": self._image(renderer.assets, stories[card["slug"]]),
                     }
@@ -267,8 +267,7 @@ class Renderer:
                 base["sections"], (s.intro for s in edition.sections), strict=True
             )
         ]
-        lead = html(edition.lead, edition.source, "lead", counted=True)
-        closing = html(edition.closing, edition.source, "closing", counted=True)
+        closing = html(edition.closing, edition.source, counted=True)
         titles = sum(
             (measure_text(story.title) for story in edition.stories if story.title),
             TextLength(0, 0),
@@ -277,7 +276,7 @@ class Renderer:
         return {
             "lead_html": lead,
             "closing_html": closing,
-            "footer_html": html(edition.footer, edition.source, "footer"),
+            "footer_html": html(edition.footer, edition.source),
             "image_url": renderer.assets.resolve(edition.image, edition.source)
             if edition.image
             else "",
@@ -301,28 +300,29 @@ class Renderer:
     def _text_parts(
         self, edition: Edition, renderer: TextRenderer, base: dict[str, Any]
     ) -> dict[str, Any]:
-        """The Markdown parts of the edition as plain text, merged into the sections."""
+        """The Markdown parts of the edition as plain text, merged into the sections; rendered
+        in reading order, so that links and footnotes are numbered as the reader meets them."""
         stories = {story.slug: story for story in edition.stories}
+
+        def body(card: dict[str, Any]) -> str:
+            if card["url"] and not card["linked_in_body"]:
+                renderer.links.number(card["url"])  # The title's link comes first.
+            story = stories[card["slug"]]
+            return renderer.render(story.body, story.source)
+
+        lead = renderer.render(edition.lead, edition.source)
         sections = [
             {
                 **section,
                 "intro_text": renderer.render(intro, edition.source),
-                "stories": [
-                    {
-                        **card,
-                        "body_text": renderer.render(
-                            stories[card["slug"]].body, stories[card["slug"]].source
-                        ),
-                    }
-                    for card in section["stories"]
-                ],
+                "stories": [{**card, "body_text": body(card)} for card in section["stories"]],
             }
             for section, intro in zip(
                 base["sections"], (s.intro for s in edition.sections), strict=True
             )
         ]
         return {
-            "lead_text": renderer.render(edition.lead, edition.source),
+            "lead_text": lead,
             "closing_text": renderer.render(edition.closing, edition.source),
             "footer_text": renderer.render(edition.footer, edition.source),
             "sections": sections,

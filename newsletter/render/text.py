@@ -30,19 +30,31 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 @dataclass
 class LinkReferences:
-    """The numbered list of link targets of one message; a URL keeps its number."""
+    """The reference numbers of one message: links and footnotes share them, so every `[n]`
+    of the text part means one thing. A URL keeps its number; links are listed at the end,
+    a footnote's text follows the story that cites it."""
 
     urls: list[str] = field(default_factory=list)
+    """The linked URLs, in the order of their numbers."""
+    numbers: dict[object, int] = field(default_factory=dict)
+    """URL, or (part, footnote id), -> its number."""
 
     def number(self, url: str) -> int:
         """The reference number of `url`, assigning the next one on first use."""
-        if url not in self.urls:
+        if url not in self.numbers:
             self.urls.append(url)
-        return self.urls.index(url) + 1
+        return self._assign(url)
+
+    def note(self, part: int, footnote: int) -> int:
+        """The reference number of footnote `footnote` (markdown-it's id) of part `part`."""
+        return self._assign((part, footnote))
+
+    def _assign(self, key: object) -> int:
+        return self.numbers.setdefault(key, len(self.numbers) + 1)
 
     def listing(self) -> str:
         """`[1] https://...` lines for the end of the message."""
-        return "\n".join(f"[{number}] {url}" for number, url in enumerate(self.urls, start=1))
+        return "\n".join(f"[{self.numbers[url]}] {url}" for url in self.urls)
 
 
 class TextRenderer:
@@ -52,12 +64,15 @@ class TextRenderer:
         self.parser = parser
         self.assets = assets
         self.links = links
+        self.parts = 0
+        """Parts rendered so far: each one's footnotes are its own."""
 
     def render(self, markdown: str, source: Path) -> str:
         """Plain text for `markdown` written in `source`."""
         if not markdown.strip():
             return ""
         tokens = self.parser.parse(markdown)
+        self.parts += 1
         # A character reference (`&#27;`) decodes to a character no text part should carry.
         return strip_invalid(_Walker(self, source).blocks(tokens).strip("\n"))
 
@@ -133,12 +148,16 @@ class _Walker:
             elif kind == "footnote_block_open":
                 out.append("")
             elif kind == "footnote_open":
-                number = token.meta.get("id", 0) + 1
+                marker = f"[{self._note(token)}] "
                 body = self._item(tokens, index)
-                out += [_indent(body, f"[^{number}] ", "     "), ""]
+                out += [_indent(body, marker, " " * len(marker)), ""]
                 index = _closing(tokens, index)
             index += 1
         return "\n".join(out)
+
+    def _note(self, token: Token) -> int:
+        """The reference number of the footnote a reference or a footnote's text belongs to."""
+        return self.renderer.links.note(self.renderer.parts, int(token.meta.get("id", 0)))
 
     def _item(self, tokens: list[Token], index: int) -> str:
         """The text of a list item or footnote (its nested blocks rendered recursively)."""
@@ -181,7 +200,7 @@ class _Walker:
                 if alt:
                     parts.append(f"[{alt}]")
             elif kind == "footnote_ref":
-                parts.append(f"[^{child.meta.get('id', 0) + 1}]")
+                parts.append(f"[{self._note(child)}]")
             elif kind == "html_inline" and child.content.lower().startswith("<br"):
                 parts.append("\n")
         return "".join(parts).strip()
