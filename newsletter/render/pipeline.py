@@ -305,8 +305,8 @@ class Renderer:
         stories = {story.slug: story for story in edition.stories}
 
         def body(card: dict[str, Any]) -> str:
-            if card["url"] and not card["linked_in_body"]:
-                renderer.links.number(card["url"])  # The title's link comes first.
+            if card["title"] and card["url"] and not card["linked_in_body"]:
+                renderer.links.number(card["url"])  # The title's link (text.txt.j2) comes first.
             story = stories[card["slug"]]
             return renderer.render(story.body, story.source)
 
