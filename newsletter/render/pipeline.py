@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mjml
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
@@ -25,6 +24,7 @@ from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import markdown_parser, plain_text
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
+from newsletter.render.email_html import mjml_to_html
 from newsletter.render.html import HtmlRenderer
 from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
@@ -105,7 +105,7 @@ class Renderer:
             source = self._template(environment, "email.mjml.j2", {**context, **email_parts})
         with _timed(timings, "mjml"):
             try:
-                email = mjml.mjml2html(source)
+                email = mjml_to_html(source)
             except Exception as error:  # mjml-python raises plain exceptions for invalid MJML.
                 raise NewsletterError(
                     f"email.mjml.j2 produced invalid MJML: {error}",
