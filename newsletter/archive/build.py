@@ -230,7 +230,7 @@ class _Build:
             html = self.issues.renderer.render_page(
                 navigation.locale,
                 NAVIGATION_TEMPLATE,
-                {**navigation.context(), "locale": pages.layout(navigation.locale)},
+                {**navigation.context(), "locale": pages.locale_layout(navigation.locale)},
             )
             self.output.put(navigation.path, fill(page, html))
         for slug, issue in self.by_slug.items():

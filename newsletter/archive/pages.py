@@ -244,7 +244,7 @@ class Pages:
                 "base_url": self.base,
                 "postal_address": self.config.postal_address,
             },
-            "locale": self.layout(locale),
+            "locale": self.locale_layout(locale),
             "masthead": top,
             "page": {
                 "title": title,
@@ -263,7 +263,7 @@ class Pages:
             },
         }
 
-    def layout(self, locale: str) -> dict[str, str]:
+    def locale_layout(self, locale: str) -> dict[str, str]:
         """What templates know of `locale`: its codes and direction (Localizer.layout)."""
         return self.renderer.localizer(locale).layout
 
