@@ -13,7 +13,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ CONFIG_ENV = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config") / "newsletter.toml"
 TRANSPORT_SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
 INLINERS = ("premailer", "css-inline")
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 # Environment variables that hold secrets, with what each is for. They are never read from files.
 SECRET_VARIABLES: dict[str, str] = {
@@ -131,6 +132,17 @@ class Config(BaseModel):
         description="Seconds the `newsletter run` process leading the schedule holds the lead without renewing it; another process takes over after that.",
     )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
+    logo: str = Field(
+        "",
+        description="The logo at the top of every email and web page, in place of the name: an image in the project folder (published by the archive under static/) or an absolute URL on base_url; empty: the name in text.",
+    )
+    logo_alt: str | dict[str, str] = Field(
+        "",
+        description="The logo's alt text: one text, or a table by locale; where none is given, the newsletter name.",
+    )
+    logo_width: int = Field(
+        160, ge=16, le=552, description="Width of the logo in CSS pixels; its height follows."
+    )
     issues_dir: str = Field(
         "issues", description="Folder holding the issues, relative to the project folder."
     )
@@ -226,6 +238,48 @@ class Config(BaseModel):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or value in (".", ".."):
             raise ValueError("must be a folder name under templates/, such as default")
         return value
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        base = info.data.get("base_url")
+        if urlsplit(value).scheme or value.startswith("//"):
+            if base is not None and not value.startswith(f"{base}/"):
+                raise ValueError(
+                    f"{value!r} is on another host than base_url ({base}): each email opened "
+                    "would ask it for the logo; give a file in the project folder, or a URL "
+                    "on base_url"
+                )
+            return value
+        path = PurePosixPath(value.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a path inside the project folder, such as assets/logo.png")
+        if path.suffix.lower() not in LOGO_SUFFIXES:
+            raise ValueError("must be an image: " + ", ".join(LOGO_SUFFIXES))
+        return path.as_posix()
+
+    @field_validator("logo_alt")
+    @classmethod
+    def _logo_alt(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
+        if isinstance(value, str):
+            return value.strip()
+        locales = info.data.get("locales") or []
+        texts = {}
+        for code, text in value.items():
+            locale = normalize_locale(code)
+            if locales and locale not in locales:
+                raise ValueError(f"{code!r} is not one of locales {locales}")
+            texts[locale] = text.strip()
+        return texts
+
+    def logo_text(self, locale: str) -> str:
+        """The logo's alt text in `locale`: its own, its language's, else the newsletter name."""
+        texts = self.logo_alt if isinstance(self.logo_alt, dict) else {"": self.logo_alt}
+        language = locale.split("_")[0]
+        return texts.get(locale) or texts.get(language) or texts.get("") or self.name
 
     @property
     def sender(self) -> str:

@@ -199,13 +199,16 @@ def test_a_rebuild_rewrites_only_what_depends_on_the_change_and_equals_a_full_bu
     translation.touch()
     assert build_archive(project, out).written == []
 
-    # An edited title: that page, and the index and feeds listing it; nothing in English.
+    # An edited title: that page, the index and feeds listing it, and the page of the next
+    # issue in Chinese, which links it by its title (without being rendered again); nothing in
+    # English.
     text = translation.read_text("utf-8")
     translation.write_text(text.replace("title: ", "title: 更新：", 1), "utf-8")
     edited = build_archive(project, out)
     assert edited.rendered == 1
     assert set(edited.written) == {
         f"zh/{SAMPLES[0]}/index.html",
+        f"zh/{SAMPLES[1]}/index.html",
         "zh/index.html",
         "zh/atom.xml",
         "zh/rss.xml",

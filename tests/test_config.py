@@ -39,6 +39,9 @@ dkim_domain = "example.org"
 editor_address = "Editors@News.example.org"
 misfire_grace = 3600
 leader_lease = 10
+logo = "assets/logo.png"
+logo_alt = { en = "AI Weekly", pt-br = "AI Semanal" }
+logo_width = 120
 """
 
 # Four field problems, one per line, plus an unknown key: all must be reported together.
@@ -124,6 +127,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "max_attempts": 5,
         "dkim_selector": "news2026",
         "dkim_domain": "example.org",
+        "logo": "assets/logo.png",
+        "logo_alt": {"en": "AI Weekly", "pt_BR": "AI Semanal"},
+        "logo_width": 120,
     }
     assert loaded.config.model_dump() == expected
     assert loaded.source == path

@@ -26,10 +26,13 @@ from pydantic import ValidationError
 from newsletter.archive import layout, sitemap
 from newsletter.archive.feeds import FeedInfo, FeedItem, feeds
 from newsletter.archive.issues import IssuePages, Job, make_all
+from newsletter.archive.navigation import TEMPLATE as NAVIGATION_TEMPLATE
+from newsletter.archive.navigation import fill, navigations
 from newsletter.archive.output import Output, Report
 from newsletter.archive.pages import Pages, Published
 from newsletter.archive.sources import (
     digest_of,
+    file_hash,
     fingerprint,
     issue_sources,
     relative_key,
@@ -102,6 +105,10 @@ class _Build:
     workers: int
     found: list[_Issue] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    fresh: dict[str, bytes] = field(default_factory=dict)
+    """Issue pages rendered by this build (their navigation not filled in yet)."""
+    by_slug: dict[str, _Issue] = field(default_factory=dict)
+    """The published issues."""
 
     def __post_init__(self) -> None:
         self.config = self.project.config
@@ -120,9 +127,11 @@ class _Build:
             Published(record, self.sent.get(record.slug), path, zone) for path, record in chosen
         ]
         self.paths = {record.slug: path for path, record in chosen}
-        pages = Pages(self.project, self.issues.renderer, published)
+        pages = Pages(self.project, self.issues.renderer, published, self.issues.logo_file)
         for path, key, make in pages.all(self.state.inputs):
             self.output.make(path, key, make)
+        self._navigation(pages)
+        self._logo()
         articles = self._feeds(pages)
         self.output.put("sitemap.xml", sitemap.sitemap(pages.sitemap()))
         self.output.put("robots.txt", sitemap.robots(self.base))
@@ -177,6 +186,7 @@ class _Build:
                 self.skipped.append(rendered.skipped)
             for path, html in rendered.pages.items():
                 self.output.put(path, html)
+                self.fresh[path] = html
             for path, (source, digest) in rendered.files.items():
                 self.output.copy(path, source, digest)
         return sum(1 for rendered in made if rendered.pages)
@@ -198,9 +208,43 @@ class _Build:
             if record.slug in seen:
                 raise slug_taken(record.slug, seen[record.slug].key, issue.path)
             seen[record.slug] = issue
+            self.by_slug[record.slug] = issue
             layout.check_slug(record.slug, self.config.locales, issue.path)
             published.append((issue.path, record))
         return published
+
+    def _navigation(self, pages: Pages) -> None:
+        """Fill in the previous/next navigation of the issue pages rendered now, and of those
+        whose neighbours changed (in the page as written: it is intact, or it was rendered)."""
+        keys: dict[str, dict[str, str]] = {}
+        for navigation in navigations(pages.by_locale):
+            record = self.by_slug[navigation.slug].record
+            assert record is not None
+            key = navigation.key
+            keys.setdefault(navigation.slug, {})[navigation.locale] = key
+            page = self.fresh.get(navigation.path)
+            if page is None:
+                if record.navigation.get(navigation.locale) == key:
+                    continue
+                page = (self.out / navigation.path).read_bytes()
+            html = self.issues.renderer.render_page(
+                navigation.locale,
+                NAVIGATION_TEMPLATE,
+                {**navigation.context(), "locale": pages.locale_layout(navigation.locale)},
+            )
+            self.output.put(navigation.path, fill(page, html))
+        for slug, issue in self.by_slug.items():
+            assert issue.record is not None
+            if issue.record.navigation != keys.get(slug, {}):
+                issue.record = replace(issue.record, navigation=keys.get(slug, {}))
+
+    def _logo(self) -> None:
+        """Publish the logo file (if the logo is one) under its name and its hashed name."""
+        logo = self.issues.renderer.logo
+        if logo is not None and logo.source is not None:
+            digest = file_hash(logo.source)
+            for path in (logo.path, self.issues.logo_file):
+                self.output.copy(path, logo.source, digest)
 
     def _feeds(self, pages: Pages) -> dict[str, list[str]]:
         """Stage the feeds of every locale; the feed contents to remember."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.archive import layout
+from newsletter.archive.navigation import SLOT
 from newsletter.archive.sources import digest_of, file_hash, fingerprint
 from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
@@ -66,6 +67,13 @@ class IssuePages:
         self.loader = IssueLoader(project.config)
         self.renderer = Renderer(project)
         self.hashes: dict[Path, str] = {}
+        logo = self.renderer.logo
+        self.logo_file = (
+            layout.hashed_name(logo.path, self._hash(logo.source))
+            if logo is not None and logo.source is not None
+            else ""
+        )
+        """The logo's content-hashed path in the archive, which pages link ("": none, or a URL)."""
 
     def published(self, record: IssueRecord) -> bool:
         """Whether the issue belongs in the archive: sent here, or marked sent."""
@@ -143,6 +151,8 @@ class IssuePages:
                 kind: layout.url_of(self.base, layout.feed_file(locale, kind))
                 for kind in layout.FEEDS
             },
+            logo=layout.link(page, self.logo_file) if self.logo_file else "",
+            navigation=SLOT,
         )
 
     def _hash(self, path: Path) -> str:

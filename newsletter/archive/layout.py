@@ -6,6 +6,7 @@
     LOCALE/atom.xml, LOCALE/rss.xml  the feeds of LOCALE
     SLUG/PATH                        the issue's files under the names emails link to
     SLUG/PATH.HASH.EXT               the same files under content-hashed names, which pages link
+    static/LOGO, static/LOGO.HASH.EXT  the logo (a file in the project), for emails and for pages
     sitemap.xml, robots.txt, 404.html
 
 Pages link each other relatively, so the folder works under any host and path; what must be
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from newsletter.errors import ContentError
+from newsletter.render.masthead import LOGO_FOLDER
 
 INDEX = "index.html"
 ROOT_FILES = frozenset({INDEX, "404.html", "robots.txt", "sitemap.xml"})
@@ -88,10 +90,15 @@ def check_slug(slug: str, locales: list[str], source: Path) -> None:
             path=source,
             hint="give the issue a `slug:` of letters, digits and dashes",
         )
-    if slug in locales or slug in WEB_APP_ROUTES or slug in ROOT_FILES or slug == PAGED:
+    if (
+        slug in locales
+        or slug in WEB_APP_ROUTES
+        or slug in ROOT_FILES
+        or slug in (PAGED, LOGO_FOLDER)
+    ):
         raise ContentError(
             f"the issue slug {slug!r} is taken by the archive's /{slug} "
-            "(a language, a page of the web app, or a file of the archive)",
+            "(a language, a page of the web app, or a file or folder of the archive)",
             path=source,
             hint="give the issue another `slug:` in its front matter",
         )

@@ -20,6 +20,7 @@ from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
 from newsletter.errors import ContentError
 from newsletter.render.i18n import N_, language
+from newsletter.render.masthead import masthead
 from newsletter.render.pipeline import Renderer
 
 
@@ -56,7 +57,16 @@ Listing = list[tuple[Published, Entry]]
 class Pages:
     """The index, languages and 404 pages of one archive."""
 
-    def __init__(self, project: Project, renderer: Renderer, published: Sequence[Published]):
+    def __init__(
+        self,
+        project: Project,
+        renderer: Renderer,
+        published: Sequence[Published],
+        logo_file: str = "",
+    ):
+        self.project = project
+        self.logo_file = logo_file
+        """The logo's path in the archive ("": no logo file; a logo URL is linked as it is)."""
         self.config = project.config
         self.base = self.config.base_url
         self.renderer = renderer
@@ -220,19 +230,28 @@ class Pages:
             for code in self.by_locale
         ]
         in_listing = locale in self.by_locale and path != "404.html"
+        home = home or layout.link(path, layout.index_page(locale, 1))
+        top = masthead(self.project, self.renderer.logo, locale, home)
+        if self.logo_file:  # The 404 page is shown at any address: it links from the root.
+            top["logo"] = (
+                urlsplit(self.base).path.rstrip("/") + "/" + self.logo_file
+                if path == "404.html"
+                else layout.link(path, self.logo_file)
+            )
         return {
             "newsletter": {
                 "name": self.config.name,
                 "base_url": self.base,
                 "postal_address": self.config.postal_address,
             },
-            "locale": self.renderer.localizer(locale).layout,
+            "locale": self.locale_layout(locale),
+            "masthead": top,
             "page": {
                 "title": title,
                 "description": description,
                 "url": layout.url_of(self.base, path) if canonical else "",
                 "indexed": canonical,
-                "home": home or layout.link(path, layout.index_page(locale, 1)),
+                "home": home,
                 "subscribe": f"{self.base}/subscribe",
                 "alternates": languages if path.startswith(f"{locale}/") else [],
                 "hreflang": languages if alternates and len(languages) > 1 else [],
@@ -243,6 +262,10 @@ class Pages:
                 else "",
             },
         }
+
+    def locale_layout(self, locale: str) -> dict[str, str]:
+        """What templates know of `locale`: its codes and direction (Localizer.layout)."""
+        return self.renderer.localizer(locale).layout
 
     def _default_locale(self) -> str:
         default = self.config.default_locale

@@ -111,6 +111,8 @@ def shared_inputs(project: Project, base_url: str) -> str:
         ),
         *sorted(CATALOGS.rglob("*.po")),
     ]
+    if project.config.logo and "://" not in project.config.logo:
+        files.append(project.root / project.config.logo)  # Pages link it by its content hash.
     return digest_of(
         [
             project.config.model_dump_json(),

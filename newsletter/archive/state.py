@@ -55,6 +55,8 @@ class IssueRecord:
     entries: list[Entry]
     outputs: list[str] = field(default_factory=list)
     """Files of the archive made from this issue alone (its pages and files)."""
+    navigation: dict[str, str] = field(default_factory=dict)
+    """Locale -> the key of the previous/next navigation its page holds (navigation.py)."""
 
 
 @dataclass

@@ -65,6 +65,7 @@ class Localizer:
             "start": "right" if rtl else "left",
             "end": "left" if rtl else "right",
             "arrow": "←" if rtl else "→",
+            "back": "→" if rtl else "←",
         }
 
     def gettext(self, message: str) -> str:

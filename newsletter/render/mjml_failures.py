@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import mjml
 from markupsafe import Markup
 
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition
 from newsletter.render.controls import strip_invalid
+from newsletter.render.email_html import mjml_to_html
 
 Render = Callable[[dict[str, Any]], str]
 """The email template rendered with a context: MJML source."""
@@ -46,7 +46,7 @@ def email_from_mjml(source: str, render: Render, context: dict[str, Any], editio
     """The email's HTML from its MJML `source` (rendered from `context`); a NewsletterError
     naming the story (or other part of `edition`) and line when mjml-python refuses it."""
     try:
-        html: str = mjml.mjml2html(strip_invalid(source))  # No control character gets in.
+        html = mjml_to_html(strip_invalid(source))  # No control character gets in.
     except Exception as error:  # mjml-python raises plain exceptions for invalid MJML.
         raise _located(str(error), render, context, edition) from error
     return html
@@ -54,7 +54,7 @@ def email_from_mjml(source: str, render: Render, context: dict[str, Any], editio
 
 def _parses(render: Render, context: dict[str, Any]) -> bool:
     try:
-        mjml.mjml2html(strip_invalid(render(context)))
+        mjml_to_html(strip_invalid(render(context)))
     except Exception:
         return False
     return True

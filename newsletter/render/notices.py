@@ -10,9 +10,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import mjml
-
 from newsletter.config import Project
+from newsletter.render.email_html import mjml_to_html
 from newsletter.render.i18n import Localizer
 from newsletter.render.inline import inline_css
 from newsletter.render.merge import PLACEHOLDERS
@@ -52,7 +51,7 @@ class Notices:
         }
         subject = environment.get_template(f"{name}.subject.j2").render(context).strip()
         html = inline_css(
-            mjml.mjml2html(environment.get_template(f"{name}.mjml.j2").render(context)),
+            mjml_to_html(environment.get_template(f"{name}.mjml.j2").render(context)),
             config.css_inliner,
         )
         text = environment.get_template(f"{name}.txt.j2").render(context)

@@ -30,11 +30,19 @@ from newsletter.render.controls import clean_edition
 from newsletter.render.html import HtmlRenderer
 from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
+from newsletter.render.masthead import masthead, site_logo
 from newsletter.render.merge import PLACEHOLDERS
 from newsletter.render.mjml_failures import email_from_mjml
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.render.text import LinkReferences, TextRenderer
-from newsletter.render.urls import AssetMap, PageLinks, absolute_links, issue_root, web_url
+from newsletter.render.urls import (
+    AssetMap,
+    PageLinks,
+    absolute_links,
+    home_url,
+    issue_root,
+    web_url,
+)
 
 PREHEADER_LENGTH = 140
 
@@ -86,6 +94,7 @@ class Renderer:
                 f"theme {self.config.theme!r} not found",
                 hint="set theme to a folder under templates/, such as default",
             )
+        self.logo = site_logo(project)
         self.parser = markdown_parser()
         self._environments: dict[str, Environment] = {}
         self._localizers: dict[str, Localizer] = {}
@@ -193,15 +202,18 @@ class Renderer:
             "home": links.home,
             "subscribe": links.subscribe,
             "feeds": links.feeds,
+            "navigation": Markup(links.navigation),
             "alternates": [
                 {**alternate, "href": links.alternates[alternate["code"]]}
                 for alternate in context["web"]["alternates"]
             ],
         }
+        top = {**context["masthead"], "href": links.home}
+        top["logo"] = links.logo or top["logo"]
         html = self._template(
             self._environment(localizer),
             "web.html.j2",
-            {**context, **parts, "web": page, "email": False},
+            {**context, **parts, "web": page, "masthead": top, "email": False},
         )
         return WebPage(
             html, dict(assets.files), context["issue"], parts["og_image_url"], set(assets.missing)
@@ -374,6 +386,9 @@ class Renderer:
                 for section in edition.sections
             ],
             "locale": localizer.layout,
+            "masthead": masthead(
+                self.project, self.logo, edition.locale, home_url(config.base_url, edition.locale)
+            ),
             "web": {
                 "url": web_url(config.base_url, edition.locale, issue.slug),
                 "alternates": [

@@ -49,6 +49,11 @@ PUBLISHED_SUFFIXES = frozenset(
 )
 
 
+def home_url(base_url: str, locale: str) -> str:
+    """The public URL of the archive's index in `locale`."""
+    return f"{base_url}/{quote(locale)}/"
+
+
 def web_url(base_url: str, locale: str, slug: str) -> str:
     """The public URL of an issue's web version in `locale`."""
     return f"{base_url}/{quote(locale)}/{quote(slug)}/"
@@ -125,12 +130,16 @@ class PageLinks:
     """The name a file is linked by (see AssetMap.published)."""
     feeds: dict[str, str] = field(default_factory=dict)
     """Feed type (`atom`, `rss`) -> the URL of the feed of the page's language."""
+    logo: str = ""
+    """The link to the logo ("": its absolute URL)."""
+    navigation: str = ""
+    """HTML put below the issue (the archive's slot for the previous and next issues)."""
 
 
 def absolute_links(base_url: str, slug: str, locale: str, locales: list[str]) -> PageLinks:
     """The links of a web page published on its own: absolute, its files beside it."""
     return PageLinks(
-        home=f"{base_url}/{quote(locale)}/",
+        home=home_url(base_url, locale),
         subscribe=f"{base_url}/subscribe",
         alternates={code: web_url(base_url, code, slug) for code in locales},
     )

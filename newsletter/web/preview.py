@@ -7,6 +7,7 @@
     /SLUG/LOCALE/email.txt         its text part
     /SLUG/LOCALE/web/              the web version
     /SLUG/PATH                     the issue's own files (images), as the public site serves them
+    /static/NAME                   the logo (a file in the project), as the archive publishes it
     /__version                     a fingerprint of every source file; pages reload when it changes
 
 Everything is rendered with the server's own address as base URL, so images load locally.
@@ -37,6 +38,7 @@ from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.render.i18n import CATALOGS
+from newsletter.render.masthead import LOGO_FOLDER, site_logo
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
@@ -180,6 +182,19 @@ def create_app(project: Project, origin: str) -> Starlette:
     async def asset(request: Request) -> Response:
         return _issue_file(preview, request.path_params["slug"], request.path_params["path"])
 
+    async def logo(request: Request) -> Response:
+        try:
+            found = site_logo(preview.project)
+        except NewsletterError as error:
+            return failure(error)
+        if (
+            found is None
+            or found.source is None
+            or request.path_params["name"] != found.source.name
+        ):
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(found.source)
+
     async def version(request: Request) -> Response:
         return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
 
@@ -192,6 +207,7 @@ def create_app(project: Project, origin: str) -> Starlette:
             Route("/{slug}/{locale}/email.txt", text),
             Route("/{slug}/{locale}/web/", web),
             Route("/{slug}/{locale}/web/{path:path}", web),
+            Route(f"/{LOGO_FOLDER}/{{name}}", logo),
             Route("/{slug}/{path:path}", asset),
         ]
     )
