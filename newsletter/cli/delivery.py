@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from newsletter.cli.context import console, database, project_of, reports_errors
 from newsletter.errors import NewsletterError
 from newsletter.sends import editions as render_editions
-from newsletter.sends import fallback_locale, load_issue, start_send
+from newsletter.sends import fallback_locale, load_issue, readers_editions, start_send
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -121,7 +122,9 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
             checked.append(normalize_address(address)[0])
         except InvalidAddress as error:
             raise NewsletterError(f"--test {address!r}: {error}") from None
+    chosen = readers_editions(project, issue, locales)
     editions = render_editions(project, issue, locales)
+    _print_offers(project, issue, set(chosen) or None)
     transport = open_transport(project.config.transport_url, project.secrets, project.root)
     try:
         results = send_test(project.config, project.secrets, transport, editions, checked)
@@ -130,7 +133,9 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
     out = console()
     for address, locale, outcome in results:
         mark = "sent" if outcome.state == "sent" else f"[red]{outcome.state}[/]"
-        out.print(f"{mark} [TEST] {issue.slug} ({locale}) to {address}: {outcome.reply}")
+        readers = [given for given, got in chosen.items() if got == locale and given != locale]
+        which = f"{', '.join(readers)} readers get the {locale} edition" if readers else locale
+        out.print(f"{mark} [TEST] {issue.slug} ({which}) to {address}: " + escape(outcome.reply))
     if any(outcome.state != "sent" for _, _, outcome in results):
         raise typer.Exit(1)
 
@@ -140,6 +145,7 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
 
     from newsletter.deliver.sending import preview
 
+    _print_offers(project, issue)
     editions = render_editions(project, issue)
     reached = preview(
         engine,
@@ -184,6 +190,8 @@ def _send(
                 f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
             )
     else:
+        if mailing is None:  # Its editions are chosen now (else they were at the first send).
+            _print_offers(project, issue)
         mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
     assert mailing.id is not None
@@ -191,6 +199,16 @@ def _send(
     engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
     _deliver_with_progress(job)
     _print_status(engine, mailing, 20)
+
+
+def _print_offers(project: Project, issue: Issue, locales: set[str] | None = None) -> None:
+    """One line per edition (of `locales` only, when given): offered or not, and why."""
+    from newsletter.sends import offers
+
+    out = console()
+    for locale, offer in offers(project, issue).items():
+        if locales is None or locale in locales:
+            out.print(offer.describe(), markup=False)
 
 
 def _deliver_with_progress(job: Job) -> None:

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from newsletter.config import Project
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import markdown_parser, plain_text
+from newsletter.content.offers import offered_locales
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.html import HtmlRenderer
@@ -335,6 +336,7 @@ class Renderer:
             if edition.cta and edition.cta.url
             else ""
         )
+        offered = offered_locales(issue, config)  # Web pages link these editions, and their own.
         return {
             "newsletter": {
                 "name": config.name,
@@ -372,6 +374,7 @@ class Renderer:
                 "alternates": [
                     {**language(code), "url": web_url(config.base_url, code, issue.slug)}
                     for code in issue.locales
+                    if code == edition.locale or code in offered
                 ],
             },
             "merge": PLACEHOLDERS,
