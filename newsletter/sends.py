@@ -97,6 +97,21 @@ def fallback_locale(project: Project, issue: Issue) -> str:
     return choose_fallback(issue, offered, project.config.default_locale)
 
 
+def check_not_draft(issue: Issue) -> None:
+    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+    main = issue.main
+    if main.status != "draft":
+        return
+    line = main.meta_lines.get("status")
+    said = "status: draft" if line else "no status, so a draft"
+    raise NewsletterError(
+        f"issue {issue.slug} is a draft ({said}): only --test and --dry-run send a draft",
+        path=main.source,
+        line=line,
+        hint="set `status: ready` in its front matter when it is ready to go out",
+    )
+
+
 def check_can_send(project: Project) -> None:
     """NewsletterError for settings that would fail every message (the signing key, the DKIM
     key, the transport URL): checked before anyone is queued."""
@@ -120,11 +135,12 @@ def start_send(
 ) -> tuple[Mailing, int]:
     """The issue's mailing (its offered editions rendered and stored the first time) and how
     many subscribers were added to its audience, queued at `clock()` once rendered; with
-    `local_time`, each is due at that wall-clock time in their zone."""
+    `local_time`, each is due at that wall-clock time in their zone. A draft is refused."""
     from newsletter.content.git import content_commit
     from newsletter.deliver.audience import find_mailing
     from newsletter.deliver.sending import start_mailing
 
+    check_not_draft(issue)
     made = [] if find_mailing(engine, issue.slug) else editions(project, issue)
     commit, dirty = content_commit(issue.path)
     return start_mailing(

@@ -240,7 +240,7 @@ def _full_build(project: Project, out: Path) -> Path:
 def test_only_sent_issues_are_published_and_no_subscriber_data_is(tmp_path: Path) -> None:
     project = make_project(tmp_path, f"eml:{tmp_path / 'outbox'}")
     main = project.issues_path / ISSUE / "issue.md"
-    main.write_text(main.read_text("utf-8").replace("status: sent\n", ""), "utf-8")
+    main.write_text(main.read_text("utf-8").replace("status: sent\n", "status: ready\n"), "utf-8")
     code, output = newsletter(project, "archive")
     assert code == 0, output
     out = project.archive_path

@@ -160,6 +160,8 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
     out = console()
     out.print(table)
     out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
+    if issue.main.status == "draft":
+        out.print("the issue is a draft: a real send is refused until it says `status: ready`")
 
 
 def _send(
@@ -174,7 +176,7 @@ def _send(
     from newsletter.db import utcnow
     from newsletter.deliver.audience import find_mailing, requeue_failed
     from newsletter.deliver.worker import Job
-    from newsletter.sends import check_can_send
+    from newsletter.sends import check_can_send, check_not_draft
 
     check_can_send(project)
     out = console()
@@ -191,6 +193,7 @@ def _send(
             )
     else:
         if mailing is None:  # Its editions are chosen now (else they were at the first send).
+            check_not_draft(issue)
             _print_offers(project, issue)
         mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
