@@ -4,6 +4,7 @@ sends whose readers wait for their local time."""
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -118,3 +119,32 @@ def test_the_weekly_send_leaves_drafts_alone(project: Project, smtp_server: Smtp
     later = due + timedelta(days=7)
     fire(Firer(project, engine, clock=lambda: later), job.id, later, **job.kwargs)
     assert mailings(project) == [ISSUE]
+
+
+# -- newsletter status ---------------------------------------------------------------------------
+
+
+def test_status_of_an_issue_that_does_not_exist_says_so(project: Project) -> None:
+    code, output = newsletter(project, "status", "NO-SUCH-ISSUE")
+    assert code == 1
+    assert output == (
+        "error: no issue 'NO-SUCH-ISSUE': no such issue in issues/, and no send of it in the "
+        "database\n  fix: run `newsletter list` to see the issues\n"
+    )
+
+
+def test_status_of_an_unsent_issue_suggests_a_dry_run_or_a_test_never_a_send(
+    project: Project,
+) -> None:
+    code, output = newsletter(project, "status", ISSUE)
+    assert code == 1
+    assert f"error: issue {ISSUE} has not been sent yet" in output
+    assert f"`newsletter send {ISSUE} --dry-run`" in output and "--test" in output
+    assert f"`newsletter send {ISSUE}`" not in output
+
+
+def test_status_of_a_sent_issue_whose_files_are_gone(project: Project) -> None:
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    shutil.rmtree(project.issues_path / ISSUE)
+    code, output = newsletter(project, "status", ISSUE)
+    assert code == 0 and f"send of {ISSUE}" in output

@@ -90,12 +90,17 @@ def status(
     from newsletter.deliver.audience import find_mailing
 
     project = project_of(ctx)
-    slug = _slug(project, issue)
+    loaded, slug, problem = _find(project, issue)
     engine = database(ctx)
     mailing = find_mailing(engine, slug)
     if mailing is None:
+        if problem is not None:
+            raise problem
+        assert loaded is not None
         raise NewsletterError(
-            f"issue {slug} has not been sent", hint=f"send it with `newsletter send {slug}`"
+            f"issue {loaded.slug} has not been sent yet",
+            hint=f"see who would get which edition with `newsletter send {loaded.slug} --dry-run`, "
+            "or mail yourself a copy with --test you@example.org",
         )
     _print_status(engine, mailing, failures)
 
@@ -103,12 +108,24 @@ def status(
 # -- Steps --------------------------------------------------------------------------------------
 
 
-def _slug(project: Project, name: str) -> str:
-    """The slug of an issue that may no longer exist as files (a send outlives its source)."""
+def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterError | None]:
+    """The issue called `name`, its slug, and why it cannot be loaded: a send outlives its
+    files, so an issue that is gone may still have a send under its name."""
+    from newsletter.errors import NotFoundError
+
     try:
-        return load_issue(project, name).slug
-    except NewsletterError:
-        return name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        issue = load_issue(project, name)
+        return issue, issue.slug, None
+    except NotFoundError:
+        slug = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        problem = NotFoundError(
+            f"no issue {name!r}: no such issue in {project.config.issues_dir}/, "
+            "and no send of it in the database",
+            hint="run `newsletter list` to see the issues",
+        )
+        return None, slug, problem
+    except NewsletterError as error:  # The files are there but do not load.
+        return None, name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md"), error
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
