@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from newsletter.config import Project
-from newsletter.db import create_db_engine, database_url
-from newsletter.deliver.models import MAILING
+from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.deliver.audience import LocalTime
+from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.schedule.firing import Firer, fire, firings
+from newsletter.sends import load_issue, start_send
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, make_project, newsletter
+from .test_delivery import ISSUE, add_reader, make_project, newsletter
 from .test_schedule import the_job
 
 DRAFT_ERROR = f"issue {ISSUE} is a draft (status: draft): only --test and --dry-run send a draft"
@@ -148,3 +152,38 @@ def test_status_of_a_sent_issue_whose_files_are_gone(project: Project) -> None:
     shutil.rmtree(project.issues_path / ISSUE)
     code, output = newsletter(project, "status", ISSUE)
     assert code == 0 and f"send of {ISSUE}" in output
+
+
+# -- Local time ----------------------------------------------------------------------------------
+
+
+def test_resuming_a_send_at_local_time_sends_what_is_due_and_says_when_the_rest_is(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    # 08:00 wall-clock time has come in Tokyo, not yet in London or New York.
+    add_reader(project, "yuki@example.jp", "Yuki", "en", "Asia/Tokyo")
+    add_reader(project, "sam@example.com", "Sam", "en", "America/New_York")
+    add_reader(project, "liz@example.co.uk", "Liz", "en", "Europe/London")
+    now = utcnow()
+    wall = (now + timedelta(hours=5)).replace(tzinfo=None, second=0, microsecond=0)
+    engine = create_db_engine(database_url(project))
+    start_send(
+        project, engine, load_issue(project, ISSUE), tag=None, clock=utcnow,
+        local_time=LocalTime(wall, "UTC"),
+    )  # fmt: skip
+    engine.dispose()
+    berlin = ZoneInfo("Europe/Berlin")  # The configured timezone: the operator's.
+    due = Counter(
+        f"{wall.replace(tzinfo=ZoneInfo(zone)).astimezone(berlin):%a %Y-%m-%d %H:%M %Z}"
+        for zone in ["UTC"] * 4 + ["Europe/London", "America/New_York"]  # 4 sample readers: UTC
+    )
+
+    code, output = newsletter(project, "send", ISSUE, "--resume")
+    assert code == 0, output
+    assert "6 deliveries wait for their readers' local time" in output
+    for when, count in due.items():
+        assert f"  {count} due {when}" in output, output
+    assert [r.recipients for r in smtp_server.received] == [["yuki@example.jp"]]
+    with create_db_engine(database_url(project)).connect() as connection:
+        states = sorted(connection.execute(select(DELIVERY.c.state)).scalars())
+    assert states == ["queued"] * 6 + ["sent"]

@@ -215,10 +215,40 @@ def _send(
         mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
     assert mailing.id is not None
+    _print_later(project, engine, mailing.id)
     job = Job.of(project, mailing.id, mailing.uid)
     engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
     _deliver_with_progress(job)
     _print_status(engine, mailing, 20)
+
+
+def _print_later(project: Project, engine: Engine, mailing_id: int, shown: int = 10) -> None:
+    """The deliveries that wait for their reader's local time, by when they are due (in the
+    configured timezone): the send does not wait for them, `newsletter run` sends them."""
+    from zoneinfo import ZoneInfo
+
+    from newsletter.db import utcnow
+    from newsletter.deliver.report import later
+
+    zone = ZoneInfo(project.config.timezone)
+    due: dict[str, int] = {}
+    for when, count in later(engine, mailing_id, utcnow()):
+        key = f"{when.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
+        due[key] = due.get(key, 0) + count
+    if not due:
+        return
+    out = console()
+    out.print(
+        f"{sum(due.values()):,} deliveries wait for their readers' local time; "
+        "`newsletter run` sends each when it is due:",
+        markup=False,
+    )
+    for key, count in list(due.items())[:shown]:
+        out.print(f"  {count:,} due {key}", markup=False)
+    if len(due) > shown:
+        rest = list(due.items())[shown:]
+        out.print(f"  {sum(n for _, n in rest):,} more, due until {rest[-1][0]}", markup=False)
+    out.print("sending those due now", markup=False)
 
 
 def _print_offers(project: Project, issue: Issue, locales: set[str] | None = None) -> None:
