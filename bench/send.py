@@ -93,7 +93,7 @@ def make_project(folder: Path, port: int, connections: int, messages: int, dkim:
     issue = folder / "issues" / "2026-11-23-bench-weekly"
     (issue / "stories").mkdir(parents=True)
     (issue / "issue.md").write_text(
-        '---\ntitle: "Bench Weekly: the week in AI"\ndate: 2026-11-23\n'
+        '---\ntitle: "Bench Weekly: the week in AI"\ndate: 2026-11-23\nstatus: ready\n'
         "description: Models, chips and money, in three stories.\n---\n\n" + PARAGRAPH + "\n",
         encoding="utf-8",
     )

@@ -84,6 +84,12 @@ class Config(BaseModel):
     timezone: str = Field(
         "UTC", description="IANA time zone for dates written without one and for schedules."
     )
+    min_translated_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of an edition's stories (0.0 to 1.0) that must be translated, its issue file too, for the edition to be sent and published; readers of a locale whose edition is not offered get the default locale's edition, else the original. The original language is always offered.",
+    )
     database_url: str = Field(
         "sqlite:///newsletter.db",
         description="SQLAlchemy database URL; a relative SQLite path is relative to the project folder.",

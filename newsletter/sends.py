@@ -1,7 +1,8 @@
 """An issue on its way out: found by name, rendered into editions, its send started.
 
     load_issue     the issue a command or a schedule names (slug, folder or file)
-    editions       the issue rendered in each of its locales, ready to send
+    offers         which of its editions readers get, and why (content/offers.py)
+    editions       the issue rendered in each offered locale, ready to send
     start_send     its mailing made (once) and its audience queued, now or at each reader's
                    local time
     ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.config import Project
+from newsletter.content.offers import Offer, edition_offers, offered_locales, readers_edition
+from newsletter.content.offers import fallback_locale as choose_fallback
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 
@@ -42,27 +45,71 @@ def load_issue(project: Project, name: str) -> Issue:
     return IssueLoader(project.config).load(path)
 
 
+def offers(project: Project, issue: Issue) -> dict[str, Offer]:
+    """Every edition of `issue` by locale, and whether its readers get it (content/offers.py)."""
+    return edition_offers(issue, project.config)
+
+
 def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> list[Content]:
-    """The issue rendered in `locales` (default: all of its locales), ready to send."""
+    """The issue rendered, ready to send: every offered edition, or the editions that readers
+    of `locales` get (each once)."""
     from newsletter.deliver.compose import Content
-    from newsletter.locales import match_locale
     from newsletter.render.pipeline import Renderer
     from newsletter.render.urls import web_url
 
-    wanted = [match_locale(locale, issue.locales) for locale in locales] or issue.locales
+    wanted = list(dict.fromkeys(readers_editions(project, issue, locales).values()))
     renderer = Renderer(project)
     made = []
-    for locale in wanted:
+    for locale in wanted or offered_locales(issue, project.config):
         rendered = renderer.render(issue, locale)
         url = web_url(project.config.base_url, locale, issue.slug)
         made.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
     return made
 
 
+def readers_editions(project: Project, issue: Issue, locales: Sequence[str]) -> dict[str, str]:
+    """The edition readers of each of `locales` get, by locale (NewsletterError for a locale
+    that is not configured: no reader has it)."""
+    from newsletter.locales import match_locale
+
+    configured = project.config.locales
+    found = offers(project, issue)
+    offered = [locale for locale, offer in found.items() if offer.offered]
+    fallback = fallback_locale(project, issue)
+    chosen = {}
+    for given in locales:
+        try:
+            locale = match_locale(given, [*configured, *issue.locales])
+        except ValueError:
+            locale = ""
+        if locale not in configured and locale not in issue.locales:
+            raise NewsletterError(
+                f"--locale {given}: not a locale of this newsletter",
+                hint="use one of " + ", ".join(configured),
+            )
+        chosen[locale] = readers_edition(locale, offered, fallback)
+    return chosen
+
+
 def fallback_locale(project: Project, issue: Issue) -> str:
-    """The edition for subscribers whose language the issue is not in."""
-    default = project.config.default_locale
-    return default if default in issue.locales else issue.default_locale
+    """The edition for subscribers whose language has no offered edition of the issue."""
+    offered = offered_locales(issue, project.config)
+    return choose_fallback(issue, offered, project.config.default_locale)
+
+
+def check_not_draft(issue: Issue) -> None:
+    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+    main = issue.main
+    if main.status != "draft":
+        return
+    line = main.meta_lines.get("status")
+    said = "status: draft" if line else "no status, so a draft"
+    raise NewsletterError(
+        f"issue {issue.slug} is a draft ({said}): only --test and --dry-run send a draft",
+        path=main.source,
+        line=line,
+        hint="set `status: ready` in its front matter when it is ready to go out",
+    )
 
 
 def check_can_send(project: Project) -> None:
@@ -86,13 +133,14 @@ def start_send(
     clock: Callable[[], datetime],
     local_time: LocalTime | None = None,
 ) -> tuple[Mailing, int]:
-    """The issue's mailing (rendered and stored the first time) and how many subscribers were
-    added to its audience, queued at `clock()` once rendered; with `local_time`, each is due at
-    that wall-clock time in their zone."""
+    """The issue's mailing (its offered editions rendered and stored the first time) and how
+    many subscribers were added to its audience, queued at `clock()` once rendered; with
+    `local_time`, each is due at that wall-clock time in their zone. A draft is refused."""
     from newsletter.content.git import content_commit
     from newsletter.deliver.audience import find_mailing
     from newsletter.deliver.sending import start_mailing
 
+    check_not_draft(issue)
     made = [] if find_mailing(engine, issue.slug) else editions(project, issue)
     commit, dirty = content_commit(issue.path)
     return start_mailing(

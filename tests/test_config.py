@@ -23,6 +23,7 @@ postal_address = "AI Weekly, Friedrichstraße 123, 10117 Berlin, Germany"
 default_locale = "de"
 locales = ["en", "de", "pt-br"]
 timezone = "Europe/Berlin"
+min_translated_share = 0.8
 database_url = "postgresql://news@localhost/news"
 transport_url = "eml:outbox"
 theme = "plain"
@@ -111,6 +112,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "default_locale": "de",
         "locales": ["en", "de", "pt_BR"],
         "timezone": "Europe/Berlin",
+        "min_translated_share": 0.8,
         "database_url": "postgresql://news@localhost/news",
         "transport_url": "eml:outbox",
         "theme": "plain",

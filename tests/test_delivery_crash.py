@@ -1,4 +1,8 @@
-"""A send killed with SIGKILL in the middle, then resumed: nobody is lost, few get it twice."""
+"""A send killed with SIGKILL in the middle, then resumed: nobody is lost, few get it twice.
+
+At most connections x RECORD_EVERY messages go out twice: each worker process holds up to
+RECORD_EVERY outcomes before it records them (bench/crash.py measures it over many kills).
+"""
 
 from __future__ import annotations
 
@@ -16,20 +20,22 @@ from sqlmodel import Session, select
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import Delivery
+from newsletter.deliver.worker import CLAIMS_PER_RECORD, RECORD_EVERY
 
 from .conftest import SmtpServer
 from .test_delivery import ISSUE, READERS, SECRET, import_readers, make_project, newsletter
 
 RECIPIENTS = 2000
 KILL_AFTER = 600
+CONNECTIONS = 4  # The default.
 
 
 def send_in_background(
     tmp_path: Path, smtp_server: SmtpServer, recipients: int, received: int, **popen: Any
 ) -> tuple[Project, subprocess.Popen[bytes]]:
     """A project with `recipients` readers and its `newsletter send` running in a process of
-    its own (two worker processes), once the server has received `received` messages."""
-    project = make_project(tmp_path, f"{smtp_server.url}?connections=2")
+    its own (four worker processes), once the server has received `received` messages."""
+    project = make_project(tmp_path, f"{smtp_server.url}?connections={CONNECTIONS}")
     import_readers(project, recipients - len(READERS))
     sender = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
@@ -61,7 +67,7 @@ def test_kill_9_in_the_middle_of_a_send_then_resume(
         states = Counter(d.state for d in session.exec(select(Delivery)))
     in_flight = states["sending"]  # Claimed, outcome not recorded: sent or not, nobody knows.
     assert 0 < states["sent"] < RECIPIENTS
-    assert in_flight <= 2 * 4 * 50  # Two workers, each holding four batches.
+    assert in_flight <= CONNECTIONS * CLAIMS_PER_RECORD * RECORD_EVERY  # Each worker's claims.
 
     code, output = newsletter(project, "send", ISSUE, "--resume")
     assert code == 0, output
@@ -70,7 +76,7 @@ def test_kill_9_in_the_middle_of_a_send_then_resume(
     duplicates = sum(count - 1 for count in per_address.values())
     assert len(per_address) == RECIPIENTS  # Everyone got the issue...
     assert duplicates <= in_flight  # ...only messages in flight at the kill went twice...
-    assert duplicates <= 2 * 50  # ...at most what each worker sent since it last recorded.
+    assert duplicates <= CONNECTIONS * RECORD_EVERY  # ...at most what each worker held.
     with Session(create_db_engine(database_url(project))) as session:
         final = Counter(d.state for d in session.exec(select(Delivery)))
     assert final == {"sent": RECIPIENTS}

@@ -122,7 +122,7 @@ def test_a_send_on_postgresql_delivers_each_message_once(
     url = f"{smtp_server.url}?connections=2"
     project = make_project(tmp_path, url, database=database, readers=[])
     main = project.issues_path / ISSUE / "issue.md"  # Published by its send, read from PostgreSQL.
-    main.write_text(main.read_text("utf-8").replace("status: sent\n", ""), "utf-8")
+    main.write_text(main.read_text("utf-8").replace("status: sent\n", "status: ready\n"), "utf-8")
     import_readers(project, 300, ("en", "zh"))
     smtp_server.recorder.next_replies["reader7@example.org"] = ["451 4.7.1 try again later"]
     smtp_server.recorder.replies["reader8@example.org"] = "550 5.1.1 no such user"

@@ -58,7 +58,11 @@ def test_check_passes_on_the_samples_and_warns_about_missing_story_translations(
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 0, result.output
     assert "3 issues checked: 0 errors, 4 warnings" in result.output
-    assert "29 of 29 stories have no en translation" in result.output
+    # The Chinese weekly's English edition has none of its stories translated: not sent.
+    assert (
+        "the en edition is not sent or published: 0 of 29 stories translated (0%, minimum "
+        "100%); en readers get the zh edition" in result.output
+    )
     # The seeds' long titles and description are real findings about that content.
     assert (
         "2024-03-10-ai-revolution-accelerates/issue.md:2: en: subject is 87 characters"
@@ -78,3 +82,4 @@ def test_list_prints_a_row_per_issue_and_locale(in_repo: None) -> None:
     assert "811 words" in result.output
     assert "characters" in result.output
     assert "29 (29 fallback)" in result.output
+    assert "│ no: zh " in result.output  # Its readers get the Chinese original.

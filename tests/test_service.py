@@ -152,7 +152,7 @@ def test_a_schedule_survives_a_restart_and_a_send_missed_while_down_runs_once(
     project: Project, smtp_server: SmtpServer, start: Start
 ) -> None:
     main = project.issues_path / FIRST / "issue.md"  # Not published until it is sent.
-    main.write_text(main.read_text("utf-8").replace("status: sent\n", ""), "utf-8")
+    main.write_text(main.read_text("utf-8").replace("status: sent\n", "status: ready\n"), "utf-8")
     first = start(project, "first", "--no-web")
     first.wait_for_log("this process leads the schedule")
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)

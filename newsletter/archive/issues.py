@@ -18,6 +18,7 @@ from newsletter.archive.sources import digest_of, file_hash, fingerprint
 from newsletter.archive.state import Entry, IssueRecord
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.offers import offered_locales
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.render.pipeline import Renderer
@@ -106,7 +107,8 @@ class IssuePages:
         pages, entries = {}, []
         assets: dict[Path, str] = {}
         missing: set[Path] = set()
-        for locale in issue.locales:
+        # Editions held back by the translation policy are not published (content/offers.py).
+        for locale in offered_locales(issue, self.project.config):
             path = layout.issue_page(locale, issue.slug)
             page = self.renderer.render_web(issue, locale, self._links(issue, locale, path))
             pages[path] = page.html.encode("utf-8")
@@ -143,7 +145,7 @@ class IssuePages:
             subscribe=f"{self.base}/subscribe",
             alternates={
                 code: layout.link(page, layout.issue_page(code, issue.slug))
-                for code in issue.locales
+                for code in offered_locales(issue, self.project.config)
             },
             files=layout.link(page, layout.issue_file(issue.slug, layout.INDEX)),
             published=published_name,

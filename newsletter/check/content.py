@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 
+from newsletter.check.fields import control_characters
 from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.shortcodes import find_shortcodes
 from newsletter.model import Edition, Issue, Note
@@ -30,6 +31,7 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
 
 
 def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
+    yield from control_characters(edition)
     for text, source, line in _texts(edition):
         yield from _local_links(parser, text, source, line)
         for shortcode in find_shortcodes(parser, text, line):

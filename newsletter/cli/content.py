@@ -35,6 +35,7 @@ def list_issues(ctx: typer.Context) -> None:
     from newsletter.content.language import measure_text
     from newsletter.content.loader import IssueLoader
     from newsletter.content.markdown import plain_text
+    from newsletter.content.offers import edition_offers
 
     project = project_of(ctx)
     loader = IssueLoader(project.config)
@@ -42,10 +43,11 @@ def list_issues(ctx: typer.Context) -> None:
     table = Table(
         title=f"{project.config.name}: {len(issues)} issues in {display_path(project.issues_path)}/"
     )
-    for column in ("issue", "date", "locale", "title", "sections", "stories", "length"):
+    for column in ("issue", "date", "locale", "title", "sections", "stories", "length", "offered"):
         numeric = column in ("sections", "stories", "length")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "title")
     for issue in issues:
+        offers = edition_offers(issue, project.config)
         for locale, edition in issue.editions.items():
             texts = [
                 edition.lead,
@@ -60,12 +62,18 @@ def list_issues(ctx: typer.Context) -> None:
                 escape(issue.slug) if locale == issue.default_locale else "",
                 f"{edition.date:%Y-%m-%d}" if edition.date else "-",
                 locale,
-                escape(_shorten(edition.title or "(no title)", 40)),
+                escape(_shorten(edition.title or "(no title)", 36)),
                 str(len(edition.named_sections)),
                 stories,
                 str(length),
+                "yes" if offers[locale].offered else f"no: {offers[locale].instead}",
             )
     console().print(table)
+    console().print(
+        "offered: whether readers of the language get that edition (min_translated_share); "
+        "`newsletter check` says why not",
+        markup=False,
+    )
 
 
 def check(
@@ -214,6 +222,7 @@ def build(
     Example: newsletter build 2024-03-10-ai-revolution-accelerates --all-locales --out build/
     """
     from newsletter.content.loader import IssueLoader
+    from newsletter.content.offers import edition_offers
     from newsletter.content.source import discover_issue_paths, find_issue_path
     from newsletter.locales import match_locale
     from newsletter.render.build import build_issue
@@ -236,10 +245,14 @@ def build(
             if all_locales
             else [match_locale(locale, locales) if locale else issue.default_locale]
         )
+        offers = edition_offers(issue, project.config)
         for built in build_issue(renderer, issue, wanted, out):
             size = f"{built.email_bytes / 1024:.0f} KB"
+            offer = offers[built.locale]
+            held = "" if offer.offered else f" (not offered: readers get {offer.instead})"
             out_console.print(
-                f"built {display_path(built.folder)}/  email.html ({size}), email.txt, web/index.html",
+                f"built {display_path(built.folder)}/  email.html ({size}), email.txt, "
+                f"web/index.html{held}",
                 markup=False,
             )
 

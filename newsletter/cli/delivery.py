@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from newsletter.cli.context import console, database, project_of, reports_errors
 from newsletter.errors import NewsletterError
 from newsletter.sends import editions as render_editions
-from newsletter.sends import fallback_locale, load_issue, start_send
+from newsletter.sends import fallback_locale, load_issue, readers_editions, start_send
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -89,12 +90,17 @@ def status(
     from newsletter.deliver.audience import find_mailing
 
     project = project_of(ctx)
-    slug = _slug(project, issue)
+    loaded, slug, problem = _find(project, issue)
     engine = database(ctx)
     mailing = find_mailing(engine, slug)
     if mailing is None:
+        if problem is not None:
+            raise problem
+        assert loaded is not None
         raise NewsletterError(
-            f"issue {slug} has not been sent", hint=f"send it with `newsletter send {slug}`"
+            f"issue {loaded.slug} has not been sent yet",
+            hint=f"see who would get which edition with `newsletter send {loaded.slug} --dry-run`, "
+            "or mail yourself a copy with --test you@example.org",
         )
     _print_status(engine, mailing, failures)
 
@@ -102,12 +108,24 @@ def status(
 # -- Steps --------------------------------------------------------------------------------------
 
 
-def _slug(project: Project, name: str) -> str:
-    """The slug of an issue that may no longer exist as files (a send outlives its source)."""
+def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterError | None]:
+    """The issue called `name`, its slug, and why it cannot be loaded: a send outlives its
+    files, so an issue that is gone may still have a send under its name."""
+    from newsletter.errors import NotFoundError
+
     try:
-        return load_issue(project, name).slug
-    except NewsletterError:
-        return name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        issue = load_issue(project, name)
+        return issue, issue.slug, None
+    except NotFoundError:
+        slug = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        problem = NotFoundError(
+            f"no issue {name!r}: no such issue in {project.config.issues_dir}/, "
+            "and no send of it in the database",
+            hint="run `newsletter list` to see the issues",
+        )
+        return None, slug, problem
+    except NewsletterError as error:  # The files are there but do not load.
+        return None, name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md"), error
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
@@ -121,7 +139,9 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
             checked.append(normalize_address(address)[0])
         except InvalidAddress as error:
             raise NewsletterError(f"--test {address!r}: {error}") from None
+    chosen = readers_editions(project, issue, locales)
     editions = render_editions(project, issue, locales)
+    _print_offers(project, issue, set(chosen) or None)
     transport = open_transport(project.config.transport_url, project.secrets, project.root)
     try:
         results = send_test(project.config, project.secrets, transport, editions, checked)
@@ -130,7 +150,9 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
     out = console()
     for address, locale, outcome in results:
         mark = "sent" if outcome.state == "sent" else f"[red]{outcome.state}[/]"
-        out.print(f"{mark} [TEST] {issue.slug} ({locale}) to {address}: {outcome.reply}")
+        readers = [given for given, got in chosen.items() if got == locale and given != locale]
+        which = f"{', '.join(readers)} readers get the {locale} edition" if readers else locale
+        out.print(f"{mark} [TEST] {issue.slug} ({which}) to {address}: " + escape(outcome.reply))
     if any(outcome.state != "sent" for _, _, outcome in results):
         raise typer.Exit(1)
 
@@ -140,6 +162,7 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
 
     from newsletter.deliver.sending import preview
 
+    _print_offers(project, issue)
     editions = render_editions(project, issue)
     reached = preview(
         engine,
@@ -154,6 +177,8 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
     out = console()
     out.print(table)
     out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
+    if issue.main.status == "draft":
+        out.print("the issue is a draft: a real send is refused until it says `status: ready`")
 
 
 def _send(
@@ -168,7 +193,7 @@ def _send(
     from newsletter.db import utcnow
     from newsletter.deliver.audience import find_mailing, requeue_failed
     from newsletter.deliver.worker import Job
-    from newsletter.sends import check_can_send
+    from newsletter.sends import check_can_send, check_not_draft
 
     check_can_send(project)
     out = console()
@@ -184,13 +209,56 @@ def _send(
                 f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
             )
     else:
+        if mailing is None:  # Its editions are chosen now (else they were at the first send).
+            check_not_draft(issue)
+            _print_offers(project, issue)
         mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
         out.print(f"{added:,} recipients added to the send of {issue.slug}")
     assert mailing.id is not None
+    _print_later(project, engine, mailing.id)
     job = Job.of(project, mailing.id, mailing.uid)
     engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
     _deliver_with_progress(job)
     _print_status(engine, mailing, 20)
+
+
+def _print_later(project: Project, engine: Engine, mailing_id: int, shown: int = 10) -> None:
+    """The deliveries that wait for their reader's local time, by when they are due (in the
+    configured timezone): the send does not wait for them, `newsletter run` sends them."""
+    from zoneinfo import ZoneInfo
+
+    from newsletter.db import utcnow
+    from newsletter.deliver.report import later
+
+    zone = ZoneInfo(project.config.timezone)
+    due: dict[str, int] = {}
+    for when, count in later(engine, mailing_id, utcnow()):
+        key = f"{when.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
+        due[key] = due.get(key, 0) + count
+    if not due:
+        return
+    out = console()
+    out.print(
+        f"{sum(due.values()):,} deliveries wait for their readers' local time; "
+        "`newsletter run` sends each when it is due:",
+        markup=False,
+    )
+    for key, count in list(due.items())[:shown]:
+        out.print(f"  {count:,} due {key}", markup=False)
+    if len(due) > shown:
+        rest = list(due.items())[shown:]
+        out.print(f"  {sum(n for _, n in rest):,} more, due until {rest[-1][0]}", markup=False)
+    out.print("sending those due now", markup=False)
+
+
+def _print_offers(project: Project, issue: Issue, locales: set[str] | None = None) -> None:
+    """One line per edition (of `locales` only, when given): offered or not, and why."""
+    from newsletter.sends import offers
+
+    out = console()
+    for locale, offer in offers(project, issue).items():
+        if locales is None or locale in locales:
+            out.print(offer.describe(), markup=False)
 
 
 def _deliver_with_progress(job: Job) -> None:

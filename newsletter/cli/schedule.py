@@ -66,10 +66,11 @@ def add(
     """
     from newsletter.deliver.audience import find_mailing
     from newsletter.schedule import specs
-    from newsletter.sends import load_issue
+    from newsletter.sends import check_not_draft, load_issue
 
     project = project_of(ctx)
     loaded = load_issue(project, issue)
+    check_not_draft(loaded)
     engine = database(ctx)
     if find_mailing(engine, loaded.slug) is not None:
         raise NewsletterError(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from newsletter.content.documents import Document, DocumentReader, inherit, strip_number
+from newsletter.content.offers import note_held_back
 from newsletter.content.sections import dedupe_slugs, group_stories, translated_specs
 from newsletter.content.slugs import make_slug
 from newsletter.content.source import ISSUE_FILE, STORIES_DIR, is_markdown, split_name
@@ -76,12 +77,14 @@ def load_folder(reader: DocumentReader, folder: Path) -> Issue:
             editions[locale] = _edition(
                 reader, original, locale, reader.read(path, "issue", locale) if path else None
             )
-    return Issue(
+    issue = Issue(
         slug=make_slug(doc.meta.slug or folder.name),
         path=folder,
         default_locale=main.locale,
         editions=editions,
     )
+    note_held_back(issue, reader.config)
+    return issue
 
 
 def _edition(
@@ -161,7 +164,7 @@ def _untranslated_note(untranslated: list[Story], total: int, locale: str) -> No
         untranslated[0].source.parent,
         None,
         f"add {listed} in {STORIES_DIR}/",
-        code="translation",
+        code="untranslated",
     )
 
 

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
+from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
-from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -100,16 +100,13 @@ def audience(
     """(subscriber id, edition locale, time zone) of every active, unsuppressed subscriber.
 
     Each subscriber gets the edition in their locale, else the closest one, else the default.
+    `locales` are the editions readers get (a mailing stores only those: content/offers.py).
     """
     chosen: dict[str, str] = {}
 
     def locale_for(wanted: str) -> str:
         if wanted not in chosen:
-            try:
-                found = match_locale(wanted, list(locales))
-            except ValueError:
-                found = ""
-            chosen[wanted] = found if found in locales else default_locale
+            chosen[wanted] = readers_edition(wanted, locales, default_locale)
         return chosen[wanted]
 
     query = select(

@@ -33,6 +33,9 @@ from newsletter.render.merge import (
 )
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+# What could end a header line, or has no place in one: C0 controls (CR, LF, NUL, tab...), DEL,
+# C1 controls (NEL is a line break to some parsers), and Unicode's line and paragraph separators.
+_NOT_IN_HEADERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _QUOTE_NEEDED = re.compile(r'[()<>\[\]:;@\\,."]')
 _PLAIN_ASCII = re.compile(r"[!-<>-~]+")  # Printable ASCII but `=`, no spaces.
 TEST_PREFIX = "[TEST] "
@@ -203,7 +206,7 @@ class MessageTemplate:
         boundary = f"=_nl_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable text.
         subject = (TEST_PREFIX if test else "") + content.subject
         headers = [
-            ("From", str(Address(sender.name, addr_spec=sender.address))),
+            ("From", str(Address(one_line(sender.name), addr_spec=one_line(sender.address)))),
             ("Reply-To", sender.reply_to),
             ("Subject", subject),
             ("List-Id", f"{sender.list_name} <{list_id(sender)}>"),
@@ -244,9 +247,9 @@ class MessageTemplate:
         )
         parts = [
             (
-                f"Date: {date}\r\nMessage-ID: {recipient.message_id}\r\n"
+                f"Date: {one_line(date)}\r\nMessage-ID: {one_line(recipient.message_id)}\r\n"
                 f"To: {to_header(recipient.name, recipient.email)}\r\n"
-                f"List-Unsubscribe: {unsubscribe}\r\n"
+                f"List-Unsubscribe: {one_line(unsubscribe)}\r\n"
             ).encode()
         ]
         for piece in self.pieces:
@@ -335,8 +338,19 @@ def _cut(line: bytes, width: int) -> list[bytes]:
     return pieces
 
 
+def one_line(value: str) -> str:
+    """A header value that cannot break its line: each run of control characters or line
+    separators (CR, LF, NUL, NEL, U+2028...) becomes one space.
+
+    Every value a header is written with passes here (content, configuration, subscribers):
+    a title "Hi\\r\\nBcc: victim@..." must stay one Subject, never become a second header.
+    """
+    return _NOT_IN_HEADERS.sub(" ", value) if _NOT_IN_HEADERS.search(value) else value
+
+
 def _header(name: str, value: str) -> str:
     """One header line (or folded lines), RFC 2047-encoded where needed, ending in CRLF."""
+    value = one_line(value)
     if "=?" in value and name == "Subject":
         # Text that looks like an encoded word would be decoded by readers: encode it all.
         encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
@@ -347,7 +361,7 @@ def _header(name: str, value: str) -> str:
 
 def to_header(name: str, email: str) -> str:
     """The To header's value: `"Name" <address>`, the name RFC 2047-encoded when not ASCII."""
-    name = header_escape(name)
+    name, email = one_line(header_escape(name)).strip(), one_line(email)
     if not name:
         return email
     return f"{display_name(name)} <{email}>"

@@ -11,6 +11,8 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
+from newsletter.deliver.compose import one_line
+
 if TYPE_CHECKING:
     from newsletter.config import Config
     from newsletter.deliver.smtp import Outcome
@@ -32,12 +34,12 @@ def send_notice(
     opened for it and closed after; what became of it. It is multipart/alternative with `html`
     (else plain text); non-ASCII headers are RFC 2047 encoded on output."""
     message = EmailMessage(policy=SMTP)
-    local, _, domain = config.sender_address.rpartition("@")
-    message["From"] = Address(display_name=config.sender, username=local, domain=domain)
-    message["To"] = to
+    local, _, domain = one_line(config.sender_address).rpartition("@")
+    message["From"] = Address(display_name=one_line(config.sender), username=local, domain=domain)
+    message["To"] = one_line(to)
     if reply_to:
-        message["Reply-To"] = reply_to
-    message["Subject"] = subject
+        message["Reply-To"] = one_line(reply_to)
+    message["Subject"] = one_line(subject)  # Never a line break (compose.one_line).
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"

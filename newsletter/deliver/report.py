@@ -1,12 +1,12 @@
-"""What a mailing looks like now: counts per state and locale, progress, failures; which
-issues were sent."""
+"""What a mailing looks like now: counts per state and locale, progress, what waits for later,
+failures; which issues were sent."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, and_, func, inspect, select
 
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.subscribers.models import SUBSCRIBER
@@ -32,15 +32,35 @@ def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
         return connection.execute(done).scalar_one(), total
 
 
-def pending(engine: Engine, mailing_id: int) -> tuple[int, datetime | None]:
-    """How many deliveries are not final yet, and when the earliest queued one is due."""
+def pending(engine: Engine, mailing_id: int, now: datetime) -> tuple[int, datetime | None]:
+    """How many deliveries are not final yet, and when the earliest queued one is due; those
+    waiting for their reader's local time (see `later`) left out."""
+    mine = DELIVERY.c.mailing_id == mailing_id
     unfinished = DELIVERY.c.state.in_(("queued", "sending"))
-    count = select(func.count()).where(DELIVERY.c.mailing_id == mailing_id, unfinished)
+    count = select(func.count()).where(mine, unfinished, ~_for_later(now))
     due = select(func.min(DELIVERY.c.not_before)).where(
-        DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "queued"
+        mine, DELIVERY.c.state == "queued", ~_for_later(now)
     )
     with engine.connect() as connection:
         return connection.execute(count).scalar_one(), connection.execute(due).scalar()
+
+
+def later(engine: Engine, mailing_id: int, now: datetime) -> list[tuple[datetime, int]]:
+    """(due time, deliveries) of the first attempts due after `now`: deliveries waiting for
+    their reader's local time, which `newsletter run` sends when it comes; earliest first."""
+    query = (
+        select(DELIVERY.c.not_before, func.count())
+        .where(DELIVERY.c.mailing_id == mailing_id, _for_later(now))
+        .group_by(DELIVERY.c.not_before)
+        .order_by(DELIVERY.c.not_before)
+    )
+    with engine.connect() as connection:
+        return [(due, count) for due, count in connection.execute(query)]
+
+
+def _for_later(now: datetime) -> Any:
+    """Queued and never tried, due after `now` (a retry has attempts; a claim given back is due)."""
+    return and_(DELIVERY.c.state == "queued", DELIVERY.c.attempts == 0, DELIVERY.c.not_before > now)
 
 
 def mailings_with(

@@ -2,7 +2,8 @@
 
     start_mailing  the issue's mailing with its rendered editions; its audience queued
     deliver        workers (in this process, or one child process per SMTP connection) until
-                   every delivery is final, waiting out retries; a stop leaves the rest queued
+                   every delivery is final, waiting out retries (not local times: those are
+                   `newsletter run`'s); a stop leaves the rest queued
     send_test      one message per (address, edition) to any address, with sample values
     preview        who a send would reach, per locale, without writing anything
 
@@ -97,7 +98,8 @@ def start_mailing(
 def deliver(
     job: Job, *, stop: Callable[[], bool], progress: Callable[[Progress], None] | None = None
 ) -> Progress:
-    """Deliver the job's mailing until every delivery is final or `stop()`; where it ended."""
+    """Deliver the job's mailing until every delivery is final, or waits for its reader's
+    local time, or `stop()`; where it ended. Retries are waited out."""
     limits = transport_limits(job.config.transport_url)
     engine = create_db_engine(job.database_url)
     report = _reporter(engine, job.mailing_id, progress)
@@ -115,7 +117,8 @@ def deliver(
                 # SQLite's per-process lock state (and die or corrupt it). Reopened after.
                 engine.dispose()
                 _run_children(job, limits, stop, report)
-            remaining, due = pending(engine, job.mailing_id)
+            # Deliveries waiting for their reader's local time are left to `newsletter run`.
+            remaining, due = pending(engine, job.mailing_id, utcnow())
             if remaining == 0 or stop():
                 return report(None)
             if due is not None and due <= utcnow():

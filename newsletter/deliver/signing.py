@@ -7,6 +7,7 @@ a send at about a hundred messages a second per process. Above that, sign in the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,8 @@ SIGNED_HEADERS = (
     b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
 )  # fmt: skip
 KEY_VARIABLE = "NEWSLETTER_DKIM_PRIVATE_KEY"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 class Signer:
@@ -54,6 +57,13 @@ def signer_for(config: Config, secrets: Mapping[str, str]) -> Signer | None:
             hint=f"export {KEY_VARIABLE}=/path/to/dkim.pem, or empty dkim_selector to send unsigned",
         )
     domain = config.dkim_domain or config.sender_address.rpartition("@")[2]
+    # Both go into the DKIM-Signature header (s=, d=) and into a DNS name: labels only.
+    for setting, value in (("dkim_selector", config.dkim_selector), ("dkim_domain", domain)):
+        if not _DNS_NAME.fullmatch(value):
+            raise NewsletterError(
+                f"{setting} {value!r} is not a DNS name",
+                hint="use letters, digits, hyphens and dots, such as news2024 or example.org",
+            )
     signer = Signer(domain, config.dkim_selector, key)
     import dkim
 

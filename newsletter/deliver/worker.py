@@ -43,6 +43,8 @@ from newsletter.subscribers.tokens import Tokens, page_url
 
 log = logging.getLogger(__name__)
 LEASE = 300.0
+RECORD_EVERY = 50
+"""Outcomes a worker holds before recording them: what a kill -9 can repeat, per worker."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 
 
@@ -58,7 +60,7 @@ class Job:
     mailing_uid: str
     rate: float | None = None
     """Messages per second for this worker (None: as fast as the server takes them)."""
-    batch: int = 50
+    batch: int = RECORD_EVERY
     """Outcomes recorded at a time: at most this many go out twice if the worker is killed."""
     parent: int | None = None
     """The process id of the `send` that started this worker in a child process."""

@@ -24,6 +24,7 @@ from newsletter.config import Project
 from newsletter.content.excerpt import excerpt
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import link_targets, markdown_parser, plain_text
+from newsletter.content.offers import offered_locales
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.controls import clean_edition
@@ -351,6 +352,7 @@ class Renderer:
             if edition.cta and edition.cta.url
             else ""
         )
+        offered = offered_locales(issue, config)  # Web pages link these editions, and their own.
         return {
             "newsletter": {
                 "name": config.name,
@@ -394,6 +396,7 @@ class Renderer:
                 "alternates": [
                     {**language(code), "url": web_url(config.base_url, code, issue.slug)}
                     for code in issue.locales
+                    if code == edition.locale or code in offered
                 ],
             },
             "merge": PLACEHOLDERS,

@@ -21,14 +21,16 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.config import Project
+from newsletter.content.offers import Offer
 from newsletter.db import lock_for_writing, patiently, utcnow
-from newsletter.deliver.audience import LocalTime
+from newsletter.deliver.audience import LocalTime, find_mailing
 from newsletter.deliver.models import MAILING
 from newsletter.errors import NewsletterError
+from newsletter.model import Issue
 from newsletter.schedule.models import FIRING, Firing
 from newsletter.schedule.notices import notify_editor
 from newsletter.schedule.specs import AT_FORMAT, Schedule, wall_time
-from newsletter.sends import load_issue, ready_issues, start_send
+from newsletter.sends import load_issue, offers, ready_issues, start_send
 
 log = logging.getLogger(__name__)
 PATIENCE = 300.0
@@ -191,6 +193,8 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
     wall = firing.wall_time
     try:
         issue = load_issue(firer.project, firing.issue)
+        # The editions are chosen when the mailing is made: say which, and why, then only.
+        editions = [] if find_mailing(firer.engine, issue.slug) else _editions(firer, issue)
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         mailing, added = start_send(
             firer.project, firer.engine, issue, tag=schedule.tag or None, clock=firer.clock,
@@ -212,10 +216,38 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
         )
         return "failed"
     when = " at each reader's local time" if schedule.local_time else ""
-    detail = f"{added} recipients queued{when} (mailing {mailing.id})"
+    detail = "; ".join(
+        [
+            f"{added} recipients queued{when} (mailing {mailing.id})",
+            *(o.describe() for o in editions),
+        ]
+    )
     _finish(firer.engine, firing.id, "queued", detail)
     log.info("%s for %s: sending %s: %s", firing.job_id, wall, firing.issue, detail)
+    if held := [offer.describe() for offer in editions if not offer.offered]:
+        notify_editor(
+            firer.project,
+            f"{firing.issue} went out without some of its translations",
+            f"The schedule {firing.job_id} fired for {wall[:16]} and queued {firing.issue}. "
+            "These editions are held back by the translation policy (min_translated_share), "
+            "and their readers get the edition named:\n\n"
+            + "".join(f"  {line}\n" for line in held),
+            firer.clock(),
+        )
     return detail
+
+
+def _editions(firer: Firer, issue: Issue) -> list[Offer]:
+    """The issue's editions, offered or not, each logged with the reason."""
+    found = list(offers(firer.project, issue).values())
+    for offer in found:
+        log.log(
+            logging.INFO if offer.offered else logging.WARNING,
+            "%s: %s",
+            issue.slug,
+            offer.describe(),
+        )
+    return found
 
 
 def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, late: float) -> str:
