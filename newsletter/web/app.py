@@ -9,8 +9,10 @@
     GET  /healthz                    the database answers and its schema is current
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
-No cookies, no redirects, no JavaScript needed. Pages are in the subscriber's language (token
-pages) or the browser's (the subscribe form).
+No cookies, no JavaScript needed. Forms answer with a page, never a redirect; the only
+redirects are the archive's trailing slashes, and every Location is a path on this site
+(newsletter/web/redirects.py). Pages are in the subscriber's language (token pages) or the
+browser's (the subscribe form).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import InvalidToken, Tokens, page_url
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
+from newsletter.web.redirects import LocalRedirects
 from newsletter.web.security import Csrf, RateLimiter, same_origin
 
 log = logging.getLogger(__name__)
@@ -137,6 +140,7 @@ def create_app(
         clock=clock,
     )
     app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(LocalRedirects)
     _routes(app, site)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)

@@ -7,6 +7,8 @@
     /SLUG/LOCALE/email.txt         its text part
     /SLUG/LOCALE/web/              the web version
     /SLUG/PATH                     the issue's own files (images), as the public site serves them
+    /SLUG/, /SLUG/LOCALE           redirect to the issue's page (a path on this server, whatever
+                                   the Host header says: newsletter/web/redirects.py)
     /__version                     a fingerprint of every source file; pages reload when it changes
 
 Everything is rendered with the server's own address as base URL, so images load locally.
@@ -21,12 +23,14 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
+    RedirectResponse,
     Response,
 )
 from starlette.routing import Route
@@ -34,13 +38,14 @@ from starlette.routing import Route
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
 from newsletter.content.source import discover_issue_paths
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NotFoundError
 from newsletter.model import Issue
 from newsletter.render.i18n import CATALOGS
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
 from newsletter.render.urls import issue_root
+from newsletter.web.redirects import LocalRedirects, local_path
 
 POLL_MILLISECONDS = 800
 
@@ -88,7 +93,7 @@ class Preview:
     def issue(self, slug: str) -> Issue:
         self.issues()
         if slug not in self._issues:
-            raise NewsletterError(f"no issue {slug!r}", hint="open / for the list of issues")
+            raise NotFoundError(f"no issue {slug!r}", hint="open / for the list of issues")
         return self._issues[slug]
 
     def render(self, slug: str, locale: str) -> RenderedEdition:
@@ -113,7 +118,7 @@ def create_app(project: Project, origin: str) -> Starlette:
         page = pages.get_template("preview_error.html").render(
             error=str(error), poll=POLL_MILLISECONDS, version=preview.version()
         )
-        return HTMLResponse(page, status_code=500)
+        return HTMLResponse(page, status_code=404 if isinstance(error, NotFoundError) else 500)
 
     async def index(request: Request) -> Response:
         try:
@@ -178,12 +183,21 @@ def create_app(project: Project, origin: str) -> Starlette:
             return failure(error)
 
     async def asset(request: Request) -> Response:
-        return _issue_file(preview, request.path_params["slug"], request.path_params["path"])
+        slug, path = request.path_params["slug"], request.path_params["path"]
+        try:
+            issue = preview.issue(slug)
+        except NewsletterError:
+            return PlainTextResponse("not found", status_code=404)
+        locale = path.rstrip("/") or issue.default_locale
+        if locale in issue.locales:
+            return RedirectResponse(local_path(f"/{slug}/{locale}/"))
+        return _issue_file(preview, slug, path)
 
     async def version(request: Request) -> Response:
         return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
 
     return Starlette(
+        middleware=[Middleware(LocalRedirects)],
         routes=[
             Route("/", index),
             Route("/__version", version),
@@ -193,7 +207,7 @@ def create_app(project: Project, origin: str) -> Starlette:
             Route("/{slug}/{locale}/web/", web),
             Route("/{slug}/{locale}/web/{path:path}", web),
             Route("/{slug}/{path:path}", asset),
-        ]
+        ],
     )
 
 
