@@ -2,7 +2,8 @@
 
     /                              the issues and their locales
     /SLUG/LOCALE/                  the email at desktop and phone widths side by side, a locale
-                                   switcher, links to the text part and the web version
+                                   switcher, links to the text part and the web version, and what
+                                   `newsletter check` finds in the issue (the same checks)
     /SLUG/LOCALE/email.html        the email as a sample reader gets it
     /SLUG/LOCALE/email.txt         its text part
     /SLUG/LOCALE/web/              the web version
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -35,11 +36,13 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from newsletter.check import check_issue, count
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.markdown import markdown_parser
 from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError, NotFoundError
-from newsletter.model import Issue
+from newsletter.model import Issue, Note
 from newsletter.render.i18n import CATALOGS
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
@@ -62,9 +65,11 @@ class Preview:
             BUILTIN_THEMES,
             CATALOGS,
         ]
+        self.parser = markdown_parser()
         self._version = ""
         self._issues: dict[str, Issue] = {}
         self._rendered: dict[tuple[str, str], RenderedEdition] = {}
+        self._findings: dict[str, list[Note]] = {}
 
     def version(self) -> str:
         """A fingerprint of every watched file's name, size and modification time."""
@@ -83,7 +88,7 @@ class Preview:
         if version != self._version:
             loader = IssueLoader(self.project.config)
             paths = discover_issue_paths(self.project.issues_path, self.project.config.locales)
-            self._issues, self._rendered = {}, {}
+            self._issues, self._rendered, self._findings = {}, {}, {}
             for path in paths:
                 issue = loader.load(path)
                 self._issues[issue.slug] = issue
@@ -102,9 +107,33 @@ class Preview:
             self._rendered[(slug, locale)] = Renderer(self.project).render(issue, locale)
         return self._rendered[(slug, locale)]
 
+    def findings(self, slug: str) -> list[Note]:
+        """What `newsletter check` reports for the issue, its editions rendered through this cache;
+        computed again after every change of a source file."""
+        issue = self.issue(slug)
+        if slug not in self._findings:
+            try:
+                found = check_issue(issue, self.parser, _CachedRenderer(self))
+            except NewsletterError as error:  # An edition that does not render is a finding too.
+                found = [
+                    Note("error", error.message, error.path or issue.path, error.line, error.hint)
+                ]
+            self._findings[slug] = found
+        return self._findings[slug]
+
     def values(self, rendered: RenderedEdition) -> dict[str, str]:
         base = self.project.config.base_url
         return sample_values(base, f"{base}/{rendered.slug}/{rendered.locale}/web/")
+
+
+@dataclass(frozen=True)
+class _CachedRenderer:
+    """The preview's renderings as `check` asks for them."""
+
+    preview: Preview
+
+    def render(self, issue: Issue, locale: str) -> RenderedEdition:
+        return self.preview.render(issue.slug, locale)
 
 
 def create_app(project: Project, origin: str) -> Starlette:
@@ -139,12 +168,15 @@ def create_app(project: Project, origin: str) -> Starlette:
         try:
             issue = preview.issue(slug)
             rendered = preview.render(slug, locale)
+            findings = preview.findings(slug)
         except NewsletterError as error:
             return failure(error)
         page = pages.get_template("preview.html").render(
             issue=issue,
             locale=locale,
             rendered=rendered,
+            findings=[(note, _where(note.path, project.root)) for note in findings],
+            counts=count(findings),
             poll=POLL_MILLISECONDS,
             version=preview.version(),
             size=len(rendered.email_html.encode()),
@@ -209,6 +241,14 @@ def create_app(project: Project, origin: str) -> Starlette:
             Route("/{slug}/{path:path}", asset),
         ],
     )
+
+
+def _where(path: Path, root: Path) -> str:
+    """`path` relative to the project folder, as `check` names it when run there."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _issue_file(preview: Preview, slug: str, path: str) -> Response:
