@@ -1,0 +1,134 @@
+"""The pages a reader reaches from a link in an email: unsubscribe and preferences.
+
+    GET  /unsubscribe/TOKEN          a page with a button
+    POST /unsubscribe/TOKEN          unsubscribes: the form, and one-click from mail clients
+    GET  /preferences/TOKEN          language, time zone, topics; POST saves
+
+The token is the authority: it names one subscriber, for one purpose (newsletter/subscribers/
+tokens.py). Pages are in the subscriber's language.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session, select
+
+from newsletter.render.i18n import N_
+from newsletter.subscribers import registry
+from newsletter.subscribers.models import Subscriber, Tag
+from newsletter.subscribers.tokens import page_url
+from newsletter.web.site import Site, client_address
+
+
+def reader_routes(site: Site) -> APIRouter:
+    """The routes of the unsubscribe and preferences links."""
+    router = APIRouter()
+    config = site.project.config
+
+    @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+    def unsubscribe_page(
+        token: str, request: Request, db: Session = Depends(site.session)
+    ) -> HTMLResponse:
+        subscriber = site.tokens.subscriber(db, "unsubscribe", token)
+        preferences = page_url("", "preferences", site.tokens.make("preferences", subscriber))
+        return site.page(
+            "unsubscribe",
+            subscriber.locale,
+            action=f"/unsubscribe/{token}",
+            preferences=preferences,
+        )
+
+    @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+    async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie,
+        # no CSRF token and follows no redirect; the answer is 200. The token is the authority.
+        body = (await request.body()).decode("utf-8", "replace")
+        method = "one-click" if "List-Unsubscribe=One-Click" in body else "link"
+        with Session(site.engine) as db:
+            subscriber = site.tokens.subscriber(db, "unsubscribe", token)
+            registry.unsubscribe(
+                db,
+                subscriber,
+                method=method,
+                source=client_address(request),
+                now=site.clock(),
+            )
+            db.commit()
+            return site.message(
+                subscriber.locale,
+                N_("You are unsubscribed"),
+                N_("You will not receive any more emails from us."),
+            )
+
+    @router.get("/preferences/{token}", response_class=HTMLResponse)
+    def preferences_page(
+        token: str, request: Request, db: Session = Depends(site.session)
+    ) -> HTMLResponse:
+        subscriber = site.tokens.subscriber(db, "preferences", token)
+        return _preferences(site, db, subscriber, token, saved=False, problem="")
+
+    @router.post("/preferences/{token}", response_class=HTMLResponse)
+    def save_preferences(
+        token: str,
+        request: Request,
+        locale: str = Form(""),
+        timezone: str = Form(""),
+        tags: list[str] = Form(default_factory=list),
+        csrf: str = Form(""),
+        db: Session = Depends(site.session),
+    ) -> HTMLResponse:
+        subscriber = site.tokens.subscriber(db, "preferences", token)
+        if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not site.from_us(request):
+            return site.form_expired(subscriber.locale)
+        known = set(db.exec(select(Tag.name)).all())
+        if (
+            locale not in config.locales
+            or not registry.valid_timezone(timezone)
+            or not set(tags) <= known
+        ):
+            problem = site.environment(subscriber.locale)[0].gettext(
+                "Please choose from the lists."
+            )
+            return _preferences(
+                site, db, subscriber, token, saved=False, problem=problem, status=400
+            )
+        registry.update_preferences(
+            db,
+            subscriber,
+            locale=locale,
+            timezone=timezone,
+            tags=tags,
+            source=client_address(request),
+            now=site.clock(),
+        )
+        db.commit()
+        return _preferences(site, db, subscriber, token, saved=True, problem="")
+
+    return router
+
+
+def _preferences(
+    site: Site,
+    db: Session,
+    subscriber: Subscriber,
+    token: str,
+    *,
+    saved: bool,
+    problem: str,
+    status: int = 200,
+) -> HTMLResponse:
+    unsubscribe = page_url("", "unsubscribe", site.tokens.make("unsubscribe", subscriber))
+    form = {
+        "locale": subscriber.locale,
+        "timezone": subscriber.timezone,
+        "tags": registry.tags_of(db, subscriber),
+    }
+    return site.page(
+        "preferences", subscriber.locale, status,
+        csrf=site.csrf.make(f"preferences:{subscriber.id}"), action=f"/preferences/{token}", form=form,
+        timezones=sorted(zoneinfo.available_timezones()), topics=sorted(db.exec(select(Tag.name)).all()),
+        saved=saved, problem=problem, unsubscribe=unsubscribe,
+    )  # fmt: skip
