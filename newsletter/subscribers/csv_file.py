@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from newsletter.errors import NewsletterError
+from newsletter.subscribers.characters import forbidden_character
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -184,6 +185,10 @@ def map_columns(header: list[str], mapping: Mapping[str, str] | None, path: Path
         if where not in chosen and fold_header(name) in EARLIER:
             earlier.append((where, EARLIER[fold_header(name)]))
         else:
+            if problem := forbidden_character(name):
+                hint = "rename the column in the header (it becomes an attribute's name)"
+                message = f"column {where + 1} {name!r}: the name {problem}"
+                raise NewsletterError(message, path=path, line=1, hint=hint)
             attributes.append((where, name or f"column {where + 1}"))
     return Columns(len(header), index, tuple(attributes), tuple(earlier))
 

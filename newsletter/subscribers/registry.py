@@ -26,6 +26,7 @@ from newsletter.subscribers.addresses import (
     address_key,
     normalize_address,
 )
+from newsletter.subscribers.characters import forbidden_character
 from newsletter.subscribers.models import (
     STATUSES,
     ConsentEvent,
@@ -63,6 +64,17 @@ class Profile:
     tags: tuple[str, ...]
 
 
+class InvalidProfile(NewsletterError):
+    """A value a person gave that cannot be stored; `field` names it (email, name, locale...)."""
+
+    def __init__(self, field: str, problem: str, hint: str) -> None:
+        super().__init__(f"{field}: {problem}", hint=hint)
+        self.field, self.problem = field, problem
+
+    def __reduce__(self) -> tuple[type[InvalidProfile], tuple[object, ...]]:
+        return (type(self), (self.field, self.problem, self.hint))
+
+
 def make_profile(
     email: str,
     name: str,
@@ -73,36 +85,40 @@ def make_profile(
     default_locale: str,
     default_timezone: str,
 ) -> Profile:
-    """A validated profile; NewsletterError naming the field when a value is not acceptable."""
+    """A validated profile; InvalidProfile naming the field when a value is not acceptable.
+
+    Whitespace in a name (line breaks and tabs too) becomes single spaces; any other control
+    character, in any field, is refused rather than stored.
+    """
     try:
         address, key = normalize_address(email)
     except InvalidAddress as error:
-        raise NewsletterError(
-            f"email: {email!r} is not a valid address: {error}", hint="check the address"
-        ) from error
+        problem = f"{email!r} is not a valid address: {error}"
+        raise InvalidProfile("email", problem, "check the address") from error
     try:
         chosen = match_locale(locale, locales) if locale else default_locale
     except ValueError as error:
-        raise NewsletterError(
-            f"locale: {error}", hint="use one of " + ", ".join(locales)
-        ) from error
+        raise InvalidProfile("locale", str(error), "use one of " + ", ".join(locales)) from error
     if chosen not in locales:
-        raise NewsletterError(
-            f"locale: {chosen!r} is not one of the newsletter's locales",
-            hint="use one of " + ", ".join(locales),
-        )
+        problem = f"{chosen!r} is not one of the newsletter's locales"
+        raise InvalidProfile("locale", problem, "use one of " + ", ".join(locales))
     zone = timezone or default_timezone
     if not valid_timezone(zone):
-        raise NewsletterError(
-            f"timezone: {zone!r} is not an IANA time zone",
-            hint="use a name such as Europe/Berlin or Asia/Tokyo",
-        )
+        hint = "use a name such as Europe/Berlin or Asia/Tokyo"
+        raise InvalidProfile("timezone", f"{zone!r} is not an IANA time zone", hint)
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME:
+        raise InvalidProfile("name", f"longer than {MAX_NAME} characters", "shorten the name")
+    if control := forbidden_character(name):
+        raise InvalidProfile("name", control, "remove it from the name")
     clean_tags = tuple(dict.fromkeys(tag.strip()[:100] for tag in tags if tag.strip()))
+    for tag in clean_tags:
+        if control := forbidden_character(tag):
+            raise InvalidProfile("tags", f"{tag!r} {control}", "remove it from the tag")
     if len(clean_tags) > MAX_TAGS:
-        raise NewsletterError(
-            f"tags: {len(clean_tags)} tags, at most {MAX_TAGS}", hint="use fewer tags"
-        )
-    return Profile(address, key, " ".join(name.split())[:MAX_NAME], chosen, zone, clean_tags)
+        problem = f"{len(clean_tags)} tags, at most {MAX_TAGS}"
+        raise InvalidProfile("tags", problem, "use fewer tags")
+    return Profile(address, key, name, chosen, zone, clean_tags)
 
 
 def valid_timezone(name: str) -> bool:
@@ -116,6 +132,8 @@ def valid_timezone(name: str) -> bool:
 
 def find(session: Session, email: str) -> Subscriber | None:
     """The subscriber with this address (any spelling), or None."""
+    if forbidden_character(email):
+        return None  # No address holds one; a query with a NUL would fail on PostgreSQL.
     return session.exec(
         select(Subscriber).where(Subscriber.email_key == address_key(email.strip()))
     ).first()
@@ -136,6 +154,8 @@ def add(
     session: Session, profile: Profile, *, status: str, method: str, source: str, now: datetime
 ) -> Subscriber:
     """A new subscriber; NewsletterError when the address exists or is suppressed."""
+    if control := forbidden_character(source):
+        raise InvalidProfile("source", control, "remove it from the consent source")
     if status not in ("pending", "active"):
         raise NewsletterError(f"status: a new subscriber is pending or active, not {status!r}")
     existing = find(session, profile.address)
@@ -272,6 +292,8 @@ def search(
     offset: int = 0,
 ) -> list[Subscriber]:
     """Subscribers whose address or name contains `text`, filtered, oldest first."""
+    if forbidden_character(text):
+        return []  # No address or name holds one (they are refused when stored).
     query = select(Subscriber)
     if text:
         pattern = f"%{text.casefold()}%"

@@ -20,7 +20,7 @@ from newsletter.render.i18n import N_
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import page_url
-from newsletter.web.site import Site, client_address
+from newsletter.web.site import FIELD_PROBLEMS, Site, client_address
 
 
 def reader_routes(site: Site) -> APIRouter:
@@ -68,7 +68,7 @@ def reader_routes(site: Site) -> APIRouter:
         token: str, request: Request, db: Session = Depends(site.session)
     ) -> HTMLResponse:
         subscriber = site.tokens.subscriber(db, "preferences", token)
-        return _preferences(site, db, subscriber, token, saved=False, problem="")
+        return _preferences(site, db, subscriber, token, saved=False)
 
     @router.post("/preferences/{token}", response_class=HTMLResponse)
     def save_preferences(
@@ -84,16 +84,16 @@ def reader_routes(site: Site) -> APIRouter:
         if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not site.from_us(request):
             return site.form_expired(subscriber.locale)
         known = set(db.exec(select(Tag.name)).all())
-        if (
-            locale not in config.locales
-            or not registry.valid_timezone(timezone)
-            or not set(tags) <= known
-        ):
-            problem = site.environment(subscriber.locale)[0].gettext(
-                "Please choose from the lists."
-            )
+        refused = (
+            ("locale", locale not in config.locales),
+            ("timezone", not registry.valid_timezone(timezone)),
+            ("tags", not set(tags) <= known),
+        )
+        invalid = next((name for name, bad in refused if bad), "")
+        if invalid:
+            problem = site.environment(subscriber.locale)[0].gettext(FIELD_PROBLEMS[invalid])
             return _preferences(
-                site, db, subscriber, token, saved=False, problem=problem, status=400
+                site, db, subscriber, token, saved=False, problem=problem, invalid=invalid
             )
         registry.update_preferences(
             db,
@@ -105,7 +105,7 @@ def reader_routes(site: Site) -> APIRouter:
             now=site.clock(),
         )
         db.commit()
-        return _preferences(site, db, subscriber, token, saved=True, problem="")
+        return _preferences(site, db, subscriber, token, saved=True)
 
     return router
 
@@ -117,8 +117,8 @@ def _preferences(
     token: str,
     *,
     saved: bool,
-    problem: str,
-    status: int = 200,
+    problem: str = "",
+    invalid: str = "",
 ) -> HTMLResponse:
     unsubscribe = page_url("", "unsubscribe", site.tokens.make("unsubscribe", subscriber))
     form = {
@@ -127,8 +127,8 @@ def _preferences(
         "tags": registry.tags_of(db, subscriber),
     }
     return site.page(
-        "preferences", subscriber.locale, status,
+        "preferences", subscriber.locale, 400 if invalid else 200,
         csrf=site.csrf.make(f"preferences:{subscriber.id}"), action=f"/preferences/{token}", form=form,
         timezones=sorted(zoneinfo.available_timezones()), topics=sorted(db.exec(select(Tag.name)).all()),
-        saved=saved, problem=problem, unsubscribe=unsubscribe,
+        saved=saved, problem=problem, invalid=invalid, unsubscribe=unsubscribe,
     )  # fmt: skip

@@ -18,12 +18,13 @@ from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_
 from newsletter.render.merge import personalize
 from newsletter.subscribers import registry
+from newsletter.subscribers.characters import visible
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url
-from newsletter.web.site import Site, client_address
+from newsletter.web.site import FIELD_PROBLEMS, Site, client_address
 
 log = logging.getLogger(__name__)
-MAX_EMAIL, MAX_NAME = 320, 200
+MAX_EMAIL = 320
 
 
 def signup_routes(site: Site) -> APIRouter:
@@ -41,6 +42,7 @@ def signup_routes(site: Site) -> APIRouter:
             action="/subscribe",
             form={"email": "", "name": "", "locale": locale},
             problem="",
+            invalid="",
         )
 
     @router.post("/subscribe", response_class=HTMLResponse)
@@ -75,10 +77,11 @@ def signup_routes(site: Site) -> APIRouter:
         )
         if website:
             return done  # A bot filled the hidden field: answer as usual, do nothing.
-        form = {"email": email[:MAX_EMAIL], "name": name[:MAX_NAME], "locale": page_locale}
+        # Echoed back with control characters shown as U+FFFD: the reader sees where they were.
+        form = {"email": visible(email[:MAX_EMAIL]), "name": visible(name), "locale": page_locale}
         try:
-            if len(email) > MAX_EMAIL or len(name) > MAX_NAME:
-                raise NewsletterError("too long")
+            if len(email) > MAX_EMAIL:
+                raise registry.InvalidProfile("email", "too long", "shorten it")
             zone = timezone if timezone and registry.valid_timezone(timezone) else config.timezone
             profile = registry.make_profile(
                 email,
@@ -90,8 +93,7 @@ def signup_routes(site: Site) -> APIRouter:
                 config.default_locale,
                 config.timezone,
             )
-        except NewsletterError:
-            problem = localizer.gettext("Please enter a valid email address.")
+        except registry.InvalidProfile as error:
             return site.page(
                 "subscribe",
                 page_locale,
@@ -99,7 +101,8 @@ def signup_routes(site: Site) -> APIRouter:
                 csrf=site.csrf.make("subscribe"),
                 action="/subscribe",
                 form=form,
-                problem=problem,
+                problem=localizer.gettext(FIELD_PROBLEMS[error.field]),
+                invalid=error.field,
             )
         now = site.clock()
         subscriber = registry.find(db, profile.address)

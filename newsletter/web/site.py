@@ -23,6 +23,15 @@ from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.security import Csrf, RateLimiter, same_origin
 
+# What a form page says about a field it refuses (registry.InvalidProfile names the field).
+FIELD_PROBLEMS = {
+    "email": N_("Please enter a valid email address."),
+    "name": N_("Please enter a name of at most 200 characters, without control characters."),
+    "locale": N_("Please choose a language from the list."),
+    "timezone": N_("Please choose a time zone from the list."),
+    "tags": N_("Please choose topics from the list."),
+}
+
 
 @dataclass
 class Site:
