@@ -23,7 +23,7 @@ from newsletter.db import create_db_engine, upgrade
 from newsletter.errors import NewsletterError
 from newsletter.subscribers import registry
 from newsletter.subscribers.csv_import import import_csv
-from newsletter.subscribers.models import Subscriber, Tag
+from newsletter.subscribers.models import ConsentEvent, Subscriber, Tag
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.app import create_app
 
@@ -291,3 +291,76 @@ def test_the_command_line_refuses_what_a_terminal_cannot_encode(project: Project
         )
         assert result.exit_code == 1 and problem in result.output, result.output
         assert "Traceback" not in result.output
+
+
+# -- Formulas in exports ---------------------------------------------------------------------
+
+# What a spreadsheet would run, or skip whitespace to run; and quotes that must survive as typed.
+FORMULAS = ["=cmd|'/c calc'!A1", "+1 555 0100", "-5", "@SUM(A1:A9)", "=", "'=already quoted"]
+QUOTES = ["'quoted", "''+double", "O'Brien", "'", "plain"]
+ATTRIBUTE_VALUES = [*FORMULAS, *QUOTES, "\t=1+1", "\r=1+1", "\n=2+2", "-", '=HYPERLINK("x")']
+# Tags are separated by `,` `;` and `|` in a cell, so none holds one.
+TAGS = ["=SUM(1)", "+tag", "-tag", "@tag", "'=tag", "'quoted", "O'Brien", "plain", "=", "-", "'"]
+
+
+def _hostile_subscribers(engine: Engine) -> None:
+    """Subscribers whose every text field a spreadsheet would run as a formula."""
+    addresses = ["=eq@example.org", "+plus@example.org", "-dash@example.org", "quote@example.org"]
+    names = [*FORMULAS, *QUOTES]
+    with Session(engine) as session:
+        for number, name in enumerate(names):
+            profile = registry.make_profile(
+                addresses[number % len(addresses)].replace("@", f"{number}@"),
+                name,
+                "en",
+                None,
+                [TAGS[number], TAGS[-1 - number], "@weekly"],
+                LOCALES,
+                "en",
+                "UTC",
+            )
+            subscriber = registry.add(
+                session, profile, status="active", method="test", source="-import", now=NOW
+            )
+            subscriber.attributes = {
+                '=HYPERLINK("http://evil.example")': ATTRIBUTE_VALUES[number],
+                "notes": ATTRIBUTE_VALUES[-1 - number],
+            }
+        session.commit()
+
+
+def _everything(engine: Engine) -> dict[str, tuple[Any, ...]]:
+    with Session(engine) as session:
+        return {
+            row.email: (row.name, tuple(registry.tags_of(session, row)), row.attributes)
+            for row in session.exec(select(Subscriber))
+        }
+
+
+def test_an_export_neutralises_formulas_and_imports_back_without_loss(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _hostile_subscribers(engine)
+    exported = tmp_path / "export.csv"
+    with Session(engine) as session, exported.open("w", encoding="utf-8", newline="") as out:
+        assert registry.export_csv(session, out) == len(FORMULAS) + len(QUOTES)
+    with exported.open(encoding="utf-8", newline="") as stream:
+        cells = [cell for row in csv.reader(stream) for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r", "\n")]
+    assert "'=cmd|'/c calc'!A1" in cells and "'\t=1+1" in cells and "'-5" in cells
+    assert "''=already quoted" in cells  # One quote more than the value has.
+    assert "'quoted" in cells and "O'Brien" in cells  # A quote before text is left alone.
+    assert '\'=HYPERLINK("http://evil.example")' in cells  # The header too.
+
+    other = create_db_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other)
+    moved = import_csv(other, exported, **SETTINGS)
+    again = import_csv(engine, exported, **SETTINGS)
+    assert (moved.created, moved.invalid, again.unchanged) == (11, [], 11)
+    assert _everything(other) == _everything(engine)
+    with Session(other) as session:
+        sources = {
+            row.details["earlier"]["consent_source"] for row in session.exec(select(ConsentEvent))
+        }
+    assert sources == {"-import"}
+    other.dispose()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from newsletter.errors import NewsletterError
 from newsletter.subscribers.characters import forbidden_character
+from newsletter.subscribers.formulas import restore
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -83,7 +84,7 @@ def open_reader(stream: TextIO, path: Path, delimiter: str | None) -> tuple[CsvR
     # Strict: a quoted field that never closes is an error, not the rest of the file in one field.
     reader = csv.reader(chain([first], stream), delimiter=delimiter, strict=True)
     try:
-        header = [name.strip().lstrip("\ufeff") for name in next(reader)]
+        header = [restore(name.strip().lstrip("\ufeff")) for name in next(reader)]
     except csv.Error as error:
         raise NewsletterError(
             f"cannot read the header: {error}", path=path, line=1, hint=QUOTES

@@ -27,6 +27,7 @@ from newsletter.subscribers.addresses import (
     normalize_address,
 )
 from newsletter.subscribers.characters import forbidden_character
+from newsletter.subscribers.formulas import neutralise
 from newsletter.subscribers.models import (
     STATUSES,
     ConsentEvent,
@@ -354,10 +355,12 @@ def export_csv(
     """Write subscribers as CSV (the import reads it back); returns the number written.
 
     Each attribute key becomes a column of its own, so an export imports back without loss.
+    A cell a spreadsheet would run as a formula gets a leading quote (newsletter/subscribers/
+    formulas.py), which the import removes again.
     """
     writer = csv.writer(out)
     keys = _attribute_keys(session, status)
-    writer.writerow([*EXPORT_FIELDS, *keys])
+    writer.writerow([neutralise(cell) for cell in (*EXPORT_FIELDS, *keys)])
     names = dict(session.exec(select(Tag.id, Tag.name)).all())
     written = last = 0
     while True:
@@ -382,21 +385,20 @@ def export_csv(
             tags.setdefault(subscriber_id, []).append(names[tag_id])
         for row in rows:
             assert row.id is not None
-            writer.writerow(
-                [
-                    row.email,
-                    row.name,
-                    row.locale,
-                    row.timezone,
-                    row.status,
-                    "|".join(sorted(tags.get(row.id, []))),
-                    _iso(row.created_at),
-                    _iso(row.consent_at),
-                    row.consent_method,
-                    row.consent_source,
-                    *(_cell(row.attributes.get(key)) for key in keys),
-                ]
+            cells = (
+                row.email,
+                row.name,
+                row.locale,
+                row.timezone,
+                row.status,
+                "|".join(sorted(tags.get(row.id, []))),
+                _iso(row.created_at),
+                _iso(row.consent_at),
+                row.consent_method,
+                row.consent_source,
+                *(_cell(row.attributes.get(key)) for key in keys),
             )
+            writer.writerow([neutralise(cell) for cell in cells])
         written += len(rows)
         last = rows[-1].id or last
 
