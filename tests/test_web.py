@@ -134,7 +134,7 @@ def test_double_opt_in_round_trip(
                 select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
             )
         ]
-    assert kinds == ["subscribe", "confirm"]
+    assert kinds == ["subscribe", "confirmation-sent", "confirm"]  # The email is evidence too.
 
 
 def test_pages_speak_the_browser_language(client: TestClient) -> None:

@@ -11,6 +11,7 @@ import logging
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from newsletter.deliver.message import send_notice
@@ -19,6 +20,7 @@ from newsletter.render.i18n import N_
 from newsletter.render.merge import personalize
 from newsletter.subscribers import registry
 from newsletter.subscribers.characters import visible
+from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url
 from newsletter.web.site import FIELD_PROBLEMS, Site, client_address
@@ -107,16 +109,27 @@ def signup_routes(site: Site) -> APIRouter:
         now = site.clock()
         subscriber = registry.find(db, profile.address)
         if subscriber is None and not registry.is_suppressed(db, profile.key):
-            subscriber = registry.add(
-                db, profile, status="pending", method="form", source=client, now=now
-            )
-        elif subscriber is None or subscriber.status != "pending":
+            try:
+                subscriber = registry.add(
+                    db, profile, status="pending", method="form", source=client, now=now
+                )
+                db.commit()
+            except (IntegrityError, NewsletterError):
+                # The same new address, posted twice at the same moment (in two processes).
+                db.rollback()
+                subscriber = registry.find(db, profile.address)
+        if subscriber is None or subscriber.status != "pending":
             return done  # Already subscribed, unsubscribed or suppressed: the same answer, nothing sent.
+        if not claim_confirmation(db, subscriber, source=client, now=now):
+            db.rollback()
+            return done  # One went out minutes ago, or enough today: the same answer, nothing sent.
         db.commit()
         try:
             _send_confirmation(site, subscriber)
         except (NewsletterError, OSError) as error:
             log.error("confirmation email to subscriber %s failed: %s", subscriber.id, error)
+            release_confirmation(db, subscriber, now)
+            db.commit()
             return site.message(
                 page_locale,
                 N_("We could not send the confirmation email"),
