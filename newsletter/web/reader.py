@@ -2,7 +2,8 @@
 
     GET  /unsubscribe/TOKEN          a page with a button
     POST /unsubscribe/TOKEN          unsubscribes: the form, and one-click from mail clients
-    GET  /preferences/TOKEN          language, time zone, topics; POST saves
+    GET  /preferences/TOKEN          the address it is for; language, time zone, topics (tags,
+                                     named per locale by the `topics` setting); POST saves
 
 The token is the authority: it names one subscriber, for one purpose (newsletter/subscribers/
 tokens.py). Pages are in the subscriber's language.
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
 
-from newsletter.render.i18n import N_
+from newsletter.render.i18n import N_, language
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import page_url
@@ -129,6 +130,21 @@ def _preferences(
     return site.page(
         "preferences", subscriber.locale, 400 if invalid else 200,
         csrf=site.csrf.make(f"preferences:{subscriber.id}"), action=f"/preferences/{token}", form=form,
-        timezones=sorted(zoneinfo.available_timezones()), topics=sorted(db.exec(select(Tag.name)).all()),
-        saved=saved, problem=problem, invalid=invalid, unsubscribe=unsubscribe,
+        address=subscriber.email, timezones=sorted(zoneinfo.available_timezones()),
+        topics=_topics(site, db, subscriber.locale), saved=saved, problem=problem, invalid=invalid,
+        unsubscribe=unsubscribe,
     )  # fmt: skip
+
+
+def _topics(site: Site, db: Session, locale: str) -> list[dict[str, str]]:
+    """Every tag as a topic readers in `locale` can choose: its name there (or the default
+    locale's, marked with its language, or the tag itself), in the order of those names."""
+    config = site.project.config
+    topics = []
+    for tag in db.exec(select(Tag.name)).all():
+        name, named_in = config.topic_name(tag, locale)
+        other = named_in and named_in != locale
+        topics.append(
+            {"tag": tag, "name": name, "lang": language(named_in)["lang"] if other else ""}
+        )
+    return sorted(topics, key=lambda topic: (topic["name"].casefold(), topic["tag"]))
