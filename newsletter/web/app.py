@@ -28,11 +28,10 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import InvalidToken, Tokens
+from newsletter.web import reader, signup
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
-from newsletter.web.reader import reader_routes
 from newsletter.web.redirects import LocalRedirects
 from newsletter.web.security import Csrf, RateLimiter
-from newsletter.web.signup import signup_routes
 from newsletter.web.site import Site
 
 SUBSCRIBE_LIMIT = (5, 600.0)
@@ -63,10 +62,11 @@ def create_app(
         clock=clock,
     )
     app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.site = site
     app.add_middleware(LocalRedirects)
     _errors_and_health(app, site)
-    app.include_router(signup_routes(site))
-    app.include_router(reader_routes(site))
+    app.include_router(signup.router)
+    app.include_router(reader.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")

@@ -172,15 +172,10 @@ def create_app(project: Project, origin: str) -> Starlette:
         except NewsletterError as error:
             return failure(error)
         page = pages.get_template("preview.html").render(
-            issue=issue,
-            locale=locale,
-            rendered=rendered,
+            issue=issue, locale=locale, rendered=rendered, counts=count(findings),
             findings=[(note, _where(note.path, project.root)) for note in findings],
-            counts=count(findings),
-            poll=POLL_MILLISECONDS,
-            version=preview.version(),
-            size=len(rendered.email_html.encode()),
-        )
+            poll=POLL_MILLISECONDS, version=preview.version(), size=len(rendered.email_html.encode()),
+        )  # fmt: skip
         return HTMLResponse(page)
 
     async def email(request: Request) -> Response:
@@ -215,15 +210,7 @@ def create_app(project: Project, origin: str) -> Starlette:
             return failure(error)
 
     async def asset(request: Request) -> Response:
-        slug, path = request.path_params["slug"], request.path_params["path"]
-        try:
-            issue = preview.issue(slug)
-        except NewsletterError:
-            return PlainTextResponse("not found", status_code=404)
-        locale = path.rstrip("/") or issue.default_locale
-        if locale in issue.locales:
-            return RedirectResponse(local_path(f"/{slug}/{locale}/"))
-        return _issue_file(preview, slug, path)
+        return _asset(preview, request.path_params["slug"], request.path_params["path"])
 
     async def version(request: Request) -> Response:
         return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
@@ -249,6 +236,18 @@ def _where(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _asset(preview: Preview, slug: str, path: str) -> Response:
+    """A file of the issue; its page for `/SLUG/` and `/SLUG/LOCALE` (a path on this server)."""
+    try:
+        issue = preview.issue(slug)
+    except NewsletterError:
+        return PlainTextResponse("not found", status_code=404)
+    locale = path.rstrip("/") or issue.default_locale
+    if locale in issue.locales:
+        return RedirectResponse(local_path(f"/{slug}/{locale}/"))
+    return _issue_file(preview, slug, path)
 
 
 def _issue_file(preview: Preview, slug: str, path: str) -> Response:

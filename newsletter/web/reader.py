@@ -21,94 +21,96 @@ from newsletter.render.i18n import N_, language
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import page_url
-from newsletter.web.site import FIELD_PROBLEMS, Site, client_address
+from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
+
+router = APIRouter()
+"""The routes of the unsubscribe and preferences links."""
+SITE = Depends(current_site)
+DATABASE = Depends(database)
 
 
-def reader_routes(site: Site) -> APIRouter:
-    """The routes of the unsubscribe and preferences links."""
-    router = APIRouter()
-    config = site.project.config
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, site: Site = SITE, db: Session = DATABASE) -> HTMLResponse:
+    """A page with a button (and a way to the preferences instead)."""
+    subscriber = site.tokens.subscriber(db, "unsubscribe", token)
+    preferences = page_url("", "preferences", site.tokens.make("preferences", subscriber))
+    return site.page(
+        "unsubscribe",
+        subscriber.locale,
+        action=f"/unsubscribe/{token}",
+        preferences=preferences,
+    )
 
-    @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-    def unsubscribe_page(
-        token: str, request: Request, db: Session = Depends(site.session)
-    ) -> HTMLResponse:
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, request: Request, site: Site = SITE) -> HTMLResponse:
+    """Unsubscribes: the page's button, and one-click from mail clients (RFC 8058)."""
+    # The mail client POSTs "List-Unsubscribe=One-Click" with no cookie, no CSRF token and
+    # follows no redirect; the answer is 200. The token is the authority.
+    body = (await request.body()).decode("utf-8", "replace")
+    method = "one-click" if "List-Unsubscribe=One-Click" in body else "link"
+    with Session(site.engine) as db:
         subscriber = site.tokens.subscriber(db, "unsubscribe", token)
-        preferences = page_url("", "preferences", site.tokens.make("preferences", subscriber))
-        return site.page(
-            "unsubscribe",
-            subscriber.locale,
-            action=f"/unsubscribe/{token}",
-            preferences=preferences,
-        )
-
-    @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-    async def unsubscribe(token: str, request: Request) -> HTMLResponse:
-        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie,
-        # no CSRF token and follows no redirect; the answer is 200. The token is the authority.
-        body = (await request.body()).decode("utf-8", "replace")
-        method = "one-click" if "List-Unsubscribe=One-Click" in body else "link"
-        with Session(site.engine) as db:
-            subscriber = site.tokens.subscriber(db, "unsubscribe", token)
-            registry.unsubscribe(
-                db,
-                subscriber,
-                method=method,
-                source=client_address(request),
-                now=site.clock(),
-            )
-            db.commit()
-            return site.message(
-                subscriber.locale,
-                N_("You are unsubscribed"),
-                N_("You will not receive any more emails from us."),
-            )
-
-    @router.get("/preferences/{token}", response_class=HTMLResponse)
-    def preferences_page(
-        token: str, request: Request, db: Session = Depends(site.session)
-    ) -> HTMLResponse:
-        subscriber = site.tokens.subscriber(db, "preferences", token)
-        return _preferences(site, db, subscriber, token, saved=False)
-
-    @router.post("/preferences/{token}", response_class=HTMLResponse)
-    def save_preferences(
-        token: str,
-        request: Request,
-        locale: str = Form(""),
-        timezone: str = Form(""),
-        tags: list[str] = Form(default_factory=list),
-        csrf: str = Form(""),
-        db: Session = Depends(site.session),
-    ) -> HTMLResponse:
-        subscriber = site.tokens.subscriber(db, "preferences", token)
-        if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not site.from_us(request):
-            return site.form_expired(subscriber.locale)
-        known = set(db.exec(select(Tag.name)).all())
-        refused = (
-            ("locale", locale not in config.locales),
-            ("timezone", not registry.valid_timezone(timezone)),
-            ("tags", not set(tags) <= known),
-        )
-        invalid = next((name for name, bad in refused if bad), "")
-        if invalid:
-            problem = site.environment(subscriber.locale)[0].gettext(FIELD_PROBLEMS[invalid])
-            return _preferences(
-                site, db, subscriber, token, saved=False, problem=problem, invalid=invalid
-            )
-        registry.update_preferences(
+        registry.unsubscribe(
             db,
             subscriber,
-            locale=locale,
-            timezone=timezone,
-            tags=tags,
+            method=method,
             source=client_address(request),
             now=site.clock(),
         )
         db.commit()
-        return _preferences(site, db, subscriber, token, saved=True)
+        return site.message(
+            subscriber.locale,
+            N_("You are unsubscribed"),
+            N_("You will not receive any more emails from us."),
+        )
 
-    return router
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(token: str, site: Site = SITE, db: Session = DATABASE) -> HTMLResponse:
+    """The address, its language, time zone and topics."""
+    subscriber = site.tokens.subscriber(db, "preferences", token)
+    return _preferences(site, db, subscriber, token, saved=False)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+def save_preferences(
+    token: str,
+    request: Request,
+    locale: str = Form(""),
+    timezone: str = Form(""),
+    tags: list[str] = Form(default_factory=list),
+    csrf: str = Form(""),
+    site: Site = SITE,
+    db: Session = DATABASE,
+) -> HTMLResponse:
+    """Saves what was chosen, if every value is one of the page's; else names the list."""
+    subscriber = site.tokens.subscriber(db, "preferences", token)
+    if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not site.from_us(request):
+        return site.form_expired(subscriber.locale)
+    known = set(db.exec(select(Tag.name)).all())
+    refused = (
+        ("locale", locale not in site.project.config.locales),
+        ("timezone", not registry.valid_timezone(timezone)),
+        ("tags", not set(tags) <= known),
+    )
+    invalid = next((name for name, bad in refused if bad), "")
+    if invalid:
+        problem = site.environment(subscriber.locale)[0].gettext(FIELD_PROBLEMS[invalid])
+        return _preferences(
+            site, db, subscriber, token, saved=False, problem=problem, invalid=invalid
+        )
+    registry.update_preferences(
+        db,
+        subscriber,
+        locale=locale,
+        timezone=timezone,
+        tags=tags,
+        source=client_address(request),
+        now=site.clock(),
+    )
+    db.commit()
+    return _preferences(site, db, subscriber, token, saved=True)
 
 
 def _preferences(

@@ -23,151 +23,163 @@ from newsletter.subscribers.characters import visible
 from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url
-from newsletter.web.site import FIELD_PROBLEMS, Site, client_address
+from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
 
 log = logging.getLogger(__name__)
 MAX_EMAIL = 320
 
 
-def signup_routes(site: Site) -> APIRouter:
-    """The routes of the subscribe form and of the confirmation link."""
-    router = APIRouter()
+router = APIRouter()
+"""The routes of the subscribe form and of the confirmation link."""
+SITE = Depends(current_site)
+DATABASE = Depends(database)
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request, site: Site = SITE) -> HTMLResponse:
+    """The form, in the browser's language."""
+    locale = site.browser_locale(request)
+    form = {"email": "", "name": "", "locale": locale}
+    return _form(site, locale, form)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe(
+    request: Request,
+    email: str = Form(""),
+    name: str = Form(""),
+    locale: str = Form(""),
+    timezone: str = Form(""),
+    website: str = Form(""),
+    csrf: str = Form(""),
+    site: Site = SITE,
+    db: Session = DATABASE,
+) -> HTMLResponse:
+    """The same answer whatever became of the address, unless the form itself is refused."""
     config = site.project.config
-
-    @router.get("/subscribe", response_class=HTMLResponse)
-    def subscribe_form(request: Request) -> HTMLResponse:
-        locale = site.browser_locale(request)
-        return site.page(
-            "subscribe",
-            locale,
-            csrf=site.csrf.make("subscribe"),
-            action="/subscribe",
-            form={"email": "", "name": "", "locale": locale},
-            problem="",
-            invalid="",
-        )
-
-    @router.post("/subscribe", response_class=HTMLResponse)
-    def subscribe(
-        request: Request,
-        email: str = Form(""),
-        name: str = Form(""),
-        locale: str = Form(""),
-        timezone: str = Form(""),
-        website: str = Form(""),
-        csrf: str = Form(""),
-        db: Session = Depends(site.session),
-    ) -> HTMLResponse:
-        page_locale = locale if locale in config.locales else site.browser_locale(request)
-        localizer, _ = site.environment(page_locale)
-        if not site.csrf.valid("subscribe", csrf) or not site.from_us(request):
-            return site.form_expired(page_locale)
-        client = client_address(request)
-        if not site.limiter.allow(client):
-            return site.message(
-                page_locale,
-                N_("Too many attempts"),
-                N_("Please wait a few minutes and try again."),
-                429,
-            )
-        done = site.message(
+    page_locale = locale if locale in config.locales else site.browser_locale(request)
+    if not site.csrf.valid("subscribe", csrf) or not site.from_us(request):
+        return site.form_expired(page_locale)
+    client = client_address(request)
+    if not site.limiter.allow(client):
+        return site.message(
             page_locale,
-            N_("Check your inbox"),
-            N_(
-                "If the address can receive our newsletter, a confirmation email is on its way. Click the button in it to finish subscribing."
-            ),
+            N_("Too many attempts"),
+            N_("Please wait a few minutes and try again."),
+            429,
         )
-        if website:
-            return done  # A bot filled the hidden field: answer as usual, do nothing.
+    done = site.message(
+        page_locale,
+        N_("Check your inbox"),
+        N_(
+            "If the address can receive our newsletter, a confirmation email is on its way. Click the button in it to finish subscribing."
+        ),
+    )
+    if website:
+        return done  # A bot filled the hidden field: answer as usual, do nothing.
+    try:
+        if len(email) > MAX_EMAIL:
+            raise registry.InvalidProfile("email", "too long", "shorten it")
+        zone = timezone if timezone and registry.valid_timezone(timezone) else config.timezone
+        profile = registry.make_profile(
+            email,
+            name,
+            page_locale,
+            zone,
+            (),
+            config.locales,
+            config.default_locale,
+            config.timezone,
+        )
+    except registry.InvalidProfile as error:
         # Echoed back with control characters shown as U+FFFD: the reader sees where they were.
         form = {"email": visible(email[:MAX_EMAIL]), "name": visible(name), "locale": page_locale}
-        try:
-            if len(email) > MAX_EMAIL:
-                raise registry.InvalidProfile("email", "too long", "shorten it")
-            zone = timezone if timezone and registry.valid_timezone(timezone) else config.timezone
-            profile = registry.make_profile(
-                email,
-                name,
-                page_locale,
-                zone,
-                (),
-                config.locales,
-                config.default_locale,
-                config.timezone,
-            )
-        except registry.InvalidProfile as error:
-            return site.page(
-                "subscribe",
-                page_locale,
-                400,
-                csrf=site.csrf.make("subscribe"),
-                action="/subscribe",
-                form=form,
-                problem=localizer.gettext(FIELD_PROBLEMS[error.field]),
-                invalid=error.field,
-            )
-        now = site.clock()
-        subscriber = registry.find(db, profile.address)
-        if subscriber is None and not registry.is_suppressed(db, profile.key):
-            try:
-                subscriber = registry.add(
-                    db, profile, status="pending", method="form", source=client, now=now
-                )
-                db.commit()
-            except (IntegrityError, NewsletterError):
-                # The same new address, posted twice at the same moment (in two processes).
-                db.rollback()
-                subscriber = registry.find(db, profile.address)
-        if subscriber is None or subscriber.status != "pending":
-            return done  # Already subscribed, unsubscribed or suppressed: the same answer, nothing sent.
-        if not claim_confirmation(db, subscriber, source=client, now=now):
-            db.rollback()
-            return done  # One went out minutes ago, or enough today: the same answer, nothing sent.
-        db.commit()
-        try:
-            _send_confirmation(site, subscriber)
-        except (NewsletterError, OSError) as error:
-            log.error("confirmation email to subscriber %s failed: %s", subscriber.id, error)
-            release_confirmation(db, subscriber, now)
-            db.commit()
-            return site.message(
-                page_locale,
-                N_("We could not send the confirmation email"),
-                N_("Please try again later."),
-                503,
-            )
-        return done
-
-    @router.get("/confirm/{token}", response_class=HTMLResponse)
-    def confirm_page(
-        token: str, request: Request, db: Session = Depends(site.session)
-    ) -> HTMLResponse:
-        subscriber = site.tokens.subscriber(db, "confirm", token)
-        return site.page(
-            "confirm",
-            subscriber.locale,
-            csrf=site.csrf.make(f"confirm:{subscriber.id}"),
-            action=f"/confirm/{token}",
-        )
-
-    @router.post("/confirm/{token}", response_class=HTMLResponse)
-    def confirm(
-        token: str, request: Request, csrf: str = Form(""), db: Session = Depends(site.session)
-    ) -> HTMLResponse:
-        subscriber = site.tokens.subscriber(db, "confirm", token)
-        if not site.csrf.valid(f"confirm:{subscriber.id}", csrf) or not site.from_us(request):
-            return site.form_expired(subscriber.locale)
-        registry.confirm(db, subscriber, source=client_address(request), now=site.clock())
-        db.commit()
-        if subscriber.status != "active":
-            return site.invalid_link(subscriber.locale)
+        return _form(site, page_locale, form, error.field)
+    if not _confirmation(site, db, profile, client):
         return site.message(
-            subscriber.locale,
-            N_("You are subscribed"),
-            N_("Welcome! The next issue will arrive in your inbox."),
+            page_locale,
+            N_("We could not send the confirmation email"),
+            N_("Please try again later."),
+            503,
         )
+    return done
 
-    return router
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(token: str, site: Site = SITE, db: Session = DATABASE) -> HTMLResponse:
+    """A page with a button: mail scanners that open links confirm nothing."""
+    subscriber = site.tokens.subscriber(db, "confirm", token)
+    return site.page(
+        "confirm",
+        subscriber.locale,
+        csrf=site.csrf.make(f"confirm:{subscriber.id}"),
+        action=f"/confirm/{token}",
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm(
+    token: str, request: Request, csrf: str = Form(""), site: Site = SITE, db: Session = DATABASE
+) -> HTMLResponse:
+    """The click on the button: the subscriber is active."""
+    subscriber = site.tokens.subscriber(db, "confirm", token)
+    if not site.csrf.valid(f"confirm:{subscriber.id}", csrf) or not site.from_us(request):
+        return site.form_expired(subscriber.locale)
+    registry.confirm(db, subscriber, source=client_address(request), now=site.clock())
+    db.commit()
+    if subscriber.status != "active":
+        return site.invalid_link(subscriber.locale)
+    return site.message(
+        subscriber.locale,
+        N_("You are subscribed"),
+        N_("Welcome! The next issue will arrive in your inbox."),
+    )
+
+
+def _form(site: Site, locale: str, form: dict[str, str], invalid: str = "") -> HTMLResponse:
+    """The subscribe form, with the field `invalid` marked and named (status 400) if given."""
+    problem = site.environment(locale)[0].gettext(FIELD_PROBLEMS[invalid]) if invalid else ""
+    return site.page(
+        "subscribe",
+        locale,
+        400 if invalid else 200,
+        csrf=site.csrf.make("subscribe"),
+        action="/subscribe",
+        form=form,
+        problem=problem,
+        invalid=invalid,
+    )
+
+
+def _confirmation(site: Site, db: Session, profile: registry.Profile, client: str) -> bool:
+    """A new address becomes pending; a pending one gets a confirmation email unless one went
+    out minutes ago or enough today. False only when the email could not be sent."""
+    now = site.clock()
+    subscriber = registry.find(db, profile.address)
+    if subscriber is None and not registry.is_suppressed(db, profile.key):
+        try:
+            subscriber = registry.add(
+                db, profile, status="pending", method="form", source=client, now=now
+            )
+            db.commit()
+        except (IntegrityError, NewsletterError):
+            # The same new address, posted twice at the same moment (in two processes).
+            db.rollback()
+            subscriber = registry.find(db, profile.address)
+    if subscriber is None or subscriber.status != "pending":
+        return True  # Already subscribed, unsubscribed or suppressed: nothing is sent.
+    if not claim_confirmation(db, subscriber, source=client, now=now):
+        db.rollback()
+        return True  # One went out minutes ago, or enough today: nothing is sent.
+    db.commit()
+    try:
+        _send_confirmation(site, subscriber)
+    except (NewsletterError, OSError) as error:
+        log.error("confirmation email to subscriber %s failed: %s", subscriber.id, error)
+        release_confirmation(db, subscriber, now)
+        db.commit()
+        return False
+    return True
 
 
 def _send_confirmation(site: Site, subscriber: Subscriber) -> None:

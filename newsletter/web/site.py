@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 from sqlalchemy import Engine
@@ -56,11 +56,6 @@ class Site:
     def hosts(self) -> set[str]:
         """The host (and port) of the public base URL: forms posted from there are ours."""
         return {self.project.config.base_url.split("://", 1)[1].split("/", 1)[0]}
-
-    def session(self) -> Iterator[Session]:
-        """A database session for one request (a FastAPI dependency)."""
-        with Session(self.engine) as opened:
-            yield opened
 
     def environment(self, locale: str) -> tuple[Localizer, Environment]:
         """The page templates in `locale`, built once per locale for the life of the app."""
@@ -143,6 +138,19 @@ class Site:
             N_("Reload the page and send the form again."),
             400,
         )
+
+
+def current_site(request: Request) -> Site:
+    """The Site of the app serving `request` (a FastAPI dependency)."""
+    site = request.app.state.site
+    assert isinstance(site, Site)
+    return site
+
+
+def database(site: Site = Depends(current_site)) -> Iterator[Session]:
+    """A database session for one request (a FastAPI dependency)."""
+    with Session(site.engine) as opened:
+        yield opened
 
 
 def client_address(request: Request) -> str:
