@@ -7,6 +7,7 @@ case. Secrets never come from files: they are read from their own environment va
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -27,7 +28,8 @@ from pydantic import (
 )
 
 from newsletter.errors import ConfigError, display_path
-from newsletter.locales import normalize_locale
+from newsletter.locales import match_locale, normalize_locale
+from newsletter.subscribers.characters import forbidden_character
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
@@ -164,6 +166,10 @@ class Config(BaseModel):
         ge=0,
         description="Newest issues in each feed of the archive, with their full text; 0: all of them.",
     )
+    topics: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -287,6 +293,60 @@ class Config(BaseModel):
         language = locale.split("_")[0]
         return texts.get(locale) or texts.get(language) or texts.get("") or self.name
 
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics(cls, value: Any, info: ValidationInfo) -> dict[str, dict[str, str]]:
+        if isinstance(value, str):  # NEWSLETTER_TOPICS: the same tables as JSON.
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                raise ValueError(
+                    f'must be JSON such as {{"research": {{"en": "Research"}}}}: {error}'
+                ) from error
+        if not isinstance(value, dict):
+            raise ValueError('must be tables such as [topics.research] with en = "Research"')
+        locales = info.data.get("locales") or []
+        checked: dict[str, dict[str, str]] = {}
+        for tag, names in value.items():
+            bare = re.fullmatch(r"[A-Za-z0-9_-]+", tag)
+            where = f"[topics.{tag}]" if bare else f"[topics.{json.dumps(tag, ensure_ascii=False)}]"
+            if not tag.strip() or len(tag) > 100 or forbidden_character(tag):
+                raise ValueError(
+                    f"{where}: a tag name is 1 to 100 characters, without control characters"
+                )
+            if not isinstance(names, dict):
+                raise ValueError(
+                    f'{where}: must be a table of LOCALE = "Name", such as en = "Research"'
+                )
+            checked[tag] = {}
+            for locale, name in names.items():
+                try:
+                    matched = match_locale(locale, locales)
+                except ValueError as error:
+                    raise ValueError(f"{where} {locale}: {error}") from error
+                if matched not in locales:
+                    raise ValueError(f"{where} {locale}: not one of locales {locales}")
+                if (
+                    not isinstance(name, str)
+                    or not name.strip()
+                    or len(name) > 100
+                    or forbidden_character(name)
+                ):
+                    raise ValueError(
+                        f"{where} {locale}: the name must be text of 1 to 100 characters, without control characters"
+                    )
+                checked[tag][matched] = name.strip()
+        return checked
+
+    def topic_name(self, tag: str, locale: str) -> tuple[str, str]:
+        """(name, locale of the name) of a tag for readers in `locale`: its name there, else the
+        default locale's, else the tag itself ("" as its locale)."""
+        names = self.topics.get(tag, {})
+        for candidate in (locale, self.default_locale):
+            if candidate in names:
+                return names[candidate], candidate
+        return tag, ""
+
     @property
     def sender(self) -> str:
         """The display name for the From header."""
@@ -381,7 +441,7 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         for item in error.errors():
             key = str(item["loc"][0]) if item["loc"] else ""
             origin = origins.get(key, f"{where}: {key}" if key else where)
-            line = _key_line(text, key) if origin.startswith(where) else None
+            line = _key_line(text, key, item["msg"]) if origin.startswith(where) else None
             if line:
                 origin = origin.replace(f"{where}:", f"{where}:{line}:", 1)
             message = item["msg"].removeprefix("Value error, ")
@@ -426,9 +486,15 @@ def _at(where: str, text: str, key: str) -> str:
     return f"{where}:{line}" if line else where
 
 
-def _key_line(text: str, key: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+def _key_line(text: str, key: str, message: str = "") -> int | None:
+    """The line of `key = ...` or of its `[key.NAME]` table (the one `message` names, if any)."""
+    named = re.search(rf"\[{re.escape(key)}\.[^\]]+\]", message)
+    lines = list(enumerate(text.splitlines(), start=1))
+    if named:  # Only that table's line, else none (not another table's).
+        found = [number for number, line in lines if line.strip().startswith(named.group())]
+        return found[0] if found else None
+    for number, line in lines:
+        if re.match(rf"\s*(?:{re.escape(key)}\s*=|\[{re.escape(key)}[.\]])", line):
             return number
     return None
 

@@ -43,6 +43,7 @@ leader_lease = 10
 logo = "assets/logo.png"
 logo_alt = { en = "AI Weekly", pt-br = "AI Semanal" }
 logo_width = 120
+topics = { research = { en = "Research", pt-br = "Pesquisa" }, "week ly" = { de = "Woche" } }
 """
 
 # Four field problems, one per line, plus an unknown key: all must be reported together.
@@ -132,6 +133,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "logo": "assets/logo.png",
         "logo_alt": {"en": "AI Weekly", "pt_BR": "AI Semanal"},
         "logo_width": 120,
+        "topics": {"research": {"en": "Research", "pt_BR": "Pesquisa"}, "week ly": {"de": "Woche"}},
     }
     assert loaded.config.model_dump() == expected
     assert loaded.source == path
@@ -397,3 +399,52 @@ def test_config_outside_a_config_folder_makes_its_own_folder_the_root(project: P
 
     assert loaded.root == (project / "site").resolve()
     assert loaded.issues_path == (project / "site").resolve() / "posts"
+
+
+TOPICS = """\
+locales = ["en", "de", "zh"]
+
+[topics.research]
+en = "Research"
+de = "Forschung"
+zh_Hans = "研究"
+
+[topics.weekly]
+en = "Weekly"
+"""
+
+
+def test_topic_names_per_locale_fall_back_to_the_default_locale_then_the_tag(
+    project: Path,
+) -> None:
+    config = load_project(write_config(project, TOPICS), environ={}).config
+    assert config.topics["research"] == {"en": "Research", "de": "Forschung", "zh": "研究"}
+    assert config.topic_name("research", "zh") == ("研究", "zh")  # zh_Hans is the zh edition.
+    assert config.topic_name("weekly", "de") == ("Weekly", "en")
+    assert config.topic_name("sample", "de") == ("sample", "")
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "problem"),
+    [
+        (
+            '[topics.sample]\nxx = "Bad"',
+            11,
+            "topics: [topics.sample] xx: 'xx' is not a known locale",
+        ),
+        ('[topics.sample]\nfr = "Non"', 11, "topics: [topics.sample] fr: not one of locales"),
+        ('[topics.sample]\nde = " "', 11, "[topics.sample] de: the name must be text of 1 to 100"),
+        ('[topics.sample]\nde = "a\\u0000b"', 11, "without control characters"),
+        ("[topics.sample]\nde = 5", 11, "[topics.sample] de: the name must be text"),
+        ('[topics."two words"]\nfr = "Non"', 11, '[topics."two words"] fr: not one of locales'),
+        ("[topics]\nsample = 5", None, '[topics.sample]: must be a table of LOCALE = "Name"'),
+    ],
+)
+def test_topic_names_are_checked_when_the_configuration_loads(
+    project: Path, table: str, line: int | None, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_project(write_config(project, f"{TOPICS}\n{table}\n"), environ={})
+    (reported,) = problems(raised.value)
+    where = f"config/newsletter.toml:{line}: " if line else "config/newsletter.toml: topics: "
+    assert reported.startswith(where) and problem in reported, reported

@@ -32,7 +32,7 @@ def test_every_config_key_is_documented_and_in_the_sample_file(key: str) -> None
     assert re.search(rf"^\| `{key}` \|", CONFIG_DOC, re.MULTILINE), (
         f"docs/configuration.md lacks a row for {key}"
     )
-    assert re.search(rf"^{key} = ", SAMPLE_CONFIG, re.MULTILINE), (
+    assert re.search(rf"^(?:{key} = |\[{key}\.)", SAMPLE_CONFIG, re.MULTILINE), (
         f"config/newsletter.toml lacks {key}"
     )
     assert Config.model_fields[key].description

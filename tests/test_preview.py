@@ -91,3 +91,44 @@ def test_a_broken_file_shows_the_error_and_recovers(client: TestClient, project_
     assert "invalid YAML front matter" in page.text and 'fetch("/__version"' in page.text
     issue.write_text(good, encoding="utf-8")
     assert client.get(f"/{SLUG}/en/").status_code == 200
+
+
+def test_the_page_shows_what_check_finds_and_follows_edits(tmp_path: Path) -> None:
+    slug = "2024-03-10-ai-revolution-accelerates"
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "newsletter.toml", tmp_path / "config" / "newsletter.toml")
+    shutil.copytree(ROOT / "issues" / slug, tmp_path / "issues" / slug)
+    project = load_project(tmp_path / "config" / "newsletter.toml", environ={})
+    client = TestClient(create_app(project, ORIGIN))
+    page = client.get(f"/{slug}/zh/").text  # Findings of every edition, whichever is shown.
+    assert "newsletter check: 0 errors, 2 warnings" in page
+    assert f"issues/{slug}/issue.md:2</code>: <bdi>en: subject is 87 characters" in page
+    assert "en: preheader is 259 characters; inboxes show 30 to 150" in page
+    assert "fix: <bdi>shorten the title</bdi>" in page
+
+    lead = tmp_path / "issues" / slug / "issue.md"
+    _edit(lead, "title: 'The AI Revolution Accelerates: A Week", "title: 'A Week")
+    page = client.get(f"/{slug}/zh/").text
+    assert "subject is" not in page and "newsletter check: 0 errors, 1 warning" in page
+    _edit(
+        lead,
+        "preheader: Explore the transformative",
+        "preheader: Sora makes video, Claude 3 reads.\nx-old:",
+    )
+    page = client.get(f"/{slug}/en/").text
+    assert "newsletter check: 0 errors, 0 warnings" in page
+
+    story = next((tmp_path / "issues" / slug / "stories").glob("*.md"))
+    _edit(story, "\n\n", "\n\n![A chart](images/missing-chart.png)\n\n")
+    page = client.get(f"/{slug}/en/").text
+    assert "newsletter check: 1 error, 0 warnings" in page
+    assert f"issues/{slug}/stories/{story.name}:" in page and "missing-chart.png" in page
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in `path`, with a modification time the preview notices."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    later = time.time() + 10 + len(text) % 7
+    os.utime(path, (later, later))

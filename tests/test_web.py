@@ -134,7 +134,7 @@ def test_double_opt_in_round_trip(
                 select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
             )
         ]
-    assert kinds == ["subscribe", "confirm"]
+    assert kinds == ["subscribe", "confirmation-sent", "confirm"]  # The email is evidence too.
 
 
 def test_pages_speak_the_browser_language(client: TestClient) -> None:
@@ -336,3 +336,31 @@ def test_suppression_survives_forget(project: Project) -> None:
         assert session.exec(select(Subscriber)).all() == []
         assert session.exec(select(ConsentEvent)).all() == []
         assert [row.reason for row in session.exec(select(Suppression))] == ["forgotten"]
+
+
+def test_preferences_name_the_address_and_show_topics_in_the_readers_language(
+    project: Project,
+) -> None:
+    source = project.source
+    assert source is not None
+    source.write_text(
+        source.read_text(encoding="utf-8")
+        + '\n[topics.research]\nen = "Research papers"\nde = "Forschungsarbeiten"\n'
+        + '\n[topics.weekly]\nen = "The weekly issue"\n',
+        encoding="utf-8",
+    )
+    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
+    client = TestClient(create_app(project, clock=lambda: NOW))
+    subscriber = _add(project, "dee@example.org", locale="de")
+    with Session(_engine(project)) as session:
+        session.add(Tag(name="research"))
+        session.add(Tag(name="sample"))
+        session.commit()
+    page = client.get(f"/preferences/{Tokens(SECRET).make('preferences', subscriber)}").text
+    assert 'Diese Einstellungen gelten für <bdi dir="ltr">dee@example.org</bdi>.' in page
+    topics = re.findall(r'value="([^"]+)"( checked)?> <span( lang="[^"]+")?>([^<]+)</span>', page)
+    assert topics == [  # In the order of their names: German, else English (marked), else the tag.
+        ("research", "", "", "Forschungsarbeiten"),
+        ("sample", "", "", "sample"),
+        ("weekly", " checked", ' lang="en"', "The weekly issue"),
+    ]

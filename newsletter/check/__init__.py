@@ -6,11 +6,29 @@ falling back to the default language) are part of the report.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from markdown_it import MarkdownIt
+
 from newsletter.check.content import check_content
 from newsletter.content.loader import SLUG_HINT, duplicate_slugs
 from newsletter.model import Issue, Note
 
-__all__ = ["check_content", "check_duplicate_slugs", "count"]
+if TYPE_CHECKING:
+    from newsletter.check.rendered import Renders
+
+__all__ = ["check_content", "check_duplicate_slugs", "check_issue", "count"]
+
+
+def check_issue(issue: Issue, parser: MarkdownIt, renderer: Renders) -> list[Note]:
+    """What `newsletter check` reports for one issue: its files, then, when they hold no error,
+    its rendered editions (the preview shows the same)."""
+    from newsletter.check.rendered import check_rendered
+
+    notes = check_content(issue, parser)
+    if not any(note.severity == "error" for note in notes):
+        notes.extend(check_rendered(issue, renderer))
+    return notes
 
 
 def check_duplicate_slugs(issues: list[Issue]) -> list[Note]:

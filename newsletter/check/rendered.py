@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Protocol
 
 from newsletter.model import Edition, Issue, Note
-from newsletter.render.pipeline import RenderedEdition, Renderer
+from newsletter.render.pipeline import RenderedEdition
 
 GMAIL_CLIP_BYTES = 102 * 1024
 """Gmail shows "[Message clipped]" and hides the rest (footer and unsubscribe link included) above this."""
@@ -16,7 +17,13 @@ _URL = re.compile(r"""\b(href|src)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 _ABSOLUTE = re.compile(r"^(https?://[^/\s]+|mailto:|tel:|#|%%nl_[a-z_]+%%)", re.IGNORECASE)
 
 
-def check_rendered(issue: Issue, renderer: Renderer) -> list[Note]:
+class Renders(Protocol):
+    """What renders an edition: a Renderer, or the preview's cache of what it rendered."""
+
+    def render(self, issue: Issue, locale: str) -> RenderedEdition: ...
+
+
+def check_rendered(issue: Issue, renderer: Renders) -> list[Note]:
     """Render every edition of `issue` and report what inboxes would do badly with it."""
     notes: list[Note] = []
     for locale, edition in issue.editions.items():

@@ -89,8 +89,7 @@ def check(
 
     Example: newsletter check 2024-03-10-ai-week
     """
-    from newsletter.check import check_content, check_duplicate_slugs, count
-    from newsletter.check.rendered import check_rendered
+    from newsletter.check import check_duplicate_slugs, check_issue, count
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import discover_issue_paths, find_issue_path
     from newsletter.model import Issue, Note
@@ -114,10 +113,7 @@ def check(
             notes.append(Note("error", error.message, error.path or path, error.line, error.hint))
             continue
         loaded.append(issue)
-        found = check_content(issue, loader.parser)
-        notes.extend(found)
-        if not any(note.severity == "error" for note in found):
-            notes.extend(check_rendered(issue, renderer))
+        notes.extend(check_issue(issue, loader.parser, renderer))
     notes.extend(check_duplicate_slugs(loaded))
     out = console()
     for note in notes:

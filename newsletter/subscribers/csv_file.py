@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from newsletter.errors import NewsletterError
+from newsletter.subscribers.characters import forbidden_character
+from newsletter.subscribers.formulas import restore
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -82,7 +84,7 @@ def open_reader(stream: TextIO, path: Path, delimiter: str | None) -> tuple[CsvR
     # Strict: a quoted field that never closes is an error, not the rest of the file in one field.
     reader = csv.reader(chain([first], stream), delimiter=delimiter, strict=True)
     try:
-        header = [name.strip().lstrip("\ufeff") for name in next(reader)]
+        header = [restore(name.strip().lstrip("\ufeff")) for name in next(reader)]
     except csv.Error as error:
         raise NewsletterError(
             f"cannot read the header: {error}", path=path, line=1, hint=QUOTES
@@ -184,6 +186,10 @@ def map_columns(header: list[str], mapping: Mapping[str, str] | None, path: Path
         if where not in chosen and fold_header(name) in EARLIER:
             earlier.append((where, EARLIER[fold_header(name)]))
         else:
+            if problem := forbidden_character(name):
+                hint = "rename the column in the header (it becomes an attribute's name)"
+                message = f"column {where + 1} {name!r}: the name {problem}"
+                raise NewsletterError(message, path=path, line=1, hint=hint)
             attributes.append((where, name or f"column {where + 1}"))
     return Columns(len(header), index, tuple(attributes), tuple(earlier))
 

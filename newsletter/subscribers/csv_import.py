@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from newsletter.db import converter, insert_many, lock_for_writing, utcnow
+from newsletter.errors import NewsletterError
 from newsletter.subscribers.bulk import (
     Found,
     chunks,
@@ -35,6 +36,7 @@ from newsletter.subscribers.bulk import (
     new_ids,
     tag_pairs,
 )
+from newsletter.subscribers.characters import forbidden_character
 from newsletter.subscribers.csv_file import (
     Columns,
     detect_encoding,
@@ -120,6 +122,9 @@ def import_csv(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     extra_tags = dict.fromkeys(tag.strip() for tag in tags if tag.strip())
+    for tag in extra_tags:
+        if problem := forbidden_character(tag):
+            raise NewsletterError(f"--tag {tag!r} {problem}", hint="give the tag without it")
     settings = _Settings(
         path.name, list(locales), default_locale, default_timezone, extra_tags, now
     )

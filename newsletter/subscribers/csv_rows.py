@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import InvalidAddress, address_hash, normalize_address
+from newsletter.subscribers.characters import forbidden_character, has_control
 from newsletter.subscribers.csv_file import ALIASES, Columns
+from newsletter.subscribers.formulas import restore
 
 STATUSES = {"": "active", "active": "active", "subscribed": "active", "pending": "pending"}
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
@@ -83,6 +85,13 @@ class Checker:
         # a field not in the file is read from the empty cell appended after the row's last one.
         self.fields = itemgetter(*(columns.index.get(name, columns.count) for name in ALIASES))
         self.first_last = "first_name" in columns.index or "last_name" in columns.index
+        # The columns that reach the database, named as a report names them: no control
+        # characters in fields and earlier consent; tabs and line breaks allowed in attributes.
+        # (The address has its own checks; the name is checked once its whitespace is spaces.)
+        names = ("email", "name", "first_name", "last_name")
+        self.single_line = [(at, name) for name, at in columns.index.items() if name not in names]
+        self.single_line += [(at, name) for at, name in columns.earlier]
+        self.multi_line = list(columns.attributes)
         self.locale_of: dict[str, str | Invalid] = {"": ""}
         self.zone_of: dict[str, str | Invalid] = {"": ""}
         self.zones: dict[str, str] = {}
@@ -93,6 +102,9 @@ class Checker:
             problem = f"columns: the row has {len(row)} fields, the header has {self.columns.count}"
             return Rejected(line, None, "", problem)
         cells = [value.strip() for value in row]
+        joined = "".join(cells)
+        if "'" in joined:  # Only then can a cell carry the quote an export puts before a formula.
+            cells = [restore(cell) for cell in cells]
         cells.append("")
         raw, name, first, last, locale, zone, listed, status = self.fields(cells)
         if not raw:
@@ -106,12 +118,20 @@ class Checker:
         if status in SUPPRESSING:
             return Rejected(line, digest, status, None)
         try:
+            if (control := self._control(joined, cells)) is not None:
+                raise Invalid(control)
             if status not in STATUSES:
                 raise Invalid(
                     f"status: {status!r} is not one of active, pending, {', '.join(SUPPRESSING)}"
                 )
             if not name and self.first_last:
                 name = f"{first} {last}" if first and last else first or last
+            if has_control(name):
+                # A line break (Alt+Enter in a spreadsheet cell) or a tab becomes a space, as in
+                # the forms: a name is one line in a To header and a greeting.
+                name = " ".join(name.split())
+                if control := forbidden_character(name):
+                    raise Invalid(f"name: {control}; remove it")
             if len(name) > MAX_NAME:
                 raise Invalid(f"name: longer than {MAX_NAME} characters")
             tags = self._tags(listed) if listed else {}
@@ -134,6 +154,17 @@ class Checker:
             )
         except Invalid as problem:
             return Rejected(line, digest, status, str(problem))
+
+    def _control(self, joined: str, cells: list[str]) -> str | None:
+        """`column: contains a control character ...` for the first cell that holds one, else None
+        (one search of the whole row, `joined`, decides for nearly every row)."""
+        if not has_control(joined):
+            return None
+        for multiline, columns in ((False, self.single_line), (True, self.multi_line)):
+            for at, name in columns:
+                if problem := forbidden_character(cells[at], multiline=multiline):
+                    return f"{name}: {problem}; remove it"
+        return None
 
     @staticmethod
     def _tags(listed: str) -> dict[str, None]:

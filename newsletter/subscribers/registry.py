@@ -26,6 +26,8 @@ from newsletter.subscribers.addresses import (
     address_key,
     normalize_address,
 )
+from newsletter.subscribers.characters import forbidden_character
+from newsletter.subscribers.formulas import neutralise
 from newsletter.subscribers.models import (
     STATUSES,
     ConsentEvent,
@@ -63,6 +65,17 @@ class Profile:
     tags: tuple[str, ...]
 
 
+class InvalidProfile(NewsletterError):
+    """A value a person gave that cannot be stored; `field` names it (email, name, locale...)."""
+
+    def __init__(self, field: str, problem: str, hint: str) -> None:
+        super().__init__(f"{field}: {problem}", hint=hint)
+        self.field, self.problem = field, problem
+
+    def __reduce__(self) -> tuple[type[InvalidProfile], tuple[object, ...]]:
+        return (type(self), (self.field, self.problem, self.hint))
+
+
 def make_profile(
     email: str,
     name: str,
@@ -73,36 +86,40 @@ def make_profile(
     default_locale: str,
     default_timezone: str,
 ) -> Profile:
-    """A validated profile; NewsletterError naming the field when a value is not acceptable."""
+    """A validated profile; InvalidProfile naming the field when a value is not acceptable.
+
+    Whitespace in a name (line breaks and tabs too) becomes single spaces; any other control
+    character, in any field, is refused rather than stored.
+    """
     try:
         address, key = normalize_address(email)
     except InvalidAddress as error:
-        raise NewsletterError(
-            f"email: {email!r} is not a valid address: {error}", hint="check the address"
-        ) from error
+        problem = f"{email!r} is not a valid address: {error}"
+        raise InvalidProfile("email", problem, "check the address") from error
     try:
         chosen = match_locale(locale, locales) if locale else default_locale
     except ValueError as error:
-        raise NewsletterError(
-            f"locale: {error}", hint="use one of " + ", ".join(locales)
-        ) from error
+        raise InvalidProfile("locale", str(error), "use one of " + ", ".join(locales)) from error
     if chosen not in locales:
-        raise NewsletterError(
-            f"locale: {chosen!r} is not one of the newsletter's locales",
-            hint="use one of " + ", ".join(locales),
-        )
+        problem = f"{chosen!r} is not one of the newsletter's locales"
+        raise InvalidProfile("locale", problem, "use one of " + ", ".join(locales))
     zone = timezone or default_timezone
     if not valid_timezone(zone):
-        raise NewsletterError(
-            f"timezone: {zone!r} is not an IANA time zone",
-            hint="use a name such as Europe/Berlin or Asia/Tokyo",
-        )
+        hint = "use a name such as Europe/Berlin or Asia/Tokyo"
+        raise InvalidProfile("timezone", f"{zone!r} is not an IANA time zone", hint)
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME:
+        raise InvalidProfile("name", f"longer than {MAX_NAME} characters", "shorten the name")
+    if control := forbidden_character(name):
+        raise InvalidProfile("name", control, "remove it from the name")
     clean_tags = tuple(dict.fromkeys(tag.strip()[:100] for tag in tags if tag.strip()))
+    for tag in clean_tags:
+        if control := forbidden_character(tag):
+            raise InvalidProfile("tags", f"{tag!r} {control}", "remove it from the tag")
     if len(clean_tags) > MAX_TAGS:
-        raise NewsletterError(
-            f"tags: {len(clean_tags)} tags, at most {MAX_TAGS}", hint="use fewer tags"
-        )
-    return Profile(address, key, " ".join(name.split())[:MAX_NAME], chosen, zone, clean_tags)
+        problem = f"{len(clean_tags)} tags, at most {MAX_TAGS}"
+        raise InvalidProfile("tags", problem, "use fewer tags")
+    return Profile(address, key, name, chosen, zone, clean_tags)
 
 
 def valid_timezone(name: str) -> bool:
@@ -116,6 +133,8 @@ def valid_timezone(name: str) -> bool:
 
 def find(session: Session, email: str) -> Subscriber | None:
     """The subscriber with this address (any spelling), or None."""
+    if forbidden_character(email):
+        return None  # No address holds one; a query with a NUL would fail on PostgreSQL.
     return session.exec(
         select(Subscriber).where(Subscriber.email_key == address_key(email.strip()))
     ).first()
@@ -136,6 +155,8 @@ def add(
     session: Session, profile: Profile, *, status: str, method: str, source: str, now: datetime
 ) -> Subscriber:
     """A new subscriber; NewsletterError when the address exists or is suppressed."""
+    if control := forbidden_character(source):
+        raise InvalidProfile("source", control, "remove it from the consent source")
     if status not in ("pending", "active"):
         raise NewsletterError(f"status: a new subscriber is pending or active, not {status!r}")
     existing = find(session, profile.address)
@@ -272,6 +293,8 @@ def search(
     offset: int = 0,
 ) -> list[Subscriber]:
     """Subscribers whose address or name contains `text`, filtered, oldest first."""
+    if forbidden_character(text):
+        return []  # No address or name holds one (they are refused when stored).
     query = select(Subscriber)
     if text:
         pattern = f"%{text.casefold()}%"
@@ -332,10 +355,12 @@ def export_csv(
     """Write subscribers as CSV (the import reads it back); returns the number written.
 
     Each attribute key becomes a column of its own, so an export imports back without loss.
+    A cell a spreadsheet would run as a formula gets a leading quote (newsletter/subscribers/
+    formulas.py), which the import removes again.
     """
     writer = csv.writer(out)
     keys = _attribute_keys(session, status)
-    writer.writerow([*EXPORT_FIELDS, *keys])
+    writer.writerow([neutralise(cell) for cell in (*EXPORT_FIELDS, *keys)])
     names = dict(session.exec(select(Tag.id, Tag.name)).all())
     written = last = 0
     while True:
@@ -360,21 +385,20 @@ def export_csv(
             tags.setdefault(subscriber_id, []).append(names[tag_id])
         for row in rows:
             assert row.id is not None
-            writer.writerow(
-                [
-                    row.email,
-                    row.name,
-                    row.locale,
-                    row.timezone,
-                    row.status,
-                    "|".join(sorted(tags.get(row.id, []))),
-                    _iso(row.created_at),
-                    _iso(row.consent_at),
-                    row.consent_method,
-                    row.consent_source,
-                    *(_cell(row.attributes.get(key)) for key in keys),
-                ]
+            cells = (
+                row.email,
+                row.name,
+                row.locale,
+                row.timezone,
+                row.status,
+                "|".join(sorted(tags.get(row.id, []))),
+                _iso(row.created_at),
+                _iso(row.consent_at),
+                row.consent_method,
+                row.consent_source,
+                *(_cell(row.attributes.get(key)) for key in keys),
             )
+            writer.writerow([neutralise(cell) for cell in cells])
         written += len(rows)
         last = rows[-1].id or last
 

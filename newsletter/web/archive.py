@@ -3,7 +3,9 @@
 The app builds the archive into `archive_dir` (incrementally, so a check is cheap) at most once
 every few seconds, when a page is asked for: a new send or an edited issue shows within that
 time. A build that fails (a broken issue) is logged and the previous pages stay online.
-Content-hashed files are cached for a year; pages and feeds are revalidated.
+Content-hashed files are cached for a year; pages and feeds are revalidated. Its redirects
+(`/en` to `/en/`, `/subscribe/` to `/subscribe`) are paths on this site, never built from the
+Host header the client sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from newsletter.archive.layout import WEB_APP_ROUTES
 from newsletter.archive.sources import file_hash
 from newsletter.config import Project
 from newsletter.errors import NewsletterError
+from newsletter.web.redirects import local_path
 
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL = 2.0
@@ -98,14 +101,17 @@ class ArchiveFiles(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         """The file at `path`, with caching headers; 404.html for missing and hidden files."""
-        route = scope["path"]
+        route, query = scope["path"], scope.get("query_string", b"").decode("latin-1")
         if route.endswith("/") and route.strip("/").split("/")[0] in WEB_APP_ROUTES:
             # `/subscribe/` is the app's page, not a folder of the archive.
-            return RedirectResponse(route.rstrip("/"), status_code=308)
+            return RedirectResponse(local_path(route.rstrip("/"), query), status_code=308)
         await anyio.to_thread.run_sync(self.keeper.refresh)
         if any(part.startswith(".") and part != "." for part in path.split("/")):
             return self._not_found()
         response = await super().get_response(path, scope)
+        if isinstance(response, RedirectResponse):
+            # A folder without its slash: Starlette's redirect names the Host the client sent.
+            return RedirectResponse(local_path(route + "/", query), status_code=307)
         if response.status_code < 300:
             forever = isinstance(response, FileResponse) and self._named_by_content(response)
             response.headers["Cache-Control"] = FOREVER if forever else REVALIDATE

@@ -2,12 +2,15 @@
 
     /                              the issues and their locales
     /SLUG/LOCALE/                  the email at desktop and phone widths side by side, a locale
-                                   switcher, links to the text part and the web version
+                                   switcher, links to the text part and the web version, and what
+                                   `newsletter check` finds in the issue (the same checks)
     /SLUG/LOCALE/email.html        the email as a sample reader gets it
     /SLUG/LOCALE/email.txt         its text part
     /SLUG/LOCALE/web/              the web version
     /SLUG/PATH                     the issue's own files (images), as the public site serves them
     /static/NAME                   the logo (a file in the project), as the archive publishes it
+    /SLUG/, /SLUG/LOCALE           redirect to the issue's page (a path on this server, whatever
+                                   the Host header says: newsletter/web/redirects.py)
     /__version                     a fingerprint of every source file; pages reload when it changes
 
 Everything is rendered with the server's own address as base URL, so images load locally.
@@ -17,32 +20,37 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
+    RedirectResponse,
     Response,
 )
 from starlette.routing import Route
 
+from newsletter.check import check_issue, count
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.markdown import markdown_parser
 from newsletter.content.source import discover_issue_paths
-from newsletter.errors import NewsletterError
-from newsletter.model import Issue
+from newsletter.errors import NewsletterError, NotFoundError
+from newsletter.model import Issue, Note
 from newsletter.render.i18n import CATALOGS
 from newsletter.render.masthead import LOGO_FOLDER, site_logo
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
 from newsletter.render.urls import issue_root
+from newsletter.web.redirects import LocalRedirects, local_path
 
 POLL_MILLISECONDS = 800
 
@@ -59,9 +67,11 @@ class Preview:
             BUILTIN_THEMES,
             CATALOGS,
         ]
+        self.parser = markdown_parser()
         self._version = ""
         self._issues: dict[str, Issue] = {}
         self._rendered: dict[tuple[str, str], RenderedEdition] = {}
+        self._findings: dict[str, list[Note]] = {}
 
     def version(self) -> str:
         """A fingerprint of every watched file's name, size and modification time."""
@@ -80,7 +90,7 @@ class Preview:
         if version != self._version:
             loader = IssueLoader(self.project.config)
             paths = discover_issue_paths(self.project.issues_path, self.project.config.locales)
-            self._issues, self._rendered = {}, {}
+            self._issues, self._rendered, self._findings = {}, {}, {}
             for path in paths:
                 issue = loader.load(path)
                 self._issues[issue.slug] = issue
@@ -90,7 +100,7 @@ class Preview:
     def issue(self, slug: str) -> Issue:
         self.issues()
         if slug not in self._issues:
-            raise NewsletterError(f"no issue {slug!r}", hint="open / for the list of issues")
+            raise NotFoundError(f"no issue {slug!r}", hint="open / for the list of issues")
         return self._issues[slug]
 
     def render(self, slug: str, locale: str) -> RenderedEdition:
@@ -99,9 +109,33 @@ class Preview:
             self._rendered[(slug, locale)] = Renderer(self.project).render(issue, locale)
         return self._rendered[(slug, locale)]
 
+    def findings(self, slug: str) -> list[Note]:
+        """What `newsletter check` reports for the issue, its editions rendered through this cache;
+        computed again after every change of a source file."""
+        issue = self.issue(slug)
+        if slug not in self._findings:
+            try:
+                found = check_issue(issue, self.parser, _CachedRenderer(self))
+            except NewsletterError as error:  # An edition that does not render is a finding too.
+                found = [
+                    Note("error", error.message, error.path or issue.path, error.line, error.hint)
+                ]
+            self._findings[slug] = found
+        return self._findings[slug]
+
     def values(self, rendered: RenderedEdition) -> dict[str, str]:
         base = self.project.config.base_url
         return sample_values(base, f"{base}/{rendered.slug}/{rendered.locale}/web/")
+
+
+@dataclass(frozen=True)
+class _CachedRenderer:
+    """The preview's renderings as `check` asks for them."""
+
+    preview: Preview
+
+    def render(self, issue: Issue, locale: str) -> RenderedEdition:
+        return self.preview.render(issue.slug, locale)
 
 
 def create_app(project: Project, origin: str) -> Starlette:
@@ -115,7 +149,7 @@ def create_app(project: Project, origin: str) -> Starlette:
         page = pages.get_template("preview_error.html").render(
             error=str(error), poll=POLL_MILLISECONDS, version=preview.version()
         )
-        return HTMLResponse(page, status_code=500)
+        return HTMLResponse(page, status_code=404 if isinstance(error, NotFoundError) else 500)
 
     async def index(request: Request) -> Response:
         try:
@@ -136,16 +170,14 @@ def create_app(project: Project, origin: str) -> Starlette:
         try:
             issue = preview.issue(slug)
             rendered = preview.render(slug, locale)
+            findings = preview.findings(slug)
         except NewsletterError as error:
             return failure(error)
         page = pages.get_template("preview.html").render(
-            issue=issue,
-            locale=locale,
-            rendered=rendered,
-            poll=POLL_MILLISECONDS,
-            version=preview.version(),
-            size=len(rendered.email_html.encode()),
-        )
+            issue=issue, locale=locale, rendered=rendered, counts=count(findings),
+            findings=[(note, _where(note.path, project.root)) for note in findings],
+            poll=POLL_MILLISECONDS, version=preview.version(), size=len(rendered.email_html.encode()),
+        )  # fmt: skip
         return HTMLResponse(page)
 
     async def email(request: Request) -> Response:
@@ -180,7 +212,7 @@ def create_app(project: Project, origin: str) -> Starlette:
             return failure(error)
 
     async def asset(request: Request) -> Response:
-        return _issue_file(preview, request.path_params["slug"], request.path_params["path"])
+        return _asset(preview, request.path_params["slug"], request.path_params["path"])
 
     async def logo(request: Request) -> Response:
         try:
@@ -199,6 +231,7 @@ def create_app(project: Project, origin: str) -> Starlette:
         return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
 
     return Starlette(
+        middleware=[Middleware(LocalRedirects)],
         routes=[
             Route("/", index),
             Route("/__version", version),
@@ -209,8 +242,28 @@ def create_app(project: Project, origin: str) -> Starlette:
             Route("/{slug}/{locale}/web/{path:path}", web),
             Route(f"/{LOGO_FOLDER}/{{name}}", logo),
             Route("/{slug}/{path:path}", asset),
-        ]
+        ],
     )
+
+
+def _where(path: Path, root: Path) -> str:
+    """`path` relative to the project folder, as `check` names it when run there."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _asset(preview: Preview, slug: str, path: str) -> Response:
+    """A file of the issue; its page for `/SLUG/` and `/SLUG/LOCALE` (a path on this server)."""
+    try:
+        issue = preview.issue(slug)
+    except NewsletterError:
+        return PlainTextResponse("not found", status_code=404)
+    locale = path.rstrip("/") or issue.default_locale
+    if locale in issue.locales:
+        return RedirectResponse(local_path(f"/{slug}/{locale}/"))
+    return _issue_file(preview, slug, path)
 
 
 def _issue_file(preview: Preview, slug: str, path: str) -> Response:
