@@ -26,13 +26,13 @@ from pydantic import (
     field_validator,
 )
 
+from newsletter.deliver.transport_url import parse_transport_url, path_problem
 from newsletter.errors import ConfigError, display_path
 from newsletter.locales import normalize_locale
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config") / "newsletter.toml"
-TRANSPORT_SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
 INLINERS = ("premailer", "css-inline")
 
 # Environment variables that hold secrets, with what each is for. They are never read from files.
@@ -206,11 +206,7 @@ class Config(BaseModel):
     @field_validator("transport_url")
     @classmethod
     def _transport_url(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0]
-        if ":" not in value or scheme not in TRANSPORT_SCHEMES:
-            raise ValueError(
-                "must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES)
-            )
+        parse_transport_url(value)  # The one parser: the transports are opened with it too.
         return value
 
     @field_validator("css_inliner")
@@ -320,16 +316,18 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     except ValidationError as error:
         for item in error.errors():
             key = str(item["loc"][0]) if item["loc"] else ""
-            origin = origins.get(key, f"{where}: {key}" if key else where)
-            line = _key_line(text, key) if origin.startswith(where) else None
-            if line:
-                origin = origin.replace(f"{where}:", f"{where}:{line}:", 1)
+            origin = _origin(key, origins, where, text)
             message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
         config = None
+    root = _project_root(file_source)
+    if config is not None:
+        # An eml: folder or mbox: file is relative to the project folder, known only now.
+        problem = path_problem(parse_transport_url(config.transport_url), root)
+        if problem:
+            problems.append(f"{_origin('transport_url', origins, where, text)}: {problem}")
     if problems or config is None:
         raise ConfigError("\n".join(problems))
-    root = _project_root(file_source)
     secrets = {name: env[name] for name in SECRET_VARIABLES if env.get(name)}
     return Project(config=config, root=root, source=file_source, secrets=secrets)
 
@@ -364,6 +362,13 @@ def _at(where: str, text: str, key: str) -> str:
     """`file:line` of `key` in the TOML text, or just `file` when it cannot be found."""
     line = _key_line(text, key)
     return f"{where}:{line}" if line else where
+
+
+def _origin(key: str, origins: dict[str, str], where: str, text: str) -> str:
+    """Where the value of `key` came from: `file:line: key` or `environment VARIABLE`."""
+    origin = origins.get(key, f"{where}: {key}" if key else where)
+    line = _key_line(text, key) if key and origin.startswith(where) else None
+    return origin.replace(f"{where}:", f"{where}:{line}:", 1) if line else origin
 
 
 def _key_line(text: str, key: str) -> int | None:
