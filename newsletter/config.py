@@ -234,6 +234,11 @@ class Config(BaseModel):
         return self.unsubscribe_address or self.reply_to or self.sender_address
 
 
+# Settings whose built-in defaults are placeholders that must never reach readers: a real send,
+# a schedule, `serve` and `run` refuse to start until the file or the environment sets them.
+REQUIRED_SETTINGS = ("name", "base_url", "sender_address")
+
+
 @dataclass(frozen=True)
 class Project:
     """A loaded configuration, the folder it belongs to, and the secrets from the environment."""
@@ -242,6 +247,55 @@ class Project:
     root: Path
     source: Path | None
     secrets: Mapping[str, str]
+    explicit: frozenset[str] = frozenset()
+    """The keys the configuration file or the environment set (the others have their defaults)."""
+
+    @property
+    def unset_required(self) -> list[str]:
+        """The required settings left at their placeholder defaults."""
+        return [key for key in REQUIRED_SETTINGS if key not in self.explicit]
+
+    def require_settings(self, what: str) -> None:
+        """ConfigError naming the unset required settings, the file and how to set them, so
+        that `what` (a real send, `newsletter serve`...) never uses a placeholder."""
+        missing = self.unset_required
+        if missing:
+            many = len(missing) > 1
+            raise ConfigError(
+                f"{_listed(missing)} not set; {what} needs {'them' if many else 'it'} "
+                f"(the placeholder{'s' if many else ''} "
+                + ", ".join(str(Config.model_fields[key].default) for key in missing)
+                + " must not reach readers)",
+                path=self.source or DEFAULT_CONFIG_PATH,
+                hint=self.settings_hint(),
+            )
+
+    def settings_warning(self) -> str | None:
+        """One line saying which required settings have placeholder values, or None."""
+        missing = self.unset_required
+        if not missing:
+            return None
+        where = display_path(self.source or DEFAULT_CONFIG_PATH)
+        return (
+            f"{where}: {_listed(missing)} not set; using placeholders ("
+            + ", ".join(f"{key} = {Config.model_fields[key].default}" for key in missing)
+            + "): fine for a try, but a real send, schedules, serve and run refuse to start"
+        )
+
+    def settings_hint(self) -> str:
+        """How to set the unset required settings: in the file or the environment."""
+        missing = self.unset_required
+        examples = {
+            "name": 'name = "Field Notes"',
+            "base_url": 'base_url = "https://news.example.org"',
+            "sender_address": 'sender_address = "notes@news.example.org"',
+        }
+        where = display_path(self.source or DEFAULT_CONFIG_PATH)
+        return (
+            f"add {'; '.join(examples[key] for key in missing)} to {where}, or set "
+            + ", ".join(f"{ENV_PREFIX}{key.upper()}" for key in missing)
+            + " in the environment"
+        )
 
     @property
     def issues_path(self) -> Path:
@@ -329,7 +383,8 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     if problems or config is None:
         raise ConfigError("\n".join(problems))
     secrets = {name: env[name] for name in SECRET_VARIABLES if env.get(name)}
-    return Project(config=config, root=root, source=file_source, secrets=secrets)
+    given = frozenset(key for key, value in values.items() if value not in ("", None))
+    return Project(config=config, root=root, source=file_source, secrets=secrets, explicit=given)
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -376,6 +431,11 @@ def _key_line(text: str, key: str) -> int | None:
         if re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
     return None
+
+
+def _listed(keys: list[str]) -> str:
+    """`name is` or `name, base_url are`."""
+    return f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'}"
 
 
 def _suggestion(name: str, known: Any) -> str:

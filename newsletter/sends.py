@@ -67,11 +67,12 @@ def fallback_locale(project: Project, issue: Issue) -> str:
 
 def check_can_send(project: Project) -> None:
     """NewsletterError for settings that would fail every message (the signing key, the DKIM
-    key, the transport URL): checked before anyone is queued."""
+    key, the transport URL) or put placeholders in it: checked before anyone is queued."""
     from newsletter.deliver.signing import signer_for
     from newsletter.deliver.transports import transport_limits
     from newsletter.subscribers.tokens import Tokens
 
+    project.require_settings("a real send")
     Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
     signer_for(project.config, project.secrets)
     transport_limits(project.config.transport_url)

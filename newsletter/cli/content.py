@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.markup import escape
 
-from newsletter.cli.context import console, project_of, reports_errors
+from newsletter.cli.context import console, project_of, reports_errors, warn_placeholders
 from newsletter.errors import ContentError, NewsletterError, display_path
 
 
@@ -37,6 +37,7 @@ def list_issues(ctx: typer.Context) -> None:
     from newsletter.content.markdown import plain_text
 
     project = project_of(ctx)
+    warn_placeholders(project)
     loader = IssueLoader(project.config)
     issues = loader.load_all(project.issues_path)
     table = Table(
@@ -89,6 +90,7 @@ def check(
     from newsletter.render.pipeline import Renderer
 
     project = project_of(ctx)
+    warn_placeholders(project)
     loader = IssueLoader(project.config)
     if issues:
         paths = [
@@ -220,6 +222,7 @@ def build(
     from newsletter.render.pipeline import Renderer
 
     project = project_of(ctx)
+    warn_placeholders(project)
     loader = IssueLoader(project.config)
     locales = project.config.locales
     paths = (

@@ -69,6 +69,7 @@ def add(
     from newsletter.sends import load_issue
 
     project = project_of(ctx)
+    project.require_settings("a schedule")
     loaded = load_issue(project, issue)
     engine = database(ctx)
     if find_mailing(engine, loaded.slug) is not None:
@@ -100,6 +101,7 @@ def weekly(
     from newsletter.schedule import specs
 
     project = project_of(ctx)
+    project.require_settings("a schedule")
     schedule = specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time)
     _add(project, database(ctx), schedule)
 
