@@ -135,15 +135,16 @@ def project_sent_issues(project: Project) -> dict[str, datetime]:
     url = project.config.database_url
     if url.startswith("sqlite:///") and "?" not in url:
         path = Path(url.removeprefix("sqlite:///"))
-        if not (path if path.is_absolute() else project.root / path).is_file():
+        if not (path if path.is_absolute() else project.root / path).exists():
             return {}
     from sqlalchemy.exc import SQLAlchemyError
 
-    from newsletter.db import create_db_engine, database_url
+    from newsletter.db import create_db_engine, database_url, known_revision
     from newsletter.deliver.report import sent_issues
 
     engine = create_db_engine(database_url(project))
     try:
+        known_revision(engine)  # A newer version's schema may not mean what this one reads.
         return sent_issues(engine)
     except SQLAlchemyError as error:
         raise NewsletterError(
