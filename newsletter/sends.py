@@ -39,7 +39,7 @@ def load_issue(project: Project, name: str) -> Issue:
     from newsletter.content.source import find_issue_path
 
     path = find_issue_path(project.issues_path, name, project.config.locales)
-    return IssueLoader(project.config).load(path)
+    return IssueLoader(project.config, project.root).load(path)
 
 
 def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> list[Content]:
@@ -111,7 +111,7 @@ def ready_issues(project: Project) -> list[Issue]:
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import discover_issue_paths
 
-    loader = IssueLoader(project.config)
+    loader = IssueLoader(project.config, project.root)
     ready = []
     for path in discover_issue_paths(project.issues_path, project.config.locales):
         try:

@@ -102,9 +102,9 @@ def test_serve_and_run_refuse_to_start_with_placeholders(project: Project, comma
     project = without(project, ("base_url",))
 
     # A real process: with the placeholders accepted, it would serve until the timeout.
+    config = ["--config", str(project.source)]
     done = subprocess.run(
-        [sys.executable, "-m", "newsletter", "--config", str(project.source), command]
-        + ["--port", str(free_port())],
+        [sys.executable, "-m", "newsletter", *config, command, "--port", str(free_port())],
         env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
         cwd=project.root,
         capture_output=True,

@@ -38,7 +38,7 @@ def preview(
     origin = f"http://{host}:{port}"
     start = f"{origin}/"
     if issue:
-        loaded = IssueLoader(project.config).load(
+        loaded = IssueLoader(project.config, project.root).load(
             find_issue_path(project.issues_path, issue, project.config.locales)
         )
         start = f"{origin}/{loaded.slug}/{loaded.default_locale}/"

@@ -159,7 +159,10 @@ class Renderer:
         localizer = self.localizer(locale)
         base = self.config.base_url
         email_assets = AssetMap(
-            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+            root=issue_root(issue.path),
+            base_url=base,
+            prefix=f"{base}/{issue.slug}/",
+            project=self.project.root,
         )
         return (
             edition,
@@ -181,6 +184,7 @@ class Renderer:
             base_url=self.config.base_url,
             prefix=links.files,
             published=links.published,
+            project=self.project.root,
         )
         parts = self._parts(issue, edition, HtmlRenderer(self.parser, assets), context)
         page = {
@@ -291,7 +295,10 @@ class Renderer:
             return ""
         base = self.config.base_url
         return AssetMap(
-            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+            root=issue_root(issue.path),
+            base_url=base,
+            prefix=f"{base}/{issue.slug}/",
+            project=self.project.root,
         ).resolve(edition.image, edition.source)
 
     def _text_parts(

@@ -76,7 +76,7 @@ class Preview:
         """Every issue, loaded again only when a source file changed (not per image request)."""
         version = self.version()
         if version != self._version:
-            loader = IssueLoader(self.project.config)
+            loader = IssueLoader(self.project.config, self.project.root)
             paths = discover_issue_paths(self.project.issues_path, self.project.config.locales)
             self._issues, self._rendered = {}, {}
             for path in paths:
