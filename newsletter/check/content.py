@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from newsletter.check.alt_text import ALT_HINT, html_image_notes, image_note
 from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.local_files import IssueFiles, is_computer_path
 from newsletter.content.markdown import code_lines
@@ -26,8 +27,9 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
     notes: list[Note] = []
     seen: set[tuple[str, Path, int | None, str]] = set()
     rule = IssueFiles(issue.path, issue.project_root)
+    checked: set[str] = set()
     for edition in issue.editions.values():
-        for note in [*edition.notes, *_edition_checks(edition, parser, rule)]:
+        for note in [*edition.notes, *_edition_checks(edition, parser, rule, checked)]:
             key = (note.message, note.path, note.line, note.code)
             if key not in seen:
                 seen.add(key)
@@ -35,8 +37,10 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
     return notes
 
 
-def _edition_checks(edition: Edition, parser: MarkdownIt, rule: IssueFiles) -> Iterator[Note]:
-    for text, source, line in _texts(edition):
+def _edition_checks(
+    edition: Edition, parser: MarkdownIt, rule: IssueFiles, checked: set[str]
+) -> Iterator[Note]:
+    for text, source, line in _texts(edition, checked):
         yield from _local_links(parser, text, source, line, rule)
         for shortcode in find_shortcodes(parser, text, line):
             yield Note(
@@ -50,24 +54,31 @@ def _edition_checks(edition: Edition, parser: MarkdownIt, rule: IssueFiles) -> I
     if edition.image:
         line = edition.meta_lines.get("image", 1)
         yield from _local_file(edition.image, edition.source, line, "image", rule)
-        if not edition.image_alt:
-            yield Note(
-                "warning",
-                "the issue image has no alt text",
-                edition.source,
-                line,
-                "add `image_alt: ...` describing it",
-                code="alt-text",
-            )
+        yield from image_note(
+            edition.image_alt,
+            edition.image,
+            edition.source,
+            edition.meta_lines.get("image_alt", line),
+            f"add `image_alt: ...` to the front matter ({ALT_HINT})",
+            what="the issue image",
+        )
     for story in edition.stories:
         if story.image and not story.fallback:
-            yield from _local_file(
-                story.image, story.source, story.meta_lines.get("image", 1), "image", rule
+            line = story.meta_lines.get("image", 1)
+            yield from _local_file(story.image, story.source, line, "image", rule)
+            yield from image_note(
+                story.image_alt,
+                story.image,
+                story.source,
+                story.meta_lines.get("image_alt", line),
+                f"add `image_alt: ...` to the story's front matter ({ALT_HINT})",
+                what=f"the story image {story.image!r}",
             )
 
 
-def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
-    """The Markdown parts of an edition with the file and line each starts at."""
+def _texts(edition: Edition, checked: set[str]) -> Iterator[tuple[str, Path, int]]:
+    """The Markdown parts of an edition with the file and line each starts at; a footer or
+    section intro a translation takes over from the original (in `checked`) is not repeated."""
     source = edition.source.read_text(encoding="utf-8") if edition.source.is_file() else ""
     body_line = split_front_matter(source, edition.source).body_line if source else 1
     body = "\n".join(source.split("\n")[body_line - 1 :])
@@ -76,7 +87,9 @@ def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
             yield text, edition.source, body_line - 1 + _line_of(body, text)
     # The footer and section intros may live in the front matter (issue folders) or the body.
     for text in (edition.footer, *(s.intro for s in edition.sections)):
-        if text:
+        first = text.strip().split("\n", 1)[0]
+        if text and (text not in checked or first in source):
+            checked.add(text)
             yield text, edition.source, _line_of(source, text)
     for story in edition.stories:
         if not story.fallback:
@@ -99,25 +112,25 @@ def _local_links(
         if token.type == "html_block":
             for url in _html_urls(token.content):
                 yield from _local_file(url, source, line, "link", rule)
+            yield from html_image_notes(token.content, source, line)
         for child, child_line in _with_lines(token.children or [], line):
             if child.type == "image":
                 src = str(child.attrs.get("src") or "")
                 yield from _local_file(src, source, child_line, "image", rule)
-                if not child.content.strip():
-                    yield Note(
-                        "warning",
-                        f"image {src!r} has no alt text",
-                        source,
-                        child_line,
-                        "describe the image between the brackets: ![what it shows](...)",
-                        code="alt-text",
-                    )
+                yield from image_note(
+                    child.content,
+                    src,
+                    source,
+                    child_line,
+                    f"{ALT_HINT} between the brackets: ![what it shows](...)",
+                )
             elif child.type == "link_open":
                 href = str(child.attrs.get("href") or "")
                 yield from _local_file(href, source, child_line, "link", rule)
             elif child.type == "html_inline":
                 for url in _html_urls(child.content):
                     yield from _local_file(url, source, child_line, "link", rule)
+                yield from html_image_notes(child.content, source, child_line)
     # markdown-it leaves `![x](file:///...)` as text (it never links file: URLs): still named.
     code = code_lines(tokens)
     for number, text_line in enumerate(text.split("\n")):
