@@ -274,3 +274,23 @@ def test_import_copies_nothing_outside_the_folder_the_user_names(world: Path) ->
     issue = world / "project" / "issues" / "2024-06-04-a-post"
     assert not (issue / "images").exists()
     assert "warning: ../../static/ok.png not copied: outside the site folder" in result.stdout
+
+
+def test_the_preview_serves_no_file_the_build_would_not_publish(world: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from newsletter.config import load_project
+    from newsletter.web.preview import create_app
+
+    folder, _ = hostile_issue(world)
+    (folder / "notes.md").write_text("draft notes", encoding="utf-8")
+    project = load_project(world / "project" / "config" / "newsletter.toml", environ={})
+    client = TestClient(create_app(project, "http://127.0.0.1:8000"))
+
+    assert client.get(f"/{HOSTILE}/images/ok.png").content == OK
+    assert client.get(f"/{HOSTILE}/en/web/images/ok.png").content == OK
+    for path in ["images/escape.png", "linked-dir/secret.png", ".hidden/secret.png", "notes.md"]:
+        for url in (f"/{HOSTILE}/{path}", f"/{HOSTILE}/en/web/{path}"):
+            response = client.get(url)
+            assert response.status_code == 404, url
+            assert SECRET not in response.content

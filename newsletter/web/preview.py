@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.local_files import IssueFiles
 from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
@@ -40,7 +41,6 @@ from newsletter.render.i18n import CATALOGS
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
-from newsletter.render.urls import issue_root
 
 POLL_MILLISECONDS = 800
 
@@ -198,12 +198,14 @@ def create_app(project: Project, origin: str) -> Starlette:
 
 
 def _issue_file(preview: Preview, slug: str, path: str) -> Response:
-    """A file inside the issue's folder; never anything outside it."""
+    """A file inside the issue's folder that a build would publish (content/local_files.py);
+    never anything outside it, hidden, or of another kind."""
     try:
-        root = issue_root(preview.issue(slug).path).resolve()
+        issue = preview.issue(slug)
     except NewsletterError:
         return PlainTextResponse("not found", status_code=404)
-    target = (root / path).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    rule = IssueFiles(issue.path, issue.project_root)
+    found = rule.find(path, rule.root / "issue.md")  # Relative to the issue's folder.
+    if not found.published or not found.path.is_relative_to(rule.root):
         return PlainTextResponse("not found", status_code=404)
-    return FileResponse(target)
+    return FileResponse(found.path)
