@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 # The kinds of local files a page may link that are copied beside it and published: media and
 # documents. Never Markdown (a draft), a database, a configuration file or a key.
@@ -63,48 +63,66 @@ def is_computer_path(site_path: str) -> bool:
 
 
 class IssueFiles:
-    """The rule for one issue: its folder, and the folder its linked files must lie in."""
+    """The rule for one issue: its folder, and the folder its linked files must lie in.
+
+    Paths are handled as strings: an archive of a thousand issues asks this for every link,
+    and pathlib's operations cost several times the system calls.
+    """
 
     def __init__(
         self, issue_path: Path, project_root: Path | None, bound_name: str = "the project folder"
     ) -> None:
         self.bound_name = bound_name
         """What the bound is called in messages (the importer's is the site folder)."""
-        written = Path(os.path.normpath(issue_root(issue_path).absolute()))
-        self.root = written.resolve()
-        project = project_root.resolve() if project_root is not None else None
+        written = os.path.normpath(issue_root(issue_path).absolute())
+        self._root = os.path.realpath(written)
+        project = os.path.realpath(project_root) if project_root is not None else None
         # An issue folder in the project that is a link to elsewhere is still bound by the
         # project (so its files are refused); an issue named outside any project, by itself.
-        inside = project is not None and (
-            written.is_relative_to(project) or self.root.is_relative_to(project)
-        )
-        self.bound = project if project is not None and inside else self.root
+        inside = project is not None and (_within(written, project) or _within(self._root, project))
+        self._bound = project if project is not None and inside else self._root
+
+    @property
+    def root(self) -> Path:
+        """The issue's folder (real path)."""
+        return Path(self._root)
+
+    @property
+    def bound(self) -> Path:
+        """The folder every file must really lie in."""
+        return Path(self._bound)
 
     def find(self, relative: str, source: Path) -> LocalFile:
         """The file `relative` (a percent-decoded link path) names from the Markdown `source`."""
-        written = Path(os.path.normpath((source.parent / relative).absolute()))
+        # Even a path written as absolute is taken as relative to the Markdown file.
+        written = os.path.normpath(f"{source.parent.absolute()}{os.sep}{relative}")
         try:
-            real = written.resolve(strict=False)
-        except (OSError, RuntimeError, ValueError):  # A symbolic link loop, a NUL byte.
-            return LocalFile(written, f"_/{written.name}", "a path that cannot be resolved")
-        if not real.is_relative_to(self.bound):
+            real = os.path.realpath(written)
+        except (OSError, ValueError):  # A NUL byte.
+            name = written.rpartition(os.sep)[2]
+            return LocalFile(Path(written), f"_/{name}", "a path that cannot be resolved")
+        name = real.rpartition(os.sep)[2]
+        if not _within(real, self._bound):
             # Anything under the issue or project folder that leads out of it is a link.
-            linked = written.is_relative_to(self.bound) or written.is_relative_to(self.root)
+            linked = _within(written, self._bound) or _within(written, self._root)
             how = "a symbolic link to a file outside" if linked else "outside"
-            return LocalFile(real, f"_/{real.name}", f"{how} {self.bound_name}")
-        inside = (
-            real.relative_to(self.root).as_posix()
-            if real.is_relative_to(self.root)
-            else f"_/{real.name}"  # Elsewhere in the project: published under a side folder.
-        )
-        hidden = real.relative_to(self.root if real.is_relative_to(self.root) else self.bound)
-        if any(part.startswith(".") for part in PurePosixPath(hidden.as_posix()).parts):
-            return LocalFile(real, inside, HIDDEN)
-        return LocalFile(real, inside)
+            return LocalFile(Path(real), f"_/{name}", f"{how} {self.bound_name}")
+        base = self._root if _within(real, self._root) else self._bound
+        below = real[len(base) :].lstrip(os.sep).replace(os.sep, "/").split("/")
+        # Elsewhere in the project than the issue's folder: published under a side folder.
+        inside = "/".join(below) if base == self._root else f"_/{name}"
+        if any(part.startswith(".") for part in below):
+            return LocalFile(Path(real), inside, HIDDEN)
+        return LocalFile(Path(real), inside)
 
     def contains(self, path: Path) -> bool:
         """Whether `path` (a Markdown file of the issue) really lies inside the bound."""
         try:
-            return path.resolve().is_relative_to(self.bound)
-        except (OSError, RuntimeError):
+            return _within(os.path.realpath(path), self._bound)
+        except (OSError, ValueError):
             return False
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether the absolute `path` is `folder` or below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
