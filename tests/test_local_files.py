@@ -294,3 +294,22 @@ def test_the_preview_serves_no_file_the_build_would_not_publish(world: Path) -> 
             response = client.get(url)
             assert response.status_code == 404, url
             assert SECRET not in response.content
+
+
+def test_an_issue_outside_the_project_is_bound_by_its_own_folder(world: Path) -> None:
+    elsewhere = world / "elsewhere" / "2024-06-05-away"
+    (elsewhere / "images").mkdir(parents=True)
+    (elsewhere / "images" / "ok.png").write_bytes(OK)
+    (elsewhere / "issue.md").write_text(
+        "---\ntitle: Away\n---\n\n![fine](images/ok.png)\n\n![up](../../outside/secret.png)\n",
+        encoding="utf-8",
+    )
+
+    checked = newsletter("check", str(elsewhere))
+    built = newsletter("build", str(elsewhere), "--out", "out")
+
+    assert "image '../../outside/secret.png' is outside the issue's folder" in checked.stdout
+    assert built.exit_code == 0, built.output
+    web = world / "project" / "out" / elsewhere.name / "en" / "web"
+    assert (web / "images" / "ok.png").read_bytes() == OK
+    assert_nothing_from_outside(world / "project" / "out")

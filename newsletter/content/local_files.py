@@ -72,8 +72,6 @@ class IssueFiles:
     def __init__(
         self, issue_path: Path, project_root: Path | None, bound_name: str = "the project folder"
     ) -> None:
-        self.bound_name = bound_name
-        """What the bound is called in messages (the importer's is the site folder)."""
         written = os.path.normpath(issue_root(issue_path).absolute())
         self._root = os.path.realpath(written)
         project = os.path.realpath(project_root) if project_root is not None else None
@@ -81,6 +79,8 @@ class IssueFiles:
         # project (so its files are refused); an issue named outside any project, by itself.
         inside = project is not None and (_within(written, project) or _within(self._root, project))
         self._bound = project if project is not None and inside else self._root
+        self.bound_name = bound_name if self._bound == project else "the issue's folder"
+        """What the bound is called in messages (the importer's is the site folder)."""
 
     @property
     def root(self) -> Path:
