@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean
+.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean serve-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,25 @@ install: $(STAMP)
 
 DEMO_KEY := demo-only-key-never-use-it-for-real-mail
 DEMO_ISSUE := 2024-05-07-this-month-in-ai
+# The demo runs on this machine: its links point at the web app of `make serve-demo`, and its
+# mail goes to a local SMTP server (aiosmtpd) that keeps each message in build/demo-inbox/.
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8080
+DEMO_SMTP_PORT ?= 8025
+DEMO_URL = http://$(DEMO_HOST):$(DEMO_PORT)
+demo serve-demo: export NEWSLETTER_BASE_URL = $(DEMO_URL)
+demo serve-demo: export NEWSLETTER_TRANSPORT_URL = smtp://$(DEMO_HOST):$(DEMO_SMTP_PORT)
+demo serve-demo: export NEWSLETTER_SECRET_KEY = $(DEMO_KEY)
+# Starts the local SMTP server in the background (stopped when the recipe's shell ends) and
+# waits until it answers.
+DEMO_SMTP = $(BIN)/aiosmtpd -n -l $(DEMO_HOST):$(DEMO_SMTP_PORT) -c aiosmtpd.handlers.Mailbox build/demo-inbox & sink=$$!; \
+	  trap 'kill $$sink 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	  for i in $$(seq 100); do $(BIN)/python -c "import socket; socket.create_connection(('$(DEMO_HOST)', $(DEMO_SMTP_PORT)), 1).close()" 2>/dev/null && break; sleep 0.1; done
 
 ## demo: check and build the sample issues, import sample subscribers into newsletter.db, send
 ## the newest issue to them through a local SMTP server that keeps what it receives, and export
-## the archive site of the sent issues
+## the archive site of the sent issues; the demo's links point at the web app of `make serve-demo`
+## (NEWSLETTER_BASE_URL=http://127.0.0.1:8080) and its mail goes to the local SMTP server
 demo: $(STAMP)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
@@ -27,10 +42,10 @@ demo: $(STAMP)
 	$(BIN)/newsletter db upgrade
 	$(BIN)/newsletter subscribers import config/sample-subscribers.csv --tag sample
 	$(BIN)/newsletter subscribers list
-	@# A local SMTP server (aiosmtpd) on the configured port, storing each message in a maildir.
-	@$(BIN)/aiosmtpd -n -l 127.0.0.1:8025 -c aiosmtpd.handlers.Mailbox build/demo-inbox & sink=$$!; \
-	  trap "kill $$sink" EXIT; sleep 1; \
-	  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter send $(DEMO_ISSUE)
+	@mkdir -p build
+	@# A local SMTP server (aiosmtpd), storing each message in a maildir.
+	@$(DEMO_SMTP); \
+	  $(BIN)/newsletter send $(DEMO_ISSUE)
 	@echo
 	@echo "The messages the local SMTP server received, one file each: build/demo-inbox/new/"
 	@echo "  (each reader gets the edition in their language when the issue has one: this issue is in"
@@ -41,21 +56,32 @@ demo: $(STAMP)
 	@echo "  build/2024-03-10-ai-revolution-accelerates/en/email.txt     its plain-text part"
 	@echo "  build/2024-05-07-this-month-in-ai/ar/web/index.html         the web version, in Arabic"
 	@echo "Or preview with live reload: $(BIN)/newsletter preview"
-	@echo "Start the subscribe/unsubscribe web app (then open http://127.0.0.1:8080/subscribe);"
-	@echo "with the demo key, a demo message's unsubscribe link works there once its"
-	@echo "https://news.example.org is replaced by http://127.0.0.1:8080:"
-	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter serve"
 	@echo "See what happened to the send: $(BIN)/newsletter status $(DEMO_ISSUE)"
 	@echo
 	$(BIN)/newsletter archive
 	@echo "The archive of the sent issues (index pages, issue pages in en/zh/ar, feeds, sitemap) is in"
 	@echo "build/archive/; its links are relative, so any static web server shows it:"
 	@echo "  $(BIN)/python -m http.server -d build/archive 8000     then open http://127.0.0.1:8000/"
-	@echo "  (newsletter serve, above, serves the same pages at http://127.0.0.1:8080/ and keeps them current)"
+	@echo
+	@echo "Start the web app of the demo, with the local SMTP server again (Ctrl+C stops both):"
+	@echo "  make serve-demo"
+	@echo "then open $(DEMO_URL)/subscribe: subscribe, and the confirmation email arrives in"
+	@echo "build/demo-inbox/new/ with its link to $(DEMO_URL)/confirm/...; the unsubscribe and"
+	@echo "preferences links of the demo messages above work there too, and $(DEMO_URL)/ is the archive."
 	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
 	@echo "(schedule, delivery and the web app in one process; README: Running a weekly newsletter):"
 	@echo "  $(BIN)/newsletter schedule weekly \"mon 08:00\" --tz Europe/Berlin"
 	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter run"
+
+## serve-demo: the demo's web app at http://127.0.0.1:8080 (the archive, subscribe, confirm,
+## unsubscribe, preferences), its confirmation emails caught by the local SMTP server in
+## build/demo-inbox/new/, with the demo's key and links; Ctrl+C stops both
+serve-demo: $(STAMP)
+	@$(BIN)/newsletter db upgrade
+	@mkdir -p build
+	@$(DEMO_SMTP); \
+	  echo "confirmation emails go to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
+	  $(BIN)/newsletter serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from newsletter.deliver.transport_url import parse_transport_url, path_problem
 from newsletter.errors import ConfigError, display_path
 from newsletter.locales import match_locale, normalize_locale
 from newsletter.subscribers.characters import forbidden_character
@@ -34,7 +35,6 @@ from newsletter.subscribers.characters import forbidden_character
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config") / "newsletter.toml"
-TRANSPORT_SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
 INLINERS = ("premailer", "css-inline")
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
@@ -230,11 +230,7 @@ class Config(BaseModel):
     @field_validator("transport_url")
     @classmethod
     def _transport_url(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0]
-        if ":" not in value or scheme not in TRANSPORT_SCHEMES:
-            raise ValueError(
-                "must start with one of " + ", ".join(f"{s}:" for s in TRANSPORT_SCHEMES)
-            )
+        parse_transport_url(value)  # The one parser: the transports are opened with it too.
         return value
 
     @field_validator("css_inliner")
@@ -358,6 +354,11 @@ class Config(BaseModel):
         return self.unsubscribe_address or self.reply_to or self.sender_address
 
 
+# Settings whose built-in defaults are placeholders that must never reach readers: a real send,
+# a schedule, `serve` and `run` refuse to start until the file or the environment sets them.
+REQUIRED_SETTINGS = ("name", "base_url", "sender_address")
+
+
 @dataclass(frozen=True)
 class Project:
     """A loaded configuration, the folder it belongs to, and the secrets from the environment."""
@@ -366,6 +367,55 @@ class Project:
     root: Path
     source: Path | None
     secrets: Mapping[str, str]
+    explicit: frozenset[str] = frozenset()
+    """The keys the configuration file or the environment set (the others have their defaults)."""
+
+    @property
+    def unset_required(self) -> list[str]:
+        """The required settings left at their placeholder defaults."""
+        return [key for key in REQUIRED_SETTINGS if key not in self.explicit]
+
+    def require_settings(self, what: str) -> None:
+        """ConfigError naming the unset required settings, the file and how to set them, so
+        that `what` (a real send, `newsletter serve`...) never uses a placeholder."""
+        missing = self.unset_required
+        if missing:
+            many = len(missing) > 1
+            raise ConfigError(
+                f"{_listed(missing)} not set; {what} needs {'them' if many else 'it'} "
+                f"(the placeholder{'s' if many else ''} "
+                + ", ".join(str(Config.model_fields[key].default) for key in missing)
+                + " must not reach readers)",
+                path=self.source or DEFAULT_CONFIG_PATH,
+                hint=self.settings_hint(),
+            )
+
+    def settings_warning(self) -> str | None:
+        """One line saying which required settings have placeholder values, or None."""
+        missing = self.unset_required
+        if not missing:
+            return None
+        where = display_path(self.source or DEFAULT_CONFIG_PATH)
+        return (
+            f"{where}: {_listed(missing)} not set; using placeholders ("
+            + ", ".join(f"{key} = {Config.model_fields[key].default}" for key in missing)
+            + "): fine for a try, but a real send, schedules, serve and run refuse to start"
+        )
+
+    def settings_hint(self) -> str:
+        """How to set the unset required settings: in the file or the environment."""
+        missing = self.unset_required
+        examples = {
+            "name": 'name = "Field Notes"',
+            "base_url": 'base_url = "https://news.example.org"',
+            "sender_address": 'sender_address = "notes@news.example.org"',
+        }
+        where = display_path(self.source or DEFAULT_CONFIG_PATH)
+        return (
+            f"add {'; '.join(examples[key] for key in missing)} to {where}, or set "
+            + ", ".join(f"{ENV_PREFIX}{key.upper()}" for key in missing)
+            + " in the environment"
+        )
 
     @property
     def issues_path(self) -> Path:
@@ -440,18 +490,21 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     except ValidationError as error:
         for item in error.errors():
             key = str(item["loc"][0]) if item["loc"] else ""
-            origin = origins.get(key, f"{where}: {key}" if key else where)
-            line = _key_line(text, key, item["msg"]) if origin.startswith(where) else None
-            if line:
-                origin = origin.replace(f"{where}:", f"{where}:{line}:", 1)
+            origin = _origin(key, origins, where, text, item["msg"])
             message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
         config = None
+    root = _project_root(file_source)
+    if config is not None:
+        # An eml: folder or mbox: file is relative to the project folder, known only now.
+        problem = path_problem(parse_transport_url(config.transport_url), root)
+        if problem:
+            problems.append(f"{_origin('transport_url', origins, where, text)}: {problem}")
     if problems or config is None:
         raise ConfigError("\n".join(problems))
-    root = _project_root(file_source)
     secrets = {name: env[name] for name in SECRET_VARIABLES if env.get(name)}
-    return Project(config=config, root=root, source=file_source, secrets=secrets)
+    given = frozenset(key for key, value in values.items() if value not in ("", None))
+    return Project(config=config, root=root, source=file_source, secrets=secrets, explicit=given)
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -486,6 +539,13 @@ def _at(where: str, text: str, key: str) -> str:
     return f"{where}:{line}" if line else where
 
 
+def _origin(key: str, origins: dict[str, str], where: str, text: str, message: str = "") -> str:
+    """Where the value of `key` came from: `file:line: key` or `environment VARIABLE`."""
+    origin = origins.get(key, f"{where}: {key}" if key else where)
+    line = _key_line(text, key, message) if key and origin.startswith(where) else None
+    return origin.replace(f"{where}:", f"{where}:{line}:", 1) if line else origin
+
+
 def _key_line(text: str, key: str, message: str = "") -> int | None:
     """The line of `key = ...` or of its `[key.NAME]` table (the one `message` names, if any)."""
     named = re.search(rf"\[{re.escape(key)}\.[^\]]+\]", message)
@@ -497,6 +557,11 @@ def _key_line(text: str, key: str, message: str = "") -> int | None:
         if re.match(rf"\s*(?:{re.escape(key)}\s*=|\[{re.escape(key)}[.\]])", line):
             return number
     return None
+
+
+def _listed(keys: list[str]) -> str:
+    """`name is` or `name, base_url are`."""
+    return f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'}"
 
 
 def _suggestion(name: str, known: Any) -> str:

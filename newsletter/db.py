@@ -7,6 +7,7 @@ failing); the same models and migrations run on PostgreSQL. The schema is manage
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,10 +30,11 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
+from newsletter.database_errors import BACKENDS, explain, newer_schema, unusable_url
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -72,7 +74,10 @@ def utcnow() -> datetime:
 
 def database_url(project: Project) -> str:
     """The configured URL with a relative SQLite path made relative to the project folder."""
-    url = make_url(project.config.database_url)
+    try:
+        url = make_url(project.config.database_url)
+    except (ArgumentError, ValueError) as error:  # A port that is no number, say.
+        raise unusable_url(project.config.database_url, error) from None
     if (
         url.get_backend_name() == "sqlite"
         and url.database
@@ -84,8 +89,18 @@ def database_url(project: Project) -> str:
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite connections get WAL, foreign keys and a busy timeout."""
-    engine = create_engine(url, future=True)
+    """An engine for `url`; SQLite connections get WAL, foreign keys and a busy timeout.
+
+    DatabaseError (one line: the URL, the cause, the fix) for an unknown scheme or a missing
+    driver now, and for a database that cannot be opened or written when it is used.
+    """
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError, ValueError) as error:
+        raise unusable_url(url, error) from None
+    if engine.dialect.name not in BACKENDS:
+        raise unusable_url(url, ArgumentError(engine.dialect.name))
+    event.listen(engine, "handle_error", functools.partial(explain, engine.url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_settings)
     return engine
@@ -134,11 +149,21 @@ def current_revision(engine: Engine) -> str | None:
         return str(found) if found is not None else None
 
 
+def known_revision(engine: Engine) -> str | None:
+    """The revision the database is at; DatabaseError when a newer version of newsletter
+    migrated it (this code has no migration of that name, and must not write to it)."""
+    current = current_revision(engine)
+    known = {path.name.split("_", 1)[0] for path in MIGRATIONS.glob("versions/0*.py")}
+    if current is not None and current not in known:
+        raise newer_schema(engine.url, current, HEAD)
+    return current
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database to `revision`; (before, after)."""
     from alembic import command
 
-    before = current_revision(engine)
+    before = known_revision(engine)
     with engine.begin() as connection:
         config = _alembic(engine)
         config.attributes["connection"] = connection
@@ -148,7 +173,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
 def require_current(engine: Engine) -> None:
     """NewsletterError unless the database schema is the one the code expects."""
-    current, head = current_revision(engine), HEAD
+    current, head = known_revision(engine), HEAD
     if current == head:
         return
     where = engine.url.render_as_string(hide_password=True)

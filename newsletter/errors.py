@@ -47,6 +47,10 @@ class ContentError(NewsletterError):
     """A story or issue file cannot be read as an issue."""
 
 
+class DatabaseError(NewsletterError):
+    """The database cannot be opened or written: its URL (password hidden), why, the fix."""
+
+
 class NotFoundError(NewsletterError):
     """An issue, story or file named on the command line does not exist."""
 

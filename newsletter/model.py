@@ -115,6 +115,8 @@ class Issue:
     path: Path
     default_locale: str
     editions: dict[str, Edition]
+    project_root: Path | None = None
+    """The project folder it was loaded from: its linked files must lie inside (content/local_files.py)."""
 
     @property
     def main(self) -> Edition:

@@ -42,7 +42,7 @@ def load_issue(project: Project, name: str) -> Issue:
     from newsletter.content.source import find_issue_path
 
     path = find_issue_path(project.issues_path, name, project.config.locales)
-    return IssueLoader(project.config).load(path)
+    return IssueLoader(project.config, project.root).load(path)
 
 
 def offers(project: Project, issue: Issue) -> dict[str, Offer]:
@@ -114,11 +114,12 @@ def check_not_draft(issue: Issue) -> None:
 
 def check_can_send(project: Project) -> None:
     """NewsletterError for settings that would fail every message (the signing key, the DKIM
-    key, the transport URL): checked before anyone is queued."""
+    key, the transport URL) or put placeholders in it: checked before anyone is queued."""
     from newsletter.deliver.signing import signer_for
     from newsletter.deliver.transports import transport_limits
     from newsletter.subscribers.tokens import Tokens
 
+    project.require_settings("a real send")
     Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
     signer_for(project.config, project.secrets)
     transport_limits(project.config.transport_url)
@@ -158,7 +159,7 @@ def ready_issues(project: Project) -> list[Issue]:
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import discover_issue_paths
 
-    loader = IssueLoader(project.config)
+    loader = IssueLoader(project.config, project.root)
     ready = []
     for path in discover_issue_paths(project.issues_path, project.config.locales):
         try:
@@ -182,15 +183,16 @@ def project_sent_issues(project: Project) -> dict[str, datetime]:
     url = project.config.database_url
     if url.startswith("sqlite:///") and "?" not in url:
         path = Path(url.removeprefix("sqlite:///"))
-        if not (path if path.is_absolute() else project.root / path).is_file():
+        if not (path if path.is_absolute() else project.root / path).exists():
             return {}
     from sqlalchemy.exc import SQLAlchemyError
 
-    from newsletter.db import create_db_engine, database_url
+    from newsletter.db import create_db_engine, database_url, known_revision
     from newsletter.deliver.report import sent_issues
 
     engine = create_db_engine(database_url(project))
     try:
+        known_revision(engine)  # A newer version's schema may not mean what this one reads.
         return sent_issues(engine)
     except SQLAlchemyError as error:
         raise NewsletterError(

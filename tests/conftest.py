@@ -68,6 +68,8 @@ def project_dir(tmp_path: Path) -> Path:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "newsletter.toml").write_text(
         'name = "Test Weekly"\n'
+        'base_url = "https://news.example.org"\n'
+        'sender_address = "weekly@news.example.org"\n'
         'locales = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]\n'
         'timezone = "Europe/Berlin"\n'
         'issues_dir = "issues"\n',

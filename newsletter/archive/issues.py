@@ -65,7 +65,7 @@ class IssuePages:
         self.base = project.config.base_url
         self.root = root
         self.sent = sent
-        self.loader = IssueLoader(project.config)
+        self.loader = IssueLoader(project.config, project.root)
         self.renderer = Renderer(project)
         self.hashes: dict[Path, str] = {}
         logo = self.renderer.logo

@@ -52,11 +52,22 @@ def issue_sources(path: Path, names: Sequence[str], locales: Sequence[str]) -> l
     the Markdown file and its translations beside it (`names`: that folder's names, sorted)."""
     if path.is_dir():
         found: list[Path] = []
+        real = path.resolve()
         for folder, folders, files in os.walk(path):
             folders[:] = sorted(name for name in folders if not name.startswith("."))
-            found.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
+            found.extend(
+                Path(folder) / name
+                for name in sorted(files)
+                if not name.startswith(".") and _stays_inside(Path(folder) / name, real)
+            )
         return found
     return [path, *translation_candidates(path, split_name(path, locales).base, names)]
+
+
+def _stays_inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is no symbolic link leading out of `folder` (that file is never read;
+    one linked from the text and allowed is fingerprinted with the links)."""
+    return not path.is_symlink() or path.resolve().is_relative_to(folder)
 
 
 def fingerprint(

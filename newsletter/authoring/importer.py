@@ -3,6 +3,11 @@
 The post is loaded with the same rules as a single-file issue, then written as `issue.md` plus
 one file per story; local images are copied into `images/` and their links rewritten. Text is
 kept as written: shortcodes stay visible and are reported, comments and raw HTML stay.
+
+Only media files and documents inside the post's site folder are copied (the rule of
+content/local_files.py): the nearest folder above the post with a Hugo, Jekyll, Zola or
+Pelican configuration or a `.git`, else the post's own folder, or the folder the user names.
+Nothing outside it, and no hidden file or folder, is ever read.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from markdown_it import MarkdownIt
 from newsletter.authoring.writer import front_matter_document, issue_meta, story_meta
 from newsletter.content.folder import STORIES_MARKER
 from newsletter.content.loader import IssueLoader
+from newsletter.content.local_files import IssueFiles
 from newsletter.content.markdown import INLINE_CODE, code_lines
 from newsletter.content.shortcodes import Shortcode, find_shortcodes
 from newsletter.content.slugs import make_slug
@@ -55,6 +61,10 @@ class ImportResult:
     shortcodes: list[tuple[str, Shortcode]] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """Links to files that were not copied, and why (outside the site, hidden, not media)."""
+    site: Path | None = None
+    """The folder local files were copied from."""
 
 
 def import_post(
@@ -64,8 +74,10 @@ def import_post(
     title: str | None = None,
     date: datetime | None = None,
     slug: str | None = None,
+    site: Path | None = None,
 ) -> ImportResult:
-    """Write `source` (and its `NAME.LOCALE.md` translations) as an issue folder under `into`."""
+    """Write `source` (and its `NAME.LOCALE.md` translations) as an issue folder under `into`,
+    copying the local files it links from inside `site` (default: its site folder)."""
     if source.is_dir():
         raise ContentError(
             "is already an issue folder", path=source, hint="import single Markdown files only"
@@ -86,9 +98,9 @@ def import_post(
         )
     _refuse_unmatched_translations(issue)
     destination = into / make_slug(slug or main.slug or _folder_name(main))
-    result = ImportResult(path=destination, issue=issue)
+    result = ImportResult(path=destination, issue=issue, site=site or site_folder(source))
     with new_directory(destination) as staging:
-        writer = _Writer(staging, source.parent, loader, result)
+        writer = _Writer(staging, source, loader, result)
         names = {
             story.slug: f"{index:02d}-{make_slug(story.slug, 50) or 'story'}"
             for index, story in enumerate(main.stories, start=1)
@@ -109,6 +121,26 @@ def import_post(
     return result
 
 
+# What marks the folder of a site: Hugo, Zola, Jekyll and Pelican configurations, a repository.
+SITE_MARKERS = (
+    "hugo.toml", "hugo.yaml", "hugo.json", "config.toml", "config.yaml", "config.yml",
+    "config.json", "_config.yml", "_config.yaml", "pelicanconf.py", ".git",
+)  # fmt: skip
+
+
+def site_folder(post: Path) -> Path:
+    """The site a post belongs to: the nearest folder above it with a site configuration or a
+    .git, never the home folder or the file system's root; else the post's own folder."""
+    folder = post.absolute().parent
+    never = {Path.home().resolve(), Path(folder.anchor)}
+    for candidate in (folder, *folder.parents):
+        if candidate.resolve() in never:
+            break
+        if any((candidate / marker).exists() for marker in SITE_MARKERS):
+            return candidate
+    return folder
+
+
 def _refuse_unmatched_translations(issue: Issue) -> None:
     """A translation whose stories cannot be paired with the original's cannot become story files."""
     for edition in issue.editions.values():
@@ -126,13 +158,13 @@ class _Writer:
     """Writes the files of the new issue folder and notes the shortcodes they keep."""
 
     def __init__(
-        self, folder: Path, source_dir: Path, loader: IssueLoader, result: ImportResult
+        self, folder: Path, source: Path, loader: IssueLoader, result: ImportResult
     ) -> None:
         self.folder = folder
         self.parser = loader.parser
         self.timezone = loader.reader.timezone
         self.result = result
-        self.assets = _Assets(source_dir, folder / IMAGES_DIR, loader.parser, result)
+        self.assets = _Assets(source, folder / IMAGES_DIR, loader.parser, result)
 
     def issue_file(self, name: str, edition: Edition) -> None:
         edition.image = self.assets.rewrite_url(edition.image, "")
@@ -159,9 +191,10 @@ class _Assets:
     """Copies the local files a post links to into the issue's images/ folder."""
 
     def __init__(
-        self, source_dir: Path, images: Path, parser: MarkdownIt, result: ImportResult
+        self, source: Path, images: Path, parser: MarkdownIt, result: ImportResult
     ) -> None:
-        self.source_dir = source_dir
+        self.source = source
+        self.rule = IssueFiles(source, result.site, "the site folder")
         self.images = images
         self.parser = parser
         self.result = result
@@ -196,8 +229,16 @@ class _Assets:
         parts = urlsplit(url)
         if parts.scheme or parts.netloc or url.startswith(("#", "/")):
             return url
-        original = self.source_dir / unquote(parts.path)
-        if not original.is_file():
+        found = self.rule.find(unquote(parts.path), self.source)
+        original = found.path
+        refused = found.refused or (
+            "not a media file or document" if not found.published and original.exists() else ""
+        )
+        if refused:
+            if (url, refused) not in self.result.refused:
+                self.result.refused.append((url, refused))
+            return url
+        if not found.published:
             if url not in self.result.missing:
                 self.result.missing.append(url)
             return url

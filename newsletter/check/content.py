@@ -8,21 +8,29 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
+from newsletter.check.alt_text import ALT_HINT, html_image_notes, image_note
 from newsletter.check.fields import control_characters
 from newsletter.content.frontmatter import split_front_matter
+from newsletter.content.local_files import IssueFiles, is_computer_path
+from newsletter.content.markdown import code_lines
 from newsletter.content.shortcodes import find_shortcodes
 from newsletter.model import Edition, Issue, Note
 
 _HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_HTML_SRCSET = re.compile(r"""\bsrcset\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_MARKDOWN_FILE_URL = re.compile(r"\]\(\s*<?(file:[^\s)>]+)", re.IGNORECASE)
 
 
 def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
     """Every problem in the issue's files, in all its editions, each reported once."""
     notes: list[Note] = []
     seen: set[tuple[str, Path, int | None, str]] = set()
+    rule = IssueFiles(issue.path, issue.project_root)
+    checked: set[str] = set()
     for edition in issue.editions.values():
-        for note in [*edition.notes, *_edition_checks(edition, parser)]:
+        for note in [*edition.notes, *_edition_checks(edition, parser, rule, checked)]:
             key = (note.message, note.path, note.line, note.code)
             if key not in seen:
                 seen.add(key)
@@ -30,10 +38,12 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
     return notes
 
 
-def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
+def _edition_checks(
+    edition: Edition, parser: MarkdownIt, rule: IssueFiles, checked: set[str]
+) -> Iterator[Note]:
     yield from control_characters(edition)
-    for text, source, line in _texts(edition):
-        yield from _local_links(parser, text, source, line)
+    for text, source, line in _texts(edition, checked):
+        yield from _local_links(parser, text, source, line, rule)
         for shortcode in find_shortcodes(parser, text, line):
             yield Note(
                 "warning",
@@ -45,25 +55,32 @@ def _edition_checks(edition: Edition, parser: MarkdownIt) -> Iterator[Note]:
             )
     if edition.image:
         line = edition.meta_lines.get("image", 1)
-        yield from _local_file(edition.image, edition.source, line, "image")
-        if not edition.image_alt:
-            yield Note(
-                "warning",
-                "the issue image has no alt text",
-                edition.source,
-                line,
-                "add `image_alt: ...` describing it",
-                code="alt-text",
-            )
+        yield from _local_file(edition.image, edition.source, line, "image", rule)
+        yield from image_note(
+            edition.image_alt,
+            edition.image,
+            edition.source,
+            edition.meta_lines.get("image_alt", line),
+            f"add `image_alt: ...` to the front matter ({ALT_HINT})",
+            what="the issue image",
+        )
     for story in edition.stories:
         if story.image and not story.fallback:
-            yield from _local_file(
-                story.image, story.source, story.meta_lines.get("image", 1), "image"
+            line = story.meta_lines.get("image", 1)
+            yield from _local_file(story.image, story.source, line, "image", rule)
+            yield from image_note(
+                story.image_alt,
+                story.image,
+                story.source,
+                story.meta_lines.get("image_alt", line),
+                f"add `image_alt: ...` to the story's front matter ({ALT_HINT})",
+                what=f"the story image {story.image!r}",
             )
 
 
-def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
-    """The Markdown parts of an edition with the file and line each starts at."""
+def _texts(edition: Edition, checked: set[str]) -> Iterator[tuple[str, Path, int]]:
+    """The Markdown parts of an edition with the file and line each starts at; a footer or
+    section intro a translation takes over from the original (in `checked`) is not repeated."""
     source = edition.source.read_text(encoding="utf-8") if edition.source.is_file() else ""
     body_line = split_front_matter(source, edition.source).body_line if source else 1
     body = "\n".join(source.split("\n")[body_line - 1 :])
@@ -72,7 +89,9 @@ def _texts(edition: Edition) -> Iterator[tuple[str, Path, int]]:
             yield text, edition.source, body_line - 1 + _line_of(body, text)
     # The footer and section intros may live in the front matter (issue folders) or the body.
     for text in (edition.footer, *(s.intro for s in edition.sections)):
-        if text:
+        first = text.strip().split("\n", 1)[0]
+        if text and (text not in checked or first in source):
+            checked.add(text)
             yield text, edition.source, _line_of(source, text)
     for story in edition.stories:
         if not story.fallback:
@@ -86,34 +105,60 @@ def _line_of(source: str, text: str) -> int:
     return source.count("\n", 0, index) + 1 if index >= 0 else 1
 
 
-def _local_links(parser: MarkdownIt, text: str, source: Path, first_line: int) -> Iterator[Note]:
-    for token in parser.parse(text):
+def _local_links(
+    parser: MarkdownIt, text: str, source: Path, first_line: int, rule: IssueFiles
+) -> Iterator[Note]:
+    tokens = parser.parse(text)
+    for token in tokens:
         line = first_line + (token.map[0] if token.map else 0)
         if token.type == "html_block":
-            for url in _HTML_URL.findall(token.content):
-                yield from _local_file(url, source, line, "link")
-        for child in token.children or []:
+            for url in _html_urls(token.content):
+                yield from _local_file(url, source, line, "link", rule)
+            yield from html_image_notes(token.content, source, line)
+        for child, child_line in _with_lines(token.children or [], line):
             if child.type == "image":
                 src = str(child.attrs.get("src") or "")
-                yield from _local_file(src, source, line, "image")
-                if not child.content.strip():
-                    yield Note(
-                        "warning",
-                        f"image {src!r} has no alt text",
-                        source,
-                        line,
-                        "describe the image between the brackets: ![what it shows](...)",
-                        code="alt-text",
-                    )
+                yield from _local_file(src, source, child_line, "image", rule)
+                yield from image_note(
+                    child.content,
+                    src,
+                    source,
+                    child_line,
+                    f"{ALT_HINT} between the brackets: ![what it shows](...)",
+                )
             elif child.type == "link_open":
-                yield from _local_file(str(child.attrs.get("href") or ""), source, line, "link")
+                href = str(child.attrs.get("href") or "")
+                yield from _local_file(href, source, child_line, "link", rule)
             elif child.type == "html_inline":
-                for url in _HTML_URL.findall(child.content):
-                    yield from _local_file(url, source, line, "link")
+                for url in _html_urls(child.content):
+                    yield from _local_file(url, source, child_line, "link", rule)
+                yield from html_image_notes(child.content, source, child_line)
+    # markdown-it leaves `![x](file:///...)` as text (it never links file: URLs): still named.
+    code = code_lines(tokens)
+    for number, text_line in enumerate(text.split("\n")):
+        if number not in code:
+            for url in _MARKDOWN_FILE_URL.findall(text_line):
+                yield from _local_file(url, source, first_line + number, "link", rule)
 
 
-def _local_file(url: str, source: Path, line: int, kind: str) -> Iterator[Note]:
-    """An error when a relative URL names a file that does not exist next to `source`."""
+def _with_lines(children: list[Token], line: int) -> Iterator[tuple[Token, int]]:
+    """Each inline token with the line it is on (a paragraph's line breaks counted)."""
+    for child in children:
+        yield child, line
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+
+
+def _html_urls(html: str) -> Iterator[str]:
+    """The URLs of src, href and each srcset candidate in raw HTML."""
+    yield from _HTML_URL.findall(html)
+    for srcset in _HTML_SRCSET.findall(html):
+        yield from (part.strip().split(" ", 1)[0] for part in srcset.split(",") if part.strip())
+
+
+def _local_file(url: str, source: Path, line: int, kind: str, rule: IssueFiles) -> Iterator[Note]:
+    """An error when a relative URL names a file outside the project, a hidden file, or a file
+    that does not exist next to `source`."""
     url = url.strip()
     if not url or "{{" in url or "{%" in url:
         return  # Empty, or a template placeholder: reported as a shortcode instead.
@@ -128,9 +173,40 @@ def _local_file(url: str, source: Path, line: int, kind: str) -> Iterator[Note]:
         )
         return
     parts = urlsplit(url)
+    if parts.scheme == "file":
+        yield Note(
+            "error",
+            f"{kind} {url!r} is a file: URL: it is dropped, never published",
+            source,
+            line,
+            "copy the file into the issue folder and link it by a relative path",
+            code="outside-project",
+        )
+        return
+    if is_computer_path(unquote(parts.path)) and url.startswith("/"):
+        yield Note(
+            "error",
+            f"{kind} {url!r} is a path on this computer: it is dropped, never published",
+            source,
+            line,
+            "copy the file into the issue folder and link it by a relative path",
+            code="outside-project",
+        )
+        return
     if parts.scheme or parts.netloc or url.startswith(("#", "/")):
         return
-    target = (source.parent / unquote(parts.path)).resolve()
+    found = rule.find(unquote(parts.path), source)
+    if found.refused:
+        yield Note(
+            "error",
+            f"{kind} {url!r} is {found.refused}: it is dropped, never published",
+            source,
+            line,
+            "copy the file into the issue folder and link it by a relative path",
+            code="outside-project",
+        )
+        return
+    target = found.path
     if parts.path and not target.exists():
         yield Note(
             "error",

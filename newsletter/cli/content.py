@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.markup import escape
 
-from newsletter.cli.context import console, project_of, reports_errors
+from newsletter.cli.context import console, project_of, reports_errors, warn_placeholders
 from newsletter.errors import ContentError, NewsletterError, display_path
 
 
@@ -38,7 +38,8 @@ def list_issues(ctx: typer.Context) -> None:
     from newsletter.content.offers import edition_offers
 
     project = project_of(ctx)
-    loader = IssueLoader(project.config)
+    warn_placeholders(project)
+    loader = IssueLoader(project.config, project.root)
     issues = loader.load_all(project.issues_path)
     table = Table(
         title=f"{project.config.name}: {len(issues)} issues in {display_path(project.issues_path)}/"
@@ -96,7 +97,8 @@ def check(
     from newsletter.render.pipeline import Renderer
 
     project = project_of(ctx)
-    loader = IssueLoader(project.config)
+    warn_placeholders(project)
+    loader = IssueLoader(project.config, project.root)
     if issues:
         paths = [
             find_issue_path(project.issues_path, name, project.config.locales) for name in issues
@@ -153,6 +155,12 @@ def import_posts(
     slug: str | None = typer.Option(
         None, "--slug", help="Folder name of the new issue (one file only).", show_default=False
     ),
+    site: Path | None = typer.Option(
+        None,
+        "--site",
+        help="Folder the posts' images may be copied from (default: the site folder above each post: the nearest with a Hugo, Jekyll, Zola or Pelican configuration or a .git, else the post's folder). Nothing outside it is copied.",
+        show_default=False,
+    ),
 ) -> None:
     """Turn single-file posts into issue folders: issue.md plus one file per story.
 
@@ -171,11 +179,11 @@ def import_posts(
             "--slug names one issue, but several files were given", hint="import them one at a time"
         )
     when = _date_option(date, project.config.timezone) if date else None
-    loader = IssueLoader(project.config)
+    loader = IssueLoader(project.config, project.root)
     out = console()
     for file in files:
         result = import_post(
-            file, into or project.issues_path, loader, title=title, date=when, slug=slug
+            file, into or project.issues_path, loader, title=title, date=when, slug=slug, site=site
         )
         main = result.issue.main
         out.print(
@@ -191,6 +199,10 @@ def import_posts(
             out.print(f"  copied {url} -> images/", markup=False)
         for url in result.missing:
             text = f"{url} not found next to {file.name}; copy it into the issue and fix the link"
+            out.print("  [yellow]warning[/]: " + escape(text))
+        for url, why in result.refused:
+            where = display_path(result.site) if result.site else "the site folder"
+            text = f"{url} not copied: {why} (copied are media files and documents in {where}/)"
             out.print("  [yellow]warning[/]: " + escape(text))
 
 
@@ -225,7 +237,8 @@ def build(
     from newsletter.render.pipeline import Renderer
 
     project = project_of(ctx)
-    loader = IssueLoader(project.config)
+    warn_placeholders(project)
+    loader = IssueLoader(project.config, project.root)
     locales = project.config.locales
     paths = (
         [find_issue_path(project.issues_path, name, locales) for name in issues]

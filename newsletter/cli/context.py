@@ -53,6 +53,14 @@ def project_of(ctx: typer.Context) -> Project:
     return cached
 
 
+def warn_placeholders(project: Project) -> None:
+    """Say on stderr which required settings have placeholder values (a preview can use them)."""
+    warning = project.settings_warning()
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"  fix: {project.settings_hint()}", err=True)
+
+
 def database(ctx: typer.Context, current: bool = True) -> Engine:
     """The project's database engine; unless `current` is False, refuse an outdated schema."""
     from newsletter.db import create_db_engine, database_url, require_current

@@ -36,10 +36,10 @@ def status(ctx: typer.Context) -> None:
 
     Example: NEWSLETTER_DATABASE_URL=sqlite:///other.db newsletter db status
     """
-    from newsletter.db import current_revision, head_revision
+    from newsletter.db import head_revision, known_revision
 
     engine = database(ctx, current=False)
-    current, head = current_revision(engine), head_revision()
+    current, head = known_revision(engine), head_revision()
     out = console()
     out.print(f"database: {engine.url.render_as_string(hide_password=True)}", markup=False)
     out.print(

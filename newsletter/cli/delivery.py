@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from newsletter.cli.context import console, database, project_of, reports_errors
+from newsletter.cli.context import (
+    console,
+    database,
+    project_of,
+    reports_errors,
+    warn_placeholders,
+)
 from newsletter.errors import NewsletterError
 from newsletter.sends import editions as render_editions
 from newsletter.sends import fallback_locale, load_issue, readers_editions, start_send
@@ -61,6 +67,8 @@ def send(
     Example: newsletter send 2024-03-10-ai-revolution-accelerates --test me@example.org --locale zh
     """
     project = project_of(ctx)
+    if test or dry_run:
+        warn_placeholders(project)  # A real send refuses placeholders (check_can_send).
     loaded = load_issue(project, issue)
     if test:
         _send_test(project, loaded, test, locales)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from newsletter.cli.context import console, project_of, reports_errors
+from newsletter.cli.context import console, project_of, reports_errors, warn_placeholders
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +34,11 @@ def preview(
     from newsletter.web.preview import create_app
 
     project = project_of(ctx)
+    warn_placeholders(project)
     origin = f"http://{host}:{port}"
     start = f"{origin}/"
     if issue:
-        loaded = IssueLoader(project.config).load(
+        loaded = IssueLoader(project.config, project.root).load(
             find_issue_path(project.issues_path, issue, project.config.locales)
         )
         start = f"{origin}/{loaded.slug}/{loaded.default_locale}/"

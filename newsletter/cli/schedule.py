@@ -69,6 +69,7 @@ def add(
     from newsletter.sends import check_not_draft, load_issue
 
     project = project_of(ctx)
+    project.require_settings("a schedule")
     loaded = load_issue(project, issue)
     check_not_draft(loaded)
     engine = database(ctx)
@@ -101,6 +102,7 @@ def weekly(
     from newsletter.schedule import specs
 
     project = project_of(ctx)
+    project.require_settings("a schedule")
     schedule = specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time)
     _add(project, database(ctx), schedule)
 

@@ -36,6 +36,7 @@ def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
     from newsletter.web.app import create_app
 
     project = project_of(ctx)
+    project.require_settings("newsletter serve")
     app = create_app(project, engine=database(ctx))
     app.state.archive.refresh(force=True)
     console().print(
@@ -78,5 +79,6 @@ def run(
     logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     project = project_of(ctx)
+    project.require_settings("newsletter run")
     database(ctx)  # Refuses an outdated schema before anything starts.
     run_service(project, Options(host=host, port=port, web=web, log_level=level))

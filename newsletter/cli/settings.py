@@ -33,6 +33,12 @@ def show_config(ctx: typer.Context) -> None:
     )
     out.print(f"# configuration: {source}", markup=False)
     out.print(f"# project folder: {display_path(project.root)}", markup=False)
+    if project.unset_required:
+        out.print(
+            f"# not set, placeholders below: {', '.join(project.unset_required)} "
+            "(a real send, schedules, serve and run refuse to start without them)",
+            markup=False,
+        )
     for key, value in project.config.model_dump().items():
         out.print(f"{key} = {json.dumps(value, ensure_ascii=False)}", markup=False)
     for variable in SECRET_VARIABLES:

@@ -14,6 +14,7 @@ from pathlib import Path
 from newsletter.config import Config
 from newsletter.content.documents import DocumentReader
 from newsletter.content.folder import load_folder
+from newsletter.content.local_files import IssueFiles
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.single import load_single_file
 from newsletter.content.source import discover_issue_paths, file_names
@@ -24,8 +25,11 @@ from newsletter.model import Issue
 class IssueLoader:
     """Reads issues with one configuration and one Markdown parser."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, root: Path | None = None) -> None:
         self.config = config
+        self.root = root
+        """The project folder: no file of an issue may lead out of it (None: the issue's own
+        folder bounds it)."""
         self.parser = markdown_parser()
         self.reader = DocumentReader(config, self.parser)
         self._names: dict[Path, list[str]] = {}
@@ -33,14 +37,18 @@ class IssueLoader:
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
         if path.is_dir():
-            return load_folder(self.reader, path)
-        if not path.exists():
+            issue = load_folder(self.reader, path)
+        elif not path.exists():
             raise NotFoundError(
                 "no such issue file or folder",
                 path=path,
                 hint="run `newsletter list` to see the issues",
             )
-        return load_single_file(self.reader, path, self._names_in(path.parent))
+        else:
+            issue = load_single_file(self.reader, path, self._names_in(path.parent))
+        issue.project_root = self.root
+        _refuse_files_outside(issue)
+        return issue
 
     def load_all(self, issues_dir: Path) -> list[Issue]:
         """Every issue in `issues_dir`, in folder order; ContentError on the first broken one or a duplicate slug."""
@@ -57,6 +65,21 @@ class IssueLoader:
         if folder not in self._names:
             self._names[folder] = file_names(folder)
         return self._names[folder]
+
+
+def _refuse_files_outside(issue: Issue) -> None:
+    """ContentError for a Markdown file of the issue that is a symbolic link leading out of the
+    project: its text would be published."""
+    rule = IssueFiles(issue.path, issue.project_root)
+    for edition in issue.editions.values():
+        for source in (edition.source, *(story.source for story in edition.stories)):
+            if not rule.contains(source):
+                raise ContentError(
+                    f"is a symbolic link to a file outside {rule.bound_name} ({source.resolve()}): "
+                    "it is never read into an issue",
+                    path=source,
+                    hint="copy the file into the issue instead of linking to it",
+                )
 
 
 SLUG_HINT = "give one of them another `slug:` in its front matter, or rename it"

@@ -6,9 +6,9 @@
     mbox:FILE              all messages appended to an mbox file
     null:                  a dry run: nothing is sent
 
-SMTP URLs take `?connections=N` (parallel connections, default 4) and `?rate=R` (messages per
-second over all connections, default unlimited). SMTP credentials come from
-NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD.
+SMTP URLs take `?connections=N` (parallel connections, default 4), `?rate=R` (messages per
+second over all connections, default unlimited) and `?timeout=S`; transport_url.py reads and
+checks them. SMTP credentials come from NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD.
 """
 
 from __future__ import annotations
@@ -20,9 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from newsletter.deliver.smtp import Outcome, SmtpTransport
+from newsletter.deliver.transport_url import (
+    TransportUrl,
+    parse_transport_url,
+    path_problem,
+    transport_path,
+)
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_bytes
 
@@ -61,57 +66,48 @@ class Limits:
 
 def transport_limits(url: str) -> Limits:
     """The limits in a transport URL (`?connections=4&rate=50`); files and null: one at a time."""
-    scheme = url.partition(":")[0]
-    if scheme not in ("smtp", "smtps"):
+    transport = _parsed(url)
+    if not transport.is_smtp:
         return Limits(1, None)
-    options = parse_qs(urlsplit(url).query)
-    try:
-        connections = int(options.get("connections", ["4"])[0])
-        rate = float(options["rate"][0]) if "rate" in options else None
-    except ValueError:
-        connections = 0
-        rate = None
-    if connections < 1 or (rate is not None and rate <= 0):
-        raise NewsletterError(
-            f"transport_url {url!r}: connections must be a whole number >= 1 and rate a number > 0",
-            hint="e.g. smtp://127.0.0.1:25?connections=4&rate=50",
-        )
-    return Limits(connections, rate)
+    return Limits(transport.connections, transport.rate)
 
 
 def open_transport(url: str, secrets: Mapping[str, str], root: Path) -> Transport:
     """The transport `url` names; relative eml/mbox paths are relative to `root`."""
-    scheme, _, rest = url.partition(":")
-    if scheme in ("smtp", "smtps"):
-        parts = urlsplit(url)
-        options = parse_qs(parts.query)
+    transport = _parsed(url)
+    if transport.is_smtp:
         return SmtpTransport(
-            host=parts.hostname or "localhost",
-            port=parts.port or (465 if scheme == "smtps" else 25),
-            tls=scheme == "smtps",
-            require_starttls=options.get("starttls", [""])[0] == "require",
-            username=secrets.get("NEWSLETTER_SMTP_USERNAME") or parts.username,
+            host=transport.host,
+            port=transport.port,
+            tls=transport.scheme == "smtps",
+            require_starttls=transport.require_starttls,
+            username=secrets.get("NEWSLETTER_SMTP_USERNAME") or transport.username,
             password=secrets.get("NEWSLETTER_SMTP_PASSWORD"),
+            timeout=transport.timeout,
         )
-    if scheme == "eml":
-        return EmlTransport(_path(rest, root))
-    if scheme == "mbox":
-        return MboxTransport(_path(rest, root))
-    if scheme == "null":
+    if transport.scheme == "null":
         return NullTransport()
-    raise NewsletterError(
-        f"unknown transport {url!r}", hint="use smtp://, smtps://, eml:DIR, mbox:FILE or null:"
-    )
+    problem = path_problem(transport, root)
+    if problem:
+        raise NewsletterError(f"transport_url: {problem}", hint="fix transport_url")
+    path = transport_path(transport, root)
+    return EmlTransport(path) if transport.scheme == "eml" else MboxTransport(path)
+
+
+def _parsed(url: str) -> TransportUrl:
+    """`url` read; the configuration checked it already, so an error here comes from code."""
+    try:
+        return parse_transport_url(url)
+    except ValueError as error:
+        raise NewsletterError(
+            f"transport_url {url!r}: {error}",
+            hint="e.g. smtp://127.0.0.1:25?connections=4&rate=50",
+        ) from None
 
 
 def _file_name(name: str) -> str:
     """A Message-ID as a file name: `<a.b@host>` -> `a.b@host`, nothing a path could misread."""
     return re.sub(r"[^A-Za-z0-9.@_+-]", "", name)
-
-
-def _path(rest: str, root: Path) -> Path:
-    path = Path(rest.removeprefix("//"))
-    return path if path.is_absolute() else root / path
 
 
 class _Local:

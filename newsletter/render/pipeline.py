@@ -173,7 +173,10 @@ class Renderer:
         localizer = self.localizer(locale)
         base = self.config.base_url
         email_assets = AssetMap(
-            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+            root=issue_root(issue.path),
+            base_url=base,
+            prefix=f"{base}/{issue.slug}/",
+            project=self.project.root,
         )
         return (
             edition,
@@ -195,6 +198,7 @@ class Renderer:
             base_url=self.config.base_url,
             prefix=links.files,
             published=links.published,
+            project=self.project.root,
         )
         renderer = HtmlRenderer(self.parser, assets, footnote_links=True)
         parts = self._parts(issue, edition, renderer, context)
@@ -307,7 +311,10 @@ class Renderer:
             return ""
         base = self.config.base_url
         return AssetMap(
-            root=issue_root(issue.path), base_url=base, prefix=f"{base}/{issue.slug}/"
+            root=issue_root(issue.path),
+            base_url=base,
+            prefix=f"{base}/{issue.slug}/",
+            project=self.project.root,
         ).resolve(edition.image, edition.source)
 
     def _text_parts(

@@ -11,42 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
-# The kinds of local files a page may link that are copied beside it and published: media and
-# documents. Never Markdown (a draft), a database, a configuration file or a dotfile.
-PUBLISHED_SUFFIXES = frozenset(
-    [
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".gif",
-        ".webp",
-        ".avif",
-        ".svg",
-        ".ico",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".pdf",
-        ".mp3",
-        ".m4a",
-        ".ogg",
-        ".oga",
-        ".wav",
-        ".flac",
-        ".mp4",
-        ".m4v",
-        ".webm",
-        ".ogv",
-        ".mov",
-        ".vtt",
-        ".zip",
-        ".epub",
-    ]
+from newsletter.content.local_files import (
+    PUBLISHED_SUFFIXES,
+    IssueFiles,
+    is_computer_path,
+    issue_root,
 )
+
+__all__ = ["PUBLISHED_SUFFIXES", "AssetMap", "PageLinks", "absolute_links", "issue_root", "web_url"]
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 
 def home_url(base_url: str, locale: str) -> str:
@@ -77,42 +54,38 @@ class AssetMap:
     published: Callable[[Path, str], str] | None = None
     """The name a local file is linked by, from (file, path inside the issue); default: the path
     inside the issue. The archive links content-hashed names, safe to cache forever."""
+    project: Path | None = None
+    """The project folder: linked files must lie inside it (None: inside the issue's folder)."""
+
+    def __post_init__(self) -> None:
+        self._rule = IssueFiles(self.root, self.project)
 
     def resolve(self, url: str, source: Path) -> str:
-        """The URL to publish for `url` written in `source`."""
+        """The URL to publish for `url` written in `source`; "" for what must not be linked."""
         url = url.strip()
         parts = urlsplit(url)
         if not url or url.startswith("#") or parts.scheme in SAFE_SCHEMES:
             return url
         if parts.scheme:
-            return ""  # javascript:, data: and friends are dropped.
+            return ""  # javascript:, data:, file: and friends are dropped.
         if url.startswith("//"):
             return f"https:{url}"
         if url.startswith("/"):
-            return f"{self.base_url}{url}"
-        path = (source.parent / unquote(parts.path)).resolve()
-        try:
-            inside = path.relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            inside = f"_/{path.name}"  # Outside the issue: published under a side folder.
-        if path.suffix.lower() in PUBLISHED_SUFFIXES and not any(
-            part.startswith(".") for part in PurePosixPath(inside).parts
-        ):
-            if path.is_file():
-                self.files[path] = inside
-                if self.published is not None:
-                    inside = self.published(path, inside)
-            else:
-                self.missing.add(path)
+            return "" if is_computer_path(unquote(parts.path)) else f"{self.base_url}{url}"
+        found = self._rule.find(unquote(parts.path), source)
+        if found.refused:
+            return ""  # Outside the project or hidden: never read (`newsletter check` says so).
+        inside = found.inside
+        if found.published:
+            self.files[found.path] = inside
+            if self.published is not None:
+                inside = self.published(found.path, inside)
+        elif found.path.suffix.lower() in PUBLISHED_SUFFIXES:
+            self.missing.add(found.path)
         suffix = (f"?{parts.query}" if parts.query else "") + (
             f"#{parts.fragment}" if parts.fragment else ""
         )
         return f"{self.prefix}{quote(inside)}{suffix}"
-
-
-def issue_root(issue_path: Path) -> Path:
-    """The folder an issue's relative files are resolved in: the issue folder, or a file's folder."""
-    return issue_path if issue_path.is_dir() else issue_path.parent
 
 
 @dataclass

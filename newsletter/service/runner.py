@@ -144,7 +144,7 @@ class _Leadership:
         if release:
             try:
                 self.lease.release()
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, NewsletterError) as error:
                 log.error("releasing the lead: %s", error)
 
     def _start(self) -> Any:

@@ -40,6 +40,7 @@ from starlette.routing import Route
 from newsletter.check import check_issue, count
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.local_files import IssueFiles
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError, NotFoundError
@@ -49,7 +50,6 @@ from newsletter.render.masthead import LOGO_FOLDER, site_logo
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
-from newsletter.render.urls import issue_root
 from newsletter.web.redirects import LocalRedirects, local_path
 
 POLL_MILLISECONDS = 800
@@ -88,7 +88,7 @@ class Preview:
         """Every issue, loaded again only when a source file changed (not per image request)."""
         version = self.version()
         if version != self._version:
-            loader = IssueLoader(self.project.config)
+            loader = IssueLoader(self.project.config, self.project.root)
             paths = discover_issue_paths(self.project.issues_path, self.project.config.locales)
             self._issues, self._rendered, self._findings = {}, {}, {}
             for path in paths:
@@ -267,12 +267,14 @@ def _asset(preview: Preview, slug: str, path: str) -> Response:
 
 
 def _issue_file(preview: Preview, slug: str, path: str) -> Response:
-    """A file inside the issue's folder; never anything outside it."""
+    """A file inside the issue's folder that a build would publish (content/local_files.py);
+    never anything outside it, hidden, or of another kind."""
     try:
-        root = issue_root(preview.issue(slug).path).resolve()
+        issue = preview.issue(slug)
     except NewsletterError:
         return PlainTextResponse("not found", status_code=404)
-    target = (root / path).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    rule = IssueFiles(issue.path, issue.project_root)
+    found = rule.find(path, rule.root / "issue.md")  # Relative to the issue's folder.
+    if not found.published or not found.path.is_relative_to(rule.root):
         return PlainTextResponse("not found", status_code=404)
-    return FileResponse(target)
+    return FileResponse(found.path)

@@ -1,0 +1,164 @@
+"""`make demo` in a copy of the repository, then the web app command it prints, as printed.
+
+The printed command must work: subscribing there sends the confirmation email to the local
+SMTP server, where the demo says messages arrive (build/demo-inbox/new/), its link confirms
+on the same local web app, and the demo messages' unsubscribe links open there too.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from .conftest import ROOT
+
+T = TypeVar("T")
+VENV = Path(sys.executable).parent.parent
+READER = "new.reader@example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(find: Callable[[], T | None], seconds: float, what: str) -> T:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = find()
+        if found is not None:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ""  # Not listening (yet).
+
+
+def post(url: str, form: dict[str, str]) -> tuple[int, str]:
+    data = urllib.parse.urlencode(form).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as response:
+        return response.status, response.read().decode("utf-8")
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def messages(inbox: Path) -> list[EmailMessage]:
+    if not (inbox / "new").is_dir():
+        return []
+    found = []
+    for data in mailbox.Maildir(inbox, create=False):
+        parsed = message_from_bytes(data.as_bytes(), policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        found.append(parsed)
+    return found
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    """The files `make demo` reads, copied; pyproject.toml keeps its time so the installed
+    .venv counts as up to date."""
+    if shutil.which("make") is None or not (VENV / ".installed").is_file():
+        pytest.fail(f"the demo test needs make and an installed {VENV} (run `make install`)")
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy2(ROOT / name, copy / name)
+    for name in ("config", "issues"):
+        shutil.copytree(ROOT / name, copy / name)
+    return copy
+
+
+def test_the_web_app_command_the_demo_prints_works_as_printed(demo_copy: Path) -> None:
+    web, smtp = free_port(), free_port()
+    settings = [f"VENV={VENV}", f"DEMO_PORT={web}", f"DEMO_SMTP_PORT={smtp}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "MAKE"))}
+    demo = subprocess.run(
+        ["make", "demo", *settings],
+        cwd=demo_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    lines = demo.stdout.splitlines()
+    start = lines.index(
+        "Start the web app of the demo, with the local SMTP server again (Ctrl+C stops both):"
+    )
+    printed = lines[start + 1].strip()
+    assert printed == "make serve-demo"
+    site = f"http://127.0.0.1:{web}"
+    assert f"then open {site}/subscribe" in demo.stdout
+    assert "build/demo-inbox/new/" in demo.stdout
+    inbox = demo_copy / "build" / "demo-inbox"
+    sent = messages(inbox)
+    assert len(sent) == 12  # The demo's send, one message per sample reader.
+
+    server = subprocess.Popen(
+        [*printed.split(), *settings],
+        cwd=demo_copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Its own process group: make, the SMTP server and serve.
+    )
+    try:
+        wait_for(lambda: get(f"{site}/healthz")[0] == 200 or None, 120, "the web app")
+        status, page = post(
+            f"{site}/subscribe", {"email": READER, "csrf": csrf_of(get(f"{site}/subscribe")[1])}
+        )
+        assert status == 200 and "Check your inbox" in page
+
+        def confirmation() -> EmailMessage | None:
+            return next((m for m in messages(inbox) if READER in str(m["To"])), None)
+
+        message = wait_for(confirmation, 60, "the confirmation email in build/demo-inbox/new/")
+        body = message.get_body(("plain",))
+        assert body is not None
+        link = re.search(rf"{re.escape(site)}/confirm/\S+", body.get_content())
+        assert link, body.get_content()
+        status, page = get(link.group(0))
+        assert status == 200
+        status, page = post(link.group(0), {"csrf": csrf_of(page)})
+        assert status == 200 and "You are subscribed" in page
+
+        # The demo's own messages link the same local web app, and their links work there.
+        unsubscribe = re.search(r"<(http[^>]+)>", str(sent[0]["List-Unsubscribe"]))
+        assert unsubscribe and unsubscribe.group(1).startswith(f"{site}/unsubscribe/")
+        assert get(unsubscribe.group(1))[0] == 200
+        assert get(f"{site}/")[0] == 200  # The archive.
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl+C: it stops both servers.
+        output = server.communicate(timeout=60)[0].decode("utf-8", "replace")
+    assert "Traceback" not in output, output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", smtp)) != 0, "the SMTP server was left running"
