@@ -103,8 +103,11 @@ def test_the_preheader_from_the_lead_and_the_archive_excerpt_are_the_same_cut(
 ) -> None:
     shutil.copytree(ROOT / "config", tmp_path / "config")
     shutil.copytree(ROOT / "issues", tmp_path / "issues")
-    project = load_project(tmp_path / "config" / "newsletter.toml", environ={})
-    slug = "2024-03-27-ai-deca-show"  # Its English edition has no preheader: the lead gives it.
+    # Its English edition has no preheader (the lead gives it) and no story translated: offered
+    # (and so published) only when the translated share may be 0.
+    environ = {"NEWSLETTER_MIN_TRANSLATED_SHARE": "0"}
+    project = load_project(tmp_path / "config" / "newsletter.toml", environ=environ)
+    slug = "2024-03-27-ai-deca-show"
     issue = IssueLoader(project.config).load(project.issues_path / slug)
     preheader = Renderer(project).render(issue, "en").preheader
     assert preheader.endswith("Inflection AI…")  # Not "…Inflection AI, St…".
