@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from newsletter.archive.state import Entry
+from newsletter.characters import NOT_IN_XML
 from newsletter.render.i18n import locale_tag
 
 GENERATOR = "newsletter"
 # Characters XML 1.0 forbids (a vertical tab pasted from a word processor): lxml refuses them.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML = re.compile(f"[{NOT_IN_XML}]")
 
 
 def _xml(text: str) -> str:

@@ -8,14 +8,12 @@ quoted YAML or TOML string.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from newsletter.characters import line_breaking
 from newsletter.model import Edition, Note
 
-# C0 controls but tab, DEL, C1 controls, and Unicode's line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMES = {
     "\r": "a carriage return (CR)",
     "\n": "a line feed (LF)",
@@ -36,8 +34,8 @@ def control_characters(edition: Edition) -> Iterator[Note]:
         ),
     ]
     for field, value, source, line in fields:
-        if value and (found := _CONTROL.search(value)):
-            yield _note(field, found.group(), source, line)
+        if value and (found := line_breaking(value)):
+            yield _note(field, found, source, line)
 
 
 def _note(field: str, char: str, source: Path, line: int | None) -> Note:

@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.policy import SMTP
 from typing import NamedTuple
 
+from newsletter.characters import one_line
 from newsletter.render.i18n import locale_tag
 from newsletter.render.merge import (
     MergeTemplate,
@@ -33,9 +34,6 @@ from newsletter.render.merge import (
 )
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-# What could end a header line, or has no place in one: C0 controls (CR, LF, NUL, tab...), DEL,
-# C1 controls (NEL is a line break to some parsers), and Unicode's line and paragraph separators.
-_NOT_IN_HEADERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _QUOTE_NEEDED = re.compile(r'[()<>\[\]:;@\\,."]')
 _PLAIN_ASCII = re.compile(r"[!-<>-~]+")  # Printable ASCII but `=`, no spaces.
 TEST_PREFIX = "[TEST] "
@@ -336,16 +334,6 @@ def _cut(line: bytes, width: int) -> list[bytes]:
         line = line[at:]
     pieces.append(line)
     return pieces
-
-
-def one_line(value: str) -> str:
-    """A header value that cannot break its line: each run of control characters or line
-    separators (CR, LF, NUL, NEL, U+2028...) becomes one space.
-
-    Every value a header is written with passes here (content, configuration, subscribers):
-    a title "Hi\\r\\nBcc: victim@..." must stay one Subject, never become a second header.
-    """
-    return _NOT_IN_HEADERS.sub(" ", value) if _NOT_IN_HEADERS.search(value) else value
 
 
 def _header(name: str, value: str) -> str:

@@ -11,7 +11,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from newsletter.deliver.compose import one_line
+from newsletter.characters import one_line
 
 if TYPE_CHECKING:
     from newsletter.config import Config
@@ -39,7 +39,7 @@ def send_notice(
     message["To"] = one_line(to)
     if reply_to:
         message["Reply-To"] = one_line(reply_to)
-    message["Subject"] = one_line(subject)  # Never a line break (compose.one_line).
+    message["Subject"] = one_line(subject)  # Never a line break (characters.one_line).
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from newsletter.deliver.smtp import Outcome, SmtpTransport
-from newsletter.deliver.transport_url import (
+from newsletter.config.transport_url import (
     TransportUrl,
     parse_transport_url,
     path_problem,
     transport_path,
 )
+from newsletter.deliver.smtp import Outcome, SmtpTransport
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_bytes
 

@@ -23,13 +23,10 @@ from typing import Any, TypeVar
 
 from markdown_it import MarkdownIt
 
+from newsletter.characters import NOT_IN_XML
 from newsletter.model import Edition
 
-_NONCHARACTERS = "".join(
-    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)
-)
-_INVALID_CLASS = f"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef{_NONCHARACTERS}"
-_INVALID = re.compile(f"[{_INVALID_CLASS}]+")
+_INVALID = re.compile(f"[{NOT_IN_XML}]+")
 _ESCAPE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS...

@@ -11,8 +11,8 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from newsletter.characters import forbidden_character
 from newsletter.errors import NewsletterError
-from newsletter.subscribers.characters import forbidden_character
 from newsletter.subscribers.formulas import restore
 
 if TYPE_CHECKING:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from newsletter.characters import forbidden_character
 from newsletter.db import converter, insert_many, lock_for_writing, utcnow
 from newsletter.errors import NewsletterError
 from newsletter.subscribers.bulk import (
@@ -36,7 +37,6 @@ from newsletter.subscribers.bulk import (
     new_ids,
     tag_pairs,
 )
-from newsletter.subscribers.characters import forbidden_character
 from newsletter.subscribers.csv_file import (
     Columns,
     detect_encoding,

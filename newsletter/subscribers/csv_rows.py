@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from newsletter.characters import forbidden_character, has_control
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import InvalidAddress, address_hash, normalize_address
-from newsletter.subscribers.characters import forbidden_character, has_control
 from newsletter.subscribers.csv_file import ALIASES, Columns
 from newsletter.subscribers.formulas import restore
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
+from newsletter.characters import forbidden_character
 from newsletter.errors import NewsletterError
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import (
@@ -26,7 +27,6 @@ from newsletter.subscribers.addresses import (
     address_key,
     normalize_address,
 )
-from newsletter.subscribers.characters import forbidden_character
 from newsletter.subscribers.formulas import neutralise
 from newsletter.subscribers.models import (
     STATUSES,

@@ -138,87 +138,88 @@ class _CachedRenderer:
         return self.preview.render(issue.slug, locale)
 
 
-def create_app(project: Project, origin: str) -> Starlette:
-    """The preview application for `project`, served at `origin` (e.g. http://127.0.0.1:8000)."""
-    preview = Preview(project, origin)
-    pages = Environment(
-        loader=PackageLoader("newsletter.web", "pages"), autoescape=select_autoescape(["html"])
-    )
+class PreviewPages:
+    """The preview's pages, each rendered from the issues as they are on disk now."""
 
-    def failure(error: NewsletterError) -> HTMLResponse:
-        page = pages.get_template("preview_error.html").render(
-            error=str(error), poll=POLL_MILLISECONDS, version=preview.version()
+    def __init__(self, project: Project, origin: str) -> None:
+        self.project = project
+        self.preview = Preview(project, origin)
+        self.pages = Environment(
+            loader=PackageLoader("newsletter.web", "pages"), autoescape=select_autoescape(["html"])
+        )
+
+    def failure(self, error: NewsletterError) -> HTMLResponse:
+        page = self.pages.get_template("preview_error.html").render(
+            error=str(error), poll=POLL_MILLISECONDS, version=self.preview.version()
         )
         return HTMLResponse(page, status_code=404 if isinstance(error, NotFoundError) else 500)
 
-    async def index(request: Request) -> Response:
+    async def index(self, request: Request) -> Response:
         try:
-            issues = preview.issues()
+            issues = self.preview.issues()
         except NewsletterError as error:
-            return failure(error)
+            return self.failure(error)
         return HTMLResponse(
-            pages.get_template("preview_index.html").render(
+            self.pages.get_template("preview_index.html").render(
                 issues=issues,
-                name=project.config.name,
+                name=self.project.config.name,
                 poll=POLL_MILLISECONDS,
-                version=preview.version(),
+                version=self.preview.version(),
             )
         )
 
-    async def shell(request: Request) -> Response:
+    async def shell(self, request: Request) -> Response:
         slug, locale = request.path_params["slug"], request.path_params["locale"]
         try:
-            issue = preview.issue(slug)
-            rendered = preview.render(slug, locale)
-            findings = preview.findings(slug)
+            issue = self.preview.issue(slug)
+            rendered = self.preview.render(slug, locale)
+            findings = self.preview.findings(slug)
         except NewsletterError as error:
-            return failure(error)
-        page = pages.get_template("preview.html").render(
+            return self.failure(error)
+        page = self.pages.get_template("preview.html").render(
             issue=issue, locale=locale, rendered=rendered, counts=count(findings),
-            findings=[(note, _where(note.path, project.root)) for note in findings],
-            poll=POLL_MILLISECONDS, version=preview.version(), size=len(rendered.email_html.encode()),
+            findings=[(note, _where(note.path, self.project.root)) for note in findings],
+            poll=POLL_MILLISECONDS, version=self.preview.version(),
+            size=len(rendered.email_html.encode()),
         )  # fmt: skip
         return HTMLResponse(page)
 
-    async def email(request: Request) -> Response:
-        try:
-            rendered = preview.render(request.path_params["slug"], request.path_params["locale"])
-        except NewsletterError as error:
-            return failure(error)
-        return HTMLResponse(
-            personalize(rendered.email_html, rendered.text, preview.values(rendered))[0]
-        )
+    def _personalized(self, request: Request) -> tuple[str, str]:
+        """The email and its text part as the sample reader gets them."""
+        preview = self.preview
+        rendered = preview.render(request.path_params["slug"], request.path_params["locale"])
+        return personalize(rendered.email_html, rendered.text, preview.values(rendered))
 
-    async def text(request: Request) -> Response:
+    async def email(self, request: Request) -> Response:
         try:
-            rendered = preview.render(request.path_params["slug"], request.path_params["locale"])
+            return HTMLResponse(self._personalized(request)[0])
+        except NewsletterError as error:
+            return self.failure(error)
+
+    async def text(self, request: Request) -> Response:
+        try:
+            return PlainTextResponse(self._personalized(request)[1])
         except NewsletterError as error:
             return PlainTextResponse(str(error), status_code=500)
-        return PlainTextResponse(
-            personalize(rendered.email_html, rendered.text, preview.values(rendered))[1]
-        )
 
-    async def web(request: Request) -> Response:
-        slug, locale, path = (
-            request.path_params["slug"],
-            request.path_params["locale"],
-            request.path_params.get("path", ""),
-        )
+    async def web(self, request: Request) -> Response:
+        slug, locale = request.path_params["slug"], request.path_params["locale"]
+        path = request.path_params.get("path", "")
         if path:  # A file the web page links to, relative to itself.
-            return _issue_file(preview, slug, path)
+            return _issue_file(self.preview, slug, path)
         try:
-            return HTMLResponse(preview.render(slug, locale).web_html)
+            return HTMLResponse(self.preview.render(slug, locale).web_html)
         except NewsletterError as error:
-            return failure(error)
+            return self.failure(error)
 
-    async def asset(request: Request) -> Response:
-        return _asset(preview, request.path_params["slug"], request.path_params["path"])
+    async def asset(self, request: Request) -> Response:
+        return _asset(self.preview, request.path_params["slug"], request.path_params["path"])
 
-    async def logo(request: Request) -> Response:
+    async def logo(self, request: Request) -> Response:
         try:
-            found = site_logo(preview.project)
+            found = site_logo(self.project)
         except NewsletterError as error:
-            return failure(error)
+            return self.failure(error)
         if (
             found is None
             or found.source is None
@@ -227,21 +228,27 @@ def create_app(project: Project, origin: str) -> Starlette:
             return PlainTextResponse("not found", status_code=404)
         return FileResponse(found.source)
 
-    async def version(request: Request) -> Response:
-        return JSONResponse({"version": preview.version()}, headers={"Cache-Control": "no-store"})
+    async def version(self, request: Request) -> Response:
+        return JSONResponse(
+            {"version": self.preview.version()}, headers={"Cache-Control": "no-store"}
+        )
 
+
+def create_app(project: Project, origin: str) -> Starlette:
+    """The preview application for `project`, served at `origin` (e.g. http://127.0.0.1:8000)."""
+    pages = PreviewPages(project, origin)
     return Starlette(
         middleware=[Middleware(LocalRedirects)],
         routes=[
-            Route("/", index),
-            Route("/__version", version),
-            Route("/{slug}/{locale}/", shell),
-            Route("/{slug}/{locale}/email.html", email),
-            Route("/{slug}/{locale}/email.txt", text),
-            Route("/{slug}/{locale}/web/", web),
-            Route("/{slug}/{locale}/web/{path:path}", web),
-            Route(f"/{LOGO_FOLDER}/{{name}}", logo),
-            Route("/{slug}/{path:path}", asset),
+            Route("/", pages.index),
+            Route("/__version", pages.version),
+            Route("/{slug}/{locale}/", pages.shell),
+            Route("/{slug}/{locale}/email.html", pages.email),
+            Route("/{slug}/{locale}/email.txt", pages.text),
+            Route("/{slug}/{locale}/web/", pages.web),
+            Route("/{slug}/{locale}/web/{path:path}", pages.web),
+            Route(f"/{LOGO_FOLDER}/{{name}}", pages.logo),
+            Route("/{slug}/{path:path}", pages.asset),
         ],
     )
 

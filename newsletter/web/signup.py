@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from newsletter.characters import visible
 from newsletter.deliver.message import send_notice
 from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_
 from newsletter.render.merge import personalize
 from newsletter.subscribers import registry
-from newsletter.subscribers.characters import visible
 from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url

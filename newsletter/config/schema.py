@@ -1,0 +1,265 @@
+"""The configuration's schema: every key, its type, default, bounds and meaning (`Config`)."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from newsletter.config import values
+from newsletter.config.transport_url import parse_transport_url
+from newsletter.locales import normalize_locale
+
+INLINERS = ("premailer", "css-inline")
+
+# Environment variables that hold secrets, with what each is for. They are never read from files.
+SECRET_VARIABLES: dict[str, str] = {
+    "NEWSLETTER_SECRET_KEY": "Key that signs confirmation, unsubscribe and preferences tokens.",
+    "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
+    "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
+    "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key (PEM text, or the path of a PEM file) when dkim_selector is set.",
+}
+
+
+class Config(BaseModel):
+    """The settings of one newsletter project."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        "Newsletter",
+        min_length=1,
+        description="Name of the newsletter, shown in emails and on the web.",
+    )
+    base_url: str = Field(
+        "http://localhost:8000",
+        description="Public base URL of the web version and archive; relative links are made absolute against it.",
+    )
+    sender_name: str = Field(
+        "", description="Display name in the From header; defaults to the newsletter name."
+    )
+    sender_address: str = Field(
+        "newsletter@example.org", description="Email address in the From header."
+    )
+    reply_to: str = Field(
+        "", description="Address replies go to; empty means replies go to the sender address."
+    )
+    postal_address: str = Field(
+        "",
+        description="Sender's postal address, printed in every email footer (required by anti-spam laws).",
+    )
+    locales: list[str] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="Locales the newsletter is published in (Babel identifiers such as en, zh, pt_BR, ar).",
+    )
+    default_locale: str = Field(
+        "en",
+        description="Locale of issues that name none and detect none; the fallback for missing translations.",
+    )
+    timezone: str = Field(
+        "UTC", description="IANA time zone for dates written without one and for schedules."
+    )
+    min_translated_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of an edition's stories (0.0 to 1.0) that must be translated, its issue file too, for the edition to be sent and published; readers of a locale whose edition is not offered get the default locale's edition, else the original. The original language is always offered.",
+    )
+    database_url: str = Field(
+        "sqlite:///newsletter.db",
+        description="SQLAlchemy database URL; a relative SQLite path is relative to the project folder.",
+    )
+    transport_url: str = Field(
+        "smtp://localhost:25",
+        description="Where messages go: smtp://, smtps://, eml:DIR, mbox:FILE or null: (dry run).",
+    )
+    css_inliner: str = Field(
+        "premailer",
+        description="CSS inliner for email HTML: premailer (pure Python) or css-inline (much faster).",
+    )
+    unsubscribe_address: str = Field(
+        "",
+        description="Mailbox of the mailto: unsubscribe link in List-Unsubscribe; defaults to reply_to, else the sender address.",
+    )
+    retry_delay: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds before the first retry of a message the server deferred (4xx); each retry waits twice as long, at most an hour.",
+    )
+    max_attempts: int = Field(
+        8,
+        ge=1,
+        description="Attempts per message before a deferred (4xx) message counts as failed.",
+    )
+    dkim_selector: str = Field(
+        "",
+        description="DKIM selector to sign every message with (the key comes from NEWSLETTER_DKIM_PRIVATE_KEY); empty: no signing.",
+    )
+    dkim_domain: str = Field(
+        "", description="Domain (d=) of DKIM signatures; defaults to the sender address's domain."
+    )
+    editor_address: str = Field(
+        "",
+        description="Where `newsletter run` sends editor notices: no issue ready for a weekly send, a send missed or failed; empty: the log only.",
+    )
+    misfire_grace: float = Field(
+        21600.0,
+        ge=0,
+        description="Seconds a scheduled send may start late (the service was down at its time); later, it is reported as missed and not sent.",
+    )
+    leader_lease: float = Field(
+        30.0,
+        ge=1,
+        description="Seconds the `newsletter run` process leading the schedule holds the lead without renewing it; another process takes over after that.",
+    )
+    theme: str = Field("default", description="Template theme: a folder name under templates/.")
+    logo: str = Field(
+        "",
+        description="The logo at the top of every email and web page, in place of the name: an image in the project folder (published by the archive under static/) or an absolute URL on base_url; empty: the name in text.",
+    )
+    logo_alt: str | dict[str, str] = Field(
+        "",
+        description="The logo's alt text: one text, or a table by locale; where none is given, the newsletter name.",
+    )
+    logo_width: int = Field(
+        160, ge=16, le=552, description="Width of the logo in CSS pixels; its height follows."
+    )
+    issues_dir: str = Field(
+        "issues", description="Folder holding the issues, relative to the project folder."
+    )
+    archive_dir: str = Field(
+        "build/archive",
+        description="Folder `newsletter archive` writes the static archive to, and `serve` and `run` serve it from; relative to the project folder.",
+    )
+    archive_page_size: int = Field(
+        20, ge=1, description="Issues per index page of the archive (newest first)."
+    )
+    feed_entries: int = Field(
+        20,
+        ge=0,
+        description="Newest issues in each feed of the archive, with their full text; 0: all of them.",
+    )
+    topics: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
+        return value.rstrip("/")
+
+    @field_validator("sender_address", "reply_to", "unsubscribe_address", "editor_address")
+    @classmethod
+    def _email_address(cls, value: str) -> str:
+        if not value:
+            return value
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(
+                value, check_deliverability=False, test_environment=True
+            ).normalized
+        except EmailNotValidError as error:
+            raise ValueError(f"{value!r} is not a valid email address: {error}") from error
+
+    @field_validator("default_locale")
+    @classmethod
+    def _default_locale(cls, value: str, info: ValidationInfo) -> str:
+        locale = normalize_locale(value)
+        # `locales` is validated first; when it is itself invalid, that is reported instead.
+        locales = info.data.get("locales")
+        if locales is not None and locale not in locales:
+            raise ValueError(f"{locale!r} must be one of locales {locales}")
+        return locale
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, values: list[str]) -> list[str]:
+        normalized = [normalize_locale(value) for value in values]
+        if len(set(normalized)) != len(normalized):
+            raise ValueError("lists a locale twice")
+        return normalized
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from error
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+]*://", value):
+            raise ValueError("must be a database URL such as sqlite:///newsletter.db")
+        return value
+
+    @field_validator("transport_url")
+    @classmethod
+    def _transport_url(cls, value: str) -> str:
+        parse_transport_url(value)  # The one parser: the transports are opened with it too.
+        return value
+
+    @field_validator("css_inliner")
+    @classmethod
+    def _css_inliner(cls, value: str) -> str:
+        if value not in INLINERS:
+            raise ValueError("must be one of " + ", ".join(INLINERS))
+        return value
+
+    @field_validator("theme")
+    @classmethod
+    def _theme(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or value in (".", ".."):
+            raise ValueError("must be a folder name under templates/, such as default")
+        return value
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str, info: ValidationInfo) -> str:
+        return values.logo(value, info.data.get("base_url"))
+
+    @field_validator("logo_alt")
+    @classmethod
+    def _logo_alt(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
+        return values.logo_alt(value, info.data.get("locales") or [])
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics(cls, value: Any, info: ValidationInfo) -> dict[str, dict[str, str]]:
+        return values.topics(value, info.data.get("locales") or [])
+
+    def logo_text(self, locale: str) -> str:
+        """The logo's alt text in `locale`: its own, its language's, else the newsletter name."""
+        texts = self.logo_alt if isinstance(self.logo_alt, dict) else {"": self.logo_alt}
+        language = locale.split("_")[0]
+        return texts.get(locale) or texts.get(language) or texts.get("") or self.name
+
+    def topic_name(self, tag: str, locale: str) -> tuple[str, str]:
+        """(name, locale of the name) of a tag for readers in `locale`: its name there, else the
+        default locale's, else the tag itself ("" as its locale)."""
+        names = self.topics.get(tag, {})
+        for candidate in (locale, self.default_locale):
+            if candidate in names:
+                return names[candidate], candidate
+        return tag, ""
+
+    @property
+    def sender(self) -> str:
+        """The display name for the From header."""
+        return self.sender_name or self.name
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """Where mailto: unsubscribe requests go."""
+        return self.unsubscribe_address or self.reply_to or self.sender_address
