@@ -1,7 +1,7 @@
 """Checks on the one-line fields that become email headers: titles (the subject) and preheaders.
 
 A line break in a title would start a header of its own if it reached a message ("Hi\\r\\nBcc:
-victim@..."). Messages never carry one (deliver/compose.one_line turns it into a space), but
+victim@..."). Messages never carry one (characters.one_line turns it into a space), but
 the editor should know the title is not what it seems: front matter can hold "\\r\\n" in a
 quoted YAML or TOML string.
 """
