@@ -16,7 +16,7 @@ from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.local_files import IssueFiles, is_computer_path
 from newsletter.content.markdown import code_lines
 from newsletter.content.shortcodes import find_shortcodes
-from newsletter.model import Edition, Issue, Note
+from newsletter.model import Edition, Issue, Note, Story
 
 _HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _HTML_SRCSET = re.compile(r"""\bsrcset\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -53,29 +53,26 @@ def _edition_checks(
                 "replace it with a Markdown link or image",
                 code="shortcode",
             )
+    images: list[tuple[Edition | Story, str, str]] = []
     if edition.image:
-        line = edition.meta_lines.get("image", 1)
-        yield from _local_file(edition.image, edition.source, line, "image", rule)
+        images.append((edition, "the issue image", "the front matter"))
+    images += [
+        (story, f"the story image {story.image!r}", "the story's front matter")
+        for story in edition.stories
+        if story.image and not story.fallback
+    ]
+    for document, what, where in images:
+        assert document.image is not None
+        line = document.meta_lines.get("image", 1)
+        yield from _local_file(document.image, document.source, line, "image", rule)
         yield from image_note(
-            edition.image_alt,
-            edition.image,
-            edition.source,
-            edition.meta_lines.get("image_alt", line),
-            f"add `image_alt: ...` to the front matter ({ALT_HINT})",
-            what="the issue image",
+            document.image_alt,
+            document.image,
+            document.source,
+            document.meta_lines.get("image_alt", line),
+            f"add `image_alt: ...` to {where} ({ALT_HINT})",
+            what=what,
         )
-    for story in edition.stories:
-        if story.image and not story.fallback:
-            line = story.meta_lines.get("image", 1)
-            yield from _local_file(story.image, story.source, line, "image", rule)
-            yield from image_note(
-                story.image_alt,
-                story.image,
-                story.source,
-                story.meta_lines.get("image_alt", line),
-                f"add `image_alt: ...` to the story's front matter ({ALT_HINT})",
-                what=f"the story image {story.image!r}",
-            )
 
 
 def _texts(edition: Edition, checked: set[str]) -> Iterator[tuple[str, Path, int]]:
