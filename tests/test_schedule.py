@@ -8,6 +8,7 @@ times the schedule's trigger yields, with the clock set to those times.
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -371,3 +372,33 @@ def test_a_firing_interrupted_until_past_the_grace_period_is_missed_and_reported
     assert "was missed" in str(notice.message["Subject"])
     listed = newsletter(project, "schedule", "list")[1]
     assert f"last: {missed.wall_time[:16]} missed {FIRST} missed by 361 minutes" in listed
+
+
+def test_schedule_commands_never_run_or_remove_a_due_schedule(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A command's scheduler was started paused and shut down; shutdown left it stopped, not
+    paused, and its thread looked for due jobs once more: it handed a due one-off to its shut
+    executor (an error in a thread) and could remove it, though only the leader fires it."""
+    mark_ready(project, "2024-03-10-ai-revolution-accelerates")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    code, output = newsletter(
+        project, "schedule", "add", "2024-03-10-ai-revolution-accelerates",
+        "--at", f"{due:%Y-%m-%d %H:%M:%S}", "--tz", "UTC",
+    )  # fmt: skip
+    assert code == 0, output
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr("threading.excepthook", lambda args: failures.append(args.exc_value))
+    while datetime.now(UTC) <= due:  # No `run` process: the schedule is due and waits for one.
+        time.sleep(0.1)
+    engine = engine_of(project)
+    for _ in range(40):  # Each change wakes the command's scheduler thread just before shutdown.
+        with editing(engine, project.config) as scheduler:
+            scheduler.wakeup()
+    time.sleep(0.5)  # Threads that outlive their command finish meanwhile.
+    engine.dispose()
+    assert failures == []
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelno >= 30]
+    [left] = planned_now(project)
+    assert left.id == "send-2024-03-10-ai-revolution-accelerates"
+    assert firings(engine_of(project)) == []

@@ -91,10 +91,27 @@ class LeaderJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id))
 
 
-def scheduler_for(engine: Engine, config: Config, context: Any = None) -> BackgroundScheduler:
-    """A scheduler on the project's job store; its firings get `context` (the leader's)."""
+class EditingScheduler(BackgroundScheduler):  # type: ignore[misc]
+    """A scheduler that never processes jobs: the schedule commands' view of the job store.
+
+    Starting it paused is not enough: `shutdown` sets the state to stopped, not paused, and
+    APScheduler 3.11's thread, woken by the last change, then looks for due jobs once more. It
+    would hand a due schedule to an executor that has shut down (an error in a thread) or
+    remove a one-off that only the leader may fire.
+    """
+
+    def _process_jobs(self) -> None:
+        return None
+
+
+def scheduler_for(
+    engine: Engine, config: Config, context: Any = None, *, editing: bool = False
+) -> BackgroundScheduler:
+    """A scheduler on the project's job store; its firings get `context` (the leader's); with
+    `editing`, one that never processes jobs (EditingScheduler)."""
     store = LeaderJobStore if context is not None else SQLAlchemyJobStore
-    return BackgroundScheduler(
+    kind = EditingScheduler if editing else BackgroundScheduler
+    return kind(
         jobstores={"default": store(engine=engine, tablename=JOBS.name)},
         executors={"default": FiringExecutor(context)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -104,13 +121,13 @@ def scheduler_for(engine: Engine, config: Config, context: Any = None) -> Backgr
 
 @contextmanager
 def editing(engine: Engine, config: Config) -> Iterator[BackgroundScheduler]:
-    """The job store, opened through a paused scheduler: jobs can be read and changed, and
-    none fires.
+    """The job store, opened through a scheduler that never fires: jobs can be read and
+    changed, and none is run or removed behind the command's back.
 
-    APScheduler 3.11's scheduler thread looks at the job store once more after shutdown (and
+    APScheduler 3.11's scheduler thread may still touch the job store once after shutdown (and
     after the job store disposed the engine): the caller disposes its engine when done.
     """
-    scheduler = scheduler_for(engine, config)
+    scheduler = scheduler_for(engine, config, editing=True)
     try:
         scheduler.start(paused=True)
         try:
