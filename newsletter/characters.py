@@ -6,7 +6,7 @@
   surrogate cannot be encoded at all. Free-form attribute values may keep tabs and line breaks.
 - Header values: nothing that could end the line (`one_line`).
 - HTML and XML (the email, the web page, the feeds): none of the characters XML 1.0 forbids or
-  discourages (`NOT_IN_XML`).
+  discourages (`strip_not_xml`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ _CONTROLS = "\x00-\x1f\x7f-\x9f"  # C0 controls, DEL, C1 controls (NEL breaks li
 _CONTROLS_BUT_TEXT = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # The same but tab, LF and CR.
 _SEPARATORS = "\u2028\u2029"  # Unicode's line and paragraph separators.
 _SURROGATES = "\ud800-\udfff"
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
-    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)
-)
+_BMP_NONCHARACTERS = "\ufdd0-\ufdef\ufffe\uffff"  # Those beyond: U+1FFFE, U+1FFFF... U+10FFFF.
 
 _ANY = re.compile(f"[{_CONTROLS}{_SEPARATORS}{_SURROGATES}]")
 _IN_TEXT = re.compile(f"[{_CONTROLS_BUT_TEXT}{_SURROGATES}]")
 _BREAKS_HEADER = re.compile(f"[{_CONTROLS}{_SEPARATORS}]+")
-NOT_IN_XML = f"{_CONTROLS_BUT_TEXT}{_SURROGATES}{_NONCHARACTERS}"
-"""A regular expression class (without brackets) of what HTML and XML text must not hold."""
+# What HTML and XML text must not hold. Python's re is slow (ten times) on a class that holds
+# characters beyond U+FFFF, so every character from U+1FFFE on is a candidate (one range, fast)
+# and the noncharacters among them (U+nFFFE, U+nFFFF) are picked out by their code.
+_NOT_IN_XML_CANDIDATES = re.compile(
+    f"[{_CONTROLS_BUT_TEXT}{_SURROGATES}{_BMP_NONCHARACTERS}\U0001fffe-\U0010ffff]+"
+)
 
 
 def has_control(value: str) -> bool:
@@ -64,3 +66,27 @@ def one_line(value: str) -> str:
     a title "Hi\\r\\nBcc: victim@..." must stay one Subject, never become a second header.
     """
     return _BREAKS_HEADER.sub(" ", value) if _BREAKS_HEADER.search(value) else value
+
+
+def may_hold_not_xml(text: str) -> bool:
+    """False when `text` surely holds nothing HTML and XML forbid (one fast scan); True may
+    also mean a character beyond U+1FFFE that is allowed (`strip_not_xml` tells them apart)."""
+    return _NOT_IN_XML_CANDIDATES.search(text) is not None
+
+
+def strip_not_xml(text: str) -> str:
+    """`text` without the characters HTML and XML do not allow: C0 controls but tab, LF and CR,
+    DEL, C1 controls, lone surrogates, noncharacters (U+FDD0-U+FDEF, U+nFFFE, U+nFFFF)."""
+    if not may_hold_not_xml(text):
+        return text
+    return _NOT_IN_XML_CANDIDATES.sub(_allowed_part, text)
+
+
+def _allowed_part(match: re.Match[str]) -> str:
+    return "".join(char for char in match.group() if _allowed_beyond_bmp(char))
+
+
+def _allowed_beyond_bmp(char: str) -> bool:
+    """Whether a candidate is allowed: only a character beyond U+FFFF that is no noncharacter."""
+    code = ord(char)
+    return code > 0xFFFF and code & 0xFFFE != 0xFFFE

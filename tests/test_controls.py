@@ -128,6 +128,13 @@ def test_no_part_of_an_issue_gets_a_control_character_through(tmp_path: Path) ->
     assert "Acme Inc" in strip_controls("Acme\x08 Inc")
 
 
+def test_characters_beyond_the_basic_plane_are_kept_but_noncharacters() -> None:
+    """Names in CJK Extension B (𠀀, U+20000) and emoji are text; U+1FFFE and U+10FFFF are not."""
+    text = "王𠀀明 😀 \U0001fffe\U0002ffff\U0010ffff ok\tnow\n"
+    assert strip_controls(text) == "王𠀀明 😀  ok\tnow\n"
+    assert strip_controls("𠀀" * 3) == "𠀀" * 3
+
+
 def test_terminal_colours_and_sequences_become_spans_or_nothing() -> None:
     assert (
         terminal_html(f"{ESC}[31mred{ESC}[0m plain") == '<span class="nl-ansi-1">red</span> plain'

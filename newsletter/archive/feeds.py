@@ -6,22 +6,20 @@ the same bytes. Entry ids are the issues' permanent URLs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from newsletter.archive.state import Entry
-from newsletter.characters import NOT_IN_XML
+from newsletter.characters import strip_not_xml
 from newsletter.render.i18n import locale_tag
 
 GENERATOR = "newsletter"
-# Characters XML 1.0 forbids (a vertical tab pasted from a word processor): lxml refuses them.
-_NOT_XML = re.compile(f"[{NOT_IN_XML}]")
 
 
 def _xml(text: str) -> str:
-    return _NOT_XML.sub("", text)
+    # Characters XML 1.0 forbids (a vertical tab pasted from a word processor): lxml refuses them.
+    return strip_not_xml(text)
 
 
 @dataclass

@@ -23,10 +23,9 @@ from typing import Any, TypeVar
 
 from markdown_it import MarkdownIt
 
-from newsletter.characters import NOT_IN_XML
+from newsletter.characters import may_hold_not_xml, strip_not_xml
 from newsletter.model import Edition
 
-_INVALID = re.compile(f"[{NOT_IN_XML}]+")
 _ESCAPE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS...
@@ -41,20 +40,20 @@ MARKDOWN_FIELDS = frozenset({"lead", "closing", "footer", "intro", "body"})
 
 def strip_invalid(text: str) -> str:
     """`text` without the characters HTML and XML do not allow."""
-    return _INVALID.sub("", text) if _INVALID.search(text) else text
+    return strip_not_xml(text)
 
 
 def strip_controls(text: str) -> str:
     """`text` without escape sequences (removed whole) and characters HTML and XML do not allow."""
-    if not _INVALID.search(text):
+    if not may_hold_not_xml(text):  # ESC is a C0 control: no escape sequence either.
         return text  # The common case: one scan, nothing copied.
-    return _INVALID.sub("", _ESCAPE.sub("", text))
+    return strip_not_xml(_ESCAPE.sub("", text))
 
 
 def clean_markdown(markdown: str, parser: MarkdownIt) -> str:
     """Markdown without invalid characters and escape sequences, but for the colour sequences
     on the lines of its code blocks."""
-    if not _INVALID.search(markdown):
+    if not may_hold_not_xml(markdown):
         return markdown
     lines = markdown.split("\n")
     cleaned = [strip_controls(line) for line in lines]
