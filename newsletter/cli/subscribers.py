@@ -226,14 +226,7 @@ def import_file(
     from newsletter.subscribers.csv_import import import_csv
 
     config = project_of(ctx).config
-    fields = {}
-    for pair in mapping:
-        column, separator, field = pair.partition("=")
-        if not separator or not column or not field:
-            raise NewsletterError(
-                f"--map {pair!r} is not COLUMN=FIELD", hint='write it like --map "E-Mail=email"'
-            )
-        fields[column] = field
+    fields = _column_map(mapping)
     if not file.is_file():
         raise NewsletterError("file not found", path=file, hint="check the path")
     with file.open("rb") as lines:
@@ -271,6 +264,19 @@ def import_file(
         out.print(f"[yellow]skipped[/]: {file}:{row.line}: " + row.reason.replace("[", "\\["))
     if len(report.invalid) > 100:
         out.print(f"... and {len(report.invalid) - 100:,} more invalid rows", markup=False)
+
+
+def _column_map(mapping: list[str]) -> dict[str, str]:
+    """`--map COLUMN=FIELD` options as {column: field}."""
+    fields = {}
+    for pair in mapping:
+        column, separator, field = pair.partition("=")
+        if not separator or not column or not field:
+            raise NewsletterError(
+                f"--map {pair!r} is not COLUMN=FIELD", hint='write it like --map "E-Mail=email"'
+            )
+        fields[column] = field
+    return fields
 
 
 def export(
