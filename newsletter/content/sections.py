@@ -1,11 +1,19 @@
-"""Group an edition's stories into sections, and keep story slugs unique."""
+"""Group an edition's stories into sections, and keep story slugs and the page's anchors unique."""
 
 from __future__ import annotations
+
+import re
 
 from newsletter.content.metadata import SectionSpec
 from newsletter.content.slugs import make_slug
 from newsletter.errors import ContentError
 from newsletter.model import Edition, Section, Story
+
+PAGE_IDS = frozenset({"content"})
+"""Ids the themes' pages give their own elements (`<main id="content">`, the skip link's target):
+no section or story takes one."""
+FOOTNOTE_ID = re.compile(r"fn-\d+|fnref-\d+(-\d+)?")
+"""The ids of footnotes and their references in web pages (render/footnotes.py)."""
 
 
 def group_stories(
@@ -50,7 +58,41 @@ def group_stories(
     groups = [section for section in sections.values() if section.stories]
     if by_appearance:
         groups.sort(key=lambda section: first_seen[section.id])
+    unique_anchors(groups)
     return groups
+
+
+def unique_anchors(sections: list[Section]) -> None:
+    """Give every section and story an id of its own on the page: one already taken (a story
+    slugged like a section, a section titled "Content") is numbered, `news-2`; one shaped like a
+    footnote's gets what it is in front, `story-fn-1`.
+
+    Sections keep theirs first, then stories in order: an id nothing else uses never changes.
+    """
+    titled = [section for section in sections if section.title]
+    stories = [story for section in sections for story in section.stories]
+    wanted = {section.id for section in titled} | {story.slug for story in stories}
+    taken: set[str] = set()
+
+    def claim(ident: str, kind: str) -> str:
+        if FOOTNOTE_ID.fullmatch(ident) or FOOTNOTE_ID.fullmatch(f"{ident}-2"):
+            ident = (
+                f"{kind}-{ident}"  # fn-1, and fn or fnref-1 whose numbers would be a footnote's.
+            )
+        if ident in taken or ident in PAGE_IDS:
+            number = 2
+            while f"{ident}-{number}" in taken | wanted:
+                number += 1
+            ident = f"{ident}-{number}"
+        taken.add(ident)
+        return ident
+
+    for section in titled:
+        section.id = claim(section.id, "section")
+        for story in section.stories:
+            story.section = section.id
+    for story in stories:
+        story.slug = claim(story.slug, "story")
 
 
 def translated_specs(main: Edition, translated: list[SectionSpec] | None) -> list[SectionSpec]:
