@@ -54,6 +54,10 @@ class Section:
     title: str | None
     intro: str = ""
     stories: list[Story] = field(default_factory=list)
+    title_locale: str | None = None
+    """The language of the title when it is not the edition's: the original's, untranslated."""
+    intro_locale: str | None = None
+    """The language of the intro when it is not the edition's."""
 
 
 @dataclass

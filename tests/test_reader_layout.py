@@ -5,9 +5,12 @@ in English, an Arabic issue whose English edition keeps one in Arabic, and an is
 every element the HTML sanitizer lets through. Each is built once for the module: the email in
 both themes (with both CSS inliners for the mixed editions), the web page, and the archive.
 
+- A story in the other direction is laid out in its own: every text block runs in its direction
+  and starts on its side, list markers and quotation borders sit on that side (email and web).
 - Code reads left to right in a right-to-left edition (`$ pip install` keeps its `$` first).
 - axe-core's `color-contrast` finds nothing on the every-element issue, light and dark, as email,
   web page and archive page.
+- A section heading whose title is in another language than the edition says which.
 - No page or email has an id twice, and every in-page link has its target.
 """
 
@@ -38,6 +41,63 @@ ARABIC = "2026-01-12-arabic"  # Arabic original, its English edition keeps a sto
 EVERY = "2026-01-19-every-element"
 LOCALES = {MIXED: ["en", "ar"], ARABIC: ["ar", "en"], EVERY: ["en"]}
 INLINERS = ["premailer", "css-inline"]
+FALLBACKS = [(MIXED, "ar"), (ARABIC, "en")]
+"""Editions with a story in the other direction."""
+
+# Everything in another language than the page (a story, a section's title or intro), and in it:
+# each visible text node with the computed direction of its element and of the block it sits in,
+# the block's text-align, and the direction both should have (the closest dir: the story's, or
+# the "Read more" line's in the page's language); each list item with the room its list leaves on
+# either side (the marker sits in the room on the item's start side); each quotation with the
+# width of its left and right borders. Code is left out: it is left to right everywhere.
+OTHER_DIRECTION = """() => {
+    const page = document.documentElement.lang;
+    const others = [...document.body.querySelectorAll('[lang]:not([hreflang])')]
+        .filter((element) => element.lang !== page && element.parentElement.closest('[lang]').lang === page);
+    const found = {others: others.map((e) => e.textContent.trim().slice(0, 40)), texts: [], items: [], quotes: []};
+    const block = (element) => {
+        while (getComputedStyle(element).display.startsWith('inline')) element = element.parentElement;
+        return element;
+    };
+    for (const other of others) {
+        const walker = document.createTreeWalker(other, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const element = node.parentElement;
+            if (!node.data.trim() || !element.checkVisibility() || element.closest('pre, code')) continue;
+            const around = block(element);
+            found.texts.push({
+                text: node.data.trim().slice(0, 40),
+                expected: element.closest('[dir]').dir,
+                direction: getComputedStyle(element).direction,
+                blockExpected: around.closest('[dir]').dir,
+                blockDirection: getComputedStyle(around).direction,
+                align: getComputedStyle(around).textAlign,
+            });
+        }
+        const items = [...other.querySelectorAll('li')];
+        if (other.matches('li')) items.push(other);
+        for (const item of items) {
+            const box = item.getBoundingClientRect();
+            const list = item.parentElement.getBoundingClientRect();
+            found.items.push({
+                text: item.textContent.trim().slice(0, 40),
+                direction: getComputedStyle(item).direction,
+                left: box.left - list.left,
+                right: list.right - box.right,
+            });
+        }
+        for (const quote of other.querySelectorAll('blockquote')) {
+            const style = getComputedStyle(quote);
+            found.quotes.push({
+                text: quote.textContent.trim().slice(0, 40),
+                direction: style.direction,
+                left: parseFloat(style.borderLeftWidth),
+                right: parseFloat(style.borderRightWidth),
+            });
+        }
+    }
+    return found;
+}"""
 
 # Every pre and code element: its computed direction and text-align, and the x position of the
 # first visible character and of the first letter after it.
@@ -103,6 +163,77 @@ def _email(built: Path, slug: str, locale: str, theme: str, inliner: str = INLIN
 
 def _web(built: Path, slug: str, locale: str) -> Path:
     return built / INLINERS[0] / THEMES[0] / slug / locale / "web" / "index.html"
+
+
+def _start(direction: str) -> str:
+    return "left" if direction == "ltr" else "right"
+
+
+def _misplaced(found: dict[str, Any]) -> list[str]:
+    """What in `found` (OTHER_DIRECTION's result) is not laid out in its own direction."""
+    problems = []
+    for text in found["texts"]:
+        start = _start(text["blockExpected"])
+        if (
+            text["direction"] != text["expected"]
+            or text["blockDirection"] != text["blockExpected"]
+            or text["align"] not in ("start", start)
+        ):
+            problems.append(
+                f"{text['text']!r}: {text['direction']} in a {text['blockDirection']} block"
+                f" aligned {text['align']} (wanted {text['expected']} in {text['blockExpected']},"
+                f" {start})"
+            )
+    for item in found["items"]:
+        start, end = ("left", "right") if item["direction"] == "ltr" else ("right", "left")
+        if item[start] < 16 or item[end] > 2:
+            problems.append(
+                f"list item {item['text']!r} ({item['direction']}): room for its marker"
+                f" {item[start]:.0f}px on the {start}, {item[end]:.0f}px on the {end}"
+            )
+    for quote in found["quotes"]:
+        start, end = ("left", "right") if quote["direction"] == "ltr" else ("right", "left")
+        if not quote[start] or quote[end]:
+            problems.append(
+                f"quotation {quote['text']!r} ({quote['direction']}): border {quote['left']}px"
+                f" left, {quote['right']}px right"
+            )
+    return problems
+
+
+@pytest.mark.parametrize(("slug", "locale"), FALLBACKS)
+@pytest.mark.parametrize(
+    ("kind", "theme", "inliner"),
+    [
+        *(("email", theme, inliner) for theme in THEMES for inliner in INLINERS),
+        ("web", THEMES[0], INLINERS[0]),
+    ],
+)
+def test_a_story_in_the_other_direction_is_laid_out_in_its_own(
+    browser: Browser,
+    built: Path,
+    offline: Requests,
+    kind: str,
+    theme: str,
+    inliner: str,
+    slug: str,
+    locale: str,
+) -> None:
+    path = (
+        _email(built, slug, locale, theme, inliner)
+        if kind == "email"
+        else _web(built, slug, locale)
+    )
+    page = _open(browser, path.as_uri(), offline)
+    try:
+        found: dict[str, Any] = page.evaluate(OTHER_DIRECTION)
+    finally:
+        page.close()
+    titles = {MIXED: "A story only in English", ARABIC: "قصة بالعربية فقط"}
+    assert any(text.startswith(titles[slug]) for text in found["others"]), found["others"]
+    assert len(found["texts"]) >= 8 and len(found["items"]) >= 5 and found["quotes"], found
+    wrong = _misplaced(found)
+    assert not wrong, f"{kind} ({theme}, {inliner}) of {slug}/{locale}:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize(
@@ -179,6 +310,42 @@ def test_every_element_has_enough_contrast_in_both_schemes(
         requests = Requests(site, archive)
     found = _contrast(browser, url, requests)
     assert not found, f"axe on the every-element issue ({kind}):\n" + "\n".join(found)
+
+
+def _language(element: lxml.html.HtmlElement) -> tuple[str, str]:
+    """The lang and dir in effect at `element` (its own or its closest ancestor's)."""
+    lang = next((e.get("lang") for e in element.iterancestors() if e.get("lang")), "")
+    direction = next((e.get("dir") for e in element.iterancestors() if e.get("dir")), "")
+    return element.get("lang") or lang, element.get("dir") or direction
+
+
+INTRO = "What happened this week, told in English and left untranslated."
+
+
+@pytest.mark.parametrize(
+    ("slug", "locale", "text", "lang", "direction"),
+    [
+        (MIXED, "ar", "News", "en", "ltr"),
+        (MIXED, "ar", "Content", "en", "ltr"),
+        (MIXED, "ar", INTRO, "en", "ltr"),
+        (ARABIC, "en", "أخبار", "ar", "rtl"),
+    ],
+)
+def test_a_section_title_or_intro_in_another_language_says_which(
+    built: Path, archive: Path, slug: str, locale: str, text: str, lang: str, direction: str
+) -> None:
+    # The digest shows no intros; the archive's page is the web page with the site around it.
+    themes = THEMES[:1] if text == INTRO else THEMES
+    paths = [_email(built, slug, locale, theme) for theme in themes]
+    paths += [_web(built, slug, locale), archive / locale / slug / "index.html"]
+    for path in paths:
+        document = lxml.html.parse(str(path)).getroot()
+        assert document.get("lang") == locale
+        found = [e for e in document.iter() if (e.text or "").strip() == text]
+        assert found, f"{text!r} not found in {path}"
+        for element in found:
+            where = f"{element.tag} {text!r} in {path}"
+            assert _language(element) == (lang, direction), where
 
 
 def _pages(built: Path, archive: Path) -> list[Path]:

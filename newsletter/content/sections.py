@@ -1,8 +1,10 @@
-"""Group an edition's stories into sections, and keep story slugs and the page's anchors unique."""
+"""Group an edition's stories into sections, keep story slugs and the page's anchors unique, and
+note the language of section titles a translation leaves untranslated."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from newsletter.content.metadata import SectionSpec
 from newsletter.content.slugs import make_slug
@@ -14,6 +16,15 @@ PAGE_IDS = frozenset({"content"})
 no section or story takes one."""
 FOOTNOTE_ID = re.compile(r"fn-\d+|fnref-\d+(-\d+)?")
 """The ids of footnotes and their references in web pages (render/footnotes.py)."""
+
+
+@dataclass
+class TranslatedSpec(SectionSpec):
+    """A section of a translation, with the language of its title and intro where the
+    translation leaves the original's (None: translated)."""
+
+    title_locale: str | None = None
+    intro_locale: str | None = None
 
 
 def group_stories(
@@ -29,6 +40,9 @@ def group_stories(
     for spec in specs:
         ident = spec.id or make_slug(spec.title) or spec.title
         sections[ident] = Section(id=ident, title=spec.title, intro=spec.intro)
+        if isinstance(spec, TranslatedSpec):
+            sections[ident].title_locale = spec.title_locale
+            sections[ident].intro_locale = spec.intro_locale if spec.intro else None
     lookup = {
         key: ident
         for ident, s in sections.items()
@@ -50,7 +64,7 @@ def group_stories(
                 )
             if found is None:
                 found = make_slug(story.section) or story.section
-                sections[found] = Section(id=found, title=story.section)
+                sections[found] = Section(id=found, title=story.section, title_locale=story.locale)
                 lookup[story.section] = found
             ident = story.section = found
         first_seen.setdefault(ident, position)
@@ -96,20 +110,29 @@ def unique_anchors(sections: list[Section]) -> None:
 
 
 def translated_specs(main: Edition, translated: list[SectionSpec] | None) -> list[SectionSpec]:
-    """The original's sections with titles and intros from a translation (by id, else by position)."""
-    specs = [SectionSpec(id=s.id, title=s.title or "", intro=s.intro) for s in main.named_sections]
-    if not translated:
-        return specs
-    by_id = {spec.id: spec for spec in translated if spec.id}
+    """The original's sections with titles and intros from a translation (by id, else by
+    position); what the translation leaves keeps the original's language."""
+    specs = [
+        TranslatedSpec(
+            id=s.id,
+            title=s.title or "",
+            intro=s.intro,
+            title_locale=main.locale,
+            intro_locale=main.locale,
+        )
+        for s in main.named_sections
+    ]
+    by_id = {spec.id: spec for spec in translated or [] if spec.id}
     for index, spec in enumerate(specs):
         if by_id:
             match = by_id.get(spec.id or "")
         else:
-            match = translated[index] if index < len(translated) else None
+            match = translated[index] if translated and index < len(translated) else None
         if match is not None:
-            spec.title = match.title
-            spec.intro = match.intro or spec.intro
-    return specs
+            spec.title, spec.title_locale = match.title, None
+            if match.intro:
+                spec.intro, spec.intro_locale = match.intro, None
+    return [*specs]
 
 
 def dedupe_slugs(stories: list[Story], strict: bool = False) -> None:

@@ -387,6 +387,8 @@ class Renderer:
                 {
                     "id": section.id,
                     "title": section.title,
+                    **_language(section.title_locale, localizer),
+                    **_language(section.intro_locale, localizer, "intro_"),
                     "stories": [
                         self._story(story, localizer, assets, self.parser)
                         for story in section.stories
@@ -436,9 +438,17 @@ class Renderer:
             "image_alt": story.image_alt or "",
             "summary": story.summary or "",
             "linked_in_body": linked,
-            "lang": locale_tag(story.locale) if story.locale != localizer.locale else "",
-            "dir": text_direction(story.locale) if story.locale != localizer.locale else "",
+            **_language(story.locale, localizer),
         }
+
+
+def _language(locale: str | None, localizer: Localizer, prefix: str = "") -> dict[str, str]:
+    """`lang` and `dir` for a text in `locale`: empty when it is the edition's own language."""
+    other = bool(locale) and locale != localizer.locale
+    return {
+        f"{prefix}lang": locale_tag(locale or "") if other else "",
+        f"{prefix}dir": text_direction(locale or "") if other else "",
+    }
 
 
 @contextmanager
