@@ -79,7 +79,7 @@ class HtmlRenderer:
         if counted:
             self.length += measure_text(tokens_text(tokens))
         raw = self.parser.renderer.render(tokens, self.parser.options, env)
-        raw = _IFRAME.sub(_iframe_link, raw)
+        raw = iframe_links(raw)
 
         def rewrite(tag: str, attribute: str, value: str) -> str | None:
             if attribute in URL_ATTRIBUTES:
@@ -113,6 +113,11 @@ def _code(self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, e
             return RendererHTML.fence(self, tokens, idx, options, env)
         return RendererHTML.code_block(self, tokens, idx, options, env)
     return f'<pre class="nl-terminal"><code>{terminal_html(token.content)}</code></pre>\n'
+
+
+def iframe_links(html_text: str) -> str:
+    """`html_text` with each embedded frame replaced by a link to the page it embeds."""
+    return _IFRAME.sub(_iframe_link, html_text)
 
 
 def _iframe_link(match: re.Match[str]) -> str:

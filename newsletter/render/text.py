@@ -10,7 +10,6 @@ without spaces (Chinese, Japanese) is never broken inside, the reader's client w
 
 from __future__ import annotations
 
-import re
 import textwrap
 import unicodedata
 from dataclasses import dataclass, field
@@ -21,11 +20,12 @@ from markdown_it.token import Token
 
 from newsletter.content.language import display_width, measure_text
 from newsletter.render.controls import strip_escapes, strip_invalid
+from newsletter.render.html import iframe_links
+from newsletter.render.text_html import html_tag, html_text, link_label, text_urls
 from newsletter.render.urls import AssetMap
 
 WIDTH = 72
-_TAG = re.compile(r"<[^>]+>")
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_HIDDEN = frozenset({"script", "style", "template", "noscript"})
 
 
 @dataclass
@@ -139,9 +139,10 @@ class _Walker:
             elif kind == "hr":
                 out += [prefix + "-" * 20, ""]
             elif kind == "html_block":
-                text = _TAG.sub("", _COMMENT.sub("", token.content)).strip()
+                text = html_text(iframe_links(token.content), self.reference)
                 if text:
-                    out += [prefix + text, ""]
+                    width = WIDTH - len(prefix) - len(indent)
+                    out += [_indent(wrap(text, width), prefix + indent, prefix + indent), ""]
             elif kind == "table_open":
                 out += [*self._table(tokens, index), ""]
                 index = _closing(tokens, index)
@@ -173,37 +174,73 @@ class _Walker:
                 rows[-1].append(self.inline(token.children or []))
         return [" | ".join(row) for row in rows]
 
+    def reference(self, href: str) -> str:
+        """The marker (` [3]`) of a link to `href` as written; "" for what is not linked."""
+        url = self.renderer.assets.resolve(self.renderer.parser.normalizeLink(href), self.source)
+        if not url or url.startswith("#"):
+            return ""
+        return f" [{self.renderer.links.number(url)}]"
+
     def inline(self, children: list[Token]) -> str:
         parts: list[str] = []
         href: str | None = None
         label_start = 0
+        hidden = 0  # Inside an inline <script> or <style>: its text is no reading.
         for child in children:
             kind = child.type
+            if hidden and kind != "html_inline":
+                continue
             if kind == "text":
-                parts.append(child.content)
+                parts.append(
+                    child.content if href is not None else text_urls(child.content, self.reference)
+                )
             elif kind == "code_inline":
                 parts.append(f"`{child.content}`")
             elif kind == "softbreak":
                 parts.append("" if _cjk_edge(parts) else " ")
             elif kind == "hardbreak":
                 parts.append("\n")
-            elif kind == "link_open":
-                href = self.renderer.assets.resolve(str(child.attrs.get("href") or ""), self.source)
-                label_start = len(parts)
-            elif kind == "link_close" and href is not None:
-                label = "".join(parts[label_start:]).strip()
-                if href and not href.startswith("#") and label != href:
-                    parts.append(f" [{self.renderer.links.number(href)}]")
-                href = None
+            elif kind in ("link_open", "link_close"):
+                href, label_start = self._link(parts, href, label_start, child)
             elif kind == "image":
-                alt = child.content.strip()
+                alt = link_label(child.content.strip())
                 if alt:
                     parts.append(f"[{alt}]")
             elif kind == "footnote_ref":
                 parts.append(f"[{self._note(child)}]")
-            elif kind == "html_inline" and child.content.lower().startswith("<br"):
-                parts.append("\n")
+            elif kind == "html_inline":
+                tag = html_tag(child.content)
+                if tag is None:
+                    continue
+                name, attributes, closing = tag
+                if name in _HIDDEN:
+                    hidden = max(0, hidden + (-1 if closing else 1))
+                elif name == "a":
+                    link = Token(
+                        "link_close" if closing else "link_open", "a", -1 if closing else 1
+                    )
+                    link.attrs = {"href": attributes.get("href", "")}
+                    href, label_start = self._link(parts, href, label_start, link)
+                elif name == "br":
+                    parts.append("\n")
+                elif name == "img" and attributes.get("alt", "").strip():
+                    parts.append(f"[{link_label(attributes['alt'].strip())}]")
         return "".join(parts).strip()
+
+    def _link(
+        self, parts: list[str], href: str | None, start: int, token: Token
+    ) -> tuple[str | None, int]:
+        """A link opened (its href and where its label starts) or closed (its label, a URL in
+        it replaced by the host, then its reference number): Markdown and HTML links alike."""
+        if token.type == "link_open":
+            return (
+                (str(token.attrs.get("href") or ""), len(parts)) if href is None else (href, start)
+            )
+        if href is None:
+            return None, start
+        label = link_label("".join(parts[start:]))
+        parts[start:] = [label, self.reference(href) if label.strip() else ""]
+        return None, start
 
 
 def _closing(tokens: list[Token], index: int) -> int:

@@ -1,0 +1,200 @@
+"""Raw HTML and URLs written as text, for the plain-text part.
+
+A story may hold HTML (`<a href>`, `<img alt>`, `<br>`, a `<p>` block): the text part shows what
+a reader sees in it, never a tag. An `<a href>` is a link like a Markdown one (its label and a
+reference number), an `<img>` shows its alt text in brackets, a block element starts a paragraph.
+
+A URL written as text (a bare URL, an autolink, a link labelled with its own URL) is never left in
+running text, where a client that finds URLs takes the word glued to it as well: the URL's host
+stands in the text with the reference number, the URL itself in the list of links.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+TEXT_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]+", re.IGNORECASE)
+"""A URL written in text; trailing punctuation is taken off (see split_url)."""
+_TRAILING = ".,;:!?*_~"
+_SPACE = re.compile(r"\s+")
+
+Reference = Callable[[str], str]
+"""The marker (` [3]`) of a link to a URL as written, "" when it is not linked (an anchor, a
+script); assigns the URL its number."""
+
+_BLOCKS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "ul",
+    ]
+)
+_HIDDEN = frozenset({"script", "style", "template", "head", "title", "noscript"})
+
+
+def url_label(url: str) -> str:
+    """What stands in running text for a URL written as text: its host, without `www.`."""
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.") or url.split(":", 1)[0]
+
+
+def split_url(found: str) -> tuple[str, str]:
+    """(URL, what follows it) of a URL found in text: final punctuation and an unmatched
+    closing bracket belong to the sentence, not to the URL."""
+    url = found
+    while url and (
+        url[-1] in _TRAILING
+        or (url[-1] == ")" and url.count(")") > url.count("("))
+        or (url[-1] == "]" and url.count("]") > url.count("["))
+    ):
+        url = url[:-1]
+    return url, found[len(url) :]
+
+
+def text_urls(text: str, reference: Reference) -> str:
+    """`text` with every URL in it replaced by its host and reference number."""
+
+    def replace(match: re.Match[str]) -> str:
+        url, rest = split_url(match.group(0))
+        marker = reference(url)
+        return f"{url_label(url)}{marker}{rest}" if marker else match.group(0)
+
+    return TEXT_URL.sub(replace, text)
+
+
+def link_label(label: str) -> str:
+    """A link's label as the text part shows it: a URL in it replaced by its host."""
+    return TEXT_URL.sub(lambda match: url_label(split_url(match.group(0))[0]), label)
+
+
+def html_tag(html: str) -> tuple[str, dict[str, str], bool] | None:
+    """(tag name, attributes, is a closing tag) of one tag of inline HTML; None for a comment,
+    a declaration or anything that is not a tag."""
+    found: list[tuple[str, dict[str, str], bool]] = []
+
+    class _One(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, {name: value or "" for name, value in attrs}, False))
+
+        def handle_endtag(self, tag: str) -> None:
+            found.append((tag, {}, True))
+
+    parser = _One()
+    parser.feed(html)
+    parser.close()
+    return found[0] if found else None
+
+
+def html_text(html: str, reference: Reference) -> str:
+    """The text of a block of raw HTML: paragraphs apart by blank lines, list items and table
+    rows a line each, links numbered, images by their alt text, no tag and no script."""
+    reader = _HtmlText(reference)
+    reader.feed(html)
+    reader.close()
+    reader.flush()
+    return "\n".join(reader.lines).strip("\n")
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self, reference: Reference) -> None:
+        super().__init__(convert_charrefs=True)
+        self.reference = reference
+        self.lines: list[str] = []
+        self.words: list[str] = []
+        """The text of the paragraph being read."""
+        self.link: tuple[str, int] | None = None
+        """(href, where its label starts in `words`) of the link being read."""
+        self.hidden = 0
+        self.cells = 0
+
+    def flush(self, *, tight: bool = False) -> None:
+        """End the paragraph being read: a blank line after it unless `tight` (a list item, a
+        table row)."""
+        text = "\n".join(" ".join(line.split()) for line in "".join(self.words).split("\n")).strip()
+        self.words = []
+        self.link = None
+        self.cells = 0
+        if text:
+            self.lines.append(text)
+            if not tight:
+                self.lines.append("")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag == "br":
+            self.words.append("\n")
+        elif tag in ("td", "th"):
+            if self.cells:
+                self.words.append(" | ")
+            self.cells += 1
+        elif tag in _BLOCKS:
+            self.flush(tight=tag in ("li", "tr", "dt", "dd"))
+            if tag == "li":
+                self.words.append("- ")
+            elif tag == "hr":
+                self.lines += ["-" * 20, ""]
+        elif tag == "a" and self.link is None:
+            self.link = (attributes.get("href", ""), len(self.words))
+        elif tag == "img" and attributes.get("alt", "").strip():
+            self.words.append(f"[{link_label(attributes['alt'].strip())}]")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _HIDDEN:
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCKS:
+            self.flush(tight=tag in ("li", "tr", "dt", "dd"))
+        elif tag == "a" and self.link is not None:
+            href, start = self.link
+            self.link = None
+            label = link_label("".join(self.words[start:]))
+            self.words[start:] = [label, self.reference(href) if label.strip() else ""]
+
+    def handle_data(self, data: str) -> None:
+        if self.hidden:
+            return
+        data = _SPACE.sub(" ", data)  # Lines of the source are no lines of the text; <br> is.
+        self.words.append(data if self.link is not None else text_urls(data, self.reference))

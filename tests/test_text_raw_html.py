@@ -1,0 +1,128 @@
+"""Raw HTML, autolinks and bare URLs in a story's Markdown, as the text part shows them.
+
+The text part treats an `<a href>` written in HTML like a Markdown link (its label, a number,
+the URL in the list of links), shows an `<img>` by its alt text and never shows a tag. A URL
+written as text (a bare URL, an autolink, a link labelled with its own URL) is never left in
+the running text: its host stands there with the number, the URL in the list.
+
+Each message is sent for real (SMTP to 127.0.0.1) and read back with Python's `email` package.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Project
+
+from .conftest import SmtpServer
+from .test_delivery import make_project, newsletter, parsed
+from .test_text_links import OWN_LINE, URL
+
+SLUG = "2024-07-01-raw-html"
+LONG = "https://long.example/" + "/".join(f"segment-{n}-of-a-very-long-path" for n in range(4))
+STORY = f"""---
+title: Raw HTML week
+date: 2024-07-01
+lang: en
+status: ready
+---
+
+Intro with an inline <a href="https://inline.example/a?x=1&amp;y=2">inline label</a> link
+and a line<br>break, and <A HREF='https://upper.example/u'>upper case</A> tags.
+
+<p>See <a href="https://block.example/b">the block link</a> and
+<img src="https://img.example/c.png" alt="a chart"> here.</p>
+
+<div class="note">
+  <a href=https://unquoted.example/q>unquoted</a><br/>
+  <img src="https://img.example/noalt.png">
+  <script>alert("never")</script>
+  <ul><li>first <a href="https://li.example/1">item</a></li><li>second</li></ul>
+</div>
+
+An autolink <https://auto.example/d> and a bare URL https://bare.example/e?x=1 in text.
+A [link labelled with itself](https://self.example/s) and [https://self.example/t](https://self.example/t).
+
+A [reference link][ref] and a [long one]({LONG}).
+
+[ref]: https://ref.example/f
+
+| Name | Link |
+|---|---|
+| Tool | [site](https://table.example/g) and <a href="https://tablehtml.example/h">raw</a> |
+| Bare | https://tablebare.example/x |
+
+- item with <a href="https://list.example/i">a link</a>
+- bare https://listbare.example/j, then text
+
+> quoted <a href="https://quote.example/k">link</a> and https://quotebare.example/l
+>
+> <p>quoted block <a href="https://quoteblock.example/m">here</a></p>
+
+<a href="javascript:alert(1)">no script</a> and <a href="#top">an anchor</a>.
+"""
+
+EXPECTED = {
+    "inline label": "https://inline.example/a?x=1&y=2",
+    "upper case": "https://upper.example/u",
+    "the block link": "https://block.example/b",
+    "unquoted": "https://unquoted.example/q",
+    "item": "https://li.example/1",
+    "auto.example": "https://auto.example/d",
+    "bare.example": "https://bare.example/e?x=1",
+    "link labelled with itself": "https://self.example/s",
+    "self.example": "https://self.example/t",
+    "reference link": "https://ref.example/f",
+    "long one": LONG,
+    "site": "https://table.example/g",
+    "raw": "https://tablehtml.example/h",
+    "tablebare.example": "https://tablebare.example/x",
+    "a link": "https://list.example/i",
+    "listbare.example": "https://listbare.example/j",
+    "quoted link": "https://quote.example/k",
+    "quotebare.example": "https://quotebare.example/l",
+    "here": "https://quoteblock.example/m",
+}
+
+
+@pytest.fixture
+def text(tmp_path: Path, smtp_server: SmtpServer) -> str:
+    project: Project = make_project(
+        tmp_path,
+        f"{smtp_server.url}?connections=1",
+        readers=[("ada@example.org", "Ada", "en")],
+    )
+    (project.root / "issues" / f"{SLUG}.md").write_text(STORY, encoding="utf-8")
+    code, output = newsletter(project, "send", SLUG)
+    assert code == 0, output
+    [received] = smtp_server.received
+    part = parsed(received.data).get_body(("plain",))
+    assert part is not None
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content.replace("\r\n", "\n")
+
+
+def test_raw_html_in_a_story_shows_no_tag_in_the_text_part(text: str) -> None:
+    assert not re.search(r"</?[a-zA-Z][^>]*>", text), text
+    assert "alert" not in text
+    assert "[a chart]" in text
+    assert "no script" in text and "an anchor" in text
+
+
+def test_every_link_of_a_story_is_numbered_and_its_url_stands_on_its_own_line(text: str) -> None:
+    body, _, listing = text.partition("\nLinks\n")
+    listed = dict(re.findall(r"^\[(\d+)\] (\S+)$", listing, re.MULTILINE))
+    for line in text.splitlines():
+        if URL.search(line):
+            assert OWN_LINE.fullmatch(line), f"a URL shares its line: {line!r}"
+    flat = " ".join(body.replace(">", " ").split())
+    for label, url in EXPECTED.items():
+        found = re.search(rf"(?<![\w.]){re.escape(label)} \[(\d+)\]", flat)
+        assert found, f"{label!r} has no number in {flat!r}"
+        assert listed[found[1]] == url, (label, listed[found[1]])
+    assert "javascript" not in text
+    assert len(set(listed.values())) == len(listed)
