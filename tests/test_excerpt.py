@@ -115,3 +115,69 @@ def test_the_preheader_from_the_lead_and_the_archive_excerpt_are_the_same_cut(
     build_archive(project, tmp_path / "site")
     index = (tmp_path / "site" / "en" / "index.html").read_text(encoding="utf-8")
     assert preheader in index
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Revenue rose 50% in the quarter, a record", 18, "Revenue rose 50%…"),
+        ("Growth of 3‰ and more words", 13, "Growth of 3‰…"),
+        ('She said "hello world" and left the room', 24, 'She said "hello world"…'),
+        ("She said 'hello world' and left the room", 24, "She said 'hello world'…"),
+        ("He wrote “yes” and then “no” twice", 17, "He wrote “yes”…"),
+        ('A quote "opens here and goes on', 12, "A quote…"),  # An opening quote goes.
+        ("Tagged #AI #ML and #NLP today", 17, "Tagged #AI #ML…"),
+        ("Ranked #1 in the world today", 10, "Ranked #1…"),
+        ("The C# and F# languages compared", 11, "The C# and…"),
+        ("كتب الباحثون، ثم نشروا النتائج كلها", 16, "كتب الباحثون…"),  # Arabic comma goes.
+        ("Team 👨‍👩‍👧‍👦 family 👍🏽 time and more text", 23, "Team 👨‍👩‍👧‍👦 family 👍🏽…"),
+        ("ข่าวปัญญาประดิษฐ์ประจำสัปดาห์นี้มีเรื่องน่าสนใจมากมาย", 12, "ข่าวปัญญาปร…"),
+        ("人工智能正在改变世界人工智能正在改变世界", 8, "人工智能正在改…"),
+    ],
+)
+def test_an_excerpt_keeps_percent_hash_quotes_and_emoji_whole(
+    text: str, limit: int, expected: str
+) -> None:
+    assert excerpt(text, limit) == expected
+
+
+LEAD = """---
+title: What the lead says
+date: 2024-07-01
+lang: en
+status: sent
+---
+
+![A robot waving at the camera](https://img.example/r.png) OpenAI <b>announced</b> Sora[^1],
+<span class="x">a model</span> that makes 50% of "videos" 👩‍💻 <img src="x.png" alt="IMG alt">
+and <a href="https://openai.com/sora">more</a>.[^missing]
+
+<p>More <em>details</em> <script>alert(1)</script>inside.</p>
+
+[^1]: A blog post with a long footnote text.
+
+## News
+
+### A story
+
+The body.
+"""
+
+
+def test_the_preheader_and_the_archive_excerpt_hold_the_lead_as_read(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    (tmp_path / "issues").mkdir()
+    (tmp_path / "issues" / "2024-07-01-lead.md").write_text(LEAD, encoding="utf-8")
+    project = load_project(tmp_path / "config" / "newsletter.toml")
+    issue = IssueLoader(project.config).load(project.issues_path / "2024-07-01-lead.md")
+    preheader = Renderer(project).render(issue, "en").preheader
+    assert preheader == (
+        'OpenAI announced Sora, a model that makes 50% of "videos" 👩‍💻 and more. '
+        "More details inside."
+    )
+    build_archive(project, tmp_path / "site")
+    index = (tmp_path / "site" / "en" / "index.html").read_text(encoding="utf-8")
+    assert "OpenAI announced Sora, a model that makes 50% of &#34;videos&#34;" in index or (
+        'OpenAI announced Sora, a model that makes 50% of "videos"' in index
+    )
+    assert "robot" not in index and "blog post" not in index and "alert" not in index

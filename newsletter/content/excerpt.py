@@ -19,9 +19,13 @@ _UNSPACED = regex.compile(
     r"\u3000-\u303f\uff00-\uffef]"
 )
 """Scripts written without spaces, and their punctuation: a line may break next to each."""
-_TRAILING = regex.compile(r"[\s\p{Pd}\p{Po}\p{Ps}]+$")
+_TRAILING = regex.compile(
+    r"(?:[\s\p{Pd}\p{Ps}\p{Pi}[\p{Po}--[%‰‱#&*@/\\'\"†‡′″]]]|(?:^|(?<=\s))['\"])+$",
+    regex.VERSION1,
+)
 """What an excerpt does not end in before its ellipsis: spaces, dashes, commas, full stops,
-opening brackets (closing brackets and quotes stay: they end what they opened)."""
+opening brackets and quotes (an ASCII quote opens when a space comes before it). What belongs
+to the word before stays: closing brackets and quotes, `%`, `#`, `&`, `@`, `/`."""
 
 
 def excerpt(text: str, limit: int) -> str:

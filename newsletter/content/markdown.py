@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -15,6 +16,42 @@ INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _HTML_HREF = re.compile(
     r"""<a\b[^>]*?\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE
 )
+
+
+_FOOTNOTE_MARK = re.compile(r"\[\^[^\]\s]+\]")
+"""A footnote reference markdown-it left as text (its definition is in no part of the file)."""
+_INLINE_TAGS = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "bdi",
+        "bdo",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "i",
+        "ins",
+        "kbd",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "u",
+        "var",
+    ]
+)
+"""Tags inside a line of text: no space where they start or end."""
+_HIDDEN_TAG = re.compile(r"<(/?)(script|style|template)\b", re.IGNORECASE)
 
 
 def markdown_parser() -> MarkdownIt:
@@ -67,3 +104,73 @@ def link_targets(tokens: list[Token]) -> list[str]:
             elif child.type in ("html_inline", "html_block"):
                 targets += ["".join(found) for found in _HTML_HREF.findall(child.content)]
     return targets
+
+
+def prose_text(parser: MarkdownIt, markdown: str) -> str:
+    """The running text of a Markdown document as a reader reads it, one block a line: without
+    image alt texts, footnotes or their markers, tags (raw HTML gives its text, never its
+    scripts or styles) or link URLs. What a preheader and an excerpt are cut from."""
+    blocks: list[str] = []
+    notes = 0  # Inside the footnotes at the end: not the running text.
+    for token in parser.parse(markdown):
+        if token.type == "footnote_block_open":
+            notes += 1
+        elif token.type == "footnote_block_close":
+            notes -= 1
+        elif notes:
+            continue
+        elif token.type == "inline":
+            blocks.append(_inline_prose(token.children or []))
+        elif token.type == "html_block":
+            blocks.append(_html_prose(token.content))
+    return "\n".join(" ".join(block.split()) for block in blocks if block.strip())
+
+
+def _inline_prose(children: list[Token]) -> str:
+    parts: list[str] = []
+    hidden = 0  # Inside an inline <script> or <style>.
+    for child in children:
+        if child.type == "html_inline":
+            tag = _HIDDEN_TAG.match(child.content)
+            if tag:
+                hidden = max(0, hidden + (-1 if tag.group(1) else 1))
+            elif child.content.lower().startswith("<br"):
+                parts.append(" ")
+        elif hidden:
+            continue
+        elif child.type == "text":
+            parts.append(_FOOTNOTE_MARK.sub("", child.content))
+        elif child.type == "code_inline":
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts)
+
+
+def _html_prose(html: str) -> str:
+    """The text of a block of raw HTML: tags, comments, scripts and styles left out."""
+    words: list[str] = []
+
+    class _Reader(HTMLParser):
+        hidden = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("script", "style", "template"):
+                self.hidden += 1
+            elif tag not in _INLINE_TAGS:
+                words.append(" ")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("script", "style", "template"):
+                self.hidden = max(0, self.hidden - 1)
+            elif tag not in _INLINE_TAGS:
+                words.append(" ")
+
+        def handle_data(self, data: str) -> None:
+            if not self.hidden:
+                words.append(_FOOTNOTE_MARK.sub("", data))
+
+    reader = _Reader(convert_charrefs=True)
+    reader.feed(html)
+    reader.close()
+    return "".join(words)

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from newsletter.config import Project
 from newsletter.content.excerpt import excerpt
 from newsletter.content.language import TextLength, measure_text
-from newsletter.content.markdown import link_targets, markdown_parser, plain_text
+from newsletter.content.markdown import link_targets, markdown_parser, prose_text
 from newsletter.content.offers import offered_locales
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
@@ -415,7 +415,7 @@ class Renderer:
     def _lead_preheader(self, lead_markdown: str) -> str:
         """The lead's text, shortened to a preheader (and the archive's excerpt), for editions
         that give none."""
-        return excerpt(plain_text(self.parser, lead_markdown), PREHEADER_LENGTH)
+        return excerpt(prose_text(self.parser, lead_markdown), PREHEADER_LENGTH)
 
     @staticmethod
     def _story(
