@@ -241,3 +241,56 @@ def test_a_theme_file_copied_from_the_samples_still_renders(tmp_path: Path) -> N
     for folder in sorted((tmp_path / "issues").iterdir()):
         issue = IssueLoader(project.config).load(folder)
         assert "nl-terminal" not in Renderer(project).render(issue, issue.default_locale).email_html
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Price\x9bHello world", "PriceHello world"),  # U+009B alone: not a CSI eating "H".
+        ("Menu \x9b31m text", "Menu 31m text"),
+        ("It\x92s a \x93quote\x94 \x96 fine", "Its a quote  fine"),  # cp1252 read as Latin-1.
+        ("OSC\x9d rest of the line", "OSC rest of the line"),
+        ("DCS\x90 rest\x9c after", "DCS rest after"),
+        (f"{ESC}[31mred{ESC}[0m and {ESC}]0;title{ESC}\\ gone", "red and  gone"),
+    ],
+)
+def test_a_c1_control_is_removed_alone_and_escape_sequences_whole(text: str, expected: str) -> None:
+    assert strip_controls(text) == expected
+
+
+def test_check_judges_the_text_the_build_renders(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    folder = tmp_path / "issues" / "2024-06-06-cleaned"
+    (folder / "stories").mkdir(parents=True)
+    (folder / "issue.md").write_text(
+        '---\ntitle: "Build \\x1b[1mbold\\x1b[0m\\a title \\x9b done"\nstatus: ready\n'
+        'preheader: "A preheader\\x00 that the build cleans, long enough for inboxes"\n---\n\n'
+        f"Lead with {ESC}[31mcolour{ESC}[0m outside code and \x9bCSI alone.\n",
+        encoding="utf-8",
+    )
+    (folder / "stories" / "01-story.md").write_text(
+        f'---\ntitle: "Story\\x85 title"\nurl: "https://example.com/s\\x1b[0m"\n---\n\n'
+        f"See [the docs](https://example.com/docs{ESC}[0m) and ![a chart{ESC}[1m](chart.png).\n",
+        encoding="utf-8",
+    )
+    shutil.copy(
+        ROOT / "issues" / "2024-05-07-this-month-in-ai" / "images" / "amazon.png",
+        folder / "stories" / "chart.png",
+    )
+    code, output = _newsletter(project, "check", "2024-06-06-cleaned")
+    assert code == 0, output
+    assert "0 errors" in output and "control" not in output, output
+    code, output = _newsletter(
+        project, "build", "2024-06-06-cleaned", "--out", str(tmp_path / "out")
+    )
+    assert code == 0, output
+    text = (tmp_path / "out" / "2024-06-06-cleaned" / "en" / "email.txt").read_text("utf-8")
+    assert "Build bold title  done" in text and "CSI alone" in text and "[31m" not in text
+    assert "https://example.com/docs\n" in text
+
+    (folder / "stories" / "01-story.md").write_text(
+        '---\ntitle: "Story\\r\\ntitle"\n---\n\nText.\n', encoding="utf-8"
+    )
+    code, output = _newsletter(project, "check", "2024-06-06-cleaned")
+    assert code == 1, output
+    assert "01-story.md:2: the story title holds a carriage return (CR)" in output, output

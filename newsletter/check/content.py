@@ -17,6 +17,7 @@ from newsletter.content.local_files import IssueFiles, is_computer_path
 from newsletter.content.markdown import code_lines
 from newsletter.content.shortcodes import find_shortcodes
 from newsletter.model import Edition, Issue, Note, Story
+from newsletter.render.controls import clean_edition
 
 _HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _HTML_SRCSET = re.compile(r"""\bsrcset\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -30,7 +31,10 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
     rule = IssueFiles(issue.path, issue.project_root)
     checked: set[str] = set()
     for edition in issue.editions.values():
-        for note in [*edition.notes, *_edition_checks(edition, parser, rule, checked)]:
+        # The text the build renders: control characters and escape sequences are removed
+        # where an edition enters rendering; what is left (a line break in a title) is judged.
+        cleaned = clean_edition(edition, parser)
+        for note in [*edition.notes, *_edition_checks(cleaned, parser, rule, checked)]:
             key = (note.message, note.path, note.line, note.code)
             if key not in seen:
                 seen.add(key)

@@ -7,7 +7,7 @@ the text part and the web page alike:
   (U+FDD0-U+FDEF, U+xFFFE and U+xFFFF); lone surrogates: removed from every text.
 - Terminal escape sequences (CSI such as `ESC[31m` or `ESC[2K`, OSC such as a title or a
   hyperlink, and the short ones such as `ESC(B`): removed whole, so that no `[31m` is left
-  behind. Only inside code blocks are colour sequences (SGR) kept: the HTML renderer turns
+  behind. A C1 control is removed alone: it starts no sequence that could take text with it. Only inside code blocks are colour sequences (SGR) kept: the HTML renderer turns
   them into coloured spans (`terminal_html`), the text renderer drops them.
 
 Character references (`&#27;`) decode to such characters after this; the renderers remove
@@ -27,11 +27,14 @@ from newsletter.characters import may_hold_not_xml, strip_not_xml
 from newsletter.model import Edition
 
 _ESCAPE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS...
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS...
     r"|\x1b[ -/]*[0-~]"  # Two-character and nF sequences: ESC(B, ESC=, ESC7
 )
-_SGR = re.compile(r"(?:\x1b\[|\x9b)([0-9;:]*)m")
+"""Sequences introduced by ESC. A C1 control (U+0080-U+009F: CSI U+009B, OSC U+009D...) never
+introduces one here: in text it is almost always a Windows-1252 character read as Latin-1
+(U+009B was `›`), so it is removed alone and the text after it stays."""
+_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 T = TypeVar("T")
 
 MARKDOWN_FIELDS = frozenset({"lead", "closing", "footer", "intro", "body"})
