@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from newsletter.check import check_content
 from newsletter.config import Project, load_project
 from newsletter.content.loader import IssueLoader
+from newsletter.content.markdown import markdown_parser
 from newsletter.render.pipeline import RenderedEdition, Renderer
 
 from .conftest import ROOT
@@ -140,3 +142,81 @@ def test_web_footnote_links_work_in_a_browser(
         assert page.evaluate("location.hash") == "#fnref-3"
     finally:
         page.close()
+
+
+SAME_LABELS = """---
+title: Same labels
+lang: en
+---
+
+The lead.[^note]
+
+[^note]: The lead's own note.
+
+## First story
+
+One claim.[^note] And a missing one.[^missing]
+
+[^note]: First story's note.
+
+## Second story
+
+Another claim.[^note] And `[^code]` is code.
+
+[^note]: Second story's note.
+"""
+
+
+@pytest.mark.parametrize("layout", ["single file", "folder"])
+def test_the_same_label_in_several_stories_and_a_missing_note_render_and_check_warns(
+    project: Project, tmp_path: Path, layout: str
+) -> None:
+    if layout == "single file":
+        path = tmp_path / "2024-06-07-same.md"
+        path.write_text(SAME_LABELS, encoding="utf-8")
+        story_file, line = path, 12
+    else:
+        path = tmp_path / "2024-06-07-same"
+        (path / "stories").mkdir(parents=True)
+        lead, first, second = SAME_LABELS.split("## ")
+        (path / "issue.md").write_text(lead, encoding="utf-8")
+        for name, text in (("01-first.md", first), ("02-second.md", second)):
+            title, body = text.split("\n", 1)
+            (path / "stories" / name).write_text(f"---\ntitle: {title}\n---\n{body}", "utf-8")
+        story_file, line = path / "stories" / "01-first.md", 5
+    rendered = _render(project, path)
+    notes = [
+        "The lead's own note.",
+        "First story's note.",
+        "Second story's note.",
+    ]
+    for html in (rendered.email_html, rendered.web_html):
+        assert _list_numbers(html) == [1, 2, 3]
+        assert _references(html) == [1, 2, 3]
+        items = re.findall(r'<li[^>]*class="footnote-item"[^>]*>(.*?)</li>', html, re.DOTALL)
+        assert [re.sub(r"<[^>]+>|↩︎", "", item).strip() for item in items] == notes
+    ids = re.findall(r'\bid="([^"]+)"', rendered.web_html)
+    assert [name for name, seen in Counter(ids).items() if seen > 1] == []
+    text = rendered.text
+    assert [text.index(f"] {note}") for note in notes] == sorted(
+        text.index(f"] {note}") for note in notes
+    )
+    assert re.findall(r"^\[(\d+)\] (.+)$", text, re.MULTILINE) == [
+        (str(n), note) for n, note in enumerate(notes, 1)
+    ]
+    assert "\n\n\n[" not in text
+
+    issue = IssueLoader(project.config).load(path)
+    found = [
+        (note.severity, note.path, note.line, note.message)
+        for note in check_content(issue, markdown_parser())
+        if note.code == "footnote"
+    ]
+    assert found == [
+        (
+            "warning",
+            story_file,
+            line,
+            "footnote [^missing] has no definition: it shows as [^missing]",
+        )
+    ]

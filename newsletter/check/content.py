@@ -21,6 +21,7 @@ from newsletter.render.controls import clean_edition
 
 _HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _HTML_SRCSET = re.compile(r"""\bsrcset\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_FOOTNOTE_REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
 _MARKDOWN_FILE_URL = re.compile(r"\]\(\s*<?(file:[^\s)>]+)", re.IGNORECASE)
 
 
@@ -48,6 +49,7 @@ def _edition_checks(
     yield from control_characters(edition)
     for text, source, line in _texts(edition, checked):
         yield from _local_links(parser, text, source, line, rule)
+        yield from _undefined_footnotes(parser, text, source, line)
         for shortcode in find_shortcodes(parser, text, line):
             yield Note(
                 "warning",
@@ -140,6 +142,25 @@ def _local_links(
         if number not in code:
             for url in _MARKDOWN_FILE_URL.findall(text_line):
                 yield from _local_file(url, source, first_line + number, "link", rule)
+
+
+def _undefined_footnotes(
+    parser: MarkdownIt, text: str, source: Path, first_line: int
+) -> Iterator[Note]:
+    """A warning for each footnote reference with no definition: it shows as written."""
+    for token in parser.parse(text):
+        line = first_line + (token.map[0] if token.map else 0)
+        for child, child_line in _with_lines(token.children or [], line):
+            if child.type == "text":
+                for label in _FOOTNOTE_REFERENCE.findall(child.content):
+                    yield Note(
+                        "warning",
+                        f"footnote [^{label}] has no definition: it shows as [^{label}]",
+                        source,
+                        child_line,
+                        f"add `[^{label}]: the note` below the text, or remove the reference",
+                        code="footnote",
+                    )
 
 
 def _with_lines(children: list[Token], line: int) -> Iterator[tuple[Token, int]]:

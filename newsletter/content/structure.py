@@ -97,7 +97,7 @@ def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool)
     tokens = parser.parse(body, env)
     blocks = _blocks(tokens)
     definitions = _definitions(lines, tokens, env)
-    skip = {n for start, end, _ in definitions.values() for n in range(start, end)}
+    skip = {n for _, (start, end, _) in definitions for n in range(start, end)}
     blocks = [block for block in blocks if block.start not in skip]
 
     layout = Layout()
@@ -157,12 +157,17 @@ def _blocks(tokens: list[Token]) -> list[_Block]:
     return blocks
 
 
+_Definition = tuple[str, tuple[int, int, str]]
+"""A footnote (`^label`) or link-reference (`label`) definition: (key, (start, end, kind))."""
+
+
 def _definitions(
     lines: list[str], tokens: list[Token], env: dict[str, object]
-) -> dict[str, tuple[int, int, str]]:
-    """Footnote (`^label`) and link-reference (`label`) definitions: key -> (start, end, kind)."""
+) -> list[_Definition]:
+    """Footnote and link-reference definitions in the order of the file; a footnote label may
+    be defined more than once (each story its own `[^note]`)."""
     code = code_lines(tokens)
-    found: dict[str, tuple[int, int, str]] = {}
+    found: list[_Definition] = []
     index = 0
     while index < len(lines):
         match = _FOOTNOTE_DEF.match(lines[index])
@@ -170,7 +175,7 @@ def _definitions(
             end = index + 1
             while end < len(lines) and _continues_footnote(lines, end):
                 end += 1
-            found["^" + match.group(1)] = (index, end, "footnote")
+            found.append(("^" + match.group(1), (index, end, "footnote")))
             index = end
         else:
             index += 1
@@ -179,8 +184,8 @@ def _definitions(
         for label, reference in references.items():
             span = reference.get("map") if isinstance(reference, dict) else None
             if span:
-                found[_fold_label(label)] = (span[0], span[1], "reference")
-    return found
+                found.append((_fold_label(label), (span[0], span[1], "reference")))
+    return sorted(found, key=lambda definition: definition[1][0])
 
 
 def _continues_footnote(lines: list[str], index: int) -> bool:
@@ -370,20 +375,27 @@ def _attach_definitions(
     units: list[_Unit],
     texts: list[str],
     lines: list[str],
-    definitions: dict[str, tuple[int, int, str]],
+    definitions: list[_Definition],
     layout: Layout,
 ) -> None:
-    """Give each unit the footnote and reference definitions it uses, and pair trailing sources."""
+    """Give each unit the footnote and reference definitions it uses, and pair trailing sources.
+
+    A unit that uses a label it defines itself keeps its own definition; one that uses a label
+    defined elsewhere gets the first definition of it in the file."""
     used_anywhere: set[str] = set()
     for index, text in enumerate(texts):
         used = _used_labels(text)
         used_anywhere |= used
-        extra = [
-            "\n".join(lines[s:e]).rstrip() for key, (s, e, _) in definitions.items() if key in used
-        ]
+        end = units[index + 1].start if index + 1 < len(units) else len(lines)
+        chosen: dict[str, tuple[int, int, str]] = {}
+        for key, span in definitions:
+            own = units[index].start <= span[0] < end
+            if key in used and (key not in chosen or (own and chosen[key][0] < units[index].start)):
+                chosen[key] = span
+        extra = ["\n".join(lines[s:e]).rstrip() for s, e, _ in sorted(chosen.values())]
         if extra:
             texts[index] = _join(text, "\n\n".join(extra))
-    orphans = [(key, span) for key, span in definitions.items() if key not in used_anywhere]
+    orphans = [(key, span) for key, span in definitions if key not in used_anywhere]
     footnotes = [(key, span) for key, span in orphans if span[2] == "footnote"]
     stories = [index for index, unit in enumerate(units) if unit.role == "story"]
     if (

@@ -146,7 +146,7 @@ class _Walker:
             elif kind == "table_open":
                 out += [*self._table(tokens, index), ""]
                 index = _closing(tokens, index)
-            elif kind == "footnote_block_open":
+            elif kind == "footnote_block_open" and out and out[-1]:
                 out.append("")
             elif kind == "footnote_open":
                 marker = f"[{self._note(token)}] "
