@@ -94,6 +94,16 @@ def test_check_warns_about_each_image_without_a_real_alt_text(issue: Path) -> No
         ("images/hero.png", "images/hero.png"),
         ("https://img.example.org/x.png", "https://img.example.org/x.png"),
         ("photo.HEIC", "photo.heic"),
+        ("IMG_2041.JPG", "a.jpg"),
+        ("photo.webp", "b.webp"),
+        ("DSC0001", "c.jpg"),
+        ("IMG 2041", "c.jpg"),
+        ("Picture 3", "c.jpg"),
+        ("Screenshot 2024-03-01 at 10.02.11", "shot.png"),
+        ("Screen Shot 2024-03-01 at 10.02.11 AM", "shot.png"),
+        ("/Users/ada/Desktop/launch", "launch.png"),
+        ("../images/launch", "launch.png"),
+        ("assets/launch", "assets/launch.png"),
     ],
 )
 def test_file_names_are_not_alt_text(alt: str, src: str) -> None:
@@ -108,6 +118,14 @@ def test_file_names_are_not_alt_text(alt: str, src: str) -> None:
         ("英伟达在GTC大会上发布的GR00T机器人", "topnews1.jpeg"),
         ("The 2024 keynote stage", "img_2041.jpg"),
         ("Node.js", "node.png"),
+        ("Picture 3 shows the team", "team.jpg"),
+        ("Photo 2 of the launch: the rocket on its pad", "launch.jpg"),
+        ("AI/ML", "aiml.png"),
+        ("and/or", "x.png"),
+        ("24/7 support", "support.png"),
+        ("v2.0 release notes", "notes.png"),
+        ("TCP/IP stack diagram", "stack.png"),
+        ("Image 1 of 3: the keynote stage", "keynote.jpg"),
     ],
 )
 def test_descriptions_are_alt_text(alt: str, src: str) -> None:

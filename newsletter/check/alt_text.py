@@ -22,12 +22,16 @@ _IMAGE_SUFFIXES = "|".join(
 )
 # A name ending in a file suffix ("topnews1.jpeg", "Screen Shot 2024-03-01 at 10.02.11.png").
 _FILE_NAME = re.compile(rf"^\S.*\.(?:{_IMAGE_SUFFIXES})$", re.IGNORECASE)
-# What cameras, phones and screenshot tools call a picture: IMG_2041, DSC01234, PXL_2024...
+# What cameras, phones and screenshot tools call a picture, one word after the prefix: IMG_2041,
+# IMG 2041, DSC01234, PXL_2024..., image1; "Screenshot 2024-03-01 at 10.02.11". Words after it
+# make a description ("Picture 3 shows the team").
 _DEVICE_NAME = re.compile(
-    r"^(?:img|dsc|dscn|dcim|pxl|mvimg|vid|screenshot|screen shot|image|photo|picture|pic)"
-    r"[\s_-]*\d[\w\s.-]*$",
+    r"^(?:(?:img|dsc|dscn|dcim|pxl|mvimg|vid|image|photo|picture|pic)[\s_-]*\d[\w.-]*"
+    r"|screen[\s_-]?shot[\s_-]*\d[\d.:_-]*(?:\s+at\s+\d[\d.:_-]*(?:\s*[ap]\.?m\.?)?)?)$",
     re.IGNORECASE,
 )
+# A URL or a path from the top, the home or a parent folder: `/Users/ada/x`, `../images/x`.
+_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|\.{0,2}/|~/)\S*$", re.IGNORECASE)
 _IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
 ALT_HINT = "describe what the image shows, in the issue's language"
@@ -44,11 +48,11 @@ def alt_problem(alt: str | None, src: str) -> str | None:
     if (
         _FILE_NAME.match(text)
         or _DEVICE_NAME.match(text)
-        or ("/" in text and " " not in text)  # A path or a URL.
+        or _PATH.match(text)
         or (
             " " not in text
-            and text.casefold() in (name.casefold(), stem.casefold())
-            and re.search(r"[\d_]|-.*-", stem)  # `topnews1`, `hero_2`: a name, not a word.
+            and text.casefold().rsplit("/", 1)[-1] in (name.casefold(), stem.casefold())
+            and ("/" in text or re.search(r"[\d_]|-.*-", stem))  # `topnews1`, `a/hero`: a name.
         )
     ):
         return f"has a file name as alt text ({text!r})"
