@@ -64,7 +64,7 @@ def hostile_issue(world: Path) -> tuple[Path, dict[str, tuple[str, int]]]:
     (folder / "linked-dir").symlink_to(outside, target_is_directory=True)
     (folder / ".hidden").mkdir()
     (folder / ".hidden" / "secret.png").write_bytes(SECRET)
-    absolute = outside / "secret.png"
+    absolute = f"/home/ada{outside / 'secret.png'}"  # A computer's folder, by its string.
     issue = (
         "---\n"
         "title: Hostile\n"
@@ -155,7 +155,7 @@ def test_check_names_each_link_out_of_the_project_with_file_and_line(world: Path
     assert any("is outside the project folder" in e for e in errors)
     assert any("is a hidden file or folder" in e for e in errors)
     assert any("is a file: URL" in e for e in errors)
-    assert any("is a path on this computer" in e for e in errors)
+    assert any("is a path on a computer, not on the site" in e for e in errors)
     assert not any("images/ok.png" in error for error in errors)
 
 
@@ -313,3 +313,47 @@ def test_an_issue_outside_the_project_is_bound_by_its_own_folder(world: Path) ->
     web = world / "project" / "out" / elsewhere.name / "en" / "web"
     assert (web / "images" / "ok.png").read_bytes() == OK
     assert_nothing_from_outside(world / "project" / "out")
+
+
+@pytest.mark.parametrize(
+    ("url", "computer"),
+    [
+        ("/home", False),  # The site's home page, though the build machine has a /home.
+        ("/home/", False),
+        ("/home/news", False),
+        ("/bin", False),
+        ("/etc-files/list", False),
+        ("/users/ada", False),  # A profile page on the site.
+        ("/about/", False),
+        ("/media/images/x.png", False),
+        ("/home/ada/chart.png", True),
+        ("/Users/ada/Desktop/chart.png", True),  # No such folder on a Linux build machine.
+        ("/root/x.png", True),
+        ("/tmp/nonexistent-4c1f/chart.png", True),
+        ("/etc/passwd", True),
+        ("/var/folders/x/chart.png", True),
+        ("/Volumes/Disk/chart.png", True),
+        ("/C:/Users/ada/chart.png", True),
+        ("C:/Users/ada/chart.png", True),
+        ("C:\\Users\\ada\\chart.png", True),
+    ],
+)
+def test_a_site_absolute_link_is_judged_by_its_string_never_the_disk(
+    world: Path, url: str, computer: bool
+) -> None:
+    folder = world / "project" / "issues" / "2024-06-09-absolute"
+    folder.mkdir()
+    (folder / "issue.md").write_text(
+        f"---\ntitle: Absolute\nstatus: ready\n---\n\nSee [the link]({url}).\n", "utf-8"
+    )
+    check = newsletter("check", folder.name)
+    build = newsletter("build", folder.name, "--out", "out")
+    assert build.exit_code == 0, build.output
+    page = (world / "project" / "out" / folder.name / "en" / "email.html").read_text("utf-8")
+    if computer:
+        assert check.exit_code == 1
+        assert re.search(r"issue\.md:6: link '.+' is a path on a computer", check.stdout)
+        assert 'href="https://news.example.org/' not in page.split("the link")[0][-200:]
+    else:
+        assert "path on a computer" not in check.stdout, check.stdout
+        assert f'href="https://news.example.org{url}"' in page

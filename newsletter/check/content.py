@@ -205,10 +205,11 @@ def _local_file(url: str, source: Path, line: int, kind: str, rule: IssueFiles) 
             code="outside-project",
         )
         return
-    if is_computer_path(unquote(parts.path)) and url.startswith("/"):
+    if is_computer_path(unquote(url)):
         yield Note(
             "error",
-            f"{kind} {url!r} is a path on this computer: it is dropped, never published",
+            f"{kind} {url!r} is a path on a computer, not on the site: it is dropped, never "
+            "published",
             source,
             line,
             "copy the file into the issue folder and link it by a relative path",

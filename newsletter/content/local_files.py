@@ -10,6 +10,7 @@ any project is bound by its own folder) and name no hidden file or folder (`.git
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,15 +52,22 @@ class LocalFile:
         )
 
 
+_COMPUTER_FOLDERS = re.compile(
+    r"/(?:home/[^/]+/.|Users/.|root/.|tmp/.|etc/.|var/.|private/.|Volumes/.|mnt/."
+    r"|[A-Za-z]:[/\\]|[A-Za-z]\|/)"
+    r"|[A-Za-z]:[/\\]"
+)
+"""The folders of a computer a site-absolute path can start with: a home (`/home/ada/...`,
+`/Users/ada/...`, `/root/...`), temporary and system folders, mounted disks, a Windows drive
+(`C:/...`, `/C:/...`)."""
+
+
 def is_computer_path(site_path: str) -> bool:
-    """Whether a site-absolute path (`/home/me/chart.png`, percent-decoded) is a path on this
-    computer: it is dropped, or the page would link the site at the writer's own folders."""
-    if not site_path.startswith("/") or site_path.startswith("//") or site_path == "/":
-        return False
-    try:
-        return Path(site_path).exists()
-    except (OSError, ValueError):
-        return False
+    """Whether a path (percent-decoded) names a folder of a computer, not a page
+    of the site: it starts with one of `_COMPUTER_FOLDERS` (`/Users/ada/chart.png`). Such a link
+    is dropped (`check` says so); any other (`/home`, `/about`, `/bin`) is a link on the site.
+    Decided by the string alone: the build machine's disk never changes what is published."""
+    return _COMPUTER_FOLDERS.match(site_path) is not None
 
 
 class IssueFiles:
