@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from newsletter.config import load_project
@@ -17,7 +19,8 @@ from newsletter.render.merge import (
 )
 from newsletter.render.pipeline import Renderer
 
-from .conftest import ROOT
+from .conftest import ROOT, SmtpServer
+from .test_delivery import make_project, newsletter, parsed
 
 VALUES = {
     "name": 'Zoë <script>alert("x")</script> & Co',
@@ -77,3 +80,44 @@ def test_bytes_templates_merge_into_encoded_output() -> None:
 
 def test_header_values_cannot_inject_headers() -> None:
     assert header_escape("Ann\r\nBcc: victim@example.org") == "Ann Bcc: victim@example.org"
+
+
+STORY_WITH_PLACEHOLDERS = """---
+title: "How merging works: %%nl_name%%"
+date: 2024-07-02
+lang: en
+status: ready
+---
+
+Our templates write %%nl_email%% and %%nl_unsubscribe_url%% where each reader's values go;
+as a character reference: &#37;%nl_preferences_url%%.
+
+A guest link: <a href="https://tracker.example/?e=%%nl_email%%">the survey</a>.
+
+    code: %%nl_name%%
+"""
+
+
+def test_a_story_never_gets_a_readers_values_only_the_template_does(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(
+        tmp_path, f"{smtp_server.url}?connections=1", readers=[("ada@example.org", "Ada", "en")]
+    )
+    slug = "2024-07-02-placeholders"
+    (project.root / "issues" / f"{slug}.md").write_text(STORY_WITH_PLACEHOLDERS, "utf-8")
+    code, output = newsletter(project, "send", slug)
+    assert code == 0, output
+    [received] = smtp_server.received
+    message = parsed(received.data)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for part in (text, html):
+        shown = part.replace("\u2060", "")  # What a reader sees.
+        assert "Our templates write %%nl_email%% and %%nl_unsubscribe_url%% where" in shown
+        assert "%%nl_preferences_url%%." in shown
+        assert "code: %%nl_name%%" in shown
+        assert "How merging works: %%nl_name%%" in shown
+        assert "tracker.example/?e=ada" not in part and "e=ada%40" not in part
+        # The template's own placeholders are filled: the footer's links.
+        assert "/unsubscribe/" in part and "ada@example.org" in part

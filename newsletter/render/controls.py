@@ -25,6 +25,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.characters import may_hold_not_xml, strip_not_xml
 from newsletter.model import Edition
+from newsletter.render.merge import literal_placeholders
 
 _ESCAPE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
@@ -84,14 +85,15 @@ def _code_content_lines(tokens: list[Any]) -> set[int]:
 
 
 def clean_edition(edition: Edition, parser: MarkdownIt) -> Edition:
-    """A copy of `edition` in which every text is clean (Markdown keeps colours in code)."""
+    """A copy of `edition` in which every text is clean (Markdown keeps colours in code) and
+    holds no placeholder a reader's values would fill (`literal_placeholders`)."""
     return _clean(edition, parser, {})
 
 
 def _clean(value: T, parser: MarkdownIt, seen: dict[int, Any], field: str = "") -> T:
     """`value` with its texts cleaned: strings, lists, dicts and the model's dataclasses."""
     if isinstance(value, str):
-        cleaned: Any = (
+        cleaned: Any = literal_placeholders(
             clean_markdown(value, parser) if field in MARKDOWN_FIELDS else strip_controls(value)
         )
         return cleaned  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import tokens_text
 from newsletter.render.controls import has_colours, strip_invalid, terminal_html
 from newsletter.render.footnotes import FIRST, LINKS, footnote_count, use_edition_numbering
+from newsletter.render.merge import literal_placeholders
 from newsletter.render.urls import SAFE_SCHEMES, AssetMap
 
 _IFRAME = re.compile(
@@ -98,7 +99,8 @@ class HtmlRenderer:
             strip_comments=True,
         )
         # A character reference (`&#27;`) decodes to a character HTML and XML do not allow.
-        return strip_invalid(_IMG_WITHOUT_ALT.sub('<img alt=""', clean))
+        # Character references (`&#37;%nl_email%%`) decode to a placeholder only now.
+        return literal_placeholders(strip_invalid(_IMG_WITHOUT_ALT.sub('<img alt=""', clean)))
 
     def _srcset(self, candidate: str, source: Path) -> str:
         url, _, size = candidate.strip().partition(" ")

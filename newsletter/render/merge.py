@@ -25,6 +25,16 @@ def placeholder(field: str) -> str:
 
 PLACEHOLDERS = {field: placeholder(field) for field in FIELDS}
 
+_WORD_JOINER = "\u2060"
+_ANY_PLACEHOLDER = re.compile(r"%%(?=nl_)")
+
+
+def literal_placeholders(content: str) -> str:
+    """`content` (what an issue's author wrote, rendered) with each `%%nl_...%%` it holds made
+    inert: an invisible word joiner after its `%%`, so the reader sees it as written and only
+    the templates' own placeholders are filled with a reader's values."""
+    return _ANY_PLACEHOLDER.sub("%%" + _WORD_JOINER, content) if "%%nl_" in content else content
+
 
 @dataclass(frozen=True)
 class MergeTemplate(Generic[AnyStr]):

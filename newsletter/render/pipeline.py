@@ -32,7 +32,7 @@ from newsletter.render.html import HtmlRenderer
 from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
 from newsletter.render.masthead import masthead, site_logo
-from newsletter.render.merge import PLACEHOLDERS
+from newsletter.render.merge import PLACEHOLDERS, literal_placeholders
 from newsletter.render.mjml_failures import email_from_mjml
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.render.text import LinkReferences, TextRenderer
@@ -415,7 +415,9 @@ class Renderer:
     def _lead_preheader(self, lead_markdown: str) -> str:
         """The lead's text, shortened to a preheader (and the archive's excerpt), for editions
         that give none."""
-        return excerpt(prose_text(self.parser, lead_markdown), PREHEADER_LENGTH)
+        return literal_placeholders(
+            excerpt(prose_text(self.parser, lead_markdown), PREHEADER_LENGTH)
+        )
 
     @staticmethod
     def _story(

@@ -21,6 +21,7 @@ from markdown_it.token import Token
 from newsletter.content.language import display_width, measure_text
 from newsletter.render.controls import strip_escapes, strip_invalid
 from newsletter.render.html import iframe_links
+from newsletter.render.merge import literal_placeholders
 from newsletter.render.text_html import html_tag, html_text, link_label, text_urls
 from newsletter.render.urls import AssetMap
 
@@ -74,13 +75,16 @@ class TextRenderer:
         tokens = self.parser.parse(markdown)
         self.parts += 1
         # A character reference (`&#27;`) decodes to a character no text part should carry.
-        return strip_invalid(_Walker(self, source).blocks(tokens).strip("\n"))
+        # ...and `&#37;%nl_email%%` to a placeholder a reader's values must not fill.
+        return literal_placeholders(strip_invalid(_Walker(self, source).blocks(tokens).strip("\n")))
 
     def inline(self, text: str, source: Path) -> str:
         """Plain text for one line of inline Markdown (a title)."""
         tokens = self.parser.parseInline(text)
-        return strip_invalid(
-            _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+        return literal_placeholders(
+            strip_invalid(
+                _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+            )
         )
 
 
