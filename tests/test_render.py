@@ -209,3 +209,20 @@ def test_a_story_link_is_left_out_only_when_the_body_links_the_same_url(
             )
             read_more = re.search(rf'<a class="nl-link" href="{re.escape(absolute)}"', story)
             assert bool(read_more) == (name in own), (name, story)
+
+
+def test_html_renderers_set_up_their_shared_parser_once(project: Project) -> None:
+    """Every render makes HtmlRenderers on the Renderer's one parser: the first sets its rules,
+    later ones leave them alone (a parser in use by another render is never changed)."""
+    from newsletter.content.markdown import markdown_parser
+    from newsletter.render.html import HtmlRenderer
+    from newsletter.render.urls import AssetMap
+
+    parser = markdown_parser()
+    assets = AssetMap(ROOT, "https://news.example.org", "https://news.example.org/x/")
+    first = HtmlRenderer(parser, assets)
+    rules = dict(parser.renderer.rules)
+    HtmlRenderer(parser, assets, footnote_links=True)
+    assert all(parser.renderer.rules[name] is rule for name, rule in rules.items())
+    html = first.render("Text.[^1]\n\n[^1]: A note.\n\n```\ncode\n```\n", ROOT / "x.md")
+    assert '<sup class="footnote-ref">[1]</sup>' in html and "<pre><code>code" in html

@@ -61,9 +61,7 @@ class HtmlRenderer:
         self.parser = parser
         self.assets = assets
         self.footnote_links = footnote_links
-        parser.add_render_rule("fence", _code)
-        parser.add_render_rule("code_block", _code)
-        use_edition_numbering(parser)
+        _prepare(parser)
         self.length = TextLength(0, 0)
         """Words and characters of the parts rendered with `counted` (for the reading time)."""
         self.footnotes = 0
@@ -105,6 +103,17 @@ class HtmlRenderer:
     def _srcset(self, candidate: str, source: Path) -> str:
         url, _, size = candidate.strip().partition(" ")
         return f"{self.assets.resolve(url, source)} {size}".strip()
+
+
+def _prepare(parser: MarkdownIt) -> None:
+    """Set the HTML rules of `parser` (code blocks, edition-wide footnotes) the first time it
+    is given to an HtmlRenderer: a Renderer makes several per render, all on its one parser."""
+    rules: dict[str, Any] = getattr(parser.renderer, "rules", {})
+    if getattr(rules.get("code_block"), "__func__", None) is _code:
+        return
+    parser.add_render_rule("fence", _code)
+    parser.add_render_rule("code_block", _code)
+    use_edition_numbering(parser)
 
 
 def _code(self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
