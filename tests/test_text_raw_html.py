@@ -126,3 +126,45 @@ def test_every_link_of_a_story_is_numbered_and_its_url_stands_on_its_own_line(te
         assert listed[found[1]] == url, (label, listed[found[1]])
     assert "javascript" not in text
     assert len(set(listed.values())) == len(listed)
+
+
+def test_urls_written_in_titles_and_summaries_are_numbered_too(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(
+        tmp_path,
+        f"{smtp_server.url}?connections=1",
+        readers=[("ada@example.org", "Ada", "en")],
+    )
+    folder = project.root / "issues" / "2024-07-03-fields"
+    (folder / "stories").mkdir(parents=True)
+    (folder / "issue.md").write_text(
+        "---\ntitle: Notes from https://conf.example/2024\nsubtitle: Slides at "
+        "https://slides.example/s.\ndate: 2024-07-03\nlang: en\nstatus: ready\n---\n\nThe lead.\n",
+        encoding="utf-8",
+    )
+    (folder / "stories" / "01-mirror.md").write_text(
+        "---\ntitle: A mirror at https://mirror.example/m\nurl: https://story.example/s\n"
+        "summary: Source https://summary.example/x?y=1, via a friend.\n---\n\nThe body.\n",
+        encoding="utf-8",
+    )
+    code, output = newsletter(project, "send", folder.name)
+    assert code == 0, output
+    [received] = smtp_server.received
+    part = parsed(received.data).get_body(("plain",))
+    assert part is not None
+    text = str(part.get_content()).replace("\r\n", "\n")
+    for line in text.splitlines():
+        if URL.search(line):
+            assert OWN_LINE.fullmatch(line), f"a URL shares its line: {line!r}"
+    listed = dict(re.findall(r"^\[(\d+)\] (\S+)$", text.partition("\nLinks\n")[2], re.MULTILINE))
+    for label, url in {
+        "Notes from conf.example": "https://conf.example/2024",
+        "Slides at slides.example": "https://slides.example/s",
+        "A mirror at mirror.example": "https://mirror.example/m",
+        "Source summary.example": "https://summary.example/x?y=1",
+    }.items():
+        found = re.search(rf"{re.escape(label)} \[(\d+)\]", text)
+        assert found, (label, text)
+        assert listed[found[1]] == url
+    assert "via a friend." in text

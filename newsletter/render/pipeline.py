@@ -324,24 +324,33 @@ class Renderer:
         in reading order, so that links and footnotes are numbered as the reader meets them."""
         stories = {story.slug: story for story in edition.stories}
 
-        def body(card: dict[str, Any]) -> str:
+        def text(card: dict[str, Any]) -> dict[str, str]:
+            story = stories[card["slug"]]
+            title = renderer.plain(card["title"], story.source)
             if card["title"] and card["url"] and not card["linked_in_body"]:
                 renderer.links.number(card["url"])  # The title's link (text.txt.j2) comes first.
-            story = stories[card["slug"]]
-            return renderer.render(story.body, story.source)
+            summary = renderer.plain(card["summary"], story.source)
+            body = renderer.render(story.body, story.source)
+            return {"title_text": title, "summary_text": summary, "body_text": body}
 
+        issue = base["issue"]  # A URL written in a title is numbered first, like its place.
+        fields = {
+            "title_text": renderer.plain(issue["title"], edition.source),
+            "subtitle_text": renderer.plain(issue["subtitle"], edition.source),
+        }
         lead = renderer.render(edition.lead, edition.source)
         sections = [
             {
                 **section,
                 "intro_text": renderer.render(intro, edition.source),
-                "stories": [{**card, "body_text": body(card)} for card in section["stories"]],
+                "stories": [{**card, **text(card)} for card in section["stories"]],
             }
             for section, intro in zip(
                 base["sections"], (s.intro for s in edition.sections), strict=True
             )
         ]
         return {
+            **fields,
             "lead_text": lead,
             "closing_text": renderer.render(edition.closing, edition.source),
             "footer_text": renderer.render(edition.footer, edition.source),

@@ -78,6 +78,11 @@ class TextRenderer:
         # ...and `&#37;%nl_email%%` to a placeholder a reader's values must not fill.
         return literal_placeholders(strip_invalid(_Walker(self, source).blocks(tokens).strip("\n")))
 
+    def plain(self, text: str, source: Path) -> str:
+        """A plain-text field (a title, a summary) for the text part: each URL written in it
+        replaced by its host and reference number, like a bare URL in Markdown."""
+        return literal_placeholders(text_urls(text, _Walker(self, source).reference))
+
     def inline(self, text: str, source: Path) -> str:
         """Plain text for one line of inline Markdown (a title)."""
         tokens = self.parser.parseInline(text)
