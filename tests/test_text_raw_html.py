@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Project
+from newsletter.render.text_html import text_urls
 
 from .conftest import SmtpServer
 from .test_delivery import make_project, newsletter, parsed
@@ -168,3 +169,26 @@ def test_urls_written_in_titles_and_summaries_are_numbered_too(
         assert found, (label, text)
         assert listed[found[1]] == url
     assert "via a friend." in text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "url"),
+    [
+        ("See https://x.example/a.", "See x.example [1].", "https://x.example/a"),
+        ("(at https://x.example/a_(b))", "(at x.example [1])", "https://x.example/a_(b)"),
+        ("详见https://x.example/a，然后", "详见x.example [1]，然后", "https://x.example/a"),
+        ("「https://x.example/jp」です", "「x.example [1]」です", "https://x.example/jp"),
+        ("https://www.example.org/p?q=1!", "example.org [1]!", "https://www.example.org/p?q=1"),
+    ],
+)
+def test_a_url_in_running_text_ends_where_the_sentence_goes_on(
+    text: str, shown: str, url: str
+) -> None:
+    urls: list[str] = []
+
+    def reference(found: str) -> str:
+        urls.append(found)
+        return f" [{len(urls)}]"
+
+    assert text_urls(text, reference) == shown
+    assert urls == [url]

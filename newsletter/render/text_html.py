@@ -16,8 +16,11 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-TEXT_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]+", re.IGNORECASE)
-"""A URL written in text; trailing punctuation is taken off (see split_url)."""
+TEXT_URL = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?:https?|ftp)://[^\s<>\"'`\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE
+)
+"""A URL written in text, up to a space, a quote or CJK punctuation (`，`, `。`, `）`: Chinese
+and Japanese put no space after a URL); trailing punctuation is taken off (see split_url)."""
 _TRAILING = ".,;:!?*_~"
 _SPACE = re.compile(r"\s+")
 
