@@ -22,10 +22,13 @@ from newsletter.content.language import display_width, measure_text
 from newsletter.render.controls import strip_escapes, strip_invalid
 from newsletter.render.html import iframe_links
 from newsletter.render.merge import literal_placeholders
-from newsletter.render.text_html import html_tag, html_text, link_label, text_urls
+from newsletter.render.text_html import TEXT_URL, html_tag, html_text, link_label, text_urls
 from newsletter.render.urls import AssetMap
 
 WIDTH = 72
+_CODE_SPACE = "\x00"
+"""A space inside a code span while lines are wrapped (no content holds NUL: it is cleaned
+out where an edition enters rendering); a space again in the output."""
 _HIDDEN = frozenset({"script", "style", "template", "noscript"})
 
 
@@ -76,7 +79,8 @@ class TextRenderer:
         self.parts += 1
         # A character reference (`&#27;`) decodes to a character no text part should carry.
         # ...and `&#37;%nl_email%%` to a placeholder a reader's values must not fill.
-        return literal_placeholders(strip_invalid(_Walker(self, source).blocks(tokens).strip("\n")))
+        text = _Walker(self, source).blocks(tokens).strip("\n").replace(_CODE_SPACE, " ")
+        return literal_placeholders(strip_invalid(text))
 
     def plain(self, text: str, source: Path) -> str:
         """A plain-text field (a title, a summary) for the text part: each URL written in it
@@ -86,11 +90,8 @@ class TextRenderer:
     def inline(self, text: str, source: Path) -> str:
         """Plain text for one line of inline Markdown (a title)."""
         tokens = self.parser.parseInline(text)
-        return literal_placeholders(
-            strip_invalid(
-                _Walker(self, source).inline(tokens[0].children or []) if tokens else text
-            )
-        )
+        line = _Walker(self, source).inline(tokens[0].children or []) if tokens else text
+        return literal_placeholders(strip_invalid(line.replace(_CODE_SPACE, " ")))
 
 
 class _Walker:
@@ -203,8 +204,10 @@ class _Walker:
                 parts.append(
                     child.content if href is not None else text_urls(child.content, self.reference)
                 )
-            elif kind == "code_inline":
-                parts.append(f"`{child.content}`")
+            elif kind == "code_inline" and href is None and TEXT_URL.fullmatch(child.content):
+                parts.append(text_urls(child.content, self.reference))  # `https://…`: a URL.
+            elif kind == "code_inline":  # Never broken across lines: a command stays whole.
+                parts.append(f"`{child.content.replace(' ', _CODE_SPACE)}`")
             elif kind == "softbreak":
                 parts.append("" if _cjk_edge(parts) else " ")
             elif kind == "hardbreak":
