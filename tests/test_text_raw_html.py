@@ -64,6 +64,10 @@ A [reference link][ref] and a [long one]({LONG}).
 >
 > <p>quoted block <a href="https://quoteblock.example/m">here</a></p>
 
+<pre class="wp-block-code"><code>def main():
+    print("a &lt; b")   # kept
+</code></pre>
+
 <a href="javascript:alert(1)">no script</a> and <a href="#top">an anchor</a>.
 """
 
@@ -114,6 +118,7 @@ def test_raw_html_in_a_story_shows_no_tag_in_the_text_part(text: str) -> None:
     assert "alert" not in text
     assert "[a chart]" in text
     assert "no script" in text and "an anchor" in text
+    assert '\n    def main():\n        print("a < b")   # kept\n' in text
 
 
 def test_every_link_of_a_story_is_numbered_and_its_url_stands_on_its_own_line(text: str) -> None:

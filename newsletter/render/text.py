@@ -13,6 +13,7 @@ from __future__ import annotations
 import textwrap
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -149,10 +150,12 @@ class _Walker:
             elif kind == "hr":
                 out += [prefix + "-" * 20, ""]
             elif kind == "html_block":
-                text = html_text(iframe_links(token.content), self.reference)
+                width = WIDTH - len(prefix) - len(indent)
+                text = html_text(
+                    iframe_links(token.content), self.reference, partial(wrap, width=width)
+                )
                 if text:
-                    width = WIDTH - len(prefix) - len(indent)
-                    out += [_indent(wrap(text, width), prefix + indent, prefix + indent), ""]
+                    out += [_indent(text, prefix + indent, prefix + indent), ""]
             elif kind == "table_open":
                 out += [*self._table(tokens, index), ""]
                 index = _closing(tokens, index)

@@ -126,10 +126,11 @@ def html_tag(html: str) -> tuple[str, dict[str, str], bool] | None:
     return found[0] if found else None
 
 
-def html_text(html: str, reference: Reference) -> str:
-    """The text of a block of raw HTML: paragraphs apart by blank lines, list items and table
-    rows a line each, links numbered, images by their alt text, no tag and no script."""
-    reader = _HtmlText(reference)
+def html_text(html: str, reference: Reference, wrap: Callable[[str], str]) -> str:
+    """The text of a block of raw HTML: paragraphs (`wrap`ped) apart by blank lines, list items
+    and table rows a line each, `<pre>` as written and indented like a code block, links
+    numbered, images by their alt text, no tag and no script."""
+    reader = _HtmlText(reference, wrap)
     reader.feed(html)
     reader.close()
     reader.flush()
@@ -137,9 +138,12 @@ def html_text(html: str, reference: Reference) -> str:
 
 
 class _HtmlText(HTMLParser):
-    def __init__(self, reference: Reference) -> None:
+    def __init__(self, reference: Reference, wrap: Callable[[str], str]) -> None:
         super().__init__(convert_charrefs=True)
         self.reference = reference
+        self.wrap = wrap
+        self.pre = 0
+        """Inside a `<pre>`: its spaces and lines are kept."""
         self.lines: list[str] = []
         self.words: list[str] = []
         """The text of the paragraph being read."""
@@ -151,7 +155,12 @@ class _HtmlText(HTMLParser):
     def flush(self, *, tight: bool = False) -> None:
         """End the paragraph being read: a blank line after it unless `tight` (a list item, a
         table row)."""
-        text = "\n".join(" ".join(line.split()) for line in "".join(self.words).split("\n")).strip()
+        if self.pre:
+            code = "".join(self.words).strip("\n").rstrip()
+            text = "\n".join(f"    {line}".rstrip() for line in code.split("\n")) if code else ""
+        else:
+            lines = "".join(self.words).split("\n")
+            text = self.wrap("\n".join(" ".join(line.split()) for line in lines).strip())
         self.words = []
         self.link = None
         self.cells = 0
@@ -172,6 +181,7 @@ class _HtmlText(HTMLParser):
             self.cells += 1
         elif tag in _BLOCKS:
             self.flush(tight=tag in ("li", "tr", "dt", "dd"))
+            self.pre += tag == "pre"
             if tag == "li":
                 self.words.append("- ")
             elif tag == "hr":
@@ -190,6 +200,7 @@ class _HtmlText(HTMLParser):
             self.hidden = max(0, self.hidden - 1)
         elif tag in _BLOCKS:
             self.flush(tight=tag in ("li", "tr", "dt", "dd"))
+            self.pre -= tag == "pre" and self.pre > 0
         elif tag == "a" and self.link is not None:
             href, start = self.link
             self.link = None
@@ -198,6 +209,9 @@ class _HtmlText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self.hidden:
+            return
+        if self.pre:
+            self.words.append(data)  # Code keeps what it says.
             return
         data = _SPACE.sub(" ", data)  # Lines of the source are no lines of the text; <br> is.
         self.words.append(data if self.link is not None else text_urls(data, self.reference))
