@@ -108,6 +108,8 @@ def text(tmp_path: Path, smtp_server: SmtpServer) -> str:
     [received] = smtp_server.received
     part = parsed(received.data).get_body(("plain",))
     assert part is not None
+    assert part["Content-Transfer-Encoding"] == "quoted-printable"  # The long URL is split.
+    assert f"] {LONG}".encode() not in received.data
     content = part.get_content()
     assert isinstance(content, str)
     return content.replace("\r\n", "\n")
