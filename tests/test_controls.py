@@ -265,7 +265,8 @@ def test_check_judges_the_text_the_build_renders(tmp_path: Path) -> None:
     (folder / "issue.md").write_text(
         '---\ntitle: "Build \\x1b[1mbold\\x1b[0m\\a title \\x9b done"\nstatus: ready\n'
         'preheader: "A preheader\\x00 that the build cleans, long enough for inboxes"\n---\n\n'
-        f"Lead with {ESC}[31mcolour{ESC}[0m outside code and \x9bCSI alone.\n",
+        f"Lead with {ESC}[31mcolour{ESC}[0m outside code and \x9bCSI alone.\n"
+        "A note that is nowhere.[^nope]\n",
         encoding="utf-8",
     )
     (folder / "stories" / "01-story.md").write_text(
@@ -280,6 +281,7 @@ def test_check_judges_the_text_the_build_renders(tmp_path: Path) -> None:
     code, output = _newsletter(project, "check", "2024-06-06-cleaned")
     assert code == 0, output
     assert "0 errors" in output and "control" not in output, output
+    assert "issues/2024-06-06-cleaned/issue.md:8: footnote [^nope]" in output, output
     code, output = _newsletter(
         project, "build", "2024-06-06-cleaned", "--out", str(tmp_path / "out")
     )

@@ -17,7 +17,8 @@ from newsletter.content.local_files import IssueFiles, is_computer_path
 from newsletter.content.markdown import code_lines
 from newsletter.content.shortcodes import find_shortcodes
 from newsletter.model import Edition, Issue, Note, Story
-from newsletter.render.controls import clean_edition
+from newsletter.render.controls import clean_edition, strip_controls
+from newsletter.render.merge import literal_placeholders
 
 _HTML_URL = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _HTML_SRCSET = re.compile(r"""\bsrcset\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -85,6 +86,8 @@ def _texts(edition: Edition, checked: set[str]) -> Iterator[tuple[str, Path, int
     """The Markdown parts of an edition with the file and line each starts at; a footer or
     section intro a translation takes over from the original (in `checked`) is not repeated."""
     source = edition.source.read_text(encoding="utf-8") if edition.source.is_file() else ""
+    # As the parts are (cleaned where the edition enters rendering), their lines where they were.
+    source = literal_placeholders(strip_controls(source))
     body_line = split_front_matter(source, edition.source).body_line if source else 1
     body = "\n".join(source.split("\n")[body_line - 1 :])
     for text in (edition.lead, edition.closing):
