@@ -151,7 +151,9 @@ def test_urls_written_in_titles_and_summaries_are_numbered_too(
     (folder / "stories").mkdir(parents=True)
     (folder / "issue.md").write_text(
         "---\ntitle: Notes from https://conf.example/2024\nsubtitle: Slides at "
-        "https://slides.example/s.\ndate: 2024-07-03\nlang: en\nstatus: ready\n---\n\nThe lead.\n",
+        "https://slides.example/s.\ndate: 2024-07-03\nlang: en\nstatus: ready\n"
+        "cta: {text: 'Register at https://reg.example/now', url: 'https://cta.example/go'}\n"
+        "footer: 'Sponsored by [Acme](https://acme.example/).'\n---\n\nThe lead.\n",
         encoding="utf-8",
     )
     (folder / "stories" / "01-mirror.md").write_text(
@@ -174,11 +176,17 @@ def test_urls_written_in_titles_and_summaries_are_numbered_too(
         "Slides at slides.example": "https://slides.example/s",
         "A mirror at mirror.example": "https://mirror.example/m",
         "Source summary.example": "https://summary.example/x?y=1",
+        "Register at reg.example": "https://reg.example/now",
+        "Acme": "https://acme.example/",
     }.items():
         found = re.search(rf"{re.escape(label)} \[(\d+)\]", text)
         assert found, (label, text)
         assert listed[found[1]] == url
     assert "via a friend." in text
+    # Numbers follow the reading order: the call to action's link, then the footer's.
+    assert re.search(r"reg\.example \[(\d+)\] \[(\d+)\]", text)
+    numbers = [int(n) for n in re.findall(r"(?<=\S) \[(\d+)\]", text)]
+    assert numbers == sorted(numbers), numbers
 
 
 @pytest.mark.parametrize(

@@ -353,9 +353,22 @@ class Renderer:
             **fields,
             "lead_text": lead,
             "closing_text": renderer.render(edition.closing, edition.source),
+            # The call to action stands between the closing text and the footer: its text's
+            # URLs and its link are numbered there, in reading order.
+            "cta_text": self._cta_text(issue["cta"], renderer, edition.source),
             "footer_text": renderer.render(edition.footer, edition.source),
             "sections": sections,
         }
+
+    @staticmethod
+    def _cta_text(cta: dict[str, str] | None, renderer: TextRenderer, source: Path) -> str:
+        """The call to action's text for the text part, its link numbered after it."""
+        if not cta:
+            return ""
+        text = renderer.plain(cta["text"], source)
+        if cta["url"]:
+            renderer.links.number(cta["url"])
+        return text
 
     def _context(
         self, issue: Issue, edition: Edition, localizer: Localizer, assets: AssetMap
