@@ -68,6 +68,8 @@ A [reference link][ref] and a [long one]({LONG}).
     print("a &lt; b")   # kept
 </code></pre>
 
+<iframe src="https://www.youtube.com/embed/abc123?rel=0" title="The demo video"></iframe>
+
 <a href="javascript:alert(1)">no script</a> and <a href="#top">an anchor</a>.
 """
 
@@ -92,6 +94,7 @@ EXPECTED = {
     "quoted link": "https://quote.example/k",
     "quotebare.example": "https://quotebare.example/l",
     "here": "https://quoteblock.example/m",
+    "The demo video": "https://www.youtube.com/watch?v=abc123",
 }
 
 
