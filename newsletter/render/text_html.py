@@ -111,19 +111,22 @@ def link_label(label: str) -> str:
 def html_tag(html: str) -> tuple[str, dict[str, str], bool] | None:
     """(tag name, attributes, is a closing tag) of one tag of inline HTML; None for a comment,
     a declaration or anything that is not a tag."""
-    found: list[tuple[str, dict[str, str], bool]] = []
-
-    class _One(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found.append((tag, {name: value or "" for name, value in attrs}, False))
-
-        def handle_endtag(self, tag: str) -> None:
-            found.append((tag, {}, True))
-
-    parser = _One()
+    parser = _OneTag()
     parser.feed(html)
     parser.close()
-    return found[0] if found else None
+    return parser.found[0] if parser.found else None
+
+
+class _OneTag(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str], bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, {name: value or "" for name, value in attrs}, False))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.found.append((tag, {}, True))
 
 
 def html_text(html: str, reference: Reference, wrap: Callable[[str], str]) -> str:
