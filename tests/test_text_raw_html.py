@@ -200,6 +200,11 @@ def test_urls_written_in_titles_and_summaries_are_numbered_too(
         ("详见https://x.example/a，然后", "详见x.example [1]，然后", "https://x.example/a"),
         ("「https://x.example/jp」です", "「x.example [1]」です", "https://x.example/jp"),
         ("https://www.example.org/p?q=1!", "example.org [1]!", "https://www.example.org/p?q=1"),
+        (
+            "Type https://. then https://x.example",
+            "Type https://. then x.example [1]",
+            "https://x.example",
+        ),
     ],
 )
 def test_a_url_in_running_text_ends_where_the_sentence_goes_on(

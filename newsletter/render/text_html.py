@@ -97,6 +97,8 @@ def text_urls(text: str, reference: Reference) -> str:
 
     def replace(match: re.Match[str]) -> str:
         url, rest = split_url(match.group(0))
+        if not urlsplit(url).hostname:
+            return match.group(0)  # `https://` alone names nothing.
         marker = reference(url)
         return f"{url_label(url)}{marker}{rest}" if marker else match.group(0)
 
