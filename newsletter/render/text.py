@@ -132,7 +132,7 @@ class _Walker:
                 )
                 index = _closing(tokens, index)
             elif kind == "heading_open":
-                title = self.inline(tokens[index + 1].children or [])
+                title = self.inline(tokens[index + 1].children or []).replace(_CODE_SPACE, " ")
                 rule = "=" if token.tag in ("h1", "h2") else "-"
                 out += [f"{prefix}{title}", f"{prefix}{rule * display_width(title)}", ""]
                 index += 2
