@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def load_issue(project: Project, name: str) -> Issue:
-    """The issue called `name` (a slug, folder or file under the issues folder)."""
+    """The issue called `name` (a slug, folder or file under the issues folder): the same issue,
+    with the same slug, whatever name it is given; NotFoundError for a name that is no issue
+    of the issues folder."""
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import find_issue_path
 
-    path = find_issue_path(project.issues_path, name, project.config.locales)
+    path = find_issue_path(project.issues_path, name, project.config.locales, elsewhere=False)
     return IssueLoader(project.config, project.root).load(path)
 
 

@@ -119,13 +119,22 @@ def status(
 def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterError | None]:
     """The issue called `name`, its slug, and why it cannot be loaded: a send outlives its
     files, so an issue that is gone may still have a send under its name."""
+    from pathlib import Path
+
+    from newsletter.content.slugs import make_slug
+    from newsletter.content.source import split_name
     from newsletter.errors import NotFoundError
 
     try:
         issue = load_issue(project, name)
         return issue, issue.slug, None
     except NotFoundError:
-        slug = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        if not name.strip() or Path(name).exists():
+            raise  # Something that is there but no issue: no send can be under its name.
+        # Named by a path that is gone: its slug as the loader would have made it.
+        given = Path(name.rstrip("/"))
+        base = split_name(given, project.config.locales).base
+        slug = make_slug(given.parent.name if base == "issue" and given.parent.name else base)
         problem = NotFoundError(
             f"no issue {name!r}: no such issue in {project.config.issues_dir}/, "
             "and no send of it in the database",
@@ -133,7 +142,7 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
         )
         return None, slug, problem
     except NewsletterError as error:  # The files are there but do not load.
-        return None, name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md"), error
+        return None, make_slug(Path(name.rstrip("/")).name.removesuffix(".md")), error
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
