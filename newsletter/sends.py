@@ -99,19 +99,31 @@ def fallback_locale(project: Project, issue: Issue) -> str:
     return choose_fallback(issue, offered, project.config.default_locale)
 
 
-def check_not_draft(issue: Issue) -> None:
-    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+DRAFT_RULE = "only --test and --dry-run send a draft"
+DRAFT_FIX = "set `status: ready` in its front matter when it is ready to go out"
+
+
+def draft_refusal(issue: Issue) -> NewsletterError | None:
+    """Why the issue may not be sent, when it is a draft (what its file says, as written);
+    None when it is not. Only test sends and dry runs handle drafts."""
+    from newsletter.content.documents import status_said
+
     main = issue.main
     if main.status != "draft":
-        return
-    line = main.meta_lines.get("status")
-    said = "status: draft" if line else "no status, so a draft"
-    raise NewsletterError(
-        f"issue {issue.slug} is a draft ({said}): only --test and --dry-run send a draft",
+        return None
+    return NewsletterError(
+        f"issue {issue.slug} is a draft ({status_said(main)}): {DRAFT_RULE}",
         path=main.source,
-        line=line,
-        hint="set `status: ready` in its front matter when it is ready to go out",
+        line=main.meta_lines.get("status") if main.own_status else None,
+        hint=DRAFT_FIX,
     )
+
+
+def check_not_draft(issue: Issue) -> None:
+    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+    refusal = draft_refusal(issue)
+    if refusal is not None:
+        raise refusal
 
 
 def check_can_send(project: Project) -> None:

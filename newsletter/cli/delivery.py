@@ -15,8 +15,14 @@ from newsletter.cli.context import (
     warn_placeholders,
 )
 from newsletter.errors import NewsletterError
+from newsletter.sends import (
+    draft_refusal,
+    fallback_locale,
+    load_issue,
+    readers_editions,
+    start_send,
+)
 from newsletter.sends import editions as render_editions
-from newsletter.sends import fallback_locale, load_issue, readers_editions, start_send
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -194,8 +200,9 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
     out = console()
     out.print(table)
     out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
-    if issue.main.status == "draft":
-        out.print("the issue is a draft: a real send is refused until it says `status: ready`")
+    refusal = draft_refusal(issue)
+    if refusal is not None:
+        out.print(f"{refusal.message}; {refusal.hint}", markup=False)
 
 
 def _send(
@@ -216,6 +223,7 @@ def _send(
     out = console()
     mailing = find_mailing(engine, issue.slug)
     if resume or only_failed:
+        check_not_draft(issue)  # Taken back after its send started: nothing more goes out.
         if mailing is None:
             raise NewsletterError(
                 f"issue {issue.slug} has not been sent yet",
