@@ -9,10 +9,10 @@ Errors the code handles itself (a busy database, a UNIQUE constraint) pass throu
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter import redaction
 from newsletter.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -27,10 +27,10 @@ POSTGRES_DRIVER_HINT = (
 
 
 def shown_url(url: URL | str) -> str:
-    """The URL with its password replaced by ***."""
-    if isinstance(url, str):
-        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
-    return url.render_as_string(hide_password=True)
+    """The URL with its passwords (user part, query) replaced by *** (newsletter/redaction.py)."""
+    if not isinstance(url, str):
+        url = url.render_as_string(hide_password=True)
+    return redaction.shown_url(url)
 
 
 def unusable_url(url: str, error: Exception) -> DatabaseError:

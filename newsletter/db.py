@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
-from newsletter.database_errors import BACKENDS, explain, newer_schema, unusable_url
+from newsletter.database_errors import BACKENDS, explain, newer_schema, shown_url, unusable_url
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def require_current(engine: Engine) -> None:
     current, head = known_revision(engine), HEAD
     if current == head:
         return
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine.url)
     if current is None:
         raise NewsletterError(
             f"the database {where} has no tables yet", hint="run `newsletter db upgrade`"

@@ -202,6 +202,14 @@ class Config(BaseModel):
     def _database_url(cls, value: str) -> str:
         if not re.match(r"^[a-z][a-z0-9+]*://", value):
             raise ValueError("must be a database URL such as sqlite:///newsletter.db")
+        server = value.partition("://")[2].partition("?")[0]
+        if not value.startswith("sqlite") and "@" in server.partition("/")[2]:
+            # `user:pa@ss/word@host`: read as host `ss`, and the rest of the password shown
+            # as the database name in every error. The value itself is never echoed.
+            raise ValueError(
+                "its user part holds an unencoded @ or / (in the password?): write them "
+                "as %40 and %2F, e.g. postgresql+psycopg://news:pa%40ss@db.example.org/news"
+            )
         return value
 
     @field_validator("transport_url")
