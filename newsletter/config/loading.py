@@ -13,7 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from newsletter.config.project import CONFIG_ENV, DEFAULT_CONFIG_PATH, ENV_PREFIX, Project
+from newsletter.config.project import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    ENV_PREFIX,
+    REQUIRED_SETTINGS,
+    Project,
+)
 from newsletter.config.schema import SECRET_VARIABLES, Config
 from newsletter.config.transport_url import parse_transport_url, path_problem
 from newsletter.errors import ConfigError, display_path
@@ -72,6 +78,10 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         values[key] = _parse_env_value(key, raw)
         origins[key] = f"environment {variable}"
 
+    for key in REQUIRED_SETTINGS:
+        if isinstance(values.get(key), str) and not values[key].strip():
+            # `name = "   "` is no name: the setting is missing, and refused like one.
+            del values[key]
     try:
         config = Config.model_validate(values)
     except ValidationError as error:

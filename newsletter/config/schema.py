@@ -148,6 +148,11 @@ class Config(BaseModel):
         description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
 
+    @field_validator("name", "sender_name")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip()  # A sender name of spaces is none: the name is used instead.
+
     @field_validator("base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
