@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from newsletter.config import values
+from newsletter.config.hosts import check_host, check_url_characters
 from newsletter.config.transport_url import parse_transport_url
 from newsletter.locales import normalize_locale
 
@@ -156,9 +157,19 @@ class Config(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
+        check_url_characters(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
+        try:
+            parts.port  # noqa: B018 (a port that is no number raises)
+        except ValueError:
+            raise ValueError(
+                "its port must be a number, as in https://news.example.org:8443"
+            ) from None
+        if not parts.hostname:
+            raise ValueError("names no host: write it as https://news.example.org")
+        check_host(parts.hostname)
         return value.rstrip("/")
 
     @field_validator("sender_address", "reply_to", "unsubscribe_address", "editor_address")
