@@ -313,3 +313,31 @@ def test_an_issue_outside_the_project_is_bound_by_its_own_folder(world: Path) ->
     web = world / "project" / "out" / elsewhere.name / "en" / "web"
     assert (web / "images" / "ok.png").read_bytes() == OK
     assert_nothing_from_outside(world / "project" / "out")
+
+
+@pytest.mark.parametrize("content", ["broken", "not-utf8", "fifo"])
+def test_a_story_linked_in_from_outside_is_refused_before_it_is_read(
+    world: Path, content: str
+) -> None:
+    """Its text never reaches a message: a parse error would quote it, a FIFO would hang."""
+    outside = world / "outside" / f"{content}.md"
+    if content == "broken":
+        outside.write_text(f"---\ntitle: [{STORY_SECRET}\n---\n\n{STORY_SECRET}\n", "utf-8")
+    elif content == "not-utf8":
+        outside.write_bytes(b"---\ntitle: x\n---\n\n\xff\xfe" + STORY_SECRET.encode())
+    else:
+        os.mkfifo(outside)
+    folder = world / "project" / "issues" / "2024-06-04-linked"
+    (folder / "stories").mkdir(parents=True)
+    (folder / "issue.md").write_text("---\ntitle: Linked\nstatus: sent\n---\n\nLead.\n")
+    (folder / "stories" / "01-leak.md").symlink_to(outside)
+
+    checked = newsletter("check", folder.name)
+    built = newsletter("build", folder.name, "--out", "out")
+
+    message = f"issues/{folder.name}/stories/01-leak.md: is a symbolic link to a file outside"
+    assert checked.exit_code == 1 and message in checked.stdout, checked.output
+    assert built.exit_code == 1 and message in built.stderr, built.output
+    assert len(built.stderr.strip().splitlines()) == 2, built.stderr
+    for output in (checked.output, built.output):
+        assert STORY_SECRET not in output and "Traceback" not in output
