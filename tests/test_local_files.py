@@ -341,3 +341,32 @@ def test_a_story_linked_in_from_outside_is_refused_before_it_is_read(
     assert len(built.stderr.strip().splitlines()) == 2, built.stderr
     for output in (checked.output, built.output):
         assert STORY_SECRET not in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("logo", "says"),
+    [
+        ("assets/linked.png", "is a symbolic link to a file outside the project folder"),
+        ("../outside/secret.png", "must be a path inside the project folder"),
+        (".hidden/logo.png", "is a hidden file or folder"),
+        ("assets/into-hidden.png", "is a hidden file or folder"),
+    ],
+)
+def test_a_logo_is_bound_by_the_rule_of_local_files(world: Path, logo: str, says: str) -> None:
+    project = world / "project"
+    (project / "assets").mkdir()
+    (project / ".hidden").mkdir()
+    (project / ".hidden" / "logo.png").write_bytes(SECRET)
+    (project / "assets" / "linked.png").symlink_to(world / "outside" / "secret.png")
+    (project / "assets" / "into-hidden.png").symlink_to(project / ".hidden" / "logo.png")
+    (project / "assets" / "ok.png").write_bytes(OK)
+    config = project / "config" / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    for command in (["check"], ["build", "--out", "out"], ["config"]):
+        config.write_text(text + f'logo = "{logo}"\n', encoding="utf-8")
+        result = newsletter(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.startswith("error: config/newsletter.toml:4: logo: "), result.stderr
+        assert says in result.stderr and "Traceback" not in result.output
+    config.write_text(text + 'logo = "assets/ok.png"\n', encoding="utf-8")
+    assert newsletter("config").exit_code == 0

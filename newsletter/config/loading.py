@@ -23,6 +23,7 @@ from newsletter.config.project import (
 from newsletter.config.schema import SECRET_VARIABLES, Config
 from newsletter.config.transport_url import parse_transport_url, path_problem
 from newsletter.errors import ConfigError, display_path
+from newsletter.files import project_file_refusal
 
 
 def load_project(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
@@ -92,6 +93,11 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
             problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
         config = None
     root = _project_root(file_source)
+    if config is not None and config.logo and "://" not in config.logo:
+        # A logo file is bound by the rule of every local file (newsletter/files.py).
+        refusal = project_file_refusal(root, config.logo)
+        if refusal:
+            problems.append(f"{_origin('logo', origins, where, text)}: {config.logo} {refusal}")
     if config is not None:
         # An eml: folder or mbox: file is relative to the project folder, known only now.
         problem = path_problem(parse_transport_url(config.transport_url), root)
