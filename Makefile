@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean serve-demo
+.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean serve-demo run-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,9 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8080
 DEMO_SMTP_PORT ?= 8025
 DEMO_URL = http://$(DEMO_HOST):$(DEMO_PORT)
-demo serve-demo: export NEWSLETTER_BASE_URL = $(DEMO_URL)
-demo serve-demo: export NEWSLETTER_TRANSPORT_URL = smtp://$(DEMO_HOST):$(DEMO_SMTP_PORT)
-demo serve-demo: export NEWSLETTER_SECRET_KEY = $(DEMO_KEY)
+demo serve-demo run-demo: export NEWSLETTER_BASE_URL = $(DEMO_URL)
+demo serve-demo run-demo: export NEWSLETTER_TRANSPORT_URL = smtp://$(DEMO_HOST):$(DEMO_SMTP_PORT)
+demo serve-demo run-demo: export NEWSLETTER_SECRET_KEY = $(DEMO_KEY)
 # Starts the local SMTP server in the background (stopped when the recipe's shell ends) and
 # waits until it answers.
 DEMO_SMTP = $(BIN)/aiosmtpd -n -l $(DEMO_HOST):$(DEMO_SMTP_PORT) -c aiosmtpd.handlers.Mailbox build/demo-inbox & sink=$$!; \
@@ -69,9 +69,10 @@ demo: $(STAMP)
 	@echo "build/demo-inbox/new/ with its link to $(DEMO_URL)/confirm/...; the unsubscribe and"
 	@echo "preferences links of the demo messages above work there too, and $(DEMO_URL)/ is the archive."
 	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
-	@echo "(schedule, delivery and the web app in one process; README: Running a weekly newsletter):"
+	@echo "(schedule, delivery and the web app in one process, with the demo's links, key and local"
+	@echo "SMTP server; Ctrl+C stops both; README: Running a weekly newsletter):"
 	@echo "  $(BIN)/newsletter schedule weekly \"mon 08:00\" --tz Europe/Berlin"
-	@echo "  NEWSLETTER_SECRET_KEY=$(DEMO_KEY) $(BIN)/newsletter run"
+	@echo "  make run-demo"
 
 ## serve-demo: the demo's web app at http://127.0.0.1:8080 (the archive, subscribe, confirm,
 ## unsubscribe, preferences), its confirmation emails caught by the local SMTP server in
@@ -82,6 +83,16 @@ serve-demo: $(STAMP)
 	@$(DEMO_SMTP); \
 	  echo "confirmation emails go to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
 	  $(BIN)/newsletter serve --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+## run-demo: `newsletter run` for the demo (its schedules, deliveries and the web app at
+## http://127.0.0.1:8080), its mail caught by the local SMTP server in build/demo-inbox/new/, with
+## the demo's key and links; Ctrl+C stops both
+run-demo: $(STAMP)
+	@$(BIN)/newsletter db upgrade
+	@mkdir -p build
+	@$(DEMO_SMTP); \
+	  echo "mail goes to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
+	  $(BIN)/newsletter run --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:

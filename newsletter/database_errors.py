@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter import redaction
 from newsletter.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -27,10 +28,10 @@ POSTGRES_DRIVER_HINT = (
 
 
 def shown_url(url: URL | str) -> str:
-    """The URL with its password replaced by ***."""
-    if isinstance(url, str):
-        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
-    return url.render_as_string(hide_password=True)
+    """The URL with its passwords (user part, query) replaced by *** (newsletter/redaction.py)."""
+    if not isinstance(url, str):
+        url = url.render_as_string(hide_password=True)
+    return redaction.shown_url(url)
 
 
 def unusable_url(url: str, error: Exception) -> DatabaseError:
@@ -62,6 +63,9 @@ def explain(url: URL, context: ExceptionContext) -> None:
     """Raise a DatabaseError for a failure of the database itself (`handle_error` event)."""
     error = context.original_exception
     message = " ".join(str(error).split()) or type(error).__name__
+    missing = re.search(r'no such table: (\w+)|relation "(\w+)" does not exist', message)
+    if missing:
+        raise missing_table(url, missing.group(1) or missing.group(2)) from error
     if context.dialect.name == "sqlite":
         problem = _sqlite_problem(url, message)
     elif context.connection is None or context.is_disconnect:
@@ -116,11 +120,29 @@ def _server_problem(url: URL, message: str, connected: bool) -> DatabaseError:
     )
 
 
-def newer_schema(url: URL, current: str, head: str) -> DatabaseError:
-    """The error for a database a newer version of newsletter has migrated."""
+def missing_table(url: URL, table: str) -> DatabaseError:
+    """The error for a database whose schema lacks one of newsletter's tables."""
     return DatabaseError(
-        f"database {shown_url(url)}: its schema {current} is newer than this version of "
-        f"newsletter knows (up to {head}); a newer newsletter upgraded it",
-        hint="run the newer version of newsletter with it (pip install --upgrade newsletter); "
-        "an older version must not write to it",
+        f"database {shown_url(url)}: it has no table {table} (dropped, or not the newsletter's "
+        "database)",
+        hint="restore it from a backup, or point database_url at the newsletter's database "
+        "(a new, empty one is made with `newsletter db upgrade`)",
+    )
+
+
+def newer_schema(url: URL, current: str, head: str) -> DatabaseError:
+    """The error for a database at a schema this code has no migration of: a newer version of
+    newsletter migrated it, or another application wrote it."""
+    if re.fullmatch(r"\d{4}", current) and current > head:
+        return DatabaseError(
+            f"database {shown_url(url)}: its schema {current} is newer than this version of "
+            f"newsletter knows (up to {head}); a newer newsletter upgraded it",
+            hint="run the newer version of newsletter with it (pip install --upgrade newsletter); "
+            "an older version must not write to it",
+        )
+    return DatabaseError(
+        f"database {shown_url(url)}: its schema {current!r} is not one newsletter knows (up to "
+        f"{head}): another application's database, or a newer newsletter's",
+        hint="point database_url at the newsletter's own database, or use the newer version of "
+        "newsletter that wrote it (pip install --upgrade newsletter)",
     )

@@ -34,7 +34,14 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
-from newsletter.database_errors import BACKENDS, explain, newer_schema, unusable_url
+from newsletter.database_errors import (
+    BACKENDS,
+    explain,
+    missing_table,
+    newer_schema,
+    shown_url,
+    unusable_url,
+)
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -44,6 +51,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0004"  # The newest migration in MIGRATIONS; tests/test_db.py keeps the two in step.
+# The tables the migrations up to HEAD make (tests/test_db.py keeps them in step too).
+TABLES = frozenset(
+    {
+        "subscriber", "tag", "subscriber_tag", "consent_event", "suppression", "mailing",
+        "mailing_edition", "delivery", "apscheduler_jobs", "schedule_firing", "service_lease",
+    }
+)  # fmt: skip
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -156,6 +170,12 @@ def known_revision(engine: Engine) -> str | None:
     known = {path.name.split("_", 1)[0] for path in MIGRATIONS.glob("versions/0*.py")}
     if current is not None and current not in known:
         raise newer_schema(engine.url, current, HEAD)
+    if current == HEAD:
+        from sqlalchemy import inspect
+
+        missing = sorted(TABLES - set(inspect(engine).get_table_names()))
+        if missing:
+            raise missing_table(engine.url, missing[0])
     return current
 
 
@@ -176,7 +196,7 @@ def require_current(engine: Engine) -> None:
     current, head = known_revision(engine), HEAD
     if current == head:
         return
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine.url)
     if current is None:
         raise NewsletterError(
             f"the database {where} has no tables yet", hint="run `newsletter db upgrade`"

@@ -11,6 +11,32 @@ from pathlib import Path
 
 from newsletter.errors import NewsletterError
 
+HIDDEN = "a hidden file or folder"
+
+
+def within(path: str, folder: str) -> bool:
+    """Whether the absolute `path` is `folder` or below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def project_file_refusal(root: Path, relative: str) -> str:
+    """Why the project file `relative` (to the project folder `root`) may not be read, or ""
+    when it may: its real path (symbolic links followed) must lie in the project folder and
+    name no hidden file or folder. The rule of content/local_files.py, for the files the
+    configuration names (the logo)."""
+    top = os.path.abspath(root)  # noqa: PTH100 (strings: the rule is string-based)
+    real_top = os.path.realpath(top)
+    written = os.path.normpath(os.path.join(top, relative))  # noqa: PTH118
+    real = os.path.realpath(written)
+    if not within(real, real_top):
+        linked = within(written, top)
+        return f"is {'a symbolic link to a file ' if linked else ''}outside the project folder"
+    below = Path(real).relative_to(real_top).parts
+    if any(part.startswith(".") for part in below):
+        shown = f" ({Path(real).relative_to(real_top)})" if real != written else ""
+        return f"is {HIDDEN}{shown}"
+    return ""
+
 
 def atomic_write_text(path: Path, text: str, private: bool = False) -> os.stat_result:
     """Write `text` to `path` through a temporary file in the same folder, then rename it."""

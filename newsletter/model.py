@@ -84,6 +84,9 @@ class Edition:
     tags: list[str] = field(default_factory=list)
     number: int | None = None
     status: str = "draft"
+    own_status: str | None = None
+    """The status its own front matter gives (None: none, or one that says nothing, like
+    `draft: false`): a translation that says `status: draft` is held back (content/offers.py)."""
     slug: str | None = None
     """The slug the front matter asks for, if any."""
     title_line: int = 1

@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def load_issue(project: Project, name: str) -> Issue:
-    """The issue called `name` (a slug, folder or file under the issues folder)."""
+    """The issue called `name` (a slug, folder or file under the issues folder): the same issue,
+    with the same slug, whatever name it is given; NotFoundError for a name that is no issue
+    of the issues folder."""
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import find_issue_path
 
-    path = find_issue_path(project.issues_path, name, project.config.locales)
+    path = find_issue_path(project.issues_path, name, project.config.locales, elsewhere=False)
     return IssueLoader(project.config, project.root).load(path)
 
 
@@ -97,19 +99,31 @@ def fallback_locale(project: Project, issue: Issue) -> str:
     return choose_fallback(issue, offered, project.config.default_locale)
 
 
-def check_not_draft(issue: Issue) -> None:
-    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+DRAFT_RULE = "only --test and --dry-run send a draft"
+DRAFT_FIX = "set `status: ready` in its front matter when it is ready to go out"
+
+
+def draft_refusal(issue: Issue) -> NewsletterError | None:
+    """Why the issue may not be sent, when it is a draft (what its file says, as written);
+    None when it is not. Only test sends and dry runs handle drafts."""
+    from newsletter.content.documents import status_said
+
     main = issue.main
     if main.status != "draft":
-        return
-    line = main.meta_lines.get("status")
-    said = "status: draft" if line else "no status, so a draft"
-    raise NewsletterError(
-        f"issue {issue.slug} is a draft ({said}): only --test and --dry-run send a draft",
+        return None
+    return NewsletterError(
+        f"issue {issue.slug} is a draft ({status_said(main)}): {DRAFT_RULE}",
         path=main.source,
-        line=line,
-        hint="set `status: ready` in its front matter when it is ready to go out",
+        line=main.meta_lines.get("status") if main.own_status else None,
+        hint=DRAFT_FIX,
     )
+
+
+def check_not_draft(issue: Issue) -> None:
+    """NewsletterError when the issue is a draft: only test sends and dry runs handle drafts."""
+    refusal = draft_refusal(issue)
+    if refusal is not None:
+        raise refusal
 
 
 def check_can_send(project: Project) -> None:

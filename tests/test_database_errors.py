@@ -143,6 +143,21 @@ def newer_schema(project: Project) -> str:
     return "sqlite:///news.db"
 
 
+def foreign_schema(project: Project) -> str:
+    with sqlite3.connect(project.root / "news.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'a1b2c3d4e5f6'")
+    return "sqlite:///news.db"
+
+
+def dropped_table(project: Project) -> str:
+    connection = sqlite3.connect(project.root / "news.db")
+    with connection:
+        for table in ("subscriber_tag", "consent_event", "delivery", "subscriber"):
+            connection.execute(f"DROP TABLE {table}")
+    connection.close()
+    return "sqlite:///news.db"
+
+
 def unreachable_postgres(project: Project) -> str:
     return f"postgresql+psycopg://news:{PASSWORD}@127.0.0.1:{free_port()}/news"
 
@@ -178,6 +193,16 @@ CASES: dict[str, tuple[Callable[[Project], str], str, tuple[str, ...]]] = {
         newer_schema,
         "sqlite:///{root}/news.db",
         ("schema 0099 is newer than this version of newsletter knows", "newer version"),
+    ),
+    "foreign-schema": (
+        foreign_schema,
+        "sqlite:///{root}/news.db",
+        ("schema 'a1b2c3d4e5f6' is not one newsletter knows", "newer version"),
+    ),
+    "dropped-table": (
+        dropped_table,
+        "sqlite:///{root}/news.db",
+        ("it has no table", "restore it from a backup", "newsletter db upgrade"),
     ),
     "unreachable-postgres": (
         unreachable_postgres,

@@ -91,6 +91,17 @@ def test_the_schema_version_commands_require_is_alembics_head() -> None:
     assert head_revision() == HEAD_IN_CODE
 
 
+def test_the_tables_checked_for_are_the_ones_the_migrations_make(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from newsletter.db import TABLES
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'tables.db'}")
+    upgrade(engine)
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES
+    engine.dispose()
+
+
 def test_models_and_migrations_describe_the_same_schema(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade(engine)

@@ -1,8 +1,9 @@
-"""`make demo` in a copy of the repository, then the web app command it prints, as printed.
+"""`make demo` in a copy of the repository, then the commands it prints, as printed.
 
-The printed command must work: subscribing there sends the confirmation email to the local
-SMTP server, where the demo says messages arrive (build/demo-inbox/new/), its link confirms
-on the same local web app, and the demo messages' unsubscribe links open there too.
+The printed commands must work (`make serve-demo`, `newsletter schedule weekly`, `make
+run-demo`): subscribing on either web app sends the confirmation email to the local SMTP
+server, where the demo says messages arrive (build/demo-inbox/new/), its link confirms on the
+same local web app, and the demo messages' unsubscribe links open there too.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def demo_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def test_the_web_app_command_the_demo_prints_works_as_printed(demo_copy: Path) -> None:
+def test_the_commands_the_demo_prints_work_as_printed(demo_copy: Path) -> None:
     web, smtp = free_port(), free_port()
     settings = [f"VENV={VENV}", f"DEMO_PORT={web}", f"DEMO_SMTP_PORT={smtp}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "MAKE"))}
@@ -122,24 +123,50 @@ def test_the_web_app_command_the_demo_prints_works_as_printed(demo_copy: Path) -
     inbox = demo_copy / "build" / "demo-inbox"
     sent = messages(inbox)
     assert len(sent) == 12  # The demo's send, one message per sample reader.
+    # The demo's own messages link the same local web app, and their links work there.
+    unsubscribe = re.search(r"<(http[^>]+)>", str(sent[0]["List-Unsubscribe"]))
+    assert unsubscribe and unsubscribe.group(1).startswith(f"{site}/unsubscribe/")
+    web_app_works(printed, READER, demo_copy, settings, env, extra=unsubscribe.group(1))
 
+    # The schedule and the service, pasted as printed into a shell in the project folder.
+    schedule, service = (line.strip() for line in lines[-2:])
+    assert "schedule weekly" in schedule and service == "make run-demo", lines[-4:]
+    scheduled = subprocess.run(
+        schedule, shell=True, cwd=demo_copy, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert scheduled.returncode == 0 and "scheduled weekly-mon-0800" in scheduled.stdout, (
+        scheduled.stdout + scheduled.stderr
+    )
+    output = web_app_works(service, "second.reader@example.org", demo_copy, settings, env)
+    assert f"web on {site}" in output, output
+
+
+def web_app_works(
+    printed: str, reader: str, cwd: Path, settings: list[str], env: dict[str, str], extra: str = ""
+) -> str:
+    """Starts `printed` (a make target), subscribes `reader` on its web app, confirms with the
+    link the local SMTP server caught, opens `extra` and the archive, stops it with Ctrl+C;
+    its output."""
+    site = next(f"http://127.0.0.1:{s.split('=')[1]}" for s in settings if "DEMO_PORT" in s)
+    smtp = int(next(s.split("=")[1] for s in settings if "DEMO_SMTP_PORT" in s))
+    inbox = cwd / "build" / "demo-inbox"
     server = subprocess.Popen(
         [*printed.split(), *settings],
-        cwd=demo_copy,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # Its own process group: make, the SMTP server and serve.
+        start_new_session=True,  # Its own process group: make, the SMTP server and the app.
     )
     try:
         wait_for(lambda: get(f"{site}/healthz")[0] == 200 or None, 120, "the web app")
         status, page = post(
-            f"{site}/subscribe", {"email": READER, "csrf": csrf_of(get(f"{site}/subscribe")[1])}
+            f"{site}/subscribe", {"email": reader, "csrf": csrf_of(get(f"{site}/subscribe")[1])}
         )
         assert status == 200 and "Check your inbox" in page
 
         def confirmation() -> EmailMessage | None:
-            return next((m for m in messages(inbox) if READER in str(m["To"])), None)
+            return next((m for m in messages(inbox) if reader in str(m["To"])), None)
 
         message = wait_for(confirmation, 60, "the confirmation email in build/demo-inbox/new/")
         body = message.get_body(("plain",))
@@ -150,11 +177,8 @@ def test_the_web_app_command_the_demo_prints_works_as_printed(demo_copy: Path) -
         assert status == 200
         status, page = post(link.group(0), {"csrf": csrf_of(page)})
         assert status == 200 and "You are subscribed" in page
-
-        # The demo's own messages link the same local web app, and their links work there.
-        unsubscribe = re.search(r"<(http[^>]+)>", str(sent[0]["List-Unsubscribe"]))
-        assert unsubscribe and unsubscribe.group(1).startswith(f"{site}/unsubscribe/")
-        assert get(unsubscribe.group(1))[0] == 200
+        if extra:
+            assert get(extra)[0] == 200
         assert get(f"{site}/")[0] == 200  # The archive.
     finally:
         os.killpg(server.pid, signal.SIGINT)  # Ctrl+C: it stops both servers.
@@ -162,3 +186,4 @@ def test_the_web_app_command_the_demo_prints_works_as_printed(demo_copy: Path) -
     assert "Traceback" not in output, output
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", smtp)) != 0, "the SMTP server was left running"
+    return output

@@ -357,3 +357,60 @@ def test_a_site_absolute_link_is_judged_by_its_string_never_the_disk(
     else:
         assert "path on a computer" not in check.stdout, check.stdout
         assert f'href="https://news.example.org{url}"' in page
+
+
+@pytest.mark.parametrize("content", ["broken", "not-utf8", "fifo"])
+def test_a_story_linked_in_from_outside_is_refused_before_it_is_read(
+    world: Path, content: str
+) -> None:
+    """Its text never reaches a message: a parse error would quote it, a FIFO would hang."""
+    outside = world / "outside" / f"{content}.md"
+    if content == "broken":
+        outside.write_text(f"---\ntitle: [{STORY_SECRET}\n---\n\n{STORY_SECRET}\n", "utf-8")
+    elif content == "not-utf8":
+        outside.write_bytes(b"---\ntitle: x\n---\n\n\xff\xfe" + STORY_SECRET.encode())
+    else:
+        os.mkfifo(outside)
+    folder = world / "project" / "issues" / "2024-06-04-linked"
+    (folder / "stories").mkdir(parents=True)
+    (folder / "issue.md").write_text("---\ntitle: Linked\nstatus: sent\n---\n\nLead.\n")
+    (folder / "stories" / "01-leak.md").symlink_to(outside)
+
+    checked = newsletter("check", folder.name)
+    built = newsletter("build", folder.name, "--out", "out")
+
+    message = f"issues/{folder.name}/stories/01-leak.md: is a symbolic link to a file outside"
+    assert checked.exit_code == 1 and message in checked.stdout, checked.output
+    assert built.exit_code == 1 and message in built.stderr, built.output
+    assert len(built.stderr.strip().splitlines()) == 2, built.stderr
+    for output in (checked.output, built.output):
+        assert STORY_SECRET not in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("logo", "says"),
+    [
+        ("assets/linked.png", "is a symbolic link to a file outside the project folder"),
+        ("../outside/secret.png", "must be a path inside the project folder"),
+        (".hidden/logo.png", "is a hidden file or folder"),
+        ("assets/into-hidden.png", "is a hidden file or folder"),
+    ],
+)
+def test_a_logo_is_bound_by_the_rule_of_local_files(world: Path, logo: str, says: str) -> None:
+    project = world / "project"
+    (project / "assets").mkdir()
+    (project / ".hidden").mkdir()
+    (project / ".hidden" / "logo.png").write_bytes(SECRET)
+    (project / "assets" / "linked.png").symlink_to(world / "outside" / "secret.png")
+    (project / "assets" / "into-hidden.png").symlink_to(project / ".hidden" / "logo.png")
+    (project / "assets" / "ok.png").write_bytes(OK)
+    config = project / "config" / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    for command in (["check"], ["build", "--out", "out"], ["config"]):
+        config.write_text(text + f'logo = "{logo}"\n', encoding="utf-8")
+        result = newsletter(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.startswith("error: config/newsletter.toml:4: logo: "), result.stderr
+        assert says in result.stderr and "Traceback" not in result.output
+    config.write_text(text + 'logo = "assets/ok.png"\n', encoding="utf-8")
+    assert newsletter("config").exit_code == 0

@@ -61,6 +61,20 @@ def test_email_text_and_web_are_served_with_local_files(client: TestClient) -> N
     assert client.get(f"/{SLUG}/images/stargate.png").content == image.content
 
 
+@pytest.mark.parametrize("page", ["", "email.html", "email.txt", "web/"])
+@pytest.mark.parametrize(
+    "where", [f"{SLUG}/xx", f"{SLUG}/de", f"{SLUG}/EN", f"{SLUG}/zz-QQ", "no-such-issue/en"]
+)
+def test_an_edition_or_issue_that_does_not_exist_is_not_found(
+    project_copy: Path, where: str, page: str
+) -> None:
+    project = load_project(project_copy / "config" / "newsletter.toml", environ={})
+    client = TestClient(create_app(project, ORIGIN), raise_server_exceptions=False)
+    response = client.get(f"/{where}/{page}")
+    assert response.status_code == 404, response.text
+    assert "/" in response.text and "Traceback" not in response.text
+
+
 def test_files_outside_the_issue_are_not_served(client: TestClient) -> None:
     assert client.get(f"/{SLUG}/..%2F..%2Fconfig%2Fnewsletter.toml").status_code == 404
     assert client.get(f"/{SLUG}/images/missing.png").status_code == 404

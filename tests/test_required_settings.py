@@ -159,3 +159,27 @@ def test_with_the_settings_in_the_file_nothing_is_said(project: Project) -> None
 
     assert (code, stderr) == (0, "")
     assert project.unset_required == []
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+@pytest.mark.parametrize("blank", ["", "   ", "\t \u3000"])
+def test_a_name_of_only_spaces_counts_as_not_set(
+    project: Project, smtp_server: SmtpServer, where: str, blank: str
+) -> None:
+    env = {}
+    if where == "file":
+        assert project.source is not None
+        text = project.source.read_text(encoding="utf-8")
+        project.source.write_text(
+            re.sub(r"(?m)^name = .*$", f'name = "{blank}"', text), encoding="utf-8"
+        )
+    else:
+        env["NEWSLETTER_NAME"] = blank
+    for command, what in (
+        (["send", ISSUE], "a real send needs"),
+        (["serve"], "newsletter serve needs"),
+    ):
+        code, _, stderr = run(project, *command, env=env)
+        assert code == 1
+        assert_refused(stderr, ("name",), what)
+    assert smtp_server.received == []

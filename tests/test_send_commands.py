@@ -20,11 +20,13 @@ from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.schedule.firing import Firer, fire, firings
 from newsletter.sends import load_issue, start_send
 
-from .conftest import SmtpServer
-from .test_delivery import ISSUE, add_reader, make_project, newsletter
+from .conftest import ROOT, SmtpServer
+from .test_delivery import ISSUE, add_reader, make_project, newsletter, parsed
 from .test_schedule import the_job
 
-DRAFT_ERROR = f"issue {ISSUE} is a draft (status: draft): only --test and --dry-run send a draft"
+DRAFT_RULE = "only --test and --dry-run send a draft"
+DRAFT_FIX = "set `status: ready` in its front matter when it is ready to go out"
+DRAFT_ERROR = f"issue {ISSUE} is a draft (status: draft): {DRAFT_RULE}"
 
 
 def set_status(project: Project, status: str | None) -> Path:
@@ -85,7 +87,7 @@ def test_a_draft_can_be_tested_and_dry_run(project: Project, smtp_server: SmtpSe
     assert [r.recipients for r in smtp_server.received] == [["me@example.org"]] * 2  # en, zh
     code, output = newsletter(project, "send", ISSUE, "--dry-run")
     assert code == 0, output
-    assert "the issue is a draft: a real send is refused" in output
+    assert f"{DRAFT_ERROR}; {DRAFT_FIX}" in output
     assert mailings(project) == []
 
 
@@ -187,3 +189,56 @@ def test_resuming_a_send_at_local_time_sends_what_is_due_and_says_when_the_rest_
     with create_db_engine(database_url(project)).connect() as connection:
         states = sorted(connection.execute(select(DELIVERY.c.state)).scalars())
     assert states == ["queued"] * 6 + ["sent"]
+
+
+# -- Drafts, however they are written ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["status: Draft", "status: DRAFT", "draft: true"])
+def test_a_draft_written_any_way_is_refused_saying_what_its_file_says(
+    project: Project, smtp_server: SmtpServer, line: str
+) -> None:
+    main = set_status(project, None)
+    main.write_text(main.read_text(encoding="utf-8").replace("---\n", f"---\n{line}\n", 1), "utf-8")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 1
+    assert output.startswith(f"error: {main}:2: issue {ISSUE} is a draft ({line}): {DRAFT_RULE}\n")
+    assert output.endswith(f"  fix: {DRAFT_FIX}\n") and output.count("\n") == 2, output
+    code, output = newsletter(project, "send", ISSUE, "--dry-run")
+    assert code == 0 and f"is a draft ({line}): {DRAFT_RULE}" in output, output
+    assert smtp_server.received == [] and mailings(project) == []
+
+
+def test_a_draft_translation_is_not_offered_and_its_readers_get_the_original(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    translation = project.issues_path / ISSUE / "issue.zh.md"
+    text = translation.read_text(encoding="utf-8")
+    translation.write_text(text.replace("---\n", "---\nstatus: draft\n", 1), encoding="utf-8")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    assert "zh: not offered, a draft (issue.zh.md: status: draft): zh readers get en" in output
+    languages = {r.recipients[0]: parsed(r.data)["Content-Language"] for r in smtp_server.received}
+    assert languages["wei@example.cn"] == "en" and set(languages.values()) == {"en"}
+
+
+@pytest.mark.parametrize("option", ["--resume", "--only-failed"])
+def test_resuming_the_send_of_an_issue_that_became_a_draft_is_refused(
+    project: Project, smtp_server: SmtpServer, option: str
+) -> None:
+    engine = create_db_engine(database_url(project))
+    start_send(project, engine, load_issue(project, ISSUE), tag=None, clock=utcnow)
+    engine.dispose()
+    set_status(project, "draft")
+    code, output = newsletter(project, "send", ISSUE, option)
+    assert code == 1
+    assert f"{DRAFT_ERROR}\n  fix: {DRAFT_FIX}\n" in output and output.count("\n") == 2, output
+    assert smtp_server.received == []
+
+
+def test_the_readme_says_what_a_draft_refusal_says() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"is a draft (status: draft): {DRAFT_RULE}\n  fix: {DRAFT_FIX}" in (
+        (ROOT / "README.md").read_text(encoding="utf-8")
+    )
+    assert "`draft: true`" in readme and "`--only-failed`" in readme

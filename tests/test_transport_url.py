@@ -45,6 +45,11 @@ REFUSED = [
     ("smtp://:25", "names no host"),
     ("smtp://mail..example.org", "is not a host name or IP address"),
     ("smtp://-mail.example.org", "is not a host name or IP address"),
+    ("smtp://exa mple:25", "holds a space or control character"),
+    ("smtp://exa\tmple:25", "holds a space or control character"),
+    ("smtp://-bad-:25", "host '-bad-' is not a host name or IP address, such as"),
+    ("smtp://exa%20mple:25", "is not a host name or IP address"),
+    ("smtp://:25", "names no host"),
     ("smtp://[::1", "is not a valid URL"),
     ("smtp:mail.example.org", "write it as smtp://host:port"),
     ("smtp://host/outbox", "'/outbox' after the host"),
@@ -161,3 +166,22 @@ def test_the_checked_values_are_the_ones_the_transport_uses(tmp_path: Path) -> N
     assert (transport.username, transport.timeout) == ("news", 12.0)
     assert transport_limits("smtp://mail.example.org").connections == 4
     assert open_transport("smtp://mail.example.org", {}, tmp_path).port == 25  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://exa mple.org", "holds a space or control character"),
+        ("https://-bad-.org", "host '-bad-.org' is not a host name or IP address"),
+        ("https://:8080", "names no host"),
+        ("https://news..example.org", "is not a host name or IP address"),
+        ("https://news.example.org:port", "its port must be a number"),
+    ],
+)
+def test_base_url_hosts_are_checked_by_the_same_rule(project: Path, url: str, message: str) -> None:
+    path = project / "config" / "newsletter.toml"
+    path.write_text(f'name = "Weekly"\nbase_url = "{url}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, environ={})
+    assert caught.value.message.startswith("config/newsletter.toml:2: base_url: ")
+    assert message in caught.value.message

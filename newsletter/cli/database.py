@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from newsletter.cli.context import console, database, reports_errors
+from newsletter.database_errors import shown_url
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +42,7 @@ def status(ctx: typer.Context) -> None:
     engine = database(ctx, current=False)
     current, head = known_revision(engine), head_revision()
     out = console()
-    out.print(f"database: {engine.url.render_as_string(hide_password=True)}", markup=False)
+    out.print(f"database: {shown_url(engine.url)}", markup=False)
     out.print(
         f"schema:   {current or 'none (empty database)'}; this version needs {head}", markup=False
     )

@@ -15,8 +15,14 @@ from newsletter.cli.context import (
     warn_placeholders,
 )
 from newsletter.errors import NewsletterError
+from newsletter.sends import (
+    draft_refusal,
+    fallback_locale,
+    load_issue,
+    readers_editions,
+    start_send,
+)
 from newsletter.sends import editions as render_editions
-from newsletter.sends import fallback_locale, load_issue, readers_editions, start_send
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -119,13 +125,22 @@ def status(
 def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterError | None]:
     """The issue called `name`, its slug, and why it cannot be loaded: a send outlives its
     files, so an issue that is gone may still have a send under its name."""
+    from pathlib import Path
+
+    from newsletter.content.slugs import make_slug
+    from newsletter.content.source import split_name
     from newsletter.errors import NotFoundError
 
     try:
         issue = load_issue(project, name)
         return issue, issue.slug, None
     except NotFoundError:
-        slug = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md")
+        if not name.strip() or Path(name).exists():
+            raise  # Something that is there but no issue: no send can be under its name.
+        # Named by a path that is gone: its slug as the loader would have made it.
+        given = Path(name.rstrip("/"))
+        base = split_name(given, project.config.locales).base
+        slug = make_slug(given.parent.name if base == "issue" and given.parent.name else base)
         problem = NotFoundError(
             f"no issue {name!r}: no such issue in {project.config.issues_dir}/, "
             "and no send of it in the database",
@@ -133,7 +148,7 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
         )
         return None, slug, problem
     except NewsletterError as error:  # The files are there but do not load.
-        return None, name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".md"), error
+        return None, make_slug(Path(name.rstrip("/")).name.removesuffix(".md")), error
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
@@ -185,8 +200,9 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
     out = console()
     out.print(table)
     out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
-    if issue.main.status == "draft":
-        out.print("the issue is a draft: a real send is refused until it says `status: ready`")
+    refusal = draft_refusal(issue)
+    if refusal is not None:
+        out.print(f"{refusal.message}; {refusal.hint}", markup=False)
 
 
 def _send(
@@ -207,6 +223,7 @@ def _send(
     out = console()
     mailing = find_mailing(engine, issue.slug)
     if resume or only_failed:
+        check_not_draft(issue)  # Taken back after its send started: nothing more goes out.
         if mailing is None:
             raise NewsletterError(
                 f"issue {issue.slug} has not been sent yet",

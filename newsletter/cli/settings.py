@@ -23,6 +23,7 @@ def show_config(ctx: typer.Context) -> None:
     Example: NEWSLETTER_TIMEZONE=Asia/Tokyo newsletter config
     """
     from newsletter.config import SECRET_VARIABLES
+    from newsletter.redaction import shown_url
 
     project = project_of(ctx)
     out = console()
@@ -40,6 +41,8 @@ def show_config(ctx: typer.Context) -> None:
             markup=False,
         )
     for key, value in project.config.model_dump().items():
+        if isinstance(value, str) and key.endswith("_url"):
+            value = shown_url(value)  # A password in database_url is a secret too.
         out.print(f"{key} = {json.dumps(value, ensure_ascii=False)}", markup=False)
     for variable in SECRET_VARIABLES:
         state = "set" if project.secret(variable) else "not set"

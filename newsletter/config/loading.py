@@ -13,10 +13,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from newsletter.config.project import CONFIG_ENV, DEFAULT_CONFIG_PATH, ENV_PREFIX, Project
+from newsletter.config.project import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    ENV_PREFIX,
+    REQUIRED_SETTINGS,
+    Project,
+)
 from newsletter.config.schema import SECRET_VARIABLES, Config
 from newsletter.config.transport_url import parse_transport_url, path_problem
 from newsletter.errors import ConfigError, display_path
+from newsletter.files import project_file_refusal
 
 
 def load_project(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
@@ -72,6 +79,10 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         values[key] = _parse_env_value(key, raw)
         origins[key] = f"environment {variable}"
 
+    for key in REQUIRED_SETTINGS:
+        if isinstance(values.get(key), str) and not values[key].strip():
+            # `name = "   "` is no name: the setting is missing, and refused like one.
+            del values[key]
     try:
         config = Config.model_validate(values)
     except ValidationError as error:
@@ -82,6 +93,11 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
             problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
         config = None
     root = _project_root(file_source)
+    if config is not None and config.logo and "://" not in config.logo:
+        # A logo file is bound by the rule of every local file (newsletter/files.py).
+        refusal = project_file_refusal(root, config.logo)
+        if refusal:
+            problems.append(f"{_origin('logo', origins, where, text)}: {config.logo} {refusal}")
     if config is not None:
         # An eml: folder or mbox: file is relative to the project folder, known only now.
         problem = path_problem(parse_transport_url(config.transport_url), root)

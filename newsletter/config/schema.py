@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from newsletter.config import values
+from newsletter.config.hosts import check_host, check_url_characters
 from newsletter.config.transport_url import parse_transport_url
 from newsletter.locales import normalize_locale
 
@@ -148,12 +149,27 @@ class Config(BaseModel):
         description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
 
+    @field_validator("name", "sender_name")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip()  # A sender name of spaces is none: the name is used instead.
+
     @field_validator("base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
+        check_url_characters(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL such as https://news.example.org")
+        try:
+            parts.port  # noqa: B018 (a port that is no number raises)
+        except ValueError:
+            raise ValueError(
+                "its port must be a number, as in https://news.example.org:8443"
+            ) from None
+        if not parts.hostname:
+            raise ValueError("names no host: write it as https://news.example.org")
+        check_host(parts.hostname)
         return value.rstrip("/")
 
     @field_validator("sender_address", "reply_to", "unsubscribe_address", "editor_address")
@@ -202,6 +218,14 @@ class Config(BaseModel):
     def _database_url(cls, value: str) -> str:
         if not re.match(r"^[a-z][a-z0-9+]*://", value):
             raise ValueError("must be a database URL such as sqlite:///newsletter.db")
+        server = value.partition("://")[2].partition("?")[0]
+        if not value.startswith("sqlite") and "@" in server.partition("/")[2]:
+            # `user:pa@ss/word@host`: read as host `ss`, and the rest of the password shown
+            # as the database name in every error. The value itself is never echoed.
+            raise ValueError(
+                "its user part holds an unencoded @ or / (in the password?): write them "
+                "as %40 and %2F, e.g. postgresql+psycopg://news:pa%40ss@db.example.org/news"
+            )
         return value
 
     @field_validator("transport_url")

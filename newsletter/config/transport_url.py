@@ -11,13 +11,13 @@ imports nothing heavy), and the transports are opened from what it returns.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from urllib.parse import parse_qs, urlsplit
+
+from newsletter.config.hosts import check_host, check_url_characters
 
 SCHEMES = ("smtp", "smtps", "eml", "mbox", "null")
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -25,7 +25,6 @@ DEFAULT_CONNECTIONS = 4
 DEFAULT_TIMEOUT = 30.0
 EXAMPLE = "smtp://mail.example.org:587?connections=4&rate=50"
 # A host name label; `_` is not DNS but container and intranet names use it.
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,7 @@ def path_problem(transport: TransportUrl, root: Path) -> str | None:
 
 
 def _smtp(url: str, scheme: str) -> TransportUrl:
+    check_url_characters(url)
     try:
         parts = urlsplit(url)  # The port is read by _port: parts.port accepts " 25" and "+25".
     except ValueError as error:  # An unclosed [IPv6 bracket.
@@ -154,7 +154,7 @@ def _smtp(url: str, scheme: str) -> TransportUrl:
     host = parts.hostname or ""
     if not host:
         raise ValueError(f"names no host: write {scheme}://HOST:PORT, e.g. {EXAMPLE}")
-    _check_host(host)
+    check_host(host)
     port = _port(parts.netloc.rpartition("@")[2], scheme)
     if parts.path not in ("", "/") or parts.fragment:
         extra = parts.path + (f"#{parts.fragment}" if parts.fragment else "")
@@ -174,23 +174,6 @@ def _smtp(url: str, scheme: str) -> TransportUrl:
         timeout=float(values.get("timeout", DEFAULT_TIMEOUT)),
         require_starttls=values.get("starttls") == "require",
     )
-
-
-def _check_host(host: str) -> None:
-    try:
-        ipaddress.ip_address(host)
-        return
-    except ValueError:
-        pass
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        ascii_host = ""
-    labels = ascii_host.rstrip(".").split(".")
-    if not ascii_host or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError(
-            f"host {host!r} is not a host name or IP address, such as mail.example.org or 127.0.0.1"
-        )
 
 
 def _port(netloc: str, scheme: str) -> int:

@@ -91,6 +91,7 @@ class DocumentReader:
             tags=meta.tags,
             number=meta.number,
             status=meta.status or "draft",
+            own_status=meta.status,
             slug=meta.slug,
             title_line=meta.lines.get("title") or layout.title_line or 1,
             meta_lines=meta.lines,
@@ -168,6 +169,18 @@ def inherit(edition: Edition, main: Edition) -> None:
     for name in ("authors", "tags"):
         if not getattr(edition, name):
             setattr(edition, name, list(getattr(main, name)))
-    if edition.status == "draft":
+    if edition.own_status is None:  # A translation that says `status: draft` stays one.
         edition.status = main.status
     edition.extra = {**main.extra, **edition.extra}
+
+
+def status_said(edition: Edition) -> str:
+    """What the edition's file says of its status, as written (`status: Draft`, `draft: true`),
+    or that it says nothing."""
+    line = edition.meta_lines.get("status")
+    if line and edition.own_status:
+        try:
+            return edition.source.read_text(encoding="utf-8").splitlines()[line - 1].strip()
+        except (OSError, UnicodeDecodeError, IndexError):
+            return f"status: {edition.own_status}"
+    return "no status, so a draft"

@@ -17,7 +17,14 @@ from newsletter.content.folder import load_folder
 from newsletter.content.local_files import IssueFiles
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.single import load_single_file
-from newsletter.content.source import discover_issue_paths, file_names
+from newsletter.content.source import (
+    STORIES_DIR,
+    discover_issue_paths,
+    file_names,
+    is_markdown,
+    split_name,
+    translation_candidates,
+)
 from newsletter.errors import ContentError, NotFoundError
 from newsletter.model import Issue
 
@@ -36,6 +43,7 @@ class IssueLoader:
 
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
+        _refuse_links_out(path, self.root, self._markdown_of(path))
         if path.is_dir():
             issue = load_folder(self.reader, path)
         elif not path.exists():
@@ -59,12 +67,47 @@ class IssueLoader:
             )
         return issues
 
+    def _markdown_of(self, path: Path) -> list[Path]:
+        """The Markdown files loading `path` reads: the file and its translations, or the
+        issue folder's own files and its stories."""
+        if path.is_dir():
+            stories = path / STORIES_DIR
+            return [
+                folder / name
+                for folder in (path, stories)
+                for name in file_names(folder)
+                if is_markdown(folder / name)
+            ]
+        if not path.exists():
+            return []
+        base = split_name(path, self.config.locales).base
+        return [path, *translation_candidates(path, base, self._names_in(path.parent))]
+
     def _names_in(self, folder: Path) -> list[str]:
         """The sorted file names in `folder`, listed once per loader (a loader lives for one
         command or request, so the listing cannot go stale under it)."""
         if folder not in self._names:
             self._names[folder] = file_names(folder)
         return self._names[folder]
+
+
+def _refuse_links_out(path: Path, root: Path | None, sources: Iterable[Path]) -> None:
+    """ContentError for a Markdown file loading `path` would read that is a symbolic link
+    leading out of the project, before a byte of it is read: a parse error would quote it,
+    and a link to a FIFO or a device would never end."""
+    rule = IssueFiles(path, root)
+    for source in sources:
+        if not rule.contains(source):
+            raise _linked_out(source, rule)
+
+
+def _linked_out(source: Path, rule: IssueFiles) -> ContentError:
+    return ContentError(
+        f"is a symbolic link to a file outside {rule.bound_name} ({source.resolve()}): "
+        "it is never read into an issue",
+        path=source,
+        hint="copy the file into the issue instead of linking to it",
+    )
 
 
 def _refuse_files_outside(issue: Issue) -> None:
@@ -74,12 +117,7 @@ def _refuse_files_outside(issue: Issue) -> None:
     for edition in issue.editions.values():
         for source in (edition.source, *(story.source for story in edition.stories)):
             if not rule.contains(source):
-                raise ContentError(
-                    f"is a symbolic link to a file outside {rule.bound_name} ({source.resolve()}): "
-                    "it is never read into an issue",
-                    path=source,
-                    hint="copy the file into the issue instead of linking to it",
-                )
+                raise _linked_out(source, rule)
 
 
 SLUG_HINT = "give one of them another `slug:` in its front matter, or rename it"

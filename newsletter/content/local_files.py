@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.files import HIDDEN
+from newsletter.files import within as _within
+
 # The kinds of local files a page may link that are copied beside it and published: media and
 # documents. Never Markdown (a draft), a database, a configuration file or a key.
 PUBLISHED_SUFFIXES = frozenset(
@@ -23,7 +26,6 @@ PUBLISHED_SUFFIXES = frozenset(
         ".webm", ".ogv", ".mov", ".vtt", ".zip", ".epub",
     ]
 )  # fmt: skip
-HIDDEN = "a hidden file or folder"
 
 
 def issue_root(issue_path: Path) -> Path:
@@ -129,8 +131,3 @@ class IssueFiles:
             return _within(os.path.realpath(path), self._bound)
         except (OSError, ValueError):
             return False
-
-
-def _within(path: str, folder: str) -> bool:
-    """Whether the absolute `path` is `folder` or below it."""
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

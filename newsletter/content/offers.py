@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from newsletter.config import Config
+from newsletter.content.documents import status_said
 from newsletter.content.source import ISSUE_FILE, STORIES_DIR
 from newsletter.locales import match_locale
 from newsletter.model import Edition, Issue, Note
@@ -40,6 +41,8 @@ class Offer:
     minimum: float
     instead: str
     """The edition readers of this locale get: this one when it is offered."""
+    draft: str = ""
+    """What a translation's file says that holds it back as a draft (`status: draft`), or ""."""
 
     @property
     def share(self) -> float:
@@ -50,6 +53,8 @@ class Offer:
         """Why the edition is (not) offered, in a few words."""
         if self.original:
             return "the original language"
+        if self.draft:
+            return f"a draft ({self.draft})"
         stories = (
             f"{self.translated} of {self.stories} stories translated "
             f"({_percent(self.share)}, minimum {_percent(self.minimum)})"
@@ -71,6 +76,11 @@ def edition_offers(issue: Issue, config: Config) -> dict[str, Offer]:
     """Every edition of `issue` by locale (in the issue's order), offered or not."""
     minimum = config.min_translated_share
     made = {locale: _measure(issue, edition, minimum) for locale, edition in issue.editions.items()}
+    drafts = {
+        locale: f"{edition.source.name}: {status_said(edition)}"
+        for locale, edition in issue.editions.items()
+        if edition.own_status == "draft" and locale != issue.default_locale
+    }
     offered = [locale for locale, (yes, *_) in made.items() if yes]
     fallback = fallback_locale(issue, offered, config.default_locale)
     return {
@@ -83,6 +93,7 @@ def edition_offers(issue: Issue, config: Config) -> dict[str, Offer]:
             original=locale == issue.default_locale,
             minimum=minimum,
             instead=locale if yes else readers_edition(locale, offered, fallback),
+            draft=drafts.get(locale, ""),
         )
         for locale, (yes, translated, stories, own_title) in made.items()
     }
@@ -128,6 +139,9 @@ def note_held_back(issue: Issue, config: Config) -> None:
         listed = ", ".join(missing[:LISTED])
         if len(missing) > LISTED:
             listed += f" and {len(missing) - LISTED} more"
+        fix = f"add {listed}, or lower min_translated_share in the configuration"
+        if offer.draft:
+            fix = f"set `status: ready` in {edition.source.name} when the translation is ready"
         edition.notes = [note for note in edition.notes if note.code != "untranslated"]
         edition.notes.append(
             Note(
@@ -136,7 +150,7 @@ def note_held_back(issue: Issue, config: Config) -> None:
                 f"{locale} readers get the {offer.instead} edition",
                 edition.source,
                 None,
-                f"add {listed}, or lower min_translated_share in the configuration",
+                fix,
                 code="not-offered",
             )
         )
@@ -150,7 +164,8 @@ def _measure(issue: Issue, edition: Edition, minimum: float) -> tuple[bool, int,
         return True, translated, stories, True
     own_title = edition.source != issue.main.source
     share = translated / stories if stories else 1.0
-    return own_title and share >= minimum, translated, stories, own_title
+    ready = edition.own_status != "draft"  # A translation its translator holds back.
+    return ready and own_title and share >= minimum, translated, stories, own_title
 
 
 def _percent(share: float) -> str:

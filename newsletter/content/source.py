@@ -106,9 +106,12 @@ def discover_issue_paths(issues_dir: Path, locales: Sequence[str]) -> list[Path]
     if not issues_dir.is_dir():
         return []
     found: list[Path] = []
+    folder = issues_dir.resolve()
     for entry in sorted(issues_dir.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
+        if entry.is_symlink() and entry.resolve().parent == folder:
+            continue  # A second name of an issue listed under its own: not another issue.
         if (
             entry.is_dir()
             and any(
@@ -125,20 +128,102 @@ def _looks_like_locale(tag: str, locales: Sequence[str]) -> bool:
     return is_locale(tag)
 
 
-def find_issue_path(issues_dir: Path, name: str, locales: Sequence[str]) -> Path:
-    """The issue a user named: a path, a folder or file name in `issues_dir`, or a slug."""
+def find_issue_path(
+    issues_dir: Path, name: str, locales: Sequence[str], *, elsewhere: bool = True
+) -> Path:
+    """The issue a user named: a path, a folder or file name in `issues_dir`, or a slug.
+
+    Every name of one issue of `issues_dir` gives the same path, its entry in the folder
+    (`issues/X/issue.zh.md`, `./issues/X/`, its absolute path, a link beside it: `issues/X`),
+    so the issue has one slug however it was named: a sent issue is never sent again under
+    another. A path outside `issues_dir` is returned as given when `elsewhere` (`check` and
+    `build` read issues anywhere), else refused like a name that is no issue.
+    """
     given = Path(name)
-    if given.exists():
-        return given
-    for candidate in (issues_dir / name, *(issues_dir / f"{name}{s}" for s in MARKDOWN_SUFFIXES)):
+    named = [given, *(Path(name + suffix) for suffix in MARKDOWN_SUFFIXES)] if name.strip() else []
+    in_folder = [issues_dir / name, *(issues_dir / f"{name}{s}" for s in MARKDOWN_SUFFIXES)]
+    for candidate in (*named, *in_folder) if name.strip() else ():
         if candidate.exists():
-            return candidate
+            entry = issue_entry(issues_dir, candidate, locales)
+            if entry is not None:
+                return entry
     from newsletter.content.slugs import make_slug
 
-    for path in discover_issue_paths(issues_dir, locales):
-        if make_slug(split_name(path, locales).base) == make_slug(name):
+    wanted = make_slug(name)
+    for path in discover_issue_paths(issues_dir, locales) if wanted else ():
+        if make_slug(split_name(path, locales).base) == wanted:
             return path
+    existing = next((path for path in named if path.exists()), None)
+    if existing is not None and elsewhere:
+        return existing
     raise NotFoundError(
-        f"no issue named {name!r} in {issues_dir.name}/",
-        hint="run `newsletter list` to see the issues, or give a path",
+        f"no issue named {name!r}{_why_not(issues_dir, existing, locales)}",
+        hint="run `newsletter list` to see the issues, and name one by its slug, folder or file",
     )
+
+
+def issue_entry(issues_dir: Path, path: Path, locales: Sequence[str]) -> Path | None:
+    """The issue of `issues_dir` that `path` names (its folder, its issue file or a translation
+    of it, a single-file issue or its translation), as listed in the folder; None for any
+    other path."""
+    found = _entry_and_rest(issues_dir, path)
+    if found is None:
+        return None
+    entry, rest = found
+    if entry.is_dir():
+        if not _issue_files(entry, locales):
+            return None
+        if not rest or (len(rest) == 1 and (entry / rest[0]) in _issue_files(entry, locales)):
+            return entry
+        return None
+    if rest or not is_markdown(entry):
+        return None
+    parts = split_name(entry, locales)
+    if parts.locale is None:
+        return entry
+    originals = (issues_dir / f"{parts.base}{suffix}" for suffix in MARKDOWN_SUFFIXES)
+    return next((original for original in originals if original.is_file()), entry)
+
+
+def _entry_and_rest(issues_dir: Path, path: Path) -> tuple[Path, tuple[str, ...]] | None:
+    """The entry of `issues_dir` that `path` lies in (a link to another entry: that entry), and
+    the rest of the path below it; None when `path` is not below `issues_dir`."""
+    folder = issues_dir.resolve()
+    target = path.resolve()
+    try:
+        parts = target.relative_to(folder).parts
+    except ValueError:
+        # A link to an issue kept elsewhere in the project: named by its entry, lexically.
+        lexical = Path(os.path.abspath(path))  # noqa: PTH100 (`..` undone, links kept)
+        try:
+            parts = lexical.relative_to(Path(os.path.abspath(issues_dir))).parts  # noqa: PTH100
+        except ValueError:
+            return None
+    if not parts or parts[0].startswith((".", "_")):
+        return None
+    entry = issues_dir / parts[0]
+    if not entry.exists():
+        # A case-insensitive file system: the entry under the name the folder lists.
+        entry = next((e for e in issues_dir.iterdir() if e.exists() and e.samefile(entry)), entry)
+    if not entry.exists() or not target.exists() or not entry.joinpath(*parts[1:]).samefile(path):
+        return None
+    return entry, parts[1:]
+
+
+def _issue_files(folder: Path, locales: Sequence[str]) -> list[Path]:
+    """The issue files of an issue folder: `issue.md` and its translations."""
+    return [
+        path
+        for path in folder.iterdir()
+        if is_markdown(path) and split_name(path, locales).base == ISSUE_FILE and path.is_file()
+    ]
+
+
+def _why_not(issues_dir: Path, existing: Path | None, locales: Sequence[str]) -> str:
+    """Why a path that exists is no issue: a story of one, or not in the issues folder."""
+    if existing is None:
+        return f" in {issues_dir.name}/"
+    for folder in existing.resolve().parents:
+        if folder.parent == issues_dir.resolve() and _issue_files(folder, locales):
+            return f": it is a story of issue {folder.name}"
+    return f": it is no issue folder or file in {issues_dir.name}/"

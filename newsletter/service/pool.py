@@ -62,7 +62,16 @@ class WorkerPool:
             args=(self.job, self.log_level, self.halt),
             name="delivery-worker",
         )
-        process.start()
+        # Ctrl+C in a terminal reaches every process of the group, a worker still importing
+        # too: it starts with SIGINT ignored (inherited through exec) until deliver_forever
+        # handles it, and stops when the service, which got the same Ctrl+C, halts it.
+        main = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            process.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, handler)
         return process
 
     def watch(self) -> None:

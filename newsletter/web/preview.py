@@ -105,6 +105,11 @@ class Preview:
 
     def render(self, slug: str, locale: str) -> RenderedEdition:
         issue = self.issue(slug)  # Refreshes the cache first when something changed.
+        if locale not in issue.editions:
+            raise NotFoundError(
+                f"issue {slug} has no {locale!r} edition",
+                hint=f"its editions: {', '.join(issue.locales)}; open / for the list of issues",
+            )
         if (slug, locale) not in self._rendered:
             self._rendered[(slug, locale)] = Renderer(self.project).render(issue, locale)
         return self._rendered[(slug, locale)]
@@ -200,7 +205,8 @@ class PreviewPages:
         try:
             return PlainTextResponse(self._personalized(request)[1])
         except NewsletterError as error:
-            return PlainTextResponse(str(error), status_code=500)
+            status = 404 if isinstance(error, NotFoundError) else 500
+            return PlainTextResponse(str(error), status_code=status)
 
     async def web(self, request: Request) -> Response:
         slug, locale = request.path_params["slug"], request.path_params["locale"]
