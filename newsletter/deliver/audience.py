@@ -22,7 +22,7 @@ from sqlmodel import select as select_models
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
-from newsletter.subscribers.addresses import address_hash
+from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
     SUBSCRIBER_TAG,
@@ -204,4 +204,4 @@ def _not_suppressed(connection: Connection) -> Callable[[str], bool]:
     """Whether an address (by its comparison key) may be mailed: the suppression list is read
     once, and hashing is skipped while it is empty."""
     suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    return lambda key: not (suppressed and address_hash(key) in suppressed)
+    return lambda key: not (suppressed and not suppressed.isdisjoint(address_hashes(key)))

@@ -24,6 +24,7 @@ from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import (
     InvalidAddress,
     address_hash,
+    address_hashes,
     address_key,
     normalize_address,
 )
@@ -142,7 +143,7 @@ def find(session: Session, email: str) -> Subscriber | None:
 
 def is_suppressed(session: Session, key: str) -> bool:
     """Whether the address with this key must never be mailed."""
-    return session.get(Suppression, address_hash(key)) is not None
+    return any(session.get(Suppression, digest) is not None for digest in address_hashes(key))
 
 
 def suppress(session: Session, key: str, reason: str, now: datetime) -> None:
