@@ -186,6 +186,8 @@ def test_two_processes_at_the_same_moment_send_one_email(
     tmp_path: Path, smtp_server: SmtpServer, shared_url: str
 ) -> None:
     project = _project(tmp_path, smtp_server, shared_url)
+    with project.source.open("a", encoding="utf-8") as config:
+        config.write('trusted_proxies = ["127.0.0.1"]\n')
     ports = [free_port(), free_port()]
     servers = [_serve(project, port, tmp_path / f"serve-{port}.log") for port in ports]
     try:
@@ -198,7 +200,7 @@ def test_two_processes_at_the_same_moment_send_one_email(
             request = urllib.request.Request(
                 f"http://127.0.0.1:{ports[number % 2]}/subscribe",
                 data=body,
-                # `serve` trusts the proxy header from 127.0.0.1: twenty clients, as far as it knows.
+                # `serve` trusts the proxy header from 127.0.0.1 (trusted_proxies): twenty clients.
                 headers={"X-Forwarded-For": f"198.51.100.{number}"},
             )
             with urllib.request.urlopen(request, timeout=60) as answer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zoneinfo
 from typing import Any
@@ -116,6 +117,10 @@ class Config(BaseModel):
         ge=1,
         description="Seconds the `newsletter run` process leading the schedule holds the lead without renewing it; another process takes over after that.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IP addresses or networks of the reverse proxies in front of `serve` and `run`, whose X-Forwarded-For header names the client; empty: the client is the socket's peer.",
+    )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
     logo: str = Field(
         "",
@@ -169,6 +174,18 @@ class Config(BaseModel):
             ).normalized
         except EmailNotValidError as error:
             raise ValueError(f"{value!r} is not a valid email address: {error}") from error
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"{value!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/8"
+                ) from error
+        return values
 
     @field_validator("default_locale")
     @classmethod

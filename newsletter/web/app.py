@@ -22,6 +22,7 @@ from datetime import datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
@@ -64,6 +65,12 @@ def create_app(
     app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
     app.add_middleware(LocalRedirects)
+    if project.config.trusted_proxies:
+        # Only a configured proxy may say who the client is: anyone else could rotate
+        # X-Forwarded-For to get round the per-client limit or forge consent records. `serve`
+        # and `run` start uvicorn without its own proxy_headers, which would trust 127.0.0.1
+        # (or FORWARDED_ALLOW_IPS) whatever the configuration says.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     _errors_and_health(app, site)
     app.include_router(signup.router)
     app.include_router(reader.router)
