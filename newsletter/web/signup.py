@@ -153,7 +153,8 @@ def _form(site: Site, locale: str, form: dict[str, str], invalid: str = "") -> H
 
 def _confirmation(site: Site, db: Session, profile: registry.Profile, client: str) -> bool:
     """A new address becomes pending; a pending one gets a confirmation email unless one went
-    out minutes ago or enough today. False only when the email could not be sent."""
+    out minutes ago or enough today. False only when the email could not be sent (the mail
+    server is down, refused it or asked to try later): the subscriber stays pending."""
     now = site.clock()
     subscriber = registry.find(db, profile.address)
     if subscriber is None and not registry.is_suppressed(db, profile.key):
@@ -183,7 +184,8 @@ def _confirmation(site: Site, db: Session, profile: registry.Profile, client: st
 
 
 def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
-    """The double opt-in email, rendered once per locale and merged for this subscriber."""
+    """The double opt-in email, rendered once per locale and merged for this subscriber;
+    NewsletterError or OSError unless the mail server took it."""
     config = site.project.config
     notice = site.notices.render("confirm", subscriber.locale)
     values = {
@@ -199,4 +201,5 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
         html=html, now=site.clock(), reply_to=config.reply_to,
     )  # fmt: skip
     if sent.state != "sent":
-        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, sent.reply)
+        # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
+        raise NewsletterError(f"the mail server did not take it: {sent.state}: {sent.reply}")
