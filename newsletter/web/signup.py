@@ -197,8 +197,8 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
     }
     html, text = personalize(notice.html, notice.text, values)
     sent = send_notice(
-        config, site.transport, to=subscriber.email, subject=notice.subject, text=text,
-        html=html, now=site.clock(), reply_to=config.reply_to,
+        config, site.transport, to=subscriber.email, to_name=subscriber.name,
+        subject=notice.subject, text=text, html=html, now=site.clock(), reply_to=config.reply_to,
     )  # fmt: skip
     if sent.state != "sent":
         # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
