@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from newsletter.characters import forbidden_character
 from newsletter.db import converter, insert_many, lock_for_writing, utcnow
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, readable
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.bulk import (
     Found,
@@ -127,7 +127,7 @@ def import_csv(
         if problem := forbidden_character(tag):
             raise NewsletterError(f"--tag {tag!r} {problem}", hint="give the tag without it")
     settings = _Settings(
-        path.name, list(locales), default_locale, default_timezone, extra_tags, now
+        readable(path.name), list(locales), default_locale, default_timezone, extra_tags, now
     )
     chosen = detect_encoding(path, encoding)
     try:
