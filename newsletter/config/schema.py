@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from newsletter.config import values
 from newsletter.config.transport_url import parse_transport_url
 from newsletter.locales import normalize_locale
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 INLINERS = ("premailer", "css-inline")
 
@@ -209,10 +209,9 @@ class Config(BaseModel):
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from error
-        return value
+            return time_zone(value, "timezone")
+        except InvalidTimeZone as error:
+            raise ValueError(error.problem) from None
 
     @field_validator("database_url")
     @classmethod

@@ -29,7 +29,7 @@ from newsletter.subscribers.models import (
     SUPPRESSION,
     TAG,
 )
-from newsletter.subscribers.registry import valid_timezone
+from newsletter.timezones import is_time_zone
 
 ENQUEUE_BATCH = 5000
 QUEUED = (
@@ -51,7 +51,7 @@ class LocalTime:
         """When the wall-clock time comes in `zone`, aware. A time the clocks skip (the spring
         DST change) comes at the same offset as the hour before it, so an hour late on the
         wall clock, never early."""
-        place = zoneinfo.ZoneInfo(zone if valid_timezone(zone) else self.zone)
+        place = zoneinfo.ZoneInfo(zone if is_time_zone(zone) else self.zone)
         return self.wall.replace(tzinfo=place)
 
 

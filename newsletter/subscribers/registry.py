@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +36,7 @@ from newsletter.subscribers.models import (
     Suppression,
     Tag,
 )
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 MAX_NAME = 200
 MAX_TAGS = 50
@@ -104,10 +104,11 @@ def make_profile(
     if chosen not in locales:
         problem = f"{chosen!r} is not one of the newsletter's locales"
         raise InvalidProfile("locale", problem, "use one of " + ", ".join(locales))
-    zone = timezone or default_timezone
-    if not valid_timezone(zone):
+    try:
+        zone = time_zone(timezone or default_timezone, "timezone")
+    except InvalidTimeZone as error:
         hint = "use a name such as Europe/Berlin or Asia/Tokyo"
-        raise InvalidProfile("timezone", f"{zone!r} is not an IANA time zone", hint)
+        raise InvalidProfile("timezone", error.problem, hint) from None
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise InvalidProfile("name", f"longer than {MAX_NAME} characters", "shorten the name")
@@ -121,15 +122,6 @@ def make_profile(
         problem = f"{len(clean_tags)} tags, at most {MAX_TAGS}"
         raise InvalidProfile("tags", problem, "use fewer tags")
     return Profile(address, key, name, chosen, zone, clean_tags)
-
-
-def valid_timezone(name: str) -> bool:
-    """Whether `name` is an IANA time zone."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def find(session: Session, email: str) -> Subscriber | None:

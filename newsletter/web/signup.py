@@ -23,6 +23,7 @@ from newsletter.subscribers import registry
 from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url
+from newsletter.timezones import is_time_zone
 from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def subscribe(
     try:
         if len(email) > MAX_EMAIL:
             raise registry.InvalidProfile("email", "too long", "shorten it")
-        zone = timezone if timezone and registry.valid_timezone(timezone) else config.timezone
+        # The browser's zone, from a hidden field: one we cannot use becomes the newsletter's.
+        zone = timezone if is_time_zone(timezone) else config.timezone
         profile = registry.make_profile(
             email,
             name,
