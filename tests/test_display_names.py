@@ -33,6 +33,7 @@ NAMES = [
     ("張偉 =?utf-8?q?x?=", "張偉 =?utf-8?q?x?="),
     ("invoice\u202efdp.exe", "invoicefdp.exe"),
     ("\u2066Admin\u2069 \u2067x\u2068y", "Admin xy"),
+    ("\u202e \u2066", ""),  # Nothing left to show: the address alone.
     ('Ann\\ Lee (the \\"boss\\")', 'Ann\\ Lee (the \\"boss\\")'),
 ]
 

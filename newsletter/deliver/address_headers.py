@@ -24,10 +24,17 @@ _LINE = 76
 def address_header(name: str, address: str, header: str = "To") -> str:
     """The value of an address header: `Name <address>`, the name as `display_name` writes it,
     the address alone when the name is empty; folded at spaces, never refolded."""
-    shown, address = display_text(name), one_line(address).strip()
-    if not shown:
+    address = one_line(address).strip()
+    words = _words(name, header)
+    if not words:
         return address
-    return _folded([*display_name(shown, header), f"<{address}>"], len(header) + 2)
+    return _folded([*words, f"<{address}>"], len(header) + 2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(name: str, header: str) -> tuple[str, ...]:
+    """The phrase words of `name` as shown (`display_text`); cached: names repeat."""
+    return display_name(display_text(name), header) if name else ()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -41,7 +48,7 @@ def display_name(name: str, header: str = "To") -> tuple[str, ...]:
     """
     words: list[str] = []
     run: list[str] = []
-    for word in name.split(" "):
+    for word in name.split():
         if word.isascii() and word.isprintable() and "=?" not in word:
             if run:
                 words.append(_encoded(" ".join(run), header))
@@ -65,6 +72,9 @@ def _encoded(text: str, header: str) -> str:
 
 def _folded(words: list[str], used: int) -> str:
     """`words` joined by spaces, a line break before a word that would make a line too long."""
+    line = " ".join(words)
+    if used + len(line) <= _LINE and "\r\n" not in line:
+        return line  # Nearly every name and address.
     value, width = "", used
     for word in words:
         first = word.split("\r\n", 1)[0]
