@@ -68,6 +68,16 @@ def one_line(value: str) -> str:
     return _BREAKS_HEADER.sub(" ", value) if _BREAKS_HEADER.search(value) else value
 
 
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def display_text(value: str) -> str:
+    """A name as an address header shows it: on one line, runs of spaces as one, without the
+    bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which can
+    make a name read as another (`invoice`, U+202E, `fdp.exe` shows as "invoiceexe.pdf")."""
+    return " ".join(one_line(_BIDI_CONTROLS.sub("", value)).split())
+
+
 def may_hold_not_xml(text: str) -> bool:
     """False when `text` surely holds nothing HTML and XML forbid (one fast scan); True may
     also mean a character beyond U+1FFFE that is allowed (`strip_not_xml` tells them apart)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -56,8 +57,17 @@ class NotFoundError(NewsletterError):
 
 
 def display_path(path: Path) -> str:
-    """The path relative to the working directory if it lies below it, else as given."""
+    """The path relative to the working directory if it lies below it, else as given; bytes
+    of its name that are not UTF-8 as `\\xNN` (`readable`)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return readable(str(path.resolve().relative_to(Path.cwd().resolve())))
     except ValueError:
-        return str(path)
+        return readable(str(path))
+
+
+def readable(name: str) -> str:
+    """A file name as text that prints and stores: bytes that are not UTF-8 (on Linux a name is
+    bytes; Python keeps those as lone surrogates, which no output or database takes) as `\\xNN`."""
+    if name.isascii():
+        return name
+    return os.fsencode(name).decode("utf-8", "backslashreplace")

@@ -40,6 +40,7 @@ dkim_domain = "example.org"
 editor_address = "Editors@News.example.org"
 misfire_grace = 3600
 leader_lease = 10
+trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 logo = "assets/logo.png"
 logo_alt = { en = "AI Weekly", pt-br = "AI Semanal" }
 logo_width = 120
@@ -126,6 +127,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "editor_address": "Editors@news.example.org",
         "misfire_grace": 3600.0,
         "leader_lease": 10.0,
+        "trusted_proxies": ["127.0.0.1", "10.0.0.0/8"],
         "retry_delay": 30.0,
         "max_attempts": 5,
         "dkim_selector": "news2026",

@@ -186,6 +186,8 @@ def test_two_processes_at_the_same_moment_send_one_email(
     tmp_path: Path, smtp_server: SmtpServer, shared_url: str
 ) -> None:
     project = _project(tmp_path, smtp_server, shared_url)
+    with project.source.open("a", encoding="utf-8") as config:
+        config.write('trusted_proxies = ["127.0.0.1"]\n')
     ports = [free_port(), free_port()]
     servers = [_serve(project, port, tmp_path / f"serve-{port}.log") for port in ports]
     try:
@@ -198,7 +200,7 @@ def test_two_processes_at_the_same_moment_send_one_email(
             request = urllib.request.Request(
                 f"http://127.0.0.1:{ports[number % 2]}/subscribe",
                 data=body,
-                # `serve` trusts the proxy header from 127.0.0.1: twenty clients, as far as it knows.
+                # `serve` trusts the proxy header from 127.0.0.1 (trusted_proxies): twenty clients.
                 headers={"X-Forwarded-For": f"198.51.100.{number}"},
             )
             with urllib.request.urlopen(request, timeout=60) as answer:
@@ -217,3 +219,65 @@ def test_two_processes_at_the_same_moment_send_one_email(
         sent = session.exec(select(ConsentEvent).where(ConsentEvent.kind == "confirmation-sent"))
         assert len(sent.all()) == 1
     engine.dispose()
+
+
+def test_spellings_of_one_mailbox_share_its_limit(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Domain case, +tags and a domain's Unicode or ASCII (A-label) form are one mailbox."""
+    now = [START]
+    project = _project(tmp_path, smtp_server)
+    visitors = Visitors(project, lambda: now[0])
+    spellings = [
+        "victim@example.org",
+        "Victim@Example.ORG",
+        "victim+1@example.org",
+        "victim+2@EXAMPLE.org",
+        "VICTIM+news@example.org",
+    ]
+    for minute, email in enumerate(spellings):
+        now[0] = START + timedelta(seconds=minute)
+        assert visitors.post(email)[0] == 200
+    assert len(smtp_server.received) == 1
+    for minute, email in enumerate(["reader@bücher.example", "reader@xn--bcher-kva.example"]):
+        now[0] = START + timedelta(minutes=1, seconds=minute)
+        visitors.post(email)
+        visitors.post(email.replace("reader@", "reader+x@"))
+    assert len(smtp_server.received) == 2
+    # Three a day per mailbox, whichever spelling asks each time.
+    for step, email in enumerate(spellings * 2):
+        now[0] = START + timedelta(minutes=10 * (step + 1))
+        visitors.post(email)
+    assert len(smtp_server.received) == 4
+    with Session(create_db_engine(database_url(project))) as session:
+        stored = sorted(s.email for s in session.exec(select(registry.Subscriber)))
+    # What the reader wrote is kept (a +tag is an address of its own); one row per spelling of
+    # one address: domain case and the domain's Unicode or A-label form are not new addresses.
+    assert stored == [
+        "VICTIM+news@example.org",
+        "reader+x@bücher.example",
+        "reader@bücher.example",
+        "victim+1@example.org",
+        "victim+2@example.org",
+        "victim@example.org",
+    ]
+
+
+def test_one_address_is_one_row_however_its_domain_is_written(tmp_path: Path) -> None:
+    from newsletter.subscribers.addresses import address_key, normalize_address
+
+    keys = {
+        normalize_address(a)[1]
+        for a in (
+            "a@bücher.example",
+            "a@BÜCHER.example",
+            "a@xn--bcher-kva.example",
+            "a@XN--BCHER-KVA.EXAMPLE",
+        )
+    }
+    assert len(keys) == 1
+    assert address_key("a@xn--bcher-kva.example") == address_key("A@Bücher.Example")
+    # An address suppressed under the A-label key releases before 0005 made stays suppressed.
+    from newsletter.subscribers.addresses import address_hash, address_hashes
+
+    assert address_hash("a@xn--bcher-kva.example") in address_hashes(
+        address_key("a@bücher.example")
+    )

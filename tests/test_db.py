@@ -198,3 +198,48 @@ def test_addresses_are_checked_and_keyed() -> None:
     for bad in ("bob@", "no-at-sign", "x@localhost", "a..b@example.org", "a" * 65 + "@example.org"):
         with pytest.raises(InvalidAddress):
             normalize_address(bad)
+
+
+def test_upgrade_gives_a_domain_written_in_a_labels_the_key_of_its_unicode_form(
+    tmp_path: Path,
+) -> None:
+    """0005: one key per address however its domain was written; a pair that were two rows
+    before keeps both rows (a person merges them), and nothing is lost."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0004")
+    row = (
+        "({id}, '{email}', '{key}', '', 'en', 'UTC', 'active', '{{}}', 'form', '', "
+        "'2024-01-01 08:00:00', '2024-01-01 08:00:00')"
+    )
+    people = [
+        (1, "ann@xn--bcher-kva.example", "ann@xn--bcher-kva.example"),
+        (2, "bob@bücher.example", "bob@bücher.example"),
+        (3, "bob@xn--bcher-kva.example", "bob@xn--bcher-kva.example"),
+        (4, "eve@example.org", "eve@example.org"),
+    ]
+    values = ", ".join(row.format(id=i, email=e, key=k) for i, e, k in people)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO subscriber (id, email, email_key, name, locale, timezone, status, attributes, consent_method, consent_source, created_at, updated_at) VALUES "
+            + values
+        ))  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as connection:
+        keys = connection.execute(text("SELECT id, email, email_key FROM subscriber ORDER BY id"))
+        assert keys.fetchall() == [
+            (1, "ann@xn--bcher-kva.example", "ann@bücher.example"),
+            (2, "bob@bücher.example", "bob@bücher.example"),
+            (3, "bob@xn--bcher-kva.example", "bob@xn--bcher-kva.example"),
+            (4, "eve@example.org", "eve@example.org"),
+        ]
+    from alembic import command
+
+    from newsletter.db import _alembic
+
+    with engine.begin() as connection:  # And back: the keys as 0004 made them.
+        config = _alembic(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    with engine.connect() as connection:
+        keys = connection.execute(text("SELECT email_key FROM subscriber ORDER BY id"))
+        assert [key for (key,) in keys] == [email for _, email, _ in people]

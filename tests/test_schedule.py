@@ -128,7 +128,10 @@ def planned_now(project: Project):  # type: ignore[no-untyped-def]
     [
         (["weekly", "someday 08:00"], "'someday 08:00' is not a weekly time"),
         (["weekly", "mon 25:00"], "no such time of day"),
-        (["weekly", "mon 08:00", "--tz", "Mars/Olympus"], "'Mars/Olympus' is not a time zone"),
+        (
+            ["weekly", "mon 08:00", "--tz", "Mars/Olympus"],
+            "--tz: 'Mars/Olympus' is not an IANA time zone",
+        ),
         (["add", FIRST, "--at", "2020-01-01 08:00"], "has passed"),
         (["add", FIRST, "--at", "next tuesday"], "is not a date and time"),
         (["add", "no-such-issue", "--at", "2031-01-01 08:00"], "no-such-issue"),

@@ -437,3 +437,56 @@ def test_an_export_imports_back_unchanged_and_into_a_new_database(
             "consent_source": "aliases-tab.tsv:3",
         }
     }
+
+
+def test_a_file_name_that_is_not_utf8_or_a_latin1_file_is_one_line_and_nothing_imported(
+    tmp_path: Path,
+) -> None:
+    """A real `newsletter subscribers import` on Linux, where a file name is bytes."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "newsletter.toml").write_text(
+        'database_url = "sqlite:///news.db"\nlocales = ["en", "de"]\n', encoding="utf-8"
+    )
+
+    def newsletter(*args: str | bytes) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            check=False,
+        )
+        return done.returncode, (done.stdout + done.stderr).decode("utf-8", "replace")
+
+    assert newsletter("db", "upgrade")[0] == 0
+    latin1 = tmp_path / os.fsdecode(b"mitglieder-\xe4.csv")  # "ä" in Latin-1: not UTF-8.
+    rows = "email,name\nbob@example.org,Bob\nana@example.org,Jos\xe9\n"
+    latin1.write_bytes(rows.encode("latin-1"))
+    code, output = newsletter("subscribers", "import", b"mitglieder-\xe4.csv")
+    assert code == 1 and "Traceback" not in output, output
+    lines = output.strip().splitlines()
+    assert lines == [
+        "error: mitglieder-\\xe4.csv:3: cannot decode the file as UTF-8: bytes e9 on this line",
+        "  fix: give the file's encoding, e.g. --encoding cp1252 (Excel on Windows) or "
+        "--encoding latin-1",
+    ], output
+    assert "0 shown" in newsletter("subscribers", "list")[1]  # Bob was not imported either.
+
+    code, output = newsletter(
+        "subscribers", "import", b"mitglieder-\xe4.csv", "--encoding", "latin-1"
+    )
+    assert code == 0 and "Traceback" not in output, output
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'news.db'}")
+    with Session(engine) as session:
+        found = {
+            s.email: (s.name, s.consent_source) for s in session.exec(sqlmodel.select(Subscriber))
+        }
+    engine.dispose()
+    assert found == {
+        "bob@example.org": ("Bob", "mitglieder-\\xe4.csv:2"),
+        "ana@example.org": ("José", "mitglieder-\\xe4.csv:3"),
+    }

@@ -43,4 +43,6 @@ def preview(
         )
         start = f"{origin}/{loaded.slug}/{loaded.default_locale}/"
     console().print(f"previewing at {start} (Ctrl+C to stop)", markup=False)
-    uvicorn.run(create_app(project, origin), host=host, port=port, log_level="warning")
+    app = create_app(project, origin)
+    # No forwarded headers: nothing but the socket says who a client is (as `serve` and `run`).
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

@@ -79,7 +79,11 @@ def add(
             hint=f"`newsletter send {loaded.slug}` sends it to subscribers who joined since",
         )
     schedule = specs.once(
-        loaded.slug, at, tz or project.config.timezone, tag=tag, local_time=local_time
+        loaded.slug,
+        at,
+        project.config.timezone if tz is None else tz,
+        tag=tag,
+        local_time=local_time,
     )
     _add(project, engine, schedule)
 
@@ -103,7 +107,9 @@ def weekly(
 
     project = project_of(ctx)
     project.require_settings("a schedule")
-    schedule = specs.weekly(when, tz or project.config.timezone, tag=tag, local_time=local_time)
+    schedule = specs.weekly(
+        when, project.config.timezone if tz is None else tz, tag=tag, local_time=local_time
+    )
     _add(project, database(ctx), schedule)
 
 

@@ -44,7 +44,8 @@ def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
         f"http://{host}:{port}/subscribe (Ctrl+C to stop)",
         markup=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # proxy_headers off: the app trusts X-Forwarded-For from `trusted_proxies` only.
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def run(

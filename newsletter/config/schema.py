@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +13,7 @@ from newsletter.config import values
 from newsletter.config.hosts import check_host, check_url_characters
 from newsletter.config.transport_url import parse_transport_url
 from newsletter.locales import normalize_locale
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 INLINERS = ("premailer", "css-inline")
 
@@ -117,6 +118,10 @@ class Config(BaseModel):
         ge=1,
         description="Seconds the `newsletter run` process leading the schedule holds the lead without renewing it; another process takes over after that.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IP addresses or networks of the reverse proxies in front of `serve` and `run`, whose X-Forwarded-For header names the client; empty: the client is the socket's peer.",
+    )
     theme: str = Field("default", description="Template theme: a folder name under templates/.")
     logo: str = Field(
         "",
@@ -186,6 +191,18 @@ class Config(BaseModel):
         except EmailNotValidError as error:
             raise ValueError(f"{value!r} is not a valid email address: {error}") from error
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"{value!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/8"
+                ) from error
+        return values
+
     @field_validator("default_locale")
     @classmethod
     def _default_locale(cls, value: str, info: ValidationInfo) -> str:
@@ -208,10 +225,9 @@ class Config(BaseModel):
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from error
-        return value
+            return time_zone(value, "timezone")
+        except InvalidTimeZone as error:
+            raise ValueError(error.problem) from None
 
     @field_validator("database_url")
     @classmethod

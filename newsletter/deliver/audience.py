@@ -22,14 +22,14 @@ from sqlmodel import select as select_models
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
-from newsletter.subscribers.addresses import address_hash
+from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
     SUBSCRIBER_TAG,
     SUPPRESSION,
     TAG,
 )
-from newsletter.subscribers.registry import valid_timezone
+from newsletter.timezones import is_time_zone
 
 ENQUEUE_BATCH = 5000
 QUEUED = (
@@ -51,7 +51,7 @@ class LocalTime:
         """When the wall-clock time comes in `zone`, aware. A time the clocks skip (the spring
         DST change) comes at the same offset as the hour before it, so an hour late on the
         wall clock, never early."""
-        place = zoneinfo.ZoneInfo(zone if valid_timezone(zone) else self.zone)
+        place = zoneinfo.ZoneInfo(zone if is_time_zone(zone) else self.zone)
         return self.wall.replace(tzinfo=place)
 
 
@@ -204,4 +204,4 @@ def _not_suppressed(connection: Connection) -> Callable[[str], bool]:
     """Whether an address (by its comparison key) may be mailed: the suppression list is read
     once, and hashing is skipped while it is empty."""
     suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    return lambda key: not (suppressed and address_hash(key) in suppressed)
+    return lambda key: not (suppressed and not suppressed.isdisjoint(address_hashes(key)))

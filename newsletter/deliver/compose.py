@@ -19,11 +19,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from email.header import Header
-from email.headerregistry import Address
 from email.policy import SMTP
 from typing import NamedTuple
 
 from newsletter.characters import one_line
+from newsletter.deliver.address_headers import address_header
 from newsletter.render.i18n import locale_tag
 from newsletter.render.merge import (
     MergeTemplate,
@@ -34,7 +34,6 @@ from newsletter.render.merge import (
 )
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-_QUOTE_NEEDED = re.compile(r'[()<>\[\]:;@\\,."]')
 _PLAIN_ASCII = re.compile(r"[!-<>-~]+")  # Printable ASCII but `=`, no spaces.
 TEST_PREFIX = "[TEST] "
 
@@ -204,7 +203,6 @@ class MessageTemplate:
         boundary = f"=_nl_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable text.
         subject = (TEST_PREFIX if test else "") + content.subject
         headers = [
-            ("From", str(Address(one_line(sender.name), addr_spec=one_line(sender.address)))),
             ("Reply-To", sender.reply_to),
             ("Subject", subject),
             ("List-Id", f"{sender.list_name} <{list_id(sender)}>"),
@@ -213,7 +211,8 @@ class MessageTemplate:
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        head = "".join(_header(name, value) for name, value in headers if value)
+        head = f"From: {address_header(sender.name, sender.address, 'From')}\r\n"
+        head += "".join(_header(name, value) for name, value in headers if value)
         pieces: list[bytes | QuotedPrintableBody | Base64Body] = [head.encode("ascii") + b"\r\n"]
         for subtype, body in (("plain", content.text), ("html", content.html)):
             encoding, encoded = _body(body, html=subtype == "html")
@@ -246,7 +245,7 @@ class MessageTemplate:
         parts = [
             (
                 f"Date: {one_line(date)}\r\nMessage-ID: {one_line(recipient.message_id)}\r\n"
-                f"To: {to_header(recipient.name, recipient.email)}\r\n"
+                f"To: {address_header(header_escape(recipient.name), recipient.email)}\r\n"
                 f"List-Unsubscribe: {one_line(unsubscribe)}\r\n"
             ).encode()
         ]
@@ -345,24 +344,6 @@ def _header(name: str, value: str) -> str:
         return f"{name}: {encoded}\r\n"
     folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
     return folded
-
-
-def to_header(name: str, email: str) -> str:
-    """The To header's value: `"Name" <address>`, the name RFC 2047-encoded when not ASCII."""
-    name, email = one_line(header_escape(name)).strip(), one_line(email)
-    if not name:
-        return email
-    return f"{display_name(name)} <{email}>"
-
-
-@functools.lru_cache(maxsize=4096)
-def display_name(name: str) -> str:
-    """A display name as a header carries it (quoted, or encoded words); cached: names repeat."""
-    if name.isascii() and name.isprintable():
-        if _QUOTE_NEEDED.search(name):
-            return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return name
-    return Header(name, "utf-8").encode(linesep="\r\n")
 
 
 def list_id(sender: Sender) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from slugify import slugify
 
 from newsletter.errors import NewsletterError
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 # The first time zone to reach a wall-clock time (Kiribati, UTC+14 all year; POSIX names have
 # the sign reversed).
@@ -75,7 +76,7 @@ class Schedule:
 
 def once(issue: str, at: str, zone: str, *, tag: str = "", local_time: bool = False) -> Schedule:
     """A schedule that sends `issue` at the wall-clock time `at` in `zone`."""
-    check_zone(zone)
+    zone = check_zone(zone)
     try:
         moment = datetime.fromisoformat(at.strip())
     except ValueError:
@@ -94,7 +95,7 @@ def once(issue: str, at: str, zone: str, *, tag: str = "", local_time: bool = Fa
 
 def weekly(when: str, zone: str, *, tag: str = "", local_time: bool = False) -> Schedule:
     """A schedule from `mon 08:00` (or `mon,thu 08:00:30`) in `zone`."""
-    check_zone(zone)
+    zone = check_zone(zone)
     match = re.fullmatch(r"\s*([a-zA-Z,]+)\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", when)
     days = [day.strip().lower()[:3] for day in match.group(1).split(",")] if match else []
     if not match or not days or any(day not in DAYS for day in days):
@@ -112,14 +113,12 @@ def weekly(when: str, zone: str, *, tag: str = "", local_time: bool = False) -> 
     )
 
 
-def check_zone(zone: str) -> None:
-    """NewsletterError unless `zone` is an IANA time zone name."""
-    from newsletter.subscribers.registry import valid_timezone
-
-    if not valid_timezone(zone):
-        raise NewsletterError(
-            f"--tz {zone!r} is not a time zone", hint="use an IANA name such as Europe/Berlin"
-        )
+def check_zone(zone: str) -> str:
+    """The IANA key `zone` names (canonical); NewsletterError naming --tz otherwise."""
+    try:
+        return time_zone(zone, "--tz")
+    except InvalidTimeZone as error:
+        raise NewsletterError(str(error), hint="use an IANA name such as Asia/Tokyo") from None
 
 
 def trigger_of(schedule: Schedule) -> Any:

@@ -205,7 +205,7 @@ class _Web:
         app = create_app(project, engine=engine, clock=options.clock)
         app.state.archive.refresh(force=True)
         config = uvicorn.Config(
-            app, host=options.host, port=options.port, proxy_headers=True,
+            app, host=options.host, port=options.port, proxy_headers=False,  # see create_app
             log_level=logging.getLevelName(options.log_level).lower(), log_config=None,
         )  # fmt: skip
         self.server = uvicorn.Server(config)

@@ -29,7 +29,8 @@ from sqlalchemy import (
 
 from newsletter.characters import forbidden_character
 from newsletter.db import converter, insert_many, lock_for_writing, utcnow
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, readable
+from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.bulk import (
     Found,
     chunks,
@@ -126,7 +127,7 @@ def import_csv(
         if problem := forbidden_character(tag):
             raise NewsletterError(f"--tag {tag!r} {problem}", hint="give the tag without it")
     settings = _Settings(
-        path.name, list(locales), default_locale, default_timezone, extra_tags, now
+        readable(path.name), list(locales), default_locale, default_timezone, extra_tags, now
     )
     chosen = detect_encoding(path, encoding)
     try:
@@ -190,6 +191,9 @@ class _Import:
         """Count one checked row, then suppress its address, skip it or merge it into the batch."""
         self.report.rows += 1
         digest = checked.digest
+        if isinstance(checked, Record) and not checked.key.isascii():
+            # Listed under the A-label spelling of its domain (see address_hashes).
+            digest = next((d for d in address_hashes(checked.key) if d in self.suppressed), digest)
         if digest is not None and (checked.status in SUPPRESSING or digest in self.suppressed):
             # A suppressed address is skipped whatever else the row says, even if it is invalid.
             if digest not in self.suppressed:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from operator import itemgetter
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from newsletter.characters import forbidden_character, has_control
 from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import InvalidAddress, address_hash, normalize_address
 from newsletter.subscribers.csv_file import ALIASES, Columns
 from newsletter.subscribers.formulas import restore
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 STATUSES = {"": "active", "active": "active", "subscribed": "active", "pending": "pending"}
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
@@ -198,15 +198,10 @@ class Checker:
         """The IANA time zone `value` names ("" if empty); each distinct value is checked once."""
         found = self.zone_of.get(value)
         if found is None:
-            try:
-                found = ZoneInfo(value).key
-            except (ZoneInfoNotFoundError, ValueError, OSError):
-                # Accept any capitalization (`europe/berlin`), stored the canonical way.
-                self.zones = self.zones or {zone.casefold(): zone for zone in available_timezones()}
-                problem = Invalid(
-                    f"timezone: {value!r} is not an IANA time zone (e.g. Europe/Berlin)"
-                )
-                found = self.zones.get(value.casefold(), problem)
+            try:  # Any capitalization (`europe/berlin`), stored the canonical way.
+                found = time_zone(value, "timezone")
+            except InvalidTimeZone as error:
+                found = Invalid(str(error))
             self.zone_of[value] = found
         if isinstance(found, Invalid):
             raise Invalid(*found.args)  # A copy: re-raising the cached one grows its traceback.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from newsletter.locales import match_locale
 from newsletter.subscribers.addresses import (
     InvalidAddress,
     address_hash,
+    address_hashes,
     address_key,
     normalize_address,
 )
@@ -36,6 +36,7 @@ from newsletter.subscribers.models import (
     Suppression,
     Tag,
 )
+from newsletter.timezones import InvalidTimeZone, time_zone
 
 MAX_NAME = 200
 MAX_TAGS = 50
@@ -103,10 +104,11 @@ def make_profile(
     if chosen not in locales:
         problem = f"{chosen!r} is not one of the newsletter's locales"
         raise InvalidProfile("locale", problem, "use one of " + ", ".join(locales))
-    zone = timezone or default_timezone
-    if not valid_timezone(zone):
+    try:
+        zone = time_zone(timezone or default_timezone, "timezone")
+    except InvalidTimeZone as error:
         hint = "use a name such as Europe/Berlin or Asia/Tokyo"
-        raise InvalidProfile("timezone", f"{zone!r} is not an IANA time zone", hint)
+        raise InvalidProfile("timezone", error.problem, hint) from None
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise InvalidProfile("name", f"longer than {MAX_NAME} characters", "shorten the name")
@@ -122,15 +124,6 @@ def make_profile(
     return Profile(address, key, name, chosen, zone, clean_tags)
 
 
-def valid_timezone(name: str) -> bool:
-    """Whether `name` is an IANA time zone."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def find(session: Session, email: str) -> Subscriber | None:
     """The subscriber with this address (any spelling), or None."""
     if forbidden_character(email):
@@ -142,7 +135,7 @@ def find(session: Session, email: str) -> Subscriber | None:
 
 def is_suppressed(session: Session, key: str) -> bool:
     """Whether the address with this key must never be mailed."""
-    return session.get(Suppression, address_hash(key)) is not None
+    return any(session.get(Suppression, digest) is not None for digest in address_hashes(key))
 
 
 def suppress(session: Session, key: str, reason: str, now: datetime) -> None:

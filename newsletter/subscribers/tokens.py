@@ -18,6 +18,7 @@ from itsdangerous.signer import HMACAlgorithm
 from sqlmodel import Session
 
 from newsletter.errors import NewsletterError
+from newsletter.subscribers.addresses import key_spellings
 from newsletter.subscribers.models import Subscriber
 
 PURPOSES = ("confirm", "unsubscribe", "preferences")
@@ -73,7 +74,7 @@ class Tokens:
         if not subscriber_id.isdigit():
             raise InvalidToken("this link is not valid")
         found = session.get(Subscriber, int(subscriber_id))
-        if found is None or _binding(found.email_key) != binding:
+        if found is None or binding not in map(_binding, key_spellings(found.email_key)):
             raise InvalidToken("this link is not valid any more")
         return found
 

@@ -3,7 +3,8 @@
     /subscribe, /confirm/TOKEN       signing up, for any visitor (newsletter/web/signup.py)
     /unsubscribe/TOKEN, /preferences/TOKEN
                                      the links in every email (newsletter/web/reader.py)
-    GET  /healthz                    the database answers and its schema is current
+    GET  /healthz                    the database answers and its schema is current (else 503,
+                                     {"status": "unhealthy"}; the log says why)
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 What the pages share (templates per locale, the browser's language, the error pages) is in
@@ -15,6 +16,7 @@ pages) or the browser's (the subscribe form).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,10 +24,13 @@ from datetime import datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
 from newsletter.deliver.transports import Transport, open_transport
+from newsletter.errors import DatabaseError
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import InvalidToken, Tokens
 from newsletter.web import reader, signup
@@ -34,6 +39,7 @@ from newsletter.web.redirects import LocalRedirects
 from newsletter.web.security import Csrf, RateLimiter
 from newsletter.web.site import Site
 
+log = logging.getLogger(__name__)
 SUBSCRIBE_LIMIT = (5, 600.0)
 """Subscribe attempts per client address and window (seconds)."""
 
@@ -64,6 +70,12 @@ def create_app(
     app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
     app.add_middleware(LocalRedirects)
+    if project.config.trusted_proxies:
+        # Only a configured proxy may say who the client is: anyone else could rotate
+        # X-Forwarded-For to get round the per-client limit or forge consent records. `serve`
+        # and `run` start uvicorn without its own proxy_headers, which would trust 127.0.0.1
+        # (or FORWARDED_ALLOW_IPS) whatever the configuration says.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     _errors_and_health(app, site)
     app.include_router(signup.router)
     app.include_router(reader.router)
@@ -81,6 +93,13 @@ def _errors_and_health(app: FastAPI, site: Site) -> None:
         # Tampered, expired, another purpose's or another subscriber's link: one answer for all.
         return site.invalid_link(site.browser_locale(request))
 
+    @app.exception_handler(DatabaseError)
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, error: Exception) -> HTMLResponse:
+        # The cause (with the database's URL) goes to the log, never to the visitor.
+        log.error("%s %s: the database failed: %s", request.method, request.url.path, error)
+        return site.unavailable(site.browser_locale(request))
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         try:
@@ -88,5 +107,7 @@ def _errors_and_health(app: FastAPI, site: Site) -> None:
                 connection.execute(text("SELECT 1"))
             require_current(site.engine)
         except Exception as error:  # The health check reports any failure; it never raises.
-            return JSONResponse({"status": "error", "error": str(error)}, status_code=503)
+            # Only the log says why: the answer is public, and the cause names the database.
+            log.error("health check failed: %s", error)
+            return JSONResponse({"status": "unhealthy"}, status_code=503)
         return JSONResponse({"status": "ok"})

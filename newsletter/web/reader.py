@@ -11,8 +11,6 @@ tokens.py). Pages are in the subscriber's language.
 
 from __future__ import annotations
 
-import zoneinfo
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
@@ -21,6 +19,7 @@ from newsletter.render.i18n import N_, language
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import page_url
+from newsletter.timezones import is_time_zone, time_zone, time_zones
 from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
 
 router = APIRouter()
@@ -91,7 +90,7 @@ def save_preferences(
     known = set(db.exec(select(Tag.name)).all())
     refused = (
         ("locale", locale not in site.project.config.locales),
-        ("timezone", not registry.valid_timezone(timezone)),
+        ("timezone", not is_time_zone(timezone)),
         ("tags", not set(tags) <= known),
     )
     invalid = next((name for name, bad in refused if bad), "")
@@ -104,7 +103,7 @@ def save_preferences(
         db,
         subscriber,
         locale=locale,
-        timezone=timezone,
+        timezone=time_zone(timezone, "timezone"),
         tags=tags,
         source=client_address(request),
         now=site.clock(),
@@ -132,7 +131,7 @@ def _preferences(
     return site.page(
         "preferences", subscriber.locale, 400 if invalid else 200,
         csrf=site.csrf.make(f"preferences:{subscriber.id}"), action=f"/preferences/{token}", form=form,
-        address=subscriber.email, timezones=sorted(zoneinfo.available_timezones()),
+        address=subscriber.email, timezones=time_zones(),
         topics=_topics(site, db, subscriber.locale), saved=saved, problem=problem, invalid=invalid,
         unsubscribe=unsubscribe,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from newsletter.subscribers import registry
 from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import page_url
+from newsletter.timezones import is_time_zone
 from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def subscribe(
     try:
         if len(email) > MAX_EMAIL:
             raise registry.InvalidProfile("email", "too long", "shorten it")
-        zone = timezone if timezone and registry.valid_timezone(timezone) else config.timezone
+        # The browser's zone, from a hidden field: one we cannot use becomes the newsletter's.
+        zone = timezone if is_time_zone(timezone) else config.timezone
         profile = registry.make_profile(
             email,
             name,
@@ -153,7 +155,8 @@ def _form(site: Site, locale: str, form: dict[str, str], invalid: str = "") -> H
 
 def _confirmation(site: Site, db: Session, profile: registry.Profile, client: str) -> bool:
     """A new address becomes pending; a pending one gets a confirmation email unless one went
-    out minutes ago or enough today. False only when the email could not be sent."""
+    out minutes ago or enough today. False only when the email could not be sent (the mail
+    server is down, refused it or asked to try later): the subscriber stays pending."""
     now = site.clock()
     subscriber = registry.find(db, profile.address)
     if subscriber is None and not registry.is_suppressed(db, profile.key):
@@ -183,7 +186,8 @@ def _confirmation(site: Site, db: Session, profile: registry.Profile, client: st
 
 
 def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
-    """The double opt-in email, rendered once per locale and merged for this subscriber."""
+    """The double opt-in email, rendered once per locale and merged for this subscriber;
+    NewsletterError or OSError unless the mail server took it."""
     config = site.project.config
     notice = site.notices.render("confirm", subscriber.locale)
     values = {
@@ -195,8 +199,9 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
     }
     html, text = personalize(notice.html, notice.text, values)
     sent = send_notice(
-        config, site.transport, to=subscriber.email, subject=notice.subject, text=text,
-        html=html, now=site.clock(), reply_to=config.reply_to,
+        config, site.transport, to=subscriber.email, to_name=subscriber.name,
+        subject=notice.subject, text=text, html=html, now=site.clock(), reply_to=config.reply_to,
     )  # fmt: skip
     if sent.state != "sent":
-        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, sent.reply)
+        # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
+        raise NewsletterError(f"the mail server did not take it: {sent.state}: {sent.reply}")

@@ -130,6 +130,12 @@ class Site:
             400,
         )
 
+    def unavailable(self, locale: str) -> HTMLResponse:
+        """The answer when the database cannot be reached: 503, nothing about how or where."""
+        return self.message(
+            locale, N_("The service is unavailable"), N_("Please try again later."), 503
+        )
+
     def form_expired(self, locale: str) -> HTMLResponse:
         """The answer to a form without a valid CSRF token, or posted from another site."""
         return self.message(
