@@ -93,21 +93,31 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
             problems.append(f"{origin}: {message}" if key else f"{where}: {message}")
         config = None
     root = _project_root(file_source)
-    if config is not None and config.logo and "://" not in config.logo:
-        # A logo file is bound by the rule of every local file (newsletter/files.py).
-        refusal = project_file_refusal(root, config.logo)
-        if refusal:
-            problems.append(f"{_origin('logo', origins, where, text)}: {config.logo} {refusal}")
     if config is not None:
-        # An eml: folder or mbox: file is relative to the project folder, known only now.
-        problem = path_problem(parse_transport_url(config.transport_url), root)
-        if problem:
-            problems.append(f"{_origin('transport_url', origins, where, text)}: {problem}")
+        problems += [
+            f"{_origin(key, origins, where, text)}: {problem}"
+            for key, problem in _local_path_problems(config, root)
+        ]
     if problems or config is None:
         raise ConfigError("\n".join(problems))
     secrets = {name: env[name] for name in SECRET_VARIABLES if env.get(name)}
     given = frozenset(key for key, value in values.items() if value not in ("", None))
     return Project(config=config, root=root, source=file_source, secrets=secrets, explicit=given)
+
+
+def _local_path_problems(config: Config, root: Path) -> list[tuple[str, str]]:
+    """The settings naming a local path that breaks its rule, known once the root is."""
+    problems: list[tuple[str, str]] = []
+    if config.logo and "://" not in config.logo:
+        # A logo file is bound by the rule of every local file (newsletter/files.py).
+        refusal = project_file_refusal(root, config.logo)
+        if refusal:
+            problems.append(("logo", f"{config.logo} {refusal}"))
+    # An eml: folder or mbox: file is relative to the project folder.
+    problem = path_problem(parse_transport_url(config.transport_url), root)
+    if problem:
+        problems.append(("transport_url", problem))
+    return problems
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
