@@ -23,15 +23,9 @@ def shown_url(url: str) -> str:
         return _SECRET_PARAMETER.sub(rf"\g<1>{HIDDEN}", url)
     # The user part ends at the last `@` before the host: a password may hold `@` and `/`
     # unencoded, so the host starts after the last `@` of everything before the query.
-    before_query, mark, query = _split_query(rest)
+    before_query, mark, query = rest.partition("?")
     user, at, host = before_query.rpartition("@")
     if at and ":" in user:
         before_query = f"{user.partition(':')[0]}:{HIDDEN}@{host}"
     shown = f"{scheme}://{before_query}{mark}{query}"
     return _SECRET_PARAMETER.sub(rf"\g<1>{HIDDEN}", shown)
-
-
-def _split_query(text: str) -> tuple[str, str, str]:
-    """(before the query, `?` or "", the query and fragment)."""
-    head, mark, tail = text.partition("?")
-    return head, mark, tail

@@ -13,6 +13,7 @@ checks them. SMTP credentials come from NEWSLETTER_SMTP_USERNAME and NEWSLETTER_
 
 from __future__ import annotations
 
+import abc
 import mailbox
 import re
 import uuid
@@ -110,7 +111,7 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.@_+-]", "", name)
 
 
-class _Local:
+class _Local(abc.ABC):
     """A transport that hands messages over on this machine: no connection, no envelope."""
 
     def send(
@@ -123,10 +124,11 @@ class _Local:
     ) -> Outcome:
         return self.hand_over(message, name)
 
+    @abc.abstractmethod
     def hand_over(self, message: bytes, name: str) -> Outcome:
-        raise NotImplementedError
+        """Keep `message` (its Message-ID `name`) where this transport keeps messages."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default, not abstract: nothing stays open)
         """Nothing to close."""
 
 
