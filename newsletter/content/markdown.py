@@ -51,7 +51,8 @@ _INLINE_TAGS = frozenset(
     ]
 )
 """Tags inside a line of text: no space where they start or end."""
-_HIDDEN_TAG = re.compile(r"<(/?)(script|style|template)\b", re.IGNORECASE)
+HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
+"""Raw HTML elements whose text is no reading: left out of every text made from a page."""
 
 
 def markdown_parser() -> MarkdownIt:
@@ -131,10 +132,10 @@ def _inline_prose(children: list[Token]) -> str:
     hidden = 0  # Inside an inline <script> or <style>.
     for child in children:
         if child.type == "html_inline":
-            tag = _HIDDEN_TAG.match(child.content)
-            if tag:
-                hidden = max(0, hidden + (-1 if tag.group(1) else 1))
-            elif child.content.lower().startswith("<br"):
+            name, _, closing = html_tag(child.content) or ("", {}, False)
+            if name in HIDDEN_TAGS:
+                hidden = max(0, hidden + (-1 if closing else 1))
+            elif name == "br":
                 parts.append(" ")
         elif hidden:
             continue
@@ -149,28 +150,53 @@ def _inline_prose(children: list[Token]) -> str:
 
 def _html_prose(html: str) -> str:
     """The text of a block of raw HTML: tags, comments, scripts and styles left out."""
-    words: list[str] = []
-
-    class _Reader(HTMLParser):
-        hidden = 0
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag in ("script", "style", "template"):
-                self.hidden += 1
-            elif tag not in _INLINE_TAGS:
-                words.append(" ")
-
-        def handle_endtag(self, tag: str) -> None:
-            if tag in ("script", "style", "template"):
-                self.hidden = max(0, self.hidden - 1)
-            elif tag not in _INLINE_TAGS:
-                words.append(" ")
-
-        def handle_data(self, data: str) -> None:
-            if not self.hidden:
-                words.append(_FOOTNOTE_MARK.sub("", data))
-
-    reader = _Reader(convert_charrefs=True)
+    reader = _ProseReader(convert_charrefs=True)
     reader.feed(html)
     reader.close()
-    return "".join(words)
+    return "".join(reader.words)
+
+
+class _ProseReader(HTMLParser):
+    """The words of raw HTML, a space where a block starts or ends."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.words: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in HIDDEN_TAGS:
+            self.hidden += 1
+        elif tag not in _INLINE_TAGS:
+            self.words.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in HIDDEN_TAGS:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag not in _INLINE_TAGS:
+            self.words.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.words.append(_FOOTNOTE_MARK.sub("", data))
+
+
+def html_tag(html: str) -> tuple[str, dict[str, str], bool] | None:
+    """(tag name, attributes, is a closing tag) of one tag of inline HTML; None for a comment,
+    a declaration or anything that is not a tag."""
+    parser = _OneTag()
+    parser.feed(html)
+    parser.close()
+    return parser.found[0] if parser.found else None
+
+
+class _OneTag(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str], bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, {name: value or "" for name, value in attrs}, False))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.found.append((tag, {}, True))

@@ -20,17 +20,17 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from newsletter.content.language import display_width, measure_text
+from newsletter.content.markdown import HIDDEN_TAGS, html_tag
 from newsletter.render.controls import strip_escapes, strip_invalid
 from newsletter.render.html import iframe_links
 from newsletter.render.merge import literal_placeholders
-from newsletter.render.text_html import TEXT_URL, html_tag, html_text, link_label, text_urls
+from newsletter.render.text_html import TEXT_URL, html_text, link_label, text_urls
 from newsletter.render.urls import AssetMap
 
 WIDTH = 72
 _CODE_SPACE = "\x00"
 """A space inside a code span while lines are wrapped (no content holds NUL: it is cleaned
 out where an edition enters rendering); a space again in the output."""
-_HIDDEN = frozenset({"script", "style", "template", "noscript"})
 
 
 @dataclass
@@ -228,7 +228,7 @@ class _Walker:
                 if tag is None:
                     continue
                 name, attributes, closing = tag
-                if name in _HIDDEN:
+                if name in HIDDEN_TAGS:
                     hidden = max(0, hidden + (-1 if closing else 1))
                 elif name == "a":
                     link = Token(

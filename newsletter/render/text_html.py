@@ -16,6 +16,8 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from newsletter.content.markdown import HIDDEN_TAGS
+
 TEXT_URL = re.compile(
     r"(?<![A-Za-z0-9+.-])(?:https?|ftp)://[^\s<>\"'`\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE
 )
@@ -70,7 +72,6 @@ _BLOCKS = frozenset(
         "ul",
     ]
 )
-_HIDDEN = frozenset({"script", "style", "template", "head", "title", "noscript"})
 
 
 def url_label(url: str) -> str:
@@ -108,27 +109,6 @@ def text_urls(text: str, reference: Reference) -> str:
 def link_label(label: str) -> str:
     """A link's label as the text part shows it: a URL in it replaced by its host."""
     return TEXT_URL.sub(lambda match: url_label(split_url(match.group(0))[0]), label)
-
-
-def html_tag(html: str) -> tuple[str, dict[str, str], bool] | None:
-    """(tag name, attributes, is a closing tag) of one tag of inline HTML; None for a comment,
-    a declaration or anything that is not a tag."""
-    parser = _OneTag()
-    parser.feed(html)
-    parser.close()
-    return parser.found[0] if parser.found else None
-
-
-class _OneTag(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, dict[str, str], bool]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, {name: value or "" for name, value in attrs}, False))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.found.append((tag, {}, True))
 
 
 def html_text(html: str, reference: Reference, wrap: Callable[[str], str]) -> str:
@@ -176,7 +156,7 @@ class _HtmlText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
-        if tag in _HIDDEN:
+        if tag in HIDDEN_TAGS:
             self.hidden += 1
         elif tag == "br":
             self.words.append("\n")
@@ -197,11 +177,11 @@ class _HtmlText(HTMLParser):
             self.words.append(f"[{link_label(attributes['alt'].strip())}]")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _HIDDEN:
+        if tag not in HIDDEN_TAGS:
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
+        if tag in HIDDEN_TAGS:
             self.hidden = max(0, self.hidden - 1)
         elif tag in _BLOCKS:
             self.flush(tight=tag in ("li", "tr", "dt", "dd"))
