@@ -19,6 +19,16 @@ def within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def outside_refusal(written: str, real: str, bound: str, bound_name: str, *homes: str) -> str:
+    """Why the file written as `written` (absolute, normalized) whose real path is `real` may
+    not be read from below `bound` (`outside the project folder`, or `a symbolic link to a
+    file outside ...` when what was written lies in `bound` or one of `homes`), or ""."""
+    if within(real, bound):
+        return ""
+    linked = any(within(written, folder) for folder in (bound, *homes))
+    return f"{'a symbolic link to a file ' if linked else ''}outside {bound_name}"
+
+
 def project_file_refusal(root: Path, relative: str) -> str:
     """Why the project file `relative` (to the project folder `root`) may not be read, or ""
     when it may: its real path (symbolic links followed) must lie in the project folder and
@@ -28,9 +38,9 @@ def project_file_refusal(root: Path, relative: str) -> str:
     real_top = os.path.realpath(top)
     written = os.path.normpath(os.path.join(top, relative))  # noqa: PTH118
     real = os.path.realpath(written)
-    if not within(real, real_top):
-        linked = within(written, top)
-        return f"is {'a symbolic link to a file ' if linked else ''}outside the project folder"
+    outside = outside_refusal(written, real, real_top, "the project folder", top)
+    if outside:
+        return f"is {outside}"
     below = Path(real).relative_to(real_top).parts
     if any(part.startswith(".") for part in below):
         shown = f" ({Path(real).relative_to(real_top)})" if real != written else ""

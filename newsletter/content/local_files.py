@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.files import HIDDEN
+from newsletter.files import HIDDEN, outside_refusal
 from newsletter.files import within as _within
 
 # The kinds of local files a page may link that are copied beside it and published: media and
@@ -112,11 +112,10 @@ class IssueFiles:
             name = written.rpartition(os.sep)[2]
             return LocalFile(Path(written), f"_/{name}", "a path that cannot be resolved")
         name = real.rpartition(os.sep)[2]
-        if not _within(real, self._bound):
-            # Anything under the issue or project folder that leads out of it is a link.
-            linked = _within(written, self._bound) or _within(written, self._root)
-            how = "a symbolic link to a file outside" if linked else "outside"
-            return LocalFile(Path(real), f"_/{name}", f"{how} {self.bound_name}")
+        # Anything under the issue or project folder that leads out of it is a link.
+        outside = outside_refusal(written, real, self._bound, self.bound_name, self._root)
+        if outside:
+            return LocalFile(Path(real), f"_/{name}", outside)
         base = self._root if _within(real, self._root) else self._bound
         below = real[len(base) :].lstrip(os.sep).replace(os.sep, "/").split("/")
         # Elsewhere in the project than the issue's folder: published under a side folder.
