@@ -77,22 +77,14 @@ demo: $(STAMP)
 ## serve-demo: the demo's web app at http://127.0.0.1:8080 (the archive, subscribe, confirm,
 ## unsubscribe, preferences), its confirmation emails caught by the local SMTP server in
 ## build/demo-inbox/new/, with the demo's key and links; Ctrl+C stops both
-serve-demo: $(STAMP)
-	@$(BIN)/newsletter db upgrade
-	@mkdir -p build
-	@$(DEMO_SMTP); \
-	  echo "confirmation emails go to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
-	  $(BIN)/newsletter serve --host $(DEMO_HOST) --port $(DEMO_PORT)
-
-## run-demo: `newsletter run` for the demo (its schedules, deliveries and the web app at
-## http://127.0.0.1:8080), its mail caught by the local SMTP server in build/demo-inbox/new/, with
-## the demo's key and links; Ctrl+C stops both
-run-demo: $(STAMP)
+## run-demo: `newsletter run` for the demo (its schedules, deliveries and the same web app), its
+## mail caught by the same local SMTP server, with the demo's key and links; Ctrl+C stops both
+serve-demo run-demo: $(STAMP)
 	@$(BIN)/newsletter db upgrade
 	@mkdir -p build
 	@$(DEMO_SMTP); \
 	  echo "mail goes to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
-	  $(BIN)/newsletter run --host $(DEMO_HOST) --port $(DEMO_PORT)
+	  $(BIN)/newsletter $(@:-demo=) --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 ## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
 browsers:
