@@ -1,0 +1,122 @@
+"""Bounces that are no RFC 3464 report: Exim, qmail, old Yahoo and AOL, Domino, Barracuda...
+
+flufl.bounce (GNU Mailman's detectors, measured on years of real bounces) finds the failed
+recipients in these formats. It cannot tell hard from soft, so the words next to each
+recipient are read here: the SMTP reply, the enhanced status code, the MTA's own phrase,
+and status_codes.judge decides. Exim and Sendmail delay warnings are delays, never failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from email.message import Message
+
+from flufl.bounce import all_failures
+
+from newsletter.characters import one_line
+from newsletter.inbound.message_text import MAX_VALUE_CHARACTERS
+from newsletter.inbound.notices import Kind, Notice
+from newsletter.inbound.status_codes import STATUS, judge
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 100
+# The lines after a recipient that hold its reason (Exim indents four, qmail writes three).
+_WINDOW_LINES = 8
+_DELAY_SUBJECT = re.compile(
+    r"^\s*(?:warning:\s*message\s.*\bdelayed|delayed mail|delivery delayed|delivery status notification \(delay\)"
+    r"|warning: could not send message for past|mail delivery delayed|message delayed)",
+    re.IGNORECASE,
+)
+_DELAY_TEXT = re.compile(
+    r"has not yet been delivered|will (?:continue to )?(?:be )?retr(?:y|ied)|delivery attempts will continue"
+    r"|no action is required on your part|still (?:being )?(?:trying|retried)|will keep trying",
+    re.IGNORECASE,
+)
+# Where a bounce's own words end and the returned original begins.
+_ORIGINAL_STARTS = re.compile(
+    r"^[ \t-]*(?:this is a copy of the message|original message|--- ?below this line|"
+    r"----- ?(?:original|returned|transcript)|content-type: message/rfc822)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_REPLY = re.compile(r"(?<![\d.])[45]\d\d(?=[ \-])")
+
+
+def plain_bounce_notices(
+    message: Message, text: str, *, verp: str, message_id: str
+) -> list[Notice]:
+    """The notices of a non-RFC 3464 bounce (one per failed or delayed recipient flufl.bounce
+    finds; one recipient-less DELAY for a delay warning it cannot read); [] when it is none."""
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception as error:  # flufl.bounce's detectors assume well-formed input.
+        log.warning("flufl.bounce failed on a message: %r", error)
+        temporary, permanent = frozenset(), frozenset()
+    own_words = text[: found.start()] if (found := _ORIGINAL_STARTS.search(text)) else text
+    delayed = is_delay_warning(message, own_words)
+    addresses = sorted(_decoded(temporary | permanent))[:MAX_RECIPIENTS]
+    notices = []
+    for address in addresses:
+        diagnostic = _diagnostic_near(own_words, address, alone=len(addresses) == 1)
+        if delayed or address in _decoded(temporary):
+            kind, status = Kind.DELAY, ""
+        else:
+            kind, status = judge("", diagnostic)
+        notices.append(
+            Notice(
+                kind=kind,
+                recipient=address,
+                status=status,
+                diagnostic=diagnostic,
+                verp=verp,
+                message_id=message_id,
+            )
+        )
+    if not notices and delayed:
+        notices.append(Notice(kind=Kind.DELAY, verp=verp, message_id=message_id))
+    return notices
+
+
+def is_delay_warning(message: Message, text: str) -> bool:
+    """Whether a non-report message is an MTA's warning that delivery is still being tried."""
+    subject = str(message.get("Subject", ""))
+    return bool(_DELAY_SUBJECT.match(subject)) or (
+        "delay" in subject.lower() and _DELAY_TEXT.search(text) is not None
+    )
+
+
+def _diagnostic_near(text: str, address: str, *, alone: bool) -> str:
+    """The reason a bounce gives for `address`: from the SMTP reply (or status code) in the
+    lines from the address on, "" when none is there. The only recipient of a bounce may
+    have its reason anywhere in the bounce's own words."""
+    lower = text.lower()
+    at = lower.find(address.lower())
+    windows = []
+    if at >= 0:
+        start = lower.rfind("\n", 0, at) + 1
+        lines = text[start:].split("\n", _WINDOW_LINES)[:_WINDOW_LINES]
+        # The paragraph of the address: up to the first blank line after it.
+        paragraph: list[str] = []
+        for line in lines:
+            if not line.strip() and paragraph:
+                break
+            paragraph.append(line.strip())
+        windows.append(" ".join(paragraph))
+    if alone:
+        windows.append(" ".join(text[:4000].split()))
+    for window in windows:
+        found = _REPLY.search(window) or STATUS.search(window)
+        if found:
+            return one_line(window[found.start() :])[:MAX_VALUE_CHARACTERS]
+    return one_line(windows[0])[:MAX_VALUE_CHARACTERS] if windows else ""
+
+
+def _decoded(addresses: frozenset[bytes]) -> set[str]:
+    """flufl.bounce's byte addresses as text, only those that look like addresses."""
+    found = set()
+    for address in addresses:
+        value = address.decode("ascii", "replace").strip("<>. \t")
+        if "@" in value and len(value) <= 254 and not any(c in value for c in "{}\"' "):
+            found.add(value)
+    return found
