@@ -30,7 +30,7 @@ from newsletter.inbound.feedback import feedback_notice, is_jmrp, report_fields
 from newsletter.inbound.mailto import unsubscribe_token
 from newsletter.inbound.message_text import address_in, body_text, header_text
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
-from newsletter.inbound.plain_bounces import plain_bounce_notices
+from newsletter.inbound.plain_bounces import is_delay_warning, own_words_of, plain_bounce_notices
 from newsletter.inbound.references import (
     first_message_id,
     quoted_message_id,
@@ -129,6 +129,7 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
         return ses_notices(notification), "ses"
     token = unsubscribe_token(message)
     if token is not None and not is_autoreply(message):
+        # An auto-reply to anything never unsubscribes, whatever its subject quotes.
         return [
             Notice(
                 kind=Kind.UNSUBSCRIBE if token else Kind.UNKNOWN,
@@ -137,6 +138,12 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
                 unsubscribe_token=token,
             )
         ], "mailto"
+    message_id = _returned_id(message, parts, text)
+    # Bounces carry Auto-Submitted too: a message is an auto-reply only when it reports no
+    # failed recipient.
+    notices = plain_bounce_notices(message, text, verp=verp, message_id=message_id)
+    if notices:
+        return notices, "bounce"
     if is_autoreply(message):
         replied_to = first_message_id(header_text(message, "In-Reply-To")) or first_message_id(
             header_text(message, "References")
@@ -145,8 +152,9 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
         return [
             Notice(kind=Kind.AUTOREPLY, recipient=recipient, verp=verp, message_id=replied_to)
         ], "autoreply"
-    message_id = _returned_id(message, parts, text)
-    return plain_bounce_notices(message, text, verp=verp, message_id=message_id), "plain"
+    if is_delay_warning(message, own_words_of(text)):
+        return [Notice(kind=Kind.DELAY, verp=verp, message_id=message_id)], "delay"
+    return [], "unknown"
 
 
 def _walk(message: Message) -> _Parts:

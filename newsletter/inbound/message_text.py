@@ -51,7 +51,8 @@ def decoded_header(value: object) -> str:
     # compat32 keeps raw 8-bit header bytes as lone surrogates; give them back their bytes.
     if any("\udc80" <= char <= "\udcff" for char in text):
         text = _decoded(text.encode("ascii", "surrogateescape"), None)
-    return one_line(text).strip()[:MAX_VALUE_CHARACTERS]
+    # Folded lines come back with their indentation: one space is what the value means.
+    return " ".join(one_line(text).split())[:MAX_VALUE_CHARACTERS]
 
 
 def part_text(part: Message, limit: int = MAX_BODY_CHARACTERS) -> str:

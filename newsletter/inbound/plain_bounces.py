@@ -17,7 +17,7 @@ from flufl.bounce import all_failures
 from newsletter.characters import one_line
 from newsletter.inbound.message_text import MAX_VALUE_CHARACTERS
 from newsletter.inbound.notices import Kind, Notice
-from newsletter.inbound.status_codes import STATUS, judge
+from newsletter.inbound.status_codes import STATUS, judge, status_in
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +46,21 @@ _REPLY = re.compile(r"(?<![\d.])[45]\d\d(?=[ \-])")
 def plain_bounce_notices(
     message: Message, text: str, *, verp: str, message_id: str
 ) -> list[Notice]:
-    """The notices of a non-RFC 3464 bounce (one per failed or delayed recipient flufl.bounce
-    finds; one recipient-less DELAY for a delay warning it cannot read); [] when it is none."""
+    """The notices of a non-RFC 3464 bounce, one per failed or delayed recipient flufl.bounce
+    finds; [] when it finds none."""
     try:
         temporary, permanent = all_failures(message)
     except Exception as error:  # flufl.bounce's detectors assume well-formed input.
         log.warning("flufl.bounce failed on a message: %r", error)
         temporary, permanent = frozenset(), frozenset()
-    own_words = text[: found.start()] if (found := _ORIGINAL_STARTS.search(text)) else text
+    own_words = own_words_of(text)
     delayed = is_delay_warning(message, own_words)
     addresses = sorted(_decoded(temporary | permanent))[:MAX_RECIPIENTS]
     notices = []
     for address in addresses:
         diagnostic = _diagnostic_near(own_words, address, alone=len(addresses) == 1)
         if delayed or address in _decoded(temporary):
-            kind, status = Kind.DELAY, ""
+            kind, status = Kind.DELAY, status_in(diagnostic)
         else:
             kind, status = judge("", diagnostic)
         notices.append(
@@ -73,9 +73,13 @@ def plain_bounce_notices(
                 message_id=message_id,
             )
         )
-    if not notices and delayed:
-        notices.append(Notice(kind=Kind.DELAY, verp=verp, message_id=message_id))
     return notices
+
+
+def own_words_of(text: str) -> str:
+    """A bounce's text up to where the returned original starts."""
+    found = _ORIGINAL_STARTS.search(text)
+    return text[: found.start()] if found else text
 
 
 def is_delay_warning(message: Message, text: str) -> bool:
