@@ -45,11 +45,16 @@ def feedback_notice(report: Message | None, returned: Message | None) -> Notice:
     if returned is not None:
         recipient = recipient or address_in(header_text(returned, JMRP_RECIPIENT))
         recipient = recipient or address_in(header_text(returned, "To"))
+    if recipient.lower().startswith("redacted@"):
+        recipient = ""  # AOL and others put a placeholder where the reader's address was.
+    verp = address_in(header_text(returned, "Return-Path")) if returned is not None else ""
     return Notice(
         kind=kind,
         recipient=recipient,
         diagnostic=f"feedback-type: {feedback_type or 'abuse'}",
-        verp=address_in(header_text(returned, "Return-Path")) if returned is not None else "",
+        # The envelope sender of the original (RFC 5965's Original-Mail-From) is our VERP
+        # address too, when the returned headers are missing.
+        verp=verp or address_in(header_text(fields, "Original-Mail-From")),
         message_id=returned_message_id(returned) if returned is not None else "",
     )
 

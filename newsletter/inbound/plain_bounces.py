@@ -110,10 +110,22 @@ def _diagnostic_near(text: str, address: str, *, alone: bool) -> str:
     if alone:
         windows.append(" ".join(text[:4000].split()))
     for window in windows:
-        found = _REPLY.search(window) or STATUS.search(window)
+        found = _REPLY.search(window)
         if found:
             return one_line(window[found.start() :])[:MAX_VALUE_CHARACTERS]
-    return one_line(windows[0])[:MAX_VALUE_CHARACTERS] if windows else ""
+    for window in windows:
+        if STATUS.search(window):
+            # No SMTP reply, but a status code: the words around it are the reason (qmail's
+            # `The users mailfolder is over the allowed quota (size). (#5.2.2)`).
+            return _without_address(window, address)
+    return _without_address(windows[0], address) if windows else ""
+
+
+def _without_address(window: str, address: str) -> str:
+    """A reason paragraph without the recipient's own address line at its start."""
+    at = window.lower().find(address.lower())
+    rest = window[at + len(address) :] if 0 <= at < 40 else window
+    return one_line(rest.lstrip(">: ").strip())[:MAX_VALUE_CHARACTERS]
 
 
 def _decoded(addresses: frozenset[bytes]) -> set[str]:

@@ -58,6 +58,7 @@ _GONE_WORDS = re.compile(
     r"|account (?:has been |is )?(?:closed|deactivated|terminated|deleted|expired|inactive)"
     r"|no longer (?:active|available|in use|valid)|doesn't have an? \S+ account|bad destination"
     r"|addressee unknown|user doesn't exist|recipient address rejected: user unknown"
+    r"|recipient address rejected: access denied"  # Office 365 DBEB: no such recipient.
     r"|unbekannt|n'existe pas|inexistente|no existe|sconosciuto|non esiste",
     re.IGNORECASE,
 )
