@@ -40,6 +40,11 @@ _ORIGINAL_STARTS = re.compile(
     r"----- ?(?:original|returned|transcript)|content-type: message/rfc822)",
     re.IGNORECASE | re.MULTILINE,
 )
+_ADDRESS_REPLY = re.compile(
+    r"^[ \t]*<?([^\s<>@:,;\"']{1,64}@[A-Za-z0-9.-]{1,253})>?:?[ \t]+(?:[^\n]{0,200}?\s)?[45]\d\d[ -]",
+    re.MULTILINE,
+)
+_MAIL_SYSTEM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail system", re.IGNORECASE)
 _REPLY = re.compile(r"(?<![\d.])[45]\d\d(?=[ \-])")
 
 
@@ -56,6 +61,12 @@ def plain_bounce_notices(
     own_words = own_words_of(text)
     delayed = is_delay_warning(message, own_words)
     addresses = sorted(_decoded(temporary | permanent))[:MAX_RECIPIENTS]
+    if not addresses and _from_mail_system(message):
+        # Formats flufl.bounce does not know (OpenSMTPD's `rcpt@domain: 550 5.1.1 ...`): a
+        # line that starts with an address and gives an SMTP reply is a recipient's failure.
+        addresses = sorted({found[1] for found in _ADDRESS_REPLY.finditer(own_words)})[
+            :MAX_RECIPIENTS
+        ]
     notices = []
     for address in addresses:
         diagnostic = _diagnostic_near(own_words, address, alone=len(addresses) == 1)
@@ -74,6 +85,12 @@ def plain_bounce_notices(
             )
         )
     return notices
+
+
+def _from_mail_system(message: Message) -> bool:
+    """Whether a message comes from a mail system (MAILER-DAEMON, postmaster, a null sender)."""
+    sender = str(message.get("From", ""))
+    return bool(_MAIL_SYSTEM.search(sender)) or str(message.get("Return-Path", "")).strip() == "<>"
 
 
 def own_words_of(text: str) -> str:
