@@ -93,11 +93,12 @@ def _read(raw: bytes, digest: str, source: str) -> Reading:
             details=details,
         )
     if not notices:
-        notices = [
-            Notice(
-                kind=Kind.UNKNOWN, verp=verp_of(message), message_id=_returned_id(message, parts)
-            )
-        ]
+        # Kept for a human, with what could still tie it to a delivery (a reader's reply
+        # names our message in In-Reply-To).
+        message_id = _returned_id(message, parts) or first_message_id(
+            header_text(message, "In-Reply-To")
+        )
+        notices = [Notice(kind=Kind.UNKNOWN, verp=verp_of(message), message_id=message_id)]
     return Reading(digest=digest, notices=tuple(notices), source=source, details=details)
 
 
