@@ -30,7 +30,12 @@ from newsletter.inbound.feedback import feedback_notice, is_jmrp, report_fields
 from newsletter.inbound.mailto import unsubscribe_token
 from newsletter.inbound.message_text import address_in, body_text, header_text
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
-from newsletter.inbound.plain_bounces import is_delay_warning, own_words_of, plain_bounce_notices
+from newsletter.inbound.plain_bounces import (
+    from_mail_system,
+    is_delay_warning,
+    own_words_of,
+    plain_bounce_notices,
+)
 from newsletter.inbound.references import (
     first_message_id,
     quoted_message_id,
@@ -145,7 +150,7 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
     notices = plain_bounce_notices(message, text, verp=verp, message_id=message_id)
     if notices:
         return notices, "bounce"
-    if is_autoreply(message):
+    if is_autoreply(message) and not _looks_like_report(message):
         replied_to = first_message_id(header_text(message, "In-Reply-To")) or first_message_id(
             header_text(message, "References")
         )
@@ -180,6 +185,11 @@ def _returned_id(message: Message, parts: _Parts, text: str | None = None) -> st
         if found:
             return found
     return quoted_message_id(body_text(message) if text is None else text)
+
+
+def _looks_like_report(message: Message) -> bool:
+    """Whether a message says it is a delivery report, even one cut short or unreadable."""
+    return message.get_content_type() == "multipart/report" or from_mail_system(message)
 
 
 def _is_report(message: Message, report_type: str) -> bool:

@@ -61,7 +61,7 @@ def plain_bounce_notices(
     own_words = own_words_of(text)
     delayed = is_delay_warning(message, own_words)
     addresses = sorted(_decoded(temporary | permanent))[:MAX_RECIPIENTS]
-    if not addresses and _from_mail_system(message):
+    if not addresses and (from_mail_system(message) or _null_sender(message)):
         # Formats flufl.bounce does not know (OpenSMTPD's `rcpt@domain: 550 5.1.1 ...`): a
         # line that starts with an address and gives an SMTP reply is a recipient's failure.
         addresses = sorted({found[1] for found in _ADDRESS_REPLY.finditer(own_words)})[
@@ -87,10 +87,9 @@ def plain_bounce_notices(
     return notices
 
 
-def _from_mail_system(message: Message) -> bool:
-    """Whether a message comes from a mail system (MAILER-DAEMON, postmaster, a null sender)."""
-    sender = str(message.get("From", ""))
-    return bool(_MAIL_SYSTEM.search(sender)) or str(message.get("Return-Path", "")).strip() == "<>"
+def from_mail_system(message: Message) -> bool:
+    """Whether a message says it comes from a mail system (MAILER-DAEMON, postmaster...)."""
+    return bool(_MAIL_SYSTEM.search(str(message.get("From", ""))))
 
 
 def own_words_of(text: str) -> str:
@@ -143,6 +142,10 @@ def _without_address(window: str, address: str) -> str:
     at = window.lower().find(address.lower())
     rest = window[at + len(address) :] if 0 <= at < 40 else window
     return one_line(rest.lstrip(">: ").strip())[:MAX_VALUE_CHARACTERS]
+
+
+def _null_sender(message: Message) -> bool:
+    return str(message.get("Return-Path", "")).strip() == "<>"
 
 
 def _decoded(addresses: frozenset[bytes]) -> set[str]:
