@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 """Larger messages are not read: no bounce or report is this large, and parsing one would
 hold up every message behind it."""
+MAX_PARTS = 1000
+"""A report has a handful of parts; a message with more is read as far as this."""
 
 
 @dataclass
@@ -59,6 +61,8 @@ class _Parts:
     statuses: list[Message] = field(default_factory=list)
     feedback: Message | None = None
     returned: Message | None = None
+    texts: list[Message] = field(default_factory=list)
+    """The message's own text parts (none from inside a returned message)."""
     defects: list[MessageDefect] = field(default_factory=list)
 
 
@@ -118,9 +122,10 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
             for status in parts.statuses
             for notice in dsn_notices(status, verp=verp, message_id=message_id)
         ]
-        text = body_text(message)
-        return notices or plain_bounce_notices(
-            message, text, verp=verp, message_id=message_id
+        if notices:
+            return notices, "dsn"
+        return plain_bounce_notices(
+            message, body_text(parts.texts), verp=verp, message_id=message_id
         ), "dsn"
     if parts.feedback is not None or _is_report(message, "feedback-report"):
         fields = report_fields(parts.feedback) if parts.feedback is not None else None
@@ -129,7 +134,7 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
         return [feedback_notice(fields, parts.returned)], "arf"
     if is_jmrp(parts.returned):
         return [feedback_notice(None, parts.returned)], "jmrp"
-    text = body_text(message)
+    text = body_text(parts.texts)
     notification = ses_notification_in(text) if text.lstrip().startswith("{") else None
     if notification is not None:
         return ses_notices(notification), "ses"
@@ -164,17 +169,28 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
 
 
 def _walk(message: Message) -> _Parts:
-    """The report parts and the returned original of `message`, in one walk."""
-    parts = _Parts(defects=list(message.defects))
-    for part in message.walk():
+    """The report parts, the returned original and the text parts of `message`, in one walk
+    that does not go into returned messages (their parts are not the report's)."""
+    parts = _Parts()
+    pending = [message]
+    seen = 0
+    while pending and seen < MAX_PARTS:
+        part = pending.pop()
+        seen += 1
         parts.defects.extend(part.defects)
         kind = part.get_content_type()
-        if kind in ("message/delivery-status", "message/global-delivery-status"):
+        if part.is_multipart() and not kind.startswith("message/"):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                pending.extend(p for p in reversed(payload) if isinstance(p, Message))
+        elif kind in ("message/delivery-status", "message/global-delivery-status"):
             parts.statuses.append(part)
-        elif kind == "message/feedback-report" and parts.feedback is None:
-            parts.feedback = part
-        elif parts.returned is None and (headers := returned_headers(part)) is not None:
-            parts.returned = headers
+        elif kind == "message/feedback-report":
+            parts.feedback = parts.feedback or part
+        elif kind.startswith("text/") and kind != "text/rfc822-headers":
+            parts.texts.append(part)
+        elif parts.returned is None:
+            parts.returned = returned_headers(part, kind)
     return parts
 
 
@@ -184,7 +200,7 @@ def _returned_id(message: Message, parts: _Parts, text: str | None = None) -> st
         found = returned_message_id(parts.returned)
         if found:
             return found
-    return quoted_message_id(body_text(message) if text is None else text)
+    return quoted_message_id(body_text(parts.texts) if text is None else text)
 
 
 def _looks_like_report(message: Message) -> bool:

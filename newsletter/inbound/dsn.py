@@ -9,9 +9,8 @@ comes from the status and diagnostic (status_codes.judge), never from the class 
 from __future__ import annotations
 
 from email.message import Message
-from email.parser import HeaderParser
 
-from newsletter.inbound.message_text import address_in, decoded_header, part_text
+from newsletter.inbound.message_text import address_in, decoded_header, headers_of, part_text
 from newsletter.inbound.notices import Notice
 from newsletter.inbound.status_codes import judge
 
@@ -54,10 +53,9 @@ def recipient_blocks(report: Message) -> list[Message]:
     else:
         # Some MTAs encode the part (base64, quoted-printable): decode, then split by hand.
         text = part_text(report)
-        parser = HeaderParser()
         blocks = [
-            parser.parsestr(chunk.strip() + "\n")
-            for chunk in text.replace("\r\n", "\n").split("\n\n")
+            headers_of(chunk)
+            for chunk in text.replace("\r\n", "\n").split("\n\n")[:MAX_RECIPIENT_BLOCKS]
             if chunk.strip()
         ]
     named = [

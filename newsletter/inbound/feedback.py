@@ -11,12 +11,12 @@ our VERP Return-Path in the returned headers is what ties the complaint to our d
 from __future__ import annotations
 
 from email.message import Message
-from email.parser import HeaderParser
 
 from newsletter.inbound.message_text import (
     MAX_BODY_CHARACTERS,
     address_in,
     header_text,
+    headers_of,
     part_text,
 )
 from newsletter.inbound.notices import Kind, Notice
@@ -65,14 +65,14 @@ def report_fields(part: Message) -> Message | None:
     if isinstance(payload, list):
         fields = next((block for block in payload if isinstance(block, Message)), None)
     else:
-        fields = HeaderParser().parsestr(part_text(part))
+        fields = headers_of(part_text(part))
     if fields is None:
         return None
     # RFC 5965 has one block; some senders put blank lines in it, which the parser takes for
     # the end of the fields: the rest is read as fields too.
     rest = fields.get_payload()
     if isinstance(rest, str) and ":" in rest:
-        for name, value in HeaderParser().parsestr(rest.lstrip()[:MAX_BODY_CHARACTERS]).items():
+        for name, value in headers_of(rest[:MAX_BODY_CHARACTERS]).items():
             if fields.get(name) is None:
                 fields[name] = value
     return fields

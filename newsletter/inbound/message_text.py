@@ -23,6 +23,11 @@ MAX_VALUE_CHARACTERS = 1000
 MAX_BODY_CHARACTERS = 64 * 1024
 
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?")
+_PLAIN_ADDRESS = re.compile(r"<?([^\s<>()\[\],;:\"'@]{1,64}@[^\s<>()\[\],;:\"'@]{1,255})>?")
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]+")
+_FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 
@@ -49,7 +54,7 @@ def decoded_header(value: object) -> str:
                 for part, charset in decode_header(text)
             )
     # compat32 keeps raw 8-bit header bytes as lone surrogates; give them back their bytes.
-    if any("\udc80" <= char <= "\udcff" for char in text):
+    if not text.isascii() and _RAW_BYTE.search(text):
         text = _decoded(text.encode("ascii", "surrogateescape"), None)
     # Folded lines come back with their indentation: one space is what the value means.
     return " ".join(one_line(text).split())[:MAX_VALUE_CHARACTERS]
@@ -69,35 +74,44 @@ def part_text(part: Message, limit: int = MAX_BODY_CHARACTERS) -> str:
     return _decoded(payload[: limit * 4], part.get_content_charset())[:limit]
 
 
-def body_text(message: Message, limit: int = MAX_BODY_CHARACTERS) -> str:
-    """The text of `message` to look for words in: its text/plain parts (else its first text
-    part), not the parts a report returns, at most `limit` characters."""
+def body_text(text_parts: list[Message], limit: int = MAX_BODY_CHARACTERS) -> str:
+    """The text to look for words in: the text/plain parts among `text_parts` (else the
+    first of them), at most `limit` characters."""
     texts: list[str] = []
-    fallback = ""
-    for part in message.walk():
-        if part.get_content_maintype() == "message":
-            break  # The returned original: its words are not the report's.
-        if part.is_multipart():
-            continue
-        kind = part.get_content_type()
-        if kind == "text/plain":
+    for part in text_parts:
+        if part.get_content_type() == "text/plain":
             texts.append(part_text(part, limit))
-        elif not fallback and part.get_content_maintype() == "text":
-            fallback = part_text(part, limit)
-        if sum(map(len, texts)) >= limit:
-            break
-    return ("\n".join(texts) or fallback)[:limit]
+            if sum(map(len, texts)) >= limit:
+                break
+    if not texts and text_parts:
+        texts.append(part_text(text_parts[0], limit))
+    return "\n".join(texts)[:limit]
+
+
+def headers_of(text: str, limit: int = 200) -> Message:
+    """The header fields at the start of `text` (returned headers, report blocks), as a
+    Message, read without the full parser: unfolded, at most `limit` fields."""
+    fields = Message()
+    block = _BLANK_LINE.split(text.lstrip("\r\n"), maxsplit=1)[0]
+    for line in _FOLD.sub(" ", block).splitlines()[:limit]:
+        name, colon, value = line.partition(":")
+        if colon and name and _FIELD_NAME.fullmatch(name):
+            fields[name] = value.strip()
+    return fields
 
 
 def address_in(value: str) -> str:
     """The bare address in a header value or report field (`rfc822; <a@b>`, `Name <a@b>`),
-    lower-case domain kept as written, "" when there is none."""
+    as written, "" when there is none."""
     value = value.strip()
     if ";" in value:
         # `rfc822; a@b` (RFC 3464's address type): the address is after the first semicolon.
         kind, _, rest = value.partition(";")
         if "@" not in kind or kind.strip().lower() == "rfc822":
             value = rest.strip()
+    plain = _PLAIN_ADDRESS.fullmatch(value)
+    if plain:
+        return plain[1]  # The usual case, without the cost of the full address parser.
     for _name, address in getaddresses([value]):
         if "@" in address:
             return one_line(address).strip("<> ")[:MAX_VALUE_CHARACTERS]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from email.message import Message
-from email.parser import HeaderParser
 
 from newsletter.inbound.message_text import (
     MAX_BODY_CHARACTERS,
     address_in,
     header_text,
     header_texts,
+    headers_of,
     part_text,
 )
 
@@ -22,6 +22,15 @@ from newsletter.inbound.message_text import (
 # most delivery agents write Delivered-To, Postfix also X-Original-To (before aliases), Exim
 # Envelope-To; To is what is left when the mailbox adds none of them.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+_RETURNING_TYPES = frozenset(
+    {
+        "message/rfc822",
+        "message/global",
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global-headers",
+    }
+)
 # `Message-ID: <...>` in a quoted original (non-MIME bounces), also indented or `> `-quoted.
 _QUOTED_MESSAGE_ID = re.compile(
     r"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE
@@ -43,21 +52,15 @@ def verp_of(message: Message) -> str:
     return ""
 
 
-def returned_headers(part: Message) -> Message | None:
-    """The headers of the original a part returns (`message/rfc822`, `text/rfc822-headers`,
-    `message/rfc822-headers`), None when the part returns none."""
-    kind = part.get_content_type()
-    if kind in ("message/rfc822", "message/global"):
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return payload[0]
-        return HeaderParser().parsestr(part_text(part))
-    if kind in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return payload[0]
-        return HeaderParser().parsestr(part_text(part).lstrip())
-    return None
+def returned_headers(part: Message, kind: str) -> Message | None:
+    """The headers of the original a part of type `kind` returns (`message/rfc822`,
+    `text/rfc822-headers`, `message/rfc822-headers`), None when the part returns none."""
+    if kind not in _RETURNING_TYPES:
+        return None
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return payload[0]  # The parser read the returned message already.
+    return headers_of(part_text(part))
 
 
 def returned_message_id(returned: Message) -> str:
