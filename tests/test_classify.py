@@ -7,6 +7,7 @@ and the references that tie it to our delivery (VERP address, returned Message-I
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from pathlib import Path
@@ -429,3 +430,81 @@ def test_never_raises_on_mutated_fixtures(
     assert reading.problem or reading.notices
     for notice in reading.notices:
         assert "\n" not in notice.diagnostic and "\n" not in notice.recipient
+
+
+# Report variants and unsubscribe subjects.
+
+POSTFIX = (BOUNCES / "postfix-550-user-unknown.eml").read_text()
+STATUS_PART = "Content-Type: message/delivery-status\n\n"
+
+
+def test_a_base64_encoded_delivery_status_is_read() -> None:
+    start = POSTFIX.index(STATUS_PART) + len(STATUS_PART)
+    end = POSTFIX.index("--4Q9xYz1AbC", start)
+    encoded = base64.encodebytes(POSTFIX[start:end].encode()).decode()
+    raw = (
+        POSTFIX[:start].replace(STATUS_PART, STATUS_PART.strip() + "\n")
+        + "Content-Transfer-Encoding: base64\n\n"
+        + encoded
+        + "\n"
+        + POSTFIX[end:]
+    )
+    reading = read_message(raw.encode())
+    assert reading.details["format"] == "dsn"
+    assert [(n.kind, n.recipient, n.status) for n in reading.notices] == [
+        (HARD, "alice@example.com", "5.1.1")
+    ]
+
+
+def test_an_international_delivery_status_is_read() -> None:
+    # RFC 6533: message/global-delivery-status, UTF-8 addresses written as they are.
+    raw = (
+        POSTFIX.replace("message/delivery-status", "message/global-delivery-status")
+        .replace("Original-Recipient: rfc822;alice@example.com\n", "")
+        .replace(
+            "Final-Recipient: rfc822; alice@example.com",
+            "Final-Recipient: utf-8; ålice@exämple.com",
+        )
+    )
+    reading = read_message(raw.encode())
+    assert reading.details["format"] == "dsn"
+    assert [(n.kind, n.recipient) for n in reading.notices] == [(HARD, "ålice@exämple.com")]
+
+
+TOKEN = TOKENS["mailto-unsubscribe.eml"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "token"),
+    [
+        (f"unsubscribe {TOKEN}", "", TOKEN),
+        (f"UNSUBSCRIBE {TOKEN}", "", TOKEN),
+        (f"Re: Fwd: unsubscribe {TOKEN}", "", TOKEN),
+        (f"unsubscribe%20{TOKEN}", "", TOKEN),  # A mail program that did not decode the URL.
+        ("Unsubscribe", f"{TOKEN}\n\nthanks", TOKEN),
+        ("unsubscribe", f"unsubscribe {TOKEN}", TOKEN),
+        ("unsubscribe", "please remove me", ""),
+        (f"unsubscribe {TOKEN}x!", "", ""),
+    ],
+)
+def test_unsubscribe_subjects(subject: str, body: str, token: str) -> None:
+    raw = f"From: r@example.com\nTo: unsubscribe@news.example.org\nSubject: {subject}\n\n{body}\n"
+    (notice,) = read_message(raw.encode()).notices
+    assert notice.unsubscribe_token == token
+    assert notice.kind is (UNSUBSCRIBE if token else UNKNOWN)
+
+
+def test_a_newsletter_about_unsubscribing_is_no_unsubscribe_when_auto_replied() -> None:
+    raw = (
+        f"From: r@example.com\nTo: bounces+1.x@bounces.news.example.org\n"
+        f"Auto-Submitted: auto-replied\nSubject: Unsubscribe {TOKEN}\n\nI am away.\n"
+    )
+    (notice,) = read_message(raw.encode()).notices
+    assert notice.kind is AUTOREPLY and notice.unsubscribe_token == ""
+
+
+def test_a_newsletter_called_vacation_is_no_auto_reply() -> None:
+    raw = b"From: r@example.com\nSubject: Re: Our vacation deals\n\nSounds good!\n"
+    assert read_message(raw).notices[0].kind is UNKNOWN
+    raw = b"From: r@example.com\nSubject: Vacation: The Weekly #42\n\nAway.\n"
+    assert read_message(raw).notices[0].kind is AUTOREPLY

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from email.message import Message
 
-from newsletter.inbound.message_text import address_in, decoded_header, headers_of, part_text
+from newsletter.inbound.message_text import address_in, header_text, headers_of, part_text
 from newsletter.inbound.notices import Notice
 from newsletter.inbound.status_codes import judge
 
@@ -50,14 +50,13 @@ def recipient_blocks(report: Message) -> list[Message]:
     if isinstance(payload, list):
         # The parser split the part into blocks of fields already (the usual case).
         blocks = [block for block in payload if isinstance(block, Message)]
+        # message/global-delivery-status (RFC 6533) is read as one message: its first block
+        # as headers, the recipient blocks as its body.
+        if len(blocks) == 1 and isinstance(blocks[0].get_payload(), str):
+            blocks += _blocks_in(part_text(blocks[0]))
     else:
         # Some MTAs encode the part (base64, quoted-printable): decode, then split by hand.
-        text = part_text(report)
-        blocks = [
-            headers_of(chunk)
-            for chunk in text.replace("\r\n", "\n").split("\n\n")[:MAX_RECIPIENT_BLOCKS]
-            if chunk.strip()
-        ]
+        blocks = _blocks_in(part_text(report))
     named = [
         block
         for block in blocks
@@ -66,6 +65,11 @@ def recipient_blocks(report: Message) -> list[Message]:
     return named[:MAX_RECIPIENT_BLOCKS]
 
 
+def _blocks_in(text: str) -> list[Message]:
+    """The blocks of fields in a delivery-status text, split at blank lines."""
+    chunks = text.replace("\r\n", "\n").split("\n\n", MAX_RECIPIENT_BLOCKS)
+    return [headers_of(chunk) for chunk in chunks[:MAX_RECIPIENT_BLOCKS] if chunk.strip()]
+
+
 def _field(block: Message, name: str) -> str:
-    value = block.get(name)
-    return "" if value is None else decoded_header(value)
+    return header_text(block, name)

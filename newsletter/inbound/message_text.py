@@ -33,13 +33,23 @@ _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 def header_text(message: Message, name: str) -> str:
     """The first `name` header of `message` as one line of text ("" when absent or unreadable)."""
-    value = message.get(name)
-    return "" if value is None else decoded_header(value)
+    texts = header_texts(message, name, first=True)
+    return texts[0] if texts else ""
 
 
-def header_texts(message: Message, name: str) -> list[str]:
-    """Every `name` header of `message`, in the message's order, each as one line of text."""
-    return [decoded_header(value) for value in message.get_all(name) or ()]
+def header_texts(message: Message, name: str, *, first: bool = False) -> list[str]:
+    """Every `name` header of `message` (only the first with `first`), in the message's
+    order, each as one line of text."""
+    wanted = name.lower()
+    texts = []
+    # The raw values: what compat32's get() gives for raw 8-bit bytes (a Header object)
+    # reads as U+FFFD, the raw value keeps the bytes for decoded_header to decode.
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            texts.append(decoded_header(value))
+            if first:
+                break
+    return texts
 
 
 def decoded_header(value: object) -> str:

@@ -15,7 +15,7 @@ from email.message import Message
 from flufl.bounce import all_failures
 
 from newsletter.characters import one_line
-from newsletter.inbound.message_text import MAX_VALUE_CHARACTERS
+from newsletter.inbound.message_text import MAX_VALUE_CHARACTERS, header_text
 from newsletter.inbound.notices import Kind, Notice
 from newsletter.inbound.status_codes import STATUS, judge, status_in
 
@@ -100,7 +100,7 @@ def own_words_of(text: str) -> str:
 
 def is_delay_warning(message: Message, text: str) -> bool:
     """Whether a non-report message is an MTA's warning that delivery is still being tried."""
-    subject = str(message.get("Subject", ""))
+    subject = header_text(message, "Subject")
     return bool(_DELAY_SUBJECT.match(subject)) or (
         "delay" in subject.lower() and _DELAY_TEXT.search(text) is not None
     )
