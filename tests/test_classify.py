@@ -256,6 +256,21 @@ def test_a_message_larger_than_the_limit_is_not_read() -> None:
     assert len(raw) > MAX_MESSAGE_BYTES
 
 
+def test_thousands_of_parts_or_header_fields_are_not_read() -> None:
+    # No report has them, and the parser and header lookups would take seconds over them.
+    parts = b"--a\nContent-Type: text/plain\n\nx\n" * 5000
+    raw = b"From: a@b\nContent-Type: multipart/mixed; boundary=a\n\n" + parts + b"--a--\n"
+    assert read_message(raw).problem == "more than 1000 MIME parts"
+    raw = b"".join(b"X-Field-%d: v\n" % i for i in range(1500)) + b"\nbody\n"
+    assert read_message(raw).problem == "more than 1000 header fields"
+
+
+def test_a_bounce_with_a_large_returned_attachment_is_read() -> None:
+    raw = (BOUNCES / "exim-550-user-unknown.eml").read_bytes() + b"A" * (8 * 1024 * 1024)
+    (notice,) = read_message(raw).notices
+    assert (notice.kind, notice.recipient) == (HARD, "erin@example.org")
+
+
 def test_binary_junk() -> None:
     junk = bytes(random.Random(14).randrange(256) for _ in range(5000))
     reading = read_message(junk)

@@ -51,7 +51,9 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 """Larger messages are not read: no bounce or report is this large, and parsing one would
 hold up every message behind it."""
 MAX_PARTS = 1000
-"""A report has a handful of parts; a message with more is read as far as this."""
+"""A report has a handful of parts; a message with more is not read."""
+MAX_FIELDS = 1000
+"""A report has a few dozen header fields; a message with more is not read."""
 
 
 @dataclass
@@ -64,6 +66,8 @@ class _Parts:
     texts: list[Message] = field(default_factory=list)
     """The message's own text parts (none from inside a returned message)."""
     defects: list[MessageDefect] = field(default_factory=list)
+    too_many: bool = False
+    """More than MAX_PARTS parts: not read."""
 
 
 def read_message(raw: bytes, *, source: str = "") -> Reading:
@@ -74,6 +78,9 @@ def read_message(raw: bytes, *, source: str = "") -> Reading:
         return Reading(digest=digest, problem="empty message", source=source)
     if len(raw) > MAX_MESSAGE_BYTES:
         return Reading(digest=digest, problem="larger than 10 MB", source=source)
+    if raw.count(b"\n--") > 2 * MAX_PARTS:
+        # Boundary lines counted before parsing: the parser takes seconds over thousands of parts.
+        return Reading(digest=digest, problem=f"more than {MAX_PARTS} MIME parts", source=source)
     try:
         return _read(raw, digest, source)
     except Exception as error:  # The promise is a Reading for any input; the cause is kept.
@@ -87,9 +94,16 @@ def _read(raw: bytes, digest: str, source: str) -> Reading:
     message = message_from_bytes(raw)
     if not message.keys():
         return Reading(digest=digest, problem="not an email message: no header", source=source)
-    details = {"subject": header_text(message, "Subject"), "from": header_text(message, "From")}
+    if len(message) > MAX_FIELDS:
+        # No report has this many; looking up headers among them would take seconds each.
+        return Reading(
+            digest=digest, problem=f"more than {MAX_FIELDS} header fields", source=source
+        )
     parts = _walk(message)
-    notices, format_name = _notices(message, parts)
+    if parts.too_many:
+        return Reading(digest=digest, problem=f"more than {MAX_PARTS} MIME parts", source=source)
+    details = {"subject": header_text(message, "Subject"), "from": header_text(message, "From")}
+    notices, format_name = _notices(message, parts, raw)
     details["format"] = format_name
     if parts.defects:
         details["defects"] = ", ".join(sorted({type(d).__name__ for d in parts.defects}))
@@ -111,7 +125,7 @@ def _read(raw: bytes, digest: str, source: str) -> Reading:
     return Reading(digest=digest, notices=tuple(notices), source=source, details=details)
 
 
-def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
+def _notices(message: Message, parts: _Parts, raw: bytes) -> tuple[list[Notice], str]:
     """The notices of a parsed message and the name of the format they were read in."""
     verp = verp_of(message)
     if parts.statuses:
@@ -124,9 +138,8 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
         ]
         if notices:
             return notices, "dsn"
-        return plain_bounce_notices(
-            message, body_text(parts.texts), verp=verp, message_id=message_id
-        ), "dsn"
+        text = body_text(parts.texts)
+        return plain_bounce_notices(message, text, raw=raw, verp=verp, message_id=message_id), "dsn"
     if parts.feedback is not None or _is_report(message, "feedback-report"):
         fields = report_fields(parts.feedback) if parts.feedback is not None else None
         # The report goes to the feedback loop's address, not to a VERP one: the returned
@@ -152,7 +165,7 @@ def _notices(message: Message, parts: _Parts) -> tuple[list[Notice], str]:
     message_id = _returned_id(message, parts, text)
     # Bounces carry Auto-Submitted too: a message is an auto-reply only when it reports no
     # failed recipient.
-    notices = plain_bounce_notices(message, text, verp=verp, message_id=message_id)
+    notices = plain_bounce_notices(message, text, raw=raw, verp=verp, message_id=message_id)
     if notices:
         return notices, "bounce"
     if is_autoreply(message) and not _looks_like_report(message):
@@ -174,9 +187,12 @@ def _walk(message: Message) -> _Parts:
     parts = _Parts()
     pending = [message]
     seen = 0
-    while pending and seen < MAX_PARTS:
+    while pending:
         part = pending.pop()
         seen += 1
+        if seen > MAX_PARTS:
+            parts.too_many = True
+            break
         parts.defects.extend(part.defects)
         kind = part.get_content_type()
         if part.is_multipart() and not kind.startswith("message/"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from email import message_from_bytes
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -22,6 +23,8 @@ from newsletter.inbound.status_codes import STATUS, judge, status_in
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 100
+DETECTOR_BYTES = 64 * 1024
+"""flufl.bounce reads this much of a message at most: returned attachments can be megabytes."""
 # The lines after a recipient that hold its reason (Exim indents four, qmail writes three).
 _WINDOW_LINES = 8
 _DELAY_SUBJECT = re.compile(
@@ -49,15 +52,11 @@ _REPLY = re.compile(r"(?<![\d.])[45]\d\d(?=[ \-])")
 
 
 def plain_bounce_notices(
-    message: Message, text: str, *, verp: str, message_id: str
+    message: Message, text: str, *, raw: bytes, verp: str, message_id: str
 ) -> list[Notice]:
     """The notices of a non-RFC 3464 bounce, one per failed or delayed recipient flufl.bounce
     finds; [] when it finds none."""
-    try:
-        temporary, permanent = all_failures(message)
-    except Exception as error:  # flufl.bounce's detectors assume well-formed input.
-        log.warning("flufl.bounce failed on a message: %r", error)
-        temporary, permanent = frozenset(), frozenset()
+    temporary, permanent = _failures(message, raw)
     own_words = own_words_of(text)
     delayed = is_delay_warning(message, own_words)
     addresses = sorted(_decoded(temporary | permanent))[:MAX_RECIPIENTS]
@@ -85,6 +84,20 @@ def plain_bounce_notices(
             )
         )
     return notices
+
+
+def _failures(message: Message, raw: bytes) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """flufl.bounce's temporary and permanent failures in `message` (parsed from `raw`)."""
+    if message.get("From") is None:
+        return frozenset(), frozenset()  # Some detectors fail on a message without From.
+    if len(raw) > DETECTOR_BYTES:
+        # The detectors read every line of every part; a bounce's own words come first.
+        message = message_from_bytes(raw[:DETECTOR_BYTES])
+    try:
+        return all_failures(message)
+    except Exception as error:  # The detectors assume well-formed input; none is promised.
+        log.warning("flufl.bounce failed on a message: %r", error)
+        return frozenset(), frozenset()
 
 
 def from_mail_system(message: Message) -> bool:
