@@ -139,6 +139,9 @@ FORMATS: dict[str, tuple[Kind, str, str, str, str]] = {
         UNKNOWN, "", "", verp(1040, "Ij7kLm8N"), our_id(1040, "c8c8")),
 }  # fmt: skip
 
+POSTFIX = (BOUNCES / "postfix-550-user-unknown.eml").read_text()
+STATUS_PART = "Content-Type: message/delivery-status\n\n"
+
 TOKENS = {
     "mailto-unsubscribe.eml": "1042.d108b279434fe1d5.axEGpg.gRVC1hx3xV1G2xgPXwzM4p5ULO0",
     "mailto-unsubscribe-reply-token-in-body.eml": "7.ca70ecf5ca38f2c6.axEGpg.obWyLfg9E6G03o6eFXgaXsA2Vxc",
@@ -237,6 +240,26 @@ def test_a_report_for_several_recipients_gives_one_notice_each() -> None:
 )
 def test_judge(status: str, diagnostic: str, action: str, expected: tuple[Kind, str]) -> None:
     assert judge(status, diagnostic, action=action) == expected
+
+
+def test_the_verp_address_is_the_first_delivery_of_a_forwarded_mailbox() -> None:
+    # The bounce mailbox forwards to a team address: each delivery adds a Delivered-To on
+    # top, and ours (the address the MTA sent the bounce to) is the bottom one.
+    raw = POSTFIX.replace(
+        "Delivered-To: bounces+1001", "Delivered-To: ops-team@gmail.com\nDelivered-To: bounces+1001"
+    ).replace("X-Original-To: bounces+1001.Hq3vXk9Z@bounces.news.example.org\n", "")
+    (notice,) = read_message(raw.encode()).notices
+    assert notice.verp == verp(1001, "Hq3vXk9Z")
+
+
+def test_without_delivery_headers_the_to_header_is_the_verp_address() -> None:
+    raw = "\n".join(
+        line
+        for line in POSTFIX.split("\n")
+        if not line.startswith(("Delivered-To:", "X-Original-To:"))
+    )
+    (notice,) = read_message(raw.encode()).notices
+    assert notice.verp == verp(1001, "Hq3vXk9Z")
 
 
 # Bad input: a Reading with `problem` set, or at least no exception, whatever comes.
@@ -448,9 +471,6 @@ def test_never_raises_on_mutated_fixtures(
 
 
 # Report variants and unsubscribe subjects.
-
-POSTFIX = (BOUNCES / "postfix-550-user-unknown.eml").read_text()
-STATUS_PART = "Content-Type: message/delivery-status\n\n"
 
 
 def test_a_base64_encoded_delivery_status_is_read() -> None:
