@@ -64,6 +64,8 @@ FORMATS: dict[str, tuple[Kind, str, str, str, str]] = {
     "exim-unrouteable-address.eml": (
         HARD, "gina@no-such-domain.example", "", verp(1007, "Ka4bNm6Q"), our_id(1007, "beef")),
     "exim-delayed.eml": (DELAY, "hugo@busy.example", "4.7.1", verp(1008, "Qe9rTy5U"), ""),
+    "exim-retry-timeout-exceeded.eml": (
+        SOFT, "pia@down.example", "", verp(1041, "Mn8oPq9R"), our_id(1041, "d9d9")),
     "exim-5.7.1-spam-rejected.eml": (
         POLICY, "ivan@strict.example", "5.7.1", verp(1009, "Ux1cVb7N"), our_id(1009, "abba")),
     # Sendmail

@@ -41,10 +41,12 @@ _POLICY_WORDS = re.compile(
     r"|policy|rejected by content filter|not authorized to send|unauthenticated",
     re.IGNORECASE,
 )
-_FULL_WORDS = re.compile(
+_PASSING_WORDS = re.compile(
     r"mailbox (?:is )?full|over ?quota|quota exceeded|exceeded (?:the |their |his |her )?"
     r"(?:storage|quota)|insufficient (?:system )?storage|mailbox size limit|message too (?:large|big)"
-    r"|message size exceeds|size limit|too many messages|temporarily|try again later",
+    r"|message size exceeds|size limit|too many messages|temporarily|try again later"
+    # Given up on after retries (Exim's `retry timeout exceeded`): the address may be good.
+    r"|retry timeout exceeded|timed out|connection refused|network is unreachable",
     re.IGNORECASE,
 )
 _GONE_WORDS = re.compile(
@@ -119,7 +121,7 @@ def _kind_of_words(code: str, diagnostic: str) -> Kind:
         return Kind.UNKNOWN
     if _POLICY_WORDS.search(diagnostic):
         return Kind.POLICY
-    if _FULL_WORDS.search(diagnostic):
+    if _PASSING_WORDS.search(diagnostic):
         return Kind.SOFT
     if _GONE_WORDS.search(diagnostic):
         return Kind.HARD
