@@ -55,7 +55,8 @@ def plain_bounce_notices(
     message: Message, text: str, *, raw: bytes, verp: str, message_id: str
 ) -> list[Notice]:
     """The notices of a non-RFC 3464 bounce, one per failed or delayed recipient flufl.bounce
-    finds; [] when it finds none."""
+    finds (or, in a mail system's message, each `address: 5xx reply` line names); [] when
+    there is none."""
     temporary, permanent = _failures(message, raw)
     own_words = own_words_of(text)
     delayed = is_delay_warning(message, own_words)
