@@ -1,19 +1,22 @@
 """What an inbound message says: `read_message(raw) -> Reading`, for every message, never raising.
 
-The message is parsed once, then read as the first of these it is:
+The message is parsed once, then read as the first of these it is (`details["format"]`):
 
-    an RFC 3464 delivery report    -> one notice per recipient block (dsn.py)
-    an ARF or JMRP complaint       -> COMPLAINT (feedback.py)
-    an Amazon SES notification     -> the notices of its JSON (ses.py)
-    an unsubscribe by mail         -> UNSUBSCRIBE with the token (mailto.py)
-    an auto-reply                  -> AUTOREPLY (autoreply.py)
-    any other bounce               -> flufl.bounce's recipients, judged by their words (plain_bounces.py)
-    anything else                  -> UNKNOWN, kept for a human
+    an RFC 3464 delivery report    -> one notice per recipient block (dsn.py)          dsn
+    an ARF or JMRP complaint       -> COMPLAINT (feedback.py)                          arf, jmrp
+    an Amazon SES notification     -> the notices of its JSON (ses.py)                 ses
+    an unsubscribe by mail         -> UNSUBSCRIBE with the token (mailto.py)           mailto
+    any other bounce               -> flufl.bounce's recipients, judged by their words bounce
+                                      (plain_bounces.py)
+    an auto-reply                  -> AUTOREPLY (autoreply.py)                         autoreply
+    a delay warning of no report   -> DELAY without a recipient                        delay
+    anything else                  -> UNKNOWN, kept for a human                        unknown
 
-Reports come before auto-replies because a delivery report carries Auto-Submitted too, and
-flufl.bounce's detectors only run when the message is no report (they are the slow part).
-A message that cannot be read at all (empty, larger than MAX_MESSAGE_BYTES, no header)
-gives a Reading with `problem` set and no notice.
+Bounces come before auto-replies because MTAs mark bounces `Auto-Submitted: auto-replied`
+too, and flufl.bounce's detectors only run when the message is no report (they are the slow
+part). A message that cannot be read (empty, larger than MAX_MESSAGE_BYTES, no header, too
+many parts or fields, cut short with nothing readable left) gives a Reading with `problem`
+set and no notice; every other Reading has at least one notice.
 """
 
 from __future__ import annotations
