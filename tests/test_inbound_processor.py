@@ -78,7 +78,7 @@ class Newsletter:
 
 def make_newsletter(root: Path, mailings: int = 1, **settings: str) -> Newsletter:
     """A migrated project with READERS, each sent `mailings` mailings (rows made directly)."""
-    (root / "config").mkdir()
+    (root / "config").mkdir(parents=True)
     extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
