@@ -38,7 +38,10 @@ from tests.inbound_mail import read_test_message
 project = load_project(Path(sys.argv[1]))
 engine = create_db_engine(database_url(project))
 source = open_source(sys.argv[2], project.secrets, project.root)
-process_source(engine, source, settings=InboundSettings.of(project), now=utcnow, read=read_test_message)
+process_source(
+    engine, source, settings=InboundSettings.of(project), now=utcnow, read=read_test_message,
+    batch=10,
+)
 """
 
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from newsletter.characters import forbidden_character
-from newsletter.deliver.models import Delivery, Mailing
+from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.notices import Kind, Notice
 from newsletter.subscribers.addresses import address_key
@@ -78,7 +81,7 @@ class Matcher:
             if _looks_like_ours(self.return_paths, verp):
                 return Match("none", reason="forged return path: its signature does not check")
             return None
-        delivery = session.get(Delivery, delivery_id)
+        delivery = _delivery(session, delivery_id)
         if delivery is None:
             return Match("none", reason=f"return path of delivery {delivery_id}, since deleted")
         return _of(delivery, "verp")
@@ -89,9 +92,8 @@ class Matcher:
         if found is None or found.group(3).lower().rstrip(".") != self.sender_domain.lower():
             return None
         uid, delivery_id = found.group(1), int(found.group(2))
-        delivery = session.get(Delivery, delivery_id)
-        mailing = session.get(Mailing, delivery.mailing_id) if delivery else None
-        if delivery is None or mailing is None or mailing.uid != uid or delivery.state != "sent":
+        delivery = _delivery(session, delivery_id)
+        if delivery is None or delivery.uid != uid or delivery.state != "sent":
             return None
         # A Message-ID is not signed (every reader sees their own): one that names another
         # subscriber than the recipient the report names is not believed.
@@ -107,14 +109,15 @@ class Matcher:
         if subscriber is None:
             return Match("none", reason="no subscriber has the recipient's address")
         latest = session.exec(
-            select(Delivery)
+            select(Delivery.id)
             .where(Delivery.subscriber_id == subscriber.id, Delivery.state == "sent")
             .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
             .limit(1)
         ).first()
-        if latest is None:
+        delivery = _delivery(session, latest) if latest is not None else None
+        if delivery is None:
             return Match("none", reason="the recipient was never sent a mailing")
-        return _of(latest, "recipient")
+        return _of(delivery, "recipient")
 
     def _by_token(self, session: Session, token: str) -> Match:
         if self.tokens is None:
@@ -135,7 +138,34 @@ class Matcher:
         return Match("token", delivery_id, mailing_id, subscriber.id)
 
 
-def _of(delivery: Delivery, matched_by: str) -> Match:
+class _Delivery(NamedTuple):
+    id: int
+    mailing_id: int
+    subscriber_id: int | None
+    state: str
+    uid: str
+    """Its mailing's uid (in its Message-ID)."""
+
+
+# Built once: a statement made anew for each notice costs more than the query itself.
+_DELIVERY_BY_ID = (
+    sql_select(
+        DELIVERY.c.id, DELIVERY.c.mailing_id, DELIVERY.c.subscriber_id, DELIVERY.c.state,
+        MAILING.c.uid,
+    )
+    .join_from(DELIVERY, MAILING, DELIVERY.c.mailing_id == MAILING.c.id)
+    .where(DELIVERY.c.id == bindparam("id"))
+)  # fmt: skip
+
+
+def _delivery(session: Session, delivery_id: int) -> _Delivery | None:
+    """The delivery with this id and its mailing's uid, or None (one Core query: a pass
+    matches thousands)."""
+    row = session.connection().execute(_DELIVERY_BY_ID, {"id": delivery_id}).first()
+    return _Delivery(*row) if row is not None else None
+
+
+def _of(delivery: _Delivery, matched_by: str) -> Match:
     return Match(matched_by, delivery.id, delivery.mailing_id, delivery.subscriber_id)
 
 

@@ -16,20 +16,26 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.characters import one_line
 from newsletter.config import Project
 from newsletter.db import lock_for_writing
 from newsletter.deliver.return_path import return_paths_of
 from newsletter.inbound.matching import Match, Matcher
-from newsletter.inbound.models import MAX_DIAGNOSTIC, InboundEvent, InboundMessage
+from newsletter.inbound.models import (
+    INBOUND_EVENT,
+    INBOUND_MESSAGE,
+    MAX_DIAGNOSTIC,
+    InboundMessage,
+)
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
 from newsletter.inbound.policy import BouncePolicy, apply
 from newsletter.inbound.sources import Source
@@ -37,6 +43,8 @@ from newsletter.subscribers.addresses import address_hash, address_key
 from newsletter.subscribers.tokens import MIN_SECRET_LENGTH, Tokens
 
 log = logging.getLogger(__name__)
+BATCH = 100
+"""Messages of a pass stored in one transaction (then moved): a kill repeats none of them."""
 MAX_NOTICES = 1000
 """Notices stored per message: a report naming more is cut there (and says so)."""
 # Kinds that would change a subscriber: unmatched, a human should look at them.
@@ -93,54 +101,85 @@ def process(
 ) -> Processed:
     """Store `reading` and apply the policy, in one transaction; a reading whose digest was
     stored before changes nothing (`Processed.duplicate`)."""
-    digest = (
-        reading.digest
-        if _DIGEST.fullmatch(reading.digest)
-        else digest_of(reading.digest.encode("utf-8", "replace"))
-    )
+    return process_batch(engine, [reading], settings=settings, now=now)[0]
+
+
+def process_batch(
+    engine: Engine, readings: Sequence[Reading], *, settings: InboundSettings, now: datetime
+) -> list[Processed]:
+    """Store `readings` and apply the policy, all in one transaction (all or none of them);
+    each reading whose digest was stored before (or earlier in the batch) changes nothing."""
+    digests = [_digest(reading) for reading in readings]
     try:
         with Session(engine) as session:
             lock_for_writing(session.connection())  # SQLite: the write lock, until commit.
-            stored = _stored(session, digest)
-            if stored is not None:
-                return stored
-            processed = _store(session, reading, digest, settings, now)
+            stored = _stored(session, digests)
+            results = []
+            for reading, digest in zip(readings, digests, strict=True):
+                if digest in stored:
+                    results.append(stored[digest])
+                    continue
+                processed = _store(session, reading, digest, settings, now)
+                stored[digest] = Processed(digest, True, processed.kept, (), processed.problem)
+                results.append(processed)
             session.commit()
-            return processed
+            return results
     except IntegrityError:
-        # Another process stored the same digest meanwhile (PostgreSQL, no write lock).
+        # Another process stored one of these digests meanwhile (PostgreSQL: no write lock).
+        if len(readings) > 1:
+            return [process(engine, one, settings=settings, now=now) for one in readings]
         with Session(engine) as session:
-            stored = _stored(session, digest)
-        if stored is None:
+            found = _stored(session, digests)
+        if not found:
             raise
-        return stored
+        return [found[digests[0]]]
 
 
-def _stored(session: Session, digest: str) -> Processed | None:
-    message = session.exec(select(InboundMessage).where(InboundMessage.digest == digest)).first()
-    if message is None:
-        return None
-    return Processed(digest, duplicate=True, kept=message.kept, problem=message.problem)
+def _digest(reading: Reading) -> str:
+    """The reading's digest as stored: a SHA-256 in hex (anything else is hashed to one)."""
+    if _DIGEST.fullmatch(reading.digest):
+        return reading.digest
+    return digest_of(reading.digest.encode("utf-8", "replace"))
+
+
+def _stored(session: Session, digests: list[str]) -> dict[str, Processed]:
+    """The outcomes stored before of those of `digests` that were: duplicates now."""
+    found = session.exec(
+        select(InboundMessage.digest, InboundMessage.kept, InboundMessage.problem).where(
+            col(InboundMessage.digest).in_(set(digests))
+        )
+    )
+    return {
+        digest: Processed(digest, duplicate=True, kept=kept, problem=problem)
+        for digest, kept, problem in found
+    }
+
+
+# Statements built once: a pass stores thousands of rows.
+_INSERT_MESSAGE = insert(INBOUND_MESSAGE).returning(INBOUND_MESSAGE.c.id)
+_INSERT_EVENT = insert(INBOUND_EVENT)
 
 
 def _store(
     session: Session, reading: Reading, digest: str, settings: InboundSettings, now: datetime
 ) -> Processed:
+    """One new reading stored: its message row, one event per notice, the policy applied.
+
+    Rows are written with Core statements on the session's connection (a pass stores
+    thousands); the policy's changes go through the registry, in the same transaction.
+    """
+    connection = session.connection()
     source = _text(reading.source, 500)
     problem = _text(reading.problem, 500)
     notices = reading.notices[:MAX_NOTICES]
     if len(reading.notices) > MAX_NOTICES:
         problem = problem or f"{len(reading.notices)} notices: only the first {MAX_NOTICES} kept"
-    message = InboundMessage(
-        digest=digest,
-        source=source,
-        kinds=_text(",".join(sorted({notice.kind.value for notice in notices})), 200),
-        problem=problem,
-        received_at=now,
-    )
-    session.add(message)
-    session.flush()
-    assert message.id is not None
+    kinds = _text(",".join(sorted({notice.kind.value for notice in notices})), 200)
+    message_id = connection.execute(
+        _INSERT_MESSAGE,
+        {"digest": digest, "source": source, "problem": problem, "kept": False,
+         "received_at": now, "kinds": kinds},
+    ).scalar_one()  # fmt: skip
     events = []
     for notice in notices:
         match = settings.matcher.match(session, notice)
@@ -151,11 +190,15 @@ def _store(
                 session, settings.policy, notice.kind, match.subscriber_id, match.delivery_id,
                 why=why, now=now,
             )  # fmt: skip
-        session.add(_event(message.id, notice, match, action, source, now))
-        session.flush()  # The next notice's soft bounce count sees this one.
+        # Written now: the next notice's soft bounce count sees this one.
+        connection.execute(_INSERT_EVENT, _event(message_id, notice, match, action, source, now))
         events.append(Event(notice, match, action))
-    message.kept = bool(problem) or not notices or any(_for_a_human(event) for event in events)
-    return Processed(digest, kept=message.kept, events=tuple(events), problem=problem)
+    kept = bool(problem) or not notices or any(_for_a_human(event) for event in events)
+    if kept:
+        connection.execute(
+            update(INBOUND_MESSAGE).where(INBOUND_MESSAGE.c.id == message_id).values(kept=True)
+        )
+    return Processed(digest, kept=kept, events=tuple(events), problem=problem)
 
 
 def _for_a_human(event: Event) -> bool:
@@ -166,23 +209,24 @@ def _for_a_human(event: Event) -> bool:
 
 def _event(
     message_id: int, notice: Notice, match: Match, action: str, source: str, now: datetime
-) -> InboundEvent:
+) -> dict[str, Any]:
+    """The inbound_event row of one notice: the recipient only as its suppression hash."""
     recipient = _text(notice.recipient, 320).strip("<> ")
-    return InboundEvent(
-        message_id=message_id,
-        kind=notice.kind.value,
-        delivery_id=match.delivery_id,
-        mailing_id=match.mailing_id,
-        subscriber_id=match.subscriber_id,
-        recipient_hash=address_hash(address_key(recipient)) if recipient else "",
-        status=_text(notice.status, 16),
-        diagnostic=_text(notice.diagnostic, MAX_DIAGNOSTIC),
-        matched_by=match.matched_by,
-        reason=_text(match.reason, 200),
-        action=action,
-        source=source,
-        at=now,
-    )
+    return {
+        "message_id": message_id,
+        "kind": notice.kind.value,
+        "delivery_id": match.delivery_id,
+        "mailing_id": match.mailing_id,
+        "subscriber_id": match.subscriber_id,
+        "recipient_hash": address_hash(address_key(recipient)) if recipient else "",
+        "status": _text(notice.status, 16),
+        "diagnostic": _text(notice.diagnostic, MAX_DIAGNOSTIC),
+        "matched_by": match.matched_by,
+        "reason": _text(match.reason, 200),
+        "action": action,
+        "source": source,
+        "at": now,
+    }
 
 
 def _text(value: str, length: int) -> str:
@@ -233,32 +277,64 @@ def process_source(
     now: datetime | Callable[[], datetime],
     limit: int | None = None,
     read: Reader | None = None,
+    batch: int = BATCH,
 ) -> PassReport:
     """One pass over `source`: each message read (by `read`, else inbound/classify.py),
     processed and then moved (or flagged for a human); a message that cannot be processed is
-    logged and kept, and the pass goes on. At most `limit` messages."""
+    logged and kept, and the pass goes on. At most `limit` messages.
+
+    Messages are stored `batch` at a time, in one transaction, and moved once it is committed:
+    a kill loses the batch's transaction, never a message, and leaves the messages in place.
+    """
     read = read or reader()
     report = PassReport(source.name)
+    pending: list[tuple[str, Reading]] = []
     for count, (key, raw) in enumerate(source.messages()):
         if limit is not None and count >= limit:
             break
-        moment = now() if callable(now) else now
-        try:
-            reading = read(raw, source.name)
-        except Exception as error:  # read_message never raises; if it does, keep the message.
-            log.exception("%s: %s could not be read", source.name, key)
-            reading = Reading(digest_of(raw), problem=f"unreadable: {error}", source=source.name)
-        try:
-            processed = process(engine, reading, settings=settings, now=moment)
-        except (DataError, IntegrityError):
-            # Something in this message the database refuses: keep it for a human, go on.
-            log.exception("%s: %s could not be stored", source.name, key)
-            report.failed += 1
-            _finish(source, key, kept=True)
-            continue
+        pending.append((key, _read(read, raw, key, source.name)))
+        if len(pending) >= batch:
+            _store_and_finish(engine, source, pending, settings, now, report)
+            pending = []
+    if pending:
+        _store_and_finish(engine, source, pending, settings, now, report)
+    return report
+
+
+def _read(read: Reader, raw: bytes, key: str, source: str) -> Reading:
+    try:
+        return read(raw, source)
+    except Exception as error:  # read_message never raises; if it does, keep the message.
+        log.exception("%s: %s could not be read", source, key)
+        return Reading(digest_of(raw), problem=f"unreadable: {error}", source=source)
+
+
+def _store_and_finish(
+    engine: Engine,
+    source: Source,
+    pending: list[tuple[str, Reading]],
+    settings: InboundSettings,
+    now: datetime | Callable[[], datetime],
+    report: PassReport,
+) -> None:
+    """Store a batch, then move or flag each of its messages as its outcome says."""
+    moment = now() if callable(now) else now
+    try:
+        outcomes = process_batch(
+            engine, [reading for _, reading in pending], settings=settings, now=moment
+        )
+    except (DataError, IntegrityError):
+        if len(pending) > 1:  # One message the database refuses: find it, store the others.
+            for one in pending:
+                _store_and_finish(engine, source, [one], settings, now, report)
+            return
+        log.exception("%s: %s could not be stored", source.name, pending[0][0])
+        report.failed += 1
+        _finish(source, pending[0][0], kept=True)
+        return
+    for (key, _), processed in zip(pending, outcomes, strict=True):
         _count(report, processed)
         _finish(source, key, kept=processed.kept)
-    return report
 
 
 def _count(report: PassReport, processed: Processed) -> None:
