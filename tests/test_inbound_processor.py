@@ -76,14 +76,17 @@ class Newsletter:
             return list(rows)
 
 
-def make_newsletter(root: Path, mailings: int = 1, **settings: str) -> Newsletter:
-    """A migrated project with READERS, each sent `mailings` mailings (rows made directly)."""
+def make_newsletter(
+    root: Path, mailings: int = 1, *, database: str = "sqlite:///news.db", **settings: str
+) -> Newsletter:
+    """A migrated project with READERS, each sent `mailings` mailings (rows made directly);
+    SQLite unless `database` names another."""
     (root / "config").mkdir(parents=True)
     extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\n'
-        f'database_url = "sqlite:///news.db"\nbounce_address = "{BOUNCES}"\n{extra}',
+        f'database_url = "{database}"\nbounce_address = "{BOUNCES}"\n{extra}',
         encoding="utf-8",
     )
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
