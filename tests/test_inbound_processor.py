@@ -351,3 +351,18 @@ def test_settings_need_the_secret_key_for_return_paths(tmp_path: Path) -> None:
 
     with pytest.raises(NewsletterError, match="NEWSLETTER_SECRET_KEY"):
         InboundSettings.of(project)
+
+
+def test_one_subscriber_bounced_twice_in_one_batch_is_acted_on_once(tmp_path: Path) -> None:
+    from newsletter.inbound.processor import process_batch
+
+    news = make_newsletter(tmp_path, mailings=2)
+    readings = [
+        Reading(digest_of(f"{n}".encode()), (Notice(kind, verp=news.verp("ada@example.org", n)),))
+        for n, kind in ((1, Kind.HARD), (2, Kind.COMPLAINT))
+    ]
+    outcomes = process_batch(news.engine, readings, settings=news.settings, now=NOW)
+    assert [o.events[0].action for o in outcomes] == ["suppressed", "already"]
+    assert news.subscriber("ada@example.org").status == "bounced"
+    assert news.suppressed("ada@example.org") == "bounced"
+    assert [kind for kind, _ in news.consent("ada@example.org")] == ["add", "bounced"]

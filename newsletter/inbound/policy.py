@@ -24,6 +24,9 @@ from newsletter.inbound.notices import Kind
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
+DONE = ("unsubscribed", "bounced", "complained")
+"""Statuses that mail never goes to again: a later notice finds nothing left to do."""
+
 
 @dataclass(frozen=True)
 class BouncePolicy:
@@ -52,11 +55,30 @@ def apply(
         Kind.UNSUBSCRIBE,
     ):
         return "none"
+    # The changes of a batch are flushed together at its commit, not one query at a time
+    # (nothing this reads depends on them: the soft bounce count reads events, written
+    # already); a subscriber acted on twice in one batch is found done the second time.
+    with session.no_autoflush:
+        return _apply(session, policy, kind, subscriber_id, delivery_id, why=why, now=now)
+
+
+def _apply(
+    session: Session,
+    policy: BouncePolicy,
+    kind: Kind,
+    subscriber_id: int,
+    delivery_id: int | None,
+    *,
+    why: str,
+    now: datetime,
+) -> str:
     # Its row locked on PostgreSQL (SQLite holds the write lock already): two processors
     # counting the same subscriber's soft bounces at once cannot both stay under the limit.
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
     if subscriber is None:
         return "none"
+    if subscriber.status in DONE:
+        return "already"  # Unsubscribed and suppressed before (registry.unsubscribe).
     if kind is Kind.SOFT:
         count = _soft_bounces(session, subscriber_id, delivery_id, now - policy.soft_bounce_window)
         if count < policy.soft_bounce_limit:
