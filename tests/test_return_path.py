@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import Config
 from newsletter.deliver.return_path import ReturnPaths
@@ -148,3 +150,20 @@ def test_the_next_envelope_is_announced_with_its_own_return_path(
         assert outcome.state == "sent"
     assert script.connections == 1 and len(script.messages) == 5
     assert script.commands.count("MAIL") == 5 and "RSET" not in script.commands
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.integers(min_value=1, max_value=2**63 - 1))
+def test_every_delivery_id_reads_back_from_its_return_path(delivery_id: int) -> None:
+    paths = ReturnPaths(SECRET, BOUNCES)
+    address = paths.for_delivery(delivery_id)
+    assert len(address.partition("@")[0]) <= 64
+    assert paths.delivery_of(address) == delivery_id
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.text(max_size=300) | st.builds(lambda s: f"bounces+{s}@bounces.news.example.org", st.text())
+)
+def test_no_string_makes_up_a_delivery(text: str) -> None:
+    assert ReturnPaths(SECRET, BOUNCES).delivery_of(text) is None
