@@ -32,6 +32,9 @@ issues_dir = "content/issues"
 archive_dir = "public"
 archive_page_size = 10
 feed_entries = 0
+bounce_address = "bounces@bounces.news.example.org"
+soft_bounce_limit = 5
+soft_bounce_days = 14.0
 unsubscribe_address = "leave@news.example.org"
 retry_delay = 30.0
 max_attempts = 5
@@ -123,6 +126,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "archive_dir": "public",
         "archive_page_size": 10,
         "feed_entries": 0,
+        "bounce_address": "bounces@bounces.news.example.org",
+        "soft_bounce_limit": 5,
+        "soft_bounce_days": 14.0,
         "unsubscribe_address": "leave@news.example.org",
         "editor_address": "Editors@news.example.org",
         "misfire_grace": 3600.0,

@@ -105,6 +105,7 @@ def test_the_tables_checked_for_are_the_ones_the_migrations_make(tmp_path: Path)
 def test_models_and_migrations_describe_the_same_schema(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade(engine)
+    import newsletter.inbound.models
     import newsletter.schedule.models
     import newsletter.subscribers.models  # noqa: F401
 

@@ -39,6 +39,7 @@ def _register() -> None:
         content,
         database,
         delivery,
+        inbound,
         preview,
         schedule,
         server,
@@ -51,6 +52,7 @@ def _register() -> None:
     preview.register(app)
     subscribers.register(app)
     delivery.register(app)
+    inbound.register(app)
     schedule.register(app)
     database.register(app)
     server.register(app)

@@ -153,6 +153,21 @@ class Config(BaseModel):
         default_factory=dict,
         description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
+    # Issue 14, part B: return paths and the bounce policy.
+    bounce_address: str = Field(
+        "",
+        description="Base of the VERP return paths: each delivery's envelope sender becomes LOCAL+ID-SIGNATURE@DOMAIN (signed with NEWSLETTER_SECRET_KEY), so a bounce names its delivery; empty: the sender address, as before.",
+    )
+    soft_bounce_limit: int = Field(
+        3,
+        ge=1,
+        description="Soft bounces (mailbox full, a deferral given up on) of one subscriber within soft_bounce_days that suppress the address.",
+    )
+    soft_bounce_days: float = Field(
+        30.0,
+        gt=0,
+        description="Days over which soft bounces are counted against soft_bounce_limit.",
+    )
 
     @field_validator("name", "sender_name")
     @classmethod
@@ -190,6 +205,16 @@ class Config(BaseModel):
             ).normalized
         except EmailNotValidError as error:
             raise ValueError(f"{value!r} is not a valid email address: {error}") from error
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str) -> str:
+        from newsletter.deliver.return_path import bounce_address_problem
+
+        problem = bounce_address_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

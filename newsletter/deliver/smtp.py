@@ -122,12 +122,13 @@ class SmtpTransport:
         message: bytes,
         name: str = "",
         following: str | None = None,
+        following_sender: str = "",
     ) -> Outcome:
         """Deliver one message and say what became of it.
 
-        With `following` (the next message's recipient, same sender) and a server that
-        pipelines, that envelope is written right behind this message's data: each message
-        then costs one round trip instead of two.
+        With `following` (the next message's recipient; its sender is `following_sender`, or
+        this one's when "") and a server that pipelines, that envelope is written right behind
+        this message's data: each message then costs one round trip instead of two.
 
         A connection found dead before the server answered anything (it timed out while idle)
         is reopened once. Once the server has answered, its answer is the outcome, even if it
@@ -139,7 +140,8 @@ class SmtpTransport:
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
         envelope = (_ascii_domain(sender), _ascii_domain(recipient))
-        then = (envelope[0], _ascii_domain(following)) if following else None
+        then_sender = _ascii_domain(following_sender) if following_sender else envelope[0]
+        then = (then_sender, _ascii_domain(following)) if following else None
         for attempt in (1, 2):
             transaction = _Transaction()
             try:

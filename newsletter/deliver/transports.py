@@ -36,8 +36,9 @@ from newsletter.files import atomic_write_bytes
 class Transport(Protocol):
     """Carries finished messages, one recipient each; `name` names the message (for files).
 
-    `following` is the recipient of the next message, when the caller knows it: SMTP
-    announces that envelope together with this message, saving a round trip.
+    `following` is the recipient of the next message, when the caller knows it, and
+    `following_sender` its envelope sender ("": this message's): SMTP announces that envelope
+    together with this message, saving a round trip.
     """
 
     def send(
@@ -47,6 +48,7 @@ class Transport(Protocol):
         message: bytes,
         name: str = "",
         following: str | None = None,
+        following_sender: str = "",
     ) -> Outcome: ...
 
     def close(self) -> None: ...
@@ -121,6 +123,7 @@ class _Local(abc.ABC):
         message: bytes,
         name: str = "",
         following: str | None = None,
+        following_sender: str = "",
     ) -> Outcome:
         return self.hand_over(message, name)
 

@@ -37,6 +37,7 @@ from newsletter.deliver.outbox import (
     subscribers_now,
     worker_name,
 )
+from newsletter.deliver.return_path import ReturnPaths, return_paths_of
 from newsletter.deliver.signing import Signer, signer_for
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.subscribers.tokens import Tokens, page_url
@@ -118,6 +119,7 @@ class Worker:
         self.templates = load_templates(engine, job.mailing_id, self.sender)
         self.tokens = Tokens(job.secrets.get("NEWSLETTER_SECRET_KEY", ""))
         self.signer: Signer | None = signer_for(config, job.secrets)
+        self.return_paths: ReturnPaths | None = return_paths_of(config.bounce_address, job.secrets)
         self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
         self.name = worker_name()
         self.interval = 1.0 / job.rate if job.rate else 0.0
@@ -159,13 +161,13 @@ class Worker:
         results: list[Result] = []
         finished: set[int] = set()
         refusals = [self._refusal(claimed, people) for claimed in batch]
-        # Who will be sent to, in order: the transport announces the next envelope behind
-        # each message (one round trip per message with SMTP pipelining).
-        addresses = [
-            None if refused else people[c.subscriber_id or 0].email
+        # The envelopes that will be sent, in order: the transport announces the next one
+        # behind each message (one round trip per message with SMTP pipelining).
+        envelopes = [
+            None if refused else (self._envelope_sender(c.id), people[c.subscriber_id or 0].email)
             for c, refused in zip(batch, refusals, strict=True)
         ]
-        following = [next(filter(None, addresses[at + 1 :]), None) for at in range(len(batch))]
+        following = [next(filter(None, envelopes[at + 1 :]), None) for at in range(len(batch))]
         try:
             for claimed, refused, then in zip(batch, refusals, following, strict=True):
                 if self._stopping(stop):
@@ -216,8 +218,18 @@ class Worker:
             return Result(claimed.id, claimed.attempts, "failed", reason)
         return None
 
+    def _envelope_sender(self, delivery_id: int) -> str:
+        """The delivery's Return-Path: its signed VERP address, else the sender address."""
+        if self.return_paths is None:
+            return self.sender.address
+        return self.return_paths.for_delivery(delivery_id)
+
     def _deliver_one(
-        self, claimed: Claimed, person: Person, date: str, following: str | None = None
+        self,
+        claimed: Claimed,
+        person: Person,
+        date: str,
+        following: tuple[str, str] | None = None,
     ) -> Result:
         """Make the message for one recipient, send it, and say what became of it."""
         assert claimed.subscriber_id is not None
@@ -236,12 +248,14 @@ class Worker:
         if self.signer is not None:
             message = self.signer.sign(message)
         self._pace()
+        then = None if self.interval else following
         outcome = self.transport.send(
-            self.sender.address,
+            self._envelope_sender(claimed.id),
             person.email,
             message,
             recipient.message_id,
-            following=None if self.interval else following,
+            following=then[1] if then else None,
+            following_sender=then[0] if then else "",
         )
         if outcome.state != "sent":
             log.info(
