@@ -5,18 +5,22 @@
     editions       the issue rendered in each offered locale, ready to send
     start_send     its mailing made (once) and its audience queued, now or at each reader's
                    local time
+    send_issue     the whole send: checked, started (or resumed, or its failures queued
+                   again), then delivered until every delivery is final, with progress and stop
     ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
     project_sent_issues  the issues whose send started, and when: what the archive publishes
 
-This module joins content, render and deliver: the CLI and the scheduler both start sends
-through it, so a scheduled send is the same send as a manual one.
+This module joins content, render and deliver: the CLI, the scheduler (and later the API and
+the dashboard) start sends through it, so a scheduled send is the same send as a manual one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +36,7 @@ if TYPE_CHECKING:  # Imported where used: the CLI imports this module to list it
     from newsletter.deliver.audience import LocalTime
     from newsletter.deliver.compose import Content
     from newsletter.deliver.models import Mailing
+    from newsletter.deliver.sending import Progress
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +68,7 @@ def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> lis
     renderer = Renderer(project)
     made = []
     for locale in wanted or offered_locales(issue, project.config):
-        rendered = renderer.render(issue, locale)
+        rendered = renderer.render(issue, locale, web=False)  # The web page is not mailed.
         url = web_url(project.config.base_url, locale, issue.slug)
         made.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
     return made
@@ -162,6 +167,85 @@ def start_send(
         engine, issue.slug, made, commit=commit, dirty=dirty, tag=tag,
         default_locale=fallback_locale(project, issue), now=clock(), local_time=local_time,
     )  # fmt: skip
+
+
+class SendMode(StrEnum):
+    """What a send does before it delivers."""
+
+    NEW = "new"
+    """Start the send, or add the subscribers who joined since it started."""
+    RESUME = "resume"
+    """Continue an interrupted send: nobody new is added."""
+    ONLY_FAILED = "only_failed"
+    """Queue the failed deliveries again (except to addresses suppressed since), then deliver."""
+
+
+@dataclass(frozen=True)
+class SendStarted:
+    """Where a send stands when its delivery begins: what the caller tells the operator."""
+
+    mailing: Mailing
+    mode: SendMode
+    added: int = 0
+    """Subscribers added to the audience now."""
+    requeued: int = 0
+    """Failed deliveries queued again (SendMode.ONLY_FAILED)."""
+    offers: list[Offer] = field(default_factory=list)
+    """The editions chosen now, offered or held back and why (only when the send is new)."""
+    later: list[tuple[datetime, int]] = field(default_factory=list)
+    """(due time, deliveries) waiting for their readers' local time: `newsletter run` sends them."""
+
+
+def send_issue(
+    project: Project,
+    engine: Engine,
+    issue: Issue,
+    *,
+    mode: SendMode = SendMode.NEW,
+    tag: str | None = None,
+    clock: Callable[[], datetime],
+    stop: Callable[[], bool] = lambda: False,
+    started: Callable[[SendStarted], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> tuple[Mailing, Progress]:
+    """Send `issue` to its audience: the settings checked, the send started (a draft refused),
+    resumed or its failures queued again as `mode` says; `started` is told where it stands;
+    then delivered until every delivery is final (retries waited out) or `stop()`. The mailing
+    and where the delivery ended.
+
+    `engine` is disposed before delivering: worker processes are forked, and no connection may
+    be open across fork() (see deliver/sending.py).
+    """
+    from newsletter.deliver.audience import find_mailing, requeue_failed
+    from newsletter.deliver.report import later
+    from newsletter.deliver.sending import deliver
+    from newsletter.deliver.worker import Job
+
+    check_can_send(project)
+    mailing = find_mailing(engine, issue.slug)
+    added = requeued = 0
+    chosen: list[Offer] = []
+    if mode is SendMode.NEW:
+        if mailing is None:  # Its editions are chosen now (else they were at the first send).
+            check_not_draft(issue)
+            chosen = list(offers(project, issue).values())
+        mailing, added = start_send(project, engine, issue, tag=tag, clock=clock)
+    else:
+        check_not_draft(issue)  # Taken back after its send started: nothing more goes out.
+        if mailing is None:
+            raise NewsletterError(
+                f"issue {issue.slug} has not been sent yet",
+                hint=f"send it with `newsletter send {issue.slug}`",
+            )
+        if mode is SendMode.ONLY_FAILED:
+            requeued = requeue_failed(engine, mailing.id or 0, clock())
+    assert mailing.id is not None
+    if started is not None:
+        waiting = later(engine, mailing.id, clock())
+        started(SendStarted(mailing, mode, added, requeued, chosen, waiting))
+    job = Job.of(project, mailing.id, mailing.uid)
+    engine.dispose()
+    return mailing, deliver(job, stop=stop, progress=progress)
 
 
 def ready_issues(project: Project) -> list[Issue]:

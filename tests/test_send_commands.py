@@ -242,3 +242,20 @@ def test_the_readme_says_what_a_draft_refusal_says() -> None:
         (ROOT / "README.md").read_text(encoding="utf-8")
     )
     assert "`draft: true`" in readme and "`--only-failed`" in readme
+
+
+# -- What a send renders -------------------------------------------------------------------------
+
+
+def test_a_send_renders_only_what_it_mails(project: Project, smtp_server: SmtpServer) -> None:
+    """The web page is not mailed: a send does not render it (a web template that fails stops
+    `build`, never the send)."""
+    theme = project.root / "templates" / project.config.theme
+    theme.mkdir(parents=True, exist_ok=True)
+    (theme / "web.html.j2").write_text("{{ no_such_function() }}\n", encoding="utf-8")
+    assert newsletter(project, "build", ISSUE, "--out", str(project.root / "out"))[0] == 1
+    add_reader(project, "reader@example.org")
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    received = [address for r in smtp_server.received for address in r.recipients]
+    assert "reader@example.org" in received and len(received) == len(set(received)) > 1

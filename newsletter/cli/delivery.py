@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -20,17 +22,19 @@ from newsletter.sends import (
     fallback_locale,
     load_issue,
     readers_editions,
-    start_send,
 )
 from newsletter.sends import editions as render_editions
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
     from newsletter.config import Project
     from newsletter.deliver.models import Mailing
-    from newsletter.deliver.worker import Job
+    from newsletter.deliver.sending import Progress
     from newsletter.model import Issue
+    from newsletter.sends import SendStarted
 
 
 def register(app: typer.Typer) -> None:
@@ -215,49 +219,40 @@ def _send(
     only_failed: bool,
 ) -> None:
     from newsletter.db import utcnow
-    from newsletter.deliver.audience import find_mailing, requeue_failed
-    from newsletter.deliver.worker import Job
-    from newsletter.sends import check_can_send, check_not_draft
+    from newsletter.sends import SendMode, send_issue
 
-    check_can_send(project)
-    out = console()
-    mailing = find_mailing(engine, issue.slug)
-    if resume or only_failed:
-        check_not_draft(issue)  # Taken back after its send started: nothing more goes out.
-        if mailing is None:
-            raise NewsletterError(
-                f"issue {issue.slug} has not been sent yet",
-                hint=f"send it with `newsletter send {issue.slug}`",
-            )
-        if only_failed:
-            out.print(
-                f"{requeue_failed(engine, mailing.id or 0, utcnow()):,} failed deliveries queued again"
-            )
-    else:
-        if mailing is None:  # Its editions are chosen now (else they were at the first send).
-            check_not_draft(issue)
-            _print_offers(project, issue)
-        mailing, added = start_send(project, engine, issue, tag=tag, clock=utcnow)
-        out.print(f"{added:,} recipients added to the send of {issue.slug}")
-    assert mailing.id is not None
-    _print_later(project, engine, mailing.id)
-    job = Job.of(project, mailing.id, mailing.uid)
-    engine.dispose()  # Worker processes are forked: no connection may be open (see sending.py).
-    _deliver_with_progress(job)
+    mode = SendMode.ONLY_FAILED if only_failed else SendMode.RESUME if resume else SendMode.NEW
+    with _progress_bar() as (show, stop):
+        mailing, _ = send_issue(
+            project, engine, issue, mode=mode, tag=tag, clock=utcnow, stop=stop,
+            started=lambda started: _print_started(project, issue, started), progress=show,
+        )  # fmt: skip
     _print_status(engine, mailing, 20)
 
 
-def _print_later(project: Project, engine: Engine, mailing_id: int, shown: int = 10) -> None:
+def _print_started(project: Project, issue: Issue, started: SendStarted) -> None:
+    """What the send did before delivering: the editions chosen, who was added or queued
+    again, the deliveries that wait for their readers' local time."""
+    from newsletter.sends import SendMode
+
+    out = console()
+    for offer in started.offers:
+        out.print(offer.describe(), markup=False)
+    if started.mode is SendMode.ONLY_FAILED:
+        out.print(f"{started.requeued:,} failed deliveries queued again")
+    elif started.mode is SendMode.NEW:
+        out.print(f"{started.added:,} recipients added to the send of {issue.slug}")
+    _print_later(project, started.later)
+
+
+def _print_later(project: Project, waiting: list[tuple[datetime, int]], shown: int = 10) -> None:
     """The deliveries that wait for their reader's local time, by when they are due (in the
     configured timezone): the send does not wait for them, `newsletter run` sends them."""
     from zoneinfo import ZoneInfo
 
-    from newsletter.db import utcnow
-    from newsletter.deliver.report import later
-
     zone = ZoneInfo(project.config.timezone)
     due: dict[str, int] = {}
-    for when, count in later(engine, mailing_id, utcnow()):
+    for when, count in waiting:
         key = f"{when.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
         due[key] = due.get(key, 0) + count
     if not due:
@@ -286,19 +281,19 @@ def _print_offers(project: Project, issue: Issue, locales: set[str] | None = Non
             out.print(offer.describe(), markup=False)
 
 
-def _deliver_with_progress(job: Job) -> None:
-    """Deliver with a progress bar (count, rate, time left); Ctrl-C stops after the messages in flight."""
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[tuple[Callable[[Progress], None], Callable[[], bool]]]:
+    """A progress bar (count, rate, time left) and the send's stop flag; Ctrl-C stops after
+    the messages in flight, and the rest stays queued."""
     import time
 
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeRemainingColumn,
     )
-
-    from newsletter.deliver import sending
+    from rich.progress import Progress as Bar
 
     stopping = False
     columns = (
@@ -308,31 +303,39 @@ def _deliver_with_progress(job: Job) -> None:
         TextColumn("{task.fields[rate]} msg/s"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console(), transient=False) as bar:
-        task = bar.add_task("sending", total=None, rate="-")
-        started = time.monotonic()
+    # Started by the first report of progress: what the send says before it delivers (and
+    # any refusal) comes first, with no empty bar above it.
+    bar = Bar(*columns, console=console(), transient=False)
+    task = bar.add_task("sending", total=None, rate="-", start=False)
+    started = time.monotonic()
 
-        def show(now: sending.Progress) -> None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            waiting = (
-                f"waiting for retries until {now.waiting_until:%H:%M:%S} UTC"
-                if now.waiting_until
-                else "sending"
-            )
-            bar.update(
-                task,
-                completed=now.done,
-                total=now.total,
-                description=waiting,
-                rate=f"{now.done / elapsed:,.0f}",
-            )
+    def show(now: Progress) -> None:
+        if not bar.live.is_started:
+            bar.start()
+            bar.start_task(task)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        waiting = (
+            f"waiting for retries until {now.waiting_until:%H:%M:%S} UTC"
+            if now.waiting_until
+            else "sending"
+        )
+        bar.update(
+            task,
+            completed=now.done,
+            total=now.total,
+            description=waiting,
+            rate=f"{now.done / elapsed:,.0f}",
+        )
 
-        try:
-            sending.deliver(job, stop=lambda: stopping, progress=show)
-        except KeyboardInterrupt:
-            stopping = True
-            console().print("stopping: the rest stays queued; continue with --resume")
-            raise typer.Exit(130) from None
+    try:
+        yield show, lambda: stopping
+    except KeyboardInterrupt:
+        stopping = True
+        console().print("stopping: the rest stays queued; continue with --resume")
+        raise typer.Exit(130) from None
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:

@@ -100,8 +100,9 @@ class Renderer:
         self._environments: dict[str, Environment] = {}
         self._localizers: dict[str, Localizer] = {}
 
-    def render(self, issue: Issue, locale: str) -> RenderedEdition:
-        """The email, text part and web page of `issue` in `locale`."""
+    def render(self, issue: Issue, locale: str, *, web: bool = True) -> RenderedEdition:
+        """The email, text part and web page of `issue` in `locale` (without `web`: no web
+        page, `web_html` empty: a send needs only what it mails)."""
         edition, localizer, email_assets, context = self._prepare(issue, locale)
         timings: dict[str, float] = {}
         links = LinkReferences()
@@ -130,9 +131,11 @@ class Renderer:
             text = self._template(
                 environment, "text.txt.j2", {**context, **text_parts, "links": links}
             )
-        page_links = absolute_links(self.config.base_url, issue.slug, locale, issue.locales)
-        with _timed(timings, "web"):
-            page = self._web_page(issue, edition, localizer, context, page_links)
+        page = None
+        if web:
+            page_links = absolute_links(self.config.base_url, issue.slug, locale, issue.locales)
+            with _timed(timings, "web"):
+                page = self._web_page(issue, edition, localizer, context, page_links)
         return RenderedEdition(
             slug=issue.slug,
             locale=locale,
@@ -140,8 +143,8 @@ class Renderer:
             preheader=context["issue"]["preheader"],
             email_html=email,
             text=text,
-            web_html=page.html,
-            assets=page.assets,
+            web_html=page.html if page else "",
+            assets=page.assets if page else {},
             timings=timings,
         )
 

@@ -4,11 +4,11 @@
     /unsubscribe/TOKEN, /preferences/TOKEN
                                      the links in every email (newsletter/web/reader.py)
     GET  /healthz                    the database answers and its schema is current (else 503,
-                                     {"status": "unhealthy"}; the log says why)
+                                     {"status": "unhealthy"}; the log says why) (web/health.py)
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 What the pages share (templates per locale, the browser's language, the error pages) is in
-newsletter/web/site.py. No cookies, no JavaScript needed. Forms answer with a page, never a
+newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. No cookies, no JavaScript needed. Forms answer with a page, never a
 redirect; the only redirects are the archive's trailing slashes, and every Location is a path
 on this site (newsletter/web/redirects.py). Pages are in the subscriber's language (token
 pages) or the browser's (the subscribe form).
@@ -16,30 +16,26 @@ pages) or the browser's (the subscribe form).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from fastapi import FastAPI
+from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
 from newsletter.deliver.transports import Transport, open_transport
-from newsletter.errors import DatabaseError
 from newsletter.render.notices import Notices
-from newsletter.subscribers.tokens import InvalidToken, Tokens
-from newsletter.web import reader, signup
+from newsletter.subscribers.tokens import Tokens
+from newsletter.web import health, reader, signup
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
+from newsletter.web.errors import install_error_handlers
 from newsletter.web.redirects import LocalRedirects
 from newsletter.web.security import Csrf, RateLimiter
 from newsletter.web.site import Site
 
-log = logging.getLogger(__name__)
 SUBSCRIBE_LIMIT = (5, 600.0)
 """Subscribe attempts per client address and window (seconds)."""
 
@@ -76,38 +72,13 @@ def create_app(
         # and `run` start uvicorn without its own proxy_headers, which would trust 127.0.0.1
         # (or FORWARDED_ALLOW_IPS) whatever the configuration says.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
-    _errors_and_health(app, site)
+    install_error_handlers(app)
+    # The routers, by audience: people who sign up, readers following the links of an email,
+    # the operator's monitoring.
     app.include_router(signup.router)
     app.include_router(reader.router)
+    app.include_router(health.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")
     return app
-
-
-def _errors_and_health(app: FastAPI, site: Site) -> None:
-    """The answer to a bad link, whatever page it was for; the health check."""
-
-    @app.exception_handler(InvalidToken)
-    async def invalid_token(request: Request, error: InvalidToken) -> HTMLResponse:
-        # Tampered, expired, another purpose's or another subscriber's link: one answer for all.
-        return site.invalid_link(site.browser_locale(request))
-
-    @app.exception_handler(DatabaseError)
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, error: Exception) -> HTMLResponse:
-        # The cause (with the database's URL) goes to the log, never to the visitor.
-        log.error("%s %s: the database failed: %s", request.method, request.url.path, error)
-        return site.unavailable(site.browser_locale(request))
-
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        try:
-            with site.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            require_current(site.engine)
-        except Exception as error:  # The health check reports any failure; it never raises.
-            # Only the log says why: the answer is public, and the cause names the database.
-            log.error("health check failed: %s", error)
-            return JSONResponse({"status": "unhealthy"}, status_code=503)
-        return JSONResponse({"status": "ok"})
