@@ -36,6 +36,7 @@ def options(
 def _register() -> None:
     from newsletter.cli import (
         archive,
+        bounces,
         content,
         database,
         delivery,
@@ -51,6 +52,7 @@ def _register() -> None:
     preview.register(app)
     subscribers.register(app)
     delivery.register(app)
+    bounces.register(app)
     schedule.register(app)
     database.register(app)
     server.register(app)
