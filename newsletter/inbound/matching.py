@@ -1,0 +1,155 @@
+"""Tying a notice to the delivery it is about, or saying why it cannot be tied to any.
+
+Strongest reference first:
+
+    verp         the signed return path the report came back to (deliver/return_path.py)
+    message-id   our Message-ID `<uid.id@domain>` in the returned headers, its mailing's uid
+                 matching the delivery's mailing
+    recipient    the subscriber with that address, and their latest sent delivery
+    token        a mailto unsubscribe's signed token (subscribers/tokens.py)
+
+A return path of ours that does not check (forged, or signed with another key) ends the
+matching: it is recorded unmatched, whatever else the report names. Only a match may change a
+subscriber (the policy, inbound/policy.py); nothing here writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from newsletter.characters import forbidden_character
+from newsletter.deliver.models import Delivery, Mailing
+from newsletter.deliver.return_path import ReturnPaths
+from newsletter.inbound.notices import Kind, Notice
+from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.models import Subscriber
+from newsletter.subscribers.tokens import InvalidToken, Tokens
+
+_MESSAGE_ID = re.compile(r"<?\s*([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,17})@([^<>@\s]{1,255})\s*>?")
+MAX_ADDRESS = 320
+
+
+@dataclass(frozen=True)
+class Match:
+    """The delivery (and its mailing and subscriber) a notice is about, and how it was found;
+    `matched_by` is "none" and `reason` says why when it is about none of ours."""
+
+    matched_by: str
+    delivery_id: int | None = None
+    mailing_id: int | None = None
+    subscriber_id: int | None = None
+    reason: str = ""
+
+    @property
+    def matched(self) -> bool:
+        """Whether the notice was tied to one of our deliveries (or subscribers, by token)."""
+        return self.matched_by != "none"
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Matches notices with the keys of one newsletter: its return paths, tokens and domain."""
+
+    return_paths: ReturnPaths | None
+    tokens: Tokens | None
+    sender_domain: str
+
+    def match(self, session: Session, notice: Notice) -> Match:
+        """The delivery `notice` is about, by the strongest reference it carries."""
+        if notice.kind is Kind.UNSUBSCRIBE:
+            return self._by_token(session, notice.unsubscribe_token)
+        verp = self._by_verp(session, notice.verp)
+        if verp is not None:
+            return verp
+        by_id = self._by_message_id(session, notice)
+        if by_id is not None:
+            return by_id
+        return self._by_recipient(session, notice.recipient)
+
+    def _by_verp(self, session: Session, verp: str) -> Match | None:
+        """The match a return path makes; None when it is none of ours (look further)."""
+        if self.return_paths is None or not verp:
+            return None
+        delivery_id = self.return_paths.delivery_of(verp)
+        if delivery_id is None:
+            if _looks_like_ours(self.return_paths, verp):
+                return Match("none", reason="forged return path: its signature does not check")
+            return None
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            return Match("none", reason=f"return path of delivery {delivery_id}, since deleted")
+        return _of(delivery, "verp")
+
+    def _by_message_id(self, session: Session, notice: Notice) -> Match | None:
+        """The sent delivery our Message-ID names, or None (look further)."""
+        found = _MESSAGE_ID.fullmatch(notice.message_id.strip()) if notice.message_id else None
+        if found is None or found.group(3).lower().rstrip(".") != self.sender_domain.lower():
+            return None
+        uid, delivery_id = found.group(1), int(found.group(2))
+        delivery = session.get(Delivery, delivery_id)
+        mailing = session.get(Mailing, delivery.mailing_id) if delivery else None
+        if delivery is None or mailing is None or mailing.uid != uid or delivery.state != "sent":
+            return None
+        # A Message-ID is not signed (every reader sees their own): one that names another
+        # subscriber than the recipient the report names is not believed.
+        named = _subscriber_of(session, notice.recipient)
+        if named is not None and named.id != delivery.subscriber_id:
+            return Match("none", reason="the Message-ID and the recipient name different people")
+        return _of(delivery, "message-id")
+
+    def _by_recipient(self, session: Session, recipient: str) -> Match:
+        if not recipient:
+            return Match("none", reason="no return path, Message-ID or recipient of ours")
+        subscriber = _subscriber_of(session, recipient)
+        if subscriber is None:
+            return Match("none", reason="no subscriber has the recipient's address")
+        latest = session.exec(
+            select(Delivery)
+            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == "sent")
+            .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
+            .limit(1)
+        ).first()
+        if latest is None:
+            return Match("none", reason="the recipient was never sent a mailing")
+        return _of(latest, "recipient")
+
+    def _by_token(self, session: Session, token: str) -> Match:
+        if self.tokens is None:
+            return Match("none", reason="no NEWSLETTER_SECRET_KEY to check unsubscribe tokens")
+        if not token or len(token) > 500 or forbidden_character(token):
+            return Match("none", reason="an unsubscribe request without a token")
+        try:
+            subscriber = self.tokens.subscriber(session, "unsubscribe", token)
+        except InvalidToken as error:
+            return Match("none", reason=f"unsubscribe token: {error.message}")
+        latest = session.exec(
+            select(Delivery.id, Delivery.mailing_id)
+            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == "sent")
+            .order_by(col(Delivery.id).desc())
+            .limit(1)
+        ).first()
+        delivery_id, mailing_id = latest if latest else (None, None)
+        return Match("token", delivery_id, mailing_id, subscriber.id)
+
+
+def _of(delivery: Delivery, matched_by: str) -> Match:
+    return Match(matched_by, delivery.id, delivery.mailing_id, delivery.subscriber_id)
+
+
+def _looks_like_ours(return_paths: ReturnPaths, address: str) -> bool:
+    """Whether `address` is on our bounce mailbox with an extension (a return path's shape)."""
+    local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+    return domain.rstrip(".") == return_paths.domain and local.startswith(return_paths.prefix + "+")
+
+
+def _subscriber_of(session: Session, recipient: str) -> Subscriber | None:
+    """The subscriber whose address (any spelling) is `recipient`, or None."""
+    recipient = recipient.strip().strip("<>").strip()
+    if not recipient or len(recipient) > MAX_ADDRESS or forbidden_character(recipient):
+        return None
+    return session.exec(
+        select(Subscriber).where(Subscriber.email_key == address_key(recipient))
+    ).first()
