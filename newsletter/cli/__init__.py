@@ -36,6 +36,7 @@ def options(
 def _register() -> None:
     from newsletter.cli import (
         archive,
+        bounces,
         content,
         database,
         delivery,
@@ -53,6 +54,7 @@ def _register() -> None:
     subscribers.register(app)
     delivery.register(app)
     inbound.register(app)
+    bounces.register(app)
     schedule.register(app)
     database.register(app)
     server.register(app)

@@ -338,6 +338,40 @@ def _progress_bar() -> Iterator[tuple[Callable[[Progress], None], Callable[[], b
             bar.stop()
 
 
+def _print_outcomes(engine: Engine, mailing_id: int) -> None:
+    """What came back, per locale: bounces, complaints, unsubscribes, and the complaint rate
+    against the mailbox providers' limit."""
+    from rich.table import Table
+
+    from newsletter.inbound.report import Outcomes, complaint_verdict, outcomes
+
+    by_locale = outcomes(engine, mailing_id)
+    if not by_locale:
+        return
+    total = Outcomes()
+    for found in by_locale.values():
+        total.add(found)
+    table = Table(
+        "locale", "delivered", "hard bounced", "soft bounced", "refused (policy)", "complained",
+        "complaint rate", "unsubscribed", title="after the send",
+    )  # fmt: skip
+    for locale, found in [*sorted(by_locale.items()), ("all", total)]:
+        counted = (found.hard, found.soft, found.policy, found.complained)
+        table.add_row(
+            locale,
+            f"{found.delivered:,}",
+            *(f"{n:,} ({found.rate(n):.1%})" for n in counted),
+            f"{found.complaint_rate:.2%}",
+            f"{found.unsubscribed:,} ({found.rate(found.unsubscribed):.1%})",
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        f"complaint rate {total.complaint_rate:.2%}: {complaint_verdict(total.complaint_rate)}",
+        markup=False,
+    )
+
+
 def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     from rich.table import Table
 
@@ -359,6 +393,7 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     commit = mailing.commit or "not in git"
     dirty = " (with uncommitted changes)" if mailing.dirty else ""
     out.print(f"content: commit {commit}{dirty}; started {mailing.created_at:%Y-%m-%d %H:%M} UTC")
+    _print_outcomes(engine, mailing.id)
     failed = failures(engine, mailing.id, limit)
     for email, locale, attempts, reply in failed:
         out.print(f"failed: {email} ({locale}, {attempts} attempts): {reply}", markup=False)

@@ -140,7 +140,8 @@ def show(
         False, "--json", help="Everything stored about the person, as JSON (a GDPR access request)."
     ),
 ) -> None:
-    """Show one subscriber with tags and consent history.
+    """Show one subscriber with tags, consent history, and the bounces, complaints and replies
+    that came back about them.
 
     With --json, also every issue sent to them, with its state and Message-ID.
 
@@ -149,6 +150,7 @@ def show(
     from sqlmodel import Session
 
     from newsletter.deliver.report import deliveries_of
+    from newsletter.inbound.report import subscriber_events
     from newsletter.subscribers import registry
 
     engine = database(ctx)
@@ -157,6 +159,7 @@ def show(
         data = registry.personal_data(session, subscriber)
         assert subscriber.id is not None
         data["deliveries"] = deliveries_of(engine, subscriber.id)
+        data["inbound_events"] = subscriber_events(engine, subscriber.id)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -184,6 +187,14 @@ def show(
     for event in data["consent_events"]:
         out.print(
             f"  {event['at']}  {event['kind']:12} {event['method']:10} {event['source']}",
+            markup=False,
+        )
+    if data["inbound_events"]:
+        out.print("bounces, complaints and replies:", markup=False)
+    for event in data["inbound_events"]:
+        out.print(
+            f"  {event['at']}  {event['kind']:12} {event['status'] or '-':7} "
+            f"{event['issue'] or '-'}  {event['action'] or '-'}  {event['diagnostic']}",
             markup=False,
         )
 

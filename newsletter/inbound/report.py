@@ -1,0 +1,201 @@
+"""What came back after a send, in numbers: per locale, and each event for a human to read.
+
+    outcomes            per locale: delivered, hard/soft/policy bounces, complaints and
+                        unsubscribes, with the rates mailbox providers judge a sender by
+    events              the inbound events, newest first (of one send, since a time)
+    subscriber_events   what came back about one subscriber (`subscribers show`, GDPR export)
+
+Bounces and complaints count deliveries (a delivery that bounced twice counts once). An
+unsubscribe counts for the send the reader got last before leaving, by any way out: the
+one-click link, the preferences page, a mailto message or a complaint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy.orm import aliased
+
+from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.inbound.models import INBOUND_EVENT, INBOUND_MESSAGE
+from newsletter.subscribers.models import CONSENT_EVENT, SUBSCRIBER
+
+COMPLAINT_LIMIT = 0.003
+"""Gmail's and Yahoo's bulk-sender rules: a complaint rate at or over 0.3% gets mail refused."""
+COMPLAINT_TARGET = 0.001
+"""The rate they ask senders to stay under (0.1%)."""
+BOUNCE_KINDS = ("hard", "soft", "policy")
+COUNTED = (*BOUNCE_KINDS, "complaint")
+
+
+@dataclass
+class Outcomes:
+    """What became of one send's messages in one locale (or all)."""
+
+    delivered: int = 0
+    """Messages the receiving server accepted (deliveries in state `sent`)."""
+    hard: int = 0
+    soft: int = 0
+    policy: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
+
+    def rate(self, count: int) -> float:
+        """`count` as a share of the delivered messages (0.0 when none was delivered)."""
+        return count / self.delivered if self.delivered else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.rate(self.complained)
+
+    def add(self, other: Outcomes) -> None:
+        """Add `other`'s counts to these."""
+        for name in ("delivered", "hard", "soft", "policy", "complained", "unsubscribed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def complaint_verdict(rate: float) -> str:
+    """How a complaint rate stands against the providers' limit and target, in words."""
+    if rate >= COMPLAINT_LIMIT:
+        return f"over the {COMPLAINT_LIMIT:.1%} limit: mailbox providers refuse such mail"
+    if rate >= COMPLAINT_TARGET:
+        return f"under the {COMPLAINT_LIMIT:.1%} limit, over the {COMPLAINT_TARGET:.1%} target"
+    return f"under the {COMPLAINT_TARGET:.1%} target"
+
+
+def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
+    """The send's outcomes by locale (locales with no delivery are left out)."""
+    found: dict[str, Outcomes] = {}
+    with engine.connect() as connection:
+        delivered = connection.execute(
+            select(DELIVERY.c.locale, func.count())
+            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "sent")
+            .group_by(DELIVERY.c.locale)
+        )
+        for locale, count in delivered:
+            found.setdefault(locale, Outcomes()).delivered = count
+        events = connection.execute(
+            select(DELIVERY.c.locale, INBOUND_EVENT.c.kind, func.count(DELIVERY.c.id.distinct()))
+            .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
+            .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind.in_(COUNTED))
+            .group_by(DELIVERY.c.locale, INBOUND_EVENT.c.kind)
+        )
+        for locale, kind, count in events:
+            name = "complained" if kind == "complaint" else kind
+            setattr(found.setdefault(locale, Outcomes()), name, count)
+        for locale, count in connection.execute(_unsubscribed(mailing_id)):
+            found.setdefault(locale, Outcomes()).unsubscribed = count
+    return found
+
+
+def _unsubscribed(mailing_id: int) -> Any:
+    """(locale, readers) who left after this send was the last one they got."""
+    later = aliased(DELIVERY)
+    left = CONSENT_EVENT.c.kind.in_(("unsubscribed", "complained"))
+    return (
+        select(DELIVERY.c.locale, func.count(DELIVERY.c.subscriber_id.distinct()))
+        .join(
+            CONSENT_EVENT,
+            and_(
+                CONSENT_EVENT.c.subscriber_id == DELIVERY.c.subscriber_id,
+                left,
+                CONSENT_EVENT.c.at >= DELIVERY.c.sent_at,
+            ),
+        )
+        .where(
+            DELIVERY.c.mailing_id == mailing_id,
+            DELIVERY.c.state == "sent",
+            ~exists().where(
+                later.c.subscriber_id == DELIVERY.c.subscriber_id,
+                later.c.state == "sent",
+                later.c.sent_at > DELIVERY.c.sent_at,
+                later.c.sent_at <= CONSENT_EVENT.c.at,
+            ),
+        )
+        .group_by(DELIVERY.c.locale)
+    )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One inbound event as `newsletter bounces` lists it."""
+
+    at: datetime
+    kind: str
+    issue: str
+    """The issue of the delivery it was tied to ("" when unmatched)."""
+    email: str
+    """The subscriber's address now ("" when unmatched or forgotten)."""
+    status: str
+    diagnostic: str
+    matched_by: str
+    action: str
+    reason: str
+    source: str
+
+
+def events(
+    engine: Engine,
+    *,
+    mailing_id: int | None = None,
+    since: datetime | None = None,
+    kinds: tuple[str, ...] = (),
+    limit: int = 100,
+) -> list[EventRow]:
+    """The inbound events, newest first: of one send, since a time, of some kinds."""
+    query = (
+        select(
+            INBOUND_EVENT.c.at,
+            INBOUND_EVENT.c.kind,
+            func.coalesce(MAILING.c.issue, ""),
+            func.coalesce(SUBSCRIBER.c.email, ""),
+            INBOUND_EVENT.c.status,
+            INBOUND_EVENT.c.diagnostic,
+            INBOUND_EVENT.c.matched_by,
+            INBOUND_EVENT.c.action,
+            INBOUND_EVENT.c.reason,
+            INBOUND_MESSAGE.c.source,
+        )
+        .join(INBOUND_MESSAGE, INBOUND_MESSAGE.c.id == INBOUND_EVENT.c.message_id)
+        .outerjoin(MAILING, MAILING.c.id == INBOUND_EVENT.c.mailing_id)
+        .outerjoin(SUBSCRIBER, SUBSCRIBER.c.id == INBOUND_EVENT.c.subscriber_id)
+        .order_by(INBOUND_EVENT.c.at.desc(), INBOUND_EVENT.c.id.desc())
+        .limit(limit)
+    )
+    if mailing_id is not None:
+        query = query.where(INBOUND_EVENT.c.mailing_id == mailing_id)
+    if since is not None:
+        query = query.where(INBOUND_EVENT.c.at >= since)
+    if kinds:
+        query = query.where(INBOUND_EVENT.c.kind.in_(kinds))
+    with engine.connect() as connection:
+        return [EventRow(*tuple(row)) for row in connection.execute(query)]
+
+
+def subscriber_events(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
+    """What came back about one subscriber, oldest first: for `subscribers show` and the
+    personal-data export."""
+    query = (
+        select(
+            INBOUND_EVENT.c.at,
+            INBOUND_EVENT.c.kind,
+            func.coalesce(MAILING.c.issue, ""),
+            INBOUND_EVENT.c.status,
+            INBOUND_EVENT.c.diagnostic,
+            INBOUND_EVENT.c.action,
+            INBOUND_MESSAGE.c.source,
+        )
+        .join(INBOUND_MESSAGE, INBOUND_MESSAGE.c.id == INBOUND_EVENT.c.message_id)
+        .outerjoin(MAILING, MAILING.c.id == INBOUND_EVENT.c.mailing_id)
+        .where(INBOUND_EVENT.c.subscriber_id == subscriber_id)
+        .order_by(INBOUND_EVENT.c.at, INBOUND_EVENT.c.id)
+    )
+    with engine.connect() as connection:
+        return [
+            {"at": at.isoformat(), "kind": kind, "issue": issue, "status": status,
+             "diagnostic": diagnostic, "action": action, "source": source}
+            for at, kind, issue, status, diagnostic, action, source in connection.execute(query)
+        ]  # fmt: skip
