@@ -33,7 +33,7 @@ from newsletter.deliver.transports import Transport, open_transport
 from newsletter.errors import DatabaseError
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import InvalidToken, Tokens
-from newsletter.web import reader, signup
+from newsletter.web import reader, signup, webhooks
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
 from newsletter.web.redirects import LocalRedirects
 from newsletter.web.security import Csrf, RateLimiter
@@ -79,6 +79,7 @@ def create_app(
     _errors_and_health(app, site)
     app.include_router(signup.router)
     app.include_router(reader.router)
+    app.include_router(webhooks.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")
