@@ -110,7 +110,7 @@ async def _receive(request: Request, name: str) -> JSONResponse:
     except Misconfigured as error:
         log.error("webhook %s cannot be checked: %s", name, error)
         return JSONResponse({"error": "the webhook is not set up right"}, status_code=503)
-    duplicates = await run_in_threadpool(_process, site, readings)
+    duplicates = await run_in_threadpool(_process, site, readings) if readings else 0
     log.info("webhook %s: %d events, %d seen before", name, len(readings), duplicates)
     return JSONResponse(
         {"events": len(readings), "processed": len(readings) - duplicates, "duplicates": duplicates}

@@ -53,29 +53,39 @@ CONFIRMATION_FIELDS = (
     "Type",
 )
 CONFIRMATIONS = ("SubscriptionConfirmation", "UnsubscribeConfirmation")
+CERTIFICATE_HINT = (
+    "download SNS's signing certificate (the SigningCertURL of a message) once, and set "
+    "ses_certificate to its path"
+)
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
 def load_certificates(path: Path) -> list[rsa.RSAPublicKey]:
     """The RSA public keys of the SNS signing certificates in the PEM file at `path` (several
     may be given, to cover AWS's change of certificate)."""
-    hint = "download SNS's signing certificate (the SigningCertURL of a message) and set ses_certificate to its path"
     try:
-        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+        pem = path.read_bytes()
     except OSError as error:
         raise Misconfigured(
-            f"ses_certificate cannot be read: {error.strerror}", path=path, hint=hint
+            f"ses_certificate cannot be read: {error.strerror}", path=path, hint=CERTIFICATE_HINT
         ) from error
+    try:
+        return certificate_keys(pem)
     except ValueError as error:
-        raise Misconfigured(
-            "ses_certificate holds no PEM certificate", path=path, hint=hint
-        ) from error
-    keys = [c.public_key() for c in certificates]
+        raise Misconfigured(f"ses_certificate {error}", path=path, hint=CERTIFICATE_HINT) from error
+
+
+def certificate_keys(pem: bytes) -> list[rsa.RSAPublicKey]:
+    """The RSA public keys of the PEM certificates in `pem`; ValueError when it holds none, or
+    one that is not RSA."""
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise ValueError("holds no PEM certificate") from None
+    keys = [certificate.public_key() for certificate in certificates]
     rsa_keys = [key for key in keys if isinstance(key, rsa.RSAPublicKey)]
     if len(rsa_keys) != len(keys):
-        raise Misconfigured(
-            "ses_certificate holds a certificate that is not RSA", path=path, hint=hint
-        )
+        raise ValueError("holds a certificate that is not RSA")
     return rsa_keys
 
 
