@@ -206,5 +206,16 @@ class SesWebhook:
     def accept(self, body: bytes, headers: Mapping[str, str], now: datetime) -> list[Reading]:
         """The notification read, once the envelope's topic, signature and age are checked."""
         envelope = json_body(body)
-        verify(envelope, self.keys, self.topics, now=now, max_age=self.max_age)
+        try:
+            verify(envelope, self.keys, self.topics, now=now, max_age=self.max_age)
+        except Rejected as error:
+            if error.reason == "bad signature" and isinstance(envelope, dict):
+                # After AWS changes its certificate every message fails until the operator
+                # installs the new one: say where SNS says it is (never fetched from here).
+                log.warning(
+                    "an SNS message failed the check against ses_certificate; it names its "
+                    "certificate as %s: install that one if it is AWS's",
+                    one_line(str(envelope.get("SigningCertURL")))[:300],
+                )
+            raise
         return readings(envelope)
