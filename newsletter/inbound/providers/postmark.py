@@ -34,7 +34,9 @@ SOURCE = "webhook:postmark"
 BOUNCE_KINDS: dict[int, Kind] = {
     1: Kind.HARD,  # HardBounce: unknown user, mailbox not found
     2: Kind.DELAY,  # Transient: delayed, still being tried
-    16: Kind.UNSUBSCRIBE,  # Unsubscribe: an unsubscribe request by mail
+    # Unsubscribe: a reply Postmark read as "remove me". Its From can be forged, so a human
+    # decides; a click on Postmark's own unsubscribe link comes as a SubscriptionChange.
+    16: Kind.UNKNOWN,
     32: Kind.UNKNOWN,  # Subscribe request
     64: Kind.AUTOREPLY,  # AutoResponder: out of office, vacation
     128: Kind.AUTOREPLY,  # AddressChange: "I have moved to..."
