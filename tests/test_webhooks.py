@@ -24,13 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url, upgrade
 from newsletter.errors import ConfigError
 from newsletter.inbound.notices import Kind
 from newsletter.inbound.providers import mailgun, postmark, sendgrid, ses
-from newsletter.inbound.providers.events import Rejected, event_digest
+from newsletter.inbound.providers.events import Malformed, Rejected, event_digest
 from newsletter.web.app import create_app
 
 from .conftest import FIXTURES
@@ -527,3 +529,55 @@ def test_ses_topic_arns_are_checked_when_the_configuration_loads(tmp_path: Path)
         environ={"NEWSLETTER_SES_TOPIC_ARNS": f"{TOPIC}, arn:aws:sns:eu-west-1:123456789012:b"},
     )
     assert project.config.ses_topic_arns == [TOPIC, "arn:aws:sns:eu-west-1:123456789012:b"]
+
+
+# --- Any JSON at all: read or refused, never a crash. ---
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(
+            ["event", "event-data", "signature", "RecordType", "TypeCode", "Email", "email",
+             "severity", "reason", "delivery-status", "code", "message", "headers", "message-id",
+             "smtp-id", "status", "type", "Type", "TopicArn", "Message", "Metadata", "Content",
+             "SuppressSending", "SuppressionReason", "Origin", "Recipient", "id", "ID"]
+        ) | st.text(max_size=10),
+        inner,
+        max_size=6,
+    ),
+    max_leaves=25,
+)  # fmt: skip
+EVENT_NAMES = st.sampled_from(
+    ["failed", "complained", "unsubscribed", "delivered", "bounce", "dropped", "spamreport",
+     "Bounce", "SpamComplaint", "Delivery", "SubscriptionChange", "Notification"]
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=JSON, name=EVENT_NAMES)
+def test_any_json_is_read_or_refused_without_a_crash(value: Any, name: str) -> None:
+    shaped = [
+        value,
+        {"event-data": {"event": name, **(value if isinstance(value, dict) else {})}},
+        [{"event": name, **(value if isinstance(value, dict) else {})}],
+        {"RecordType": name, **(value if isinstance(value, dict) else {})},
+    ]
+    keys = ses.certificate_keys(SNS_PEM)
+    for payload in shaped:
+        # (ses.readings is only ever given an envelope that verify() accepted.)
+        for read in (mailgun.readings, sendgrid.readings, postmark.readings):
+            try:
+                found = read(payload)
+            except Malformed:
+                continue
+            for reading in found:
+                assert len(reading.digest) == 64
+                for notice in reading.notices:
+                    assert "\n" not in notice.recipient + notice.diagnostic
+        for verify in (
+            lambda p: mailgun.verify(p, MAILGUN_KEY, now=NOW),
+            lambda p: ses.verify(p, keys, {TOPIC}, now=NOW),
+        ):
+            with pytest.raises(Rejected):
+                verify(payload)

@@ -78,7 +78,10 @@ def event_digest(provider: str, event_id: str, event: Any) -> str:
     it has none, so the same event posted again is recognized as a duplicate."""
     if event_id:
         return digest_of(f"{provider}:id:{event_id}".encode())
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise Malformed("the event cannot be read") from error
     return digest_of(f"{provider}:json:{canonical}".encode("utf-8", "surrogatepass"))
 
 

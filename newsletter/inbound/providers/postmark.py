@@ -108,7 +108,8 @@ def readings(record: Any) -> list[Reading]:
 def _bounce(record: dict[str, Any]) -> Notice:
     """A Bounce or SpamComplaint record's notice, its kind by the TypeCode."""
     code = record.get("TypeCode")
-    kind = BOUNCE_KINDS.get(code, Kind.UNKNOWN) if isinstance(code, int) else Kind.UNKNOWN
+    # `type(...) is int`: JSON's true is a bool, which Python would take for the code 1.
+    kind = BOUNCE_KINDS.get(code, Kind.UNKNOWN) if type(code) is int else Kind.UNKNOWN
     if text(record.get("RecordType")) == "SpamComplaint":
         kind = Kind.COMPLAINT
     details = text(record.get("Details"))

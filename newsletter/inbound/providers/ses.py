@@ -118,7 +118,8 @@ def verify(
         raise Rejected("not an SNS message")
     if envelope["Type"] not in ("Notification", *CONFIRMATIONS):
         raise Rejected("not an SNS message")
-    if envelope.get("TopicArn") not in topics:
+    topic = envelope.get("TopicArn")
+    if not isinstance(topic, str) or topic not in topics:
         raise Rejected("the topic is not in ses_topic_arns")
     algorithm = HASHES.get(str(envelope.get("SignatureVersion")))
     signature = envelope.get("Signature")
