@@ -103,9 +103,10 @@ def readings(events: Any) -> list[Reading]:
         if notice is None:
             continue
         details = {"type": text(event.get("event"), 40)}
-        for key in ("type", "reason", "bounce_classification"):
+        for key, shown in (("type", "bounce_type"), ("reason", "reason"),
+                           ("bounce_classification", "bounce_classification")):  # fmt: skip
             if event.get(key):
-                details[key if key != "type" else "bounce_type"] = text(event.get(key), 200)
+                details[shown] = text(event.get(key), 200)
         found.append(
             Reading(
                 digest=event_digest("sendgrid", text(event.get("sg_event_id"), 200), event),
