@@ -47,6 +47,9 @@ trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 logo = "assets/logo.png"
 logo_alt = { en = "AI Weekly", pt-br = "AI Semanal" }
 logo_width = 120
+webhook_max_age = 600
+ses_certificate = "config/sns.pem"
+ses_topic_arns = ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]
 topics = { research = { en = "Research", pt-br = "Pesquisa" }, "week ly" = { de = "Woche" } }
 """
 
@@ -141,6 +144,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "logo": "assets/logo.png",
         "logo_alt": {"en": "AI Weekly", "pt_BR": "AI Semanal"},
         "logo_width": 120,
+        "webhook_max_age": 600.0,
+        "ses_certificate": "config/sns.pem",
+        "ses_topic_arns": ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"],
         "topics": {"research": {"en": "Research", "pt_BR": "Pesquisa"}, "week ly": {"de": "Woche"}},
     }
     assert loaded.config.model_dump() == expected

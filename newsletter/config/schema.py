@@ -17,12 +17,21 @@ from newsletter.timezones import InvalidTimeZone, time_zone
 
 INLINERS = ("premailer", "css-inline")
 
+# An SNS topic's ARN (aws, aws-cn, aws-us-gov partitions; FIFO topics end in .fifo).
+_TOPIC_ARN = re.compile(
+    r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]{1,30}:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
+)
+
 # Environment variables that hold secrets, with what each is for. They are never read from files.
 SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_SECRET_KEY": "Key that signs confirmation, unsubscribe and preferences tokens.",
     "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
     "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
     "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key (PEM text, or the path of a PEM file) when dkim_selector is set.",
+    # Provider webhooks (docs/webhooks.md): a provider whose secret is unset has no route.
+    "NEWSLETTER_MAILGUN_SIGNING_KEY": "Mailgun's webhook signing key: turns /webhooks/mailgun on.",
+    "NEWSLETTER_SENDGRID_PUBLIC_KEY": "SendGrid's signed event webhook verification key (base64 DER): turns /webhooks/sendgrid on.",
+    "NEWSLETTER_POSTMARK_WEBHOOK_SECRET": "The password of the HTTP Basic credentials in Postmark's webhook URL: turns /webhooks/postmark on.",
 }
 
 
@@ -168,6 +177,35 @@ class Config(BaseModel):
         gt=0,
         description="Days over which soft bounces are counted against soft_bounce_limit.",
     )
+    # Part C, provider webhooks (docs/webhooks.md).
+    webhook_max_age: float = Field(
+        300.0,
+        ge=30.0,
+        le=86400.0,
+        description="Seconds a signed webhook's timestamp (Mailgun, SendGrid, SNS) may be old or ahead of our clock; older requests are refused as replays.",
+    )
+    ses_certificate: str = Field(
+        "",
+        description="PEM file (relative to the project folder) of the SNS signing certificate(s) that SES notifications are checked against; empty: /webhooks/ses is off.",
+    )
+    ses_topic_arns: list[str] = Field(
+        default_factory=list,
+        description="The SNS topics (ARNs) whose notifications /webhooks/ses accepts; empty: /webhooks/ses is off.",
+    )
+
+    @field_validator("ses_topic_arns", mode="before")
+    @classmethod
+    def _topic_arns(cls, values: Any) -> Any:
+        if isinstance(values, str):  # NEWSLETTER_SES_TOPIC_ARNS: comma-separated.
+            values = [part.strip() for part in values.split(",") if part.strip()]
+        for value in values if isinstance(values, list) else []:
+            if not isinstance(value, str):
+                continue  # The type check says what is wrong with it.
+            if not _TOPIC_ARN.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-bounces"
+                )
+        return values
 
     @field_validator("name", "sender_name")
     @classmethod

@@ -5,11 +5,13 @@
                                      the links in every email (newsletter/web/reader.py)
     GET  /healthz                    the database answers and its schema is current (else 503,
                                      {"status": "unhealthy"}; the log says why) (web/health.py)
+    POST /webhooks/PROVIDER          bounces and complaints from SES (SNS), Postmark, Mailgun,
+                                     SendGrid, signature checked first (newsletter/web/webhooks.py)
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 What the pages share (templates per locale, the browser's language, the error pages) is in
-newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. No cookies, no JavaScript needed. Forms answer with a page, never a
-redirect; the only redirects are the archive's trailing slashes, and every Location is a path
+newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. No
+cookies, no JavaScript needed. Forms answer with a page, never a redirect; the only redirects are the archive's trailing slashes, and every Location is a path
 on this site (newsletter/web/redirects.py). Pages are in the subscriber's language (token
 pages) or the browser's (the subscribe form).
 """
@@ -29,7 +31,7 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import Tokens
-from newsletter.web import health, reader, signup
+from newsletter.web import health, reader, signup, webhooks
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
 from newsletter.web.errors import install_error_handlers
 from newsletter.web.redirects import LocalRedirects
@@ -74,10 +76,11 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     install_error_handlers(app)
     # The routers, by audience: people who sign up, readers following the links of an email,
-    # the operator's monitoring.
+    # the operator's monitoring, the mail providers' webhooks.
     app.include_router(signup.router)
     app.include_router(reader.router)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")
