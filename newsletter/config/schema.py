@@ -23,6 +23,8 @@ SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
     "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
     "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key (PEM text, or the path of a PEM file) when dkim_selector is set.",
+    # Part D (issue 14): the IMAP inbound source.
+    "NEWSLETTER_IMAP_PASSWORD": "Password of the IMAP mailbox of the imap:// and imaps:// inbound sources.",
 }
 
 

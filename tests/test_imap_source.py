@@ -1,0 +1,166 @@
+"""The IMAP inbound source against a real Dovecot on loopback (plain, STARTTLS and TLS)."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+
+import pytest
+
+from newsletter.errors import NewsletterError
+from newsletter.inbound.imap import ImapSource, imap_location
+from newsletter.inbound.sources import open_source
+
+from .mailservers import Dovecot, dovecot  # noqa: F401 (the module's Dovecot fixture)
+
+
+def _message(number: int) -> bytes:
+    return (
+        f"From: mailer-daemon@dest.test\r\nTo: bounces+{number}@bounces.test\r\n"
+        f"Subject: report {number}\r\nMessage-ID: <report{number}@dest.test>\r\n\r\n"
+        f"body {number}\r\n"
+    ).encode()
+
+
+def _open(server: Dovecot, query: str = "", scheme: str = "imap") -> ImapSource:
+    source = open_source(
+        server.url(query=query, scheme=scheme),
+        {"NEWSLETTER_IMAP_PASSWORD": server.password},
+        Path("/nonexistent"),
+    )
+    assert isinstance(source, ImapSource)
+    return source
+
+
+def _subjects(server: Dovecot, mailbox: str) -> dict[str, bytes]:
+    """Subject -> flags of every message in `mailbox`, as a mail client sees them."""
+    with server.client(mailbox) as client:
+        _status, data = client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        found = {}
+        for item in data:
+            if isinstance(item, tuple):
+                subject = item[1].decode().strip().removeprefix("Subject: ")
+                found[subject] = item[0]
+        return found
+
+
+@pytest.fixture
+def server(dovecot: Dovecot) -> Dovecot:  # noqa: F811
+    dovecot.empty("INBOX", "Processed", "Done")
+    for number in (1, 2, 3):
+        dovecot.append(_message(number))
+    return dovecot
+
+
+def test_messages_are_listed_oldest_first_and_stay_unseen(server: Dovecot) -> None:
+    source = _open(server)
+    try:
+        read = list(source.messages())
+    finally:
+        source.close()
+    assert [int(key) for key, _ in read] == sorted(int(key) for key, _ in read)
+    assert [raw for _, raw in read] == [_message(1), _message(2), _message(3)]
+    flags = _subjects(server, "INBOX")
+    assert len(flags) == 3
+    assert not any(b"\\Seen" in value for value in flags.values())  # BODY.PEEK, not BODY
+
+
+def test_finish_moves_or_flags_exactly_that_message(server: Dovecot) -> None:
+    source = _open(server)
+    try:
+        keys = [key for key, _ in source.messages()]
+        source.finish(keys[0], kept=False)  # processed: moved to Processed (made on demand)
+        source.finish(keys[1], kept=True)  # unmatched: flagged, left for a human
+        again = [raw for _, raw in source.messages()]
+    finally:
+        source.close()
+    assert again == [_message(3)]  # Neither the moved nor the flagged one is read again.
+    inbox = _subjects(server, "INBOX")
+    assert set(inbox) == {"report 2", "report 3"}
+    assert b"\\Flagged" in inbox["report 2"] and b"\\Flagged" not in inbox["report 3"]
+    processed = _subjects(server, "Processed")
+    assert set(processed) == {"report 1"}
+    assert b"\\Seen" in processed["report 1"]
+
+
+def test_the_processed_folder_is_named_in_the_url(server: Dovecot) -> None:
+    source = _open(server, "processed=Done")
+    try:
+        key, _ = next(iter(source.messages()))
+        source.finish(key, kept=False)
+    finally:
+        source.close()
+    assert set(_subjects(server, "Done")) == {"report 1"}
+    assert set(_subjects(server, "INBOX")) == {"report 2", "report 3"}
+
+
+def test_starttls_verifies_the_certificate(server: Dovecot) -> None:
+    source = _open(server, f"starttls&cafile={server.cafile}")
+    try:
+        assert len(list(source.messages())) == 3
+        assert isinstance(source._connection.sock, ssl.SSLSocket)  # type: ignore[union-attr]
+    finally:
+        source.close()
+    untrusted = _open(server, "starttls")  # The system's CAs do not know the test's certificate.
+    with pytest.raises(NewsletterError, match=r"certificate is not trusted.*cafile"):
+        list(untrusted.messages())
+
+
+def test_imaps_reads_over_tls(server: Dovecot) -> None:
+    source = _open(server, f"cafile={server.cafile}", scheme="imaps")
+    try:
+        assert next(raw for _, raw in source.messages()) == _message(1)
+        assert isinstance(source._connection.sock, ssl.SSLSocket)  # type: ignore[union-attr]
+    finally:
+        source.close()
+
+
+def test_plain_imap_to_another_host_is_refused_before_connecting() -> None:
+    started = time.monotonic()
+    # 192.0.2.1 (TEST-NET) answers nothing: a connection attempt would hang until its timeout.
+    with pytest.raises(NewsletterError, match="plain IMAP is allowed only to a loopback host"):
+        open_source("imap://alice@192.0.2.1/INBOX?plain", {"NEWSLETTER_IMAP_PASSWORD": "x"}, Path())
+    assert time.monotonic() - started < 1
+    assert imap_location("imap://alice@mail.example.org/INBOX", Path()).security == "starttls"
+    assert imap_location("imap://alice@127.0.0.1/INBOX", Path()).security == "plain"
+    assert imap_location("imaps://alice@mail.example.org/INBOX", Path()).port == 993
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets", "says"),
+    [
+        ("imap://alice:hunter2@127.0.0.1/INBOX", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "holds a password"),
+        ("imap://alice@127.0.0.1/INBOX", {}, "no IMAP password"),
+        ("imap://alice@127.0.0.1/INBOX?fast=1", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "unknown or repeated option"),
+        ("imap://127.0.0.1/INBOX", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "names no user"),
+        ("imap://alice@127.0.0.1/Caf%C3%A9", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "plain ASCII name"),
+        ("imaps://alice@127.0.0.1/INBOX?starttls", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "TLS already"),
+    ],
+)  # fmt: skip
+def test_bad_urls_are_refused_with_the_password_hidden(
+    url: str, secrets: dict[str, str], says: str
+) -> None:
+    with pytest.raises(NewsletterError, match=says) as caught:
+        open_source(url, secrets, Path())
+    assert "hunter2" not in str(caught.value) and caught.value.hint
+
+
+def test_a_server_that_is_not_there_is_one_clear_error() -> None:
+    from .mailservers import free_port
+
+    source = open_source(
+        f"imap://alice@127.0.0.1:{free_port()}/INBOX", {"NEWSLETTER_IMAP_PASSWORD": "x"}, Path()
+    )
+    with pytest.raises(NewsletterError, match=r"cannot connect to 127\.0\.0\.1"):
+        list(source.messages())
+
+
+def test_a_wrong_password_is_one_clear_error(server: Dovecot) -> None:
+    # Last in the module: Dovecot slows every later login from the address for a few seconds.
+    source = open_source(server.url(), {"NEWSLETTER_IMAP_PASSWORD": "wrong"}, Path("/nonexistent"))
+    with pytest.raises(NewsletterError) as caught:
+        list(source.messages())
+    text = str(caught.value)
+    assert "refused the login of 'alice'" in text and "NEWSLETTER_IMAP_PASSWORD" in text
+    assert "wrong" not in text and "\n" not in text
