@@ -44,6 +44,11 @@ trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 logo = "assets/logo.png"
 logo_alt = { en = "AI Weekly", pt-br = "AI Semanal" }
 logo_width = 120
+bounce_address = "bounces@bounces.news.example.org"
+inbound_listen = "127.0.0.1:2525"
+inbound_spool = "var/inbound"
+inbound_urls = ["imaps://bounces@imap.example.org/INBOX", "maildir:var/bounces"]
+inbound_poll_seconds = 30
 topics = { research = { en = "Research", pt-br = "Pesquisa" }, "week ly" = { de = "Woche" } }
 """
 
@@ -135,6 +140,11 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "logo": "assets/logo.png",
         "logo_alt": {"en": "AI Weekly", "pt_BR": "AI Semanal"},
         "logo_width": 120,
+        "bounce_address": "bounces@bounces.news.example.org",
+        "inbound_listen": "127.0.0.1:2525",
+        "inbound_spool": "var/inbound",
+        "inbound_urls": ["imaps://bounces@imap.example.org/INBOX", "maildir:var/bounces"],
+        "inbound_poll_seconds": 30.0,
         "topics": {"research": {"en": "Research", "pt_BR": "Pesquisa"}, "week ly": {"de": "Woche"}},
     }
     assert loaded.config.model_dump() == expected

@@ -155,6 +155,57 @@ class Config(BaseModel):
         default_factory=dict,
         description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
+    # Part B's key (issue 14), added on part D's branch for the listener; the merge keeps one.
+    bounce_address: str = Field(
+        "",
+        description="Envelope sender (Return-Path) of every delivery, made per delivery as bounces+ID-SIGNATURE@DOMAIN (VERP); empty: the sender address, bounces not tied to deliveries.",
+    )
+    # Part D (issue 14): the inbound SMTP listener and the sources `newsletter run` polls.
+    inbound_listen: str = Field(
+        "",
+        description="HOST:PORT of the inbound SMTP listener inside `newsletter run` (e.g. 127.0.0.1:2525), which takes mail for the bounce and unsubscribe addresses only; empty: off.",
+    )
+    inbound_spool: str = Field(
+        "inbound",
+        description="Maildir the inbound SMTP listener writes each accepted message into before answering 250, and `newsletter run` processes; relative to the project folder.",
+    )
+    inbound_urls: list[str] = Field(
+        default_factory=list,
+        description="Inbound sources `newsletter run` reads bounces, complaints and mailto unsubscribes from: imap://, imaps://, maildir:DIR, mbox:FILE URLs.",
+    )
+    inbound_poll_seconds: float = Field(
+        60.0,
+        ge=5,
+        le=86400,
+        description="Seconds between two passes of `newsletter run` over the inbound sources (and the listener's spool).",
+    )
+
+    @field_validator("inbound_listen")
+    @classmethod
+    def _inbound_listen(cls, value: str) -> str:
+        if not value:
+            return value
+        host, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError('must be HOST:PORT such as 127.0.0.1:2525 (or "" for off)')
+        check_host(host.strip("[]"))
+        return value
+
+    @field_validator("inbound_urls")
+    @classmethod
+    def _inbound_urls(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^(imaps?://|maildir:|mbox:)", value):
+                raise ValueError(
+                    "each must be an imap://, imaps://, maildir: or mbox: URL, "
+                    "e.g. imaps://bounces@imap.example.org/INBOX"
+                )
+            if re.match(r"^imaps?://[^/@]*:[^/]*@", value):
+                # Never echoed: it holds a password.
+                raise ValueError(
+                    "an IMAP URL holds a password: remove it and set NEWSLETTER_IMAP_PASSWORD"
+                )
+        return values
 
     @field_validator("name", "sender_name")
     @classmethod

@@ -1,0 +1,136 @@
+"""The inbound SMTP listener, spoken to with smtplib on a free loopback port."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Config
+from newsletter.inbound.listener import InboundListener, Mailboxes
+
+from .mailservers import free_port
+
+BOUNCES = "bounces@bounces.news.example.org"
+VERP = "bounces+12-k3j5q2@bounces.news.example.org"
+UNSUBSCRIBE = "leave@news.example.org"
+DSN = (
+    b"From: MAILER-DAEMON@dest.test\r\nTo: " + VERP.encode() + b"\r\n"
+    b"Subject: Undelivered Mail Returned to Sender\r\n\r\nThe mail system\r\n"
+)
+
+
+class _SpoolWatch:
+    """A listener whose spool is checked at the moment the 250 to DATA arrives."""
+
+    def __init__(self, spool: Path, port: int) -> None:
+        self.spool = spool
+        self.port = port
+
+    def files(self) -> list[Path]:
+        return sorted((self.spool / "new").iterdir())
+
+    def client(self) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[_SpoolWatch]:
+    spool = tmp_path / "inbound"
+    port = free_port()
+    server = InboundListener("127.0.0.1", port, spool, Mailboxes.of(BOUNCES, UNSUBSCRIBE))
+    server.start()
+    try:
+        yield _SpoolWatch(spool, port)
+    finally:
+        server.stop()
+
+
+def test_a_verp_recipient_is_on_disk_before_the_250(listener: _SpoolWatch) -> None:
+    with listener.client() as client:
+        client.ehlo()
+        assert client.mail("")[0] == 250  # DSNs come with the null sender.
+        assert client.rcpt(VERP.upper())[0] == 250  # Case does not matter.
+        code, _ = client.data(DSN)
+        files = listener.files()  # Read as soon as the 250 is in: nothing may come later.
+    assert code == 250
+    assert len(files) == 1
+    stored = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert stored["Return-Path"] == "<>"
+    assert stored["Delivered-To"] == VERP
+    assert stored["Subject"] == "Undelivered Mail Returned to Sender"
+    assert files[0].read_bytes().endswith(DSN)  # The message as it came, byte for byte.
+    assert not list((listener.spool / "tmp").iterdir())
+
+
+def test_other_recipients_are_refused(listener: _SpoolWatch) -> None:
+    with listener.client() as client:
+        client.ehlo()
+        client.mail("mailer-daemon@dest.test")
+        for address in (
+            "someone@news.example.org",
+            "bounces+1@elsewhere.example.org",
+            "other+12@bounces.news.example.org",
+            '"bounces+a b"@bounces.news.example.org',
+            "postmaster@bounces.news.example.org",
+        ):
+            code, said = client.rcpt(address)
+            assert (code, said[:5]) == (550, b"5.1.1"), address
+    assert not list((listener.spool / "new").iterdir())
+
+
+def test_the_unsubscribe_mailbox_and_the_bounce_address_are_accepted(
+    listener: _SpoolWatch,
+) -> None:
+    with listener.client() as client:
+        refused = client.sendmail(
+            "reader@example.com",
+            [UNSUBSCRIBE, BOUNCES],
+            b"Subject: unsubscribe abc.def\r\n\r\n",
+        )
+    assert refused == {}
+    delivered = {
+        message_from_bytes(path.read_bytes(), policy=policy.default)["Delivered-To"]
+        for path in listener.files()
+    }
+    assert delivered == {UNSUBSCRIBE, BOUNCES}  # One copy per recipient, as a local MDA does.
+
+
+def test_a_message_over_10_mb_is_refused_with_552(listener: _SpoolWatch) -> None:
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 20_000  # 20 MB
+    with listener.client() as client:
+        # smtplib declares the size (SIZE=) and the listener refuses it up front...
+        with pytest.raises(smtplib.SMTPSenderRefused) as declared:
+            client.sendmail("", [VERP], big)
+        assert declared.value.smtp_code == 552
+        # ...and one that does not declare it is refused once the data passes the limit.
+        client.rset()
+        client.ehlo()
+        client.mail("")
+        client.rcpt(VERP)
+        code, _ = client.data(big)
+    assert code == 552
+    assert not list((listener.spool / "new").iterdir())
+
+
+def test_the_configuration_checks_the_listen_address(tmp_path: Path) -> None:
+    assert Config(inbound_listen="127.0.0.1:2525").inbound_listen == "127.0.0.1:2525"
+    for bad in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:http", "bad host:25"):
+        with pytest.raises(ValueError, match=r"HOST:PORT|host"):
+            Config(inbound_listen=bad)
+    with pytest.raises(ValueError, match="NEWSLETTER_IMAP_PASSWORD") as caught:
+        Config(inbound_urls=["imap://alice:hunter2@mail.example.org/INBOX"])
+    assert "hunter2" not in str(caught.value).split("input_value")[0]
+
+
+def test_a_taken_port_is_one_clear_error(listener: _SpoolWatch, tmp_path: Path) -> None:
+    from newsletter.errors import NewsletterError
+
+    second = InboundListener(
+        "127.0.0.1", listener.port, tmp_path / "other", Mailboxes.of(BOUNCES, UNSUBSCRIBE)
+    )
+    with pytest.raises(NewsletterError, match=r"could not listen on 127\.0\.0\.1"):
+        second.start()
