@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -134,3 +135,45 @@ def test_a_taken_port_is_one_clear_error(listener: _SpoolWatch, tmp_path: Path) 
     )
     with pytest.raises(NewsletterError, match=r"could not listen on 127\.0\.0\.1"):
         second.start()
+
+
+def test_newsletter_run_listens_and_stops_with_the_service(tmp_path: Path) -> None:
+    import threading
+
+    from newsletter.service.runner import Options, run_service
+
+    from .test_delivery import make_project
+
+    port = free_port()
+    project = make_project(
+        tmp_path,
+        "null:",
+        inbound_listen=f'"127.0.0.1:{port}"',
+        bounce_address=f'"{BOUNCES}"',
+        inbound_spool='"var/inbound"',
+    )
+    stop = threading.Event()
+    service = threading.Thread(target=run_service, args=(project, Options(web=False), stop))
+    service.start()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the listener never listened"
+                time.sleep(0.1)
+        with client:
+            assert client.sendmail("", [VERP], DSN) == {}
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                client.sendmail("", ["someone@news.example.org"], DSN)
+    finally:
+        stop.set()
+        service.join(60)
+    assert not service.is_alive()
+    # Spooled under the project; the poller may have moved it on to the processed folder.
+    stored = [path for path in (tmp_path / "var" / "inbound").rglob("*") if path.is_file()]
+    assert [path.read_bytes().endswith(DSN) for path in stored] == [True]
+    with pytest.raises(OSError):  # Stopped with the service.
+        smtplib.SMTP("127.0.0.1", port, timeout=2)
