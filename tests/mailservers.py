@@ -170,8 +170,12 @@ service imap-login {{
 
 
 @contextlib.contextmanager
-def running_dovecot() -> Iterator[Dovecot]:
-    """A Dovecot of its own on two free loopback ports; stopped (and waited for) on exit."""
+def running_dovecot(imap_capability: str = "") -> Iterator[Dovecot]:
+    """A Dovecot of its own on two free loopback ports; stopped (and waited for) on exit.
+
+    `imap_capability` replaces what it announces once logged in (e.g. without MOVE, as
+    older servers do); "" keeps Dovecot's own list.
+    """
     if not shutil.which("dovecot"):
         pytest.fail("Dovecot is not installed: run `make mailservers` (or `make test`)")
     with server_folder("dovecot.") as folder:
@@ -188,7 +192,10 @@ def running_dovecot() -> Iterator[Dovecot]:
         for _attempt in range(5):  # A port taken between the probe and the start: try others.
             port, tls_port = free_port(), free_port()
             config = folder / "dovecot.conf"
-            config.write_text(_dovecot_config(folder, port, tls_port, cert, key))
+            text = _dovecot_config(folder, port, tls_port, cert, key)
+            if imap_capability:
+                text += f"imap_capability = {imap_capability}\n"
+            config.write_text(text)
             if _daemon(["dovecot", "-c", str(config)], folder / "start.log") == 0:
                 break
         else:
@@ -197,6 +204,10 @@ def running_dovecot() -> Iterator[Dovecot]:
         try:
             yield Dovecot(folder, port, tls_port, cert)
         finally:
+            # The master and every process it started share its process group; a throwaway
+            # server has nothing to save, and a clean stop (SIGTERM) takes Dovecot 2-3 s.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
             _stop(pid)
 
 

@@ -12,7 +12,7 @@ from newsletter.errors import NewsletterError
 from newsletter.inbound.imap import ImapSource, imap_location
 from newsletter.inbound.sources import open_source
 
-from .mailservers import Dovecot, dovecot  # noqa: F401 (the module's Dovecot fixture)
+from .mailservers import Dovecot, dovecot, running_dovecot  # noqa: F401 (the module's fixture)
 
 
 def _message(number: int) -> bytes:
@@ -154,6 +154,60 @@ def test_a_server_that_is_not_there_is_one_clear_error() -> None:
     )
     with pytest.raises(NewsletterError, match=r"cannot connect to 127\.0\.0\.1"):
         list(source.messages())
+
+
+def test_hostile_messages_come_back_byte_for_byte_and_huge_ones_cut(server: Dovecot) -> None:
+    server.empty("INBOX")
+    junk = b'Subject: =?x-unknown?B?////?=\r\nContent-Type: multipart/mixed; boundary="b\r\n\r\n--b\r\n\xff\xfe\x80 truncated'
+    server.append(junk)
+    server.append(b"Subject: big\r\n\r\n" + b"y" * 200_000 + b"\r\n")
+    source = ImapSource(imap_location(server.url(), Path()), server.password, max_bytes=100_000)
+    try:
+        read = [raw for _, raw in source.messages()]
+    finally:
+        source.close()
+    assert read[0] == junk
+    assert len(read[1]) == 100_000 and read[1].startswith(b"Subject: big")
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # Accepts the connection, never says a word.
+        port = silent.getsockname()[1]
+        source = open_source(
+            f"imap://alice@127.0.0.1:{port}/INBOX?timeout=1",
+            {"NEWSLETTER_IMAP_PASSWORD": "x"},
+            Path(),
+        )
+        started = time.monotonic()
+        with pytest.raises(NewsletterError, match="cannot connect"):
+            list(source.messages())
+    assert time.monotonic() - started < 5
+
+
+def test_without_move_the_message_is_copied_and_marked_deleted_only() -> None:
+    # An older server: neither MOVE nor UIDPLUS, so no EXPUNGE that could also remove
+    # what someone else marked deleted.
+    with running_dovecot(imap_capability="IMAP4rev1 LITERAL+") as old:
+        for number in (1, 2):
+            old.append(_message(number))
+        with old.client() as client:
+            client.store("2", "+FLAGS", r"(\Deleted)")  # Someone else's, not yet expunged.
+        source = _open(old)
+        try:
+            keys = [key for key, _ in source.messages()]
+            assert len(keys) == 1  # The deleted one is skipped.
+            source.finish(keys[0], kept=False)
+            assert list(source.messages()) == []
+        finally:
+            source.close()
+        inbox = _subjects(old, "INBOX")
+        assert set(inbox) == {"report 1", "report 2"}  # Nothing expunged.
+        assert all(b"\\Deleted" in flags for flags in inbox.values())
+        assert set(_subjects(old, "Processed")) == {"report 1"}
 
 
 def test_a_wrong_password_is_one_clear_error(server: Dovecot) -> None:

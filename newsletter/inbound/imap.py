@@ -171,8 +171,11 @@ def open_imap(url: str, secrets: Mapping[str, str], root: Path) -> ImapSource:
 class ImapSource:
     """One IMAP mailbox, read oldest first; `finish` moves or flags each message read."""
 
-    def __init__(self, location: ImapLocation, password: str) -> None:
+    def __init__(
+        self, location: ImapLocation, password: str, max_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
         self.location = location
+        self.max_bytes = max_bytes
         self.name = location.shown
         self._password = password
         self._connection: imaplib.IMAP4 | None = None
@@ -193,7 +196,7 @@ class ImapSource:
                 yield str(uid), raw
 
     def _fetch(self, connection: imaplib.IMAP4, uid: str) -> bytes | None:
-        part = f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES}>)"
+        part = f"(BODY.PEEK[]<0.{self.max_bytes}>)"
         data = self._command(f"read message {uid}", connection.uid, "FETCH", uid, part)
         for item in data:
             if isinstance(item, tuple) and b"BODY[]" in item[0]:
