@@ -13,7 +13,8 @@ import pytest
 from newsletter.config import Config
 from newsletter.inbound.listener import InboundListener, Mailboxes
 
-from .mailservers import free_port
+from .conftest import SmtpServer
+from .mailservers import free_port, postfix_relay
 
 BOUNCES = "bounces@bounces.news.example.org"
 VERP = "bounces+12-k3j5q2@bounces.news.example.org"
@@ -177,3 +178,33 @@ def test_newsletter_run_listens_and_stops_with_the_service(tmp_path: Path) -> No
     assert [path.read_bytes().endswith(DSN) for path in stored] == [True]
     with pytest.raises(OSError):  # Stopped with the service.
         smtplib.SMTP("127.0.0.1", port, timeout=2)
+
+
+def test_postfix_delivers_its_dsn_to_the_listener(smtp_server: SmtpServer, tmp_path: Path) -> None:
+    """The bounce domain's MX pointed at the listener: a real DSN arrives in the spool."""
+    smtp_server.recorder.replies = {"gone@dest.test": "550 5.1.1 User unknown"}
+    port = free_port()
+    listener = InboundListener(
+        "127.0.0.1", port, tmp_path / "spool", Mailboxes.of("bounces@bounces.test", UNSUBSCRIBE)
+    )
+    listener.start()
+    try:
+        with postfix_relay(smtp_server.port, bounces_to=port) as relay:
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                client.sendmail(
+                    "bounces+7-abc@bounces.test",
+                    ["gone@dest.test"],
+                    b"From: app@app.test\r\nMessage-ID: <m7@app.test>\r\n\r\nhi\r\n",
+                )
+            deadline = time.monotonic() + 30
+            while not list((tmp_path / "spool" / "new").iterdir()):
+                assert time.monotonic() < deadline, (relay.folder / "maillog").read_text()
+                time.sleep(0.05)
+    finally:
+        listener.stop()
+    [path] = (tmp_path / "spool" / "new").iterdir()
+    dsn = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert dsn["Delivered-To"] == "bounces+7-abc@bounces.test"
+    assert dsn["Return-Path"] == "<>"
+    assert dsn.get_content_type() == "multipart/report"
+    assert b"Status: 5.1.1" in path.read_bytes() and b"<m7@app.test>" in path.read_bytes()
