@@ -208,3 +208,35 @@ def test_postfix_delivers_its_dsn_to_the_listener(smtp_server: SmtpServer, tmp_p
     assert dsn["Return-Path"] == "<>"
     assert dsn.get_content_type() == "multipart/report"
     assert b"Status: 5.1.1" in path.read_bytes() and b"<m7@app.test>" in path.read_bytes()
+
+
+def test_the_poller_reads_mailboxes_only_while_leading_and_survives_a_broken_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from newsletter.config import load_project
+    from newsletter.db import utcnow
+    from newsletter.service.inbound import Inbound
+
+    (tmp_path / "newsletter.toml").write_text(
+        'inbound_urls = ["imap://alice@127.0.0.1:1/INBOX", "imap://bob@127.0.0.1:1/INBOX"]\n'
+        "inbound_poll_seconds = 60\n",
+        encoding="utf-8",
+    )
+    project = load_project(tmp_path / "newsletter.toml", environ={})
+    lead = False
+    inbound = Inbound(project, None, utcnow, lambda: lead)  # type: ignore[arg-type]
+    caplog.set_level(logging.ERROR, logger="newsletter.service.inbound")
+    inbound.poll(100.0)
+    assert caplog.records == []  # Not leading: another service reads the mailboxes.
+    lead = True
+    inbound.poll(101.0)  # The first pass as soon as it leads; each source fails on its own.
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 2
+    assert "imap://alice@127.0.0.1:1/INBOX" in logged[0]
+    assert "imap://bob@127.0.0.1:1/INBOX" in logged[1]
+    inbound.poll(150.0)  # Not due again before inbound_poll_seconds.
+    assert len(caplog.records) == 2
+    inbound.poll(161.0)
+    assert len(caplog.records) == 4

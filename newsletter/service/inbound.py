@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from newsletter.redaction import shown_url
 
 log = logging.getLogger(__name__)
 STOP_WAIT = 30.0
+CHECK_EVERY = 1.0  # Seconds between two looks at whether a pass is due (and at the lead).
 
 
 class Inbound:
@@ -47,6 +49,7 @@ class Inbound:
         self.urls = list(project.config.inbound_urls)
         self.every = project.config.inbound_poll_seconds
         self._stop = threading.Event()
+        self._spool_due = self._urls_due = 0.0
         self._thread = threading.Thread(
             target=self._poll_until_stopped, name="inbound", daemon=True
         )
@@ -74,11 +77,17 @@ class Inbound:
         if self._thread.is_alive():
             self._thread.join(STOP_WAIT)
 
-    def poll(self) -> None:
-        """One pass over the spool and (when leading) the configured sources."""
-        urls = [self.spool_url] if self.spool_url else []
-        if self.urls and self.leading():
+    def poll(self, now: float) -> None:
+        """Process each source whose pass is due at `now` (monotonic seconds): the spool every
+        `inbound_poll_seconds`, the configured sources as often but only while leading (the
+        first pass as soon as this process leads)."""
+        urls = []
+        if self.spool_url and now >= self._spool_due:
+            urls.append(self.spool_url)
+            self._spool_due = now + self.every
+        if self.urls and now >= self._urls_due and self.leading():
             urls += self.urls
+            self._urls_due = now + self.every
         for url in urls:
             if self._stop.is_set():
                 return
@@ -93,8 +102,8 @@ class Inbound:
 
     def _poll_until_stopped(self) -> None:
         while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self.every)
+            self.poll(time.monotonic())
+            self._stop.wait(CHECK_EVERY)
 
     def _process(self, url: str) -> None:
         # Part B's module (issue 14): the ignore is for this branch alone, drop it once merged.
