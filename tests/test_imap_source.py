@@ -136,6 +136,8 @@ def test_plain_imap_to_another_host_is_refused_before_connecting() -> None:
         ("imap://127.0.0.1/INBOX", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "names no user"),
         ("imap://alice@127.0.0.1/Caf%C3%A9", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "plain ASCII name"),
         ("imaps://alice@127.0.0.1/INBOX?starttls", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "TLS already"),
+        ("imap://alice@mail.example.org\n.evil.test/INBOX", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "control character"),
+        ("imap://alice@127.0.0.1/INBOX?plain&starttls", {"NEWSLETTER_IMAP_PASSWORD": "x"}, "both"),
     ],
 )  # fmt: skip
 def test_bad_urls_are_refused_with_the_password_hidden(
@@ -208,6 +210,35 @@ def test_without_move_the_message_is_copied_and_marked_deleted_only() -> None:
         assert set(inbox) == {"report 1", "report 2"}  # Nothing expunged.
         assert all(b"\\Deleted" in flags for flags in inbox.values())
         assert set(_subjects(old, "Processed")) == {"report 1"}
+
+
+def test_a_missing_mailbox_names_the_fix(server: Dovecot) -> None:
+    source = open_source(
+        server.url("Nowhere"), {"NEWSLETTER_IMAP_PASSWORD": server.password}, Path()
+    )
+    with pytest.raises(NewsletterError, match="could not open mailbox Nowhere") as caught:
+        list(source.messages())
+    assert "mailbox name" in str(caught.value.hint)
+    source.close()
+
+
+def test_a_recreated_mailbox_moves_nothing_read_before(server: Dovecot) -> None:
+    server.append(_message(1), "Bounces")
+    source = open_source(
+        server.url("Bounces"), {"NEWSLETTER_IMAP_PASSWORD": server.password}, Path()
+    )
+    try:
+        [(key, _)] = list(source.messages())
+        with server.client("INBOX") as client:  # Someone deletes and recreates the folder.
+            assert client.delete("Bounces")[0] == "OK"
+        server.append(_message(9), "Bounces")  # It may get the same UID in the new folder.
+        source.close()  # A connection lost between reading and finishing: finish reconnects.
+        with pytest.raises(NewsletterError, match="UIDVALIDITY"):
+            source.finish(key, kept=False)
+    finally:
+        source.close()
+    assert set(_subjects(server, "Bounces")) == {"report 9"}
+    server.empty("Bounces")
 
 
 def test_a_wrong_password_is_one_clear_error(server: Dovecot) -> None:

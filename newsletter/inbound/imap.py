@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from newsletter.config.hosts import check_host, check_url_characters
 from newsletter.errors import NewsletterError
 from newsletter.redaction import shown_url
 
@@ -88,6 +89,11 @@ def imap_location(url: str, root: Path) -> ImapLocation:
     user = unquote(parts.username or "")
     if not host or not user:
         raise problem("names no user or no host", f"write it as {EXAMPLE}")
+    try:
+        check_url_characters(url)
+        check_host(host)
+    except ValueError as error:
+        raise problem(str(error), f"write it as {EXAMPLE}") from None
     try:
         port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError:
@@ -181,6 +187,7 @@ class ImapSource:
         self._connection: imaplib.IMAP4 | None = None
         self._processed_ready = False
         self._capabilities: frozenset[str] = frozenset()
+        self._validity: bytes | None = None
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
         """(UID, raw message) of every message neither flagged nor deleted, oldest first."""
@@ -251,33 +258,8 @@ class ImapSource:
     def _connect(self) -> imaplib.IMAP4:
         if self._connection is not None:
             return self._connection
+        connection = self._open()
         where = self.location
-        try:
-            if where.security == "tls":
-                connection: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    where.host, where.port, ssl_context=self._tls(), timeout=where.timeout
-                )
-            else:
-                connection = imaplib.IMAP4(where.host, where.port, timeout=where.timeout)
-                if where.security == "starttls":
-                    connection.starttls(self._tls())
-        except ssl.SSLCertVerificationError as error:
-            raise self._error(
-                f"the server's certificate is not trusted ({error.verify_message})",
-                "give the CA of a self-signed server with ?cafile=PATH",
-            ) from None
-        except (OSError, imaplib.IMAP4.error) as error:
-            raise self._error(
-                f"cannot connect to {where.host}:{where.port}: {_said(error)}",
-                "check the host, the port, the firewall and that the server offers "
-                + (
-                    "TLS"
-                    if where.security == "tls"
-                    else "STARTTLS"
-                    if where.security == "starttls"
-                    else "IMAP"
-                ),
-            ) from None
         try:
             connection.login(where.user, self._password)
         except (imaplib.IMAP4.error, UnicodeEncodeError) as error:
@@ -291,8 +273,52 @@ class ImapSource:
         # Servers announce MOVE and UIDPLUS only once logged in: ask again.
         said = self._command("ask the capabilities", connection.capability)
         self._capabilities = frozenset(_said(said).upper().split())
-        self._command(f"open mailbox {where.mailbox}", connection.select, _quoted(where.mailbox))
+        self._command(
+            f"open mailbox {where.mailbox}",
+            connection.select,
+            _quoted(where.mailbox),
+            hint="check the mailbox name at the end of the URL (e.g. /INBOX)",
+        )
+        validity = connection.response("UIDVALIDITY")[1][0]
+        if self._validity is not None and validity != self._validity:
+            # UIDs of a recreated mailbox name other messages: a UID read before must not
+            # move or flag one of them.
+            self._drop()
+            raise self._error(
+                "the mailbox was recreated since it was read (its UIDVALIDITY changed)",
+                "nothing was moved; the next pass reads it afresh",
+            )
+        self._validity = validity
         return connection
+
+    def _open(self) -> imaplib.IMAP4:
+        """A connection, TLS as the location asks, not yet logged in."""
+        where = self.location
+        context = self._tls() if where.security != "plain" else None
+        connection: imaplib.IMAP4 | None = None
+        try:
+            if where.security == "tls":
+                return imaplib.IMAP4_SSL(
+                    where.host, where.port, ssl_context=context, timeout=where.timeout
+                )
+            connection = imaplib.IMAP4(where.host, where.port, timeout=where.timeout)
+            if where.security == "starttls":
+                connection.starttls(context)
+            return connection
+        except (OSError, imaplib.IMAP4.error) as error:
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown()
+            if isinstance(error, ssl.SSLCertVerificationError):
+                raise self._error(
+                    f"the server's certificate is not trusted ({error.verify_message})",
+                    "give the CA of a self-signed server with ?cafile=PATH",
+                ) from None
+            raise self._error(
+                f"cannot connect to {where.host}:{where.port}: {_said(error)}",
+                "check the host, the port, the firewall and that the server offers "
+                + _OFFERS[where.security],
+            ) from None
 
     def _tls(self) -> ssl.SSLContext:
         cafile = self.location.cafile
@@ -300,7 +326,7 @@ class ImapSource:
             raise self._error(f"cafile {cafile} does not exist", "give the path of a PEM file")
         return ssl.create_default_context(cafile=str(cafile) if cafile else None)
 
-    def _command(self, what: str, command: Any, *args: str) -> list[Any]:
+    def _command(self, what: str, command: Any, *args: str, hint: str = "") -> list[Any]:
         """The data of an IMAP command that must succeed; NewsletterError otherwise."""
         try:
             status, data = command(*args)
@@ -308,7 +334,7 @@ class ImapSource:
             self._drop()
             raise self._error(f"could not {what}: {_said(error)}", _RETRY) from None
         if status != "OK":
-            raise self._error(f"could not {what}: {_said(data)}", _RETRY)
+            raise self._error(f"could not {what}: {_said(data)}", hint or _RETRY)
         return list(data)
 
     def _drop(self) -> None:
@@ -323,6 +349,7 @@ class ImapSource:
 
 
 _RETRY = "check the mailbox and the server's log; the next pass tries again"
+_OFFERS = {"tls": "TLS", "starttls": "STARTTLS", "plain": "IMAP"}
 
 
 def _said(error: object) -> str:
