@@ -73,6 +73,7 @@ def test_finish_moves_or_flags_exactly_that_message(server: Dovecot) -> None:
         source.finish(keys[0], kept=False)  # processed: moved to Processed (made on demand)
         source.finish(keys[1], kept=True)  # unmatched: flagged, left for a human
         again = [raw for _, raw in source.messages()]
+        assert "MOVE" in source.capabilities  # The whole list is read, not its first line.
     finally:
         source.close()
     assert again == [_message(3)]  # Neither the moved nor the flagged one is read again.
@@ -204,6 +205,7 @@ def test_without_move_the_message_is_copied_and_marked_deleted_only() -> None:
             assert len(keys) == 1  # The deleted one is skipped.
             source.finish(keys[0], kept=False)
             assert list(source.messages()) == []
+            assert "MOVE" not in source.capabilities
         finally:
             source.close()
         inbox = _subjects(old, "INBOX")

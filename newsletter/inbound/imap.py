@@ -186,7 +186,8 @@ class ImapSource:
         self._password = password
         self._connection: imaplib.IMAP4 | None = None
         self._processed_ready = False
-        self._capabilities: frozenset[str] = frozenset()
+        self.capabilities: frozenset[str] = frozenset()
+        """What the server offers once logged in (MOVE, UIDPLUS...); empty until connected."""
         self._validity: bytes | None = None
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
@@ -222,7 +223,7 @@ class ImapSource:
         self._command(
             f"mark message {key} seen", connection.uid, "STORE", key, "+FLAGS", r"(\Seen)"
         )
-        capabilities = self._capabilities
+        capabilities = self.capabilities
         if "MOVE" in capabilities:
             self._command(f"move message {key}", connection.uid, "MOVE", key, folder)
             return
@@ -272,7 +273,12 @@ class ImapSource:
         self._connection = connection
         # Servers announce MOVE and UIDPLUS only once logged in: ask again.
         said = self._command("ask the capabilities", connection.capability)
-        self._capabilities = frozenset(_said(said).upper().split())
+        self.capabilities = frozenset(
+            b" ".join(item for item in said if isinstance(item, bytes))
+            .decode("ascii", "replace")
+            .upper()
+            .split()
+        )
         self._command(
             f"open mailbox {where.mailbox}",
             connection.select,

@@ -155,6 +155,9 @@ class InboundListener:
     ) -> None:
         from aiosmtpd.controller import Controller
 
+        # aiosmtpd logs every connection and command at INFO ("mail.log"); the service's log
+        # keeps one line per stored message, from this module, instead.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.where = f"{host}:{port}"
         self._host, self._port = host, port
         self._running = False
