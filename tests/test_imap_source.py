@@ -251,3 +251,48 @@ def test_a_wrong_password_is_one_clear_error(server: Dovecot) -> None:
     text = str(caught.value)
     assert "refused the login of 'alice'" in text and "NEWSLETTER_IMAP_PASSWORD" in text
     assert "wrong" not in text and "\n" not in text
+
+
+def test_a_pass_of_the_processor_moves_or_flags_each_message_once(
+    server: Dovecot, tmp_path: Path
+) -> None:
+    """The whole way, with parts A's reader and B's processor (skipped until both are merged)."""
+    pytest.importorskip("newsletter.inbound.classify", reason="part A's reader is not merged")
+    processor = pytest.importorskip("newsletter.inbound.processor", reason="part B's processor")
+    from datetime import UTC, datetime
+
+    from newsletter.db import create_db_engine, database_url
+
+    from .test_delivery import make_project
+
+    project = make_project(tmp_path, "null:", bounce_address='"bounces@bounces.news.example.org"')
+    engine = create_db_engine(database_url(project))
+    server.empty("INBOX")
+    autoreply = (
+        b"From: a@x.test\r\nTo: weekly@news.example.org\r\nAuto-Submitted: auto-replied\r\n"
+        b"Subject: Out of office\r\n\r\nAway\r\n"
+    )
+    server.append(autoreply)
+    server.append(b"\xff\xfe junk, no header at all \x01")
+    reports = []
+    for _ in range(2):
+        source = open_source(
+            server.url(), {"NEWSLETTER_IMAP_PASSWORD": server.password}, project.root
+        )
+        try:
+            reports.append(
+                processor.process_source(
+                    engine,
+                    source,
+                    settings=processor.InboundSettings.of(project),
+                    now=datetime.now(UTC),
+                )
+            )
+        finally:
+            source.close()
+    engine.dispose()
+    assert (reports[0].processed, reports[0].kept) == (2, 1)
+    assert reports[1].processed == 0  # Moved or flagged: nothing is read twice.
+    assert set(_subjects(server, "Processed")) == {"Out of office"}
+    [flags] = _subjects(server, "INBOX").values()  # The junk, kept for a human.
+    assert b"\\Flagged" in flags
