@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install browsers postgres webcheckers catalogs translations clean serve-demo run-demo
+.PHONY: demo test lint typecheck install browsers postgres mailservers webcheckers catalogs translations clean serve-demo run-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -100,6 +100,19 @@ postgres:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+## mailservers: Debian's Postfix (a real relay that writes DSNs) and Dovecot (a real IMAP server)
+## for the bounce tests, when missing; the tests start their own throwaway instances, so the
+## system services the packages start are stopped again
+mailservers:
+	@command -v postfix >/dev/null 2>&1 && command -v dovecot >/dev/null 2>&1 || { \
+	  echo "installing postfix and dovecot-imapd for the bounce tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections; \
+	  echo "postfix postfix/mailname string newsletter.test" | debconf-set-selections; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postfix dovecot-imapd >/dev/null; \
+	  postfix stop >/dev/null 2>&1 || true; \
+	  doveadm stop >/dev/null 2>&1 || true; }
+
 ## webcheckers: the Nu HTML Checker (vnu.jar, run with java) and axe-core from tests/node/package.json,
 ## for the archive quality tests, when missing (npm runs no install script: nothing else is downloaded)
 WEBCHECKERS := tests/node/node_modules/vnu-jar/build/dist/vnu.jar tests/node/node_modules/axe-core/axe.min.js
@@ -132,7 +145,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## test: install everything the tests need, lint, type-check and run the whole suite
-test: lint typecheck catalogs browsers postgres webcheckers
+test: lint typecheck catalogs browsers postgres mailservers webcheckers
 	$(BIN)/pytest -q
 
 clean:

@@ -50,6 +50,10 @@ logo_width = 120
 webhook_max_age = 600
 ses_certificate = "config/sns.pem"
 ses_topic_arns = ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]
+inbound_listen = "127.0.0.1:2525"
+inbound_spool = "var/inbound"
+inbound_urls = ["imaps://bounces@imap.example.org/INBOX", "maildir:var/bounces"]
+inbound_poll_seconds = 30
 topics = { research = { en = "Research", pt-br = "Pesquisa" }, "week ly" = { de = "Woche" } }
 """
 
@@ -147,6 +151,10 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "webhook_max_age": 600.0,
         "ses_certificate": "config/sns.pem",
         "ses_topic_arns": ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"],
+        "inbound_listen": "127.0.0.1:2525",
+        "inbound_spool": "var/inbound",
+        "inbound_urls": ["imaps://bounces@imap.example.org/INBOX", "maildir:var/bounces"],
+        "inbound_poll_seconds": 30.0,
         "topics": {"research": {"en": "Research", "pt_BR": "Pesquisa"}, "week ly": {"de": "Woche"}},
     }
     assert loaded.config.model_dump() == expected

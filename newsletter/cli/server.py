@@ -63,7 +63,9 @@ def run(
     Schedules (`newsletter schedule`) fire only while a `run` is running. Several `run`
     processes may share one database: one leads the schedule, all of them deliver and serve,
     and another takes the lead within `leader_lease` seconds when the leader dies. SIGTERM or
-    Ctrl-C stops it cleanly: the messages in flight finish, the rest stays queued.
+    Ctrl-C stops it cleanly: the messages in flight finish, the rest stays queued. With
+    `inbound_listen` or `inbound_urls` configured, it also receives and processes bounces,
+    complaints and mailto unsubscribes (docs/bounces-setup.md).
 
     Example: NEWSLETTER_SECRET_KEY=... newsletter run --port 8080
     """

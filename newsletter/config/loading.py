@@ -141,7 +141,7 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
 
 def _parse_env_value(key: str, raw: str) -> Any:
     """Environment values are strings; list keys take comma-separated values."""
-    if key == "locales":
+    if key in ("locales", "inbound_urls"):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
 

@@ -32,6 +32,8 @@ SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_MAILGUN_SIGNING_KEY": "Mailgun's webhook signing key: turns /webhooks/mailgun on.",
     "NEWSLETTER_SENDGRID_PUBLIC_KEY": "SendGrid's signed event webhook verification key (base64 DER): turns /webhooks/sendgrid on.",
     "NEWSLETTER_POSTMARK_WEBHOOK_SECRET": "The password of the HTTP Basic credentials in Postmark's webhook URL: turns /webhooks/postmark on.",
+    # Part D (issue 14): the IMAP inbound source.
+    "NEWSLETTER_IMAP_PASSWORD": "Password of the IMAP mailbox of the imap:// and imaps:// inbound sources.",
 }
 
 
@@ -204,6 +206,53 @@ class Config(BaseModel):
             if not _TOPIC_ARN.fullmatch(value):
                 raise ValueError(
                     f"{value!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-bounces"
+                )
+        return values
+
+    # Part D (issue 14): the inbound SMTP listener and the sources `newsletter run` polls.
+    inbound_listen: str = Field(
+        "",
+        description="HOST:PORT of the inbound SMTP listener inside `newsletter run` (e.g. 127.0.0.1:2525), which takes mail for the bounce and unsubscribe addresses only; empty: off.",
+    )
+    inbound_spool: str = Field(
+        "inbound",
+        description="Maildir the inbound SMTP listener writes each accepted message into before answering 250, and `newsletter run` processes; relative to the project folder.",
+    )
+    inbound_urls: list[str] = Field(
+        default_factory=list,
+        description="Inbound sources `newsletter run` reads bounces, complaints and mailto unsubscribes from: imap://, imaps://, maildir:DIR, mbox:FILE URLs.",
+    )
+    inbound_poll_seconds: float = Field(
+        60.0,
+        ge=5,
+        le=86400,
+        description="Seconds between two passes of `newsletter run` over the inbound sources (and the listener's spool).",
+    )
+
+    @field_validator("inbound_listen")
+    @classmethod
+    def _inbound_listen(cls, value: str) -> str:
+        if not value:
+            return value
+        host, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError('must be HOST:PORT such as 127.0.0.1:2525 (or "" for off)')
+        check_host(host.strip("[]"))
+        return value
+
+    @field_validator("inbound_urls")
+    @classmethod
+    def _inbound_urls(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^(imaps?://|maildir:|mbox:)", value):
+                raise ValueError(
+                    "each must be an imap://, imaps://, maildir: or mbox: URL, "
+                    "e.g. imaps://bounces@imap.example.org/INBOX"
+                )
+            if re.match(r"^imaps?://[^/@]*:[^/]*@", value):
+                # Never echoed: it holds a password.
+                raise ValueError(
+                    "an IMAP URL holds a password: remove it and set NEWSLETTER_IMAP_PASSWORD"
                 )
         return values
 

@@ -56,7 +56,9 @@ def open_source(url: str, secrets: Mapping[str, str], root: Path) -> Source:
     if scheme == "mbox" and colon and rest:
         return MboxSource(_local_path(rest, root))
     if scheme in ("imap", "imaps"):
-        raise NewsletterError(f"{scheme}: sources are not available in this version")
+        from newsletter.inbound.imap import open_imap
+
+        return open_imap(url, secrets, root)
     raise NewsletterError(f"{url!r} is not an inbound source", hint=f"give one of {SCHEMES}")
 
 

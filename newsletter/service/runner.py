@@ -2,6 +2,8 @@
 
     delivery workers  child processes that send whatever is due (pool.py), in every process
     web app           subscribe, confirm, unsubscribe, preferences (a uvicorn thread)
+    inbound           the inbound SMTP listener and the poller of bounces, complaints and
+                      mailto unsubscribes (inbound.py: an aiosmtpd thread and a poller thread)
     scheduler         APScheduler on the project's job store, only in the process that holds
                       the leader's lease (schedule/leader.py); it fires schedules (firing.py)
 
@@ -35,6 +37,7 @@ from newsletter.deliver.worker import Job
 from newsletter.errors import NewsletterError
 from newsletter.schedule.leader import Lease
 from newsletter.sends import check_can_send
+from newsletter.service.inbound import Inbound
 from newsletter.service.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -67,15 +70,19 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     web = _Web(project, engine, options) if options.web else None
     leading = _Leadership(project, engine, options.clock)
     sends = _Sends(engine, options.clock)
+    # Polls the configured mailboxes only while leading, so two services never read one.
+    inbound = Inbound(project, engine, options.clock, lambda: leading.scheduler is not None)
     log.info(
-        "newsletter run: %d delivery workers, web %s, schedule leader if the lead is free",
+        "newsletter run: %d delivery workers, web %s, inbound %s, schedule leader if the lead is free",
         limits.connections,
         f"on http://{options.host}:{options.port}" if web else "off",
+        inbound.summary,
     )
     try:
         pool.start()
         if web:
             web.start()
+        inbound.start()
         while not stop.is_set():
             try:
                 leading.tick()
@@ -91,6 +98,7 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     finally:
         log.info("stopping: finishing the messages in flight")
         leading.step_down(release=True)
+        inbound.stop()
         pool.stop()
         if web:
             web.stop()
