@@ -241,7 +241,7 @@ Reader = Callable[[bytes, str], Reading]
 
 def reader() -> Reader:
     """The mail reader of inbound/classify.py (imported here: it pulls in the parsers)."""
-    from newsletter.inbound.classify import read_message  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from newsletter.inbound.classify import read_message
 
     def read(raw: bytes, source: str) -> Reading:
         reading: Reading = read_message(raw, source=source)

@@ -107,7 +107,7 @@ class Inbound:
 
     def _process(self, url: str) -> None:
         # Part B's module (issue 14): the ignore is for this branch alone, drop it once merged.
-        from newsletter.inbound.processor import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from newsletter.inbound.processor import (
             InboundSettings,
             process_source,
         )

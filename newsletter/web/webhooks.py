@@ -144,7 +144,7 @@ async def _body(request: Request) -> bytes | None:
 def _process(site: Site, readings: list[Reading]) -> int:
     """Each Reading stored and acted on by the processor, once; how many were seen before."""
     # Part B's processor. (The ignore goes once it is merged: mypy cannot see it before.)
-    from newsletter.inbound.processor import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from newsletter.inbound.processor import (
         InboundSettings,
         process,
     )
