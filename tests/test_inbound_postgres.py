@@ -41,7 +41,9 @@ def test_bounces_complaints_and_duplicates_on_postgresql(news: Newsletter) -> No
     assert [o.events[0].action for o in outcomes[:3]] == ["suppressed", "counted", "suppressed"]
     assert news.subscriber("ada@example.org").status == "bounced"
     assert news.subscriber("wei@example.cn").status == "bounced"
-    complaint = Reading(digest_of(b"c"), (Notice(Kind.COMPLAINT, recipient="jonas@example.de"),))
+    complaint = Reading(
+        digest_of(b"c"), (Notice(Kind.COMPLAINT, verp=news.verp("jonas@example.de")),)
+    )
     assert process(news.engine, complaint, settings=news.settings, now=NOW).events[0].action == (
         "complained"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,9 +41,13 @@ class Newsletter:
     deliveries: dict[tuple[str, int], Delivery]
     """(address, mailing number) -> the delivery of that mailing to that reader."""
 
-    def process(self, *notices: Notice, problem: str = "", at: datetime = NOW) -> Processed:
+    def process(
+        self, *notices: Notice, problem: str = "", at: datetime = NOW, authenticated: bool = False
+    ) -> Processed:
         digest = digest_of(repr((notices, problem, at)).encode())
-        reading = Reading(digest, notices, problem=problem, source="test:inbox")
+        reading = Reading(
+            digest, notices, problem=problem, source="test:inbox", authenticated=authenticated
+        )
         return process(self.engine, reading, settings=self.settings, now=at)
 
     def verp(self, address: str, mailing: int = 1) -> str:
@@ -77,16 +81,21 @@ class Newsletter:
 
 
 def make_newsletter(
-    root: Path, mailings: int = 1, *, database: str = "sqlite:///news.db", **settings: str
+    root: Path,
+    mailings: int = 1,
+    *,
+    database: str = "sqlite:///news.db",
+    bounces: str = BOUNCES,
+    **settings: str,
 ) -> Newsletter:
     """A migrated project with READERS, each sent `mailings` mailings (rows made directly);
-    SQLite unless `database` names another."""
+    SQLite unless `database` names another; return paths on `bounces` ("": off)."""
     (root / "config").mkdir(parents=True)
     extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\n'
-        f'database_url = "{database}"\nbounce_address = "{BOUNCES}"\n{extra}',
+        f'database_url = "{database}"\nbounce_address = "{bounces}"\n{extra}',
         encoding="utf-8",
     )
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
@@ -200,13 +209,48 @@ def test_a_forged_return_path_changes_nobody_whatever_else_the_report_names(
     assert "forged" in stored.reason
 
 
-def test_our_message_id_ties_a_report_to_its_delivery(news: Newsletter) -> None:
+# Message-IDs and addresses are not signed: they act when return paths are off (all there is)
+# or when a provider's signed webhook vouches for the event; by mail with return paths on, they
+# are recorded unmatched and kept for a human.
+UNSIGNED_ACTS = [("", False), ("", True), (BOUNCES, True)]
+
+
+@pytest.mark.parametrize(("bounces", "authenticated"), UNSIGNED_ACTS)
+def test_our_message_id_ties_a_report_to_its_delivery(
+    tmp_path: Path, bounces: str, authenticated: bool
+) -> None:
+    news = make_newsletter(tmp_path, bounces=bounces)
     delivery = news.deliveries["jonas@example.de", 1]
-    processed = news.process(Notice(Kind.HARD, status="5.1.2", message_id=delivery.message_id))
+    notice = Notice(Kind.HARD, status="5.1.2", message_id=delivery.message_id)
+    processed = news.process(notice, authenticated=authenticated)
     assert [(e.match.matched_by, e.match.delivery_id) for e in processed.events] == [
         ("message-id", delivery.id)
     ]
     assert news.subscriber("jonas@example.de").status == "bounced"
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        Notice(Kind.HARD, status="5.1.1", recipient="wei@example.cn"),
+        Notice(Kind.COMPLAINT, recipient="wei@example.cn"),
+        Notice(Kind.UNSUBSCRIBE, recipient="wei@example.cn"),
+    ],
+)
+def test_with_return_paths_on_a_mailed_report_without_one_changes_nobody(
+    news: Newsletter, notice: Notice
+) -> None:
+    """Anyone can write a bounce or complaint that names a reader: by mail, only a signed
+    return path (or token) acts."""
+    delivery = news.deliveries["wei@example.cn", 1]
+    forged = replace(notice, message_id=delivery.message_id)
+    for report in (notice, forged):
+        processed = news.process(report)
+        assert processed.kept and processed.events[0].action == "none"
+        reason = processed.events[0].match.reason
+        assert "only a signed return path acts" in reason or "without a token" in reason, reason
+    assert {news.subscriber(a).status for a in READERS} == {"active"}
+    assert news.suppressed("wei@example.cn") is None
 
 
 def test_a_message_id_of_another_mailing_or_domain_or_person_matches_nothing(
@@ -228,9 +272,13 @@ def test_a_message_id_of_another_mailing_or_domain_or_person_matches_nothing(
     assert {news.subscriber(a).status for a in READERS} == {"active"}
 
 
-def test_the_recipient_ties_a_report_to_their_latest_sent_delivery(tmp_path: Path) -> None:
-    news = make_newsletter(tmp_path, mailings=2)
-    processed = news.process(Notice(Kind.COMPLAINT, recipient="WEI@Example.CN"))
+@pytest.mark.parametrize(("bounces", "authenticated"), UNSIGNED_ACTS)
+def test_the_recipient_ties_a_report_to_their_latest_sent_delivery(
+    tmp_path: Path, bounces: str, authenticated: bool
+) -> None:
+    news = make_newsletter(tmp_path, mailings=2, bounces=bounces)
+    notice = Notice(Kind.COMPLAINT, recipient="WEI@Example.CN")
+    processed = news.process(notice, authenticated=authenticated)
     [event] = processed.events
     assert event.match.matched_by == "recipient"
     assert event.match.delivery_id == news.deliveries["wei@example.cn", 2].id

@@ -11,6 +11,14 @@ Strongest reference first:
 A return path of ours that does not check (forged, or signed with another key) ends the
 matching: it is recorded unmatched, whatever else the report names. Only a match may change a
 subscriber (the policy, inbound/policy.py); nothing here writes.
+
+Message-IDs and addresses are not signed: anyone can write a bounce that names them. So once
+return paths are on (`bounce_address`), a report by mail acts only by its signed return path
+(or an unsubscribe by its signed token); one that names a delivery by Message-ID or recipient
+alone is recorded unmatched, with the delivery it names in its reason, and kept for a human.
+A provider's webhook whose signature checked (`authenticated`) vouches for its events, and
+with return paths off the unsigned references are all there is (docs/bounces.md says why to
+turn them on).
 """
 
 from __future__ import annotations
@@ -60,17 +68,24 @@ class Matcher:
     tokens: Tokens | None
     sender_domain: str
 
-    def match(self, session: Session, notice: Notice) -> Match:
-        """The delivery `notice` is about, by the strongest reference it carries."""
-        if notice.kind is Kind.UNSUBSCRIBE:
+    def match(self, session: Session, notice: Notice, *, authenticated: bool = False) -> Match:
+        """The delivery `notice` is about, by the strongest reference it carries that may act:
+        `authenticated` when its source proved who sent it (a webhook's signature)."""
+        if notice.kind is Kind.UNSUBSCRIBE and (notice.unsubscribe_token or not authenticated):
             return self._by_token(session, notice.unsubscribe_token)
         verp = self._by_verp(session, notice.verp)
         if verp is not None:
             return verp
-        by_id = self._by_message_id(session, notice)
-        if by_id is not None:
-            return by_id
-        return self._by_recipient(session, notice.recipient)
+        found = self._by_message_id(session, notice) or self._by_recipient(
+            session, notice.recipient
+        )
+        if not found.matched or authenticated or self.return_paths is None:
+            return found
+        return Match(
+            "none",
+            reason=f"not signed: its {found.matched_by} names delivery {found.delivery_id}, but "
+            "with bounce_address set only a signed return path acts",
+        )
 
     def _by_verp(self, session: Session, verp: str) -> Match | None:
         """The match a return path makes; None when it is none of ours (look further)."""

@@ -78,6 +78,10 @@ class Reading:
     """Why nothing could be read (truncated, not MIME, too large...), "" when read."""
     source: str = ""
     """Where it came from: `maildir:/var/mail/bounces`, `imap://…/INBOX`, `webhook:ses`..."""
+    authenticated: bool = False
+    """Its source proved who sent it (a provider's webhook whose signature checked): its
+    notices may act by Message-ID or recipient. Mail proves nothing: only its signed return
+    path or token acts (inbound/matching.py)."""
     details: dict[str, str] = field(default_factory=dict, compare=False)
     """Anything else worth keeping for a human (the report's subject, the provider's type)."""
 

@@ -182,7 +182,7 @@ def _store(
     ).scalar_one()  # fmt: skip
     events = []
     for notice in notices:
-        match = settings.matcher.match(session, notice)
+        match = settings.matcher.match(session, notice, authenticated=reading.authenticated)
         why = _text(f"{source}: {notice.status} {notice.diagnostic}".strip(), 500)
         action = "none"
         if match.matched:

@@ -16,6 +16,7 @@ stores it once (an event posted again changes nothing): 200 with the counts.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -99,7 +100,9 @@ async def _receive(request: Request, name: str) -> JSONResponse:
         if body is None:
             return JSONResponse({"error": "the body is larger than 1 MB"}, status_code=413)
         now = site.clock()
-        readings = await run_in_threadpool(webhook.accept, body, request.headers, now)
+        accepted = await run_in_threadpool(webhook.accept, body, request.headers, now)
+        # The provider's signature checked: it vouches for who its events are about.
+        readings = [replace(reading, authenticated=True) for reading in accepted]
     except Rejected as error:
         # A forged, replayed or misdirected request: nothing of it is read or stored.
         log.warning("webhook %s from %s refused: %s", name, client_address(request), error.reason)

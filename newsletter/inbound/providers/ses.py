@@ -165,7 +165,6 @@ def readings(envelope: Mapping[str, Any]) -> list[Reading]:
     if not isinstance(notification, dict):
         return [Reading(digest, problem="the SNS message holds no SES notification", source=SOURCE)]
     # Part A's reader of SES notifications, shared with those that arrive by mail.
-    # (The ignore goes once part A's module is merged: mypy cannot see it before.)
     from newsletter.inbound.ses import ses_notices
 
     kind = text(notification.get("notificationType") or notification.get("eventType"), 40)
