@@ -363,13 +363,17 @@ def test_an_unreadable_message_is_stored_and_kept_for_a_human(news: Newsletter) 
 
 def test_a_forgotten_subscriber_leaves_anonymous_events(news: Newsletter) -> None:
     verp = news.verp("ada@example.org")
-    news.process(Notice(Kind.DELAY, recipient="ada@example.org", verp=verp))
+    diagnostic = 'smtp; 452 4.2.2 <Ada@Example.org>: over quota (ada@example.org, "x"@y.example)'
+    news.process(Notice(Kind.DELAY, recipient="ada@example.org", verp=verp, diagnostic=diagnostic))
     with Session(news.engine) as session:
         ada = session.get(Subscriber, news.subscribers["ada@example.org"])
         assert ada is not None
         registry.forget(session, ada, NOW)
         session.commit()
-    assert news.events()[0].subscriber_id is None
+    [event] = news.events()
+    assert event.subscriber_id is None
+    # The server's words are kept without the addresses in them.
+    assert event.diagnostic == "smtp; 452 4.2.2 <<address>>: over quota (<address>, <address>)"
     # A bounce arriving after: tied to the delivery, nobody to act on, no crash.
     processed = news.process(Notice(Kind.HARD, status="5.1.1", verp=verp))
     assert processed.events[0].match.matched_by == "verp"

@@ -50,6 +50,9 @@ MAX_NOTICES = 1000
 # Kinds that would change a subscriber: unmatched, a human should look at them.
 _ACTIONABLE = frozenset({Kind.HARD, Kind.SOFT, Kind.POLICY, Kind.COMPLAINT, Kind.UNSUBSCRIBE})
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# Addresses in a server's words: an event keeps none (a forgotten reader leaves no address
+# behind; while they are subscribed, the event's subscriber says who it was about).
+_ADDRESS = re.compile(r"(?:\"[^\"\n]{0,64}\"|[^\s<>()\[\]\"',;:]+)@[^\s<>()\[\]\"',;:]+")
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ def _event(
         "subscriber_id": match.subscriber_id,
         "recipient_hash": address_hash(address_key(recipient)) if recipient else "",
         "status": _text(notice.status, 16),
-        "diagnostic": _text(notice.diagnostic, MAX_DIAGNOSTIC),
+        "diagnostic": _text(_ADDRESS.sub("<address>", notice.diagnostic), MAX_DIAGNOSTIC),
         "matched_by": match.matched_by,
         "reason": _text(match.reason, 200),
         "action": action,
