@@ -352,17 +352,19 @@ def _print_outcomes(engine: Engine, mailing_id: int) -> None:
     for found in by_locale.values():
         total.add(found)
     table = Table(
-        "locale", "delivered", "hard bounced", "soft bounced", "refused (policy)", "complained",
-        "complaint rate", "unsubscribed", title="after the send",
+        "locale", "sent", "hard bounced", "soft bounced", "refused (policy)", "delivered",
+        "complained", "complaint rate", "unsubscribed", title="after the send",
     )  # fmt: skip
     for locale, found in [*sorted(by_locale.items()), ("all", total)]:
-        counted = (found.hard, found.soft, found.policy, found.complained)
+        bounces = (found.hard, found.soft, found.policy)
         table.add_row(
             locale,
+            f"{found.sent:,}",
+            *(f"{n:,} ({found.of_sent(n):.1%})" for n in bounces),
             f"{found.delivered:,}",
-            *(f"{n:,} ({found.rate(n):.1%})" for n in counted),
+            f"{found.complained:,}",
             f"{found.complaint_rate:.2%}",
-            f"{found.unsubscribed:,} ({found.rate(found.unsubscribed):.1%})",
+            f"{found.unsubscribed:,} ({found.of_delivered(found.unsubscribed):.1%})",
         )
     out = console()
     out.print(table)

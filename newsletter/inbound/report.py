@@ -5,9 +5,12 @@
     events              the inbound events, newest first (of one send, since a time)
     subscriber_events   what came back about one subscriber (`subscribers show`, GDPR export)
 
-Bounces and complaints count deliveries (a delivery that bounced twice counts once). An
-unsubscribe counts for the send the reader got last before leaving, by any way out: the
-one-click link, the preferences page, a mailto message or a complaint.
+Bounces and complaints count deliveries (a delivery that bounced twice counts once). Sent is
+what the receiving server (or the relay) accepted; delivered is sent less what bounced after.
+Bounce rates are shares of the sent messages, complaint and unsubscribe rates of the delivered
+ones, as mailbox providers reckon them. An unsubscribe counts for the send the reader got last
+before leaving, by any way out: the one-click link, the preferences page, a mailto message or
+a complaint.
 """
 
 from __future__ import annotations
@@ -35,25 +38,36 @@ COUNTED = (*BOUNCE_KINDS, "complaint")
 class Outcomes:
     """What became of one send's messages in one locale (or all)."""
 
-    delivered: int = 0
-    """Messages the receiving server accepted (deliveries in state `sent`)."""
+    sent: int = 0
+    """Messages the receiving server or relay accepted (deliveries in state `sent`)."""
+    bounced: int = 0
+    """Sent messages that bounced after (hard, soft or policy; each delivery once)."""
     hard: int = 0
     soft: int = 0
     policy: int = 0
     complained: int = 0
     unsubscribed: int = 0
 
-    def rate(self, count: int) -> float:
+    @property
+    def delivered(self) -> int:
+        """Sent messages that did not bounce."""
+        return self.sent - self.bounced
+
+    def of_sent(self, count: int) -> float:
+        """`count` as a share of the sent messages (0.0 when none was sent): a bounce rate."""
+        return count / self.sent if self.sent else 0.0
+
+    def of_delivered(self, count: int) -> float:
         """`count` as a share of the delivered messages (0.0 when none was delivered)."""
         return count / self.delivered if self.delivered else 0.0
 
     @property
     def complaint_rate(self) -> float:
-        return self.rate(self.complained)
+        return self.of_delivered(self.complained)
 
     def add(self, other: Outcomes) -> None:
         """Add `other`'s counts to these."""
-        for name in ("delivered", "hard", "soft", "policy", "complained", "unsubscribed"):
+        for name in ("sent", "bounced", "hard", "soft", "policy", "complained", "unsubscribed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -76,7 +90,7 @@ def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
             .group_by(DELIVERY.c.locale)
         )
         for locale, count in delivered:
-            found.setdefault(locale, Outcomes()).delivered = count
+            found.setdefault(locale, Outcomes()).sent = count
         events = connection.execute(
             select(DELIVERY.c.locale, INBOUND_EVENT.c.kind, func.count(DELIVERY.c.id.distinct()))
             .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
@@ -86,6 +100,17 @@ def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
         for locale, kind, count in events:
             name = "complained" if kind == "complaint" else kind
             setattr(found.setdefault(locale, Outcomes()), name, count)
+        bounced = connection.execute(
+            select(DELIVERY.c.locale, func.count(DELIVERY.c.id.distinct()))
+            .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
+            .where(
+                INBOUND_EVENT.c.mailing_id == mailing_id,
+                INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS),
+            )
+            .group_by(DELIVERY.c.locale)
+        )
+        for locale, count in bounced:
+            found.setdefault(locale, Outcomes()).bounced = count
         for locale, count in connection.execute(_unsubscribed(mailing_id)):
             found.setdefault(locale, Outcomes()).unsubscribed = count
     return found
