@@ -296,3 +296,35 @@ def test_a_pass_of_the_processor_moves_or_flags_each_message_once(
     assert set(_subjects(server, "Processed")) == {"Out of office"}
     [flags] = _subjects(server, "INBOX").values()  # The junk, kept for a human.
     assert b"\\Flagged" in flags
+
+
+def test_newsletter_inbound_process_reads_an_imap_mailbox(server: Dovecot, tmp_path: Path) -> None:
+    """The command an operator runs: a DSN, an ARF complaint and a mailto unsubscribe in a
+    real IMAP mailbox, each acting on its subscriber in one pass; a second pass changes nothing."""
+    from typer.testing import CliRunner
+
+    from newsletter.cli import app
+
+    from .test_inbound_commands import complaint, dsn, unsubscribe_request
+    from .test_inbound_processor import SECRET, make_newsletter
+
+    news = make_newsletter(tmp_path / "project")
+    server.empty("INBOX")
+    server.append(dsn(news, "ada@example.org"))
+    server.append(complaint(news, "wei@example.cn"))
+    server.append(unsubscribe_request(news, "jonas@example.de"))
+    environment = {"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_IMAP_PASSWORD": server.password}
+    command = ["--config", str(news.project.source), "inbound", "process", server.url()]
+    for number in (1, 2):
+        result = CliRunner().invoke(app, command, env=environment)
+        assert result.exit_code == 0, result.output
+        processed = 3 if number == 1 else 0
+        assert f": {processed} processed" in result.output, result.output
+    assert [news.subscriber(a).status for a in ("ada@example.org", "wei@example.cn")] == [
+        "bounced",
+        "complained",
+    ]
+    assert news.subscriber("jonas@example.de").status == "unsubscribed"
+    assert len(_subjects(server, "Processed")) == 3
+    with server.client("INBOX") as client:
+        assert client.select("INBOX")[1] == [b"0"]
