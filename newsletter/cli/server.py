@@ -65,7 +65,7 @@ def run(
     and another takes the lead within `leader_lease` seconds when the leader dies. SIGTERM or
     Ctrl-C stops it cleanly: the messages in flight finish, the rest stays queued. With
     `inbound_listen` or `inbound_urls` configured, it also receives and processes bounces,
-    complaints and mailto unsubscribes (docs/bounces-setup.md).
+    complaints and mailto unsubscribes (docs/bounces.md).
 
     Example: NEWSLETTER_SECRET_KEY=... newsletter run --port 8080
     """
