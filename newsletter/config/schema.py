@@ -296,7 +296,7 @@ class Config(BaseModel):
     @field_validator("bounce_address")
     @classmethod
     def _bounce_address(cls, value: str) -> str:
-        from newsletter.deliver.return_path import bounce_address_problem
+        from newsletter.config.bounce_address import bounce_address_problem
 
         problem = bounce_address_problem(value) if value else None
         if problem:
