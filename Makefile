@@ -132,8 +132,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## test: install everything the tests need, lint, type-check and run the whole suite
+# One worker per core (pytest-xdist); --dist loadfile keeps each test module in one worker, so
+# its module-scoped set-ups are made once and its tests never run at the same time as each other.
 test: lint typecheck catalogs browsers postgres webcheckers
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
