@@ -99,20 +99,34 @@ def _browser_only_for_browser_tests(request: pytest.FixtureRequest, chromium: Ch
         chromium.stop()
 
 
+# The slowest modules (real `newsletter run` processes, `make demo`: 40-60 s each) run first, so
+# that in a parallel run no worker is left alone with one of them at the end (make test keeps
+# this order: --no-loadscope-reorder). A module that takes over ~20 s belongs here.
+SLOWEST = ("test_service.py", "test_demo.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Runs the modules that use the browser last, and in each their browser tests last, so
-    that one browser serves them in a row; every module's tests stay together and in order."""
+    """Orders the modules: the slowest first, then those that use the browser (in each, its
+    browser tests last, so that one browser serves them in a row), then the others; every
+    module's tests stay together and in their order."""
     modules: dict[Path, int] = {}
     uses: dict[Path, set[bool]] = {}
     for item in items:
         modules.setdefault(item.path, len(modules))
         uses.setdefault(item.path, set()).add(_uses_browser(item))
 
-    def place(item: pytest.Item) -> tuple[bool, bool, int, bool]:
-        module = uses[item.path]
-        # Modules that also hold other tests go first among the browser modules: each
-        # of them stops the browser once, for its other tests.
-        return True in module, False not in module, modules[item.path], _uses_browser(item)
+    def place(item: pytest.Item) -> tuple[int, int, int, bool]:
+        name, browser = item.path.name, uses[item.path]
+        if name in SLOWEST:
+            group = 0
+        elif browser == {True, False}:
+            group = 1  # Before the modules of browser tests only: each stops it once.
+        elif browser == {True}:
+            group = 2
+        else:
+            group = 3
+        rank = SLOWEST.index(name) if name in SLOWEST else 0
+        return group, rank, modules[item.path], _uses_browser(item)
 
     items.sort(key=place)
 
