@@ -99,25 +99,25 @@ def _browser_only_for_browser_tests(request: pytest.FixtureRequest, chromium: Ch
         chromium.stop()
 
 
-# The slowest modules (real `newsletter run` processes, `make demo`: 40-60 s each) run first, so
-# that in a parallel run no worker is left alone with one of them at the end (make test keeps
-# this order: --no-loadscope-reorder). A module that takes over ~20 s belongs here.
-SLOWEST = ("test_service.py", "test_demo.py")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Orders the modules: the slowest first, then those that use the browser (in each, its
-    browser tests last, so that one browser serves them in a row), then the others; every
-    module's tests stay together and in their order."""
+    """Orders the modules: those marked slow first, then those that use the browser (in each,
+    its browser tests last, so that one browser serves them in a row), then the others; every
+    module's tests stay together and in their order.
+
+    In a parallel run (make test keeps this order: --no-loadscope-reorder) a slow module that
+    went out last would leave one worker alone with it at the end, the other idle."""
     modules: dict[Path, int] = {}
     uses: dict[Path, set[bool]] = {}
+    slow: set[Path] = set()
     for item in items:
         modules.setdefault(item.path, len(modules))
         uses.setdefault(item.path, set()).add(_uses_browser(item))
+        if item.get_closest_marker("slow") is not None:
+            slow.add(item.path)
 
-    def place(item: pytest.Item) -> tuple[int, int, int, bool]:
-        name, browser = item.path.name, uses[item.path]
-        if name in SLOWEST:
+    def place(item: pytest.Item) -> tuple[int, int, bool]:
+        browser = uses[item.path]
+        if item.path in slow:
             group = 0
         elif browser == {True, False}:
             group = 1  # Before the modules of browser tests only: each stops it once.
@@ -125,8 +125,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             group = 2
         else:
             group = 3
-        rank = SLOWEST.index(name) if name in SLOWEST else 0
-        return group, rank, modules[item.path], _uses_browser(item)
+        return group, modules[item.path], _uses_browser(item)
 
     items.sort(key=place)
 

@@ -32,6 +32,7 @@ from .conftest import ROOT
 T = TypeVar("T")
 VENV = Path(sys.executable).parent.parent
 READER = "new.reader@example.org"
+pytestmark = pytest.mark.slow  # Run first in parallel runs (conftest.py).
 
 
 def free_port() -> int:
