@@ -145,8 +145,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## test: install everything the tests need, lint, type-check and run the whole suite
+# One worker per core (pytest-xdist); --dist loadfile keeps each test module in one worker, so
+# its module-scoped set-ups are made once and its tests never run at the same time as each other;
+# the modules go out in the order tests/conftest.py gives them (the slowest first), not by count.
 test: lint typecheck catalogs browsers postgres mailservers webcheckers
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -9,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Playwright
 
 from newsletter.config import Config
 from newsletter.content.loader import IssueLoader
@@ -39,17 +41,130 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium through Playwright, one per test module."""
-    from playwright.sync_api import sync_playwright
+class Chromium:
+    """Debian's Chromium through Playwright, started when a test asks for it, kept for the tests
+    that follow and need it too, stopped before the first test that does not.
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: run `make test`, which installs Debian's chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+    Starting Playwright and Chromium takes seconds, so one browser serves a run of browser tests.
+    It is not kept for the whole session: while Playwright's sync API lives, it marks an asyncio
+    loop as running in this thread, and asyncio.run() in any other test would fail.
+    """
+
+    def __init__(self) -> None:
+        self.playwright: Playwright | None = None
+        self.running: Browser | None = None
+
+    def browser(self) -> Browser:
+        """The running browser, started if it is not."""
+        if self.running is None:
+            from playwright.sync_api import sync_playwright
+
+            if not Path(CHROMIUM).exists():
+                pytest.fail(
+                    "Chromium is not installed: run `make test`, which installs Debian's chromium"
+                )
+            self.playwright = sync_playwright().start()
+            self.running = self.playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        return self.running
+
+    def stop(self) -> None:
+        """Closes the browser and Playwright, if they run."""
+        if self.running is not None:
+            self.running.close()
+            self.running = None
+        if self.playwright is not None:
+            self.playwright.stop()
+            self.playwright = None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    keeper = Chromium()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Browser:
+    """Debian's Chromium through Playwright (shared with the browser tests next to this one)."""
+    return chromium.browser()
+
+
+@pytest.fixture(autouse=True)
+def _browser_only_for_browser_tests(request: pytest.FixtureRequest, chromium: Chromium) -> None:
+    """Stops the browser before a test that does not use it (see Chromium)."""
+    if "browser" not in request.fixturenames:
+        chromium.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Orders the modules: those marked slow first, then those that use the browser (in each,
+    its browser tests last, so that one browser serves them in a row), then the others; every
+    module's tests stay together and in their order.
+
+    In a parallel run (make test keeps this order: --no-loadscope-reorder) a slow module that
+    went out last would leave one worker alone with it at the end, the other idle."""
+    modules: dict[Path, int] = {}
+    uses: dict[Path, set[bool]] = {}
+    slow: set[Path] = set()
+    for item in items:
+        modules.setdefault(item.path, len(modules))
+        uses.setdefault(item.path, set()).add(_uses_browser(item))
+        if item.get_closest_marker("slow") is not None:
+            slow.add(item.path)
+
+    def place(item: pytest.Item) -> tuple[int, int, bool]:
+        browser = uses[item.path]
+        if item.path in slow:
+            group = 0
+        elif browser == {True, False}:
+            group = 1  # Before the modules of browser tests only: each stops it once.
+        elif browser == {True}:
+            group = 2
+        else:
+            group = 3
+        return group, modules[item.path], _uses_browser(item)
+
+    items.sort(key=place)
+
+
+def _uses_browser(item: pytest.Item) -> bool:
+    return "browser" in getattr(item, "fixturenames", ())
+
+
+POSTGRES_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+
+
+def as_postgres(*command: str) -> None:
+    """Runs a PostgreSQL program as the `postgres` user (Debian's server refuses to run as root)."""
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Path]:
+    """A running PostgreSQL cluster for the whole session (initdb takes seconds), on a Unix
+    socket in the folder it yields (no TCP port, so parallel sessions never collide); each
+    test makes its own database in it."""
+    if POSTGRES_BIN is None:
+        pytest.fail("PostgreSQL is not installed: run `make test`, which installs it")
+    folder = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+    shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    initdb = [str(POSTGRES_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+    as_postgres(*initdb, "-E", "UTF8")
+    options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
+    log = folder / "server.log"  # The server must not hold our pipes open.
+    pg_ctl = str(POSTGRES_BIN / "pg_ctl")
+    as_postgres(pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    try:
+        yield folder
+    finally:
+        as_postgres(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

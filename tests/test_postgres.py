@@ -1,14 +1,14 @@
 """The same code on PostgreSQL: a throwaway cluster (initdb + pg_ctl) on a Unix socket.
 
 Debian's PostgreSQL refuses to run as root, so the cluster runs as the `postgres` user in a
-temporary folder. `make test` installs the server with apt-get when it is missing.
+temporary folder, one for the session (conftest.py's postgres_cluster), a database per test.
+`make test` installs the server with apt-get when it is missing.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
+import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,45 +24,26 @@ from newsletter.deliver.models import Delivery
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
 
-from .conftest import SmtpServer
+from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
 from .test_delivery import ISSUE, READERS, import_readers, make_project, newsletter
-
-BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
-
-
-def _as_postgres(*command: str) -> None:
-    subprocess.run(
-        ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Path]:
-    """A running PostgreSQL cluster, its socket in the folder it yields."""
-    if BIN is None:
-        pytest.fail("PostgreSQL is not installed: run `make test`, which installs it")
-    folder = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
-    shutil.chown(folder, "postgres", "postgres")
-    data = folder / "data"
-    _as_postgres(
-        str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
-    )
-    options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
-    log = folder / "server.log"  # The server must not hold our pipes open.
-    _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
-    try:
-        yield folder
-    finally:
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+def cluster(postgres_cluster: Path) -> Path:
+    """The session's running PostgreSQL cluster (conftest.py), its socket in this folder."""
+    return postgres_cluster
 
 
 @pytest.fixture
 def database(cluster: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a new, empty database for one test."""
-    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:50]
-    assert BIN is not None
-    _as_postgres(str(BIN / "createdb"), "-h", str(cluster), name)
+    # The cluster serves the whole session: the test's full id, hashed, keeps names apart
+    # across modules; the readable part helps whoever looks into the cluster.
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
+    readable = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    name = f"t_{digest}_{readable}"
+    assert POSTGRES_BIN is not None
+    as_postgres(str(POSTGRES_BIN / "createdb"), "-h", str(cluster), name)
     yield f"postgresql+psycopg://postgres@/{name}?host={cluster}"
     for engine in ENGINES:
         engine.dispose()

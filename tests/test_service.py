@@ -36,6 +36,7 @@ from .test_delivery import READERS, SECRET, import_readers, make_project, newsle
 from .test_schedule import FIRST, SECOND, mark_ready
 
 READER_ADDRESSES = [email for email, _, _ in READERS]
+pytestmark = pytest.mark.slow  # Run first in parallel runs (conftest.py).
 
 
 class Service:

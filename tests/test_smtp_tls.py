@@ -61,7 +61,9 @@ def check_login(server, session, envelope, mechanism, auth_data):  # type: ignor
         USER.encode(),
         PASSWORD.encode(),
     )
-    return AuthResult(success=ok)
+    # handled=False: a refused login gets its 535 reply, as from a real server (aiosmtpd's
+    # default answers nothing, and the client would wait out its 30-second timeout).
+    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture

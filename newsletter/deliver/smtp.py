@@ -250,17 +250,11 @@ class SmtpTransport:
                 )
             else:
                 connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            connection.ehlo()
-            if not self.tls and connection.has_extn("starttls"):
-                connection.starttls(context=ssl.create_default_context())
-                connection.ehlo()
-            elif not self.tls and self.require_starttls:
-                raise NewsletterError(
-                    f"{self.host}:{self.port} does not offer STARTTLS",
-                    hint="remove ?starttls=require or use smtps://",
-                )
-            if self.username and self.password:
-                connection.login(self.username, self.password)
+            try:
+                self._open_session(connection)
+            except BaseException:
+                connection.close()  # A refused login or STARTTLS leaves no socket open.
+                raise
             assert connection.sock is not None
             self._replies = _Replies(connection.sock)
         except (OSError, smtplib.SMTPException) as error:
@@ -270,6 +264,20 @@ class SmtpTransport:
             ) from error
         self._connection = connection
         return connection
+
+    def _open_session(self, connection: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS when offered (or required) and the login, on a new connection."""
+        connection.ehlo()
+        if not self.tls and connection.has_extn("starttls"):
+            connection.starttls(context=ssl.create_default_context())
+            connection.ehlo()
+        elif not self.tls and self.require_starttls:
+            raise NewsletterError(
+                f"{self.host}:{self.port} does not offer STARTTLS",
+                hint="remove ?starttls=require or use smtps://",
+            )
+        if self.username and self.password:
+            connection.login(self.username, self.password)
 
     def _drop(self) -> None:
         self._replies = self._announced = None
