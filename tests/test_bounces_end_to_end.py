@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -23,6 +24,8 @@ from newsletter.subscribers.models import SUBSCRIBER, Suppression
 from .conftest import ROOT, SmtpServer
 from .mailservers import postfix_relay
 from .test_delivery import make_project, newsletter
+
+pytestmark = pytest.mark.slow  # Real Postfix or Dovecot: sent out first in a parallel run.
 
 READERS = 1000
 GONE = [f"gone{n}@dest.test" for n in range(20)]  # Refused for good: 550 5.1.1.

@@ -14,6 +14,8 @@ from newsletter.inbound.sources import open_source
 
 from .mailservers import Dovecot, dovecot, running_dovecot  # noqa: F401 (the module's fixture)
 
+pytestmark = pytest.mark.slow  # Real Postfix or Dovecot: sent out first in a parallel run.
+
 
 def _message(number: int) -> bytes:
     return (

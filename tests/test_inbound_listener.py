@@ -16,6 +16,8 @@ from newsletter.inbound.listener import InboundListener, Mailboxes
 from .conftest import SmtpServer
 from .mailservers import free_port, postfix_relay
 
+pytestmark = pytest.mark.slow  # Real Postfix or Dovecot: sent out first in a parallel run.
+
 BOUNCES = "bounces@bounces.news.example.org"
 VERP = "bounces+12-k3j5q2@bounces.news.example.org"
 UNSUBSCRIBE = "leave@news.example.org"
