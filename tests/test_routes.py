@@ -1,0 +1,66 @@
+"""Every route of the web app, enumerated: each is public by design (the pages any visitor or
+reader may open, a signed token in the link where it acts on someone), or requires proof of
+who is asking. A route added without being listed here fails this test until someone decides
+which it is."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import Mount
+
+from newsletter.web.app import create_app
+
+from .test_webhooks import NOW, database_dump, make_project
+
+# Open to anyone; those with a {token} act only on the subscriber the signed token names.
+PUBLIC = {
+    ("GET", "/subscribe"), ("POST", "/subscribe"),
+    ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"),
+    ("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}"),
+    ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
+    ("GET", "/healthz"),
+}  # fmt: skip
+# Only for the mail providers: each request must carry the provider's signature or password.
+SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
+
+
+def _routes(routes: list[Any]) -> set[tuple[str, str]]:
+    """(method, path) of every route, those of included routers too."""
+    found = set()
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found |= {(method, route.path) for method in route.methods}
+        elif isinstance(route, Mount):
+            assert route.name == "archive", f"an unexpected mount: {route.path}"
+        elif hasattr(route, "original_router"):  # An included router (FastAPI >= 0.165).
+            found |= _routes(route.original_router.routes)
+        else:
+            raise AssertionError(f"a route of an unknown kind: {route!r}")
+    return found
+
+
+def test_every_route_is_public_by_design_or_signed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    app = create_app(make_project(tmp_path_factory.mktemp("all")))
+    assert _routes(app.routes) == PUBLIC | SIGNED
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED))
+def test_a_signed_route_refuses_an_unsigned_request_and_changes_nothing(
+    tmp_path_factory: pytest.TempPathFactory, method: str, path: str
+) -> None:
+    project = make_project(tmp_path_factory.mktemp("signed"))
+    client = TestClient(create_app(project, clock=lambda: NOW))
+    before = database_dump(project)
+    body = json.dumps({"Type": "Notification", "RecordType": "Bounce", "event-data": {}})
+    answer = client.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 403, answer.text
+    assert database_dump(project) == before
