@@ -155,7 +155,8 @@ def _multipart(
             elif last.epilogue is not None:
                 last.epilogue = _TRAILING_EOL.sub("", last.epilogue, 1)
         else:
-            payload = last.get_payload()
+            # As stored: get_payload() would decode raw 8-bit bytes.
+            payload = vars(last)["_payload"]
             if isinstance(payload, str):
                 last.set_payload(_TRAILING_EOL.sub("", payload, 1))
     close = marks[-1][0]
