@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes
-from email._policybase import compat32
 from email.message import Message
 from itertools import pairwise
 
@@ -98,8 +97,10 @@ def _headers(message: Message, lines: list[str], start: int, end: int) -> int:
             raise _Unusual  # An envelope line, or a body without its blank line.
         else:
             fields.append([line])
-    for field in fields:
-        message.set_raw(*compat32.header_source_parse(field))
+    for first, *rest in fields:
+        # compat32.header_source_parse, without a call per field.
+        name, value = first.split(":", 1)
+        message.set_raw(name, (value.lstrip(" \t") + "".join(rest)).rstrip("\r\n"))
     return index
 
 
