@@ -12,7 +12,7 @@ A batch of messages (one transaction) is decided in memory, notice after notice,
 with a few bulk statements (`PolicyBatch`); a single message is a batch of one. What a change
 writes is what the registry's `unsubscribe` writes (subscribers/registry.py, the reference):
 the status, unsubscribed_at and updated_at, one consent event, the address suppressed unless
-it is already (under any spelling); tests/test_inbound_processor.py compares the two.
+it is already (under any spelling); tests/test_inbound_batch.py compares the two.
 """
 
 from __future__ import annotations
