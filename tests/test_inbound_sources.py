@@ -160,6 +160,19 @@ def test_finish_refuses_a_key_outside_the_maildir(tmp_path: Path) -> None:
         MaildirSource(inbox).finish("../../etc/passwd", kept=False)
 
 
+def test_a_processed_folder_removed_during_a_pass_is_made_again(tmp_path: Path) -> None:
+    inbox = make_maildir(tmp_path / "bounces", [bounce_message(1), bounce_message(2)])
+    source = MaildirSource(inbox)
+    first, second = [key for key, _ in source.messages()]
+    source.finish(first, kept=False)
+    for path in sorted((inbox / ".Processed").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (inbox / ".Processed").rmdir()
+    source.finish(second, kept=False)
+    assert len(files(inbox / ".Processed" / "cur")) == 1
+    assert (inbox / ".Processed" / "maildirfolder").is_file()
+
+
 def test_the_reader_stands_for_classify() -> None:
     reading = read_test_message(bounce_message(7, "soft", recipient="a@example.org"), "s")
     assert isinstance(reading, Reading) and reading.notices[0].recipient == "a@example.org"

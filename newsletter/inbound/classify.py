@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.errors import MessageDefect
 from email.message import Message
 
@@ -32,6 +31,7 @@ from newsletter.inbound.dsn import dsn_notices
 from newsletter.inbound.feedback import feedback_notice, is_jmrp, report_fields
 from newsletter.inbound.mailto import unsubscribe_token
 from newsletter.inbound.message_text import address_in, body_text, header_text
+from newsletter.inbound.mime import parse_message
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
 from newsletter.inbound.plain_bounces import (
     from_mail_system,
@@ -94,7 +94,7 @@ def read_message(raw: bytes, *, source: str = "") -> Reading:
 
 
 def _read(raw: bytes, digest: str, source: str) -> Reading:
-    message = message_from_bytes(raw)
+    message = parse_message(raw)  # The tree message_from_bytes makes, faster for reports.
     if not message.keys():
         return Reading(digest=digest, problem="not an email message: no header", source=source)
     if len(message) > MAX_FIELDS:

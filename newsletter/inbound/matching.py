@@ -24,10 +24,11 @@ turn them on).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import bindparam
+from sqlalchemy import Connection
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -36,6 +37,7 @@ from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.notices import Kind, Notice
 from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.bulk import chunks
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.tokens import InvalidToken, Tokens
 
@@ -68,16 +70,25 @@ class Matcher:
     tokens: Tokens | None
     sender_domain: str
 
-    def match(self, session: Session, notice: Notice, *, authenticated: bool = False) -> Match:
+    def match(
+        self,
+        session: Session,
+        notice: Notice,
+        *,
+        authenticated: bool = False,
+        deliveries: Deliveries | None = None,
+    ) -> Match:
         """The delivery `notice` is about, by the strongest reference it carries that may act:
-        `authenticated` when its source proved who sent it (a webhook's signature)."""
+        `authenticated` when its source proved who sent it (a webhook's signature).
+        `deliveries`: those read already in this transaction (`prefetch`)."""
         if notice.kind is Kind.UNSUBSCRIBE and (notice.unsubscribe_token or not authenticated):
             return self._by_token(session, notice.unsubscribe_token)
-        verp = self._by_verp(session, notice.verp)
+        deliveries = deliveries or Deliveries(session.connection())
+        verp = self._by_verp(deliveries, notice.verp)
         if verp is not None:
             return verp
-        found = self._by_message_id(session, notice) or self._by_recipient(
-            session, notice.recipient
+        found = self._by_message_id(session, deliveries, notice) or self._by_recipient(
+            session, deliveries, notice.recipient
         )
         if not found.matched or authenticated or self.return_paths is None:
             return found
@@ -87,27 +98,35 @@ class Matcher:
             "with bounce_address set only a signed return path acts",
         )
 
-    def _by_verp(self, session: Session, verp: str) -> Match | None:
+    def prefetch(self, deliveries: Deliveries, notices: Iterable[Notice]) -> None:
+        """Read the deliveries the return paths of `notices` name, all at once."""
+        if self.return_paths is not None:
+            named = (deliveries.signed(self.return_paths, notice.verp) for notice in notices)
+            deliveries.load(delivery_id for delivery_id in named if delivery_id is not None)
+
+    def _by_verp(self, deliveries: Deliveries, verp: str) -> Match | None:
         """The match a return path makes; None when it is none of ours (look further)."""
         if self.return_paths is None or not verp:
             return None
-        delivery_id = self.return_paths.delivery_of(verp)
+        delivery_id = deliveries.signed(self.return_paths, verp)
         if delivery_id is None:
             if _looks_like_ours(self.return_paths, verp):
                 return Match("none", reason="forged return path: its signature does not check")
             return None
-        delivery = _delivery(session, delivery_id)
+        delivery = deliveries.get(delivery_id)
         if delivery is None:
             return Match("none", reason=f"return path of delivery {delivery_id}, since deleted")
         return _of(delivery, "verp")
 
-    def _by_message_id(self, session: Session, notice: Notice) -> Match | None:
+    def _by_message_id(
+        self, session: Session, deliveries: Deliveries, notice: Notice
+    ) -> Match | None:
         """The sent delivery our Message-ID names, or None (look further)."""
         found = _MESSAGE_ID.fullmatch(notice.message_id.strip()) if notice.message_id else None
         if found is None or found.group(3).lower().rstrip(".") != self.sender_domain.lower():
             return None
         uid, delivery_id = found.group(1), int(found.group(2))
-        delivery = _delivery(session, delivery_id)
+        delivery = deliveries.get(delivery_id)
         if delivery is None or delivery.uid != uid or delivery.state != "sent":
             return None
         # A Message-ID is not signed (every reader sees their own): one that names another
@@ -117,7 +136,7 @@ class Matcher:
             return Match("none", reason="the Message-ID and the recipient name different people")
         return _of(delivery, "message-id")
 
-    def _by_recipient(self, session: Session, recipient: str) -> Match:
+    def _by_recipient(self, session: Session, deliveries: Deliveries, recipient: str) -> Match:
         if not recipient:
             return Match("none", reason="no return path, Message-ID or recipient of ours")
         subscriber = _subscriber_of(session, recipient)
@@ -129,7 +148,7 @@ class Matcher:
             .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
             .limit(1)
         ).first()
-        delivery = _delivery(session, latest) if latest is not None else None
+        delivery = deliveries.get(latest) if latest is not None else None
         if delivery is None:
             return Match("none", reason="the recipient was never sent a mailing")
         return _of(delivery, "recipient")
@@ -162,22 +181,40 @@ class _Delivery(NamedTuple):
     """Its mailing's uid (in its Message-ID)."""
 
 
-# Built once: a statement made anew for each notice costs more than the query itself.
-_DELIVERY_BY_ID = (
-    sql_select(
-        DELIVERY.c.id, DELIVERY.c.mailing_id, DELIVERY.c.subscriber_id, DELIVERY.c.state,
-        MAILING.c.uid,
-    )
-    .join_from(DELIVERY, MAILING, DELIVERY.c.mailing_id == MAILING.c.id)
-    .where(DELIVERY.c.id == bindparam("id"))
-)  # fmt: skip
+_DELIVERIES = sql_select(
+    DELIVERY.c.id, DELIVERY.c.mailing_id, DELIVERY.c.subscriber_id, DELIVERY.c.state, MAILING.c.uid,
+).join_from(DELIVERY, MAILING, DELIVERY.c.mailing_id == MAILING.c.id)  # fmt: skip
 
 
-def _delivery(session: Session, delivery_id: int) -> _Delivery | None:
-    """The delivery with this id and its mailing's uid, or None (one Core query: a pass
-    matches thousands)."""
-    row = session.connection().execute(_DELIVERY_BY_ID, {"id": delivery_id}).first()
-    return _Delivery(*row) if row is not None else None
+@dataclass
+class Deliveries:
+    """The deliveries one transaction's notices name, each read once (a batch of a hundred
+    reports in one query), and the return paths already checked."""
+
+    connection: Connection
+    _known: dict[int, _Delivery | None] = field(default_factory=dict)
+    _signed: dict[str, int | None] = field(default_factory=dict)
+
+    def load(self, delivery_ids: Iterable[int]) -> None:
+        """Read these deliveries (those not read yet) with their mailings' uids."""
+        missing = sorted(set(delivery_ids) - self._known.keys())
+        for part in chunks(missing):
+            for row in self.connection.execute(_DELIVERIES.where(DELIVERY.c.id.in_(part))):
+                self._known[row.id] = _Delivery(*row)
+            for delivery_id in part:
+                self._known.setdefault(delivery_id, None)
+
+    def get(self, delivery_id: int) -> _Delivery | None:
+        """The delivery with this id and its mailing's uid, or None."""
+        if delivery_id not in self._known:
+            self.load([delivery_id])
+        return self._known[delivery_id]
+
+    def signed(self, return_paths: ReturnPaths, verp: str) -> int | None:
+        """The delivery a return path names when its signature checks (checked once)."""
+        if verp not in self._signed:
+            self._signed[verp] = return_paths.delivery_of(verp) if verp else None
+        return self._signed[verp]
 
 
 def _of(delivery: _Delivery, matched_by: str) -> Match:

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine
+from sqlalchemy import select as select_core
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
 from newsletter.characters import one_line
 from newsletter.config import Project
-from newsletter.db import lock_for_writing
+from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.return_path import return_paths_of
-from newsletter.inbound.matching import Match, Matcher
+from newsletter.inbound.matching import Deliveries, Match, Matcher
 from newsletter.inbound.models import (
     INBOUND_EVENT,
     INBOUND_MESSAGE,
@@ -37,9 +38,10 @@ from newsletter.inbound.models import (
     InboundMessage,
 )
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
-from newsletter.inbound.policy import BouncePolicy, apply
+from newsletter.inbound.policy import BouncePolicy, PolicyBatch
 from newsletter.inbound.sources import Source
 from newsletter.subscribers.addresses import address_hash, address_key
+from newsletter.subscribers.bulk import chunks
 from newsletter.subscribers.tokens import MIN_SECRET_LENGTH, Tokens
 
 log = logging.getLogger(__name__)
@@ -117,16 +119,12 @@ def process_batch(
         with Session(engine) as session:
             lock_for_writing(session.connection())  # SQLite: the write lock, until commit.
             stored = _stored(session, digests)
-            results = []
+            fresh: dict[str, Reading] = {}
             for reading, digest in zip(readings, digests, strict=True):
-                if digest in stored:
-                    results.append(stored[digest])
-                    continue
-                processed = _store(session, reading, digest, settings, now)
-                stored[digest] = Processed(digest, True, processed.kept, (), processed.problem)
-                results.append(processed)
+                if digest not in stored:
+                    fresh.setdefault(digest, reading)
+            new = _store(session, fresh, settings, now)
             session.commit()
-            return results
     except IntegrityError:
         # Another process stored one of these digests meanwhile (PostgreSQL: no write lock).
         if len(readings) > 1:
@@ -136,6 +134,16 @@ def process_batch(
         if not found:
             raise
         return [found[digests[0]]]
+    results = []
+    for digest in digests:
+        if digest in new:
+            # The first of a digest is new; the same message again in the batch, a duplicate.
+            processed = new.pop(digest)
+            stored[digest] = Processed(digest, True, processed.kept, (), processed.problem)
+            results.append(processed)
+        else:
+            results.append(stored[digest])
+    return results
 
 
 def _digest(reading: Reading) -> str:
@@ -158,50 +166,75 @@ def _stored(session: Session, digests: list[str]) -> dict[str, Processed]:
     }
 
 
-# Statements built once: a pass stores thousands of rows.
-_INSERT_MESSAGE = insert(INBOUND_MESSAGE).returning(INBOUND_MESSAGE.c.id)
-_INSERT_EVENT = insert(INBOUND_EVENT)
-
-
 def _store(
-    session: Session, reading: Reading, digest: str, settings: InboundSettings, now: datetime
-) -> Processed:
-    """One new reading stored: its message row, one event per notice, the policy applied.
-
-    Rows are written with Core statements on the session's connection (a pass stores
-    thousands); the policy's changes go through the registry, in the same transaction.
-    """
+    session: Session, readings: dict[str, Reading], settings: InboundSettings, now: datetime
+) -> dict[str, Processed]:
+    """New readings stored (by digest): their message rows, one event per notice, the policy
+    applied; every notice matched first, then the policy decided for each in order, then all
+    of it written with a few bulk statements (a pass stores thousands of rows)."""
     connection = session.connection()
-    source = _text(reading.source, 500)
-    problem = _text(reading.problem, 500)
-    notices = reading.notices[:MAX_NOTICES]
-    if len(reading.notices) > MAX_NOTICES:
-        problem = problem or f"{len(reading.notices)} notices: only the first {MAX_NOTICES} kept"
-    kinds = _text(",".join(sorted({notice.kind.value for notice in notices})), 200)
-    message_id = connection.execute(
-        _INSERT_MESSAGE,
-        {"digest": digest, "source": source, "problem": problem, "kept": False,
-         "received_at": now, "kinds": kinds},
-    ).scalar_one()  # fmt: skip
-    events = []
-    for notice in notices:
-        match = settings.matcher.match(session, notice, authenticated=reading.authenticated)
-        why = _text(f"{source}: {notice.status} {notice.diagnostic}".strip(), 500)
-        action = "none"
-        if match.matched:
-            action = apply(
-                session, settings.policy, notice.kind, match.subscriber_id, match.delivery_id,
-                why=why, now=now,
-            )  # fmt: skip
-        # Written now: the next notice's soft bounce count sees this one.
-        connection.execute(_INSERT_EVENT, _event(message_id, notice, match, action, source, now))
-        events.append(Event(notice, match, action))
-    kept = bool(problem) or not notices or any(_for_a_human(event) for event in events)
-    if kept:
-        connection.execute(
-            update(INBOUND_MESSAGE).where(INBOUND_MESSAGE.c.id == message_id).values(kept=True)
+    notices = {digest: reading.notices[:MAX_NOTICES] for digest, reading in readings.items()}
+    deliveries = Deliveries(connection)
+    settings.matcher.prefetch(deliveries, (n for some in notices.values() for n in some))
+    matches = {
+        digest: [
+            settings.matcher.match(session, notice, authenticated=reading.authenticated, deliveries=deliveries)
+            for notice in notices[digest]
+        ]
+        for digest, reading in readings.items()
+    }  # fmt: skip
+    policy = PolicyBatch(connection, settings.policy, now)
+    policy.load(
+        (notice.kind, match.subscriber_id)
+        for digest in readings
+        for notice, match in zip(notices[digest], matches[digest], strict=True)
+        if match.matched
+    )
+    outcomes, messages, events = {}, [], []
+    stamp = converter(INBOUND_MESSAGE.c.received_at.type, connection.dialect)(now)
+    for digest, reading in readings.items():
+        source, problem = _text(reading.source, 500), _text(reading.problem, 500)
+        if len(reading.notices) > MAX_NOTICES:
+            problem = (
+                problem or f"{len(reading.notices)} notices: only the first {MAX_NOTICES} kept"
+            )
+        done = []
+        for notice, match in zip(notices[digest], matches[digest], strict=True):
+            why = _text(f"{source}: {notice.status} {notice.diagnostic}".strip(), 500)
+            action = "none"
+            if match.matched:
+                action = policy.apply(notice.kind, match.subscriber_id, match.delivery_id, why=why)
+            done.append(Event(notice, match, action))
+            events.append((digest, _event(notice, match, action, source, stamp)))
+        kept = bool(problem) or not done or any(_for_a_human(event) for event in done)
+        kinds = _text(",".join(sorted({notice.kind.value for notice in notices[digest]})), 200)
+        messages.append((digest, source, problem, kept, stamp, kinds))
+        outcomes[digest] = Processed(digest, kept=kept, events=tuple(done), problem=problem)
+    insert_many(connection, INBOUND_MESSAGE, _MESSAGE, messages)
+    ids = _message_ids(connection, list(readings))
+    insert_many(connection, INBOUND_EVENT, _EVENT, [(ids[digest], *row) for digest, row in events])
+    policy.write()
+    return outcomes
+
+
+_MESSAGE = ("digest", "source", "problem", "kept", "received_at", "kinds")
+_EVENT = (
+    "message_id", "kind", "delivery_id", "mailing_id", "subscriber_id", "recipient_hash",
+    "status", "diagnostic", "matched_by", "reason", "action", "source", "at",
+)  # fmt: skip
+
+
+def _message_ids(connection: Connection, digests: list[str]) -> dict[str, int]:
+    """The ids of the message rows with these digests (just inserted)."""
+    ids: dict[str, int] = {}
+    for part in chunks(digests):
+        found = connection.execute(
+            select_core(INBOUND_MESSAGE.c.digest, INBOUND_MESSAGE.c.id).where(
+                INBOUND_MESSAGE.c.digest.in_(part)
+            )
         )
-    return Processed(digest, kept=kept, events=tuple(events), problem=problem)
+        ids.update((digest, id_) for digest, id_ in found)
+    return ids
 
 
 def _for_a_human(event: Event) -> bool:
@@ -211,25 +244,25 @@ def _for_a_human(event: Event) -> bool:
 
 
 def _event(
-    message_id: int, notice: Notice, match: Match, action: str, source: str, now: datetime
-) -> dict[str, Any]:
-    """The inbound_event row of one notice: the recipient only as its suppression hash."""
+    notice: Notice, match: Match, action: str, source: str, stamp: object
+) -> tuple[Any, ...]:
+    """The inbound_event row of one notice (after its message id, in _EVENT's order): the
+    recipient only as its suppression hash, no address from the server's words."""
     recipient = _text(notice.recipient, 320).strip("<> ")
-    return {
-        "message_id": message_id,
-        "kind": notice.kind.value,
-        "delivery_id": match.delivery_id,
-        "mailing_id": match.mailing_id,
-        "subscriber_id": match.subscriber_id,
-        "recipient_hash": address_hash(address_key(recipient)) if recipient else "",
-        "status": _text(notice.status, 16),
-        "diagnostic": _text(_ADDRESS.sub("<address>", notice.diagnostic), MAX_DIAGNOSTIC),
-        "matched_by": match.matched_by,
-        "reason": _text(match.reason, 200),
-        "action": action,
-        "source": source,
-        "at": now,
-    }
+    return (
+        notice.kind.value,
+        match.delivery_id,
+        match.mailing_id,
+        match.subscriber_id,
+        address_hash(address_key(recipient)) if recipient else "",
+        _text(notice.status, 16),
+        _text(_ADDRESS.sub("<address>", notice.diagnostic), MAX_DIAGNOSTIC),
+        match.matched_by,
+        _text(match.reason, 200),
+        action,
+        source,
+        stamp,
+    )
 
 
 def _text(value: str, length: int) -> str:

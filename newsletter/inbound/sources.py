@@ -83,6 +83,7 @@ class MaildirSource:
         self.path = path.resolve()
         self.name = f"maildir:{self.path}"
         self.processed = self.path / PROCESSED
+        self._ready = False  # .Processed/ made (or found): not looked for at each message.
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
         """Messages of new/ and cur/ not flagged for a human yet, oldest first."""
@@ -112,15 +113,23 @@ class MaildirSource:
             (self.path / key).rename(self.path / "cur" / _named(base, flags | {"F"}))
             return
         self._make_processed()
-        (self.path / key).rename(self.processed / "cur" / _named(base, flags | {"S"}))
+        moved = self.processed / "cur" / _named(base, flags | {"S"})
+        try:
+            (self.path / key).rename(moved)
+        except FileNotFoundError:
+            self._ready = False  # .Processed/ removed meanwhile: made again (or the message gone).
+            self._make_processed()
+            (self.path / key).rename(moved)
 
     def _make_processed(self) -> None:
         """The Maildir++ folder .Processed/ (new, cur, tmp and its maildirfolder marker)."""
-        if (self.processed / "cur").is_dir():
+        if self._ready or (self.processed / "cur").is_dir():
+            self._ready = True
             return
         for sub in ("tmp", "new", "cur"):
             (self.processed / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.processed / "maildirfolder").touch()
+        self._ready = True
 
     def close(self) -> None:
         """Nothing stays open between messages."""
