@@ -269,7 +269,7 @@ def test_without_delivery_headers_the_to_header_is_the_verp_address() -> None:
     assert notice.verp == verp(1001, "Hq3vXk9Z")
 
 
-# Amazon SES notifications as dicts (part C's webhook gives them this way too).
+# Amazon SES notifications as dicts (the SES webhook gives them this way too).
 
 
 def test_ses_notices_bounce_types() -> None:

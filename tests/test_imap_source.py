@@ -258,12 +258,11 @@ def test_a_wrong_password_is_one_clear_error(server: Dovecot) -> None:
 def test_a_pass_of_the_processor_moves_or_flags_each_message_once(
     server: Dovecot, tmp_path: Path
 ) -> None:
-    """The whole way, with parts A's reader and B's processor (skipped until both are merged)."""
-    pytest.importorskip("newsletter.inbound.classify", reason="part A's reader is not merged")
-    processor = pytest.importorskip("newsletter.inbound.processor", reason="part B's processor")
+    """The whole way: the mailbox read, each message classified, stored and moved or flagged."""
     from datetime import UTC, datetime
 
     from newsletter.db import create_db_engine, database_url
+    from newsletter.inbound import processor
 
     from .test_delivery import make_project
 

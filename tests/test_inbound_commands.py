@@ -22,8 +22,6 @@ from .test_inbound_crash import stored
 from .test_inbound_processor import READERS, SECRET, Newsletter, make_newsletter
 from .test_inbound_sources import files, make_maildir
 
-pytest.importorskip("newsletter.inbound.classify", reason="the bounce parser (part A)")
-
 
 @pytest.fixture
 def news(tmp_path: Path) -> Newsletter:

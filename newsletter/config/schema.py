@@ -32,7 +32,7 @@ SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_MAILGUN_SIGNING_KEY": "Mailgun's webhook signing key: turns /webhooks/mailgun on.",
     "NEWSLETTER_SENDGRID_PUBLIC_KEY": "SendGrid's signed event webhook verification key (base64 DER): turns /webhooks/sendgrid on.",
     "NEWSLETTER_POSTMARK_WEBHOOK_SECRET": "The password of the HTTP Basic credentials in Postmark's webhook URL: turns /webhooks/postmark on.",
-    # Part D (issue 14): the IMAP inbound source.
+    # The IMAP mailbox of the imap:// and imaps:// inbound sources (docs/bounces.md).
     "NEWSLETTER_IMAP_PASSWORD": "Password of the IMAP mailbox of the imap:// and imaps:// inbound sources.",
 }
 
@@ -164,7 +164,7 @@ class Config(BaseModel):
         default_factory=dict,
         description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
-    # Issue 14, part B: return paths and the bounce policy.
+    # Return paths and the bounce policy (docs/bounces.md).
     bounce_address: str = Field(
         "",
         description="Base of the VERP return paths: each delivery's envelope sender becomes LOCAL+ID-SIGNATURE@DOMAIN (signed with NEWSLETTER_SECRET_KEY), so a bounce names its delivery; empty: the sender address, as before.",
@@ -179,7 +179,7 @@ class Config(BaseModel):
         gt=0,
         description="Days over which soft bounces are counted against soft_bounce_limit.",
     )
-    # Part C, provider webhooks (docs/webhooks.md).
+    # The mail providers' webhooks (docs/webhooks.md).
     webhook_max_age: float = Field(
         300.0,
         ge=30.0,
@@ -209,7 +209,7 @@ class Config(BaseModel):
                 )
         return values
 
-    # Part D (issue 14): the inbound SMTP listener and the sources `newsletter run` polls.
+    # The inbound SMTP listener and the sources `newsletter run` polls (docs/bounces.md).
     inbound_listen: str = Field(
         "",
         description="HOST:PORT of the inbound SMTP listener inside `newsletter run` (e.g. 127.0.0.1:2525), which takes mail for the bounce and unsubscribe addresses only; empty: off.",

@@ -106,7 +106,6 @@ class Inbound:
             self._stop.wait(CHECK_EVERY)
 
     def _process(self, url: str) -> None:
-        # Part B's module (issue 14): the ignore is for this branch alone, drop it once merged.
         from newsletter.inbound.processor import (
             InboundSettings,
             process_source,

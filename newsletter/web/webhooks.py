@@ -146,7 +146,7 @@ async def _body(request: Request) -> bytes | None:
 
 def _process(site: Site, readings: list[Reading]) -> int:
     """Each Reading stored and acted on by the processor, once; how many were seen before."""
-    # Part B's processor. (The ignore goes once it is merged: mypy cannot see it before.)
+    # Imported here: the processor pulls in the parsers, which only webhook requests need.
     from newsletter.inbound.processor import (
         InboundSettings,
         process,

@@ -164,7 +164,7 @@ def readings(envelope: Mapping[str, Any]) -> list[Reading]:
         notification = None
     if not isinstance(notification, dict):
         return [Reading(digest, problem="the SNS message holds no SES notification", source=SOURCE)]
-    # Part A's reader of SES notifications, shared with those that arrive by mail.
+    # The reader of SES notifications, shared with those that arrive by mail.
     from newsletter.inbound.ses import ses_notices
 
     kind = text(notification.get("notificationType") or notification.get("eventType"), 40)
