@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.inbound.classify import MAX_MESSAGE_BYTES, read_message
+from newsletter.inbound.dsn import MAX_RECIPIENT_BLOCKS as MAX_RECIPIENTS
 from newsletter.inbound.notices import digest_of
 
 from .test_classify import BOUNCES, HARD, only_notice
@@ -38,6 +39,21 @@ def test_thousands_of_parts_or_header_fields_are_not_read() -> None:
     assert read_message(raw).problem == "more than 1000 MIME parts"
     raw = b"".join(b"X-Field-%d: v\n" % i for i in range(1500)) + b"\nbody\n"
     assert read_message(raw).problem == "more than 1000 header fields"
+
+
+def test_a_report_names_a_bounded_number_of_recipients_whatever_its_parts() -> None:
+    # Each delivery-status part is cut at 100 blocks; hundreds of such parts in one message
+    # made tens of thousands of notices (seconds of CPU, megabytes held per message).
+    blocks = b"".join(
+        b"Final-Recipient: rfc822;u%d@x.test\nStatus: 5.1.1\n\n" % i for i in range(100)
+    )
+    part = b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns;x\n\n" + blocks
+    raw = (
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n"
+        b"To: bounces+1-aaaaaaaaaaaaaaaa@b.test\n\n" + part * 50 + b"--B--\n"
+    )
+    notices = read_message(raw).notices
+    assert 0 < len(notices) <= MAX_RECIPIENTS
 
 
 def test_a_bounce_with_a_large_returned_attachment_is_read() -> None:

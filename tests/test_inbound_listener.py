@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.inbound.listener import InboundListener, Mailboxes
+from newsletter.inbound.listener import MAX_RECIPIENTS, InboundListener, Mailboxes
 
 from .conftest import SmtpServer
 from .mailservers import free_port, postfix_relay
@@ -242,3 +242,24 @@ def test_the_poller_reads_mailboxes_only_while_leading_and_survives_a_broken_one
     assert len(caplog.records) == 2
     inbound.poll(161.0)
     assert len(caplog.records) == 4
+
+
+def test_one_message_is_spooled_a_bounded_number_of_times(listener: _SpoolWatch) -> None:
+    # Every `bounces+TAG` is accepted; without a bound, one 10 MB DATA to thousands of them
+    # (or to one of them thousands of times) would write gigabytes to the spool.
+    with listener.client() as client:
+        client.ehlo()
+        client.mail("")
+        answers = [client.rcpt(f"bounces+{n}-x@bounces.news.example.org")[0] for n in range(200)]
+        answers += [client.rcpt(VERP)[0] for _ in range(3)]
+        code, _ = client.data(DSN)
+    assert code == 250
+    assert answers.count(250) == MAX_RECIPIENTS
+    assert set(answers) == {250, 452}  # 452: the sender tries the others again later.
+    assert len(listener.files()) == MAX_RECIPIENTS
+    with listener.client() as client:
+        client.ehlo()
+        client.mail("")
+        assert [client.rcpt(VERP.upper())[0], client.rcpt(VERP)[0]] == [250, 250]
+        assert client.data(DSN)[0] == 250
+    assert len(listener.files()) == MAX_RECIPIENTS + 1  # The same recipient twice: one copy.

@@ -254,6 +254,24 @@ def test_ses_refusals_through_the_app_change_nothing(client: TestClient, project
     assert database_dump(project) == before
 
 
+def test_a_forged_sns_message_cannot_make_the_log_recommend_its_certificate(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A bad signature logs the certificate the message names, for the operator to install
+    # after AWS changes it: a forger's URL must never be shown there.
+    aws = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+    for url in ("https://evil.example/SimpleNotificationService-1.pem", aws):
+        forged = {
+            **signed_sns(fixture("ses-bounce.json")),
+            "Signature": "AAAA",
+            "SigningCertURL": url,
+        }
+        with caplog.at_level(logging.WARNING):
+            assert client.post("/webhooks/ses", content=json.dumps(forged)).status_code == 403
+    assert "evil.example" not in caplog.text
+    assert aws in caplog.text
+
+
 def test_an_unreadable_certificate_answers_503_so_sns_retries(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     (tmp_path / "sns.pem").write_text("not a certificate", encoding="utf-8")

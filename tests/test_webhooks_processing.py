@@ -188,3 +188,22 @@ def test_a_reader_unsubscribing_through_the_providers_link_is_unsubscribed(
     assert answer.status_code == 200, answer.text
     assert status_of(project, READER) == "unsubscribed"
     assert status_of(project, BYSTANDER) == "active"
+
+
+def test_a_mailgun_signature_does_not_sign_another_event(
+    client: TestClient, project: Project, our_message_id: str
+) -> None:
+    # Mailgun signs only its timestamp and token, not the event: whoever sees one signed
+    # request (a proxy's log) must not reuse its signature for an event of their own making.
+    delivered = mailgun_event("mailgun-delivered.json", our_message_id)
+    assert client.post("/webhooks/mailgun", content=json.dumps(delivered)).status_code == 200
+    forged = copy.deepcopy(fixture("mailgun-complained.json"))
+    forged["event-data"]["id"] = "attacker-made-1"
+    forged["event-data"]["recipient"] = BYSTANDER
+    forged["signature"] = delivered["signature"]
+    answer = client.post("/webhooks/mailgun", content=json.dumps(forged))
+    assert answer.status_code == 403, answer.text
+    assert status_of(project, BYSTANDER) == "active"
+    # The same request again (a retry) is still a duplicate, not refused.
+    again = client.post("/webhooks/mailgun", content=json.dumps(delivered))
+    assert again.json() == {"events": 1, "processed": 0, "duplicates": 1}

@@ -27,7 +27,7 @@ from email.errors import MessageDefect
 from email.message import Message
 
 from newsletter.inbound.autoreply import is_autoreply
-from newsletter.inbound.dsn import dsn_notices
+from newsletter.inbound.dsn import MAX_RECIPIENT_BLOCKS, dsn_notices
 from newsletter.inbound.feedback import feedback_notice, is_jmrp, report_fields
 from newsletter.inbound.mailto import unsubscribe_token
 from newsletter.inbound.message_text import address_in, body_text, header_text
@@ -134,11 +134,13 @@ def _notices(message: Message, parts: _Parts, raw: bytes) -> tuple[list[Notice],
     if parts.statuses:
         # A report is read as a report; a broken one (no recipient block) by its words.
         message_id = _returned_id(message, parts)
-        notices = [
-            notice
-            for status in parts.statuses
-            for notice in dsn_notices(status, verp=verp, message_id=message_id)
-        ]
+        notices: list[Notice] = []
+        for status in parts.statuses:
+            # The bound is per message, not per part: hundreds of parts are no report either.
+            if len(notices) >= MAX_RECIPIENT_BLOCKS:
+                break
+            notices += dsn_notices(status, verp=verp, message_id=message_id)
+        notices = notices[:MAX_RECIPIENT_BLOCKS]
         if notices:
             return notices, "dsn"
         text = body_text(parts.texts)

@@ -29,6 +29,10 @@ from newsletter.errors import NewsletterError
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+MAX_RECIPIENTS = 10
+"""Recipients of one message: a bounce or a report comes back to one return path; each recipient
+is a copy in the spool, so more (a 10 MB message to thousands of `bounces+TAG`) get 452 and the
+sender sends them again in a later transaction (RFC 5321 4.5.3.1.10)."""
 # What may follow `+` in a VERP local part: our return paths use letters, digits and `-` only;
 # anything else (quotes, spaces, control characters) is no address of ours.
 _VERP_TAG = re.compile(r"[A-Za-z0-9._=-]{1,64}")
@@ -118,6 +122,10 @@ class _Handler:
     ) -> str:
         if not self.mailboxes.accepts(address):
             return "550 5.1.1 No such mailbox here"
+        if address.lower() in (known.lower() for known in envelope.rcpt_tos):
+            return "250 2.1.5 OK"  # The same mailbox again: still one copy.
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

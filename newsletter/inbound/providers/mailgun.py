@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -137,9 +138,26 @@ class MailgunWebhook:
     def __init__(self, signing_key: str, max_age: float = MAX_AGE) -> None:
         self.signing_key = signing_key
         self.max_age = max_age
+        # Mailgun's signature covers its timestamp and token, not the event: a token is bound
+        # to the first event it came with (Mailgun's advice: refuse a token used before).
+        # Kept while its timestamp is within max_age; older ones are refused by their age.
+        self._tokens: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
 
     def accept(self, body: bytes, headers: Mapping[str, str], now: datetime) -> list[Reading]:
-        """The event read, once its signature and timestamp are checked."""
+        """The event read, once its signature and timestamp are checked and its token was
+        not used with another event (the same request again is read again: a duplicate)."""
         payload = json_body(body)
         verify(payload, self.signing_key, now=now, max_age=self.max_age)
-        return readings(payload)
+        found = readings(payload)
+        signature = payload["signature"]
+        token, seconds = str(signature["token"]).strip(), float(signature["timestamp"])
+        events = tuple(reading.digest for reading in found)
+        with self._lock:
+            oldest = now.timestamp() - self.max_age
+            for old in [key for key, (at, _) in self._tokens.items() if at < oldest]:
+                del self._tokens[old]
+            first = self._tokens.setdefault(token, (seconds, events))
+        if first[1] != events:
+            raise Rejected("the signature's token came with another event")
+        return found

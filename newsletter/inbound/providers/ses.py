@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,11 @@ CONFIRMATION_FIELDS = (
     "Type",
 )
 CONFIRMATIONS = ("SubscriptionConfirmation", "UnsubscribeConfirmation")
+# Where SNS's signing certificates are (`https://sns.REGION.amazonaws.com[.cn]/...pem`): the
+# only certificate URL a message that fails the check may put in our log.
+_SNS_CERTIFICATE = re.compile(
+    r"https://sns\.[a-z0-9-]{1,30}\.amazonaws\.com(?:\.cn)?/SimpleNotificationService-[A-Za-z0-9]{1,64}\.pem"
+)
 CERTIFICATE_HINT = (
     "download SNS's signing certificate (the SigningCertURL of a message) once, and set "
     "ses_certificate to its path"
@@ -209,13 +215,15 @@ class SesWebhook:
         try:
             verify(envelope, self.keys, self.topics, now=now, max_age=self.max_age)
         except Rejected as error:
-            if error.reason == "bad signature" and isinstance(envelope, dict):
+            url = envelope.get("SigningCertURL") if isinstance(envelope, dict) else None
+            if error.reason == "bad signature" and _SNS_CERTIFICATE.fullmatch(str(url)):
                 # After AWS changes its certificate every message fails until the operator
                 # installs the new one: say where SNS says it is (never fetched from here).
+                # Anyone can post a bad signature: a URL off AWS's SNS hosts is never shown.
                 log.warning(
                     "an SNS message failed the check against ses_certificate; it names its "
                     "certificate as %s: install that one if it is AWS's",
-                    one_line(str(envelope.get("SigningCertURL")))[:300],
+                    url,
                 )
             raise
         return readings(envelope)
