@@ -16,9 +16,9 @@ Message-IDs and addresses are not signed: anyone can write a bounce that names t
 return paths are on (`bounce_address`), a report by mail acts only by its signed return path
 (or an unsubscribe by its signed token); one that names a delivery by Message-ID or recipient
 alone is recorded unmatched, with the delivery it names in its reason, and kept for a human.
-A provider's webhook whose signature checked (`authenticated`) vouches for its events, and
-with return paths off the unsigned references are all there is (docs/bounces.md says why to
-turn them on).
+A provider's webhook whose signature checked (`authenticated`) vouches for its events. With
+return paths off, a mailed report acts only when two unsigned references agree: our Message-ID
+and the recipient, naming the same reader (docs/bounces.md says why to turn return paths on).
 """
 
 from __future__ import annotations
@@ -90,12 +90,29 @@ class Matcher:
         found = self._by_message_id(session, deliveries, notice) or self._by_recipient(
             session, deliveries, notice.recipient
         )
-        if not found.matched or authenticated or self.return_paths is None:
+        if not found.matched or authenticated:
+            return found
+        if self.return_paths is not None:
+            return Match(
+                "none",
+                reason=f"not signed: its {found.matched_by} names delivery {found.delivery_id}, "
+                "but with bounce_address set only a signed return path acts",
+            )
+        # No return paths: two unsigned references must agree. Our Message-IDs are
+        # <uid.id@domain>, and every reader sees the uid and sequential ids: a Message-ID alone
+        # would let any reader bounce the whole list.
+        named = _subscriber_of(session, notice.recipient)
+        if (
+            found.matched_by == "message-id"
+            and named is not None
+            and named.id == found.subscriber_id
+        ):
             return found
         return Match(
             "none",
             reason=f"not signed: its {found.matched_by} names delivery {found.delivery_id}, but "
-            "with bounce_address set only a signed return path acts",
+            "without return paths (bounce_address) a report acts only when our Message-ID and "
+            "the recipient both name that delivery's reader",
         )
 
     def prefetch(self, deliveries: Deliveries, notices: Iterable[Notice]) -> None:
