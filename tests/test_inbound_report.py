@@ -18,7 +18,7 @@ from newsletter.deliver.models import Delivery
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
 from newsletter.inbound.processor import InboundSettings, process
-from newsletter.inbound.report import complaint_verdict
+from newsletter.inbound.report import complaint_verdict, outcomes
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
@@ -107,6 +107,22 @@ def test_status_shows_what_came_back_per_locale_with_the_complaint_rate(sent: Pr
         "2 (5.4%)",
     ]
     assert "complaint rate 2.70%: over the 0.3% limit" in output
+
+
+def test_a_delivery_that_bounced_soft_then_hard_counts_once_as_hard(sent: Project) -> None:
+    # Each bounced delivery is counted under one kind, its gravest, so the columns add up.
+    _report(sent, "reader1@example.org", Kind.SOFT, "4.2.2")
+    _report(sent, "reader1@example.org", Kind.HARD, "5.1.1")
+    _report(sent, "reader2@example.org", Kind.SOFT, "5.2.2")
+    _report(sent, "reader2@example.org", Kind.POLICY, "5.7.1")
+    engine = create_db_engine(database_url(sent))
+    with Session(engine) as session:
+        mailing_id = session.exec(select(Delivery.mailing_id)).first()
+    assert mailing_id is not None
+    found = outcomes(engine, mailing_id)["en"]
+    engine.dispose()
+    assert (found.hard, found.soft, found.policy, found.bounced) == (1, 0, 1, 2)
+    assert found.delivered == 28
 
 
 def test_bounces_lists_the_events_and_subscribers_show_includes_them(sent: Project) -> None:
