@@ -147,6 +147,22 @@ def test_bounces_lists_the_events_and_subscribers_show_includes_them(sent: Proje
     assert "bounces, complaints and replies:" in output and "hard" in output
 
 
+def test_bounces_says_why_an_unmatched_bounce_matched_nothing(sent: Project) -> None:
+    # The server's words alone do not tell an operator why a bounce changed nobody.
+    forged = "bounces+1-aaaaaaaaaaaaaaaa@bounces.news.example.org"
+    notice = Notice(
+        Kind.HARD, recipient="reader1@example.org", status="5.1.1", verp=forged,
+        diagnostic="smtp; 550 5.1.1 unknown",
+    )  # fmt: skip
+    engine = create_db_engine(database_url(sent))
+    reading = Reading(digest_of(b"forged"), (notice,), source="test:inbox")
+    process(engine, reading, settings=InboundSettings.of(sent), now=utcnow())
+    engine.dispose()
+    code, output = newsletter(sent, "bounces")
+    assert code == 0 and "(unmatched)" in output, output
+    assert "550 5.1.1 unknown" in output and "forged return path" in output, output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
