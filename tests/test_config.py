@@ -470,3 +470,28 @@ def test_topic_names_are_checked_when_the_configuration_loads(
     (reported,) = problems(raised.value)
     where = f"config/newsletter.toml:{line}: " if line else "config/newsletter.toml: topics: "
     assert reported.startswith(where) and problem in reported, reported
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'ses_certificate = "config/sns.pem"\n',
+            "ses_topic_arns: empty while ses_certificate is set",
+        ),
+        (
+            'ses_topic_arns = ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]\n',
+            "ses_topic_arns: set while ses_certificate is empty",
+        ),
+    ],
+)
+def test_half_a_ses_webhook_set_up_is_an_error(project: Path, text: str, message: str) -> None:
+    # Either one alone left /webhooks/ses silently off (404): SES's reports were lost.
+    path = write_config(project, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, environ={})
+
+    [problem] = problems(caught.value)
+    assert problem.startswith("config/newsletter.toml"), problem
+    assert message in problem and "/webhooks/ses" in problem, problem
