@@ -67,18 +67,7 @@ def process(
 
 def summary(report: PassReport) -> list[str]:
     """The lines `inbound process` prints about one pass."""
-    lines = [
-        f"{report.source}: {report.processed} processed, {report.duplicates} duplicates "
-        f"(processed before), {report.kept} kept for a human"
-        + (f", {report.failed} could not be stored (see the log)" if report.failed else "")
-    ]
-    if report.kinds:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.kinds.items()))
-        lines.append(f"notices: {report.matched} matched, {report.unmatched} unmatched; {kinds}")
-        done = {k: v for k, v in report.actions.items() if k != "none"}
-        if done:
-            lines.append("done: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
-    return lines
+    return report.summary()
 
 
 def classify(
