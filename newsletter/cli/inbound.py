@@ -86,6 +86,11 @@ def classify(
     from newsletter.inbound.processor import InboundSettings, reader
 
     for path in files:
+        if path.is_dir():
+            raise NewsletterError(
+                f"{path}: a folder, not a message file",
+                hint=f"give its messages, e.g. {path}/new/* or {path}/cur/* for a Maildir",
+            )
         if not path.is_file():
             raise NewsletterError(f"{path}: no such file", hint="give the paths of raw messages")
     matcher = InboundSettings.of(project_of(ctx)).matcher
