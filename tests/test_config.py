@@ -495,3 +495,16 @@ def test_half_a_ses_webhook_set_up_is_an_error(project: Path, text: str, message
     [problem] = problems(caught.value)
     assert problem.startswith("config/newsletter.toml"), problem
     assert message in problem and "/webhooks/ses" in problem, problem
+
+
+@pytest.mark.parametrize("spool", ["", " ", "."])
+def test_the_inbound_spool_cannot_be_the_project_folder(project: Path, spool: str) -> None:
+    # Empty, it made the project folder itself the listener's Maildir (new/, cur/, tmp/ in it).
+    path = write_config(project, f'inbound_spool = "{spool}"\n')
+
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, environ={})
+
+    [problem] = problems(caught.value)
+    assert problem.startswith("config/newsletter.toml:1: inbound_spool: "), problem
+    assert 'such as "inbound"' in problem, problem

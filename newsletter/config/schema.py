@@ -247,6 +247,14 @@ class Config(BaseModel):
         description="Seconds between two passes of `newsletter run` over the inbound sources (and the listener's spool).",
     )
 
+    @field_validator("inbound_spool")
+    @classmethod
+    def _inbound_spool(cls, value: str) -> str:
+        # The project folder itself would get the Maildir's new/, cur/ and tmp/.
+        if value.strip() in ("", "."):
+            raise ValueError('must be a folder of its own, such as "inbound" (a Maildir)')
+        return value
+
     @field_validator("inbound_listen")
     @classmethod
     def _inbound_listen(cls, value: str) -> str:
