@@ -163,6 +163,15 @@ def test_bounces_says_why_an_unmatched_bounce_matched_nothing(sent: Project) -> 
     assert "550 5.1.1 unknown" in output and "forged return path" in output, output
 
 
+def test_the_consent_history_names_the_source_without_a_dangling_colon(sent: Project) -> None:
+    # A complaint or unsubscribe without status or words was recorded as "test:inbox:".
+    _report(sent, "reader4@example.org", Kind.COMPLAINT)
+    code, output = newsletter(sent, "subscribers", "show", "reader4@example.org", "--json")
+    assert code == 0, output
+    [withdrawn] = [e for e in json.loads(output)["consent_events"] if e["kind"] == "complained"]
+    assert withdrawn["source"] == "test:inbox", withdrawn
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

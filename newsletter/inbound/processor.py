@@ -200,7 +200,8 @@ def _store(
             )
         done = []
         for notice, match in zip(notices[digest], matches[digest], strict=True):
-            why = _text(f"{source}: {notice.status} {notice.diagnostic}".strip(), 500)
+            said = f"{notice.status} {notice.diagnostic}".strip()
+            why = _text(f"{source}: {said}" if said else source, 500)
             action = "none"
             if match.matched:
                 action = policy.apply(notice.kind, match.subscriber_id, match.delivery_id, why=why)
