@@ -55,7 +55,7 @@ def test_a_batch_writes_what_the_registry_writes(tmp_path: Path) -> None:
     with Session(reference.engine) as session:
         for address, method, why, reason in (
             (ada, "bounce", "test:inbox: 5.1.1 unknown", "bounced"),
-            (wei, "complaint", "test:inbox:", "complained"),
+            (wei, "complaint", "test:inbox", "complained"),
         ):
             subscriber = session.get(Subscriber, reference.subscribers[address])
             assert subscriber is not None

@@ -58,6 +58,14 @@ def test_classify_refuses_a_missing_file_in_one_line(news: Newsletter, tmp_path:
     assert code == 1 and "nope.eml: no such file" in output
 
 
+def test_classify_given_a_folder_says_it_is_a_folder(news: Newsletter, tmp_path: Path) -> None:
+    # "no such file" for a Maildir that is there sent the operator looking for a typo.
+    (tmp_path / "box" / "new").mkdir(parents=True)
+    code, output = newsletter(news, "classify", str(tmp_path / "box"))
+    assert code == 1 and "box: a folder, not a message file" in output, output
+    assert "box/new/*" in output and "box/cur/*" in output, output
+
+
 def test_a_limit_below_one_is_refused(news: Newsletter) -> None:
     code, output = newsletter(news, "process", "maildir:x", "--limit", "0")
     assert code == 2 and "--limit" in output

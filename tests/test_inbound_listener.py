@@ -263,3 +263,35 @@ def test_one_message_is_spooled_a_bounded_number_of_times(listener: _SpoolWatch)
         assert [client.rcpt(VERP.upper())[0], client.rcpt(VERP)[0]] == [250, 250]
         assert client.data(DSN)[0] == 250
     assert len(listener.files()) == MAX_RECIPIENTS + 1  # The same recipient twice: one copy.
+
+
+def test_the_poller_logs_a_pass_in_words_and_an_empty_one_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It logged the report's dataclass repr (`PassReport(..., kinds=Counter(...))`) at every
+    # pass, an INFO line a minute that said nothing when nothing came.
+    import logging
+
+    from newsletter.config import load_project
+    from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+    from newsletter.service.inbound import Inbound
+
+    for folder in ("new", "cur", "tmp"):
+        (tmp_path / "box" / folder).mkdir(parents=True)
+    (tmp_path / "box" / "new" / "1.junk").write_bytes(b"Subject: hello\n\nnot a bounce\n")
+    (tmp_path / "newsletter.toml").write_text(
+        'inbound_urls = ["maildir:box"]\ndatabase_url = "sqlite:///news.db"\n', encoding="utf-8"
+    )
+    project = load_project(tmp_path / "newsletter.toml", environ={})
+    engine = create_db_engine(database_url(project))
+    upgrade(engine)
+    inbound = Inbound(project, engine, utcnow, lambda: True)
+    caplog.set_level(logging.INFO, logger="newsletter.service.inbound")
+    inbound.poll(100.0)
+    [line] = [record.getMessage() for record in caplog.records]
+    assert "1 processed, 0 duplicates (processed before), 1 kept for a human" in line, line
+    assert "PassReport" not in line and "Counter" not in line, line
+    caplog.clear()
+    inbound.poll(200.0)  # Nothing new: nothing at INFO.
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    engine.dispose()

@@ -18,7 +18,7 @@ from newsletter.deliver.models import Delivery
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
 from newsletter.inbound.processor import InboundSettings, process
-from newsletter.inbound.report import complaint_verdict
+from newsletter.inbound.report import complaint_verdict, outcomes
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
@@ -109,6 +109,22 @@ def test_status_shows_what_came_back_per_locale_with_the_complaint_rate(sent: Pr
     assert "complaint rate 2.70%: over the 0.3% limit" in output
 
 
+def test_a_delivery_that_bounced_soft_then_hard_counts_once_as_hard(sent: Project) -> None:
+    # Each bounced delivery is counted under one kind, its gravest, so the columns add up.
+    _report(sent, "reader1@example.org", Kind.SOFT, "4.2.2")
+    _report(sent, "reader1@example.org", Kind.HARD, "5.1.1")
+    _report(sent, "reader2@example.org", Kind.SOFT, "5.2.2")
+    _report(sent, "reader2@example.org", Kind.POLICY, "5.7.1")
+    engine = create_db_engine(database_url(sent))
+    with Session(engine) as session:
+        mailing_id = session.exec(select(Delivery.mailing_id)).first()
+    assert mailing_id is not None
+    found = outcomes(engine, mailing_id)["en"]
+    engine.dispose()
+    assert (found.hard, found.soft, found.policy, found.bounced) == (1, 0, 1, 2)
+    assert found.delivered == 28
+
+
 def test_bounces_lists_the_events_and_subscribers_show_includes_them(sent: Project) -> None:
     _report(sent, "reader1@example.org", Kind.HARD, "5.1.1", diagnostic="smtp; 550 5.1.1 unknown")
     _report(sent, "reader4@example.org", Kind.COMPLAINT)
@@ -129,6 +145,31 @@ def test_bounces_lists_the_events_and_subscribers_show_includes_them(sent: Proje
     assert [(e["kind"], e["status"], e["issue"]) for e in events] == [("hard", "5.1.1", ISSUE)]
     code, output = newsletter(sent, "subscribers", "show", "reader1@example.org")
     assert "bounces, complaints and replies:" in output and "hard" in output
+
+
+def test_bounces_says_why_an_unmatched_bounce_matched_nothing(sent: Project) -> None:
+    # The server's words alone do not tell an operator why a bounce changed nobody.
+    forged = "bounces+1-aaaaaaaaaaaaaaaa@bounces.news.example.org"
+    notice = Notice(
+        Kind.HARD, recipient="reader1@example.org", status="5.1.1", verp=forged,
+        diagnostic="smtp; 550 5.1.1 unknown",
+    )  # fmt: skip
+    engine = create_db_engine(database_url(sent))
+    reading = Reading(digest_of(b"forged"), (notice,), source="test:inbox")
+    process(engine, reading, settings=InboundSettings.of(sent), now=utcnow())
+    engine.dispose()
+    code, output = newsletter(sent, "bounces")
+    assert code == 0 and "(unmatched)" in output, output
+    assert "550 5.1.1 unknown" in output and "forged return path" in output, output
+
+
+def test_the_consent_history_names_the_source_without_a_dangling_colon(sent: Project) -> None:
+    # A complaint or unsubscribe without status or words was recorded as "test:inbox:".
+    _report(sent, "reader4@example.org", Kind.COMPLAINT)
+    code, output = newsletter(sent, "subscribers", "show", "reader4@example.org", "--json")
+    assert code == 0, output
+    [withdrawn] = [e for e in json.loads(output)["consent_events"] if e["kind"] == "complained"]
+    assert withdrawn["source"] == "test:inbox", withdrawn
 
 
 @pytest.mark.parametrize(

@@ -337,7 +337,10 @@ def test_ses_topic_arns_are_checked_when_the_configuration_loads(tmp_path: Path)
     (tmp_path / "newsletter.toml").write_text('name = "AI Weekly"\n', encoding="utf-8")
     project = load_project(
         tmp_path / "newsletter.toml",
-        environ={"NEWSLETTER_SES_TOPIC_ARNS": f"{TOPIC}, arn:aws:sns:eu-west-1:123456789012:b"},
+        environ={
+            "NEWSLETTER_SES_CERTIFICATE": "sns.pem",  # Topics without a certificate: an error.
+            "NEWSLETTER_SES_TOPIC_ARNS": f"{TOPIC}, arn:aws:sns:eu-west-1:123456789012:b",
+        },
     )
     assert project.config.ses_topic_arns == [TOPIC, "arn:aws:sns:eu-west-1:123456789012:b"]
 

@@ -79,7 +79,8 @@ def bounces(
     zone = ZoneInfo(project.config.timezone)
     for row in found:
         who = row.email or ("(forgotten)" if row.matched_by != "none" else "(unmatched)")
-        what = row.diagnostic or row.reason or ""
+        # An unmatched event's reason says why it changed nobody: show it with the words.
+        what = " | ".join(part for part in (row.diagnostic, row.reason) if part)
         out.print(
             f"{row.at.astimezone(zone):%Y-%m-%d %H:%M} {row.kind:11} {row.status or '-':7} "
             f"{row.issue or '-'}  {who}  {row.action or '-'}  {what}",

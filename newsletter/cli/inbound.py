@@ -67,18 +67,7 @@ def process(
 
 def summary(report: PassReport) -> list[str]:
     """The lines `inbound process` prints about one pass."""
-    lines = [
-        f"{report.source}: {report.processed} processed, {report.duplicates} duplicates "
-        f"(processed before), {report.kept} kept for a human"
-        + (f", {report.failed} could not be stored (see the log)" if report.failed else "")
-    ]
-    if report.kinds:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.kinds.items()))
-        lines.append(f"notices: {report.matched} matched, {report.unmatched} unmatched; {kinds}")
-        done = {k: v for k, v in report.actions.items() if k != "none"}
-        if done:
-            lines.append("done: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
-    return lines
+    return report.summary()
 
 
 def classify(
@@ -97,6 +86,11 @@ def classify(
     from newsletter.inbound.processor import InboundSettings, reader
 
     for path in files:
+        if path.is_dir():
+            raise NewsletterError(
+                f"{path}: a folder, not a message file",
+                hint=f"give its messages, e.g. {path}/new/* or {path}/cur/* for a Maildir",
+            )
         if not path.is_file():
             raise NewsletterError(f"{path}: no such file", hint="give the paths of raw messages")
     matcher = InboundSettings.of(project_of(ctx)).matcher

@@ -192,6 +192,7 @@ class Config(BaseModel):
     )
     ses_topic_arns: list[str] = Field(
         default_factory=list,
+        validate_default=True,  # So that a certificate without topics is reported too.
         description="The SNS topics (ARNs) whose notifications /webhooks/ses accepts; empty: /webhooks/ses is off.",
     )
 
@@ -207,6 +208,23 @@ class Config(BaseModel):
                 raise ValueError(
                     f"{value!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-bounces"
                 )
+        return values
+
+    @field_validator("ses_topic_arns")
+    @classmethod
+    def _ses_both_or_none(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        # One without the other would leave /webhooks/ses off (404) without a word.
+        certificate = info.data.get("ses_certificate")
+        if certificate and not values:
+            raise ValueError(
+                "empty while ses_certificate is set: list the SNS topics /webhooks/ses accepts, "
+                'e.g. ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"], or empty ses_certificate'
+            )
+        if certificate == "" and values:
+            raise ValueError(
+                "set while ses_certificate is empty: give the PEM file of SNS's signing "
+                "certificate (docs/webhooks.md), or empty ses_topic_arns to turn /webhooks/ses off"
+            )
         return values
 
     # The inbound SMTP listener and the sources `newsletter run` polls (docs/bounces.md).
@@ -228,6 +246,14 @@ class Config(BaseModel):
         le=86400,
         description="Seconds between two passes of `newsletter run` over the inbound sources (and the listener's spool).",
     )
+
+    @field_validator("inbound_spool")
+    @classmethod
+    def _inbound_spool(cls, value: str) -> str:
+        # The project folder itself would get the Maildir's new/, cur/ and tmp/.
+        if value.strip() in ("", "."):
+            raise ValueError('must be a folder of its own, such as "inbound" (a Maildir)')
+        return value
 
     @field_validator("inbound_listen")
     @classmethod

@@ -200,7 +200,8 @@ def _store(
             )
         done = []
         for notice, match in zip(notices[digest], matches[digest], strict=True):
-            why = _text(f"{source}: {notice.status} {notice.diagnostic}".strip(), 500)
+            said = f"{notice.status} {notice.diagnostic}".strip()
+            why = _text(f"{source}: {said}" if said else source, 500)
             action = "none"
             if match.matched:
                 action = policy.apply(notice.kind, match.subscriber_id, match.delivery_id, why=why)
@@ -303,6 +304,21 @@ class PassReport:
     """Messages that could not be stored (logged, left for a human)."""
     kinds: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> list[str]:
+        """The pass in words, for `inbound process` and the log of `newsletter run`."""
+        lines = [
+            f"{self.source}: {self.processed} processed, {self.duplicates} duplicates "
+            f"(processed before), {self.kept} kept for a human"
+            + (f", {self.failed} could not be stored (see the log)" if self.failed else "")
+        ]
+        if self.kinds:
+            kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.kinds.items()))
+            lines.append(f"notices: {self.matched} matched, {self.unmatched} unmatched; {kinds}")
+            done = {k: v for k, v in self.actions.items() if k != "none"}
+            if done:
+                lines.append("done: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
+        return lines
 
 
 def process_source(

@@ -5,7 +5,8 @@
     events              the inbound events, newest first (of one send, since a time)
     subscriber_events   what came back about one subscriber (`subscribers show`, GDPR export)
 
-Bounces and complaints count deliveries (a delivery that bounced twice counts once). Sent is
+Bounces and complaints count deliveries (a delivery that bounced twice counts once, under its
+gravest kind: hard, then policy, then soft). Sent is
 what the receiving server (or the relay) accepted; delivered is sent less what bounced after.
 Bounce rates are shares of the sent messages, complaint and unsubscribe rates of the delivered
 ones, as mailbox providers reckon them. An unsubscribe counts for the send the reader got last
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import Engine, and_, case, exists, func, select
 from sqlalchemy.orm import aliased
 
 from newsletter.deliver.models import DELIVERY, MAILING
@@ -31,7 +32,6 @@ COMPLAINT_LIMIT = 0.003
 COMPLAINT_TARGET = 0.001
 """The rate they ask senders to stay under (0.1%)."""
 BOUNCE_KINDS = ("hard", "soft", "policy")
-COUNTED = (*BOUNCE_KINDS, "complaint")
 
 
 @dataclass
@@ -91,29 +91,40 @@ def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
         )
         for locale, count in delivered:
             found.setdefault(locale, Outcomes()).sent = count
-        events = connection.execute(
-            select(DELIVERY.c.locale, INBOUND_EVENT.c.kind, func.count(DELIVERY.c.id.distinct()))
-            .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
-            .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind.in_(COUNTED))
-            .group_by(DELIVERY.c.locale, INBOUND_EVENT.c.kind)
-        )
-        for locale, kind, count in events:
-            name = "complained" if kind == "complaint" else kind
-            setattr(found.setdefault(locale, Outcomes()), name, count)
-        bounced = connection.execute(
+        complaints = connection.execute(
             select(DELIVERY.c.locale, func.count(DELIVERY.c.id.distinct()))
             .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
-            .where(
-                INBOUND_EVENT.c.mailing_id == mailing_id,
-                INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS),
-            )
+            .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind == "complaint")
             .group_by(DELIVERY.c.locale)
         )
-        for locale, count in bounced:
-            found.setdefault(locale, Outcomes()).bounced = count
+        for locale, count in complaints:
+            found.setdefault(locale, Outcomes()).complained = count
+        for locale, kind, count in connection.execute(_bounced(mailing_id)):
+            counts = found.setdefault(locale, Outcomes())
+            setattr(counts, kind, count)
+            counts.bounced += count
         for locale, count in connection.execute(_unsubscribed(mailing_id)):
             found.setdefault(locale, Outcomes()).unsubscribed = count
     return found
+
+
+def _bounced(mailing_id: int) -> Any:
+    """(locale, kind, deliveries) of the send's bounces, each delivery under its gravest kind
+    (hard, then policy, then soft: a mailbox full, then gone, is gone), so the kinds add up."""
+    gravity = case(
+        (INBOUND_EVENT.c.kind == "hard", 3), (INBOUND_EVENT.c.kind == "policy", 2), else_=1
+    )
+    per_delivery = (
+        select(DELIVERY.c.locale, func.max(gravity).label("gravity"))
+        .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
+        .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS))
+        .group_by(DELIVERY.c.id, DELIVERY.c.locale)
+        .subquery()
+    )
+    kind = case(
+        (per_delivery.c.gravity == 3, "hard"), (per_delivery.c.gravity == 2, "policy"), else_="soft"
+    )
+    return select(per_delivery.c.locale, kind, func.count()).group_by(per_delivery.c.locale, kind)
 
 
 def _unsubscribed(mailing_id: int) -> Any:

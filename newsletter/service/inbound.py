@@ -119,4 +119,6 @@ class Inbound:
             )
         finally:
             source.close()
-        log.info("inbound source %s: %s", source.name, report)
+        # A pass that found nothing is the rule, every minute: not worth a line at INFO.
+        busy = report.processed or report.duplicates or report.failed
+        log.log(logging.INFO if busy else logging.DEBUG, "%s", "; ".join(report.summary()))
