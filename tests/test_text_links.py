@@ -23,10 +23,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.config import Project
+from newsletter.deliver.return_path import ReturnPaths
 from newsletter.web.app import create_app
 
 from .conftest import ROOT, SmtpServer
-from .test_delivery import make_project, newsletter, parsed
+from .test_delivery import SECRET, make_project, newsletter, parsed
 
 LONG_ADDRESS = "augusta.ada.king.countess.of.lovelace.analytical.engine@lovelace.example.org"
 READERS = [
@@ -66,9 +67,14 @@ def _mixed_issue(issues: Path) -> None:
     )
 
 
+BOUNCES = "bounces@bounces.news.example.org"
+
+
 @pytest.fixture
 def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
-    project = make_project(tmp_path, f"{smtp_server.url}?connections=1", readers=READERS)
+    project = make_project(
+        tmp_path, f"{smtp_server.url}?connections=1", readers=READERS, bounce_address=f'"{BOUNCES}"'
+    )
     for slug in SAMPLES[1:]:
         (project.root / "issues" / slug).mkdir()
         for path in (ROOT / "issues" / slug).rglob("*"):
@@ -103,6 +109,10 @@ def test_every_url_of_every_text_part_stands_on_its_own_line_and_opens(
         code, output = newsletter(project, "send", slug)
         assert code == 0, output
     assert len(smtp_server.received) == 3 * len(READERS)
+    # Each message went out with its own delivery's signed return path.
+    paths = ReturnPaths(SECRET, BOUNCES)
+    deliveries = [paths.delivery_of(received.sender) for received in smtp_server.received]
+    assert None not in deliveries and len(set(deliveries)) == len(deliveries), deliveries
     client = TestClient(create_app(project))
     seen = set()
     for reader, language, encoding, text in _text_parts(smtp_server):

@@ -23,6 +23,7 @@ from newsletter.config.bounce_address import (
     bounce_address_problem,
 )
 from newsletter.errors import NewsletterError
+from newsletter.subscribers.tokens import check_secret_key
 
 _DELIVERY = re.compile(rf"([1-9][0-9]{{0,18}})-([a-z2-7]{{{SIGNATURE_LENGTH}}})")
 
@@ -34,13 +35,7 @@ class ReturnPaths:
         problem = bounce_address_problem(bounce_address)
         if problem:
             raise NewsletterError(f"bounce_address: {problem}", hint="fix bounce_address")
-        if len(secret) < 16:
-            raise NewsletterError(
-                "NEWSLETTER_SECRET_KEY is missing or shorter than 16 characters; "
-                "it signs the return paths of bounce_address",
-                hint="export NEWSLETTER_SECRET_KEY=$(python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))')",
-            )
+        check_secret_key(secret, "the return paths of bounce_address")
         local, _, domain = bounce_address.lower().rpartition("@")
         self.prefix, self.domain = local, domain
         # A key of its own: a signature made here is worth nothing as a token, and back.

@@ -169,14 +169,17 @@ class Worker:
         ]
         following = [next(filter(None, envelopes[at + 1 :]), None) for at in range(len(batch))]
         try:
-            for claimed, refused, then in zip(batch, refusals, following, strict=True):
+            for claimed, refused, envelope, then in zip(
+                batch, refusals, envelopes, following, strict=True
+            ):
                 if self._stopping(stop):
                     break
-                if refused is None:
-                    person = people[claimed.subscriber_id or 0]
-                    results.append(self._deliver_one(claimed, person, date, then))
-                else:
+                if refused is not None:
                     results.append(refused)
+                else:
+                    assert envelope is not None  # Made for every delivery not refused.
+                    person = people[claimed.subscriber_id or 0]
+                    results.append(self._deliver_one(claimed, person, date, envelope[0], then))
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
                     results = []
@@ -229,9 +232,12 @@ class Worker:
         claimed: Claimed,
         person: Person,
         date: str,
+        envelope_sender: str,
         following: tuple[str, str] | None = None,
     ) -> Result:
-        """Make the message for one recipient, send it, and say what became of it."""
+        """Make the message for one recipient, send it from `envelope_sender` (its return
+        path, signed once per delivery), and say what became of it; `following` is the next
+        (sender, recipient)."""
         assert claimed.subscriber_id is not None
         base, tokens = self.job.config.base_url, self.tokens
         unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, person.key)
@@ -250,7 +256,7 @@ class Worker:
         self._pace()
         then = None if self.interval else following
         outcome = self.transport.send(
-            self._envelope_sender(claimed.id),
+            envelope_sender,
             person.email,
             message,
             recipient.message_id,

@@ -30,6 +30,17 @@ class InvalidToken(NewsletterError):
     """A link that was tampered with, has expired, or belongs to another purpose or subscriber."""
 
 
+def check_secret_key(secret: str, signs: str = "") -> None:
+    """NewsletterError when NEWSLETTER_SECRET_KEY is missing or too short to sign anything
+    (`signs`: what it would sign, for the message)."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise NewsletterError(
+            f"NEWSLETTER_SECRET_KEY is missing or shorter than {MIN_SECRET_LENGTH} characters"
+            + (f"; it signs {signs}" if signs else ""),
+            hint="export NEWSLETTER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+        )
+
+
 @dataclass(frozen=True)
 class Tokens:
     """Makes and checks tokens with one secret key."""
@@ -37,11 +48,7 @@ class Tokens:
     secret: str
 
     def __post_init__(self) -> None:
-        if len(self.secret) < MIN_SECRET_LENGTH:
-            raise NewsletterError(
-                "NEWSLETTER_SECRET_KEY is missing or shorter than 16 characters",
-                hint="export NEWSLETTER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
-            )
+        check_secret_key(self.secret)
 
     def make(self, purpose: str, subscriber: Subscriber) -> str:
         """A token for `purpose` that only `subscriber` can use."""
