@@ -13,12 +13,12 @@ from typing import Any, Protocol
 from newsletter.characters import one_line
 from newsletter.errors import NewsletterError
 from newsletter.inbound.notices import Kind, Reading, digest_of
+from newsletter.inbound.status_codes import judge, status_in
 
 MAX_AGE = 300.0
 """Seconds a signed timestamp may be old (or ahead of our clock) by default."""
 TEXT_LIMIT = 500
 """Characters kept of a provider's diagnostic text."""
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _MESSAGE_ID = re.compile(r"<?([^<>\s@]{1,200}@[^<>\s@]{1,200})>?")
 
 
@@ -98,39 +98,15 @@ def message_id(value: Any) -> str:
     return f"<{match.group(1)}>" if match else ""
 
 
-def status_in(*texts: str) -> str:
-    """The first RFC 3463 enhanced status code (`5.1.1`) in `texts`, "" when none has one."""
-    for value in texts:
-        match = _STATUS.search(value)
-        if match:
-            return ".".join(match.groups())
-    return ""
-
-
-def best_status(given: str, said: str) -> str:
-    """The status a provider gives (`5.0.0`), or the more precise one inside the server's words
-    (`550 5.1.1 User unknown`) when the given one is generic or missing."""
-    field, inner = status_in(given), status_in(said)
-    if inner and (not field or field.endswith(".0.0")):
-        return inner
-    return field
-
-
-def failure_kind(status: str, smtp_code: int, *, permanent: bool) -> Kind:
-    """What a failed delivery is, by its enhanced status first, then its SMTP reply code, then
-    the provider's own word (`permanent`): 5.1.x hard, 5.2.2 and 5.3.4 soft, 5.7.x policy."""
-    if status.startswith("5.7."):
-        return Kind.POLICY
-    if status.startswith(("5.1.", "5.2.1")):
-        return Kind.HARD
-    if status.startswith(("4.", "5.2.2", "5.3.4")):
-        return Kind.SOFT
-    if 400 <= smtp_code < 500:
-        return Kind.SOFT
-    if status or 500 <= smtp_code < 600:
-        # Another 5.x.x (mail system, routing, protocol): permanent by the server's word.
-        return Kind.HARD if permanent else Kind.SOFT
-    return Kind.HARD if permanent else Kind.SOFT
+def failure(status: str, said: str, smtp_code: int, *, permanent: bool) -> tuple[Kind, str]:
+    """A provider's failed delivery: its kind and the status code that decided it, judged as
+    any bounce is (inbound/status_codes.py: the enhanced status, a generic one giving way to
+    the code in the server's words, then the words); what that leaves undecided, by the SMTP
+    reply code, then by the provider's own word (`permanent`)."""
+    kind, code = judge(status, said)
+    if kind in (Kind.UNKNOWN, Kind.DELIVERED, Kind.DELAY):  # A failure, whatever it says.
+        kind = Kind.SOFT if 400 <= smtp_code < 500 or not permanent else Kind.HARD
+    return kind, code or status_in(status)
 
 
 def as_int(value: Any) -> int:

@@ -21,10 +21,9 @@ from newsletter.inbound.providers.events import (
     Malformed,
     Rejected,
     as_int,
-    best_status,
     check_age,
     event_digest,
-    failure_kind,
+    failure,
     json_body,
     message_id,
     text,
@@ -100,7 +99,8 @@ def _failure(event: dict[str, Any]) -> Notice:
     delivery = status_block if isinstance(status_block, dict) else {}
     smtp_code = as_int(delivery.get("code"))
     said = text(delivery.get("message")) or text(delivery.get("description"))
-    status = best_status(text(delivery.get("enhanced-code"), 20), said)
+    given = text(delivery.get("enhanced-code"), 20)
+    kind, status = failure(given, said, smtp_code if smtp_code < 600 else 0, permanent=True)
     reason = text(event.get("reason"), 40)
     if text(event.get("severity")) == "temporary":
         kind = Kind.DELAY
@@ -108,8 +108,6 @@ def _failure(event: dict[str, Any]) -> Notice:
         kind = SUPPRESSED[reason]
     elif reason == "old":
         kind = Kind.SOFT  # Mailgun gave up after retrying temporary failures.
-    else:
-        kind = failure_kind(status, smtp_code if smtp_code < 600 else 0, permanent=True)
     diagnostic = f"{smtp_code} {said}".strip() if 200 <= smtp_code < 600 else said
     return Notice(
         kind,

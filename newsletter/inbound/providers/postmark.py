@@ -25,9 +25,9 @@ from newsletter.inbound.providers.events import (
     event_digest,
     json_body,
     message_id,
-    status_in,
     text,
 )
+from newsletter.inbound.status_codes import status_in
 
 SOURCE = "webhook:postmark"
 # Postmark's bounce TypeCodes (its Bounce API's "bounce types") and what each is here.

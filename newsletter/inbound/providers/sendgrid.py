@@ -28,14 +28,14 @@ from newsletter.inbound.providers.events import (
     Malformed,
     Misconfigured,
     Rejected,
-    best_status,
     check_age,
     event_digest,
-    failure_kind,
+    failure,
     json_body,
     message_id,
     text,
 )
+from newsletter.inbound.status_codes import status_in
 
 SOURCE = "webhook:sendgrid"
 SIGNATURE_HEADER = "x-twilio-email-event-webhook-signature"
@@ -124,12 +124,13 @@ def _notice(event: dict[str, Any]) -> Notice | None:
     recipient = text(event.get("email"), 320)
     ours = message_id(event.get("smtp-id")) or message_id(event.get("message_id"))
     said = text(event.get("reason")) or text(event.get("response"))
-    status = best_status(text(event.get("status"), 20), said)
+    given = text(event.get("status"), 20)
+    status = status_in(given)
     if name == "bounce":
         # "blocked" is SendGrid's word for a refusal that may pass (reputation, a block list).
         blocked = text(event.get("type")) == "blocked"
         smtp_code = int(said[:3]) if said[:3].isdigit() else 0
-        kind = failure_kind(status, smtp_code, permanent=not blocked)
+        kind, status = failure(given, said, smtp_code, permanent=not blocked)
     elif name == "dropped":
         # SendGrid did not send: its own suppression list or an invalid address. What put the
         # address there was reported when it happened; store it, change nothing.
