@@ -141,3 +141,11 @@ def _decoded(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def value_text(value: object, limit: int = MAX_VALUE_CHARACTERS) -> str:
+    """A JSON value (a provider's notification, by mail or webhook) as one line of at most
+    `limit` characters; "" for anything but a string or a number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    return one_line(str(value)).strip()[:limit]

@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from newsletter.characters import one_line
-from newsletter.inbound.message_text import MAX_VALUE_CHARACTERS, address_in
+from newsletter.inbound.message_text import address_in, value_text
 from newsletter.inbound.notices import Kind, Notice
 from newsletter.inbound.status_codes import judge
 
@@ -38,9 +37,9 @@ _NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure", "virus"})
 def ses_notices(notification: dict[str, Any]) -> list[Notice]:
     """The notices of one SES notification: one per bounced, complained or delivered
     recipient; [] for any other type or shape (never raises on a malformed one)."""
-    kind_name = _text(notification.get("notificationType") or notification.get("eventType"))
+    kind_name = value_text(notification.get("notificationType") or notification.get("eventType"))
     mail = _mapping(notification.get("mail"))
-    verp = address_in(_text(mail.get("source")))
+    verp = address_in(value_text(mail.get("source")))
     message_id = _original_message_id(mail)
     common = {"verp": verp, "message_id": message_id}
     kind_name = kind_name.lower()
@@ -48,7 +47,7 @@ def ses_notices(notification: dict[str, Any]) -> list[Notice]:
         return _bounce_notices(_mapping(notification.get("bounce")), common)
     if kind_name == "complaint":
         complaint = _mapping(notification.get("complaint"))
-        feedback = _text(complaint.get("complaintFeedbackType")).lower()
+        feedback = value_text(complaint.get("complaintFeedbackType")).lower()
         kind = Kind.UNKNOWN if feedback in _NOT_COMPLAINTS else Kind.COMPLAINT
         return [
             Notice(
@@ -61,11 +60,11 @@ def ses_notices(notification: dict[str, Any]) -> list[Notice]:
         ]
     if kind_name == "delivery":
         delivery = _mapping(notification.get("delivery"))
-        response = _text(delivery.get("smtpResponse"))
+        response = value_text(delivery.get("smtpResponse"))
         return [
             Notice(
                 kind=Kind.DELIVERED,
-                recipient=address_in(_text(item)),
+                recipient=address_in(value_text(item)),
                 diagnostic=response,
                 **common,
             )
@@ -76,9 +75,10 @@ def ses_notices(notification: dict[str, Any]) -> list[Notice]:
         return [
             Notice(
                 kind=Kind.DELAY,
-                recipient=address_in(_text(item.get("emailAddress"))),
-                status=_text(item.get("status")),
-                diagnostic=_text(item.get("diagnosticCode")) or _text(delay.get("delayType")),
+                recipient=address_in(value_text(item.get("emailAddress"))),
+                status=value_text(item.get("status")),
+                diagnostic=value_text(item.get("diagnosticCode"))
+                or value_text(delay.get("delayType")),
                 **common,
             )
             for item in map(_mapping, _list(delay.get("delayedRecipients")))
@@ -104,12 +104,12 @@ def ses_notification_in(text: str) -> dict[str, Any] | None:
 
 
 def _bounce_notices(bounce: dict[str, Any], common: dict[str, str]) -> list[Notice]:
-    bounce_type = _text(bounce.get("bounceType")).lower()
-    subtype = _text(bounce.get("bounceSubType")).replace(" ", "").lower()
+    bounce_type = value_text(bounce.get("bounceType")).lower()
+    subtype = value_text(bounce.get("bounceSubType")).replace(" ", "").lower()
     notices = []
     for item in map(_mapping, _list(bounce.get("bouncedRecipients"))[:MAX_RECIPIENTS]):
-        diagnostic = _text(item.get("diagnosticCode"))
-        judged, status = judge(_text(item.get("status")), diagnostic)
+        diagnostic = value_text(item.get("diagnosticCode"))
+        judged, status = judge(value_text(item.get("status")), diagnostic)
         kind = _SUBTYPE_KINDS.get(subtype)
         if kind is None and bounce_type == "permanent":
             # SES says permanent for a full mailbox too; the code, when it says more, decides.
@@ -121,8 +121,8 @@ def _bounce_notices(bounce: dict[str, Any], common: dict[str, str]) -> list[Noti
         notices.append(
             Notice(
                 kind=kind,
-                recipient=address_in(_text(item.get("emailAddress"))),
-                status=status or _text(item.get("status")),
+                recipient=address_in(value_text(item.get("emailAddress"))),
+                status=status or value_text(item.get("status")),
                 diagnostic=diagnostic or f"ses: {bounce_type} {subtype}".strip(),
                 **common,
             )
@@ -133,14 +133,14 @@ def _bounce_notices(bounce: dict[str, Any], common: dict[str, str]) -> list[Noti
 def _original_message_id(mail: dict[str, Any]) -> str:
     """Our Message-ID as sent (SES's own `messageId` is its id, not ours)."""
     for header in map(_mapping, _list(mail.get("headers"))):
-        if _text(header.get("name")).lower() == "message-id":
-            return _text(header.get("value"))
-    return _text(_mapping(mail.get("commonHeaders")).get("messageId"))
+        if value_text(header.get("name")).lower() == "message-id":
+            return value_text(header.get("value"))
+    return value_text(_mapping(mail.get("commonHeaders")).get("messageId"))
 
 
 def _addresses(items: object) -> list[str]:
     return [
-        address_in(_text(_mapping(item).get("emailAddress")))
+        address_in(value_text(_mapping(item).get("emailAddress")))
         for item in _list(items)[:MAX_RECIPIENTS]
     ]
 
@@ -151,10 +151,3 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _list(value: object) -> list[Any]:
     return value[:MAX_RECIPIENTS] if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    """A JSON value as one line of text ("" for anything but a string or a number)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return ""
-    return one_line(str(value)).strip()[:MAX_VALUE_CHARACTERS]

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from newsletter.characters import one_line
 from newsletter.errors import NewsletterError
+from newsletter.inbound.message_text import value_text
 from newsletter.inbound.notices import Kind, Reading, digest_of
 from newsletter.inbound.status_codes import judge, status_in
 
@@ -87,9 +87,7 @@ def event_digest(provider: str, event_id: str, event: Any) -> str:
 
 def text(value: Any, limit: int = TEXT_LIMIT) -> str:
     """A JSON value from a provider as one line of at most `limit` characters ("" for none)."""
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return one_line(str(value)).strip()[:limit]
+    return value_text(value, limit)
 
 
 def message_id(value: Any) -> str:
