@@ -249,7 +249,7 @@ def test_ses_refusals_through_the_app_change_nothing(client: TestClient, project
     for envelope in (stale, forged, bounce):  # `bounce` as documented: AWS's example signature.
         answer = client.post("/webhooks/ses", content=json.dumps(envelope))
         assert answer.status_code == 403, answer.text
-        assert answer.json()["error"]
+        assert answer.json()["title"]
     assert client.post("/webhooks/ses", content=b"{not json").status_code == 400
     assert database_dump(project) == before
 

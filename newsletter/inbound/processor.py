@@ -280,11 +280,7 @@ def reader() -> Reader:
     """The mail reader of inbound/classify.py (imported here: it pulls in the parsers)."""
     from newsletter.inbound.classify import read_message
 
-    def read(raw: bytes, source: str) -> Reading:
-        reading: Reading = read_message(raw, source=source)
-        return reading
-
-    return read
+    return lambda raw, source: read_message(raw, source=source)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
     InvalidToken              400, the "link is not valid" page (any tampered, expired or
                               foreign link: one answer for all)
+    Rejected (a webhook's signature), Malformed (its body)
+                              403, 400
     NotFoundError             404
-    DatabaseError, OperationalError, ConfigError
+    DatabaseError, OperationalError, ConfigError, Misconfigured (a webhook's own setting)
                               503, nothing about how or where (the log says why)
     any other NewsletterError 400 for programs (its message and fix, as the CLI prints them);
                               for people, logged and 503: a page never raises one on purpose
@@ -21,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import ConfigError, DatabaseError, NewsletterError, NotFoundError
+from newsletter.inbound.providers.events import Malformed, Misconfigured, Rejected
 from newsletter.render.i18n import N_
 from newsletter.subscribers.tokens import InvalidToken
 from newsletter.web.site import current_site
@@ -45,11 +48,13 @@ def for_programs(request: Request) -> bool:
 
 def status_of(error: Exception) -> int:
     """The HTTP status that says what kind of failure `error` is."""
-    if isinstance(error, InvalidToken):
+    if isinstance(error, Rejected):
+        return 403
+    if isinstance(error, InvalidToken | Malformed):
         return 400
     if isinstance(error, NotFoundError):
         return 404
-    if isinstance(error, DatabaseError | ConfigError | OperationalError):
+    if isinstance(error, DatabaseError | ConfigError | Misconfigured | OperationalError):
         return 503
     return 400
 

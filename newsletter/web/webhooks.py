@@ -24,12 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Project
+from newsletter.errors import NotFoundError
 from newsletter.inbound.notices import Reading
-from newsletter.inbound.providers.events import Malformed, Misconfigured, Rejected, Webhook
+from newsletter.inbound.providers.events import Malformed, Rejected, Webhook
 from newsletter.inbound.providers.mailgun import MailgunWebhook
 from newsletter.inbound.providers.postmark import PostmarkWebhook
 from newsletter.inbound.providers.sendgrid import SendGridWebhook
 from newsletter.inbound.providers.ses import SesWebhook
+from newsletter.web.errors import problem
 from newsletter.web.site import Site, client_address, current_site
 
 log = logging.getLogger(__name__)
@@ -90,29 +92,24 @@ async def sendgrid(request: Request) -> JSONResponse:
 
 
 async def _receive(request: Request, name: str) -> JSONResponse:
-    """One provider's request: checked, read, each event processed once."""
+    """One provider's request: checked, read, each event processed once. A refusal is raised
+    and answered by web/errors.py as a problem document: 403 for a bad signature, 400 for a
+    body that is not the provider's, 503 for our own setting that cannot be used."""
     site = current_site(request)
+    webhook = _webhook(request, site.project, name)
+    if webhook is None:  # Its secret is not set: the route is off.
+        raise NotFoundError(f"no webhook {name} is set up here")
+    body = await _body(request)
+    if body is None:
+        return problem(413, "The body is larger than 1 MB")
     try:
-        webhook = _webhook(request, site.project, name)
-        if webhook is None:
-            return JSONResponse({"detail": "Not Found"}, status_code=404)
-        body = await _body(request)
-        if body is None:
-            return JSONResponse({"error": "the body is larger than 1 MB"}, status_code=413)
-        now = site.clock()
-        accepted = await run_in_threadpool(webhook.accept, body, request.headers, now)
-        # The provider's signature checked: it vouches for who its events are about.
-        readings = [replace(reading, authenticated=True) for reading in accepted]
-    except Rejected as error:
+        accepted = await run_in_threadpool(webhook.accept, body, request.headers, site.clock())
+    except (Rejected, Malformed) as error:
         # A forged, replayed or misdirected request: nothing of it is read or stored.
-        log.warning("webhook %s from %s refused: %s", name, client_address(request), error.reason)
-        return JSONResponse({"error": error.reason}, status_code=403)
-    except Malformed as error:
-        log.warning("webhook %s from %s: %s", name, client_address(request), error)
-        return JSONResponse({"error": str(error)}, status_code=400)
-    except Misconfigured as error:
-        log.error("webhook %s cannot be checked: %s", name, error)
-        return JSONResponse({"error": "the webhook is not set up right"}, status_code=503)
+        log.warning("webhook %s from %s refused: %s", name, client_address(request), error)
+        raise
+    # The provider's signature checked: it vouches for who its events are about.
+    readings = [replace(reading, authenticated=True) for reading in accepted]
     duplicates = await run_in_threadpool(_process, site, readings) if readings else 0
     log.info("webhook %s: %d events, %d seen before", name, len(readings), duplicates)
     return JSONResponse(

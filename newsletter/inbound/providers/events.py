@@ -22,7 +22,7 @@ TEXT_LIMIT = 500
 _MESSAGE_ID = re.compile(r"<?([^<>\s@]{1,200}@[^<>\s@]{1,200})>?")
 
 
-class Rejected(Exception):
+class Rejected(NewsletterError):
     """The request is not from the provider (bad, missing or stale signature): 403.
 
     `reason` is one of a few fixed phrases, never the request's own words.
@@ -32,8 +32,11 @@ class Rejected(Exception):
         super().__init__(reason)
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[Rejected], tuple[object, ...]]:
+        return (type(self), (self.reason,))
 
-class Malformed(Exception):
+
+class Malformed(NewsletterError):
     """The request is signed (or needs no signature) but its body is not what the provider
     sends: not JSON, or not the documented shape: 400."""
 
