@@ -177,11 +177,13 @@ def events(
     engine: Engine,
     *,
     mailing_id: int | None = None,
+    subscriber_id: int | None = None,
     since: datetime | None = None,
     kinds: tuple[str, ...] = (),
-    limit: int = 100,
+    limit: int | None = 100,
 ) -> list[EventRow]:
-    """The inbound events, newest first: of one send, since a time, of some kinds."""
+    """The inbound events, newest first: of one send or one subscriber, since a time, of
+    some kinds; at most `limit` (None: all)."""
     query = (
         select(
             INBOUND_EVENT.c.at,
@@ -203,6 +205,8 @@ def events(
     )
     if mailing_id is not None:
         query = query.where(INBOUND_EVENT.c.mailing_id == mailing_id)
+    if subscriber_id is not None:
+        query = query.where(INBOUND_EVENT.c.subscriber_id == subscriber_id)
     if since is not None:
         query = query.where(INBOUND_EVENT.c.at >= since)
     if kinds:
@@ -214,24 +218,8 @@ def events(
 def subscriber_events(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
     """What came back about one subscriber, oldest first: for `subscribers show` and the
     personal-data export."""
-    query = (
-        select(
-            INBOUND_EVENT.c.at,
-            INBOUND_EVENT.c.kind,
-            func.coalesce(MAILING.c.issue, ""),
-            INBOUND_EVENT.c.status,
-            INBOUND_EVENT.c.diagnostic,
-            INBOUND_EVENT.c.action,
-            INBOUND_MESSAGE.c.source,
-        )
-        .join(INBOUND_MESSAGE, INBOUND_MESSAGE.c.id == INBOUND_EVENT.c.message_id)
-        .outerjoin(MAILING, MAILING.c.id == INBOUND_EVENT.c.mailing_id)
-        .where(INBOUND_EVENT.c.subscriber_id == subscriber_id)
-        .order_by(INBOUND_EVENT.c.at, INBOUND_EVENT.c.id)
-    )
-    with engine.connect() as connection:
-        return [
-            {"at": at.isoformat(), "kind": kind, "issue": issue, "status": status,
-             "diagnostic": diagnostic, "action": action, "source": source}
-            for at, kind, issue, status, diagnostic, action, source in connection.execute(query)
-        ]  # fmt: skip
+    return [
+        {"at": row.at.isoformat(), "kind": row.kind, "issue": row.issue, "status": row.status,
+         "diagnostic": row.diagnostic, "action": row.action, "source": row.source}
+        for row in reversed(events(engine, subscriber_id=subscriber_id, limit=None))
+    ]  # fmt: skip
