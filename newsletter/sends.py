@@ -32,10 +32,11 @@ from newsletter.model import Issue
 
 if TYPE_CHECKING:  # Imported where used: the CLI imports this module to list its commands.
     from sqlalchemy import Engine
+    from sqlmodel import Session
 
-    from newsletter.deliver.audience import LocalTime
+    from newsletter.deliver.audience import LocalTime, Prepare
     from newsletter.deliver.compose import Content
-    from newsletter.deliver.models import Mailing
+    from newsletter.deliver.models import Mailing, MailingEdition
     from newsletter.deliver.sending import Progress
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,11 @@ def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> lis
     for locale in wanted or offered_locales(issue, project.config):
         rendered = renderer.render(issue, locale, web=False)  # The web page is not mailed.
         url = web_url(project.config.base_url, locale, issue.slug)
-        made.append(Content(locale, rendered.subject, rendered.email_html, rendered.text, url))
+        made.append(
+            Content(
+                locale, rendered.subject, rendered.email_html, rendered.text, url, rendered.stories
+            )
+        )
     return made
 
 
@@ -166,7 +171,26 @@ def start_send(
     return start_mailing(
         engine, issue.slug, made, commit=commit, dirty=dirty, tag=tag,
         default_locale=fallback_locale(project, issue), now=clock(), local_time=local_time,
+        prepare=link_tracking(project, made),
     )  # fmt: skip
+
+
+def link_tracking(project: Project, made: Sequence[Content]) -> Prepare | None:
+    """What makes the links of a new mailing's editions tracking links, as the configuration
+    says (`tracking`, `open_tracking`); None when links stay as they are."""
+    from newsletter.deliver.tracking_ids import LinkSigner
+    from newsletter.engagement.store import track_editions
+
+    config = project.config
+    if config.tracking == "off" and not config.open_tracking:
+        return None
+    signer = LinkSigner(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+    stories = {content.locale: content.stories for content in made}
+
+    def prepare(session: Session, mailing_id: int, editions: Sequence[MailingEdition]) -> None:
+        track_editions(session, mailing_id, editions, stories, config, signer)
+
+    return prepare
 
 
 class SendMode(StrEnum):

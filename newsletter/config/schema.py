@@ -16,6 +16,7 @@ from newsletter.locales import normalize_locale
 from newsletter.timezones import InvalidTimeZone, time_zone
 
 INLINERS = ("premailer", "css-inline")
+TRACKING = ("aggregate", "individual", "off")
 
 # An SNS topic's ARN (aws, aws-cn, aws-us-gov partitions; FIFO topics end in .fifo).
 _TOPIC_ARN = re.compile(
@@ -178,6 +179,20 @@ class Config(BaseModel):
         30.0,
         gt=0,
         description="Days over which soft bounces are counted against soft_bounce_limit.",
+    )
+    # Engagement (docs/engagement.md).
+    tracking: str = Field(
+        "aggregate",
+        description="Click tracking in sent issues: aggregate (clicks counted per mailing, locale and link, nobody identified), individual (each click also stored with the reader's delivery: shown in subscribers show and the GDPR export) or off (links untouched).",
+    )
+    open_tracking: bool = Field(
+        False,
+        description="Put an open pixel in sent issues; opens are reported as unreliable (privacy proxies load every image) and each load is a privacy cost to readers.",
+    )
+    click_limit: int = Field(
+        120,
+        ge=0,
+        description="Tracking-link requests per minute from one client address that are counted and redirected; more get 429 and are not counted (0: no limit).",
     )
     # The mail providers' webhooks (docs/webhooks.md).
     webhook_max_age: float = Field(
@@ -386,6 +401,13 @@ class Config(BaseModel):
     @classmethod
     def _transport_url(cls, value: str) -> str:
         parse_transport_url(value)  # The one parser: the transports are opened with it too.
+        return value
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, value: str) -> str:
+        if value not in TRACKING:
+            raise ValueError("must be one of " + ", ".join(TRACKING))
         return value
 
     @field_validator("css_inliner")

@@ -61,8 +61,19 @@ def find_mailing(engine: Engine, issue: str) -> Mailing | None:
         return session.exec(select_models(Mailing).where(col(Mailing.issue) == issue)).first()
 
 
-def open_mailing(engine: Engine, mailing: Mailing, editions: Sequence[MailingEdition]) -> Mailing:
-    """The issue's mailing: the one made before (its content unchanged), else this one, stored.
+Prepare = Callable[[Session, int, Sequence[MailingEdition]], None]
+"""Called with the new mailing's id before its editions are stored, in the same transaction:
+may change them (engagement/store.py makes their links tracking links)."""
+
+
+def open_mailing(
+    engine: Engine,
+    mailing: Mailing,
+    editions: Sequence[MailingEdition],
+    prepare: Prepare | None = None,
+) -> Mailing:
+    """The issue's mailing: the one made before (its content unchanged), else this one, stored
+    (its editions given to `prepare` first).
 
     Two processes starting the same send at once (two schedulers, a scheduler and a manual
     send) make one mailing: the loser of the UNIQUE (issue) race takes the winner's.
@@ -75,8 +86,11 @@ def open_mailing(engine: Engine, mailing: Mailing, editions: Sequence[MailingEdi
         session.add(mailing)
         try:
             session.flush()
+            assert mailing.id is not None
+            if prepare is not None:
+                prepare(session, mailing.id, editions)
             for edition in editions:
-                edition.mailing_id = mailing.id  # type: ignore[assignment]
+                edition.mailing_id = mailing.id
                 session.add(edition)
             session.commit()
         except IntegrityError:

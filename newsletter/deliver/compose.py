@@ -30,8 +30,10 @@ from newsletter.render.merge import (
     escaped,
     header_escape,
     html_escape,
+    placeholder,
     text_escape,
 )
+from newsletter.render.story_links import StoryLinks
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _PLAIN_ASCII = re.compile(r"[!-<>-~]+")  # Printable ASCII but `=`, no spaces.
@@ -62,6 +64,9 @@ class Content:
     html: str
     text: str
     web_url: str
+    stories: tuple[StoryLinks, ...] = ()
+    """Its stories and the URLs each links to (render/story_links.py): what click reports
+    count per story."""
 
 
 class Recipient(NamedTuple):
@@ -73,6 +78,8 @@ class Recipient(NamedTuple):
     unsubscribe_url: str
     preferences_url: str
     unsubscribe_token: str
+    click_token: str = ""
+    """The signed delivery in tracking URLs (tracking = "individual"), else ""."""
 
 
 class QuotedPrintableBody:
@@ -196,6 +203,8 @@ class MessageTemplate:
 
     def __init__(self, content: Content, sender: Sender, *, test: bool = False) -> None:
         self.content = content
+        self.per_reader_links = placeholder("click") in content.html + content.text
+        """Its tracking URLs carry each reader's delivery (tracking = "individual")."""
         edition = {"web_url": content.web_url}
         self.html_fixed = escaped(edition, html_escape)
         self.text_fixed = escaped(edition, text_escape)
@@ -234,6 +243,7 @@ class MessageTemplate:
             "email": recipient.email,
             "unsubscribe_url": recipient.unsubscribe_url,
             "preferences_url": recipient.preferences_url,
+            "click": recipient.click_token,
         }
         # The edition's own values (the web link) were escaped once, in __init__.
         html_values = {**self.html_fixed, **{k: html_escape(v) for k, v in values.items()}}

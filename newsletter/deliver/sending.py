@@ -31,7 +31,13 @@ from sqlalchemy import Engine
 
 from newsletter.config import Config
 from newsletter.db import create_db_engine, utcnow
-from newsletter.deliver.audience import LocalTime, audience, enqueue_audience, open_mailing
+from newsletter.deliver.audience import (
+    LocalTime,
+    Prepare,
+    audience,
+    enqueue_audience,
+    open_mailing,
+)
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
 from newsletter.deliver.models import Mailing, MailingEdition
 from newsletter.deliver.outbox import requeue_abandoned
@@ -68,8 +74,10 @@ def start_mailing(
     default_locale: str,
     now: datetime,
     local_time: LocalTime | None = None,
+    prepare: Prepare | None = None,
 ) -> tuple[Mailing, int]:
-    """The issue's mailing (made now with these editions, or the one made before) and how many
+    """The issue's mailing (made now with these editions, given to `prepare` before they are
+    stored; or the one made before) and how many
     subscribers were added to its audience (0 when everyone already is in it); with
     `local_time`, each delivery is due at that wall-clock time in the subscriber's zone."""
     made = Mailing(
@@ -87,7 +95,7 @@ def start_mailing(
         )
         for e in editions
     ]
-    mailing = open_mailing(engine, made, stored)
+    mailing = open_mailing(engine, made, stored, prepare)
     added = enqueue_audience(
         engine, mailing, default_locale=default_locale, tag=tag, now=now, local_time=local_time
     )

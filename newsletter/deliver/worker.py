@@ -39,6 +39,7 @@ from newsletter.deliver.outbox import (
 )
 from newsletter.deliver.return_path import ReturnPaths, return_paths_of
 from newsletter.deliver.signing import Signer, signer_for
+from newsletter.deliver.tracking_ids import LinkSigner
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.subscribers.tokens import Tokens, page_url
 
@@ -120,6 +121,11 @@ class Worker:
         self.tokens = Tokens(job.secrets.get("NEWSLETTER_SECRET_KEY", ""))
         self.signer: Signer | None = signer_for(config, job.secrets)
         self.return_paths: ReturnPaths | None = return_paths_of(config.bounce_address, job.secrets)
+        # Tracking URLs name the reader's delivery only where the mailing was made with
+        # `tracking = "individual"`: what its stored editions say, whatever the setting is now.
+        self.click_ids = None
+        if any(template.per_reader_links for template in self.templates.values()):
+            self.click_ids = LinkSigner(job.secrets.get("NEWSLETTER_SECRET_KEY", ""))
         self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
         self.name = worker_name()
         self.interval = 1.0 / job.rate if job.rate else 0.0
@@ -249,6 +255,9 @@ class Worker:
             unsubscribe_url=page_url(base, "unsubscribe", unsubscribe),
             preferences_url=page_url(base, "preferences", preferences),
             unsubscribe_token=unsubscribe,
+            click_token=(
+                self.click_ids.delivery(self.job.mailing_id, claimed.id) if self.click_ids else ""
+            ),
         )
         message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:

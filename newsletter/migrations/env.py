@@ -7,6 +7,7 @@ from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 import newsletter.deliver.models  # registers the outbox tables on SQLModel.metadata
+import newsletter.engagement.models
 import newsletter.inbound.models
 import newsletter.schedule.models
 import newsletter.subscribers.models  # noqa: F401 - registers the subscriber tables

@@ -13,7 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import AnyStr, Generic
 
-FIELDS = ("name", "email", "unsubscribe_url", "preferences_url", "web_url", "confirm_url")
+FIELDS = (
+    "name", "email", "unsubscribe_url", "preferences_url", "web_url", "confirm_url", "click",
+)  # fmt: skip
+"""`click`: the reader's signed delivery in tracking URLs (tracking = "individual")."""
 _PLACEHOLDER = re.compile(r"%%nl_([a-z_]+)%%")
 _PLACEHOLDER_BYTES = re.compile(rb"%%nl_([a-z_]+)%%")
 

@@ -34,6 +34,7 @@ from newsletter.render.inline import inline_css
 from newsletter.render.masthead import masthead, site_logo
 from newsletter.render.merge import PLACEHOLDERS, literal_placeholders
 from newsletter.render.mjml_failures import email_from_mjml
+from newsletter.render.story_links import StoryLinks, story_links
 from newsletter.render.templates import template_environment, theme_search_path
 from newsletter.render.text import LinkReferences, TextRenderer
 from newsletter.render.urls import (
@@ -63,6 +64,8 @@ class RenderedEdition:
     """Local files the web page links to -> their path beside it."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent in each stage."""
+    stories: tuple[StoryLinks, ...] = ()
+    """The email's stories and the URLs each links to, in reading order (for click reports)."""
 
 
 @dataclass
@@ -146,6 +149,7 @@ class Renderer:
             web_html=page.html if page else "",
             assets=page.assets if page else {},
             timings=timings,
+            stories=story_links(email_parts["sections"]),
         )
 
     def render_web(self, issue: Issue, locale: str, links: PageLinks) -> WebPage:
