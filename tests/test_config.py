@@ -35,6 +35,9 @@ feed_entries = 0
 bounce_address = "bounces@bounces.news.example.org"
 soft_bounce_limit = 5
 soft_bounce_days = 14.0
+tracking = "individual"
+open_tracking = true
+click_limit = 30
 unsubscribe_address = "leave@news.example.org"
 retry_delay = 30.0
 max_attempts = 5
@@ -136,6 +139,9 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "bounce_address": "bounces@bounces.news.example.org",
         "soft_bounce_limit": 5,
         "soft_bounce_days": 14.0,
+        "tracking": "individual",
+        "open_tracking": True,
+        "click_limit": 30,
         "unsubscribe_address": "leave@news.example.org",
         "editor_address": "Editors@news.example.org",
         "misfire_grace": 3600.0,
