@@ -91,10 +91,9 @@ def recent_report(engine: Engine, last: int) -> RecentReport:
         issues.append(
             IssueLine(mailing.issue, mailing.created_at, total.sent, total.delivered, clicks)
         )
-        delivered = {locale: found.delivered for locale, found in came_back.items()}
         stories.extend(
             StoryLine(mailing.issue, story.slug, story.title, story.clicks.human, story.delivered)
-            for story in story_reports(links, delivered)
+            for story in story_reports(links, came_back)
         )
     newest = {line.issue: number for number, line in enumerate(issues)}
     stories.sort(key=lambda s: (-s.human_per_100_delivered, -s.human, newest[s.issue], s.slug))

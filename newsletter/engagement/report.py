@@ -101,7 +101,7 @@ class StoryReport:
 
     slug: str
     title: str
-    """Its title in the edition the most readers got."""
+    """Its title in the edition the most readers were sent."""
     locales: list[StoryLocale]
     clicks: Clicks
     delivered: int
@@ -186,9 +186,10 @@ def tracked_links(engine: Engine, mailing_id: int, tally: Tally) -> list[LinkRep
         ]
 
 
-def story_reports(links: list[LinkReport], delivered: dict[str, int]) -> list[StoryReport]:
+def story_reports(links: list[LinkReport], came_back: dict[str, Outcomes]) -> list[StoryReport]:
     """The clicks of the links in stories, per story (links outside stories left out), most
-    human clicks first (then most clicks, then reading order); `delivered` per locale."""
+    human clicks first (then most clicks, then reading order); `came_back` per locale gives
+    the messages sent and delivered."""
     found: dict[str, dict[str, StoryLocale]] = {}
     first: dict[str, int] = {}
     for link in links:
@@ -197,7 +198,8 @@ def story_reports(links: list[LinkReport], delivered: dict[str, int]) -> list[St
         editions = found.setdefault(link.story, {})
         edition = editions.get(link.locale)
         if edition is None:
-            edition = StoryLocale(link.locale, link.story_title, delivered.get(link.locale, 0))
+            found_back = came_back.get(link.locale, Outcomes())
+            edition = StoryLocale(link.locale, link.story_title, found_back.delivered)
             editions[link.locale] = edition
         edition.clicks.add(link.clicks)
         first[link.story] = min(first.get(link.story, link.position), link.position)
@@ -206,7 +208,8 @@ def story_reports(links: list[LinkReport], delivered: dict[str, int]) -> list[St
         clicks = Clicks()
         for edition in editions.values():
             clicks.add(edition.clicks)
-        most_read = min(editions.values(), key=lambda e: (-e.delivered, e.locale))
+        sent = {locale: came_back.get(locale, Outcomes()).sent for locale in editions}
+        most_read = min(editions.values(), key=lambda e: (-sent[e.locale], e.locale))
         stories.append(
             StoryReport(
                 slug=slug,
@@ -238,7 +241,6 @@ def mailing_report(engine: Engine, mailing: Mailing, config: Config) -> MailingR
         total.outcomes.add(locale.outcomes)
         total.clicks.add(locale.clicks)
         total.opens += locale.opens
-    delivered = {locale.locale: locale.outcomes.delivered for locale in locales}
     return MailingReport(
         issue=mailing.issue,
         started=started,
@@ -248,7 +250,7 @@ def mailing_report(engine: Engine, mailing: Mailing, config: Config) -> MailingR
         locales=locales,
         total=total,
         links=links,
-        stories=story_reports(links, delivered),
+        stories=story_reports(links, came_back),
         reasons={reason: tally.reasons[reason] for reason in REASONS},
         hours=tally.hours,
         curve=delivery_curve(engine, mailing.id, started),
@@ -264,4 +266,4 @@ def _opens(engine: Engine, mailing_id: int) -> dict[str, int]:
         .group_by(EDITION_OPEN.c.locale)
     )
     with engine.connect() as connection:
-        return dict(connection.execute(query).tuples().all())
+        return {row[0]: row[1] for row in connection.execute(query)}
