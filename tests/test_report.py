@@ -73,14 +73,15 @@ class Sent:
         return document
 
 
-def make_project(root: Path) -> Project:
-    """Three issues (one never sent) and five readers, two of them German."""
+def make_project(root: Path, settings: str = "") -> Project:
+    """Three issues (one never sent) and five readers, two of them German; `settings` are
+    more lines of the configuration."""
     (root / "config").mkdir()
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St"\n'
         'locales = ["en", "de"]\ndatabase_url = "sqlite:///news.db"\n'
-        f'transport_url = "eml:outbox"\nbounce_address = "{BOUNCES}"\n',
+        f'transport_url = "eml:outbox"\nbounce_address = "{BOUNCES}"\n{settings}',
         encoding="utf-8",
     )
     for name, text in ISSUES.items():
@@ -177,9 +178,13 @@ def click_story(project: Project) -> None:
 
 @pytest.fixture(scope="module")
 def sent(tmp_path_factory: pytest.TempPathFactory) -> Sent:
+    return send_both(tmp_path_factory.mktemp("report"))
+
+
+def send_both(root: Path) -> Sent:
     """Chips sent to all five readers; Cem's bounced and Emil complained; then Arms sent to
     the three left; then the clicks."""
-    project = make_project(tmp_path_factory.mktemp("report"))
+    project = make_project(root)
     code, output = newsletter(project, "send", CHIPS)
     assert code == 0, output
     came_back(project, CHIPS, "cem@example.org", Kind.HARD)
@@ -436,6 +441,44 @@ def test_html_is_written_atomically_and_says_where(sent: Sent, tmp_path: Path) -
     assert page.startswith('<!doctype html>\n<html lang="en">')
     assert "<script" not in page and "<!--" not in page
     assert not re.search(r"""\b(?:src|href)\s*=\s*["'](?!#)""", page)  # Only links in the page.
+    # The tables hold the numbers of the JSON document: the row of all editions, for one.
+    total = sent.report(CHIPS)["total"]
+    cells = "".join(
+        f'<td class="n">{total[key]}</td>'
+        for key in ("sent", "delivered", "bounced", "complained", "unsubscribed", "human")
+    )
+    assert f'<tr class="total"><th scope="row">all</th>{cells}' in page
+
+
+def test_a_send_without_tracking_says_its_links_were_not_tracked(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 'tracking = "off"\n')
+    assert newsletter(project, "report", "--last", "8") == (0, "nothing has been sent yet\n")
+    assert json.loads(newsletter(project, "report", "--last", "8", "--json")[1]) == {
+        "last": 8, "issues": [], "stories": [],
+    }  # fmt: skip
+    assert newsletter(project, "send", ARMS)[0] == 0
+    code, output = newsletter(project, "report", ARMS, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["tracking"] == {"mode": "off", "links_tracked": False, "open_tracking": False}
+    assert report["links"] == report["stories"] == [] and report["opens"] is None
+    assert [(row["locale"], row["sent"], row["all"]) for row in report["locales"]] == [("en", 5, 0)]
+    code, output = newsletter(project, "report", ARMS)
+    assert code == 0 and "click tracking off (this send's links were not tracked)" in output
+    page = tmp_path / "arms.html"
+    assert newsletter(project, "report", ARMS, "--html", str(page))[0] == 0
+    assert "This send has no tracked links." in page.read_text(encoding="utf-8")
+
+
+def test_an_issue_that_does_not_load_says_why(sent: Sent) -> None:
+    broken = sent.project.issues_path / "2026-06-01-broken.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n\nText.\n", encoding="utf-8")
+    try:
+        code, output = newsletter(sent.project, "report", str(broken))
+    finally:
+        broken.unlink()
+    assert code == 1
+    assert output.startswith(f"error: {broken}:2: ") and "no send" not in output
 
 
 # -- The burst rule ------------------------------------------------------------------------------

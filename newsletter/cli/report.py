@@ -60,7 +60,7 @@ def report(
     With --last N, the stories of the last N sends instead, ranked by human clicks per 100
     messages delivered, and each send's totals.
 
-    Example: newsletter report 2024-03-10-ai-revolution-accelerates --html report.html
+    Example: newsletter report 2024-03-27-ai-deca-show --html report.html
 
     Example: newsletter report --last 8
     """
@@ -112,14 +112,15 @@ def _mailing(project: Project, engine: Engine, name: str) -> Mailing:
     outlives its files, so the slug is looked up first."""
     from newsletter.deliver.audience import find_mailing
     from newsletter.deliver.report import sent_issues
+    from newsletter.errors import NotFoundError
     from newsletter.sends import load_issue
 
     mailing = find_mailing(engine, name)
     if mailing is not None:
         return mailing
-    try:
-        slug = load_issue(project, name).slug
-    except NewsletterError:
+    try:  # An issue's files that are there but do not load: their error says why.
+        slug: str | None = load_issue(project, name).slug
+    except NotFoundError:
         slug = None
     if slug is not None:
         mailing = find_mailing(engine, slug)
