@@ -42,6 +42,7 @@ def _register() -> None:
         delivery,
         inbound,
         preview,
+        report,
         schedule,
         server,
         settings,
@@ -55,6 +56,7 @@ def _register() -> None:
     delivery.register(app)
     inbound.register(app)
     bounces.register(app)
+    report.register(app)
     schedule.register(app)
     database.register(app)
     server.register(app)

@@ -7,5 +7,9 @@ tracking  an edition's email and text part with their links made tracking links,
 store     tracking links stored with a mailing; a link looked up by id; clicks written
 clicks    the click recorder of the web app: memory first, written in batches
 agents    who clicked: a person's browser, or a scanner, a proxy or a robot
-report    clicks per link, story and locale, human and all; opens; the last N issues
+report    one send's report: per locale, link and story, human, scanner and all clicks
+scanners  which clicks are scanners': robots, HEAD requests, the honeypot, bursts
+timeline  clicks per hour over the first 48 hours; the delivery curve
+recent    the stories of the last N sends, the most read first
+documents the reports as JSON; charts and page: the HTML report (pages/report.html)
 """
