@@ -8,4 +8,6 @@ store     tracking links stored with a mailing; a link looked up by id; clicks w
 clicks    the click recorder of the web app: memory first, written in batches
 agents    who clicked: a person's browser, or a scanner, a proxy or a robot
 report    clicks per link, story and locale, human and all; opens; the last N issues
+people    one reader's clicks and opens (individual tracking): subscribers show, the GDPR
+          export, untied by subscribers forget
 """
