@@ -46,6 +46,7 @@ GUIDE = "https://en.wikipedia.org/wiki/The_Hitchhiker's_Guide"
 CHINESE = "https://例子.中国/路径/文章?q=人工智能&x=1"
 BOOKS = "https://bücher.example/straße?a=1&b=ü"
 CODE = "https://github.com/apple/ml-mm1"
+DATA = "https://data.example.org/set"
 ISSUE_TEXT = f"""---
 title: Links of the week
 date: 2024-07-01
@@ -53,7 +54,7 @@ lang: en
 status: ready
 ---
 
-A lead with [a lead link](https://lead.example.com/intro).
+A lead with [a lead link](https://lead.example.com/intro) and [the data]({DATA}).
 
 ## [The first story](https://story.example.com/first)
 
@@ -73,7 +74,7 @@ Not links: [bad](javascript:alert(1)), [worse](data:text/html;base64,PHNjcmlwdD4
 ## Second story
 
 The [Chinese page]({CHINESE}), <a href="{html.escape(BOOKS)}">Bücher</a>, again
-[the code]({CODE}) and [our web page]({BASE}/en/{ISSUE}/).
+[the code]({CODE}), [the data]({DATA}) and [our web page]({BASE}/en/{ISSUE}/).
 
 ---
 
@@ -86,11 +87,12 @@ STORY_LINKS = {
         "https://single.example.com/q?x=1&y=2", CODE, "https://image.example.com/",
         "https://ref.example.com/target", "https://auto.example.com/path",
     },
-    "second-story": {CHINESE, BOOKS, CODE, f"{BASE}/en/{ISSUE}/"},
+    "second-story": {CHINESE, BOOKS, CODE, DATA, f"{BASE}/en/{ISSUE}/"},
     "": {f"{BASE}/en/", "https://lead.example.com/intro", "https://footer.example.net/about"},
 }  # fmt: skip
 """The links of each story as the editor wrote them ("": outside stories: the masthead's link
-home, the lead, the footer)."""
+home, the lead, the footer). The lead's link to DATA, which the second story links too, is the
+second story's: one URL, one link."""
 _HTML_URL = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 _TEXT_URL = re.compile(r"(?:https?://|mailto:|tel:)[^\s<>\"]+")
 TRACKING = re.compile(r"/[lo]/[1-9][0-9]*-")

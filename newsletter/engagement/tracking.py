@@ -124,15 +124,19 @@ def edition_links(html_text: str, stories: Sequence[StoryLinks], base_url: str) 
 
 
 def _story_at(in_story: Sequence[frozenset[str]], cursor: int, key: str) -> int:
-    """The story a link (its `link_key`) stands in: the current one, else the next one that
-    links to it (stories come in reading order); the current one when none does (a link
-    between stories belongs to none: the caller checks)."""
+    """The story a link (its `link_key`) stands in, `cursor` being the story of the link
+    before: that story when it links there too, else the next one that does (stories come in
+    reading order), else the last one before it that does; `cursor` when none does (a link
+    between stories belongs to none: the caller checks).
+
+    Looking back matters: a link of the lead (or of a section's intro) to a URL a later story
+    links too takes the cursor to that story, and the stories in between must still get
+    their own links."""
     if cursor < len(in_story) and key in in_story[cursor]:
         return cursor
-    for later in range(cursor + 1, len(in_story)):
-        if key in in_story[later]:
-            return later
-    return cursor
+    found = [index for index, keys in enumerate(in_story) if key in keys]
+    later = [index for index in found if index > cursor]
+    return later[0] if later else found[-1] if found else cursor
 
 
 def _label(html_text: str, start: int) -> str:
