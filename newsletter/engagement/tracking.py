@@ -8,8 +8,8 @@ holding a reader's value (unsubscribe, preferences, the web version: placeholder
 the newsletter's own reader pages, and anything else (`javascript:` and `data:` never reach the
 email: the sanitizer drops them). The same URL twice in one story (its title and "Read more")
 is one link; in two stories, two. The text part's links get the tracking URL of the same link
-of the HTML part, however each part spells it (`link_key`). A hidden honeypot link (no text, not displayed, hidden from screen readers)
-and, when asked, the open pixel go before `</body>`.
+of the HTML part, however each part spells it (`link_key`). A hidden honeypot link (no text,
+not displayed, hidden from screen readers) and, when asked, the open pixel go before `</body>`.
 """
 
 from __future__ import annotations
