@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -140,8 +140,8 @@ def show(
         False, "--json", help="Everything stored about the person, as JSON (a GDPR access request)."
     ),
 ) -> None:
-    """Show one subscriber with tags, consent history, and the bounces, complaints and replies
-    that came back about them.
+    """Show one subscriber with tags, consent history, the bounces, complaints and replies
+    that came back about them, and (with `tracking = "individual"`) the links they followed.
 
     With --json, also every issue sent to them, with its state and Message-ID.
 
@@ -150,6 +150,7 @@ def show(
     from sqlmodel import Session
 
     from newsletter.deliver.report import deliveries_of
+    from newsletter.engagement.people import subscriber_clicks, subscriber_opens
     from newsletter.inbound.report import subscriber_events
     from newsletter.subscribers import registry
 
@@ -160,9 +161,17 @@ def show(
         assert subscriber.id is not None
         data["deliveries"] = deliveries_of(engine, subscriber.id)
         data["inbound_events"] = subscriber_events(engine, subscriber.id)
+        data["clicks"] = subscriber_clicks(engine, subscriber.id)
+        data["opens"] = subscriber_opens(engine, subscriber.id)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    _print_person(data)
+
+
+def _print_person(data: dict[str, Any]) -> None:
+    """What `subscribers show` prints of a person's data (`registry.personal_data` and the
+    lists the command adds to it)."""
     out = console()
     for key in (
         "email",
@@ -195,6 +204,20 @@ def show(
         out.print(
             f"  {event['at']}  {event['kind']:12} {event['status'] or '-':7} "
             f"{event['issue'] or '-'}  {event['action'] or '-'}  {event['diagnostic']}",
+            markup=False,
+        )
+    if data["clicks"] or data["opens"]:
+        out.print("links followed and opens (tracking = individual):", markup=False)
+    for click in data["clicks"]:
+        story = f" [{click['story']}]" if click["story"] else ""
+        out.print(
+            f"  {click['at']}  {click['issue']} ({click['locale']})  {click['agent']:7} "
+            f"{click['url']}  {click['label'] or '-'}{story}",
+            markup=False,
+        )
+    for opened in data["opens"]:
+        out.print(
+            f"  {opened['at']}  {opened['issue']} ({opened['locale']})  {opened['agent']:7} opened",
             markup=False,
         )
 
@@ -326,23 +349,30 @@ def forget(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Delete everything stored about one person (a GDPR erasure request). Only a hash of the
-    address stays on the suppression list, so they are never mailed again.
+    address stays on the suppression list, so they are never mailed again; the links they
+    followed stay in the issues' counts, tied to nobody.
 
     Example: newsletter subscribers forget ana@example.org --yes
     """
     from sqlmodel import Session
 
     from newsletter.db import utcnow
+    from newsletter.engagement.people import forget_clicks
     from newsletter.subscribers import registry
 
     with Session(database(ctx)) as session:
         subscriber = _found(session, email)
         if not yes and not typer.confirm(f"Delete all data about {subscriber.email}?"):
             raise typer.Exit(1)
+        assert subscriber.id is not None
+        # While the subscriber's deliveries still name them: deleting them anonymizes those.
+        untied = forget_clicks(session, subscriber.id)
         registry.forget(session, subscriber, utcnow())
         session.commit()
+    clicks = f"; {untied:,} clicks and opens kept as counts only" if untied else ""
     console().print(
-        f"forgot {email}: subscriber, tags and consent history deleted; the address stays suppressed",
+        f"forgot {email}: subscriber, tags and consent history deleted{clicks}; "
+        "the address stays suppressed",
         markup=False,
     )
 

@@ -1,7 +1,9 @@
 """Engagement without surveillance: which links of a sent issue readers followed.
 
+The signed ids in tracking URLs (/l/LINK[/DELIVERY], /o/EDITION[/DELIVERY]) are made and read
+by deliver/tracking_ids.py: the worker fills a reader's id in, below this package.
+
 models    tracked_link (each link of a mailing's edition), link_click, edition_open
-signing   the signed ids in tracking URLs: /l/LINK[/DELIVERY], /o/EDITION[/DELIVERY]
 tracking  an edition's email and text part with their links made tracking links, once
           per edition (never per recipient); the hidden honeypot link; the open pixel
 store     tracking links stored with a mailing; a link looked up by id; clicks written
@@ -12,4 +14,6 @@ scanners  which clicks are scanners': robots, HEAD requests, the honeypot, burst
 timeline  clicks per hour over the first 48 hours; the delivery curve
 recent    the stories of the last N sends, the most read first
 documents the reports as JSON; charts and page: the HTML report (pages/report.html)
+people    one reader's clicks and opens (individual tracking): subscribers show, the GDPR
+          export, untied by subscribers forget
 """

@@ -8,8 +8,8 @@ holding a reader's value (unsubscribe, preferences, the web version: placeholder
 the newsletter's own reader pages, and anything else (`javascript:` and `data:` never reach the
 email: the sanitizer drops them). The same URL twice in one story (its title and "Read more")
 is one link; in two stories, two. The text part's links get the tracking URL of the same link
-of the HTML part. A hidden honeypot link (no text, not displayed, hidden from screen readers)
-and, when asked, the open pixel go before `</body>`.
+of the HTML part, however each part spells it (`link_key`). A hidden honeypot link (no text,
+not displayed, hidden from screen readers) and, when asked, the open pixel go before `</body>`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from markdown_it.common.normalize_url import normalizeLink
 
 from newsletter.engagement.models import HONEYPOT
 from newsletter.render.story_links import StoryLinks
@@ -27,7 +30,8 @@ _HREF = re.compile(r"""\shref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 _CLOSE = re.compile(r"</a\s*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _ALT = re.compile(r"""\salt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_TEXT_URL = re.compile(r"https?://[^\s<>\"']+")
+# Up to a space or what no URL holds unencoded; a quote may (`/wiki/The_Hitchhiker's_Guide`).
+_TEXT_URL = re.compile(r"https?://[^\s<>\"]+")
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 OWN_PAGES = ("unsubscribe", "preferences", "confirm", "l", "o")
 LABEL_LENGTH = 200
@@ -67,12 +71,29 @@ def trackable(url: str, base_url: str) -> bool:
     return True
 
 
+def link_key(url: str) -> str:
+    """One spelling of the link `url` (unescaped), whichever an email's part has: the HTML
+    part's raw-HTML links come through the CSS inliner (premailer percent-encodes their
+    non-ASCII characters, the host's too), the text part's through markdown-it (which writes
+    the host in A-labels and percent-encodes the rest). The key is markdown-it's spelling of
+    the URL with its host percent-decoded; only ever compared, never linked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # A malformed IPv6 host: compared as it is.
+        return url
+    if "%" in parts.netloc:
+        url = parts._replace(netloc=unquote(parts.netloc)).geturl()
+    return normalizeLink(url)
+
+
 def edition_links(html_text: str, stories: Sequence[StoryLinks], base_url: str) -> EditionLinks:
     """Every trackable link of an edition's email HTML, numbered from 1 in reading order, each
     given to the story it stands in (`stories`: in reading order too)."""
     links: list[FoundLink] = []
     known: dict[tuple[str, str], int] = {}
     spans: list[tuple[int, int, int]] = []
+    # The stories' links as their Markdown rendered them, before the CSS inliner.
+    in_story = [frozenset(map(link_key, story.urls)) for story in stories]
     cursor = 0
     for anchor in _ANCHOR.finditer(html_text):
         href = _HREF.search(anchor.group(0))
@@ -82,9 +103,10 @@ def edition_links(html_text: str, stories: Sequence[StoryLinks], base_url: str) 
         url = html.unescape(href.group(group))
         if not trackable(url, base_url):
             continue
-        cursor = _story_at(stories, cursor, url)
-        story = stories[cursor] if cursor < len(stories) and url in stories[cursor].urls else None
-        key = (url, story.slug if story else "")
+        same = link_key(url)
+        cursor = _story_at(in_story, cursor, same)
+        story = stories[cursor] if cursor < len(stories) and same in in_story[cursor] else None
+        key = (same, story.slug if story else "")
         if key not in known:
             known[key] = len(links) + 1
             links.append(
@@ -101,16 +123,20 @@ def edition_links(html_text: str, stories: Sequence[StoryLinks], base_url: str) 
     return EditionLinks(tuple(links), tuple(spans))
 
 
-def _story_at(stories: Sequence[StoryLinks], cursor: int, url: str) -> int:
-    """The story a link to `url` stands in: the current one, else the next one that links to
-    it (stories come in reading order); the current one when none does (a link between
-    stories belongs to none: the caller checks)."""
-    if cursor < len(stories) and url in stories[cursor].urls:
+def _story_at(in_story: Sequence[frozenset[str]], cursor: int, key: str) -> int:
+    """The story a link (its `link_key`) stands in, `cursor` being the story of the link
+    before: that story when it links there too, else the next one that does (stories come in
+    reading order), else the last one before it that does; `cursor` when none does (a link
+    between stories belongs to none: the caller checks).
+
+    Looking back matters: a link of the lead (or of a section's intro) to a URL a later story
+    links too takes the cursor to that story, and the stories in between must still get
+    their own links."""
+    if cursor < len(in_story) and key in in_story[cursor]:
         return cursor
-    for later in range(cursor + 1, len(stories)):
-        if url in stories[later].urls:
-            return later
-    return cursor
+    found = [index for index, keys in enumerate(in_story) if key in keys]
+    later = [index for index in found if index > cursor]
+    return later[0] if later else found[-1] if found else cursor
 
 
 def _label(html_text: str, start: int) -> str:
@@ -158,8 +184,10 @@ def tracked(
         ends = list(_BODY_END.finditer(tracked_html))
         at = ends[-1].start() if ends else len(tracked_html)
         tracked_html = tracked_html[:at] + hidden + tracked_html[at:]
-    by_url: dict[str, str] = {}
+    by_key: dict[str, str] = {}
     for link in found.links:
-        by_url.setdefault(link.url, urls[link.position])
-    tracked_text = _TEXT_URL.sub(lambda match: by_url.get(match.group(0), match.group(0)), text)
+        by_key.setdefault(link_key(link.url), urls[link.position])
+    tracked_text = _TEXT_URL.sub(
+        lambda match: by_key.get(link_key(match.group(0)), match.group(0)), text
+    )
     return tracked_html, tracked_text
