@@ -146,6 +146,24 @@ def test_a_readers_clicks_are_in_show_and_the_export_and_forget_unties_them(
     assert Counter(clicked) == Counter({None: 4, theirs[BOB]: 1}) and opened == [None]
     assert [c["url"] for c in show(sent, BOB)["clicks"]] == [CODE]
 
+    # Ada's old email still carries her delivery's id: a click on it now counts, tied to no one.
+    engine = create_db_engine(database_url(sent.project))
+    write_clicks(
+        engine,
+        [
+            Click(AT + timedelta(days=1), "browser", "c5", link_id=paper[0], delivery_id=paper[1]),
+            Click(AT + timedelta(days=1), "browser", "c5", mailing_id=mailing, locale="en",
+                  delivery_id=ada_pixel),
+            Click(AT + timedelta(days=1), "browser", "c6", link_id=bob_links[CODE][0],
+                  delivery_id=bob_links[CODE][1]),
+        ],
+    )  # fmt: skip
+    with engine.connect() as connection:
+        clicked = connection.execute(select(LINK_CLICK.c.delivery_id)).scalars().all()
+        opened = connection.execute(select(EDITION_OPEN.c.delivery_id)).scalars().all()
+    engine.dispose()
+    assert Counter(clicked) == Counter({None: 5, theirs[BOB]: 2}) and opened == [None, None]
+
 
 def test_aggregate_clicks_belong_to_nobody(tmp_path: Path) -> None:
     sent = send_links_issue(tmp_path)

@@ -95,7 +95,7 @@ def _one(ctx: typer.Context, issue: str, as_json: bool, html: Path | None) -> No
 
     project = project_of(ctx)
     engine = database(ctx)
-    found = mailing_report(engine, _mailing(project, engine, issue), project.config)
+    found = mailing_report(engine, _mailing(project, engine, issue))
     if html is not None:
         zone = ZoneInfo(project.config.timezone)
         write_report_page(html, report_page(found, name=project.config.name, zone=zone))

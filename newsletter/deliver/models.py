@@ -94,4 +94,5 @@ class Delivery(SQLModel, table=True):
 
 # The tables as SQLAlchemy Core sees them, for the outbox's bulk statements.
 MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
+MAILING_EDITION = SQLModel.metadata.tables[MailingEdition.__tablename__]
 DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]

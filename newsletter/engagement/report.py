@@ -20,8 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from newsletter.config import Config
-from newsletter.deliver.models import Mailing
+from newsletter.deliver.models import MAILING_EDITION, Mailing
 from newsletter.engagement.models import EDITION_OPEN, HONEYPOT, TRACKED_LINK
 from newsletter.engagement.scanners import REASONS, ClickRow, classify, clicks_query
 from newsletter.engagement.timeline import (
@@ -32,6 +31,7 @@ from newsletter.engagement.timeline import (
     hour_of,
 )
 from newsletter.inbound.report import Outcomes, outcomes
+from newsletter.render.merge import placeholder
 
 UNRELIABLE_OPENS = (
     "Opens are unreliable: privacy proxies (Apple Mail Privacy Protection, Gmail's image proxy) "
@@ -129,8 +129,9 @@ class MailingReport:
     issue: str
     started: datetime
     tracking: str
-    """The `tracking` setting now (aggregate, individual or off)."""
+    """How the send tracked clicks when it started: aggregate, individual or off."""
     open_tracking: bool
+    """Whether the send's emails carry the open pixel."""
     links_tracked: bool
     """Whether the send's links were made tracking links when it started."""
     locales: list[LocaleReport]
@@ -222,7 +223,7 @@ def story_reports(links: list[LinkReport], came_back: dict[str, Outcomes]) -> li
     return sorted(stories, key=lambda s: (-s.clicks.human, -s.clicks.all, first[s.slug], s.slug))
 
 
-def mailing_report(engine: Engine, mailing: Mailing, config: Config) -> MailingReport:
+def mailing_report(engine: Engine, mailing: Mailing) -> MailingReport:
     """The report of one send (see the module's docstring)."""
     assert mailing.id is not None
     started = mailing.created_at
@@ -241,11 +242,12 @@ def mailing_report(engine: Engine, mailing: Mailing, config: Config) -> MailingR
         total.outcomes.add(locale.outcomes)
         total.clicks.add(locale.clicks)
         total.opens += locale.opens
+    tracking, pixel = tracking_used(engine, mailing.id, bool(links))
     return MailingReport(
         issue=mailing.issue,
         started=started,
-        tracking=config.tracking,
-        open_tracking=config.open_tracking,
+        tracking=tracking,
+        open_tracking=pixel,
         links_tracked=bool(links),
         locales=locales,
         total=total,
@@ -254,8 +256,19 @@ def mailing_report(engine: Engine, mailing: Mailing, config: Config) -> MailingR
         reasons={reason: tally.reasons[reason] for reason in REASONS},
         hours=tally.hours,
         curve=delivery_curve(engine, mailing.id, started),
-        opens=config.open_tracking or bool(opened),
+        opens=pixel or bool(opened),
     )
+
+
+def tracking_used(engine: Engine, mailing_id: int, links: bool) -> tuple[str, bool]:
+    """How the send tracked clicks (aggregate, individual or off) and whether its emails carry
+    the open pixel: what its stored editions say, whatever the settings are now."""
+    query = select(MAILING_EDITION.c.html).where(MAILING_EDITION.c.mailing_id == mailing_id)
+    with engine.connect() as connection:
+        editions = list(connection.execute(query).scalars())
+    individual = any(placeholder("click") in html for html in editions)
+    pixel = any(f"/o/{mailing_id}-" in html for html in editions)
+    return ("individual" if individual else "aggregate") if links else "off", pixel
 
 
 def _opens(engine: Engine, mailing_id: int) -> dict[str, int]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
 from newsletter.config import Config
 from newsletter.db import converter, insert_many, patiently
-from newsletter.deliver.models import MailingEdition
+from newsletter.deliver.models import DELIVERY, MailingEdition
 from newsletter.deliver.tracking_ids import LinkSigner
 from newsletter.engagement.models import (
     EDITION_OPEN,
@@ -145,7 +146,29 @@ def write_clicks(engine: Engine, clicks: Sequence[Click]) -> None:
 
     def attempt() -> None:
         with engine.begin() as connection:
-            insert_many(connection, LINK_CLICK, CLICK_COLUMNS, links)
-            insert_many(connection, EDITION_OPEN, OPEN_COLUMNS, opens)
+            people = _deliveries_of_people(connection, [c.delivery_id for c in clicks])
+            insert_many(connection, LINK_CLICK, CLICK_COLUMNS, _untied(links, 4, people))
+            insert_many(connection, EDITION_OPEN, OPEN_COLUMNS, _untied(opens, 5, people))
 
     patiently(attempt, patience=60.0, pause=0.2, what="writing clicks")
+
+
+def _deliveries_of_people(connection: Connection, ids: Sequence[int | None]) -> set[int]:
+    """Those of the deliveries `ids` that still belong to a subscriber: a forgotten reader's
+    old email still carries their delivery's id, and a click on it must not tie to it again."""
+    wanted = sorted({delivery for delivery in ids if delivery is not None})
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(DELIVERY.c.id).where(
+            DELIVERY.c.id.in_(wanted[start : start + 500]), DELIVERY.c.subscriber_id.is_not(None)
+        )
+        found.update(connection.execute(query).scalars())
+    return found
+
+
+def _untied(rows: list[tuple[Any, ...]], at: int, people: set[int]) -> list[tuple[Any, ...]]:
+    """`rows` with the delivery (column `at`) left out where it names no subscriber."""
+    return [
+        row if row[at] is None or row[at] in people else (*row[:at], None, *row[at + 1 :])
+        for row in rows
+    ]
