@@ -36,7 +36,7 @@ HOSTS = [
     "news.example.org",
 ]
 # Paths a hostile link can carry: doubled slashes, backslashes (a slash to browsers), encoded
-# slashes and dots, a reserved route with a host after it.
+# slashes and dots, a reserved route with a host after it, tracking links with a host in them.
 HOSTILE_PATHS = [
     "//evil.example/",
     "//evil.example/en",
@@ -57,6 +57,11 @@ HOSTILE_PATHS = [
     "//confirm/x/",
     "/preferences//evil.example//",
     "/%09/evil.example/",
+    # The tracking links may redirect off the site, but only with a signed id of a link we sent.
+    "/l//evil.example/",
+    "//l/1-aaaaaaaaaaaaaaaa",
+    "/l/1-aaaaaaaaaaaaaaaa/%2F%2Fevil.example/",
+    "/o/1-en-aaaaaaaaaaaaaaaa//evil.example",
 ]
 # Redirects the apps should make, and where to.
 WANTED = {

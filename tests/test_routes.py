@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from newsletter.web.app import create_app
 
@@ -24,6 +24,13 @@ PUBLIC = {
     ("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}"),
     ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
     ("GET", "/healthz"),
+    # The tracking links and open pixels of sent issues: any reader's email client or browser
+    # follows them, with no proof of who it is. Their ids are signed (nobody can make one up,
+    # so they redirect only to links we sent), they only count, and a client over its
+    # `click_limit` gets 429.
+    *{(method, path) for method in ("GET", "HEAD") for path in (
+        "/l/{link}", "/l/{link}/{delivery}", "/o/{edition}", "/o/{edition}/{delivery}"
+    )},
 }  # fmt: skip
 # Only for the mail providers: each request must carry the provider's signature or password.
 SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
@@ -35,6 +42,8 @@ def _routes(routes: list[Any]) -> set[tuple[str, str]]:
     for route in routes:
         if isinstance(route, APIRoute):
             found |= {(method, route.path) for method in route.methods}
+        elif isinstance(route, Route):  # Starlette's own (the tracking links: web/clicks.py).
+            found |= {(method, route.path) for method in route.methods or ()}
         elif isinstance(route, Mount):
             assert route.name == "archive", f"an unexpected mount: {route.path}"
         elif hasattr(route, "original_router"):  # An included router (FastAPI >= 0.165).

@@ -19,6 +19,7 @@ from newsletter.subscribers import registry
 from newsletter.subscribers.models import ConsentEvent, Subscriber, Suppression, Tag
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.app import create_app
+from newsletter.web.security import RateLimiter
 
 from .conftest import SmtpServer
 
@@ -235,6 +236,18 @@ def test_honeypot_rate_limit_and_no_enumeration(
         for n in range(3)
     ]
     assert statuses == [200, 200, 429]  # Five attempts per ten minutes from one address.
+
+
+def test_the_rate_limiter_forgets_idle_clients_beyond_its_bound() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, 60.0, lambda: now[0], most_clients=10)
+    for number in range(20):
+        assert limiter.allow(f"192.0.2.{number}")
+    assert limiter.clients() == 20  # Swept once (at the 11th), when none was idle yet.
+    now[0] = 61.0
+    assert limiter.allow("198.51.100.1")
+    assert limiter.clients() == 1
+    assert limiter.allow("198.51.100.1") and not limiter.allow("198.51.100.1")
 
 
 def _heading(page: str) -> str:

@@ -1,7 +1,8 @@
 """`newsletter run`: the long-running service, in one process.
 
     delivery workers  child processes that send whatever is due (pool.py), in every process
-    web app           subscribe, confirm, unsubscribe, preferences (a uvicorn thread)
+    web app           subscribe, confirm, unsubscribe, preferences, tracking links (a uvicorn
+                      thread)
     inbound           the inbound SMTP listener and the poller of bounces, complaints and
                       mailto unsubscribes (inbound.py: an aiosmtpd thread and a poller thread)
     scheduler         APScheduler on the project's job store, only in the process that holds
@@ -11,7 +12,8 @@ The main thread ticks once a second: it renews or takes the lease, starts or sto
 scheduler to match, wakes the scheduler so that it sees schedules added by other commands,
 restarts dead workers, requeues the claims of workers that died, and logs each send's progress.
 SIGTERM or Ctrl-C stops it cleanly: a firing in progress finishes, each worker records the
-message in flight and gives back its other claims, the lease is released for another process.
+message in flight and gives back its other claims, the web app writes the clicks it holds, the
+lease is released for another process.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from newsletter.service.pool import WorkerPool
 log = logging.getLogger(__name__)
 TICK = 1.0
 REPORT_EVERY = 30.0
+WEB_STOP_WAIT = 75.0
+"""Seconds the web app may take to stop: its requests finish, its last clicks are written."""
 
 
 @dataclass
@@ -233,4 +237,11 @@ class _Web:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(10.0)
+        # The app's lifespan writes the clicks it still holds as it stops, patiently while the
+        # database is busy (up to a minute): the thread is a daemon, so leaving earlier would
+        # lose them.
+        self.thread.join(WEB_STOP_WAIT)
+        if self.thread.is_alive():
+            log.error(
+                "the web app did not stop within %.0f s; its last clicks may be lost", WEB_STOP_WAIT
+            )

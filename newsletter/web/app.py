@@ -7,13 +7,20 @@
                                      {"status": "unhealthy"}; the log says why) (web/health.py)
     POST /webhooks/PROVIDER          bounces and complaints from SES (SNS), Postmark, Mailgun,
                                      SendGrid, signature checked first (newsletter/web/webhooks.py)
+    GET|HEAD /l/LINK[/DELIVERY]      the tracking links of sent issues: counted, then 302 to the
+                                     link (newsletter/web/clicks.py)
+    GET|HEAD /o/EDITION[/DELIVERY]   the open pixel of sent issues: counted, a 1x1 GIF
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 What the pages share (templates per locale, the browser's language, the error pages) is in
 newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. No
-cookies, no JavaScript needed. Forms answer with a page, never a redirect; the only redirects are the archive's trailing slashes, and every Location is a path
-on this site (newsletter/web/redirects.py). Pages are in the subscriber's language (token
-pages) or the browser's (the subscribe form).
+cookies, no JavaScript needed. Forms answer with a page, never a redirect; the only redirects
+are the archive's trailing slashes, whose Location is always a path on this site, and the
+tracking links', which go to the links of the issues we sent (newsletter/web/redirects.py).
+Pages are in the subscriber's language (token pages) or the browser's (the subscribe form).
+
+Clicks are kept in memory and written in batches by a thread that the app's lifespan starts
+and stops (the last batch written when `serve` or `run` stops on SIGTERM or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import Tokens
-from newsletter.web import health, reader, signup, webhooks
+from newsletter.web import clicks, health, reader, signup, webhooks
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
 from newsletter.web.errors import install_error_handlers
 from newsletter.web.redirects import LocalRedirects
@@ -65,9 +72,25 @@ def create_app(
         notices=Notices(project),
         clock=clock,
     )
-    app = FastAPI(title=project.config.name, docs_url=None, redoc_url=None, openapi_url=None)
+    config = project.config
+    app = FastAPI(
+        title=config.name,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=clicks.lifespan,
+    )
     app.state.site = site
-    app.add_middleware(LocalRedirects)
+    app.state.tracking = clicks.make_tracking(
+        engine,
+        secret,
+        individual=config.tracking == "individual",
+        click_limit=config.click_limit,
+        clock=clock,
+        monotonic=monotonic,
+    )
+    # Every Location a path on this site, but the tracking links' (their paths alone).
+    app.add_middleware(LocalRedirects, external=clicks.TRACKING_PATHS)
     if project.config.trusted_proxies:
         # Only a configured proxy may say who the client is: anyone else could rotate
         # X-Forwarded-For to get round the per-client limit or forge consent records. `serve`
@@ -75,6 +98,9 @@ def create_app(
         # (or FORWARDED_ALLOW_IPS) whatever the configuration says.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     install_error_handlers(app)
+    # The tracking links first: they get the most requests by far, and no other route's path
+    # begins with /l/ or /o/.
+    app.router.routes.extend(clicks.ROUTES)
     # The routers, by audience: people who sign up, readers following the links of an email,
     # the operator's monitoring, the mail providers' webhooks.
     app.include_router(signup.router)

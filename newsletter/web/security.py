@@ -51,7 +51,10 @@ class RateLimiter:
     limit: int
     window: float
     clock: Callable[[], float]
+    most_clients: int = 100_000
+    """Clients remembered before those idle for a window are forgotten (memory stays bounded)."""
     _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _swept: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def allow(self, client: str) -> bool:
@@ -64,7 +67,19 @@ class RateLimiter:
             if len(attempts) >= self.limit:
                 return False
             attempts.append(now)
-            if len(self._seen) > 100_000:  # Forget idle clients so memory stays bounded.
-                for idle in [key for key, value in self._seen.items() if not value]:
+            if len(self._seen) > self.most_clients and now - self._swept >= self.window:
+                # At most once a window, so that a crowd of active clients costs one pass
+                # per window rather than one per request.
+                self._swept = now
+                for idle in [
+                    key
+                    for key, times in self._seen.items()
+                    if not times or times[-1] <= now - self.window
+                ]:
                     del self._seen[idle]
             return True
+
+    def clients(self) -> int:
+        """How many client addresses are remembered."""
+        with self._lock:
+            return len(self._seen)
