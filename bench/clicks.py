@@ -8,9 +8,12 @@ same run, `--clients` concurrent keep-alive HTTP/1.1 connections (asyncio, in th
 request for `--seconds` each, in alternating rounds:
 
 - the reference: `/robots.txt`, a static file of the archive the same app serves;
-- ours: `/l/ID-SIG` of the mailing's links in turn (302 to the link's URL, the click recorded).
+- ours: `/l/ID-SIG` of the mailing's links in turn (302 to the link's URL, the click recorded);
+- a second reference, the floor of any redirect served so: uvicorn run as `serve` runs it
+  (h11, asyncio, the access log) with a bare Starlette app whose one route answers every /l/
+  with the same 302 and does nothing else.
 
-It prints requests per second and latencies (median, p99) of each and the ratio. After the
+It prints requests per second and latencies (median, p99) of each and the ratios. After the
 rounds the server is stopped with SIGINT (as Ctrl+C or a service manager would), which writes
 the clicks still in memory, and the link_click rows are counted against the 302 answers: the
 counters must lose nothing. Goal (issue 15): the redirect at least half the static file's rate.
@@ -87,26 +90,31 @@ def make_project(root: Path, links: int) -> tuple[Path, list[str]]:
     return config, paths
 
 
+# The floor: uvicorn as `newsletter serve` runs it, serving a constant 302 and nothing else.
+BARE_REDIRECT = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+async def redirect(request):
+    return Response(status_code=302, headers={"Location": "https://example.com/story/1"})
+app = Starlette(routes=[Route("/l/{link}", redirect)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def start_server(config: Path, port: int) -> subprocess.Popen[bytes]:
-    """`newsletter serve` on 127.0.0.1:`port`, once it answers."""
-    command = [
-        sys.executable,
-        "-m",
-        "newsletter",
-        "--config",
-        str(config),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+def start_server(config: Path, port: int, bare: bool = False) -> subprocess.Popen[bytes]:
+    """`newsletter serve` (with `bare`: the bare redirect) on 127.0.0.1:`port`, once it answers."""
+    command = [sys.executable, "-m", "newsletter", "--config", str(config), "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    if bare:
+        command = [sys.executable, "-c", BARE_REDIRECT, str(port)]
     environ = {**os.environ, **ENV, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         command,
@@ -193,18 +201,25 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         config, paths = make_project(Path(folder) / "project", args.links)
-        port = free_port()
+        port, bare_port = free_port(), free_port()
         server = start_server(config, port)
-        figures: dict[str, list[dict[str, float]]] = {"static": [], "redirect": []}
+        bare = start_server(config, bare_port, bare=True)
+        figures: dict[str, list[dict[str, float]]] = {"static": [], "redirect": [], "bare": []}
         warm_up: list[dict[str, float]] = []
         try:
             warm_up.append(asyncio.run(round_of(port, ["/robots.txt", *paths], args.clients, 1.0)))
+            asyncio.run(round_of(bare_port, paths, args.clients, 1.0))
             for _ in range(args.rounds):
-                for name, wanted in (("static", ["/robots.txt"]), ("redirect", paths)):
+                for name, wanted, at in (
+                    ("static", ["/robots.txt"], port),
+                    ("redirect", paths, port),
+                    ("bare", paths, bare_port),
+                ):
                     figures[name].append(
-                        asyncio.run(round_of(port, wanted, args.clients, args.seconds))
+                        asyncio.run(round_of(at, wanted, args.clients, args.seconds))
                     )
         finally:
+            bare.kill()
             server.send_signal(signal.SIGINT)
             try:
                 server.wait(timeout=60)
@@ -213,6 +228,8 @@ def main() -> None:
                 raise SystemExit("newsletter serve did not stop within 60 s of SIGINT") from None
         for name, rounds in figures.items():
             wanted_status = "status 200" if name == "static" else "status 302"
+            if name == "bare":
+                continue
             for figure in rounds:
                 if figure.get(wanted_status, 0) != figure["requests"]:
                     raise SystemExit(f"{name}: unexpected answers {figure}")
@@ -240,7 +257,8 @@ def report(
         for figure in rounds:
             print(f"{name:10} {figure['rate']:8.0f} {figure['median']:10.2f} {figure['p99']:8.2f}")
         best[name] = statistics.median(figure["rate"] for figure in rounds)
-    print(f"redirect / static (median of rounds): {best['redirect'] / best['static']:.2f}")
+    print(f"redirect / static file (median of rounds): {best['redirect'] / best['static']:.2f}")
+    print(f"redirect / bare uvicorn 302 (median of rounds): {best['redirect'] / best['bare']:.2f}")
     print(
         f"clicks answered with 302 (warm-up included): {redirects}; rows stored: {stored}"
         + ("" if stored >= redirects else f"  LOST {redirects - stored}")

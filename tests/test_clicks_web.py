@@ -436,14 +436,19 @@ def test_a_click_of_a_link_deleted_since_does_not_hold_back_the_others(
     for click in (
         Click(at, "browser", "a" * 16, link_id=link),
         Click(at, "browser", "b" * 16, link_id=999_999),  # No such link: a foreign key fails.
+        # A delivery that is gone (or a forgotten reader's): the open counts, tied to nobody.
         Click(at, "robot", "c" * 16, mailing_id=1, locale="en", delivery_id=999_999),
         Click(at, "browser", "d" * 16, mailing_id=1, locale="en"),
+        Click(at, "browser", "e" * 16, mailing_id=999_999, locale="en"),  # No such mailing.
     ):
         recorder.record(click)
     recorder.close()
     engine.dispose()
     assert [row[2] for row in clicks(project)] == ["a" * 16]
-    assert rows(project, "SELECT client FROM edition_open") == [("d" * 16,)]
+    assert rows(project, "SELECT client, delivery_id FROM edition_open") == [
+        ("c" * 16, None),
+        ("d" * 16, None),
+    ]
     assert recorder.waiting() == 0
 
 
