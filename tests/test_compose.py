@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import quopri
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,7 +12,7 @@ import dkim
 import pytest
 
 from newsletter.config import Config
-from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender
+from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, quoted_printable
 from newsletter.deliver.signing import Signer, signer_for
 from newsletter.errors import NewsletterError
 from newsletter.render.merge import personalize
@@ -117,6 +118,17 @@ def test_a_filled_message_decodes_to_the_personalized_parts(case: str, name: str
         for part in message.iter_parts():
             decoded = part.get_payload(decode=True)
             assert b"\r\n" in decoded and b"\n" not in decoded.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("ending", ["\t", " ", " \t"])
+def test_quoted_printable_lines_stay_within_76_when_a_line_ends_in_white_space(
+    ending: str,
+) -> None:
+    # binascii writes the encoded white space at a line's end (`=09`) past the 76th character.
+    text = "مرحبا بالعالم " * 8 + ending + "\nnext line\n"
+    encoded = quoted_printable(text)
+    assert max(len(line) for line in encoded.split(b"\r\n")) <= 76, encoded
+    assert quopri.decodestring(encoded).decode("utf-8").replace("\r\n", "\n") == text
 
 
 def test_the_test_flag_marks_the_subject() -> None:

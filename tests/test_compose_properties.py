@@ -151,7 +151,7 @@ def test_a_whole_message_decodes_to_the_personalized_parts(
     content = Content("en", "Subject", html, text, values["web_url"])
     to = Recipient(
         values["email"], values["name"], "<a.1@news.example.org>",
-        values["unsubscribe_url"], values["preferences_url"], "TOKEN",
+        values["unsubscribe_url"], values["preferences_url"], "TOKEN", values["click"],
     )  # fmt: skip
     message = message_from_bytes(
         MessageTemplate(content, SENDER).fill(to, DATE), policy=policy.default

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage
 
+from .report_sends import CHIPS, send_both
 from .test_archive_quality import AXE, BLOCKING, INSTALL_HINT, _describe
 from .test_delivery import newsletter
-from .test_report import CHIPS, send_both
 
 # Each chart's values per series, as pygal wrote them, and the titles of its axes.
 CHART_VALUES = """() => Object.fromEntries([...document.querySelectorAll('svg[id^="chart-"]')].map(

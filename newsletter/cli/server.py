@@ -23,7 +23,8 @@ PORT = typer.Option(8080, "--port", help="Port the web app listens on.")
 
 
 def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
-    """Serve the archive, the subscribe form, confirmation, one-click unsubscribe and preferences.
+    """Serve the archive, the subscribe form, confirmation, one-click unsubscribe, preferences
+    and the tracking links of sent issues (/l/, /o/).
 
     The archive is the one `newsletter archive` writes, built into archive_dir and kept
     current: a new send or an edited issue shows within seconds. Needs NEWSLETTER_SECRET_KEY

@@ -315,11 +315,16 @@ def quoted_printable(text: str) -> bytes:
     starting with a dot."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # A lone CR must not reach SMTP.
     encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
-    if b"\n." in encoded or encoded.startswith(b"."):
-        # `=2E` is two characters longer than the dot: cut such lines again where needed.
+    # `=2E` is two characters longer than the dot: cut such lines again where needed. binascii
+    # also writes 77 characters where a line's last one is white space it encodes (`=09`).
+    if b"\n." in encoded or encoded.startswith(b".") or _longest_line(encoded) > 76:
         lines = _LEADING_DOT.sub(b"=2E", encoded).split(b"\n")
         encoded = b"\n".join(_refit(line) for line in lines)
     return encoded.replace(b"\n", b"\r\n")
+
+
+def _longest_line(encoded: bytes) -> int:
+    return max(map(len, encoded.split(b"\n")))
 
 
 def _refit(line: bytes) -> bytes:
