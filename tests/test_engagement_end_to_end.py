@@ -141,3 +141,31 @@ def test_clicks_on_a_real_send_are_reported_exactly(
     assert sum(numbers(charts["chart-stories"])[0]) == 3
     assert sum(numbers(charts["chart-stories"])[1]) == 1
     assert sum(numbers(charts["chart-hours"])[1]) == 4
+
+
+def test_with_individual_tracking_a_click_is_in_the_readers_gdpr_export(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(tmp_path, f"{smtp_server.url}?connections=1", tracking='"individual"')
+    shutil.copytree(ROOT / "issues" / ISSUE, project.issues_path / ISSUE)
+    code, output = newsletter(project, "send", ISSUE)
+    assert code == 0, output
+    messages = received(smtp_server)
+    links = stored_links(project)
+    url = next(
+        url for url in tracking_links(messages["noor@example.org"]) if links[link_id(url)]["story"]
+    )
+    with TestClient(create_app(project), base_url=BASE) as client:
+        answer = client.get(url, headers={"User-Agent": BROWSER}, follow_redirects=False)
+        assert answer.status_code == 302
+        assert answer.headers["location"] == links[link_id(url)]["url"]
+
+    code, output = newsletter(project, "subscribers", "show", "noor@example.org", "--json")
+    assert code == 0, output
+    [click] = json.loads(output)["clicks"]
+    assert (click["issue"], click["locale"], click["url"], click["agent"]) == (
+        ISSUE, "ar", links[link_id(url)]["url"], "browser",
+    )  # fmt: skip
+    for other in ("ada@example.org", "wei@example.cn"):
+        code, output = newsletter(project, "subscribers", "show", other, "--json")
+        assert code == 0 and json.loads(output)["clicks"] == [], output
