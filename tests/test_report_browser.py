@@ -5,6 +5,8 @@ hold the numbers of the JSON document (pygal writes each value in `<desc class="
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -150,3 +152,13 @@ def test_axe_finds_no_serious_violation(
     assert results["passes"], "axe checked nothing: the page is empty"
     violations = [found for found in results["violations"] if found["impact"] in BLOCKING]
     assert not violations, f"axe ({scheme}):\n" + "\n".join(map(_describe, violations))
+
+
+def test_the_chart_library_leaves_imports_alone() -> None:
+    # pygal puts an import hook without find_spec on sys.meta_path: every import after it
+    # warned, which failed whatever test ran next in the same process.
+    program = "import newsletter.engagement.charts; import csv, xml.dom.minidom"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -26,9 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pygal
-from pygal.style import Style
-
+from newsletter.engagement.pygal_loaded import Style, pygal
 from newsletter.engagement.report import LocaleReport, StoryReport, per_100
 from newsletter.engagement.timeline import CurvePoint, Hour
 
