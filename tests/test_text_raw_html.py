@@ -104,6 +104,7 @@ def text(tmp_path: Path, smtp_server: SmtpServer) -> str:
         tmp_path,
         f"{smtp_server.url}?connections=1",
         readers=[("ada@example.org", "Ada", "en")],
+        tracking='"off"',  # The links as written (tests/test_tracking_links.py: tracked).
     )
     (project.root / "issues" / f"{SLUG}.md").write_text(STORY, encoding="utf-8")
     code, output = newsletter(project, "send", SLUG)
@@ -149,6 +150,7 @@ def test_urls_written_in_titles_and_summaries_are_numbered_too(
         tmp_path,
         f"{smtp_server.url}?connections=1",
         readers=[("ada@example.org", "Ada", "en")],
+        tracking='"off"',  # The links as written (tests/test_tracking_links.py: tracked).
     )
     folder = project.root / "issues" / "2024-07-03-fields"
     (folder / "stories").mkdir(parents=True)
