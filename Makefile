@@ -68,6 +68,8 @@ demo: $(STAMP)
 	@echo "then open $(DEMO_URL)/subscribe: subscribe, and the confirmation email arrives in"
 	@echo "build/demo-inbox/new/ with its link to $(DEMO_URL)/confirm/...; the unsubscribe and"
 	@echo "preferences links of the demo messages above work there too, and $(DEMO_URL)/ is the archive."
+	@echo "Their other links go through $(DEMO_URL)/l/..., which counts each click (no reader named):"
+	@echo "  .venv/bin/newsletter report $(DEMO_ISSUE)"
 	@echo "Send the next issue marked 'status: ready' every Monday 08:00, then run the service"
 	@echo "(schedule, delivery and the web app in one process, with the demo's links, key and local"
 	@echo "SMTP server; Ctrl+C stops both; README: Running a weekly newsletter):"
