@@ -403,18 +403,12 @@ class Config(BaseModel):
         parse_transport_url(value)  # The one parser: the transports are opened with it too.
         return value
 
-    @field_validator("tracking")
+    @field_validator("tracking", "css_inliner")
     @classmethod
-    def _tracking(cls, value: str) -> str:
-        if value not in TRACKING:
-            raise ValueError("must be one of " + ", ".join(TRACKING))
-        return value
-
-    @field_validator("css_inliner")
-    @classmethod
-    def _css_inliner(cls, value: str) -> str:
-        if value not in INLINERS:
-            raise ValueError("must be one of " + ", ".join(INLINERS))
+    def _one_of_its_choices(cls, value: str, info: ValidationInfo) -> str:
+        choices = {"tracking": TRACKING, "css_inliner": INLINERS}[info.field_name or ""]
+        if value not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
         return value
 
     @field_validator("theme")
