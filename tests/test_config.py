@@ -476,3 +476,15 @@ def test_topic_names_are_checked_when_the_configuration_loads(
     (reported,) = problems(raised.value)
     where = f"config/newsletter.toml:{line}: " if line else "config/newsletter.toml: topics: "
     assert reported.startswith(where) and problem in reported, reported
+
+
+def test_a_word_outside_its_choices_is_reported_with_them(project: Path) -> None:
+    path = write_config(project, 'tracking = "everyone"\ncss_inliner = "fast"\n')
+
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, environ={})
+
+    assert sorted(problems(caught.value)) == [
+        "config/newsletter.toml:1: tracking: must be one of aggregate, individual, off",
+        "config/newsletter.toml:2: css_inliner: must be one of premailer, css-inline",
+    ]
