@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # Imported where used: the CLI imports this module to list it
     from sqlalchemy import Engine
     from sqlmodel import Session
 
+    from newsletter.audience.targets import Target
     from newsletter.deliver.audience import LocalTime, Prepare
     from newsletter.deliver.compose import Content
     from newsletter.deliver.models import Mailing, MailingEdition
@@ -154,7 +155,7 @@ def start_send(
     engine: Engine,
     issue: Issue,
     *,
-    tag: str | None,
+    to: Target | None,
     clock: Callable[[], datetime],
     local_time: LocalTime | None = None,
 ) -> tuple[Mailing, int]:
@@ -169,7 +170,7 @@ def start_send(
     made = [] if find_mailing(engine, issue.slug) else editions(project, issue)
     commit, dirty = content_commit(issue.path)
     return start_mailing(
-        engine, issue.slug, made, commit=commit, dirty=dirty, tag=tag,
+        engine, issue.slug, made, commit=commit, dirty=dirty, to=to,
         default_locale=fallback_locale(project, issue), now=clock(), local_time=local_time,
         prepare=link_tracking(project, made),
     )  # fmt: skip
@@ -226,7 +227,7 @@ def send_issue(
     issue: Issue,
     *,
     mode: SendMode = SendMode.NEW,
-    tag: str | None = None,
+    to: Target | None = None,
     clock: Callable[[], datetime],
     stop: Callable[[], bool] = lambda: False,
     started: Callable[[SendStarted], None] | None = None,
@@ -253,7 +254,7 @@ def send_issue(
         if mailing is None:  # Its editions are chosen now (else they were at the first send).
             check_not_draft(issue)
             chosen = list(offers(project, issue).values())
-        mailing, added = start_send(project, engine, issue, tag=tag, clock=clock)
+        mailing, added = start_send(project, engine, issue, to=to, clock=clock)
     else:
         check_not_draft(issue)  # Taken back after its send started: nothing more goes out.
         if mailing is None:

@@ -36,6 +36,7 @@ bounce_address = "bounces@bounces.news.example.org"
 soft_bounce_limit = 5
 soft_bounce_days = 14.0
 tracking = "individual"
+segments = { acme = 'company = "ACME"' }
 open_tracking = true
 click_limit = 30
 unsubscribe_address = "leave@news.example.org"
@@ -140,6 +141,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "soft_bounce_limit": 5,
         "soft_bounce_days": 14.0,
         "tracking": "individual",
+        "segments": {"acme": 'company = "ACME"'},
         "open_tracking": True,
         "click_limit": 30,
         "unsubscribe_address": "leave@news.example.org",

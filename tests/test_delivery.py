@@ -391,7 +391,7 @@ def test_an_expired_claim_goes_back_to_the_queue_and_its_late_outcome_is_ignored
     engine = create_db_engine(database_url(project))
     content = Content("en", "Subject", "<p>%%nl_name%%</p>", "%%nl_name%%", "https://x/en/")
     mailing, added = start_mailing(
-        engine, ISSUE, [content], commit="", dirty=False, tag=None, default_locale="en",
+        engine, ISSUE, [content], commit="", dirty=False, to=None, default_locale="en",
         now=utcnow(),
     )  # fmt: skip
     assert added == 4 and mailing.id is not None

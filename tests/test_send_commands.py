@@ -170,7 +170,7 @@ def test_resuming_a_send_at_local_time_sends_what_is_due_and_says_when_the_rest_
     wall = (now + timedelta(hours=5)).replace(tzinfo=None, second=0, microsecond=0)
     engine = create_db_engine(database_url(project))
     start_send(
-        project, engine, load_issue(project, ISSUE), tag=None, clock=utcnow,
+        project, engine, load_issue(project, ISSUE), to=None, clock=utcnow,
         local_time=LocalTime(wall, "UTC"),
     )  # fmt: skip
     engine.dispose()
@@ -227,7 +227,7 @@ def test_resuming_the_send_of_an_issue_that_became_a_draft_is_refused(
     project: Project, smtp_server: SmtpServer, option: str
 ) -> None:
     engine = create_db_engine(database_url(project))
-    start_send(project, engine, load_issue(project, ISSUE), tag=None, clock=utcnow)
+    start_send(project, engine, load_issue(project, ISSUE), to=None, clock=utcnow)
     engine.dispose()
     set_status(project, "draft")
     code, output = newsletter(project, "send", ISSUE, option)

@@ -286,7 +286,7 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
 ) -> None:
     project = make_project(tmp_path, f"smtp://127.0.0.1:{free_port()}?connections=1")
     engine = create_db_engine(database_url(project))
-    start_send(project, engine, load_issue(project, FIRST), tag=None, clock=utcnow)
+    start_send(project, engine, load_issue(project, FIRST), to=None, clock=utcnow)
     template = Job.of(project)
     waits: list[float] = []
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from newsletter.audience.targets import Target
     from newsletter.config import Project
     from newsletter.deliver.models import Mailing
     from newsletter.deliver.sending import Progress
@@ -46,8 +47,14 @@ def register(app: typer.Typer) -> None:
 def send(
     ctx: typer.Context,
     issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Send only to a segment: a name of the configuration's segments, or an expression such as '(ai or research) and not locale = \"ar\"' (docs/audience.md).",
+        show_default=False,
+    ),
     tag: str | None = typer.Option(
-        None, "--tag", help="Send only to subscribers with this tag.", show_default=False
+        None, "--tag", help="Send only to subscribers with this topic (tag).", show_default=False
     ),
     test: list[str] = typer.Option(
         [],
@@ -89,11 +96,29 @@ def send(
         )
     if sum((dry_run, resume, only_failed)) > 1:
         raise NewsletterError("choose one of --dry-run, --resume and --only-failed")
+    target = _target(project, to, tag)
+    if target is not None and (resume or only_failed):
+        raise NewsletterError(
+            "--to and --tag go with a new send", hint="--resume and --only-failed keep its audience"
+        )
     engine = database(ctx)
     if dry_run:
-        _dry_run(project, engine, loaded, tag)
+        _dry_run(project, engine, loaded, target)
         return
-    _send(project, engine, loaded, tag, resume=resume, only_failed=only_failed)
+    _send(project, engine, loaded, target, resume=resume, only_failed=only_failed)
+
+
+def _target(project: Project, to: str | None, tag: str | None) -> Target | None:
+    """The audience `--to` or `--tag` names (one of them at most); None: every subscriber."""
+    from newsletter.audience.targets import target_of, topic_target
+
+    if to is not None and tag is not None:
+        raise NewsletterError(
+            "choose one of --to and --tag", hint="--tag NAME is --to 'topic = \"NAME\"'"
+        )
+    if to is not None:
+        return target_of(to, project.config)
+    return topic_target(tag, project.config) if tag is not None else None
 
 
 def status(
@@ -184,7 +209,7 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
         raise typer.Exit(1)
 
 
-def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) -> None:
+def _dry_run(project: Project, engine: Engine, issue: Issue, to: Target | None) -> None:
     from rich.table import Table
 
     from newsletter.deliver.sending import preview
@@ -195,7 +220,7 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
         engine,
         [edition.locale for edition in editions],
         default_locale=fallback_locale(project, issue),
-        tag=tag,
+        to=to,
     )
     table = Table("locale", "recipients", "email HTML", "subject", title=f"dry run: {issue.slug}")
     for edition in editions:
@@ -203,7 +228,10 @@ def _dry_run(project: Project, engine: Engine, issue: Issue, tag: str | None) ->
         table.add_row(edition.locale, f"{reached[edition.locale]:,}", size, edition.subject)
     out = console()
     out.print(table)
-    out.print(f"{sum(reached.values()):,} recipients; nothing was sent or written.")
+    segment = f" in the segment {to.text!r}" if to is not None else ""
+    out.print(
+        f"{sum(reached.values()):,} recipients{segment}; nothing was sent or written.", markup=False
+    )
     refusal = draft_refusal(issue)
     if refusal is not None:
         out.print(f"{refusal.message}; {refusal.hint}", markup=False)
@@ -213,7 +241,7 @@ def _send(
     project: Project,
     engine: Engine,
     issue: Issue,
-    tag: str | None,
+    to: Target | None,
     *,
     resume: bool,
     only_failed: bool,
@@ -224,7 +252,7 @@ def _send(
     mode = SendMode.ONLY_FAILED if only_failed else SendMode.RESUME if resume else SendMode.NEW
     with _progress_bar() as (show, stop):
         mailing, _ = send_issue(
-            project, engine, issue, mode=mode, tag=tag, clock=utcnow, stop=stop,
+            project, engine, issue, mode=mode, to=to, clock=utcnow, stop=stop,
             started=lambda started: _print_started(project, issue, started), progress=show,
         )  # fmt: skip
     _print_status(engine, mailing, 20)

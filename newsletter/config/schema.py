@@ -180,6 +180,11 @@ class Config(BaseModel):
         gt=0,
         description="Days over which soft bounces are counted against soft_bounce_limit.",
     )
+    # The audience (docs/audience.md).
+    segments: dict[str, str] = Field(
+        default_factory=dict,
+        description='Named segments for send --to NAME: name = "segment expression" (docs/audience.md), such as acme = \'company = "ACME" and not locale = "ar"\'.',
+    )
     # Engagement (docs/engagement.md).
     tracking: str = Field(
         "aggregate",

@@ -19,15 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
+from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
-    SUBSCRIBER_TAG,
     SUPPRESSION,
-    TAG,
 )
 from newsletter.timezones import is_time_zone
 
@@ -109,9 +108,10 @@ def edition_locales(engine: Engine, mailing_id: int) -> list[str]:
 
 
 def audience(
-    connection: Connection, locales: Sequence[str], *, default_locale: str, tag: str | None
+    connection: Connection, locales: Sequence[str], *, default_locale: str, to: Target | None
 ) -> Iterator[tuple[int, str, str]]:
-    """(subscriber id, edition locale, time zone) of every active, unsuppressed subscriber.
+    """(subscriber id, edition locale, time zone) of every active, unsuppressed subscriber
+    (of the segment `to`, when given: one SQL condition, audience/compile.py).
 
     Each subscriber gets the edition in their locale, else the closest one, else the default.
     `locales` are the editions readers get (a mailing stores only those: content/offers.py).
@@ -127,13 +127,8 @@ def audience(
         SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale, SUBSCRIBER.c.timezone
     )
     query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
-    if tag:
-        tagged = (
-            select(SUBSCRIBER_TAG.c.subscriber_id)
-            .join(TAG, TAG.c.id == SUBSCRIBER_TAG.c.tag_id)
-            .where(TAG.c.name == tag)
-        )
-        query = query.where(SUBSCRIBER.c.id.in_(tagged))
+    if to is not None:
+        query = query.where(to.condition())
     allowed = _not_suppressed(connection)
     for id_, key, locale, zone in connection.execute(query):
         if allowed(key):
@@ -145,7 +140,7 @@ def enqueue_audience(
     mailing: Mailing,
     *,
     default_locale: str,
-    tag: str | None,
+    to: Target | None,
     now: datetime,
     local_time: LocalTime | None = None,
 ) -> int:
@@ -174,7 +169,7 @@ def enqueue_audience(
         lock_for_writing(connection)
         rows: list[tuple[int, str, Any]] = []
         for id_, locale, zone in audience(
-            connection, locales, default_locale=default_locale, tag=tag
+            connection, locales, default_locale=default_locale, to=to
         ):
             rows.append((id_, locale, due_in(zone)))
             if len(rows) >= ENQUEUE_BATCH:

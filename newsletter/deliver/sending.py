@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from newsletter.audience.targets import Target
 from newsletter.config import Config
 from newsletter.db import create_db_engine, utcnow
 from newsletter.deliver.audience import (
@@ -52,6 +53,8 @@ from newsletter.render.merge import sample_values
 
 log = logging.getLogger(__name__)
 POLL = 0.5
+TOLD = 100
+"""Characters of the audience a mailing records (mailing.tag)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def start_mailing(
     *,
     commit: str,
     dirty: bool,
-    tag: str | None,
+    to: Target | None,
     default_locale: str,
     now: datetime,
     local_time: LocalTime | None = None,
@@ -81,7 +84,7 @@ def start_mailing(
     subscribers were added to its audience (0 when everyone already is in it); with
     `local_time`, each delivery is due at that wall-clock time in the subscriber's zone."""
     made = Mailing(
-        issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=tag or "",
+        issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=_told(to),
         created_at=now,
     )  # fmt: skip
     stored = [
@@ -97,7 +100,7 @@ def start_mailing(
     ]
     mailing = open_mailing(engine, made, stored, prepare)
     added = enqueue_audience(
-        engine, mailing, default_locale=default_locale, tag=tag, now=now, local_time=local_time
+        engine, mailing, default_locale=default_locale, to=to, now=now, local_time=local_time
     )
     log.info("mailing %s (%s): %d recipients added", issue, mailing.commit or "no commit", added)
     return mailing, added
@@ -240,11 +243,18 @@ def send_test(
 
 
 def preview(
-    engine: Engine, locales: Sequence[str], *, default_locale: str, tag: str | None
+    engine: Engine, locales: Sequence[str], *, default_locale: str, to: Target | None
 ) -> dict[str, int]:
     """How many subscribers a send would reach now, per edition locale (nothing is written)."""
     reached: dict[str, int] = dict.fromkeys(locales, 0)
     with engine.connect() as connection:
-        for _, locale, _ in audience(connection, locales, default_locale=default_locale, tag=tag):
+        for _, locale, _ in audience(connection, locales, default_locale=default_locale, to=to):
             reached[locale] += 1
     return reached
+
+
+def _told(to: Target | None) -> str:
+    """What the mailing records of its audience: the segment as given, cut to the column."""
+    if to is None:
+        return ""
+    return to.text if len(to.text) <= TOLD else to.text[: TOLD - 3] + "..."

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from newsletter.audience.targets import topic_target
 from newsletter.config import Project
 from newsletter.content.offers import Offer
 from newsletter.db import lock_for_writing, patiently, utcnow
@@ -197,7 +198,8 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
         editions = [] if find_mailing(firer.engine, issue.slug) else _editions(firer, issue)
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         mailing, added = start_send(
-            firer.project, firer.engine, issue, tag=schedule.tag or None, clock=firer.clock,
+            firer.project, firer.engine, issue, clock=firer.clock,
+            to=topic_target(schedule.tag, firer.project.config) if schedule.tag else None,
             local_time=local if schedule.local_time else None,
         )  # fmt: skip
     except Exception as error:

@@ -1,0 +1,119 @@
+"""`newsletter send --to SEGMENT`: readers imported with topics and attributes, the segment's
+count per edition in a dry run, a real send through an SMTP server on 127.0.0.1 that reaches
+exactly the segment, named segments of the configuration, and mistakes refused in one line
+before anyone is queued."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Project
+
+from .conftest import SmtpServer
+from .test_delivery import ISSUE, make_project, newsletter
+from .test_send_commands import mailings
+
+EXAMPLE = '(ai or research) and not locale = "ar" and company = "ACME"'
+READERS = [
+    # email, locale, tags, company
+    ("ann@example.org", "en", "ai", "ACME"),  # In.
+    ("ben@example.org", "zh", "research;weekly", "ACME"),  # In (gets the zh edition).
+    ("cai@example.org", "ar", "ai", "ACME"),  # Arabic: out.
+    ("dan@example.org", "en", "weekly", "ACME"),  # Neither topic: out.
+    ("eva@example.org", "en", "ai", "Initech"),  # Another company: out.
+    ("fay@example.org", "de", "research", ""),  # No company: out.
+    ("gus@example.org", "de", "ai;research", "ACME"),  # In (gets the en edition).
+]
+INSIDE = {"ann@example.org", "ben@example.org", "gus@example.org"}
+
+
+@pytest.fixture
+def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
+    made = make_project(
+        tmp_path,
+        f"{smtp_server.url}?connections=1",
+        readers=[],
+        segments="{ acme-researchers = '(ai or research) and company = \"ACME\"' }",
+    )
+    rows = [f"{email},{locale},{tags},{company}" for email, locale, tags, company in READERS]
+    csv = made.root / "readers.csv"
+    csv.write_text("email,locale,tags,company\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, output = newsletter(made, "subscribers", "import", str(csv))
+    assert code == 0, output
+    return made
+
+
+def test_a_dry_run_counts_the_segment_per_edition(project: Project) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--dry-run", "--to", EXAMPLE)
+    assert code == 0, output
+    counts = dict(re.findall(r"│ (en|zh)\s+│ (\d+)", output))
+    assert counts == {"en": "2", "zh": "1"}, output
+    assert "3 recipients in the segment" in output
+    assert mailings(project) == []
+
+
+def test_a_send_reaches_exactly_the_segment(project: Project, smtp_server: SmtpServer) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--to", EXAMPLE)
+    assert code == 0, output
+    reached = {address for message in smtp_server.received for address in message.recipients}
+    assert reached == INSIDE
+
+
+def test_a_named_segment_of_the_configuration(project: Project, smtp_server: SmtpServer) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--to", "acme-researchers")
+    assert code == 0, output
+    reached = {address for message in smtp_server.received for address in message.recipients}
+    assert reached == INSIDE | {"cai@example.org"}
+
+
+def test_tag_is_the_segment_of_one_topic(project: Project, smtp_server: SmtpServer) -> None:
+    code, output = newsletter(project, "send", ISSUE, "--tag", "weekly")
+    assert code == 0, output
+    reached = {address for message in smtp_server.received for address in message.recipients}
+    assert reached == {"ben@example.org", "dan@example.org"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            ["--to", "company = ACME"],
+            "error: --to: segment 'company = ACME': at 11: expected a quoted value, found `ACME`\n"
+            '  fix: company = "value" or company in ["one", "two"]\n',
+        ),
+        (
+            ["--to", "(ai or research"],
+            "error: --to: segment '(ai or research': at 16: a `(` that is not closed\n"
+            "  fix: add `)`\n",
+        ),
+        (
+            ["--to", "ai", "--tag", "ai"],
+            "error: choose one of --to and --tag\n  fix: --tag NAME is --to 'topic = \"NAME\"'\n",
+        ),
+        (
+            ["--to", "ai", "--resume"],
+            "error: --to and --tag go with a new send\n"
+            "  fix: --resume and --only-failed keep its audience\n",
+        ),
+    ],
+    ids=["unquoted", "unclosed", "both", "resume"],
+)
+def test_a_mistake_is_one_line_and_nothing_is_queued(
+    project: Project, smtp_server: SmtpServer, given: list[str], expected: str
+) -> None:
+    code, output = newsletter(project, "send", ISSUE, *given)
+    assert (code, output) == (1, expected)
+    assert smtp_server.received == [] and mailings(project) == []
+
+
+def test_a_mistake_in_a_named_segment_names_the_configuration(tmp_path: Path) -> None:
+    made = make_project(tmp_path, "null:", readers=[], segments="{ broken = 'ai and' }")
+    code, output = newsletter(made, "send", ISSUE, "--dry-run", "--to", "broken")
+    assert code == 1
+    assert output.startswith(
+        "error: segments.broken in the configuration: segment 'ai and': at 7: "
+        "expected a test, found the end\n"
+    ), output
