@@ -2,8 +2,8 @@
 
     query = select(SUBSCRIBER.c.id).where(segment_condition(parse_segment(text), zone))
 
-Topics are EXISTS subqueries on subscriber_tag (its primary key starts with the tag: an index
-scan per topic); locale, time zone and status compare columns; attributes go through
+Topics are EXISTS subqueries on subscriber_tag (its primary key, subscriber then tag, answers
+each in one index lookup); locale, time zone and status compare columns; attributes go through
 SQLAlchemy's JSON operators (`json_extract` on SQLite, `->>` on PostgreSQL). `!=` and `not`
 both include subscribers without the attribute: `company != "ACME"` is everyone but ACME's.
 `subscribed before/after DATE` compares when the subscriber confirmed (else was added) with the
