@@ -9,11 +9,17 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from newsletter.config import Project
+from newsletter.db import create_db_engine, database_url
+from newsletter.deliver.models import DELIVERY
+from newsletter.schedule.firing import Firer, fire
+from newsletter.subscribers.models import SUBSCRIBER
 
 from .conftest import SmtpServer
 from .test_delivery import ISSUE, make_project, newsletter
+from .test_schedule import the_job
 from .test_send_commands import mailings
 
 EXAMPLE = '(ai or research) and not locale = "ar" and company = "ACME"'
@@ -117,3 +123,51 @@ def test_a_mistake_in_a_named_segment_names_the_configuration(tmp_path: Path) ->
         "error: segments.broken in the configuration: segment 'ai and': at 7: "
         "expected a test, found the end\n"
     ), output
+
+
+# -- Schedules -----------------------------------------------------------------------------------
+
+
+def queued_to(project: Project) -> set[str]:
+    """The addresses the outbox holds deliveries for."""
+    engine = create_db_engine(database_url(project))
+    query = select(SUBSCRIBER.c.email).join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
+    with engine.connect() as connection:
+        found = set(connection.execute(query).scalars())
+    engine.dispose()
+    return found
+
+
+def test_a_scheduled_send_to_a_segment_queues_exactly_the_segment(project: Project) -> None:
+    code, output = newsletter(
+        project, "schedule", "add", ISSUE, "--at", "2031-12-01 08:00", "--to", EXAMPLE
+    )
+    assert code == 0, output
+    code, output = newsletter(project, "schedule", "list")
+    assert f"to the segment {EXAMPLE}" in output, output
+    job = the_job(project, f"send-{ISSUE}")
+    due = job.next_run_time
+    engine = create_db_engine(database_url(project))
+    fired = fire(Firer(project, engine, clock=lambda: due), job.id, due, **job.kwargs)
+    assert fired.startswith("3 recipients queued"), fired
+    engine.dispose()
+    assert queued_to(project) == INSIDE
+
+
+def test_a_weekly_schedule_to_a_named_segment_is_named_after_it(project: Project) -> None:
+    code, output = newsletter(
+        project, "schedule", "weekly", "mon 08:00", "--to", "acme-researchers"
+    )
+    assert code == 0, output
+    assert the_job(project, "weekly-mon-0800-acme-researchers") is not None
+
+
+def test_a_schedule_with_a_broken_segment_is_refused_when_it_is_added(project: Project) -> None:
+    code, output = newsletter(project, "schedule", "weekly", "mon 08:00", "--to", "ai and")
+    assert (code, output) == (
+        1,
+        "error: --to: segment 'ai and': at 7: expected a test, found the end\n"
+        '  fix: a test is a topic (weekly), locale/timezone/status = "...", subscribed '
+        'before/after YYYY-MM-DD, exists NAME, or NAME = "value"\n',
+    )
+    assert "no schedules" in newsletter(project, "schedule", "list")[1]

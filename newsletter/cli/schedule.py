@@ -25,7 +25,12 @@ TZ = typer.Option(
     help="IANA time zone of the time (default: the configured timezone).",
     show_default=False,
 )
-TAG = typer.Option("", "--tag", help="Send only to subscribers with this tag.")
+TAG = typer.Option("", "--tag", help="Send only to subscribers with this topic (tag).")
+TO = typer.Option(
+    "",
+    "--to",
+    help="Send only to a segment: a name of the configuration's segments, or an expression (docs/audience.md).",
+)
 LOCAL_TIME = typer.Option(
     False, "--local-time", help="Deliver at this wall-clock time in each reader's own time zone."
 )
@@ -56,6 +61,7 @@ def add(
     ),
     tz: str | None = TZ,
     tag: str = TAG,
+    to: str = TO,
     local_time: bool = LOCAL_TIME,
 ) -> None:
     """Send one issue at a date and time.
@@ -70,6 +76,7 @@ def add(
 
     project = project_of(ctx)
     project.require_settings("a schedule")
+    _check_audience(project, tag, to)
     loaded = load_issue(project, issue)
     check_not_draft(loaded)
     engine = database(ctx)
@@ -83,6 +90,7 @@ def add(
         at,
         project.config.timezone if tz is None else tz,
         tag=tag,
+        to=to,
         local_time=local_time,
     )
     _add(project, engine, schedule)
@@ -95,6 +103,7 @@ def weekly(
     ),
     tz: str | None = TZ,
     tag: str = TAG,
+    to: str = TO,
     local_time: bool = LOCAL_TIME,
 ) -> None:
     """Every week, send the oldest issue marked `status: ready` that was not sent yet.
@@ -107,9 +116,9 @@ def weekly(
 
     project = project_of(ctx)
     project.require_settings("a schedule")
-    schedule = specs.weekly(
-        when, project.config.timezone if tz is None else tz, tag=tag, local_time=local_time
-    )
+    _check_audience(project, tag, to)
+    zone = project.config.timezone if tz is None else tz
+    schedule = specs.weekly(when, zone, tag=tag, to=to, local_time=local_time)
     _add(project, database(ctx), schedule)
 
 
@@ -132,9 +141,11 @@ def list_schedules(ctx: typer.Context) -> None:
     if not schedules:
         out.print('no schedules; add one with `newsletter schedule weekly "mon 08:00"`')
     for item in schedules:
-        audience = (
-            f"subscribers tagged {item.schedule.tag}" if item.schedule.tag else "all subscribers"
-        )
+        audience = "all subscribers"
+        if item.schedule.tag:
+            audience = f"subscribers tagged {item.schedule.tag}"
+        elif item.schedule.to:
+            audience = f"the segment {item.schedule.to}"
         out.print(f"{item.id}: {item.schedule.describe()}, to {audience}", markup=False)
         when = f"{_next(item)} ({_utc(item)})" if item.next_run else "paused"
         fired = last.get(item.id)
@@ -232,3 +243,16 @@ def _utc(item: Planned) -> str:
     from datetime import UTC
 
     return f"{item.next_run.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if item.next_run else ""
+
+
+def _check_audience(project: Project, tag: str, to: str) -> None:
+    """NewsletterError for --tag with --to, or a segment that does not read: found now, not
+    when the schedule fires."""
+    from newsletter.audience.targets import target_of
+
+    if tag and to:
+        raise NewsletterError(
+            "choose one of --to and --tag", hint="--tag NAME is --to 'topic = \"NAME\"'"
+        )
+    if to:
+        target_of(to, project.config)

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from newsletter.audience.targets import topic_target
-from newsletter.config import Project
+from newsletter.audience.targets import Target, target_of, topic_target
+from newsletter.config import Config, Project
 from newsletter.content.offers import Offer
 from newsletter.db import lock_for_writing, patiently, utcnow
 from newsletter.deliver.audience import LocalTime, find_mailing
@@ -199,7 +199,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         mailing, added = start_send(
             firer.project, firer.engine, issue, clock=firer.clock,
-            to=topic_target(schedule.tag, firer.project.config) if schedule.tag else None,
+            to=_target(schedule, firer.project.config),
             local_time=local if schedule.local_time else None,
         )  # fmt: skip
     except Exception as error:
@@ -304,3 +304,11 @@ def firings(engine: Engine, job_ids: Sequence[str] | None = None, limit: int = 2
         query = query.where(FIRING.c.job_id.in_(list(job_ids)))
     with engine.connect() as connection:
         return [Firing(**row._mapping) for row in connection.execute(query)]
+
+
+def _target(schedule: Schedule, config: Config) -> Target | None:
+    """The audience of a schedule's sends: its segment (read again now: a named one may have
+    changed), its tag, or everyone."""
+    if schedule.to:
+        return target_of(schedule.to, config, "the schedule's segment")
+    return topic_target(schedule.tag, config) if schedule.tag else None

@@ -47,6 +47,10 @@ class Schedule:
     """weekly: `08:00` or `08:00:30`."""
     tag: str = ""
     """Only subscribers with this tag ("" for all)."""
+    to: str = ""
+    """Only subscribers of this segment: a name of the configuration's segments or an
+    expression (docs/audience.md); "" for all. Checked when the schedule is added, read again
+    when it fires."""
     local_time: bool = False
     """Deliver at this wall-clock time in each reader's own time zone."""
 
@@ -56,7 +60,8 @@ class Schedule:
         if self.kind == "once":
             return f"send-{self.issue}"
         when = f"{self.days.replace(',', '-')}-{self.time.replace(':', '')}"
-        return f"weekly-{when}" + (f"-{slugify(self.tag)}" if self.tag else "")
+        audience = self.tag or self.to
+        return f"weekly-{when}" + (f"-{slugify(audience, max_length=40)}" if audience else "")
 
     @property
     def clock(self) -> str:
@@ -74,7 +79,9 @@ class Schedule:
         return asdict(self)
 
 
-def once(issue: str, at: str, zone: str, *, tag: str = "", local_time: bool = False) -> Schedule:
+def once(
+    issue: str, at: str, zone: str, *, tag: str = "", to: str = "", local_time: bool = False
+) -> Schedule:
     """A schedule that sends `issue` at the wall-clock time `at` in `zone`."""
     zone = check_zone(zone)
     try:
@@ -88,12 +95,14 @@ def once(issue: str, at: str, zone: str, *, tag: str = "", local_time: bool = Fa
             f"--at {at!r} carries its own offset", hint="give the zone with --tz instead"
         )
     return Schedule(
-        kind="once", zone=zone, at=moment.strftime(AT_FORMAT), issue=issue, tag=tag,
+        kind="once", zone=zone, at=moment.strftime(AT_FORMAT), issue=issue, tag=tag, to=to,
         local_time=local_time,
     )  # fmt: skip
 
 
-def weekly(when: str, zone: str, *, tag: str = "", local_time: bool = False) -> Schedule:
+def weekly(
+    when: str, zone: str, *, tag: str = "", to: str = "", local_time: bool = False
+) -> Schedule:
     """A schedule from `mon 08:00` (or `mon,thu 08:00:30`) in `zone`."""
     zone = check_zone(zone)
     match = re.fullmatch(r"\s*([a-zA-Z,]+)\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", when)
@@ -109,7 +118,13 @@ def weekly(when: str, zone: str, *, tag: str = "", local_time: bool = False) -> 
     clock = f"{hour:02}:{minute:02}" + (f":{second:02}" if second else "")
     ordered = ",".join(day for day in DAYS if day in days)
     return Schedule(
-        kind="weekly", zone=zone, days=ordered, time=clock, tag=tag, local_time=local_time
+        kind="weekly",
+        zone=zone,
+        days=ordered,
+        time=clock,
+        tag=tag,
+        to=to,
+        local_time=local_time,
     )
 
 
