@@ -377,3 +377,40 @@ def test_preferences_name_the_address_and_show_topics_in_the_readers_language(
         ("sample", "", "", "sample"),
         ("weekly", " checked", ' lang="en"', "The weekly issue"),
     ]
+
+
+def test_the_subscribe_form_offers_the_configured_topics_and_keeps_only_those(
+    project: Project,
+) -> None:
+    source = project.source
+    assert source is not None
+    source.write_text(
+        source.read_text(encoding="utf-8")
+        + '\n[topics.research]\nen = "Research papers"\nde = "Forschungsarbeiten"\n'
+        + '\n[topics.weekly]\nen = "The weekly issue"\n',
+        encoding="utf-8",
+    )
+    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
+    client = TestClient(create_app(project, clock=lambda: NOW))
+    with Session(_engine(project)) as session:
+        session.add(Tag(name="vip"))  # An operator's own tag: never offered, never taken.
+        session.commit()
+    page = client.get("/subscribe", headers={"Accept-Language": "de"}).text
+    topics = re.findall(r'value="([^"]+)"( checked)?> <span( lang="[^"]+")?>([^<]+)</span>', page)
+    assert topics == [
+        ("research", "", "", "Forschungsarbeiten"),
+        ("weekly", "", ' lang="en"', "The weekly issue"),
+    ]
+    answer = client.post(
+        "/subscribe",
+        data={
+            "email": "dee@example.org", "locale": "de", "csrf": _csrf(page),
+            "tags": ["research", "vip", "made-up"],
+        },
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    with Session(_engine(project)) as session:
+        subscriber = registry.find(session, "dee@example.org")
+        assert subscriber is not None and subscriber.status == "pending"
+        assert registry.tags_of(session, subscriber) == ["research"]
+        assert sorted(session.exec(select(Tag.name)).all()) == ["research", "vip"]

@@ -163,7 +163,7 @@ class Config(BaseModel):
     )
     topics: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description="Names of subscriber tags on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
+        description="The topics readers may choose on the subscribe form, and their names there and on the preferences page, per locale: a [topics.TAG] table of LOCALE = \"Name\"; a tag without a name in the reader's locale shows the default locale's, else the tag itself.",
     )
     # Return paths and the bounce policy (docs/bounces.md).
     bounce_address: str = Field(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
 
-from newsletter.render.i18n import N_, language
+from newsletter.render.i18n import N_
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Tag
 from newsletter.subscribers.tokens import page_url
@@ -138,14 +138,5 @@ def _preferences(
 
 
 def _topics(site: Site, db: Session, locale: str) -> list[dict[str, str]]:
-    """Every tag as a topic readers in `locale` can choose: its name there (or the default
-    locale's, marked with its language, or the tag itself), in the order of those names."""
-    config = site.project.config
-    topics = []
-    for tag in db.exec(select(Tag.name)).all():
-        name, named_in = config.topic_name(tag, locale)
-        other = named_in and named_in != locale
-        topics.append(
-            {"tag": tag, "name": name, "lang": language(named_in)["lang"] if other else ""}
-        )
-    return sorted(topics, key=lambda topic: (topic["name"].casefold(), topic["tag"]))
+    """Every tag as a topic readers in `locale` can choose (Site.topics)."""
+    return site.topics(db.exec(select(Tag.name)).all(), locale)

@@ -8,6 +8,7 @@ GET  /confirm/TOKEN              a page with a button; POST confirms (scanners o
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
@@ -40,7 +41,7 @@ DATABASE = Depends(database)
 def subscribe_form(request: Request, site: Site = SITE) -> HTMLResponse:
     """The form, in the browser's language."""
     locale = site.browser_locale(request)
-    form = {"email": "", "name": "", "locale": locale}
+    form = {"email": "", "name": "", "locale": locale, "tags": []}
     return _form(site, locale, form)
 
 
@@ -51,6 +52,7 @@ def subscribe(
     name: str = Form(""),
     locale: str = Form(""),
     timezone: str = Form(""),
+    tags: list[str] = Form([]),
     website: str = Form(""),
     csrf: str = Form(""),
     site: Site = SITE,
@@ -78,6 +80,8 @@ def subscribe(
     )
     if website:
         return done  # A bot filled the hidden field: answer as usual, do nothing.
+    # Only the topics the form offers: a made-up tag in a forged post is dropped, not created.
+    chosen = sorted(set(tags) & set(config.topics))
     try:
         if len(email) > MAX_EMAIL:
             raise registry.InvalidProfile("email", "too long", "shorten it")
@@ -88,14 +92,17 @@ def subscribe(
             name,
             page_locale,
             zone,
-            (),
+            chosen,
             config.locales,
             config.default_locale,
             config.timezone,
         )
     except registry.InvalidProfile as error:
         # Echoed back with control characters shown as U+FFFD: the reader sees where they were.
-        form = {"email": visible(email[:MAX_EMAIL]), "name": visible(name), "locale": page_locale}
+        form = {
+            "email": visible(email[:MAX_EMAIL]), "name": visible(name), "locale": page_locale,
+            "tags": chosen,
+        }  # fmt: skip
         return _form(site, page_locale, form, error.field)
     if not _confirmation(site, db, profile, client):
         return site.message(
@@ -138,7 +145,7 @@ def confirm(
     )
 
 
-def _form(site: Site, locale: str, form: dict[str, str], invalid: str = "") -> HTMLResponse:
+def _form(site: Site, locale: str, form: dict[str, Any], invalid: str = "") -> HTMLResponse:
     """The subscribe form, with the field `invalid` marked and named (status 400) if given."""
     problem = site.environment(locale)[0].gettext(FIELD_PROBLEMS[invalid]) if invalid else ""
     return site.page(
@@ -148,6 +155,7 @@ def _form(site: Site, locale: str, form: dict[str, str], invalid: str = "") -> H
         csrf=site.csrf.make("subscribe"),
         action="/subscribe",
         form=form,
+        topics=site.topics(site.project.config.topics, locale),
         problem=problem,
         invalid=invalid,
     )

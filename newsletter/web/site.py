@@ -4,7 +4,7 @@ request's language and origin, and the pages that say something went wrong."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,6 +88,20 @@ class Site:
                 "X-Frame-Options": "DENY",
             },
         )
+
+    def topics(self, tags: Iterable[str], locale: str) -> list[dict[str, str]]:
+        """`tags` as topics readers in `locale` can choose: each one's name there (or the
+        default locale's, marked with its language, or the tag itself), in the order of those
+        names."""
+        config = self.project.config
+        topics = []
+        for tag in tags:
+            name, named_in = config.topic_name(tag, locale)
+            other = named_in and named_in != locale
+            topics.append(
+                {"tag": tag, "name": name, "lang": language(named_in)["lang"] if other else ""}
+            )
+        return sorted(topics, key=lambda topic: (topic["name"].casefold(), topic["tag"]))
 
     def message(self, locale: str, heading: str, body: str, status: int = 200) -> HTMLResponse:
         """A page that tells the reader what happened, its texts translated into `locale`."""
