@@ -372,11 +372,36 @@ def test_preferences_name_the_address_and_show_topics_in_the_readers_language(
     page = client.get(f"/preferences/{Tokens(SECRET).make('preferences', subscriber)}").text
     assert 'Diese Einstellungen gelten für <bdi dir="ltr">dee@example.org</bdi>.' in page
     topics = re.findall(r'value="([^"]+)"( checked)?> <span( lang="[^"]+")?>([^<]+)</span>', page)
-    assert topics == [  # In the order of their names: German, else English (marked), else the tag.
+    assert topics == [  # In the order of their names: German, else English (marked).
         ("research", "", "", "Forschungsarbeiten"),
-        ("sample", "", "", "sample"),
         ("weekly", " checked", ' lang="en"', "The weekly issue"),
-    ]
+    ]  # `sample` is the operator's tag, not a configured topic: not offered.
+
+
+def test_with_topics_configured_a_reader_can_neither_take_nor_lose_the_operators_tags(
+    project: Project,
+) -> None:
+    source = project.source
+    assert source is not None
+    source.write_text(
+        source.read_text(encoding="utf-8") + '\n[topics.research]\nen = "Research papers"\n',
+        encoding="utf-8",
+    )
+    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
+    client = TestClient(create_app(project, clock=lambda: NOW))
+    subscriber = _add(project, "dee@example.org")  # Tagged `weekly` by the operator.
+    with Session(_engine(project)) as session:
+        session.add(Tag(name="vip"))
+        session.commit()
+    url = f"/preferences/{Tokens(SECRET).make('preferences', subscriber)}"
+    form = {"locale": "en", "timezone": "Europe/Berlin", "csrf": _csrf(client.get(url).text)}
+    forged = client.post(url, data={**form, "tags": ["research", "vip"]})
+    assert forged.status_code == 400
+    assert client.post(url, data={**form, "tags": ["research"]}).status_code == 200
+    with Session(_engine(project)) as session:
+        found = registry.find(session, "dee@example.org")
+        assert found is not None
+        assert registry.tags_of(session, found) == ["research", "weekly"]
 
 
 def test_the_subscribe_form_offers_the_configured_topics_and_keeps_only_those(

@@ -2,8 +2,9 @@
 
     GET  /unsubscribe/TOKEN          a page with a button
     POST /unsubscribe/TOKEN          unsubscribes: the form, and one-click from mail clients
-    GET  /preferences/TOKEN          the address it is for; language, time zone, topics (tags,
-                                     named per locale by the `topics` setting); POST saves
+    GET  /preferences/TOKEN          the address it is for; language, time zone, topics (those
+                                     of the `topics` setting, named per locale; every tag when
+                                     none is configured); POST saves
 
 The token is the authority: it names one subscriber, for one purpose (newsletter/subscribers/
 tokens.py). Pages are in the subscriber's language.
@@ -87,11 +88,11 @@ def save_preferences(
     subscriber = site.tokens.subscriber(db, "preferences", token)
     if not site.csrf.valid(f"preferences:{subscriber.id}", csrf) or not site.from_us(request):
         return site.form_expired(subscriber.locale)
-    known = set(db.exec(select(Tag.name)).all())
+    offered = _offered(site, db)
     refused = (
         ("locale", locale not in site.project.config.locales),
         ("timezone", not is_time_zone(timezone)),
-        ("tags", not set(tags) <= known),
+        ("tags", not set(tags) <= offered),
     )
     invalid = next((name for name, bad in refused if bad), "")
     if invalid:
@@ -104,7 +105,8 @@ def save_preferences(
         subscriber,
         locale=locale,
         timezone=time_zone(timezone, "timezone"),
-        tags=tags,
+        # The tags the page does not offer (the operator's own) stay as they are.
+        tags=[*tags, *(set(registry.tags_of(db, subscriber)) - offered)],
         source=client_address(request),
         now=site.clock(),
     )
@@ -138,5 +140,12 @@ def _preferences(
 
 
 def _topics(site: Site, db: Session, locale: str) -> list[dict[str, str]]:
-    """Every tag as a topic readers in `locale` can choose (Site.topics)."""
-    return site.topics(db.exec(select(Tag.name)).all(), locale)
+    """The topics readers in `locale` can choose here, named (Site.topics)."""
+    return site.topics(_offered(site, db), locale)
+
+
+def _offered(site: Site, db: Session) -> set[str]:
+    """The tags a reader may choose: the configured topics; every tag when none is configured
+    (before topics were: an operator who names topics keeps their other tags to themselves)."""
+    configured = set(site.project.config.topics)
+    return configured or set(db.exec(select(Tag.name)).all())
