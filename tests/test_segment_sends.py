@@ -171,3 +171,29 @@ def test_a_schedule_with_a_broken_segment_is_refused_when_it_is_added(project: P
         'before/after YYYY-MM-DD, exists NAME, or NAME = "value"\n',
     )
     assert "no schedules" in newsletter(project, "schedule", "list")[1]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "segments = { fine = 'ai', broken = 'ai and' }\n",
+        '\n[segments]\nfine = "ai"\nbroken = "ai and"\n',
+    ],
+    ids=["inline", "table"],
+)
+def test_check_reports_a_named_segment_that_does_not_read(tmp_path: Path, written: str) -> None:
+    made = make_project(tmp_path, "null:", readers=[])
+    source = made.source
+    assert source is not None
+    # Top-level keys go before any table; a table at the end.
+    inline = written.startswith("segments")
+    text = source.read_text(encoding="utf-8")
+    text = written + text if inline else text + written
+    source.write_text(text, encoding="utf-8")
+    line = 1 if inline else text.splitlines().index('broken = "ai and"') + 1
+    code, output = newsletter(made, "check")
+    assert code == 1
+    assert (
+        f"error: {source}:{line}: segments.broken: segment 'ai and': at 7: expected a test, "
+        "found the end"
+    ) in " ".join(output.split()), output

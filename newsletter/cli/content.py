@@ -84,13 +84,15 @@ def check(
     ),
     strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
 ) -> None:
-    """Check issues: front matter, titles, translations, local links and images, shortcodes.
+    """Check issues: front matter, titles, translations, local links and images, shortcodes;
+    and the configuration's named segments.
 
     Errors (exit status 1) block building and sending; warnings are listed.
 
     Example: newsletter check 2024-03-10-ai-week
     """
     from newsletter.check import check_duplicate_slugs, check_issue, count
+    from newsletter.check.segments import segment_notes
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import discover_issue_paths, find_issue_path
     from newsletter.model import Issue, Note
@@ -117,6 +119,7 @@ def check(
         loaded.append(issue)
         notes.extend(check_issue(issue, loader.parser, renderer))
     notes.extend(check_duplicate_slugs(loaded))
+    notes.extend(segment_notes(project))
     out = console()
     for note in notes:
         where = display_path(note.path) + (f":{note.line}" if note.line else "")
