@@ -351,19 +351,25 @@ def test_suppression_survives_forget(project: Project) -> None:
         assert [row.reason for row in session.exec(select(Suppression))] == ["forgotten"]
 
 
+TOPICS = (
+    '[topics.research]\nen = "Research papers"\nde = "Forschungsarbeiten"\n'
+    '\n[topics.weekly]\nen = "The weekly issue"\n'
+)
+
+
+def with_topics(project: Project, topics: str) -> tuple[Project, TestClient]:
+    """The project with `topics` (TOML tables) added to its configuration, and its web app."""
+    source = project.source
+    assert source is not None
+    source.write_text(source.read_text(encoding="utf-8") + "\n" + topics, encoding="utf-8")
+    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
+    return project, TestClient(create_app(project, clock=lambda: NOW))
+
+
 def test_preferences_name_the_address_and_show_topics_in_the_readers_language(
     project: Project,
 ) -> None:
-    source = project.source
-    assert source is not None
-    source.write_text(
-        source.read_text(encoding="utf-8")
-        + '\n[topics.research]\nen = "Research papers"\nde = "Forschungsarbeiten"\n'
-        + '\n[topics.weekly]\nen = "The weekly issue"\n',
-        encoding="utf-8",
-    )
-    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
-    client = TestClient(create_app(project, clock=lambda: NOW))
+    project, client = with_topics(project, TOPICS)
     subscriber = _add(project, "dee@example.org", locale="de")
     with Session(_engine(project)) as session:
         session.add(Tag(name="research"))
@@ -381,14 +387,7 @@ def test_preferences_name_the_address_and_show_topics_in_the_readers_language(
 def test_with_topics_configured_a_reader_can_neither_take_nor_lose_the_operators_tags(
     project: Project,
 ) -> None:
-    source = project.source
-    assert source is not None
-    source.write_text(
-        source.read_text(encoding="utf-8") + '\n[topics.research]\nen = "Research papers"\n',
-        encoding="utf-8",
-    )
-    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
-    client = TestClient(create_app(project, clock=lambda: NOW))
+    project, client = with_topics(project, '[topics.research]\nen = "Research papers"\n')
     subscriber = _add(project, "dee@example.org")  # Tagged `weekly` by the operator.
     with Session(_engine(project)) as session:
         session.add(Tag(name="vip"))
@@ -407,16 +406,7 @@ def test_with_topics_configured_a_reader_can_neither_take_nor_lose_the_operators
 def test_the_subscribe_form_offers_the_configured_topics_and_keeps_only_those(
     project: Project,
 ) -> None:
-    source = project.source
-    assert source is not None
-    source.write_text(
-        source.read_text(encoding="utf-8")
-        + '\n[topics.research]\nen = "Research papers"\nde = "Forschungsarbeiten"\n'
-        + '\n[topics.weekly]\nen = "The weekly issue"\n',
-        encoding="utf-8",
-    )
-    project = load_project(source, environ={"NEWSLETTER_SECRET_KEY": SECRET})
-    client = TestClient(create_app(project, clock=lambda: NOW))
+    project, client = with_topics(project, TOPICS)
     with Session(_engine(project)) as session:
         session.add(Tag(name="vip"))  # An operator's own tag: never offered, never taken.
         session.commit()
