@@ -1,0 +1,98 @@
+"""Every URL of every sent text part, followed: two sample issues really sent through an SMTP
+server on 127.0.0.1 to readers in four languages (quoted-printable and base64 parts both),
+each message parsed with the email package, and each URL of its text part requested from the
+web app: tracking links answer 302 to the link as the issue wrote it (and, with individual
+tracking, count the click for that reader's own delivery), reader pages answer 200."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from newsletter.db import create_db_engine, database_url
+from newsletter.deliver.models import DELIVERY
+from newsletter.engagement.models import LINK_CLICK, TRACKED_LINK
+from newsletter.subscribers.models import SUBSCRIBER
+from newsletter.web.app import create_app
+from newsletter.web.redirects import external_location
+
+from .conftest import ROOT, SmtpServer
+from .test_delivery import ISSUE, make_project, newsletter
+
+OTHER = "2024-05-07-this-month-in-ai"  # en and ar; ISSUE has en and zh.
+BASE = "https://news.example.org"
+_URL = re.compile(r"https?://\S+")
+
+
+@pytest.mark.parametrize("tracking", ["aggregate", "individual"])
+def test_every_url_of_every_text_part_leads_where_the_issue_said(
+    tmp_path: Path, smtp_server: SmtpServer, tracking: str
+) -> None:
+    project = make_project(
+        tmp_path, f"{smtp_server.url}?connections=1", tracking=f'"{tracking}"', click_limit="0"
+    )  # Every request comes from the test client's one address.
+    shutil.copytree(ROOT / "issues" / OTHER, project.issues_path / OTHER)
+    for issue in (ISSUE, OTHER):
+        code, output = newsletter(project, "send", issue)
+        assert code == 0, output
+    engine = create_db_engine(database_url(project))
+    with engine.connect() as connection:
+        stored = dict(connection.execute(select(TRACKED_LINK.c.id, TRACKED_LINK.c.url)).all())
+        delivery_of = {
+            (email, mailing): delivery
+            for email, mailing, delivery in connection.execute(
+                select(SUBSCRIBER.c.email, DELIVERY.c.mailing_id, DELIVERY.c.id).join(
+                    DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id
+                )
+            )
+        }
+    encodings: set[str] = set()  # Of text parts with tracking links: merged both ways.
+    with_links = 0  # Messages whose text part links anything (ISSUE's stories link nothing).
+    followed: list[tuple[int, int]] = []  # (link, the delivery its reader got)
+    with TestClient(create_app(project), base_url=BASE) as client:
+        for received in smtp_server.received:
+            message = message_from_bytes(received.data, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            reader = received.recipients[0]
+            text = message.get_body(("plain",))
+            assert text is not None
+            urls = _URL.findall(text.get_content())
+            if any("/l/" in url for url in urls):
+                with_links += 1
+                encodings.add(str(text["Content-Transfer-Encoding"]))
+            for url in urls:
+                path = urlsplit(url).path
+                answer = client.get(url, follow_redirects=False)
+                if path.startswith("/l/"):
+                    link = int(path.split("/")[2].split("-")[0])
+                    assert answer.status_code == 302, (reader, url, answer.text)
+                    location = answer.headers["location"]
+                    assert location == external_location(stored[link])
+                    assert location == stored[link] or not stored[link].isascii()
+                    mailing = _mailing_of(engine, link)
+                    followed.append((link, delivery_of[(reader, mailing)]))
+                elif path.startswith(("/unsubscribe/", "/preferences/")):
+                    assert answer.status_code == 200, (reader, url)
+    assert {"quoted-printable", "base64"} <= encodings, encodings
+    assert with_links == 4  # OTHER's message to each of the four readers.
+    with engine.connect() as connection:
+        clicks = sorted(connection.execute(select(LINK_CLICK.c.link_id, LINK_CLICK.c.delivery_id)))
+    engine.dispose()
+    if tracking == "individual":
+        assert clicks == sorted(followed)  # Each click is its own reader's, decoded intact.
+    else:
+        assert clicks == sorted((link, None) for link, _ in followed)
+
+
+def _mailing_of(engine, link: int) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        query = select(TRACKED_LINK.c.mailing_id).where(TRACKED_LINK.c.id == link)
+        return int(connection.execute(query).scalar_one())
