@@ -132,8 +132,6 @@ class MailingReport:
     """How the send tracked clicks when it started: aggregate, individual or off."""
     open_tracking: bool
     """Whether the send's emails carry the open pixel."""
-    links_tracked: bool
-    """Whether the send's links were made tracking links when it started."""
     locales: list[LocaleReport]
     total: LocaleReport
     links: list[LinkReport]
@@ -144,6 +142,11 @@ class MailingReport:
     curve: list[CurvePoint]
     opens: bool
     """Whether opens are reported: open tracking is on, or opens were recorded."""
+
+    @property
+    def links_tracked(self) -> bool:
+        """Whether the send's links were made tracking links when it started."""
+        return self.tracking != "off"
 
 
 @dataclass
@@ -248,7 +251,6 @@ def mailing_report(engine: Engine, mailing: Mailing) -> MailingReport:
         started=started,
         tracking=tracking,
         open_tracking=pixel,
-        links_tracked=bool(links),
         locales=locales,
         total=total,
         links=links,
