@@ -59,9 +59,12 @@ def offers(project: Project, issue: Issue) -> dict[str, Offer]:
     return edition_offers(issue, project.config)
 
 
-def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> list[Content]:
+def editions(
+    project: Project, issue: Issue, locales: Sequence[str] = (), *, web_version: bool = True
+) -> list[Content]:
     """The issue rendered, ready to send: every offered edition, or the editions that readers
-    of `locales` get (each once)."""
+    of `locales` get (each once); without `web_version`, with no link to a web page (a
+    sequence step, which is never published)."""
     from newsletter.deliver.compose import Content
     from newsletter.render.pipeline import Renderer
     from newsletter.render.urls import web_url
@@ -70,8 +73,8 @@ def editions(project: Project, issue: Issue, locales: Sequence[str] = ()) -> lis
     renderer = Renderer(project)
     made = []
     for locale in wanted or offered_locales(issue, project.config):
-        rendered = renderer.render(issue, locale, web=False)  # The web page is not mailed.
-        url = web_url(project.config.base_url, locale, issue.slug)
+        rendered = renderer.render(issue, locale, web=False, web_version=web_version)
+        url = web_url(project.config.base_url, locale, issue.slug) if web_version else ""
         made.append(
             Content(
                 locale, rendered.subject, rendered.email_html, rendered.text, url, rendered.stories

@@ -44,6 +44,7 @@ def _register() -> None:
         preview,
         report,
         schedule,
+        sequences,
         server,
         settings,
         subscribers,
@@ -58,6 +59,7 @@ def _register() -> None:
     bounces.register(app)
     report.register(app)
     schedule.register(app)
+    sequences.register(app)
     database.register(app)
     server.register(app)
     settings.register(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
@@ -11,6 +12,13 @@ from rich.markup import escape
 
 from newsletter.cli.context import console, project_of, reports_errors, warn_placeholders
 from newsletter.errors import ContentError, NewsletterError, display_path
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+    from newsletter.check.rendered import Renders
+    from newsletter.config import Project
+    from newsletter.model import Note
 
 
 def register(app: typer.Typer) -> None:
@@ -85,7 +93,8 @@ def check(
     strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
 ) -> None:
     """Check issues: front matter, titles, translations, local links and images, shortcodes;
-    and the configuration's named segments.
+    the configuration's named segments; without ISSUES, the sequences' steps too (their
+    `after:` and `to:` as well).
 
     Errors (exit status 1) block building and sending; warnings are listed.
 
@@ -120,6 +129,10 @@ def check(
         notes.extend(check_issue(issue, loader.parser, renderer))
     notes.extend(check_duplicate_slugs(loaded))
     notes.extend(segment_notes(project))
+    steps = 0
+    if not issues:  # Every issue, and the sequences' steps too.
+        steps, found = _sequence_notes(project, loader.parser, renderer)
+        notes.extend(found)
     out = console()
     for note in notes:
         where = display_path(note.path) + (f":{note.line}" if note.line else "")
@@ -128,9 +141,34 @@ def check(
         if note.hint:
             out.print(f"  fix: {note.hint}", markup=False)
     errors, warnings = count(notes)
-    out.print(f"{len(paths)} issues checked: {errors} errors, {warnings} warnings")
+    checked = f"{len(paths)} issues" + (f" and {steps} sequence steps" if steps else "")
+    out.print(f"{checked} checked: {errors} errors, {warnings} warnings")
     if errors or (strict and warnings):
         raise typer.Exit(1)
+
+
+def _sequence_notes(
+    project: Project, parser: MarkdownIt, renderer: Renders
+) -> tuple[int, list[Note]]:
+    """How many sequence steps were checked, and what was found in them (a step that does not
+    load: its file, line and fix)."""
+    from newsletter.check import check_issue
+    from newsletter.model import Note
+    from newsletter.sequences.files import load_sequence, sequence_names
+
+    notes: list[Note] = []
+    steps = 0
+    for name in sequence_names(project):
+        try:
+            sequence = load_sequence(project, name)
+        except NewsletterError as error:
+            where = error.path or project.sequences_path / name
+            notes.append(Note("error", error.message, where, error.line, error.hint))
+            continue
+        for step in sequence.steps:
+            steps += 1
+            notes.extend(check_issue(step.issue, parser, renderer))
+    return steps, notes
 
 
 def import_posts(

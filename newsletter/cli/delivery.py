@@ -127,14 +127,22 @@ def status(
     failures: int = typer.Option(20, "--failures", help="List at most this many failures."),
 ) -> None:
     """Show a send: deliveries per state and locale, the content's commit, and the failures.
+    A sequence step's sends: `sequence:NAME/STEP` (its latest version) or the full name
+    `sequence:NAME/STEP@VERSION` that `newsletter sequence status` shows.
 
     Example: newsletter status 2024-03-10-ai-revolution-accelerates
     """
     from newsletter.deliver.audience import find_mailing
+    from newsletter.sequences.files import MAILING_PREFIX
 
     project = project_of(ctx)
-    loaded, slug, problem = _find(project, issue)
     engine = database(ctx)
+    if issue.startswith(MAILING_PREFIX):  # A sequence step's mailing (`sequence status` names it).
+        from newsletter.sequences.status import step_mailing_named
+
+        _print_status(engine, step_mailing_named(engine, issue), failures)
+        return
+    loaded, slug, problem = _find(project, issue)
     mailing = find_mailing(engine, slug)
     if mailing is None:
         if problem is not None:

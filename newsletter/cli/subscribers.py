@@ -15,6 +15,8 @@ from newsletter.errors import NewsletterError
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from newsletter.config import Project
+    from newsletter.sequences.files import Sequence
     from newsletter.subscribers.models import Subscriber
 
 
@@ -243,6 +245,12 @@ def import_file(
     tags: list[str] = typer.Option(
         [], "--tag", help="A tag for every imported subscriber; repeat for several."
     ),
+    sequence: str | None = typer.Option(
+        None,
+        "--sequence",
+        help="The subscribers the import creates enter this sequence (sequences/NAME).",
+        show_default=False,
+    ),
 ) -> None:
     """Import subscribers from CSV: duplicates merged, invalid rows reported by line, suppressed
     addresses never re-activated. Re-importing the same file changes nothing.
@@ -257,12 +265,16 @@ def import_file(
         TimeRemainingColumn,
     )
 
+    from newsletter.db import utcnow
     from newsletter.subscribers.csv_import import import_csv
 
-    config = project_of(ctx).config
+    project = project_of(ctx)
+    config = project.config
     fields = _column_map(mapping)
     if not file.is_file():
         raise NewsletterError("file not found", path=file, hint="check the path")
+    joins = _sequence(project, sequence)  # Checked before anything is imported.
+    started = utcnow()
     with file.open("rb") as lines:
         total = max(sum(1 for _ in lines) - 1, 0)
     with Progress(
@@ -294,10 +306,24 @@ def import_file(
         f"{report.unchanged:,} unchanged, {report.duplicates:,} duplicates merged, {report.suppressed:,} suppressed, {len(report.invalid):,} invalid",
         markup=False,
     )
+    if joins is not None:
+        from newsletter.sequences.status import enter_created
+
+        entered = enter_created(database(ctx), joins, started, utcnow())
+        out.print(f"{entered:,} entered the sequence {joins.name}", markup=False)
     for row in report.invalid[:100]:
         out.print(f"[yellow]skipped[/]: {file}:{row.line}: " + row.reason.replace("[", "\\["))
     if len(report.invalid) > 100:
         out.print(f"... and {len(report.invalid) - 100:,} more invalid rows", markup=False)
+
+
+def _sequence(project: Project, name: str | None) -> Sequence | None:
+    """The sequence --sequence names (NotFoundError for none of the project's)."""
+    if name is None:
+        return None
+    from newsletter.sequences.files import load_sequence
+
+    return load_sequence(project, name)
 
 
 def _column_map(mapping: list[str]) -> dict[str, str]:

@@ -82,6 +82,11 @@ class Project:
         return self.root / self.config.issues_dir
 
     @property
+    def sequences_path(self) -> Path:
+        """The folder holding the welcome and onboarding sequences."""
+        return self.root / self.config.sequences_dir
+
+    @property
     def archive_path(self) -> Path:
         """The folder the static archive is written to and served from."""
         return self.root / self.config.archive_dir

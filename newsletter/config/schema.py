@@ -149,6 +149,10 @@ class Config(BaseModel):
     issues_dir: str = Field(
         "issues", description="Folder holding the issues, relative to the project folder."
     )
+    sequences_dir: str = Field(
+        "sequences",
+        description="Folder holding the welcome and onboarding sequences (sequences/NAME/01-step.md), relative to the project folder.",
+    )
     archive_dir: str = Field(
         "build/archive",
         description="Folder `newsletter archive` writes the static archive to, and `serve` and `run` serve it from; relative to the project folder.",

@@ -83,8 +83,32 @@ def start_mailing(
     stored; or the one made before) and how many
     subscribers were added to its audience (0 when everyone already is in it); with
     `local_time`, each delivery is due at that wall-clock time in the subscriber's zone."""
+    mailing = store_mailing(
+        engine, issue, editions, commit=commit, dirty=dirty, told=audience_told(to), now=now,
+        prepare=prepare,
+    )  # fmt: skip
+    added = enqueue_audience(
+        engine, mailing, default_locale=default_locale, to=to, now=now, local_time=local_time
+    )
+    log.info("mailing %s (%s): %d recipients added", issue, mailing.commit or "no commit", added)
+    return mailing, added
+
+
+def store_mailing(
+    engine: Engine,
+    issue: str,
+    editions: Sequence[Content],
+    *,
+    commit: str,
+    dirty: bool,
+    told: str,
+    now: datetime,
+    prepare: Prepare | None = None,
+) -> Mailing:
+    """The mailing called `issue`: made now with these editions (given to `prepare` before they
+    are stored), or the one made before; `told` is what it records of its audience."""
     made = Mailing(
-        issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=_told(to),
+        issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=told,
         created_at=now,
     )  # fmt: skip
     stored = [
@@ -98,12 +122,7 @@ def start_mailing(
         )
         for e in editions
     ]
-    mailing = open_mailing(engine, made, stored, prepare)
-    added = enqueue_audience(
-        engine, mailing, default_locale=default_locale, to=to, now=now, local_time=local_time
-    )
-    log.info("mailing %s (%s): %d recipients added", issue, mailing.commit or "no commit", added)
-    return mailing, added
+    return open_mailing(engine, made, stored, prepare)
 
 
 def deliver(
@@ -253,7 +272,7 @@ def preview(
     return reached
 
 
-def _told(to: Target | None) -> str:
+def audience_told(to: Target | None) -> str:
     """What the mailing records of its audience: the segment as given, cut to the column."""
     if to is None:
         return ""

@@ -10,6 +10,7 @@ import newsletter.deliver.models  # registers the outbox tables on SQLModel.meta
 import newsletter.engagement.models
 import newsletter.inbound.models
 import newsletter.schedule.models
+import newsletter.sequences.models
 import newsletter.subscribers.models  # noqa: F401 - registers the subscriber tables
 
 target_metadata = SQLModel.metadata

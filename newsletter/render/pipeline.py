@@ -103,10 +103,14 @@ class Renderer:
         self._environments: dict[str, Environment] = {}
         self._localizers: dict[str, Localizer] = {}
 
-    def render(self, issue: Issue, locale: str, *, web: bool = True) -> RenderedEdition:
+    def render(
+        self, issue: Issue, locale: str, *, web: bool = True, web_version: bool = True
+    ) -> RenderedEdition:
         """The email, text part and web page of `issue` in `locale` (without `web`: no web
-        page, `web_html` empty: a send needs only what it mails)."""
+        page, `web_html` empty: a send needs only what it mails). Without `web_version` the
+        email has no link to a web version (a sequence step: it has none)."""
         edition, localizer, email_assets, context = self._prepare(issue, locale)
+        context["web_version"] = web_version
         timings: dict[str, float] = {}
         links = LinkReferences()
         with _timed(timings, "markdown"):
@@ -439,6 +443,7 @@ class Renderer:
             },
             "merge": PLACEHOLDERS,
             "email": True,
+            "web_version": True,
         }
 
     def _lead_preheader(self, lead_markdown: str) -> str:

@@ -7,6 +7,8 @@
                       mailto unsubscribes (inbound.py: an aiosmtpd thread and a poller thread)
     scheduler         APScheduler on the project's job store, only in the process that holds
                       the leader's lease (schedule/leader.py); it fires schedules (firing.py)
+    sequences         in the same process, a pass every 15 s queues the welcome and onboarding
+                      steps that are due (sequences/queue.py)
 
 The main thread ticks once a second: it renews or takes the lease, starts or stops the
 scheduler to match, wakes the scheduler so that it sees schedules added by other commands,
@@ -39,6 +41,7 @@ from newsletter.deliver.worker import Job
 from newsletter.errors import NewsletterError
 from newsletter.schedule.leader import Lease
 from newsletter.sends import check_can_send
+from newsletter.sequences.queue import Passes
 from newsletter.service.inbound import Inbound
 from newsletter.service.pool import WorkerPool
 
@@ -74,6 +77,7 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     web = _Web(project, engine, options) if options.web else None
     leading = _Leadership(project, engine, options.clock)
     sends = _Sends(engine, options.clock)
+    sequences = Passes(project, engine, options.clock)
     # Polls the configured mailboxes only while leading, so two services never read one.
     inbound = Inbound(project, engine, options.clock, lambda: leading.scheduler is not None)
     log.info(
@@ -90,6 +94,8 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
         while not stop.is_set():
             try:
                 leading.tick()
+                if leading.scheduler is not None:
+                    sequences.tick(time.monotonic())
                 sends.tick()
             except (SQLAlchemyError, NewsletterError) as error:
                 # The database is unreachable or busy for longer than its timeout: keep

@@ -50,6 +50,7 @@ from newsletter.render.masthead import LOGO_FOLDER, site_logo
 from newsletter.render.merge import personalize, sample_values
 from newsletter.render.pipeline import RenderedEdition, Renderer
 from newsletter.render.templates import BUILTIN_THEMES
+from newsletter.sequences.files import load_sequences
 from newsletter.web.redirects import LocalRedirects, local_path
 
 POLL_MILLISECONDS = 800
@@ -63,6 +64,7 @@ class Preview:
         self.project = replace(project, config=config)
         self.watched = [
             self.project.issues_path,
+            self.project.sequences_path,
             self.project.root / "templates",
             BUILTIN_THEMES,
             CATALOGS,
@@ -94,6 +96,8 @@ class Preview:
             for path in paths:
                 issue = loader.load(path)
                 self._issues[issue.slug] = issue
+            for sequence in load_sequences(self.project):  # Steps are previewed like issues.
+                self._issues.update((step.issue.slug, step.issue) for step in sequence.steps)
             self._version = version
         return list(self._issues.values())
 
