@@ -37,6 +37,7 @@ soft_bounce_limit = 5
 soft_bounce_days = 14.0
 tracking = "individual"
 segments = { acme = 'company = "ACME"' }
+fields = ["company", "plan"]
 open_tracking = true
 click_limit = 30
 unsubscribe_address = "leave@news.example.org"
@@ -142,6 +143,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "soft_bounce_days": 14.0,
         "tracking": "individual",
         "segments": {"acme": 'company = "ACME"'},
+        "fields": ["company", "plan"],
         "open_tracking": True,
         "click_limit": 30,
         "unsubscribe_address": "leave@news.example.org",

@@ -6,6 +6,7 @@ falling back to the default language) are part of the report.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
@@ -20,14 +21,17 @@ if TYPE_CHECKING:
 __all__ = ["check_content", "check_duplicate_slugs", "check_issue", "count"]
 
 
-def check_issue(issue: Issue, parser: MarkdownIt, renderer: Renders) -> list[Note]:
+def check_issue(
+    issue: Issue, parser: MarkdownIt, renderer: Renders, fields: Collection[str] = ()
+) -> list[Note]:
     """What `newsletter check` reports for one issue: its files, then, when they hold no error,
-    its rendered editions (the preview shows the same)."""
+    its rendered editions (the preview shows the same); `fields`: the configured attribute
+    keys subscriber fields may use."""
     from newsletter.check.rendered import check_rendered
 
-    notes = check_content(issue, parser)
+    notes = check_content(issue, parser, fields)
     if not any(note.severity == "error" for note in notes):
-        notes.extend(check_rendered(issue, renderer))
+        notes.extend(check_rendered(issue, renderer, fields))
     return notes
 
 

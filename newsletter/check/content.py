@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -12,6 +12,7 @@ from markdown_it.token import Token
 
 from newsletter.check.alt_text import ALT_HINT, html_image_notes, image_note
 from newsletter.check.fields import control_characters
+from newsletter.check.merge_fields import header_field_notes, markdown_field_notes
 from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.local_files import IssueFiles, is_computer_path
 from newsletter.content.markdown import code_lines
@@ -26,8 +27,9 @@ _FOOTNOTE_REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
 _MARKDOWN_FILE_URL = re.compile(r"\]\(\s*<?(file:[^\s)>]+)", re.IGNORECASE)
 
 
-def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
-    """Every problem in the issue's files, in all its editions, each reported once."""
+def check_content(issue: Issue, parser: MarkdownIt, fields: Collection[str] = ()) -> list[Note]:
+    """Every problem in the issue's files, in all its editions, each reported once; `fields`:
+    the attribute keys subscriber fields may use besides the built-in ones."""
     notes: list[Note] = []
     seen: set[tuple[str, Path, int | None, str]] = set()
     rule = IssueFiles(issue.path, issue.project_root)
@@ -36,7 +38,8 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
         # The text the build renders: control characters and escape sequences are removed
         # where an edition enters rendering; what is left (a line break in a title) is judged.
         cleaned = clean_edition(edition, parser)
-        for note in [*edition.notes, *_edition_checks(cleaned, parser, rule, checked)]:
+        found = _edition_checks(cleaned, parser, rule, checked, fields)
+        for note in [*edition.notes, *found]:
             key = (note.message, note.path, note.line, note.code)
             if key not in seen:
                 seen.add(key)
@@ -45,10 +48,16 @@ def check_content(issue: Issue, parser: MarkdownIt) -> list[Note]:
 
 
 def _edition_checks(
-    edition: Edition, parser: MarkdownIt, rule: IssueFiles, checked: set[str]
+    edition: Edition,
+    parser: MarkdownIt,
+    rule: IssueFiles,
+    checked: set[str],
+    fields: Collection[str],
 ) -> Iterator[Note]:
     yield from control_characters(edition)
+    yield from header_field_notes(edition)
     for text, source, line in _texts(edition, checked):
+        yield from markdown_field_notes(parser, text, source, line, fields)
         yield from _local_links(parser, text, source, line, rule)
         yield from _undefined_footnotes(parser, text, source, line)
         for shortcode in find_shortcodes(parser, text, line):

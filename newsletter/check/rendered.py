@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Protocol
 
+from newsletter.check.merge_fields import template_field_notes
 from newsletter.model import Edition, Issue, Note
 from newsletter.render.pipeline import RenderedEdition
 
@@ -23,12 +24,16 @@ class Renders(Protocol):
     def render(self, issue: Issue, locale: str) -> RenderedEdition: ...
 
 
-def check_rendered(issue: Issue, renderer: Renders) -> list[Note]:
-    """Render every edition of `issue` and report what inboxes would do badly with it."""
+def check_rendered(issue: Issue, renderer: Renders, fields: Collection[str] = ()) -> list[Note]:
+    """Render every edition of `issue` and report what inboxes would do badly with it, and
+    the subscriber fields its templates got wrong."""
     notes: list[Note] = []
     for locale, edition in issue.editions.items():
         rendered = renderer.render(issue, locale)
         notes.extend(_email_checks(rendered, edition))
+        notes.extend(
+            template_field_notes(rendered.email_html, rendered.text, fields, edition.source, locale)
+        )
     return notes
 
 

@@ -126,7 +126,7 @@ def check(
             notes.append(Note("error", error.message, error.path or path, error.line, error.hint))
             continue
         loaded.append(issue)
-        notes.extend(check_issue(issue, loader.parser, renderer))
+        notes.extend(check_issue(issue, loader.parser, renderer, project.config.fields))
     notes.extend(check_duplicate_slugs(loaded))
     notes.extend(segment_notes(project))
     steps = 0

@@ -189,6 +189,10 @@ class Config(BaseModel):
         default_factory=dict,
         description='Named segments for send --to NAME: name = "segment expression" (docs/audience.md), such as acme = \'company = "ACME" and not locale = "ar"\'.',
     )
+    fields: list[str] = Field(
+        default_factory=list,
+        description='Subscriber attributes issues and templates may show as {{ subscriber.KEY | default("...") }} besides name, first_name and email, such as ["company", "plan"]; newsletter check reports any other key.',
+    )
     # Engagement (docs/engagement.md).
     tracking: str = Field(
         "aggregate",

@@ -2,6 +2,7 @@
 
 `newsletter` renders plain Markdown. A shortcode copied from a blog post is kept verbatim so the
 editor sees it, and `check` reports it so it can be replaced by a link or an image.
+A subscriber field (`{{ subscriber.company }}`) is not one: check/merge_fields.py judges it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _PATTERN = re.compile(
   | \{\{%\s*(?P<hugo_md>/?\s*[\w./-]+)        # Hugo {{% name ... %}}
   | \{%-?\s*(?P<tag>\w+)                      # Liquid {% tag %} and Zola {% name() %}
   | \{\{-?\s*(?P<call>\w+)\s*\(               # Zola {{ name(args) }}
-  | \{\{-?\s*(?P<var>[\w.]+)\s*(?:\|[^}]*)?-?\}\}   # Liquid {{ site.baseurl }}
+  | \{\{-?\s*(?!subscriber\.)(?P<var>[\w.]+)\s*(?:\|[^}]*)?-?\}\}   # Liquid {{ site.baseurl }}
     """,
     re.VERBOSE,
 )

@@ -17,13 +17,16 @@ import binascii
 import functools
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
 from email.policy import SMTP
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from newsletter.characters import one_line
 from newsletter.deliver.address_headers import address_header
+from newsletter.render.fields import field_value, fields_in
 from newsletter.render.i18n import locale_tag
 from newsletter.render.merge import (
     MergeTemplate,
@@ -80,6 +83,8 @@ class Recipient(NamedTuple):
     unsubscribe_token: str
     click_token: str = ""
     """The signed delivery in tracking URLs (tracking = "individual"), else ""."""
+    attributes: Mapping[str, Any] = MappingProxyType({})
+    """The subscriber's attributes, for subscriber fields (read only when the mailing has some)."""
 
 
 class QuotedPrintableBody:
@@ -205,6 +210,10 @@ class MessageTemplate:
         self.content = content
         self.per_reader_links = placeholder("click") in content.html + content.text
         """Its tracking URLs carry each reader's delivery (tracking = "individual")."""
+        self.fields = fields_in(
+            MergeTemplate.compile(content.html).fields + MergeTemplate.compile(content.text).fields
+        )
+        """Its subscriber fields (render/fields.py), each filled from the recipient."""
         edition = {"web_url": content.web_url}
         self.html_fixed = escaped(edition, html_escape)
         self.text_fixed = escaped(edition, text_escape)
@@ -236,8 +245,12 @@ class MessageTemplate:
         pieces.append(f"--{boundary}--\r\n".encode("ascii"))
         self.pieces = _joined(pieces)
 
-    def fill(self, recipient: Recipient, date: str) -> DotSafe:
-        """The message for one recipient, sent at `date` (an RFC 5322 date)."""
+    def fill(
+        self, recipient: Recipient, date: str, fields: Mapping[str, str] | None = None
+    ) -> DotSafe:
+        """The message for one recipient, sent at `date` (an RFC 5322 date); `fields`: values
+        of the subscriber fields by placeholder name (a test send's samples), else the
+        recipient's own."""
         values = {
             "name": recipient.name,
             "email": recipient.email,
@@ -245,6 +258,12 @@ class MessageTemplate:
             "preferences_url": recipient.preferences_url,
             "click": recipient.click_token,
         }
+        for field in self.fields:
+            values[field.name] = (
+                fields[field.name]
+                if fields is not None
+                else field_value(field, recipient.name, recipient.email, recipient.attributes)
+            )
         # The edition's own values (the web link) were escaped once, in __init__.
         html_values = {**self.html_fixed, **{k: html_escape(v) for k, v in values.items()}}
         text_values = {**self.text_fixed, **{k: text_escape(v) for k, v in values.items()}}

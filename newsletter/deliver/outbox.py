@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
@@ -315,11 +316,18 @@ class Person(NamedTuple):
     name: str
     status: str
     key: str
+    attributes: Mapping[str, Any] = MappingProxyType({})
+    """Read only when asked for (a mailing with subscriber fields)."""
 
 
-def subscribers_now(engine: Engine, ids: Iterable[int]) -> dict[int, Person]:
-    """These subscribers as they are now, by id (a deleted one is missing)."""
-    columns = (SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key)
+def subscribers_now(
+    engine: Engine, ids: Iterable[int], attributes: bool = False
+) -> dict[int, Person]:
+    """These subscribers as they are now, by id (a deleted one is missing); with `attributes`,
+    their attributes too (a plain send reads and decodes no JSON)."""
+    columns = [SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key]
+    if attributes:
+        columns.append(SUBSCRIBER.c.attributes)
     query = select(SUBSCRIBER.c.id, *columns).where(SUBSCRIBER.c.id.in_(list(ids)))
     with engine.connect() as connection:
         return {id_: Person(*rest) for id_, *rest in connection.execute(query)}

@@ -49,7 +49,7 @@ from newsletter.deliver.smtp import Outcome
 from newsletter.deliver.transports import Limits, Transport, transport_limits
 from newsletter.deliver.worker import Job, run_job, sender_of
 from newsletter.errors import NewsletterError
-from newsletter.render.merge import sample_values
+from newsletter.render.merge import sample_fields, sample_values
 
 log = logging.getLogger(__name__)
 POLL = 0.5
@@ -245,6 +245,7 @@ def send_test(
     for edition in editions:
         template = MessageTemplate(edition, sender, test=True)
         values = sample_values(config.base_url, edition.web_url)
+        samples = sample_fields(field.name for field in template.fields)
         for address in addresses:
             recipient = Recipient(
                 email=address,
@@ -254,7 +255,7 @@ def send_test(
                 preferences_url=values["preferences_url"],
                 unsubscribe_token="preview",
             )
-            message: bytes = template.fill(recipient, date)
+            message: bytes = template.fill(recipient, date, samples)
             if signer is not None:
                 message = signer.sign(message)
             sent.append((address, edition.locale, transport.send(sender.address, address, message)))

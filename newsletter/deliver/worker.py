@@ -126,6 +126,8 @@ class Worker:
         self.click_ids = None
         if any(template.per_reader_links for template in self.templates.values()):
             self.click_ids = LinkSigner(job.secrets.get("NEWSLETTER_SECRET_KEY", ""))
+        self.fields = any(template.fields for template in self.templates.values())
+        """Subscribers' attributes are read only for a mailing with subscriber fields."""
         self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
         self.name = worker_name()
         self.interval = 1.0 / job.rate if job.rate else 0.0
@@ -161,7 +163,9 @@ class Worker:
         out twice, and only if this process is killed.
         """
         people = subscribers_now(
-            self.engine, [claimed.subscriber_id for claimed in batch if claimed.subscriber_id]
+            self.engine,
+            [claimed.subscriber_id for claimed in batch if claimed.subscriber_id],
+            attributes=self.fields,
         )
         date = format_datetime(self.job.clock())
         results: list[Result] = []
@@ -258,6 +262,7 @@ class Worker:
             click_token=(
                 self.click_ids.delivery(self.job.mailing_id, claimed.id) if self.click_ids else ""
             ),
+            attributes=person.attributes or {},
         )
         message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:

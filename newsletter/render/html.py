@@ -20,6 +20,7 @@ from markdown_it.token import Token
 from newsletter.content.language import TextLength, measure_text
 from newsletter.content.markdown import tokens_text
 from newsletter.render.controls import has_colours, strip_invalid, terminal_html
+from newsletter.render.fields import FieldMarks
 from newsletter.render.footnotes import FIRST, LINKS, footnote_count, use_edition_numbering
 from newsletter.render.merge import literal_placeholders
 from newsletter.render.urls import SAFE_SCHEMES, AssetMap
@@ -55,12 +56,21 @@ class HtmlRenderer:
 
     Footnotes are numbered across the parts (see footnotes.py); `footnote_links` makes their
     references and back-references links (the web page), else plain numbers (email, feeds).
+    `merge`: subscriber fields become merge placeholders (the email), else their defaults.
     """
 
-    def __init__(self, parser: MarkdownIt, assets: AssetMap, *, footnote_links: bool = False):
+    def __init__(
+        self,
+        parser: MarkdownIt,
+        assets: AssetMap,
+        *,
+        footnote_links: bool = False,
+        merge: bool = False,
+    ):
         self.parser = parser
         self.assets = assets
         self.footnote_links = footnote_links
+        self.fields = FieldMarks(merge)
         _prepare(parser)
         self.length = TextLength(0, 0)
         """Words and characters of the parts rendered with `counted` (for the reading time)."""
@@ -73,7 +83,7 @@ class HtmlRenderer:
         if not markdown.strip():
             return ""
         env: dict[str, Any] = {FIRST: self.footnotes, LINKS: self.footnote_links}
-        tokens = self.parser.parse(markdown, env)
+        tokens = self.parser.parse(self.fields.mark(self.parser, markdown), env)
         self.footnotes += footnote_count(env)
         if counted:
             self.length += measure_text(tokens_text(tokens))
@@ -82,6 +92,7 @@ class HtmlRenderer:
 
         def rewrite(tag: str, attribute: str, value: str) -> str | None:
             if attribute in URL_ATTRIBUTES:
+                value = self.fields.in_url(value)
                 if attribute == "srcset":
                     return ", ".join(self._srcset(part, source) for part in value.split(","))
                 return self.assets.resolve(value, source) or None
@@ -97,8 +108,10 @@ class HtmlRenderer:
             strip_comments=True,
         )
         # A character reference (`&#27;`) decodes to a character HTML and XML do not allow.
-        # Character references (`&#37;%nl_email%%`) decode to a placeholder only now.
-        return literal_placeholders(strip_invalid(_IMG_WITHOUT_ALT.sub('<img alt=""', clean)))
+        # Character references (`&#37;%nl_email%%`) decode to a placeholder only now. Fields
+        # become placeholders after that, so only they are filled.
+        clean = literal_placeholders(strip_invalid(_IMG_WITHOUT_ALT.sub('<img alt=""', clean)))
+        return self.fields.html(clean)
 
     def _srcset(self, candidate: str, source: Path) -> str:
         url, _, size = candidate.strip().partition(" ")

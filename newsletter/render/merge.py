@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import AnyStr, Generic
+
+from newsletter.render.fields import Field, fields_in, sample_value
 
 FIELDS = (
     "name", "email", "unsubscribe_url", "preferences_url", "web_url", "confirm_url", "click",
 )  # fmt: skip
 """`click`: the reader's signed delivery in tracking URLs (tracking = "individual")."""
-_PLACEHOLDER = re.compile(r"%%nl_([a-z_]+)%%")
-_PLACEHOLDER_BYTES = re.compile(rb"%%nl_([a-z_]+)%%")
+# Subscriber fields (fields.py) are named `f_` and lowercase hex: their key and default.
+_PLACEHOLDER = re.compile(r"%%nl_([a-z0-9_]+)%%")
+_PLACEHOLDER_BYTES = re.compile(rb"%%nl_([a-z0-9_]+)%%")
 
 
 def placeholder(field: str) -> str:
@@ -52,7 +55,7 @@ class MergeTemplate(Generic[AnyStr]):
 
     @classmethod
     def compile(cls, text: AnyStr) -> MergeTemplate[AnyStr]:
-        """Split `text` once; unknown placeholder names are left as they are."""
+        """Split `text` once; unknown placeholder names (a malformed field's) are left as they are."""
         pattern = _PLACEHOLDER if isinstance(text, str) else _PLACEHOLDER_BYTES
         literals: list[AnyStr] = []
         fields: list[str] = []
@@ -60,7 +63,7 @@ class MergeTemplate(Generic[AnyStr]):
         for match in pattern.finditer(text):
             name = match.group(1)
             field = name if isinstance(name, str) else name.decode("ascii")
-            if field not in FIELDS:
+            if field not in FIELDS and Field.from_name(field) is None:
                 continue
             literals.append(text[last : match.start()])
             fields.append(field)
@@ -78,8 +81,9 @@ class MergeTemplate(Generic[AnyStr]):
 
 
 def escaped(values: Mapping[str, str], escape: Callable[[str], str]) -> dict[str, str]:
-    """Recipient values escaped once for one kind of output (do it per recipient, not per field use)."""
-    return {field: escape(values.get(field, "")) for field in FIELDS}
+    """Recipient values escaped once for one kind of output (do it per recipient, not per field
+    use): the fixed fields, and the subscriber fields `values` holds."""
+    return {field: escape(values.get(field, "")) for field in dict.fromkeys((*FIELDS, *values))}
 
 
 def html_escape(value: str) -> str:
@@ -96,12 +100,19 @@ def personalize(html: str, text: str, values: Mapping[str, str]) -> tuple[str, s
     """One message's HTML and text part for one recipient, each escaped for its part.
 
     For one-off messages (a preview, a build, a confirmation); a send compiles the templates
-    once and fills them for every recipient.
+    once and fills them for every recipient. Subscriber fields get sample values.
     """
+    html_template, text_template = MergeTemplate.compile(html), MergeTemplate.compile(text)
+    values = {**sample_fields((*html_template.fields, *text_template.fields)), **values}
     return (
-        MergeTemplate.compile(html).fill(escaped(values, html_escape)),
-        MergeTemplate.compile(text).fill(escaped(values, text_escape)),
+        html_template.fill(escaped(values, html_escape)),
+        text_template.fill(escaped(values, text_escape)),
     )
+
+
+def sample_fields(names: Iterable[str]) -> dict[str, str]:
+    """Sample values (fields.sample_value) of the subscriber fields among placeholder names."""
+    return {field.name: sample_value(field) for field in fields_in(names)}
 
 
 def header_escape(value: str) -> str:

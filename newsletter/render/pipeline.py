@@ -28,6 +28,7 @@ from newsletter.content.offers import offered_locales
 from newsletter.errors import NewsletterError
 from newsletter.model import Edition, Issue, Story
 from newsletter.render.controls import clean_edition
+from newsletter.render.fields import SubscriberFields, with_defaults
 from newsletter.render.html import HtmlRenderer
 from newsletter.render.i18n import Localizer, language, locale_tag, text_direction
 from newsletter.render.inline import inline_css
@@ -47,6 +48,8 @@ from newsletter.render.urls import (
 )
 
 PREHEADER_LENGTH = 140
+PAGE = {"subscriber": SubscriberFields(merge=False)}
+"""What a page that is not per reader (web page, feed entry) shows of subscriber fields: defaults."""
 
 
 @dataclass
@@ -115,7 +118,7 @@ class Renderer:
         links = LinkReferences()
         with _timed(timings, "markdown"):
             email_parts = self._parts(
-                issue, edition, HtmlRenderer(self.parser, email_assets), context
+                issue, edition, HtmlRenderer(self.parser, email_assets, merge=True), context
             )
         with _timed(timings, "text"):
             text_parts = self._text_parts(
@@ -166,7 +169,7 @@ class Renderer:
         edition, localizer, email_assets, context = self._prepare(issue, locale)
         parts = self._parts(issue, edition, HtmlRenderer(self.parser, email_assets), context)
         return self._template(
-            self._environment(localizer), "archive/entry.html.j2", {**context, **parts}
+            self._environment(localizer), "archive/entry.html.j2", {**context, **parts, **PAGE}
         )
 
     def _prepare(
@@ -229,7 +232,7 @@ class Renderer:
         html = self._template(
             self._environment(localizer),
             "web.html.j2",
-            {**context, **parts, "web": page, "masthead": top, "email": False},
+            {**context, **parts, "web": page, "masthead": top, "email": False, **PAGE},
         )
         return WebPage(
             html, dict(assets.files), context["issue"], parts["og_image_url"], set(assets.missing)
@@ -442,6 +445,7 @@ class Renderer:
                 ],
             },
             "merge": PLACEHOLDERS,
+            "subscriber": SubscriberFields(merge=True),
             "email": True,
             "web_version": True,
         }
@@ -450,7 +454,7 @@ class Renderer:
         """The lead's text, shortened to a preheader (and the archive's excerpt), for editions
         that give none."""
         return literal_placeholders(
-            excerpt(prose_text(self.parser, lead_markdown), PREHEADER_LENGTH)
+            excerpt(prose_text(self.parser, with_defaults(lead_markdown)), PREHEADER_LENGTH)
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from newsletter.content.language import display_width
+from newsletter.render.fields import default_filter
 from newsletter.render.i18n import Localizer
 from newsletter.render.text import wrap
 
@@ -46,6 +47,8 @@ def template_environment(search_path: list[Path], localizer: Localizer) -> Envir
         auto_reload=False,
     )
     environment.install_gettext_translations(localizer.translations, newstyle=True)  # type: ignore[attr-defined]
+    # Jinja's own `default`, except that a subscriber field keeps its default for the merge.
+    environment.filters["default"] = environment.filters["d"] = default_filter
     environment.filters["date"] = localizer.date
     environment.filters["width"] = display_width
     environment.filters["wrap"] = wrap

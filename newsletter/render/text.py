@@ -22,6 +22,7 @@ from markdown_it.token import Token
 from newsletter.content.language import display_width, measure_text
 from newsletter.content.markdown import HIDDEN_TAGS, html_tag
 from newsletter.render.controls import strip_escapes, strip_invalid
+from newsletter.render.fields import FieldMarks
 from newsletter.render.html import iframe_links
 from newsletter.render.merge import literal_placeholders
 from newsletter.render.text_html import TEXT_URL, html_text, link_label, text_urls
@@ -69,6 +70,7 @@ class TextRenderer:
         self.parser = parser
         self.assets = assets
         self.links = links
+        self.fields = FieldMarks(merge=True)  # The text part is only ever the email's.
         self.parts = 0
         """Parts rendered so far: each one's footnotes are its own."""
 
@@ -76,12 +78,12 @@ class TextRenderer:
         """Plain text for `markdown` written in `source`."""
         if not markdown.strip():
             return ""
-        tokens = self.parser.parse(markdown)
+        tokens = self.parser.parse(self.fields.mark(self.parser, markdown))
         self.parts += 1
         # A character reference (`&#27;`) decodes to a character no text part should carry.
         # ...and `&#37;%nl_email%%` to a placeholder a reader's values must not fill.
         text = _Walker(self, source).blocks(tokens).strip("\n").replace(_CODE_SPACE, " ")
-        return literal_placeholders(strip_invalid(text))
+        return self.fields.text(literal_placeholders(strip_invalid(text)))
 
     def plain(self, text: str, source: Path) -> str:
         """A plain-text field (a title, a summary) for the text part: each URL written in it
@@ -189,6 +191,7 @@ class _Walker:
 
     def reference(self, href: str) -> str:
         """The marker (` [3]`) of a link to `href` as written; "" for what is not linked."""
+        href = self.renderer.fields.in_url(href)  # A field's default, never a reader's value.
         url = self.renderer.assets.resolve(self.renderer.parser.normalizeLink(href), self.source)
         if not url or url.startswith("#"):
             return ""

@@ -124,7 +124,9 @@ class Preview:
         issue = self.issue(slug)
         if slug not in self._findings:
             try:
-                found = check_issue(issue, self.parser, _CachedRenderer(self))
+                found = check_issue(
+                    issue, self.parser, _CachedRenderer(self), self.project.config.fields
+                )
             except NewsletterError as error:  # An edition that does not render is a finding too.
                 found = [
                     Note("error", error.message, error.path or issue.path, error.line, error.hint)
