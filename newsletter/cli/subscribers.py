@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from newsletter.config import Project
     from newsletter.sequences.files import Sequence
+    from newsletter.subscribers.csv_import import ImportReport
     from newsletter.subscribers.models import Subscriber
 
 
@@ -266,6 +267,7 @@ def import_file(
     )
 
     from newsletter.db import utcnow
+    from newsletter.sequences.status import enter_created
     from newsletter.subscribers.csv_import import import_csv
 
     project = project_of(ctx)
@@ -299,6 +301,12 @@ def import_file(
             database(ctx), file, locales=config.locales, default_locale=config.default_locale, default_timezone=config.timezone,
             encoding=encoding, delimiter=delimiter, mapping=fields or None, tags=tags, progress=advance,
         )  # fmt: skip
+    entered = enter_created(database(ctx), joins, started, utcnow()) if joins else None
+    _print_import(report, file, entered, joins.name if joins else "")
+
+
+def _print_import(report: ImportReport, file: Path, entered: int | None, sequence: str) -> None:
+    """What an import did: its counts, who entered the sequence, the first invalid rows."""
     out = console()
     rate = report.rows / report.seconds if report.seconds else 0
     out.print(
@@ -306,11 +314,8 @@ def import_file(
         f"{report.unchanged:,} unchanged, {report.duplicates:,} duplicates merged, {report.suppressed:,} suppressed, {len(report.invalid):,} invalid",
         markup=False,
     )
-    if joins is not None:
-        from newsletter.sequences.status import enter_created
-
-        entered = enter_created(database(ctx), joins, started, utcnow())
-        out.print(f"{entered:,} entered the sequence {joins.name}", markup=False)
+    if entered is not None:
+        out.print(f"{entered:,} entered the sequence {sequence}", markup=False)
     for row in report.invalid[:100]:
         out.print(f"[yellow]skipped[/]: {file}:{row.line}: " + row.reason.replace("[", "\\["))
     if len(report.invalid) > 100:
