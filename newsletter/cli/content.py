@@ -154,6 +154,7 @@ def _sequence_notes(
     load: its file, line and fix)."""
     from newsletter.check import check_issue
     from newsletter.model import Note
+    from newsletter.sequences.checks import unpublished_files
     from newsletter.sequences.files import load_sequence, sequence_names
 
     notes: list[Note] = []
@@ -168,6 +169,7 @@ def _sequence_notes(
         for step in sequence.steps:
             steps += 1
             notes.extend(check_issue(step.issue, parser, renderer))
+            notes.extend(unpublished_files(step, renderer, project.config.base_url))
     return steps, notes
 
 

@@ -155,6 +155,7 @@ def show(
     from newsletter.deliver.report import deliveries_of
     from newsletter.engagement.people import subscriber_clicks, subscriber_opens
     from newsletter.inbound.report import subscriber_events
+    from newsletter.sequences.status import subscriber_sequences
     from newsletter.subscribers import registry
 
     engine = database(ctx)
@@ -166,6 +167,7 @@ def show(
         data["inbound_events"] = subscriber_events(engine, subscriber.id)
         data["clicks"] = subscriber_clicks(engine, subscriber.id)
         data["opens"] = subscriber_opens(engine, subscriber.id)
+        data["sequences"] = subscriber_sequences(engine, subscriber.id)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -223,6 +225,14 @@ def _print_person(data: dict[str, Any]) -> None:
             f"  {opened['at']}  {opened['issue']} ({opened['locale']})  {opened['agent']:7} opened",
             markup=False,
         )
+    for joined in data["sequences"]:
+        left = f", left {joined['left_at']}" if joined["left_at"] else ""
+        out.print(
+            f"sequence {joined['sequence']}: entered {joined['entered_at']} ({joined['how']}){left}",
+            markup=False,
+        )
+        for step in joined["steps"]:
+            out.print(f"  {step['queued_at']}  {step['step']}  {step['state']}", markup=False)
 
 
 def import_file(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
@@ -147,6 +148,38 @@ def enter_created(engine: Engine, sequence: Sequence, since: datetime, now: date
     with engine.connect() as connection:
         ids = list(connection.execute(query).scalars())
     return enter(engine, sequence.name, ids, "imported", now)
+
+
+def subscriber_sequences(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
+    """The sequences one subscriber is or was in, and each step they were sent with its state
+    (part of what `subscribers show` tells them about themselves)."""
+    member, sent = SEQUENCE_MEMBER, SEQUENCE_DELIVERY
+    with engine.connect() as connection:
+        memberships = connection.execute(
+            select(member.c.sequence, member.c.entered_at, member.c.how, member.c.left_at)
+            .where(member.c.subscriber_id == subscriber_id)
+            .order_by(member.c.entered_at, member.c.sequence)
+        ).all()
+        steps = connection.execute(
+            select(sent.c.sequence, sent.c.step, sent.c.queued_at, DELIVERY.c.state)
+            .outerjoin(DELIVERY, DELIVERY.c.id == sent.c.delivery_id)
+            .where(sent.c.subscriber_id == subscriber_id)
+            .order_by(sent.c.queued_at, sent.c.step)
+        ).all()
+    return [
+        {
+            "sequence": name,
+            "entered_at": entered.isoformat(),
+            "how": how,
+            "left_at": left.isoformat() if left else None,
+            "steps": [
+                {"step": step, "queued_at": queued.isoformat(), "state": state or "deleted"}
+                for of, step, queued, state in steps
+                if of == name
+            ],
+        }
+        for name, entered, how, left in memberships
+    ]
 
 
 def _delay(seconds: float) -> str:

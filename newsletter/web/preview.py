@@ -72,6 +72,8 @@ class Preview:
         self.parser = markdown_parser()
         self._version = ""
         self._issues: dict[str, Issue] = {}
+        self._steps: set[str] = set()
+        """The slugs of sequence steps among them."""
         self._rendered: dict[tuple[str, str], RenderedEdition] = {}
         self._findings: dict[str, list[Note]] = {}
 
@@ -96,8 +98,10 @@ class Preview:
             for path in paths:
                 issue = loader.load(path)
                 self._issues[issue.slug] = issue
+            self._steps = set()
             for sequence in load_sequences(self.project):  # Steps are previewed like issues.
                 self._issues.update((step.issue.slug, step.issue) for step in sequence.steps)
+                self._steps.update(step.issue.slug for step in sequence.steps)
             self._version = version
         return list(self._issues.values())
 
@@ -115,7 +119,11 @@ class Preview:
                 hint=f"its editions: {', '.join(issue.locales)}; open / for the list of issues",
             )
         if (slug, locale) not in self._rendered:
-            self._rendered[(slug, locale)] = Renderer(self.project).render(issue, locale)
+            self._rendered[(slug, locale)] = Renderer(self.project).render(
+                issue,
+                locale,
+                web_version=slug not in self._steps,  # A step has no web page.
+            )
         return self._rendered[(slug, locale)]
 
     def findings(self, slug: str) -> list[Note]:
