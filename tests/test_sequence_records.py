@@ -117,3 +117,25 @@ def test_the_preview_lists_and_renders_the_steps(tmp_path: Path) -> None:
     email = client.get("/sequence-welcome-02-how-we-work/de/email.html")
     assert email.status_code == 200 and "Wir schreiben jede Woche." in email.text
     assert "View in browser" not in email.text and "Im Browser" not in email.text
+
+
+def test_a_steps_clicks_are_reported_and_steps_are_not_ranked_among_the_sends(
+    tmp_path: Path,
+) -> None:
+    project: Project = make_project(tmp_path, "smtp://127.0.0.1:9", readers=[])
+    write_sequence(
+        project.root,
+        {
+            "01-welcome.md": "---\ntitle: Welcome\nafter: 0 days\n---\nRead [our guide](https://example.com/guide).\n"
+        },
+    )
+    engine = create_db_engine(database_url(project))
+    queue_due_steps(project, engine, utcnow())
+    add_reader(project, "ana@example.org", "Ana", "en")
+    queue_due_steps(project, engine, utcnow())
+    code, output = newsletter(project, "report", "sequence:welcome/01-welcome", "--json")
+    assert code == 0, output
+    links = [link["url"] for link in json.loads(output)["links"]]
+    assert "https://example.com/guide" in links
+    code, output = newsletter(project, "report", "--last", "5", "--json")
+    assert code == 0 and "sequence:" not in output, output

@@ -111,6 +111,7 @@ def _mailing(project: Project, engine: Engine, name: str) -> Mailing:
     """The send of the issue called `name` (a slug, or an issue's folder or file); a send
     outlives its files, so the slug is looked up first."""
     from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.models import STEP_MAILINGS
     from newsletter.deliver.report import sent_issues
     from newsletter.errors import NotFoundError
     from newsletter.sends import load_issue
@@ -118,6 +119,10 @@ def _mailing(project: Project, engine: Engine, name: str) -> Mailing:
     mailing = find_mailing(engine, name)
     if mailing is not None:
         return mailing
+    if name.startswith(STEP_MAILINGS):  # A sequence step's latest version.
+        from newsletter.sequences.status import step_mailing_named
+
+        return step_mailing_named(engine, name)
     try:  # An issue's files that are there but do not load: their error says why.
         slug: str | None = load_issue(project, name).slug
     except NotFoundError:

@@ -20,6 +20,9 @@ from newsletter.db import UTCDateTime, utcnow
 # lease_until; sent, failed: final; skipped: the subscriber left (or was forgotten) after the
 # audience was taken.
 STATES = ("queued", "sending", "sent", "failed", "skipped")
+STEP_MAILINGS = "sequence:"
+"""The start of the name of a mailing that sends a sequence step (`sequence:NAME/STEP@VERSION`),
+not an issue: no issue slug has a colon. Such mailings are never published nor ranked as sends."""
 
 
 class Mailing(SQLModel, table=True):

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, inspect, select
 
-from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.deliver.models import DELIVERY, MAILING, STEP_MAILINGS
 from newsletter.subscribers.models import SUBSCRIBER
 
 
@@ -90,7 +90,11 @@ def sent_issues(engine: Engine) -> dict[str, datetime]:
     with engine.connect() as connection:
         if not inspect(connection).has_table(MAILING.name):
             return {}
-        rows = connection.execute(select(MAILING.c.issue, MAILING.c.created_at))
+        rows = connection.execute(
+            select(MAILING.c.issue, MAILING.c.created_at).where(
+                ~MAILING.c.issue.startswith(STEP_MAILINGS)  # Sequence steps are not issues.
+            )
+        )
         return {row.issue: row.created_at for row in rows}
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from newsletter.deliver.models import Mailing
+from newsletter.deliver.models import STEP_MAILINGS, Mailing
 from newsletter.engagement.report import (
     Clicks,
     per_100,
@@ -72,6 +72,7 @@ def recent_report(engine: Engine, last: int) -> RecentReport:
     with Session(engine) as session:
         query = (
             select(Mailing)
+            .where(~col(Mailing.issue).startswith(STEP_MAILINGS))  # Issues, not sequence steps.
             .order_by(col(Mailing.created_at).desc(), col(Mailing.id).desc())
             .limit(last)
         )

@@ -24,6 +24,7 @@ from newsletter.audience.targets import Target, target_of
 from newsletter.config import Project
 from newsletter.content.loader import IssueLoader
 from newsletter.content.source import file_names, is_markdown, split_name
+from newsletter.deliver.models import STEP_MAILINGS
 from newsletter.errors import ContentError, NewsletterError, NotFoundError
 from newsletter.model import Issue
 
@@ -36,7 +37,7 @@ AFTER_HINT = (
 )
 STEP_SLUG_PREFIX = "sequence-"
 """A step's issue has the slug `sequence-NAME-STEP` (the preview lists it under that name)."""
-MAILING_PREFIX = "sequence:"
+MAILING_PREFIX = STEP_MAILINGS
 """Mailings of sequence steps are named `sequence:NAME/STEP@VERSION`: no issue slug has a colon."""
 
 
