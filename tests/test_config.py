@@ -29,6 +29,7 @@ transport_url = "eml:outbox"
 theme = "plain"
 css_inliner = "css-inline"
 issues_dir = "content/issues"
+sequences_dir = "content/sequences"
 archive_dir = "public"
 archive_page_size = 10
 feed_entries = 0
@@ -135,6 +136,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "theme": "plain",
         "css_inliner": "css-inline",
         "issues_dir": "content/issues",
+        "sequences_dir": "content/sequences",
         "archive_dir": "public",
         "archive_page_size": 10,
         "feed_entries": 0,
