@@ -12,18 +12,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from newsletter.characters import visible
-from newsletter.deliver.message import send_notice
-from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_
-from newsletter.render.merge import personalize
+from newsletter.signups import request_confirmation
 from newsletter.subscribers import registry
-from newsletter.subscribers.confirmations import claim_confirmation, release_confirmation
-from newsletter.subscribers.models import Subscriber
-from newsletter.subscribers.tokens import page_url
 from newsletter.timezones import is_time_zone
 from newsletter.web.site import FIELD_PROBLEMS, Site, client_address, current_site, database
 
@@ -104,7 +98,7 @@ def subscribe(
             "tags": chosen,
         }  # fmt: skip
         return _form(site, page_locale, form, error.field)
-    if not _confirmation(site, db, profile, client):
+    if not request_confirmation(site.mailer, db, profile, method="form", source=client):
         return site.message(
             page_locale,
             N_("We could not send the confirmation email"),
@@ -159,57 +153,3 @@ def _form(site: Site, locale: str, form: dict[str, Any], invalid: str = "") -> H
         problem=problem,
         invalid=invalid,
     )
-
-
-def _confirmation(site: Site, db: Session, profile: registry.Profile, client: str) -> bool:
-    """A new address becomes pending; a pending one gets a confirmation email unless one went
-    out minutes ago or enough today. False only when the email could not be sent (the mail
-    server is down, refused it or asked to try later): the subscriber stays pending."""
-    now = site.clock()
-    subscriber = registry.find(db, profile.address)
-    if subscriber is None and not registry.is_suppressed(db, profile.key):
-        try:
-            subscriber = registry.add(
-                db, profile, status="pending", method="form", source=client, now=now
-            )
-            db.commit()
-        except (IntegrityError, NewsletterError):
-            # The same new address, posted twice at the same moment (in two processes).
-            db.rollback()
-            subscriber = registry.find(db, profile.address)
-    if subscriber is None or subscriber.status != "pending":
-        return True  # Already subscribed, unsubscribed or suppressed: nothing is sent.
-    if not claim_confirmation(db, subscriber, source=client, now=now):
-        db.rollback()
-        return True  # One went out minutes ago, or enough today: nothing is sent.
-    db.commit()
-    try:
-        _send_confirmation(site, subscriber)
-    except (NewsletterError, OSError) as error:
-        log.error("confirmation email to subscriber %s failed: %s", subscriber.id, error)
-        release_confirmation(db, subscriber, now)
-        db.commit()
-        return False
-    return True
-
-
-def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
-    """The double opt-in email, rendered once per locale and merged for this subscriber;
-    NewsletterError or OSError unless the mail server took it."""
-    config = site.project.config
-    notice = site.notices.render("confirm", subscriber.locale)
-    values = {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "confirm_url": page_url(
-            config.base_url, "confirm", site.tokens.make("confirm", subscriber)
-        ),
-    }
-    html, text = personalize(notice.html, notice.text, values)
-    sent = send_notice(
-        config, site.transport, to=subscriber.email, to_name=subscriber.name,
-        subject=notice.subject, text=text, html=html, now=site.clock(), reply_to=config.reply_to,
-    )  # fmt: skip
-    if sent.state != "sent":
-        # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
-        raise NewsletterError(f"the mail server did not take it: {sent.state}: {sent.reply}")

@@ -20,6 +20,7 @@ from newsletter.deliver.transports import Transport
 from newsletter.render.i18n import N_, Localizer, language, negotiate
 from newsletter.render.notices import Notices
 from newsletter.render.templates import template_environment, theme_search_path
+from newsletter.signups import Mailer
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.security import Csrf, RateLimiter, same_origin
 
@@ -46,6 +47,11 @@ class Site:
     notices: Notices
     clock: Callable[[], datetime]
     _environments: dict[str, tuple[Localizer, Environment]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def mailer(self) -> Mailer:
+        """What sends the confirmation emails of the form and the API (newsletter/signups.py)."""
+        return Mailer(self.project, self.notices, self.tokens, self.transport, self.clock)
 
     @functools.cached_property
     def languages(self) -> list[dict[str, str]]:
