@@ -15,6 +15,8 @@ from starlette.routing import Mount, Route
 
 from newsletter.web.app import create_app
 
+from .test_api import API
+from .test_api import SCOPES as API_SCOPES
 from .test_webhooks import NOW, database_dump, make_project
 
 # Open to anyone; those with a {token} act only on the subscriber the signed token names.
@@ -32,22 +34,28 @@ PUBLIC = {
         "/l/{link}", "/l/{link}/{delivery}", "/o/{edition}", "/o/{edition}/{delivery}"
     )},
 }  # fmt: skip
+# The API's description of itself: what its routes are, nothing about anyone.
+PUBLIC |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
+# The JSON API: every request must carry an API key with the route's scope (tests/test_api.py
+# tries each with no key, a made-up one, another scheme and a key without the scope).
+KEYED = {(method, API + path) for method, path in API_SCOPES}
 # Only for the mail providers: each request must carry the provider's signature or password.
 SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
 
 
-def _routes(routes: list[Any]) -> set[tuple[str, str]]:
-    """(method, path) of every route, those of included routers too."""
+def routes_of(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
+    """(method, path) of every route, those of included routers (and their prefixes) too."""
     found = set()
     for route in routes:
         if isinstance(route, APIRoute):
-            found |= {(method, route.path) for method in route.methods}
+            found |= {(method, prefix + route.path) for method in route.methods}
         elif isinstance(route, Route):  # Starlette's own (the tracking links: web/clicks.py).
-            found |= {(method, route.path) for method in route.methods or ()}
+            found |= {(method, prefix + route.path) for method in route.methods or ()}
         elif isinstance(route, Mount):
             assert route.name == "archive", f"an unexpected mount: {route.path}"
         elif hasattr(route, "original_router"):  # An included router (FastAPI >= 0.165).
-            found |= _routes(route.original_router.routes)
+            inner = prefix + route.include_context.prefix
+            found |= routes_of(route.original_router.routes, inner)
         else:
             raise AssertionError(f"a route of an unknown kind: {route!r}")
     return found
@@ -57,7 +65,7 @@ def test_every_route_is_public_by_design_or_signed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     app = create_app(make_project(tmp_path_factory.mktemp("all")))
-    assert _routes(app.routes) == PUBLIC | SIGNED
+    assert routes_of(app.routes) == PUBLIC | SIGNED | KEYED
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(SIGNED))

@@ -35,6 +35,7 @@ def options(
 
 def _register() -> None:
     from newsletter.cli import (
+        access,
         archive,
         bounces,
         content,
@@ -63,6 +64,7 @@ def _register() -> None:
     database.register(app)
     server.register(app)
     settings.register(app)
+    access.register(app)
 
 
 def _terminal_help(typer_app: typer.Typer) -> None:

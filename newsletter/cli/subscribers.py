@@ -398,17 +398,13 @@ def forget(
     from sqlmodel import Session
 
     from newsletter.db import utcnow
-    from newsletter.engagement.people import forget_clicks
-    from newsletter.subscribers import registry
+    from newsletter.engagement.people import forget_person
 
     with Session(database(ctx)) as session:
         subscriber = _found(session, email)
         if not yes and not typer.confirm(f"Delete all data about {subscriber.email}?"):
             raise typer.Exit(1)
-        assert subscriber.id is not None
-        # While the subscriber's deliveries still name them: deleting them anonymizes those.
-        untied = forget_clicks(session, subscriber.id)
-        registry.forget(session, subscriber, utcnow())
+        untied = forget_person(session, subscriber, utcnow())
         session.commit()
     clicks = f"; {untied:,} clicks and opens kept as counts only" if untied else ""
     console().print(

@@ -3,6 +3,7 @@
     subscriber_clicks   the tracking links one subscriber followed, oldest first
     subscriber_opens    the loads of the open pixel in their messages, oldest first
     forget_clicks       their clicks and opens untied from their deliveries (a GDPR erasure)
+    forget_person       the whole erasure: clicks untied, then the subscriber deleted
 
 `subscribers show` and its JSON (the answer to a GDPR access request) list the first two;
 `subscribers forget` calls the third in the transaction that deletes the subscriber. A click
@@ -11,6 +12,7 @@ of the aggregate mode names no delivery, so none of it is anybody's.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -18,6 +20,8 @@ from sqlmodel import Session
 
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.engagement.models import EDITION_OPEN, LINK_CLICK, TRACKED_LINK
+from newsletter.subscribers import registry
+from newsletter.subscribers.models import Subscriber
 
 
 def subscriber_clicks(engine: Engine, subscriber_id: int) -> list[dict[str, Any]]:
@@ -72,4 +76,15 @@ def forget_clicks(session: Session, subscriber_id: int) -> int:
     for table in (LINK_CLICK, EDITION_OPEN):
         statement = update(table).where(table.c.delivery_id.in_(theirs)).values(delivery_id=None)
         untied += session.connection().execute(statement).rowcount
+    return untied
+
+
+def forget_person(session: Session, subscriber: Subscriber, now: datetime) -> int:
+    """Erase a person (GDPR), in the caller's transaction: their clicks and opens untied, then
+    everything about them deleted but the suppression hash; how many clicks and opens stay as
+    counts only. What `subscribers forget` and the API's DELETE both do."""
+    assert subscriber.id is not None
+    # While the subscriber's deliveries still name them: deleting them anonymizes those.
+    untied = forget_clicks(session, subscriber.id)
+    registry.forget(session, subscriber, now)
     return untied

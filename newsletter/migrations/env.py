@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
+import newsletter.access.models
 import newsletter.deliver.models  # registers the outbox tables on SQLModel.metadata
 import newsletter.engagement.models
 import newsletter.inbound.models

@@ -207,6 +207,17 @@ def tags_of(session: Session, subscriber: Subscriber) -> list[str]:
     return sorted(rows)
 
 
+def tag_counts(session: Session) -> list[tuple[str, int]]:
+    """Every tag and how many subscribers have it, by name."""
+    query = (
+        select(Tag.name, func.count(col(SubscriberTag.subscriber_id)))
+        .join(SubscriberTag, col(SubscriberTag.tag_id) == col(Tag.id), isouter=True)
+        .group_by(col(Tag.name))
+        .order_by(col(Tag.name))
+    )
+    return [(name, count) for name, count in session.exec(query)]
+
+
 def set_tags(session: Session, subscriber: Subscriber, tags: Iterable[str]) -> None:
     """Give the subscriber exactly these tags (creating tags that do not exist yet)."""
     wanted = set(tags)
@@ -258,6 +269,7 @@ def update_preferences(
     tags: Iterable[str],
     source: str,
     now: datetime,
+    method: str = "form",
 ) -> None:
     """Change language, time zone and tags, recording what changed."""
     before = {
@@ -272,7 +284,37 @@ def update_preferences(
         field: [before[field], after[field]] for field in before if before[field] != after[field]
     }
     if changes:
-        record(session, subscriber, "preferences", "form", source, now, changes=changes)
+        record(session, subscriber, "preferences", method, source, now, changes=changes)
+
+
+def update_details(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    name: str | None,
+    attributes: dict[str, Any] | None,
+    method: str,
+    source: str,
+    now: datetime,
+) -> None:
+    """Change the name and attributes given (None: as they are), recording what changed;
+    InvalidProfile for a name that is not acceptable."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        name = " ".join(name.split())
+        if len(name) > MAX_NAME:
+            raise InvalidProfile("name", f"longer than {MAX_NAME} characters", "shorten the name")
+        if control := forbidden_character(name):
+            raise InvalidProfile("name", control, "remove it from the name")
+        if name != subscriber.name:
+            changes["name"] = [subscriber.name, name]
+            subscriber.name = name
+    if attributes is not None and attributes != subscriber.attributes:
+        changes["attributes"] = [subscriber.attributes, attributes]
+        subscriber.attributes = dict(attributes)
+    if changes:
+        subscriber.updated_at = now
+        record(session, subscriber, "update", method, source, now, changes=changes)
 
 
 def search(
@@ -284,8 +326,11 @@ def search(
     locale: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    after_id: int | None = None,
+    created_since: datetime | None = None,
 ) -> list[Subscriber]:
-    """Subscribers whose address or name contains `text`, filtered, oldest first."""
+    """Subscribers whose address or name contains `text`, filtered, oldest first; `after_id`
+    pages by id (keyset: as fast on the thousandth page as on the first)."""
     if forbidden_character(text):
         return []  # No address or name holds one (they are refused when stored).
     query = select(Subscriber)
@@ -301,6 +346,10 @@ def search(
         query = query.where(Subscriber.status == status)
     if locale:
         query = query.where(Subscriber.locale == locale)
+    if after_id is not None:
+        query = query.where(col(Subscriber.id) > after_id)
+    if created_since is not None:
+        query = query.where(col(Subscriber.created_at) >= created_since)
     if tag:
         query = (
             query.join(SubscriberTag, col(SubscriberTag.subscriber_id) == col(Subscriber.id))

@@ -5,6 +5,8 @@
                                      the links in every email (newsletter/web/reader.py)
     GET  /healthz                    the database answers and its schema is current (else 503,
                                      {"status": "unhealthy"}; the log says why) (web/health.py)
+    /api/v1/...                      the JSON API for the operator's programs, with an API key
+                                     (newsletter/web/api/, docs/api.md)
     POST /webhooks/PROVIDER          bounces and complaints from SES (SNS), Postmark, Mailgun,
                                      SendGrid, signature checked first (newsletter/web/webhooks.py)
     GET|HEAD /l/LINK[/DELIVERY]      the tracking links of sent issues: counted, then 302 to the
@@ -38,7 +40,9 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import Tokens
-from newsletter.web import clicks, health, reader, signup, webhooks
+from newsletter.web import api, clicks, health, reader, signup, webhooks
+from newsletter.web.api.limits import BodyLimit
+from newsletter.web.api.problems import install_api_handlers
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
 from newsletter.web.errors import install_error_handlers
 from newsletter.web.redirects import LocalRedirects
@@ -98,6 +102,9 @@ def create_app(
         # (or FORWARDED_ALLOW_IPS) whatever the configuration says.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     install_error_handlers(app)
+    install_api_handlers(app)
+    app.add_middleware(BodyLimit, prefix=api.PREFIX, limit=api.MAX_BODY)
+    app.state.monotonic = monotonic
     # The tracking links first: they get the most requests by far, and no other route's path
     # begins with /l/ or /o/.
     app.router.routes.extend(clicks.ROUTES)
@@ -107,6 +114,8 @@ def create_app(
     app.include_router(reader.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    # The operator's programs: every route needs an API key but the document describing them.
+    app.include_router(api.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")

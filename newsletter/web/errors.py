@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from newsletter.errors import ConfigError, DatabaseError, NewsletterError, NotFoundError
 from newsletter.inbound.providers.events import Malformed, Misconfigured, Rejected
 from newsletter.render.i18n import N_
+from newsletter.subscribers.registry import InvalidProfile
 from newsletter.subscribers.tokens import InvalidToken
 from newsletter.web.site import current_site
 
@@ -52,6 +53,8 @@ def status_of(error: Exception) -> int:
         return 403
     if isinstance(error, InvalidToken | Malformed):
         return 400
+    if isinstance(error, InvalidProfile):
+        return 422  # A field of a program's request (the forms answer their own).
     if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, DatabaseError | ConfigError | Misconfigured | OperationalError):

@@ -1,0 +1,29 @@
+"""The JSON API, /api/v1/ (docs/api.md): the CLI's library functions for programs.
+
+    GET    /subscribers                    subscribers:read    a page of subscribers (cursor)
+    POST   /subscribers                    subscribers:write   add one (double_opt_in: pending,
+                                                               the confirmation email sent)
+    GET    /subscribers/{ref}              subscribers:read    one, by id or address
+    PATCH  /subscribers/{ref}              subscribers:write   name, locale, zone, tags, attributes
+    POST   /subscribers/{ref}/unsubscribe  subscribers:write
+    DELETE /subscribers/{ref}              subscribers:write   forget (GDPR)
+    GET    /tags                           subscribers:read
+    GET    /openapi.json, /docs            anyone: the OpenAPI document, and a page made of it
+
+Every other route needs a key (web/api/auth.py); failures are problem documents
+(web/api/problems.py); request bodies over MAX_BODY bytes are refused (413).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from newsletter.web.api import docs, subscribers
+
+PREFIX = "/api/v1"
+MAX_BODY = 4 * 1024 * 1024
+"""Bytes a request body may have (10,000 subscribers to import fit in well under half)."""
+
+router = APIRouter(prefix=PREFIX)
+router.include_router(subscribers.router)
+router.include_router(docs.router)

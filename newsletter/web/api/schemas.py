@@ -1,0 +1,91 @@
+"""What the API reads and writes: request bodies checked field by field, answers documented."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from newsletter.subscribers.models import Subscriber
+
+MAX_TAGS = 50
+MAX_ATTRIBUTES = 100
+
+
+class SubscriberOut(BaseModel):
+    """A subscriber as the API shows it."""
+
+    id: int
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    status: str = Field(description="pending, active, unsubscribed, bounced or complained")
+    tags: list[str]
+    attributes: dict[str, Any]
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+    @classmethod
+    def of(cls, subscriber: Subscriber, tags: list[str]) -> SubscriberOut:
+        """The API's view of a stored subscriber with their tags."""
+        assert subscriber.id is not None
+        return cls(
+            id=subscriber.id,
+            email=subscriber.email,
+            name=subscriber.name,
+            locale=subscriber.locale,
+            timezone=subscriber.timezone,
+            status=subscriber.status,
+            tags=tags,
+            attributes=subscriber.attributes,
+            created_at=subscriber.created_at,
+            confirmed_at=subscriber.confirmed_at,
+            unsubscribed_at=subscriber.unsubscribed_at,
+        )
+
+
+class SubscriberPage(BaseModel):
+    """One page of a list; `next_cursor` fetches the next (null: this was the last)."""
+
+    items: list[SubscriberOut]
+    next_cursor: str | None
+
+
+class NewSubscriber(BaseModel):
+    """A subscriber to add."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    name: str = Field("", max_length=200)
+    locale: str | None = Field(None, max_length=35, description="Default: the newsletter's.")
+    timezone: str | None = Field(None, max_length=64, description="Default: the newsletter's.")
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    double_opt_in: bool = Field(
+        False,
+        description="Send the confirmation email and add them as pending (an external signup "
+        "form); false adds them as active, with consent recorded as given to the API.",
+    )
+
+
+class SubscriberChange(BaseModel):
+    """What to change of a subscriber; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    locale: str | None = Field(None, max_length=35)
+    timezone: str | None = Field(None, max_length=64)
+    tags: list[str] | None = Field(None, max_length=MAX_TAGS)
+    attributes: dict[str, Any] | None = Field(None, max_length=MAX_ATTRIBUTES)
+
+
+class TagCount(BaseModel):
+    """A tag and how many subscribers have it."""
+
+    name: str
+    subscribers: int

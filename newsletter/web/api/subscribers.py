@@ -1,0 +1,203 @@
+"""/api/v1/subscribers and /api/v1/tags: the subscriber functions of the CLI, for programs.
+
+A subscriber is named in a path by their id or their address (`/subscribers/17`,
+`/subscribers/ana@example.org`). Lists page by an opaque cursor over ids: no page counts
+the whole table, and the thousandth page is as fast as the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
+
+from newsletter.access.keys import KeyHolder, Scope
+from newsletter.engagement.people import forget_person
+from newsletter.signups import request_confirmation
+from newsletter.subscribers import registry
+from newsletter.subscribers.models import Subscriber
+from newsletter.web.api.auth import require
+from newsletter.web.api.problems import Refused
+from newsletter.web.api.schemas import (
+    NewSubscriber,
+    SubscriberChange,
+    SubscriberOut,
+    SubscriberPage,
+    TagCount,
+)
+from newsletter.web.site import Site, current_site, database
+
+router = APIRouter(tags=["subscribers"])
+READ = require(Scope.SUBSCRIBERS_READ)
+WRITE = require(Scope.SUBSCRIBERS_WRITE)
+SITE = Depends(current_site)
+DATABASE = Depends(database)
+MAX_PAGE = 500
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
+@router.get("/subscribers", response_model=SubscriberPage, summary="List subscribers")
+def list_subscribers(
+    status: Annotated[
+        str | None, Query(pattern="^(pending|active|unsubscribed|bounced|complained)$")
+    ] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    locale: Annotated[str | None, Query(max_length=35)] = None,
+    created_since: datetime | None = None,
+    search: Annotated[str, Query(max_length=320, description="Part of the address or name.")] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    caller: KeyHolder = READ,
+    db: Session = DATABASE,
+) -> SubscriberPage:
+    """Subscribers in the order they were added, filtered, `limit` at a time."""  # fmt: skip
+    found = registry.search(
+        db, search, status=status, tag=tag, locale=locale, created_since=created_since,
+        after_id=_after(cursor), limit=limit + 1,
+    )  # fmt: skip
+    page = found[:limit]
+    last = page[-1].id if page and len(found) > limit else None
+    return SubscriberPage(
+        items=[SubscriberOut.of(s, registry.tags_of(db, s)) for s in page],
+        next_cursor=_cursor(last) if last is not None else None,
+    )
+
+
+@router.post(
+    "/subscribers", response_model=SubscriberOut, status_code=201, summary="Add a subscriber"
+)
+def add_subscriber(
+    new: NewSubscriber, caller: KeyHolder = WRITE, site: Site = SITE, db: Session = DATABASE
+) -> SubscriberOut:
+    """Add a subscriber: active at once, or with `double_opt_in` pending until they click the
+    link of the confirmation email sent now (the subscribe form's email and limits)."""  # fmt: skip
+    config = site.project.config
+    profile = registry.make_profile(
+        new.email, new.name, new.locale, new.timezone, new.tags,
+        config.locales, config.default_locale, config.timezone,
+    )  # fmt: skip
+    if registry.find(db, profile.address) is not None:
+        raise Refused(
+            409, f"{profile.address} is already a subscriber", "PATCH it, or GET it first"
+        )
+    if registry.is_suppressed(db, profile.key):
+        raise Refused(
+            409,
+            f"{profile.address} is on the suppression list and cannot be added again",
+            "the address unsubscribed, bounced or asked to be forgotten",
+        )
+    source = f"api:{caller.prefix}"
+    if new.double_opt_in:
+        if not request_confirmation(site.mailer, db, profile, method="api", source=source):
+            raise Refused(503, "the confirmation email could not be sent", "try again later")
+        subscriber = _found(db, profile.address)
+    else:
+        subscriber = registry.add(
+            db, profile, status="active", method="api", source=source, now=site.clock()
+        )
+    if new.attributes:
+        registry.update_details(
+            db, subscriber, name=None, attributes=new.attributes, method="api", source=source,
+            now=site.clock(),
+        )  # fmt: skip
+    db.commit()
+    return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
+
+
+@router.get("/subscribers/{ref}", response_model=SubscriberOut, summary="Get a subscriber")
+def get_subscriber(ref: str, caller: KeyHolder = READ, db: Session = DATABASE) -> SubscriberOut:
+    """One subscriber, by id or address."""
+    subscriber = _found(db, ref)
+    return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
+
+
+@router.patch("/subscribers/{ref}", response_model=SubscriberOut, summary="Change a subscriber")
+def change_subscriber(
+    ref: str,
+    change: SubscriberChange,
+    caller: KeyHolder = WRITE,
+    site: Site = SITE,
+    db: Session = DATABASE,
+) -> SubscriberOut:
+    """Change the fields given: name, locale, time zone, tags (all of them), attributes (all)."""
+    subscriber = _found(db, ref)
+    config, source, now = site.project.config, f"api:{caller.prefix}", site.clock()
+    wanted = registry.make_profile(
+        subscriber.email, subscriber.name, change.locale or subscriber.locale,
+        change.timezone or subscriber.timezone,
+        change.tags if change.tags is not None else registry.tags_of(db, subscriber),
+        config.locales, config.default_locale, config.timezone,
+    )  # fmt: skip
+    registry.update_preferences(
+        db, subscriber, locale=wanted.locale, timezone=wanted.timezone, tags=wanted.tags,
+        source=source, now=now, method="api",
+    )  # fmt: skip
+    registry.update_details(
+        db, subscriber, name=change.name, attributes=change.attributes, method="api",
+        source=source, now=now,
+    )  # fmt: skip
+    db.commit()
+    return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
+
+
+@router.post("/subscribers/{ref}/unsubscribe", response_model=SubscriberOut, summary="Unsubscribe")
+def unsubscribe_subscriber(
+    ref: str, caller: KeyHolder = WRITE, site: Site = SITE, db: Session = DATABASE
+) -> SubscriberOut:
+    """Stop all mail to the subscriber and put the address on the suppression list."""
+    subscriber = _found(db, ref)
+    registry.unsubscribe(
+        db, subscriber, method="api", source=f"api:{caller.prefix}", now=site.clock()
+    )
+    db.commit()
+    return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
+
+
+@router.delete("/subscribers/{ref}", status_code=204, summary="Forget a subscriber (GDPR)")
+def forget_subscriber(
+    ref: str, caller: KeyHolder = WRITE, site: Site = SITE, db: Session = DATABASE
+) -> None:
+    """Delete everything about the person; only a hash of the address stays on the suppression
+    list, so they are never mailed again. Their clicks stay as counts only."""
+    forget_person(db, _found(db, ref), site.clock())
+    db.commit()
+
+
+@router.get("/tags", response_model=list[TagCount], summary="List tags")
+def list_tags(caller: KeyHolder = READ, db: Session = DATABASE) -> list[TagCount]:
+    """Every tag with how many subscribers have it, by name."""
+    return [TagCount(name=name, subscribers=count) for name, count in registry.tag_counts(db)]
+
+
+def _found(db: Session, ref: str) -> Subscriber:
+    """The subscriber `ref` names (an id or an address); 404 when there is none."""
+    subscriber = (
+        db.get(Subscriber, int(ref)) if ref.isdigit() and len(ref) < 12 else registry.find(db, ref)
+    )
+    if subscriber is None:
+        raise Refused(
+            404, f"no subscriber {ref!r}", "GET /api/v1/subscribers?search=... to find one"
+        )
+    return subscriber
+
+
+def _cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int | None:
+    """The id a cursor continues after; 400 for a cursor this API did not give."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        text = ""
+    kind, _, number = text.partition(":")
+    if kind != "id" or not number.isdigit() or len(number) > 12:
+        raise Refused(400, "cursor: not one this API gave", "pass next_cursor as it came")
+    return int(number)

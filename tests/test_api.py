@@ -1,0 +1,201 @@
+"""The JSON API: every route with a real key, without one, with a key lacking its scope, and with
+bad input; an external signup with double opt-in through to the confirmation link."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from newsletter.config import Project
+from newsletter.db import create_db_engine, database_url
+from newsletter.subscribers import registry
+from newsletter.web.app import create_app
+
+from .conftest import SmtpServer
+from .test_delivery import add_reader, make_project, newsletter
+
+API = "/api/v1"
+# What each route needs, and a request with a bad input it must refuse (path, body).
+SCOPES = {
+    ("GET", "/subscribers"): "subscribers:read",
+    ("POST", "/subscribers"): "subscribers:write",
+    ("GET", "/subscribers/{ref}"): "subscribers:read",
+    ("PATCH", "/subscribers/{ref}"): "subscribers:write",
+    ("POST", "/subscribers/{ref}/unsubscribe"): "subscribers:write",
+    ("DELETE", "/subscribers/{ref}"): "subscribers:write",
+    ("GET", "/tags"): "subscribers:read",
+}
+BAD = {
+    ("GET", "/subscribers"): ("/subscribers?limit=0", None, 422),
+    ("POST", "/subscribers"): ("/subscribers", {"email": "not an address"}, 422),
+    ("GET", "/subscribers/{ref}"): ("/subscribers/nobody@example.org", None, 404),
+    ("PATCH", "/subscribers/{ref}"): ("/subscribers/ana@example.org", {"locale": "xx"}, 422),
+    ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/999999/unsubscribe", None, 404),
+    ("DELETE", "/subscribers/{ref}"): ("/subscribers/nobody@example.org", None, 404),
+    ("GET", "/tags"): ("/tags?x=1", None, 200),  # Takes no input: an unknown one is ignored.
+}
+GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
+    ("GET", "/subscribers"): ("/subscribers?status=active&limit=1", None, 200),
+    ("POST", "/subscribers"): ("/subscribers", {"email": "new@example.org", "tags": ["ai"]}, 201),
+    ("GET", "/subscribers/{ref}"): ("/subscribers/ana@example.org", None, 200),
+    ("PATCH", "/subscribers/{ref}"): ("/subscribers/ana@example.org", {"name": "Ana L."}, 200),
+    ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/bob@example.org/unsubscribe", None, 200),
+    ("DELETE", "/subscribers/{ref}"): ("/subscribers/cy@example.org", None, 204),
+    ("GET", "/tags"): ("/tags", None, 200),
+}  # fmt: skip
+
+
+def api_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path under /api/v1) of every API route that needs a key."""
+    from .test_routes import routes_of
+
+    found = {
+        (m, path.removeprefix(API)) for m, path in routes_of(app.routes) if path.startswith(API)
+    }
+    return found - {("GET", "/openapi.json"), ("GET", "/docs")}
+
+
+def key(project: Project, *scopes: str) -> str:
+    """A real key, made by `newsletter api-key create` as an operator would."""
+    args = [arg for scope in scopes for arg in ("--scope", scope)]
+    code, output = newsletter(project, "api-key", "create", "test program", *args)
+    assert code == 0, output
+    found = re.search(r"^nl_[0-9a-f]{8}_\S{32}$", output, re.MULTILINE)
+    assert found, output
+    return found.group(0)
+
+
+@pytest.fixture
+def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
+    return make_project(
+        tmp_path, f"{smtp_server.url}?connections=1",
+        readers=[("ana@example.org", "Ana", "en"), ("bob@example.org", "Bob", "de"), ("cy@example.org", "Cy", "en")],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def client(project: Project) -> Iterator[TestClient]:
+    with TestClient(create_app(project)) as made:
+        yield made
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_table_above_lists_every_api_route(client: TestClient) -> None:
+    assert api_routes(client.app) == set(SCOPES) == set(BAD) == set(GOOD)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(SCOPES))
+def test_each_route_without_a_key_with_the_wrong_scope_with_bad_input_and_right(
+    client: TestClient, project: Project, method: str, path: str
+) -> None:
+    url, body, status = GOOD[(method, path)]
+    for headers in ({}, bearer("nl_00000000_" + "x" * 32), {"Authorization": "Basic YTpi"}):
+        answer = client.request(method, API + url, json=body, headers=headers)
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"] == "Bearer"
+    needed = SCOPES[(method, path)]
+    other = next(scope for scope in ("sends:read", "schedules:write") if scope != needed)
+    answer = client.request(method, API + url, json=body, headers=bearer(key(project, other)))
+    assert answer.status_code == 403 and needed in answer.json()["title"], answer.text
+    right = key(project, needed)
+    bad_url, bad_body, bad_status = BAD[(method, path)]
+    answer = client.request(method, API + bad_url, json=bad_body, headers=bearer(right))
+    assert answer.status_code == bad_status, answer.text
+    if bad_status >= 400:
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "Traceback" not in answer.text and answer.json()["title"]
+    answer = client.request(method, API + url, json=body, headers=bearer(right))
+    assert answer.status_code == status, answer.text
+
+
+def test_a_page_follows_its_cursor_and_filters_without_counting_the_table(
+    client: TestClient, project: Project
+) -> None:
+    for number in range(7):
+        add_reader(project, f"reader{number}@example.org", "", "de")
+    token = bearer(key(project, "subscribers:read"))
+    seen: list[str] = []
+    url = f"{API}/subscribers?locale=de&limit=3"
+    while url:
+        page = client.get(url, headers=token).json()
+        seen += [item["email"] for item in page["items"]]
+        url = (
+            f"{API}/subscribers?locale=de&limit=3&cursor={page['next_cursor']}"
+            if page["next_cursor"]
+            else ""
+        )
+    assert seen == ["bob@example.org", *(f"reader{n}@example.org" for n in range(7))]
+    forged = client.get(f"{API}/subscribers?cursor=aWQ6eA", headers=token)
+    assert forged.status_code == 400 and forged.json()["title"].startswith("cursor")
+
+
+def test_a_revoked_key_is_refused(client: TestClient, project: Project) -> None:
+    token = key(project, "subscribers:read")
+    assert client.get(f"{API}/tags", headers=bearer(token)).status_code == 200
+    code, output = newsletter(project, "api-key", "revoke", token[:11])
+    assert code == 0 and "revoked" in output, output
+    answer = client.get(f"{API}/tags", headers=bearer(token))
+    assert answer.status_code == 401
+    listed = newsletter(project, "api-key", "list")[1]
+    assert token[:11] in listed and token not in listed  # Only the prefix is ever shown again.
+
+
+def test_an_oversized_body_gets_413_before_it_is_read(client: TestClient, project: Project) -> None:
+    token = bearer(key(project, "subscribers:write"))
+    big = b'{"email": "' + b"a" * (5 * 1024 * 1024) + b'@example.org"}'
+    answer = client.post(
+        f"{API}/subscribers", content=big, headers={**token, "Content-Type": "application/json"}
+    )
+    assert (
+        answer.status_code == 413 and answer.headers["content-type"] == "application/problem+json"
+    )
+
+
+def test_an_external_signup_with_double_opt_in_sends_the_confirmation_and_the_link_confirms(
+    client: TestClient, project: Project, smtp_server: SmtpServer
+) -> None:
+    token = bearer(key(project, "subscribers:write"))
+    answer = client.post(
+        f"{API}/subscribers",
+        json={"email": "Dora@Example.org", "locale": "de", "double_opt_in": True, "attributes": {"company": "ACME"}},
+        headers=token,
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "pending" and answer.json()["attributes"] == {
+        "company": "ACME"
+    }
+    [received] = smtp_server.received
+    assert received.recipients == ["Dora@example.org"]
+    text = received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"https://news\.example\.org(/confirm/\S+)", text)
+    assert link, text
+    page = client.get(link.group(1))
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, page.text
+    assert client.post(link.group(1), data={"csrf": csrf.group(1)}).status_code == 200
+    with Session(create_db_engine(database_url(project))) as session:
+        dora = registry.find(session, "dora@example.org")
+        assert dora is not None and dora.status == "active" and dora.consent_method == "api"
+    again = client.post(f"{API}/subscribers", json={"email": "dora@example.org"}, headers=token)
+    assert again.status_code == 409, again.text
+
+
+def test_the_openapi_document_and_its_page_are_served(client: TestClient) -> None:
+    document = client.get(f"{API}/openapi.json").json()
+    assert set(document["paths"]) == {API + path for _, path in SCOPES}
+    page = client.get(f"{API}/docs")
+    assert (
+        page.status_code == 200
+        and "<script" not in page.text
+        and "/api/v1/subscribers" in page.text
+    )
