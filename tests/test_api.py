@@ -25,6 +25,7 @@ API = "/api/v1"
 SCOPES = {
     ("GET", "/subscribers"): "subscribers:read",
     ("POST", "/subscribers"): "subscribers:write",
+    ("POST", "/subscribers/import"): "subscribers:write",
     ("GET", "/subscribers/{ref}"): "subscribers:read",
     ("PATCH", "/subscribers/{ref}"): "subscribers:write",
     ("POST", "/subscribers/{ref}/unsubscribe"): "subscribers:write",
@@ -34,6 +35,7 @@ SCOPES = {
 BAD = {
     ("GET", "/subscribers"): ("/subscribers?limit=0", None, 422),
     ("POST", "/subscribers"): ("/subscribers", {"email": "not an address"}, 422),
+    ("POST", "/subscribers/import"): ("/subscribers/import", {"subscribers": []}, 422),
     ("GET", "/subscribers/{ref}"): ("/subscribers/nobody@example.org", None, 404),
     ("PATCH", "/subscribers/{ref}"): ("/subscribers/ana@example.org", {"locale": "xx"}, 422),
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/999999/unsubscribe", None, 404),
@@ -43,6 +45,7 @@ BAD = {
 GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("GET", "/subscribers"): ("/subscribers?status=active&limit=1", None, 200),
     ("POST", "/subscribers"): ("/subscribers", {"email": "new@example.org", "tags": ["ai"]}, 201),
+    ("POST", "/subscribers/import"): ("/subscribers/import", {"subscribers": [{"email": "x@example.org"}]}, 200),
     ("GET", "/subscribers/{ref}"): ("/subscribers/ana@example.org", None, 200),
     ("PATCH", "/subscribers/{ref}"): ("/subscribers/ana@example.org", {"name": "Ana L."}, 200),
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/bob@example.org/unsubscribe", None, 200),
@@ -199,3 +202,29 @@ def test_the_openapi_document_and_its_page_are_served(client: TestClient) -> Non
         and "<script" not in page.text
         and "/api/v1/subscribers" in page.text
     )
+
+
+def test_a_bulk_import_merges_skips_and_reports_each_item_like_a_csv_import(
+    client: TestClient, project: Project
+) -> None:
+    token = bearer(key(project, "subscribers:write", "subscribers:read"))
+    items = [
+        {"email": "Eve@Example.org", "name": "Eve", "locale": "de", "tags": ["ai"],
+         "attributes": {"company": "ACME", "seats": 12}},
+        {"email": "eve@example.org", "tags": ["research"]},  # The same address: merged.
+        {"email": "not an address"},
+        {"email": "ana@example.org", "name": "Someone else"},  # Exists: merged, status kept.
+    ]  # fmt: skip
+    answer = client.post(
+        f"{API}/subscribers/import", json={"subscribers": items, "tags": ["api"]}, headers=token
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["items"], result["created"], result["duplicates"]) == (4, 1, 1)
+    assert [item["item"] for item in result["invalid"]] == [2]
+    eve = client.get(f"{API}/subscribers/eve@example.org", headers=token).json()
+    assert eve["tags"] == ["ai", "api", "research"] and eve["locale"] == "de"
+    assert eve["attributes"] == {"company": "ACME", "seats": "12"}  # Text, as from CSV.
+    too_many = {"subscribers": [{"email": f"r{n}@example.org"} for n in range(10_001)]}
+    answer = client.post(f"{API}/subscribers/import", json=too_many, headers=token)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "subscribers"

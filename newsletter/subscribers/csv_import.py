@@ -119,6 +119,53 @@ def import_csv(
 ) -> ImportReport:
     """Import the subscribers of a CSV file in one transaction; the report counts every row."""
     started = time.perf_counter()
+    settings = _settings(readable(path.name), locales, default_locale, default_timezone, tags, now)
+    chosen = detect_encoding(path, encoding)
+    try:
+        with path.open(encoding=chosen, newline="") as stream:
+            reader, header = open_reader(stream, path, delimiter)
+            columns = map_columns(header, mapping, path)
+            report = _import(
+                engine, columns, numbered_rows(reader, path), settings, batch_size, progress
+            )
+    except UnicodeDecodeError as error:
+        raise undecodable(path, chosen, explicit=encoding is not None) from error
+    report.seconds = time.perf_counter() - started
+    counts = (report.rows, report.created, report.updated, len(report.invalid), report.seconds)
+    log.info("imported %s: %d rows, %d created, %d updated, %d invalid in %.1f s", path, *counts)
+    return report
+
+
+def import_rows(
+    engine: Engine,
+    header: list[str],
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    source: str,
+    locales: Sequence[str],
+    default_locale: str,
+    default_timezone: str,
+    tags: Sequence[str] = (),
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import rows given as a header and (number, cells) pairs, as a CSV file's would be (the
+    API's bulk import); `source` names them in consent records (`source:number`)."""
+    started = time.perf_counter()
+    settings = _settings(source, locales, default_locale, default_timezone, tags, now)
+    columns = map_columns(header, None, Path(source))
+    report = _import(engine, columns, rows, settings, 5000, None)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _settings(
+    source: str,
+    locales: Sequence[str],
+    default_locale: str,
+    default_timezone: str,
+    tags: Sequence[str],
+    now: datetime | None,
+) -> _Settings:
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -126,25 +173,23 @@ def import_csv(
     for tag in extra_tags:
         if problem := forbidden_character(tag):
             raise NewsletterError(f"--tag {tag!r} {problem}", hint="give the tag without it")
-    settings = _Settings(
-        readable(path.name), list(locales), default_locale, default_timezone, extra_tags, now
-    )
-    chosen = detect_encoding(path, encoding)
-    try:
-        with path.open(encoding=chosen, newline="") as stream:
-            reader, header = open_reader(stream, path, delimiter)
-            columns = map_columns(header, mapping, path)
-            checker = Checker(columns, settings.locales, settings.tags)
-            with engine.begin() as connection:
-                lock_for_writing(connection)
-                rows = (checker.check(line, row) for line, row in numbered_rows(reader, path))
-                report = _Import(connection, columns, settings).run(rows, batch_size, progress)
-    except UnicodeDecodeError as error:
-        raise undecodable(path, chosen, explicit=encoding is not None) from error
-    report.seconds = time.perf_counter() - started
-    counts = (report.rows, report.created, report.updated, len(report.invalid), report.seconds)
-    log.info("imported %s: %d rows, %d created, %d updated, %d invalid in %.1f s", path, *counts)
-    return report
+    return _Settings(source, list(locales), default_locale, default_timezone, extra_tags, now)
+
+
+def _import(
+    engine: Engine,
+    columns: Columns,
+    rows: Iterable[tuple[int, list[str]]],
+    settings: _Settings,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> ImportReport:
+    """Check and import numbered rows in one transaction."""
+    checker = Checker(columns, settings.locales, settings.tags)
+    with engine.begin() as connection:
+        lock_for_writing(connection)
+        checked = (checker.check(line, row) for line, row in rows)
+        return _Import(connection, columns, settings).run(checked, batch_size, progress)
 
 
 # -- Rows -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     GET    /subscribers                    subscribers:read    a page of subscribers (cursor)
     POST   /subscribers                    subscribers:write   add one (double_opt_in: pending,
                                                                the confirmation email sent)
+    POST   /subscribers/import             subscribers:write   up to 10,000, as a CSV import
     GET    /subscribers/{ref}              subscribers:read    one, by id or address
     PATCH  /subscribers/{ref}              subscribers:write   name, locale, zone, tags, attributes
     POST   /subscribers/{ref}/unsubscribe  subscribers:write

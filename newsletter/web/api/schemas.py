@@ -89,3 +89,50 @@ class TagCount(BaseModel):
 
     name: str
     subscribers: int
+
+
+MAX_IMPORT = 10_000
+
+
+class ImportedSubscriber(BaseModel):
+    """One subscriber of a bulk import; attribute values are stored as text, as from CSV."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    name: str = Field("", max_length=200)
+    locale: str = Field("", max_length=35)
+    timezone: str = Field("", max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    attributes: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, max_length=MAX_ATTRIBUTES
+    )
+
+
+class BulkImport(BaseModel):
+    """Up to 10,000 subscribers, imported as `subscribers import` imports a CSV file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscribers: list[ImportedSubscriber] = Field(min_length=1, max_length=MAX_IMPORT)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    """Given to every imported subscriber."""
+
+
+class SkippedItem(BaseModel):
+    """An item that was not imported: its position in `subscribers` (from 0), and why."""
+
+    item: int
+    reason: str
+
+
+class ImportResult(BaseModel):
+    """What an import did: each item is counted once, or listed in `invalid`."""
+
+    items: int
+    created: int
+    updated: int
+    unchanged: int
+    duplicates: int
+    suppressed: int
+    invalid: list[SkippedItem]
