@@ -7,17 +7,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from newsletter.cli.context import console, database, project_of, reports_errors
-from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from sqlalchemy import Engine
-
-    from newsletter.config import Project
-    from newsletter.schedule.specs import Schedule
     from newsletter.schedule.store import Planned
+    from newsletter.schedules import Change
 
 TZ = typer.Option(
     None,
@@ -70,30 +63,15 @@ def add(
 
     Example: newsletter schedule add 2024-03-10-ai-revolution-accelerates --at "2026-12-01 08:00" --tz Asia/Shanghai
     """
-    from newsletter.deliver.audience import find_mailing
-    from newsletter.schedule import specs
-    from newsletter.sends import check_not_draft, load_issue
+    from newsletter.db import utcnow
+    from newsletter.schedules import schedule_once
 
     project = project_of(ctx)
-    project.require_settings("a schedule")
-    _check_audience(project, tag, to)
-    loaded = load_issue(project, issue)
-    check_not_draft(loaded)
-    engine = database(ctx)
-    if find_mailing(engine, loaded.slug) is not None:
-        raise NewsletterError(
-            f"issue {loaded.slug} has been sent already",
-            hint=f"`newsletter send {loaded.slug}` sends it to subscribers who joined since",
-        )
-    schedule = specs.once(
-        loaded.slug,
-        at,
-        project.config.timezone if tz is None else tz,
-        tag=tag,
-        to=to,
-        local_time=local_time,
-    )
-    _add(project, engine, schedule)
+    item = schedule_once(
+        project, database(ctx), issue, at, tz, tag=tag, to=to, local_time=local_time,
+        now=utcnow(),
+    )  # fmt: skip
+    _print_added(item)
 
 
 def weekly(
@@ -112,14 +90,14 @@ def weekly(
 
     Example: newsletter schedule weekly "mon 08:00" --tz Europe/Berlin
     """
-    from newsletter.schedule import specs
+    from newsletter.db import utcnow
+    from newsletter.schedules import schedule_weekly
 
     project = project_of(ctx)
-    project.require_settings("a schedule")
-    _check_audience(project, tag, to)
-    zone = project.config.timezone if tz is None else tz
-    schedule = specs.weekly(when, zone, tag=tag, to=to, local_time=local_time)
-    _add(project, database(ctx), schedule)
+    item = schedule_weekly(
+        project, database(ctx), when, tz, tag=tag, to=to, local_time=local_time, now=utcnow()
+    )
+    _print_added(item)
 
 
 def list_schedules(ctx: typer.Context) -> None:
@@ -128,19 +106,15 @@ def list_schedules(ctx: typer.Context) -> None:
     Example: newsletter schedule list
     """
     from newsletter.db import utcnow
-    from newsletter.schedule.firing import last_firings
     from newsletter.schedule.leader import leader
-    from newsletter.schedule.store import editing, planned
+    from newsletter.schedules import schedules
 
-    project = project_of(ctx)
     engine = database(ctx)
-    with editing(engine, project.config) as scheduler:
-        schedules = planned(scheduler)
-    last = last_firings(engine, [item.id for item in schedules])
+    found = schedules(project_of(ctx), engine)
     out = console()
-    if not schedules:
+    if not found:
         out.print('no schedules; add one with `newsletter schedule weekly "mon 08:00"`')
-    for item in schedules:
+    for item, fired in found:
         audience = "all subscribers"
         if item.schedule.tag:
             audience = f"subscribers tagged {item.schedule.tag}"
@@ -148,7 +122,6 @@ def list_schedules(ctx: typer.Context) -> None:
             audience = f"the segment {item.schedule.to}"
         out.print(f"{item.id}: {item.schedule.describe()}, to {audience}", markup=False)
         when = f"{_next(item)} ({_utc(item)})" if item.next_run else "paused"
-        fired = last.get(item.id)
         before = (
             f"; last: {fired.wall_time[:16]} {fired.state} {fired.issue} {fired.detail}".rstrip()
             if fired
@@ -167,9 +140,9 @@ def cancel(
 
     Example: newsletter schedule cancel weekly-mon-0800
     """
-    from newsletter.schedule.store import remove
+    from newsletter.schedules import Change
 
-    removed = _edit(ctx, remove, schedule_id)
+    removed = _edit(ctx, Change.CANCEL, schedule_id)
     console().print(f"cancelled {removed.id}: {removed.schedule.describe()}", markup=False)
 
 
@@ -181,9 +154,9 @@ def pause(
 
     Example: newsletter schedule pause weekly-mon-0800
     """
-    from newsletter.schedule.store import pause as pause_job
+    from newsletter.schedules import Change
 
-    paused = _edit(ctx, pause_job, schedule_id)
+    paused = _edit(ctx, Change.PAUSE, schedule_id)
     console().print(f"paused {paused.id}", markup=False)
 
 
@@ -195,37 +168,27 @@ def resume(
 
     Example: newsletter schedule resume weekly-mon-0800
     """
-    from newsletter.schedule.store import resume as resume_job
+    from newsletter.schedules import Change
 
-    resumed = _edit(ctx, resume_job, schedule_id)
+    resumed = _edit(ctx, Change.RESUME, schedule_id)
     console().print(f"resumed {resumed.id}: next {_next(resumed)}", markup=False)
 
 
 # -- Steps --------------------------------------------------------------------------------------
 
 
-def _add(project: Project, engine: Engine, schedule: Schedule) -> None:
-    from newsletter.db import utcnow
-    from newsletter.schedule.store import add as add_job
-    from newsletter.schedule.store import editing
-
-    with editing(engine, project.config) as scheduler:
-        item = add_job(scheduler, schedule, utcnow())
+def _print_added(item: Planned) -> None:
     out = console()
-    out.print(f"scheduled {item.id}: {schedule.describe()}", markup=False)
+    out.print(f"scheduled {item.id}: {item.schedule.describe()}", markup=False)
     out.print(f"next: {_next(item)} ({_utc(item)})", markup=False)
-    if schedule.local_time:
+    if item.schedule.local_time:
         out.print("readers get it at that time in their own time zone", markup=False)
 
 
-def _edit(
-    ctx: typer.Context, change: Callable[[BackgroundScheduler, str], Planned], schedule_id: str
-) -> Planned:
-    from newsletter.schedule.store import editing
+def _edit(ctx: typer.Context, change: Change, schedule_id: str) -> Planned:
+    from newsletter.schedules import change_schedule
 
-    project = project_of(ctx)
-    with editing(database(ctx), project.config) as scheduler:
-        return change(scheduler, schedule_id)
+    return change_schedule(project_of(ctx), database(ctx), change, schedule_id)
 
 
 def _next(item: Planned) -> str:
@@ -243,16 +206,3 @@ def _utc(item: Planned) -> str:
     from datetime import UTC
 
     return f"{item.next_run.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if item.next_run else ""
-
-
-def _check_audience(project: Project, tag: str, to: str) -> None:
-    """NewsletterError for --tag with --to, or a segment that does not read: found now, not
-    when the schedule fires."""
-    from newsletter.audience.targets import target_of
-
-    if tag and to:
-        raise NewsletterError(
-            "choose one of --to and --tag", hint="--tag NAME is --to 'topic = \"NAME\"'"
-        )
-    if to:
-        target_of(to, project.config)
