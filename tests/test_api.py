@@ -31,6 +31,11 @@ SCOPES = {
     ("POST", "/subscribers/{ref}/unsubscribe"): "subscribers:write",
     ("DELETE", "/subscribers/{ref}"): "subscribers:write",
     ("GET", "/tags"): "subscribers:read",
+    ("GET", "/schedules"): "sends:read",
+    ("POST", "/schedules"): "schedules:write",
+    ("POST", "/schedules/{schedule_id}/pause"): "schedules:write",
+    ("POST", "/schedules/{schedule_id}/resume"): "schedules:write",
+    ("DELETE", "/schedules/{schedule_id}"): "schedules:write",
 }
 BAD = {
     ("GET", "/subscribers"): ("/subscribers?limit=0", None, 422),
@@ -41,6 +46,11 @@ BAD = {
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/999999/unsubscribe", None, 404),
     ("DELETE", "/subscribers/{ref}"): ("/subscribers/nobody@example.org", None, 404),
     ("GET", "/tags"): ("/tags?x=1", None, 200),  # Takes no input: an unknown one is ignored.
+    ("GET", "/schedules"): ("/schedules?x=1", None, 200),  # Likewise.
+    ("POST", "/schedules"): ("/schedules", {"weekly": "someday 25:00"}, 400),
+    ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/nope/pause", None, 404),
+    ("POST", "/schedules/{schedule_id}/resume"): ("/schedules/nope/resume", None, 404),
+    ("DELETE", "/schedules/{schedule_id}"): ("/schedules/nope", None, 404),
 }
 GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("GET", "/subscribers"): ("/subscribers?status=active&limit=1", None, 200),
@@ -51,6 +61,11 @@ GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/bob@example.org/unsubscribe", None, 200),
     ("DELETE", "/subscribers/{ref}"): ("/subscribers/cy@example.org", None, 204),
     ("GET", "/tags"): ("/tags", None, 200),
+    ("GET", "/schedules"): ("/schedules", None, 200),
+    ("POST", "/schedules"): ("/schedules", {"weekly": "tue 09:00", "timezone": "Europe/Berlin"}, 201),
+    ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/weekly-mon-0800/pause", None, 200),
+    ("POST", "/schedules/{schedule_id}/resume"): ("/schedules/weekly-mon-0800/resume", None, 200),
+    ("DELETE", "/schedules/{schedule_id}"): ("/schedules/weekly-mon-0800", None, 200),
 }  # fmt: skip
 
 
@@ -101,6 +116,8 @@ def test_each_route_without_a_key_with_the_wrong_scope_with_bad_input_and_right(
     client: TestClient, project: Project, method: str, path: str
 ) -> None:
     url, body, status = GOOD[(method, path)]
+    if "{schedule_id}" in path:
+        assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
     for headers in ({}, bearer("nl_00000000_" + "x" * 32), {"Authorization": "Basic YTpi"}):
         answer = client.request(method, API + url, json=body, headers=headers)
         assert answer.status_code == 401, answer.text
@@ -228,3 +245,46 @@ def test_a_bulk_import_merges_skips_and_reports_each_item_like_a_csv_import(
     too_many = {"subscribers": [{"email": f"r{n}@example.org"} for n in range(10_001)]}
     answer = client.post(f"{API}/subscribers/import", json=too_many, headers=token)
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "subscribers"
+
+
+def test_schedules_are_added_paused_resumed_and_cancelled_as_the_cli_does_them(
+    client: TestClient, project: Project
+) -> None:
+    token = bearer(key(project, "schedules:write", "sends:read"))
+    added = client.post(
+        f"{API}/schedules",
+        json={"issue": "2024-03-10-ai-revolution-accelerates", "at": "2099-01-05 08:00", "to": "locale = \"de\""},
+        headers=token,
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    assert added.json()["next_run"] == "2099-01-05T08:00:00Z"
+    again = client.post(
+        f"{API}/schedules",
+        json={"issue": "2024-03-10-ai-revolution-accelerates", "at": "2099-01-06 08:00"},
+        headers=token,
+    )
+    assert again.status_code == 400 and "exists already" in again.json()["title"], again.text
+    assert client.delete(f"{API}/schedules/{added.json()['id']}", headers=token).status_code == 200
+    weekly = client.post(
+        f"{API}/schedules", json={"weekly": "mon,thu 07:30", "to": "ai or research"}, headers=token
+    )
+    assert weekly.status_code == 201, weekly.text
+    made = weekly.json()
+    assert (made["kind"], made["to"], made["paused"]) == ("weekly", "ai or research", False)
+    listed = newsletter(project, "schedule", "list")[1]
+    assert made["id"] in listed  # The CLI sees the schedule the API made.
+    paused = client.post(f"{API}/schedules/{made['id']}/pause", headers=token).json()
+    assert paused["paused"] is True and paused["next_run"] is None
+    assert (
+        client.post(f"{API}/schedules/{made['id']}/resume", headers=token).json()["paused"] is False
+    )
+    both = client.post(
+        f"{API}/schedules", json={"weekly": "tue 08:00", "at": "2099-01-01 08:00"}, headers=token
+    )
+    assert both.status_code == 422
+    bad_segment = client.post(
+        f"{API}/schedules", json={"weekly": "wed 08:00", "to": "plan = pro"}, headers=token
+    )
+    assert bad_segment.status_code == 400 and "segment" in bad_segment.json()["title"]
+    assert client.delete(f"{API}/schedules/{made['id']}", headers=token).status_code == 200
+    assert client.get(f"{API}/schedules", headers=token).json() == []

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from newsletter.config import Config
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NotFoundError
 from newsletter.schedule.models import JOBS
 from newsletter.schedule.specs import Schedule, trigger_of
 
@@ -215,7 +215,7 @@ def find(scheduler: BackgroundScheduler, job_id: str) -> Planned:
     job = scheduler.get_job(job_id)
     if job is None:
         ids = ", ".join(p.id for p in planned(scheduler)) or "none"
-        raise NewsletterError(
+        raise NotFoundError(
             f"no schedule {job_id!r}", hint=f"`newsletter schedule list` shows them (now: {ids})"
         )
     return _planned(job)

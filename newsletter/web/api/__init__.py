@@ -9,6 +9,10 @@
     POST   /subscribers/{ref}/unsubscribe  subscribers:write
     DELETE /subscribers/{ref}              subscribers:write   forget (GDPR)
     GET    /tags                           subscribers:read
+    GET    /schedules                      sends:read          with next times and last firings
+    POST   /schedules                      schedules:write     one issue at a time, or weekly
+    POST   /schedules/{id}/pause, /resume  schedules:write
+    DELETE /schedules/{id}                 schedules:write     cancel
     GET    /openapi.json, /docs            anyone: the OpenAPI document, and a page made of it
 
 Every other route needs a key (web/api/auth.py); failures are problem documents
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from newsletter.web.api import docs, subscribers
+from newsletter.web.api import docs, schedules, subscribers
 
 PREFIX = "/api/v1"
 MAX_BODY = 4 * 1024 * 1024
@@ -27,4 +31,5 @@ MAX_BODY = 4 * 1024 * 1024
 
 router = APIRouter(prefix=PREFIX)
 router.include_router(subscribers.router)
+router.include_router(schedules.router)
 router.include_router(docs.router)

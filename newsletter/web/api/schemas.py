@@ -136,3 +136,45 @@ class ImportResult(BaseModel):
     duplicates: int
     suppressed: int
     invalid: list[SkippedItem]
+
+
+class FiringOut(BaseModel):
+    """A schedule's last firing."""
+
+    wall_time: str = Field(description="The time it fired for, on the schedule's own clock.")
+    state: str = Field(description="started, queued, no-issue, missed or failed")
+    issue: str
+    detail: str
+
+
+class ScheduleOut(BaseModel):
+    """A schedule as `schedule list` shows it."""
+
+    id: str
+    kind: str = Field(description="once or weekly")
+    description: str
+    issue: str
+    at: str
+    days: str
+    time: str
+    timezone: str
+    tag: str
+    to: str
+    local_time: bool
+    paused: bool
+    next_run: datetime | None
+    last_firing: FiringOut | None
+
+
+class NewSchedule(BaseModel):
+    """A schedule to add: one issue `at` a time, or `weekly` at `when`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issue: str | None = Field(None, max_length=200, description="With `at`: the issue to send.")
+    at: str | None = Field(None, max_length=40, description='"2026-12-01 08:00"')
+    weekly: str | None = Field(None, max_length=60, description='"mon 08:00", "mon,thu 07:30"')
+    timezone: str | None = Field(None, max_length=64, description="Default: the newsletter's.")
+    tag: str = Field("", max_length=100)
+    to: str = Field("", max_length=2000, description="A segment (docs/audience.md).")
+    local_time: bool = False
