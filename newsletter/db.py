@@ -57,7 +57,7 @@ TABLES = frozenset(
         "subscriber", "tag", "subscriber_tag", "consent_event", "suppression", "mailing",
         "mailing_edition", "delivery", "apscheduler_jobs", "schedule_firing", "service_lease",
         "inbound_message", "inbound_event", "tracked_link", "link_click", "edition_open",
-        "sequence_step", "sequence_member", "sequence_delivery", "api_key",
+        "sequence_step", "sequence_member", "sequence_delivery", "api_key", "api_request",
     }
 )  # fmt: skip
 BUSY_TIMEOUT_MS = 10_000

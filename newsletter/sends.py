@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # Imported where used: the CLI imports this module to list it
     from newsletter.deliver.compose import Content
     from newsletter.deliver.models import Mailing, MailingEdition
     from newsletter.deliver.sending import Progress
+    from newsletter.deliver.smtp import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,30 @@ def fallback_locale(project: Project, issue: Issue) -> str:
     """The edition for subscribers whose language has no offered edition of the issue."""
     offered = offered_locales(issue, project.config)
     return choose_fallback(issue, offered, project.config.default_locale)
+
+
+def test_send(
+    project: Project, issue: Issue, addresses: Sequence[str], locales: Sequence[str] = ()
+) -> list[tuple[str, str, Outcome]]:
+    """The issue's editions (or those readers of `locales` get) to each address, `[TEST]` in
+    the subject and sample reader values in the body: (address, edition, outcome) of each.
+    NewsletterError for an address that is not one. Drafts may be test-sent."""
+    from newsletter.deliver.sending import send_test
+    from newsletter.deliver.transports import open_transport
+    from newsletter.subscribers.addresses import InvalidAddress, normalize_address
+
+    checked = []
+    for address in addresses:
+        try:
+            checked.append(normalize_address(address)[0])
+        except InvalidAddress as error:
+            raise NewsletterError(f"--test {address!r}: {error}") from None
+    made = editions(project, issue, locales)
+    transport = open_transport(project.config.transport_url, project.secrets, project.root)
+    try:
+        return send_test(project.config, project.secrets, transport, made, checked)
+    finally:
+        transport.close()
 
 
 DRAFT_RULE = "only --test and --dry-run send a draft"

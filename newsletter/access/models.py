@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Column, ForeignKey, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from newsletter.db import UTCDateTime, utcnow
@@ -30,3 +31,21 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiRequest(SQLModel, table=True):
+    """A request sent with an Idempotency-Key, and the answer it got: a retry gets the same
+    answer, and never starts a second send."""
+
+    __tablename__ = "api_request"
+
+    api_key_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="CASCADE"), primary_key=True)
+    )
+    idempotency_key: str = Field(max_length=200, primary_key=True)
+    digest: str = Field(max_length=64)
+    """SHA-256 of the method, path and body: the same key for another request is refused."""
+    status: int = 0
+    """The answer's status; 0 while the first request is still being carried out."""
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

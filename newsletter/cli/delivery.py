@@ -189,24 +189,11 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
-    from newsletter.deliver.sending import send_test
-    from newsletter.deliver.transports import open_transport
-    from newsletter.subscribers.addresses import InvalidAddress, normalize_address
+    from newsletter.sends import test_send
 
-    checked = []
-    for address in addresses:
-        try:
-            checked.append(normalize_address(address)[0])
-        except InvalidAddress as error:
-            raise NewsletterError(f"--test {address!r}: {error}") from None
     chosen = readers_editions(project, issue, locales)
-    editions = render_editions(project, issue, locales)
     _print_offers(project, issue, set(chosen) or None)
-    transport = open_transport(project.config.transport_url, project.secrets, project.root)
-    try:
-        results = send_test(project.config, project.secrets, transport, editions, checked)
-    finally:
-        transport.close()
+    results = test_send(project, issue, addresses, locales)
     out = console()
     for address, locale, outcome in results:
         mark = "sent" if outcome.state == "sent" else f"[red]{outcome.state}[/]"

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, inspect, select
 
-from newsletter.deliver.models import DELIVERY, MAILING, STEP_MAILINGS
+from newsletter.deliver.models import DELIVERY, MAILING, STEP_MAILINGS, Mailing
 from newsletter.subscribers.models import SUBSCRIBER
 
 
@@ -82,6 +82,15 @@ def mailings_with(
     )
     with engine.connect() as connection:
         return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
+
+
+def mailings_page(engine: Engine, before_id: int | None, limit: int) -> list[Mailing]:
+    """Up to `limit` mailings, newest first, older than the mailing `before_id` if given."""
+    query = select(MAILING).order_by(MAILING.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(MAILING.c.id < before_id)
+    with engine.connect() as connection:
+        return [Mailing(**row._mapping) for row in connection.execute(query)]
 
 
 def sent_issues(engine: Engine) -> dict[str, datetime]:

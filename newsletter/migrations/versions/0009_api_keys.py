@@ -1,4 +1,4 @@
-"""API keys (issue 17).
+"""API keys and the answers to requests with an Idempotency-Key (issue 17).
 
 Revision ID: 0009
 Revises: 0008
@@ -36,7 +36,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix"),
         sa.UniqueConstraint("digest"),
     )
+    op.create_table(
+        "api_request",
+        sa.Column("api_key_id", sa.Integer(), nullable=False),
+        sa.Column("idempotency_key", text(length=200), nullable=False),
+        sa.Column("digest", text(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", moment, nullable=False),
+        sa.ForeignKeyConstraint(["api_key_id"], ["api_key.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("api_key_id", "idempotency_key"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("api_request")
     op.drop_table("api_key")

@@ -9,6 +9,10 @@
     POST   /subscribers/{ref}/unsubscribe  subscribers:write
     DELETE /subscribers/{ref}              subscribers:write   forget (GDPR)
     GET    /tags                           subscribers:read
+    GET    /issues, /issues/{name}         sends:read          the content folder, with check's findings
+    GET    /sends, /sends/{issue}          sends:read          deliveries by state, failures, report
+    POST   /sends                          sends:write         start one (Idempotency-Key required)
+    POST   /sends/{issue}/test             sends:write         test-send to up to 10 addresses
     GET    /schedules                      sends:read          with next times and last firings
     POST   /schedules                      schedules:write     one issue at a time, or weekly
     POST   /schedules/{id}/pause, /resume  schedules:write
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from newsletter.web.api import docs, schedules, subscribers
+from newsletter.web.api import docs, schedules, sends, subscribers
 
 PREFIX = "/api/v1"
 MAX_BODY = 4 * 1024 * 1024
@@ -32,4 +36,5 @@ MAX_BODY = 4 * 1024 * 1024
 router = APIRouter(prefix=PREFIX)
 router.include_router(subscribers.router)
 router.include_router(schedules.router)
+router.include_router(sends.router)
 router.include_router(docs.router)

@@ -178,3 +178,92 @@ class NewSchedule(BaseModel):
     tag: str = Field("", max_length=100)
     to: str = Field("", max_length=2000, description="A segment (docs/audience.md).")
     local_time: bool = False
+
+
+class EditionOut(BaseModel):
+    """One edition of an issue."""
+
+    locale: str
+    title: str
+    stories: int
+    offered: bool = Field(description="Whether readers of its locale get it (else the original).")
+
+
+class FindingOut(BaseModel):
+    """Something `newsletter check` reports."""
+
+    severity: str = Field(description="error or warning")
+    message: str
+    file: str
+    line: int | None
+    fix: str
+
+
+class IssueOut(BaseModel):
+    """An issue of the content folder."""
+
+    slug: str
+    status: str = Field(description="draft or ready, as its front matter says")
+    date: datetime | None
+    editions: list[EditionOut]
+    sent_at: datetime | None = Field(description="When its send started; null: not sent.")
+    errors: int
+    warnings: int
+    findings: list[FindingOut] | None = Field(None, description="Only when one issue is read.")
+
+
+class SendOut(BaseModel):
+    """A send: its deliveries by state (and by locale when one send is read)."""
+
+    issue: str
+    started: datetime
+    commit: str
+    dirty: bool
+    audience: str = Field(description='The segment or tag it was limited to ("" for everyone).')
+    states: dict[str, int]
+    locales: dict[str, dict[str, int]] | None = None
+    failures: list[dict[str, Any]] | None = None
+    report: dict[str, Any] | None = Field(
+        None, description="What `newsletter report ISSUE --json` says: outcomes and clicks."
+    )
+
+
+class SendPage(BaseModel):
+    """A page of sends, newest first."""
+
+    items: list[SendOut]
+    next_cursor: str | None
+
+
+class NewSend(BaseModel):
+    """A send to start: `newsletter run` delivers it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issue: str = Field(max_length=200)
+    to: str | None = Field(None, max_length=2000, description="A segment (docs/audience.md).")
+
+
+class SendStarted(BaseModel):
+    """A send started (or the one started before, when the issue was sent already)."""
+
+    issue: str
+    added: int = Field(description="Subscribers added to its audience now.")
+
+
+class TestSend(BaseModel):
+    """A test send: each edition (or those readers of `locales` get) to each address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    addresses: list[str] = Field(min_length=1, max_length=10)
+    locales: list[str] = Field(default_factory=list, max_length=20)
+
+
+class TestOutcome(BaseModel):
+    """What became of one test message."""
+
+    address: str
+    edition: str
+    state: str
+    reply: str

@@ -61,13 +61,13 @@ def list_subscribers(
     """Subscribers in the order they were added, filtered, `limit` at a time."""  # fmt: skip
     found = registry.search(
         db, search, status=status, tag=tag, locale=locale, created_since=created_since,
-        after_id=_after(cursor), limit=limit + 1,
+        after_id=after_cursor(cursor), limit=limit + 1,
     )  # fmt: skip
     page = found[:limit]
     last = page[-1].id if page and len(found) > limit else None
     return SubscriberPage(
         items=[SubscriberOut.of(s, registry.tags_of(db, s)) for s in page],
-        next_cursor=_cursor(last) if last is not None else None,
+        next_cursor=cursor_after(last) if last is not None else None,
     )
 
 
@@ -227,11 +227,12 @@ def _cell(value: str | int | float | bool | None) -> str:
     return str(value)
 
 
-def _cursor(last_id: int) -> str:
+def cursor_after(last_id: int) -> str:
+    """The opaque cursor of the page after the row `last_id`."""
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
 
-def _after(cursor: str | None) -> int | None:
+def after_cursor(cursor: str | None) -> int | None:
     """The id a cursor continues after; 400 for a cursor this API did not give."""
     if cursor is None:
         return None
