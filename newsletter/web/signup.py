@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from newsletter.characters import visible
 from newsletter.deliver.message import send_notice
+from newsletter.deliver.models import DeliveryState
 from newsletter.errors import NewsletterError
 from newsletter.render.i18n import N_
 from newsletter.render.merge import personalize
@@ -210,6 +211,6 @@ def _send_confirmation(site: Site, subscriber: Subscriber) -> None:
         config, site.transport, to=subscriber.email, to_name=subscriber.name,
         subject=notice.subject, text=text, html=html, now=site.clock(), reply_to=config.reply_to,
     )  # fmt: skip
-    if sent.state != "sent":
+    if sent.state != DeliveryState.SENT:
         # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
         raise NewsletterError(f"the mail server did not take it: {sent.state}: {sent.reply}")
