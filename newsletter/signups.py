@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from newsletter.config import Project
 from newsletter.deliver.message import send_notice
+from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.transports import Transport
 from newsletter.errors import NewsletterError
 from newsletter.render.merge import personalize
@@ -93,6 +94,6 @@ def send_confirmation(mailer: Mailer, subscriber: Subscriber) -> None:
         config, mailer.transport, to=subscriber.email, to_name=subscriber.name,
         subject=notice.subject, text=text, html=html, now=mailer.clock(), reply_to=config.reply_to,
     )  # fmt: skip
-    if sent.state != "sent":
+    if sent.state != DeliveryState.SENT:
         # Refused (5xx) or deferred (4xx): the reader learns now, and may try again later.
         raise NewsletterError(f"the mail server did not take it: {sent.state}: {sent.reply}")

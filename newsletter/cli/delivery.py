@@ -189,6 +189,7 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
 
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
+    from newsletter.deliver.models import DeliveryState
     from newsletter.sends import test_send
 
     chosen = readers_editions(project, issue, locales)
@@ -196,11 +197,11 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
     results = test_send(project, issue, addresses, locales)
     out = console()
     for address, locale, outcome in results:
-        mark = "sent" if outcome.state == "sent" else f"[red]{outcome.state}[/]"
+        mark = "sent" if outcome.state == DeliveryState.SENT else f"[red]{outcome.state}[/]"
         readers = [given for given, got in chosen.items() if got == locale and given != locale]
         which = f"{', '.join(readers)} readers get the {locale} edition" if readers else locale
         out.print(f"{mark} [TEST] {issue.slug} ({which}) to {address}: " + escape(outcome.reply))
-    if any(outcome.state != "sent" for _, _, outcome in results):
+    if any(outcome.state != DeliveryState.SENT for _, _, outcome in results):
         raise typer.Exit(1)
 
 
@@ -400,17 +401,17 @@ def _print_outcomes(engine: Engine, mailing_id: int) -> None:
 def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     from rich.table import Table
 
-    from newsletter.deliver.models import STATES
+    from newsletter.deliver.models import DeliveryState
     from newsletter.deliver.report import counts, failures
 
     assert mailing.id is not None
     by_cell = counts(engine, mailing.id)
     locales = sorted({locale for locale, _ in by_cell})
-    table = Table("locale", *STATES, "total", title=f"send of {mailing.issue}")
+    table = Table("locale", *DeliveryState, "total", title=f"send of {mailing.issue}")
     for locale in [*locales, "all"]:
         cells = [
             sum(n for (loc, st), n in by_cell.items() if st == state and locale in (loc, "all"))
-            for state in STATES
+            for state in DeliveryState
         ]
         table.add_row(locale, *(f"{n:,}" for n in cells), f"{sum(cells):,}")
     out = console()

@@ -40,6 +40,7 @@ def status(
 
     Example: newsletter sequence status welcome
     """
+    from newsletter.deliver.models import UNFINISHED, DeliveryState
     from newsletter.sequences.status import sequence_status
 
     project = project_of(ctx)
@@ -63,9 +64,9 @@ def status(
                 step.after,
                 step.to or "everyone",
                 f"{step.reached:,}",
-                f"{step.states.get('queued', 0) + step.states.get('sending', 0):,}",
-                f"{step.states.get('sent', 0):,}",
-                f"{step.states.get('failed', 0):,}",
+                f"{sum(step.states.get(state, 0) for state in UNFINISHED):,}",
+                f"{step.states.get(DeliveryState.SENT, 0):,}",
+                f"{step.states.get(DeliveryState.FAILED, 0):,}",
             )
         out.print(table)
 

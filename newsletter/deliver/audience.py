@@ -22,7 +22,7 @@ from sqlmodel import select as select_models
 from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
-from newsletter.deliver.models import DELIVERY, Mailing, MailingEdition
+from newsletter.deliver.models import DELIVERY, DeliveryState, Mailing, MailingEdition
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -184,7 +184,7 @@ def _queue(
 ) -> int:
     """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that exist."""
     values = [
-        (mailing_id, id_, locale, "queued", 0, due, "", "", "", stamp, stamp)
+        (mailing_id, id_, locale, DeliveryState.QUEUED, 0, due, "", "", "", stamp, stamp)
         for id_, locale, due in rows
     ]
     return insert_many(connection, DELIVERY, QUEUED, values, skip_existing=True)
@@ -197,14 +197,14 @@ def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
         failed = connection.execute(
             select(DELIVERY.c.id, SUBSCRIBER.c.email_key)
             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
-            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
+            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.FAILED)
         ).all()
         ids = [id_ for id_, key in failed if allowed(key)]
         for start in range(0, len(ids), ENQUEUE_BATCH):
             connection.execute(
                 update(DELIVERY)
                 .where(DELIVERY.c.id.in_(ids[start : start + ENQUEUE_BATCH]))
-                .values(state="queued", attempts=0, not_before=now, updated_at=now)
+                .values(state=DeliveryState.QUEUED, attempts=0, not_before=now, updated_at=now)
             )
         return len(ids)
 

@@ -10,16 +10,34 @@ and a forgotten subscriber leaves only an anonymous row (subscriber_id NULL).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from newsletter.db import UTCDateTime, utcnow
 
-# queued: waiting to be claimed (after not_before); sending: claimed by a worker until
-# lease_until; sent, failed: final; skipped: the subscriber left (or was forgotten) after the
-# audience was taken.
-STATES = ("queued", "sending", "sent", "failed", "skipped")
+
+class DeliveryState(StrEnum):
+    """What became of a delivery so far. The `state` column holds the value (a plain string:
+    members equal their values, so queries and stored rows need no conversion)."""
+
+    QUEUED = "queued"
+    """Waiting to be claimed (once `not_before` has come)."""
+    SENDING = "sending"
+    """Claimed by a worker until `lease_until`."""
+    SENT = "sent"
+    """Final: the mail server (or the local transport) took the message."""
+    FAILED = "failed"
+    """Final: refused, or still deferred after the last attempt."""
+    SKIPPED = "skipped"
+    """Final: the subscriber left (or was forgotten) after the audience was taken."""
+
+
+FINAL = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED)
+"""The states a send is done with (`send --only-failed` queues failed deliveries again)."""
+UNFINISHED = (DeliveryState.QUEUED, DeliveryState.SENDING)
+"""The states of deliveries still to send."""
 STEP_MAILINGS = "sequence:"
 """The start of the name of a mailing that sends a sequence step (`sequence:NAME/STEP@VERSION`),
 not an issue: no issue slug has a colon. Such mailings are never published nor ranked as sends."""
@@ -80,7 +98,8 @@ class Delivery(SQLModel, table=True):
     )
     locale: str = Field(max_length=35)
     """The edition this subscriber gets."""
-    state: str = Field(default="queued", max_length=16)
+    state: str = Field(default=DeliveryState.QUEUED, max_length=16)
+    """A DeliveryState (typed `str`: an enum annotation would make SQLModel store its names)."""
     attempts: int = 0
     not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     """Not claimed before this time (a retry's backoff)."""

@@ -27,7 +27,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlmodel import Session
 
 from newsletter.db import converter, lock_for_writing, patiently
-from newsletter.deliver.models import DELIVERY
+from newsletter.deliver.models import DELIVERY, DeliveryState
+from newsletter.deliver.smtp import DEFERRED
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import SUBSCRIBER, Subscriber
 
@@ -52,7 +53,8 @@ class Result:
     id: int
     attempts: int
     """Attempts before this one (as claimed)."""
-    state: str  # sent, deferred, failed, skipped
+    state: str
+    """A final DeliveryState (sent, failed, skipped), or DEFERRED: try again later."""
     reply: str
     message_id: str = ""
     suppress: bool = False
@@ -89,7 +91,7 @@ def claim(
         select(DELIVERY.c.id)
         .where(
             DELIVERY.c.mailing_id == mailing_id,
-            DELIVERY.c.state == "queued",
+            DELIVERY.c.state == DeliveryState.QUEUED,
             DELIVERY.c.not_before <= now,
         )
         .order_by(DELIVERY.c.id)
@@ -100,7 +102,7 @@ def claim(
         update(DELIVERY)
         .where(DELIVERY.c.id.in_(candidates.scalar_subquery()))
         .values(
-            state="sending",
+            state=DeliveryState.SENDING,
             claimed_by=worker,
             lease_until=now + timedelta(seconds=lease),
             updated_at=now,
@@ -138,18 +140,19 @@ def record(
         return
     rows, bounced = [], []
     for result in results:
-        tries = result.attempts + (result.state != "skipped")
+        tries = result.attempts + (result.state != DeliveryState.SKIPPED)
         state, not_before, reply = result.state, now, result.reply
-        if state == "deferred":
+        if state == DEFERRED:
             if tries >= policy.attempts:
-                state, reply = "failed", f"gave up after {tries} attempts: {reply}"
+                state, reply = DeliveryState.FAILED, f"gave up after {tries} attempts: {reply}"
             else:
-                state, not_before = "queued", now + timedelta(seconds=policy.after(tries))
+                state = DeliveryState.QUEUED
+                not_before = now + timedelta(seconds=policy.after(tries))
         rows.append(
             {"key": result.id, "owner": worker, "new_state": state, "new_attempts": tries,
              "new_not_before": not_before, "new_reply": reply[:1000],
-             "new_message_id": result.message_id, "new_sent_at": now if state == "sent" else None,
-             "now": now}
+             "new_message_id": result.message_id,
+             "new_sent_at": now if state == DeliveryState.SENT else None, "now": now}
         )  # fmt: skip
         if result.suppress:
             bounced.append(result)
@@ -175,7 +178,7 @@ def _renew(connection: Connection, mailing_id: int, worker: str, until: datetime
         update(DELIVERY)
         .where(
             DELIVERY.c.mailing_id == mailing_id,
-            DELIVERY.c.state == "sending",
+            DELIVERY.c.state == DeliveryState.SENDING,
             DELIVERY.c.claimed_by == worker,
         )
         .values(lease_until=until)
@@ -215,7 +218,7 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
             and_(
                 DELIVERY.c.id == bindparam("key"),
                 DELIVERY.c.claimed_by == bindparam("owner"),
-                DELIVERY.c.state == "sending",
+                DELIVERY.c.state == DeliveryState.SENDING,
             )
         )
         .values(
@@ -259,9 +262,9 @@ def release(engine: Engine, worker: str, ids: Iterable[int], now: datetime) -> N
             .where(
                 DELIVERY.c.id.in_(ids),
                 DELIVERY.c.claimed_by == worker,
-                DELIVERY.c.state == "sending",
+                DELIVERY.c.state == DeliveryState.SENDING,
             )
-            .values(state="queued", claimed_by="", lease_until=None, updated_at=now)
+            .values(state=DeliveryState.QUEUED, claimed_by="", lease_until=None, updated_at=now)
         )
 
 
@@ -273,7 +276,7 @@ def requeue_abandoned(
     with engine.begin() as connection:
         held = connection.execute(
             select(DELIVERY.c.claimed_by, DELIVERY.c.lease_until)
-            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "sending")
+            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENDING)
             .distinct()
         ).all()
         dead = {
@@ -287,10 +290,10 @@ def requeue_abandoned(
             update(DELIVERY)
             .where(
                 DELIVERY.c.mailing_id == mailing_id,
-                DELIVERY.c.state == "sending",
+                DELIVERY.c.state == DeliveryState.SENDING,
                 DELIVERY.c.claimed_by.in_(dead),
             )
-            .values(state="queued", claimed_by="", lease_until=None, updated_at=now)
+            .values(state=DeliveryState.QUEUED, claimed_by="", lease_until=None, updated_at=now)
         )
         return result.rowcount
 

@@ -8,7 +8,15 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, inspect, select
 
-from newsletter.deliver.models import DELIVERY, MAILING, STEP_MAILINGS, Mailing
+from newsletter.deliver.models import (
+    DELIVERY,
+    FINAL,
+    MAILING,
+    STEP_MAILINGS,
+    UNFINISHED,
+    DeliveryState,
+    Mailing,
+)
 from newsletter.subscribers.models import SUBSCRIBER
 
 
@@ -26,7 +34,7 @@ def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
 def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
     """(deliveries final, all deliveries): two index counts, cheap enough to poll."""
     mine = DELIVERY.c.mailing_id == mailing_id
-    done = select(func.count()).where(mine, DELIVERY.c.state.in_(("sent", "failed", "skipped")))
+    done = select(func.count()).where(mine, DELIVERY.c.state.in_(FINAL))
     with engine.connect() as connection:
         total = connection.execute(select(func.count()).where(mine)).scalar_one()
         return connection.execute(done).scalar_one(), total
@@ -36,10 +44,10 @@ def pending(engine: Engine, mailing_id: int, now: datetime) -> tuple[int, dateti
     """How many deliveries are not final yet, and when the earliest queued one is due; those
     waiting for their reader's local time (see `later`) left out."""
     mine = DELIVERY.c.mailing_id == mailing_id
-    unfinished = DELIVERY.c.state.in_(("queued", "sending"))
+    unfinished = DELIVERY.c.state.in_(UNFINISHED)
     count = select(func.count()).where(mine, unfinished, ~_for_later(now))
     due = select(func.min(DELIVERY.c.not_before)).where(
-        mine, DELIVERY.c.state == "queued", ~_for_later(now)
+        mine, DELIVERY.c.state == DeliveryState.QUEUED, ~_for_later(now)
     )
     with engine.connect() as connection:
         return connection.execute(count).scalar_one(), connection.execute(due).scalar()
@@ -60,7 +68,11 @@ def later(engine: Engine, mailing_id: int, now: datetime) -> list[tuple[datetime
 
 def _for_later(now: datetime) -> Any:
     """Queued and never tried, due after `now` (a retry has attempts; a claim given back is due)."""
-    return and_(DELIVERY.c.state == "queued", DELIVERY.c.attempts == 0, DELIVERY.c.not_before > now)
+    return and_(
+        DELIVERY.c.state == DeliveryState.QUEUED,
+        DELIVERY.c.attempts == 0,
+        DELIVERY.c.not_before > now,
+    )
 
 
 def mailings_with(
@@ -112,7 +124,7 @@ def failures(engine: Engine, mailing_id: int, limit: int = 50) -> list[tuple[str
     query = (
         select(SUBSCRIBER.c.email, DELIVERY.c.locale, DELIVERY.c.attempts, DELIVERY.c.reply)
         .select_from(DELIVERY.outerjoin(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id))
-        .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "failed")
+        .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.FAILED)
         .order_by(DELIVERY.c.id)
         .limit(limit)
     )

@@ -16,16 +16,21 @@ import ssl
 from typing import NamedTuple
 
 from newsletter.deliver.compose import DotSafe
+from newsletter.deliver.models import DeliveryState
 from newsletter.errors import NewsletterError
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+DEFERRED = "deferred"
+"""An outcome that is not a DeliveryState: the outbox queues the message again, or records it
+failed after the last attempt."""
 
 
 class Outcome(NamedTuple):
     """What became of one message: sent, deferred (try again later) or failed; and the reply."""
 
     state: str
+    """DeliveryState.SENT, DeliveryState.FAILED or DEFERRED."""
     reply: str
     suppress: bool = False
     """A hard bounce (5.1.x: no such mailbox or domain): the address must not be mailed again."""
@@ -36,11 +41,13 @@ def outcome(code: int, message: bytes | str) -> Outcome:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     reply = f"{code} {' '.join(text.split())}"[:1000]
     if 200 <= code < 300:
-        return Outcome("sent", reply)
+        return Outcome(DeliveryState.SENT, reply)
     if 500 <= code < 600:
         enhanced = _ENHANCED.match(text.strip())
-        return Outcome("failed", reply, bool(enhanced and enhanced.group(1, 2) == ("5", "1")))
-    return Outcome("deferred", reply)  # 4xx, or no reply at all (the connection was lost).
+        return Outcome(
+            DeliveryState.FAILED, reply, bool(enhanced and enhanced.group(1, 2) == ("5", "1"))
+        )
+    return Outcome(DEFERRED, reply)  # 4xx, or no reply at all (the connection was lost).
 
 
 class _Transaction:
@@ -68,10 +75,10 @@ class _Transaction:
             return outcome(*refused)
         if self.data_sent:
             return Outcome(
-                "deferred",
+                DEFERRED,
                 f"connection lost after the message was sent (it may have arrived): {error}"[:1000],
             )
-        return Outcome("deferred", f"connection lost: {error}"[:1000])
+        return Outcome(DEFERRED, f"connection lost: {error}"[:1000])
 
 
 def _envelope(sender: str, recipient: str, utf8: bool) -> list[bytes]:
@@ -152,7 +159,7 @@ class SmtpTransport:
                 if transaction.answered:
                     return transaction.outcome_after(error)
                 if attempt == 2:
-                    return Outcome("deferred", f"connection lost: {error}"[:1000])
+                    return Outcome(DEFERRED, f"connection lost: {error}"[:1000])
         raise AssertionError("unreachable")
 
     def _transaction(
@@ -170,7 +177,8 @@ class SmtpTransport:
         utf8 = not (sender.isascii() and recipient.isascii())
         if utf8 and not connection.has_extn("smtputf8"):
             return Outcome(
-                "failed", "the server does not accept internationalized addresses (no SMTPUTF8)"
+                DeliveryState.FAILED,
+                "the server does not accept internationalized addresses (no SMTPUTF8)",
             )
         pipelining = connection.has_extn("pipelining")
         commands = _envelope(sender, recipient, utf8)

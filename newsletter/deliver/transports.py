@@ -28,6 +28,7 @@ from newsletter.config.transport_url import (
     path_problem,
     transport_path,
 )
+from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.smtp import Outcome, SmtpTransport
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write_bytes
@@ -146,7 +147,7 @@ class EmlTransport(_Local):
         # A resumed send writes the same file again rather than a second copy.
         path = self.folder / f"{_file_name(name) or uuid.uuid4().hex}.eml"
         atomic_write_bytes(path, message, private=True)
-        return Outcome("sent", f"written {path.name}")
+        return Outcome(DeliveryState.SENT, f"written {path.name}")
 
 
 class MboxTransport(_Local):
@@ -165,7 +166,7 @@ class MboxTransport(_Local):
         finally:
             box.unlock()
             box.close()
-        return Outcome("sent", f"appended to {self.path.name}")
+        return Outcome(DeliveryState.SENT, f"appended to {self.path.name}")
 
 
 class NullTransport(_Local):
@@ -176,4 +177,4 @@ class NullTransport(_Local):
 
     def hand_over(self, message: bytes, name: str) -> Outcome:
         self.sent += 1
-        return Outcome("sent", "dry run: not sent")
+        return Outcome(DeliveryState.SENT, "dry run: not sent")

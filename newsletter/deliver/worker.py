@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from newsletter.config import Config, Project
 from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
-from newsletter.deliver.models import MailingEdition
+from newsletter.deliver.models import DeliveryState, MailingEdition
 from newsletter.deliver.outbox import (
     Claimed,
     Person,
@@ -222,13 +222,13 @@ class Worker:
         person = people.get(claimed.subscriber_id) if claimed.subscriber_id else None
         if person is None:
             reason = "the subscriber was deleted after the send began"
-            return Result(claimed.id, claimed.attempts, "skipped", reason)
+            return Result(claimed.id, claimed.attempts, DeliveryState.SKIPPED, reason)
         if person.status != "active":
             reason = f"the subscriber is {person.status} now"
-            return Result(claimed.id, claimed.attempts, "skipped", reason)
+            return Result(claimed.id, claimed.attempts, DeliveryState.SKIPPED, reason)
         if claimed.locale not in self.templates:
             reason = f"the mailing has no {claimed.locale} edition"
-            return Result(claimed.id, claimed.attempts, "failed", reason)
+            return Result(claimed.id, claimed.attempts, DeliveryState.FAILED, reason)
         return None
 
     def _envelope_sender(self, delivery_id: int) -> str:
@@ -277,7 +277,7 @@ class Worker:
             following=then[1] if then else None,
             following_sender=then[0] if then else "",
         )
-        if outcome.state != "sent":
+        if outcome.state != DeliveryState.SENT:
             log.info(
                 "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
             )

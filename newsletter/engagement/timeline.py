@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from newsletter.deliver.models import DELIVERY
+from newsletter.deliver.models import DELIVERY, DeliveryState
 
 HOURS = 48
 CURVE_POINTS = 100
@@ -60,7 +60,7 @@ def delivery_curve(engine: Engine, mailing_id: int, started: datetime) -> list[C
     steps of a round length ([] when nothing was sent)."""
     mine = (
         DELIVERY.c.mailing_id == mailing_id,
-        DELIVERY.c.state == "sent",
+        DELIVERY.c.state == DeliveryState.SENT,
         DELIVERY.c.sent_at.is_not(None),
     )
     per_time = (

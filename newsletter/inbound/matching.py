@@ -33,7 +33,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from newsletter.characters import forbidden_character
-from newsletter.deliver.models import DELIVERY, MAILING, Delivery
+from newsletter.deliver.models import DELIVERY, MAILING, Delivery, DeliveryState
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.notices import Kind, Notice
 from newsletter.subscribers.addresses import address_key
@@ -144,7 +144,7 @@ class Matcher:
             return None
         uid, delivery_id = found.group(1), int(found.group(2))
         delivery = deliveries.get(delivery_id)
-        if delivery is None or delivery.uid != uid or delivery.state != "sent":
+        if delivery is None or delivery.uid != uid or delivery.state != DeliveryState.SENT:
             return None
         # A Message-ID is not signed (every reader sees their own): one that names another
         # subscriber than the recipient the report names is not believed.
@@ -161,7 +161,7 @@ class Matcher:
             return Match("none", reason="no subscriber has the recipient's address")
         latest = session.exec(
             select(Delivery.id)
-            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == "sent")
+            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == DeliveryState.SENT)
             .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
             .limit(1)
         ).first()
@@ -181,7 +181,7 @@ class Matcher:
             return Match("none", reason=f"unsubscribe token: {error.message}")
         latest = session.exec(
             select(Delivery.id, Delivery.mailing_id)
-            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == "sent")
+            .where(Delivery.subscriber_id == subscriber.id, Delivery.state == DeliveryState.SENT)
             .order_by(col(Delivery.id).desc())
             .limit(1)
         ).first()

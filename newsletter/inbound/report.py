@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, exists, func, select
 from sqlalchemy.orm import aliased
 
-from newsletter.deliver.models import DELIVERY, MAILING
+from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.inbound.models import INBOUND_EVENT, INBOUND_MESSAGE
 from newsletter.subscribers.models import CONSENT_EVENT, SUBSCRIBER
 
@@ -86,7 +86,7 @@ def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
     with engine.connect() as connection:
         delivered = connection.execute(
             select(DELIVERY.c.locale, func.count())
-            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == "sent")
+            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT)
             .group_by(DELIVERY.c.locale)
         )
         for locale, count in delivered:
@@ -143,10 +143,10 @@ def _unsubscribed(mailing_id: int) -> Any:
         )
         .where(
             DELIVERY.c.mailing_id == mailing_id,
-            DELIVERY.c.state == "sent",
+            DELIVERY.c.state == DeliveryState.SENT,
             ~exists().where(
                 later.c.subscriber_id == DELIVERY.c.subscriber_id,
-                later.c.state == "sent",
+                later.c.state == DeliveryState.SENT,
                 later.c.sent_at > DELIVERY.c.sent_at,
                 later.c.sent_at <= CONSENT_EVENT.c.at,
             ),

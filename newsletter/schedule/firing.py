@@ -28,7 +28,7 @@ from newsletter.deliver.audience import LocalTime, find_mailing
 from newsletter.deliver.models import MAILING
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
-from newsletter.schedule.models import FIRING, Firing
+from newsletter.schedule.models import FIRING, Firing, FiringState
 from newsletter.schedule.notices import notify_editor
 from newsletter.schedule.specs import AT_FORMAT, Schedule, wall_time
 from newsletter.sends import load_issue, offers, ready_issues, start_send
@@ -84,7 +84,7 @@ def fire(firer: Firer, job_id: str, scheduled: datetime, **spec: Any) -> str:
         log.error("%s: the database stayed busy; this firing is lost: %s", job_id, error)
         raise
     wall = firing.wall_time
-    if not new and firing.state != "started":
+    if not new and firing.state != FiringState.STARTED:
         log.info(
             "%s for %s fired before (%s %s): nothing to do", job_id, wall, firing.state,
             firing.issue,
@@ -114,7 +114,7 @@ def complete_interrupted(firer: Firer) -> int:
     and completes the send with the same issue, or records it missed if that is too late now.
     """
     with firer.engine.connect() as connection:
-        rows = connection.execute(select(FIRING).where(FIRING.c.state == "started")).all()
+        rows = connection.execute(select(FIRING).where(FIRING.c.state == FiringState.STARTED)).all()
     for row in rows:
         firing = Firing(**row._mapping)
         log.warning("%s for %s: interrupted; firing again", firing.job_id, firing.wall_time)
@@ -138,7 +138,7 @@ def claim_firing(
     scheduled: datetime,
     now: datetime,
     issue: str | Callable[[set[str]], str],
-    state: str = "",
+    state: FiringState | None = None,
     detail: str = "",
 ) -> tuple[Firing, bool]:
     """The firing of `job_id` for the wall-clock time of `scheduled`, and whether it is new.
@@ -159,8 +159,8 @@ def claim_firing(
                 issue = issue(_taken(connection))
             firing = Firing(
                 job_id=job_id, wall_time=wall, scheduled_at=scheduled, fired_at=now, issue=issue,
-                state=state or ("started" if issue else "no-issue"), detail=detail,
-                schedule=json.dumps(schedule.kwargs()),
+                state=state or (FiringState.STARTED if issue else FiringState.NO_ISSUE),
+                detail=detail, schedule=json.dumps(schedule.kwargs()),
             )  # fmt: skip
             values = firing.model_dump(exclude={"id"})
             firing.id = connection.execute(insert(FIRING).values(values)).inserted_primary_key[0]  # type: ignore[index]
@@ -183,7 +183,7 @@ def _serialize(connection: Connection) -> None:
 def _taken(connection: Connection) -> set[str]:
     sent = connection.execute(select(MAILING.c.issue)).scalars()
     chosen = connection.execute(
-        select(FIRING.c.issue).where(FIRING.c.state.in_(("started", "queued")))
+        select(FIRING.c.issue).where(FIRING.c.state.in_((FiringState.STARTED, FiringState.QUEUED)))
     ).scalars()
     return {*sent, *chosen}
 
@@ -203,7 +203,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             local_time=local if schedule.local_time else None,
         )  # fmt: skip
     except Exception as error:
-        _finish(firer.engine, firing.id, "failed", str(error))
+        _finish(firer.engine, firing.id, FiringState.FAILED, str(error))
         if not isinstance(error, NewsletterError):
             log.exception("%s for %s: sending %s failed", firing.job_id, wall, firing.issue)
         else:
@@ -216,7 +216,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             f"`newsletter send {firing.issue}`.\n",
             firer.clock(),
         )
-        return "failed"
+        return FiringState.FAILED
     when = " at each reader's local time" if schedule.local_time else ""
     detail = "; ".join(
         [
@@ -224,7 +224,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             *(o.describe() for o in editions),
         ]
     )
-    _finish(firer.engine, firing.id, "queued", detail)
+    _finish(firer.engine, firing.id, FiringState.QUEUED, detail)
     log.info("%s for %s: sending %s: %s", firing.job_id, wall, firing.issue, detail)
     if held := [offer.describe() for offer in editions if not offer.offered]:
         notify_editor(
@@ -258,13 +258,13 @@ def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, 
     grace = firer.project.config.misfire_grace
     detail = f"missed by {late / 60:.0f} minutes (the grace period is {grace / 60:.0f})"
     firing, new = claim_firing(
-        firer.engine, job_id, schedule, scheduled, now, schedule.issue, "missed", detail
+        firer.engine, job_id, schedule, scheduled, now, schedule.issue, FiringState.MISSED, detail
     )
-    if not new and firing.state != "started":
+    if not new and firing.state != FiringState.STARTED:
         return f"fired before: {firing.state}"
     if not new:  # Interrupted half-way, and too late now to complete.
         assert firing.id is not None
-        _finish(firer.engine, firing.id, "missed", detail)
+        _finish(firer.engine, firing.id, FiringState.MISSED, detail)
     wall, what = firing.wall_time, firing.issue or "the weekly issue"
     log.warning("%s for %s: %s, so %s was not sent", job_id, wall, detail, what)
     notify_editor(
@@ -275,10 +275,10 @@ def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, 
         f"Send it now with `newsletter send {firing.issue or 'ISSUE'}` if it is still timely.\n",
         now,
     )
-    return "missed"
+    return FiringState.MISSED
 
 
-def _finish(engine: Engine, firing_id: int, state: str, detail: str) -> None:
+def _finish(engine: Engine, firing_id: int, state: FiringState, detail: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(FIRING).where(FIRING.c.id == firing_id).values(state=state, detail=detail[:1000])

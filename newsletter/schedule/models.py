@@ -12,16 +12,28 @@ twice, nor pick a second issue for the same week.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, Float, LargeBinary, Table, Text, Unicode, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from newsletter.db import UTCDateTime, utcnow
 
-# Firing states. started: the issue is chosen, its send is being set up; queued: the send's
-# audience is in the outbox; no-issue: no issue was ready; missed: the service was down for
-# longer than the grace period; failed: the issue could not be loaded, rendered or queued.
-FIRING_STATES = ("started", "queued", "no-issue", "missed", "failed")
+
+class FiringState(StrEnum):
+    """What came of a firing. The `state` column holds the value (a plain string: members
+    equal their values, so queries and stored rows need no conversion)."""
+
+    STARTED = "started"
+    """The issue is chosen; its send is being set up (still so after a crash half-way)."""
+    QUEUED = "queued"
+    """The send's audience is in the outbox."""
+    NO_ISSUE = "no-issue"
+    """No issue was ready: nothing was sent."""
+    MISSED = "missed"
+    """The service was down for longer than the grace period: nothing was sent."""
+    FAILED = "failed"
+    """The issue could not be loaded, rendered or queued."""
 
 
 class Firing(SQLModel, table=True):
@@ -38,7 +50,8 @@ class Firing(SQLModel, table=True):
     fired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     issue: str = Field(default="", max_length=200)
     """The issue it sends ("" when none was ready)."""
-    state: str = Field(default="started", max_length=16)
+    state: str = Field(default=FiringState.STARTED, max_length=16)
+    """A FiringState (typed `str`: an enum annotation would make SQLModel store its names)."""
     detail: str = Field(default="", max_length=1000)
     schedule: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     """The schedule's settings as JSON, so that an interrupted firing can be completed even

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from newsletter.config import Project
 from newsletter.deliver.message import send_notice
+from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.transports import open_transport
 from newsletter.errors import NewsletterError
 
@@ -33,7 +34,7 @@ def notify_editor(project: Project, subject: str, body: str, now: datetime) -> b
     except NewsletterError as error:
         log.error("notice to %s not sent: %s", config.editor_address, error)
         return False
-    if outcome.state != "sent":
+    if outcome.state != DeliveryState.SENT:
         log.error("notice to %s not sent: %s", config.editor_address, outcome.reply)
         return False
     log.info("notice sent to %s: %s", config.editor_address, subject)

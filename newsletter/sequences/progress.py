@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
 from newsletter.deliver.audience import QUEUED, edition_locales
-from newsletter.deliver.models import DELIVERY, Mailing
+from newsletter.deliver.models import DELIVERY, DeliveryState, Mailing
 from newsletter.sequences.files import Step
 from newsletter.sequences.models import SEQUENCE_DELIVERY, SEQUENCE_MEMBER, SEQUENCE_STEP
 from newsletter.subscribers.addresses import address_hashes
@@ -170,11 +170,13 @@ def queue_step(
         default_locale = locales[0]
     chosen: dict[str, str] = {}
     stamp = converter(DELIVERY.c.queued_at.type, engine.dialect)(now)
-    rows = []
-    for id_, wanted in members:
+    for _, wanted in members:
         if wanted not in chosen:
             chosen[wanted] = readers_edition(wanted, locales, default_locale)
-        rows.append((mailing.id, id_, chosen[wanted], "queued", 0, stamp, "", "", "", stamp, stamp))
+    rows = [
+        (mailing.id, id_, chosen[wanted], DeliveryState.QUEUED, 0, stamp, "", "", "", stamp, stamp)
+        for id_, wanted in members
+    ]
     records = [
         {"sequence": step.sequence, "step": step.key, "subscriber_id": id_, "queued_at": now}
         for id_, _ in members

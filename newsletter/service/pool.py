@@ -26,6 +26,7 @@ from multiprocessing.synchronize import Event
 from sqlalchemy import Engine
 
 from newsletter.db import create_db_engine
+from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.deliver.worker import Job, Worker
@@ -135,7 +136,7 @@ def _loop(
         while not stop():
             handled = 0
             try:
-                due = mailings_with(engine, ("queued",), due_by=template.clock())
+                due = mailings_with(engine, (DeliveryState.QUEUED,), due_by=template.clock())
                 # A worker keeps each mailing's message templates while it has messages due.
                 workers = {id_: workers[id_] for id_, _, _ in due if id_ in workers}
                 for mailing_id, uid, issue in due:

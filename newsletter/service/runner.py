@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
+from newsletter.deliver.models import UNFINISHED
 from newsletter.deliver.outbox import requeue_abandoned, worker_name
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import transport_limits
@@ -193,9 +194,7 @@ class _Sends:
 
     def tick(self) -> None:
         now = self.clock()
-        current = {
-            id_: issue for id_, _, issue in mailings_with(self.engine, ("queued", "sending"))
-        }
+        current = {id_: issue for id_, _, issue in mailings_with(self.engine, UNFINISHED)}
         report = time.monotonic() - self.reported > REPORT_EVERY
         for id_, issue in current.items():
             if requeue_abandoned(self.engine, id_, now):
