@@ -18,7 +18,7 @@ from newsletter.subscribers import registry
 from newsletter.web.app import create_app
 
 from .conftest import SmtpServer
-from .test_delivery import add_reader, make_project, newsletter
+from .test_delivery import ISSUE, add_reader, make_project, newsletter
 
 API = "/api/v1"
 # What each route needs, and a request with a bad input it must refuse (path, body).
@@ -36,6 +36,12 @@ SCOPES = {
     ("POST", "/schedules/{schedule_id}/pause"): "schedules:write",
     ("POST", "/schedules/{schedule_id}/resume"): "schedules:write",
     ("DELETE", "/schedules/{schedule_id}"): "schedules:write",
+    ("GET", "/issues"): "sends:read",
+    ("GET", "/issues/{name}"): "sends:read",
+    ("GET", "/sends"): "sends:read",
+    ("GET", "/sends/{issue}"): "sends:read",
+    ("POST", "/sends"): "sends:write",
+    ("POST", "/sends/{issue}/test"): "sends:write",
 }
 BAD = {
     ("GET", "/subscribers"): ("/subscribers?limit=0", None, 422),
@@ -51,6 +57,16 @@ BAD = {
     ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/nope/pause", None, 404),
     ("POST", "/schedules/{schedule_id}/resume"): ("/schedules/nope/resume", None, 404),
     ("DELETE", "/schedules/{schedule_id}"): ("/schedules/nope", None, 404),
+    ("GET", "/issues"): ("/issues?x=1", None, 200),  # Takes no input.
+    ("GET", "/issues/{name}"): ("/issues/no-such-issue", None, 404),
+    ("GET", "/sends"): ("/sends?limit=0", None, 422),
+    ("GET", "/sends/{issue}"): ("/sends/no-such-issue", None, 404),
+    ("POST", "/sends"): ("/sends", {"issue": ISSUE, "to": "plan = pro"}, 400),
+    ("POST", "/sends/{issue}/test"): (
+        f"/sends/{ISSUE}/test",
+        {"addresses": ["not an address"]},
+        400,
+    ),
 }
 GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("GET", "/subscribers"): ("/subscribers?status=active&limit=1", None, 200),
@@ -66,7 +82,14 @@ GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/weekly-mon-0800/pause", None, 200),
     ("POST", "/schedules/{schedule_id}/resume"): ("/schedules/weekly-mon-0800/resume", None, 200),
     ("DELETE", "/schedules/{schedule_id}"): ("/schedules/weekly-mon-0800", None, 200),
+    ("GET", "/issues"): ("/issues", None, 200),
+    ("GET", "/issues/{name}"): (f"/issues/{ISSUE}", None, 200),
+    ("GET", "/sends"): ("/sends", None, 200),
+    ("GET", "/sends/{issue}"): (f"/sends/{ISSUE}", None, 200),
+    ("POST", "/sends"): ("/sends", {"issue": ISSUE}, 202),
+    ("POST", "/sends/{issue}/test"): (f"/sends/{ISSUE}/test", {"addresses": ["t@example.org"]}, 200),
 }  # fmt: skip
+HEADERS = {("POST", "/sends"): {"Idempotency-Key": "first-send"}}
 
 
 def api_routes(app: Any) -> set[tuple[str, str]]:
@@ -118,23 +141,30 @@ def test_each_route_without_a_key_with_the_wrong_scope_with_bad_input_and_right(
     url, body, status = GOOD[(method, path)]
     if "{schedule_id}" in path:
         assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    if path == "/sends/{issue}":
+        assert newsletter(project, "send", ISSUE)[0] == 0
+    extra = HEADERS.get((method, path), {})
     for headers in ({}, bearer("nl_00000000_" + "x" * 32), {"Authorization": "Basic YTpi"}):
-        answer = client.request(method, API + url, json=body, headers=headers)
+        answer = client.request(method, API + url, json=body, headers={**headers, **extra})
         assert answer.status_code == 401, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["www-authenticate"] == "Bearer"
     needed = SCOPES[(method, path)]
     other = next(scope for scope in ("sends:read", "schedules:write") if scope != needed)
-    answer = client.request(method, API + url, json=body, headers=bearer(key(project, other)))
+    answer = client.request(
+        method, API + url, json=body, headers={**bearer(key(project, other)), **extra}
+    )
     assert answer.status_code == 403 and needed in answer.json()["title"], answer.text
     right = key(project, needed)
     bad_url, bad_body, bad_status = BAD[(method, path)]
-    answer = client.request(method, API + bad_url, json=bad_body, headers=bearer(right))
+    answer = client.request(
+        method, API + bad_url, json=bad_body, headers={**bearer(right), **extra}
+    )
     assert answer.status_code == bad_status, answer.text
     if bad_status >= 400:
         assert answer.headers["content-type"] == "application/problem+json"
         assert "Traceback" not in answer.text and answer.json()["title"]
-    answer = client.request(method, API + url, json=body, headers=bearer(right))
+    answer = client.request(method, API + url, json=body, headers={**bearer(right), **extra})
     assert answer.status_code == status, answer.text
 
 
@@ -288,3 +318,59 @@ def test_schedules_are_added_paused_resumed_and_cancelled_as_the_cli_does_them(
     assert bad_segment.status_code == 400 and "segment" in bad_segment.json()["title"]
     assert client.delete(f"{API}/schedules/{made['id']}", headers=token).status_code == 200
     assert client.get(f"{API}/schedules", headers=token).json() == []
+
+
+def test_a_send_starts_once_whatever_its_retries_and_is_read_back_with_its_outcomes(
+    client: TestClient, project: Project
+) -> None:
+    token = bearer(key(project, "sends:write", "sends:read"))
+    first = client.post(
+        f"{API}/sends", json={"issue": ISSUE}, headers={**token, "Idempotency-Key": "a1"}
+    )
+    assert first.status_code == 202 and first.json() == {"issue": ISSUE, "added": 3}, first.text
+    retry = client.post(
+        f"{API}/sends", json={"issue": ISSUE}, headers={**token, "Idempotency-Key": "a1"}
+    )
+    assert retry.status_code == 202 and retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true"
+    other = client.post(
+        f"{API}/sends",
+        json={"issue": ISSUE, "to": "ai"},
+        headers={**token, "Idempotency-Key": "a1"},
+    )
+    assert other.status_code == 422 and "another request" in other.json()["title"]
+    missing = client.post(f"{API}/sends", json={"issue": ISSUE}, headers=token)
+    assert missing.status_code == 400 and "Idempotency-Key" in missing.json()["title"]
+    again = client.post(
+        f"{API}/sends", json={"issue": ISSUE}, headers={**token, "Idempotency-Key": "a2"}
+    )
+    assert again.json() == {"issue": ISSUE, "added": 0}  # The send exists: nobody twice.
+    read = client.get(f"{API}/sends/{ISSUE}", headers=token).json()
+    assert read["states"] == {"queued": 3} and read["locales"] == {"en": {"queued": 3}}  # de: en
+    assert read["report"]["issue"] == ISSUE
+    listed = client.get(f"{API}/sends", headers=token).json()
+    assert [item["issue"] for item in listed["items"]] == [ISSUE] and listed["next_cursor"] is None
+
+
+def test_a_test_send_reaches_the_address_and_an_issue_shows_its_findings(
+    client: TestClient, project: Project, smtp_server: SmtpServer
+) -> None:
+    token = bearer(key(project, "sends:write", "sends:read"))
+    answer = client.post(
+        f"{API}/sends/{ISSUE}/test",
+        json={"addresses": ["me@example.org"], "locales": ["en"]},
+        headers=token,
+    )
+    assert answer.status_code == 200, answer.text
+    assert [(o["address"], o["edition"], o["state"]) for o in answer.json()] == [
+        ("me@example.org", "en", "sent")
+    ]
+    [received] = smtp_server.received
+    assert received.recipients == ["me@example.org"] and str(
+        received.message["Subject"]
+    ).startswith("[TEST] ")
+    issues = client.get(f"{API}/issues", headers=token).json()
+    assert [issue["slug"] for issue in issues] == [ISSUE] and issues[0]["sent_at"] is None
+    one = client.get(f"{API}/issues/{ISSUE}", headers=token).json()
+    assert one["warnings"] == len([f for f in one["findings"] if f["severity"] == "warning"]) > 0
+    assert {e["locale"] for e in one["editions"]} == {"en", "zh"}
