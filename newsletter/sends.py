@@ -228,7 +228,7 @@ class SendMode(StrEnum):
     NEW = "new"
     """Start the send, or add the subscribers who joined since it started."""
     RESUME = "resume"
-    """Continue an interrupted send: nobody new is added."""
+    """Continue an interrupted or paused send: nobody new is added."""
     ONLY_FAILED = "only_failed"
     """Queue the failed deliveries again (except to addresses suppressed since), then deliver."""
 
@@ -271,7 +271,7 @@ def send_issue(
     """
     from newsletter.deliver.audience import find_mailing, requeue_failed
     from newsletter.deliver.report import later
-    from newsletter.deliver.sending import deliver
+    from newsletter.deliver.sending import deliver, set_paused
     from newsletter.deliver.worker import Job
 
     check_can_send(project)
@@ -292,6 +292,8 @@ def send_issue(
             )
         if mode is SendMode.ONLY_FAILED:
             requeued = requeue_failed(engine, mailing.id or 0, clock())
+        if mailing.paused_at is not None:  # Resuming or retrying a paused send goes on with it.
+            set_paused(engine, mailing.id or 0, None)
     assert mailing.id is not None
     if started is not None:
         waiting = later(engine, mailing.id, clock())
@@ -299,6 +301,51 @@ def send_issue(
     job = Job.of(project, mailing.id, mailing.uid)
     engine.dispose()
     return mailing, deliver(job, stop=stop, progress=progress)
+
+
+def pause_send(project: Project, engine: Engine, name: str, now: datetime) -> Mailing:
+    """Pause the send of the issue called `name` (or of a sequence step's mailing): workers
+    claim nothing more of it, in every process; the messages in flight finish."""
+    from newsletter.deliver.sending import set_paused
+
+    mailing = find_send(project, engine, name)
+    assert mailing.id is not None
+    if mailing.paused_at is None:
+        set_paused(engine, mailing.id, now)
+        mailing.paused_at = now
+    return mailing
+
+
+def resume_send(project: Project, engine: Engine, name: str) -> Mailing:
+    """Let a paused send go on: `newsletter run` (or `send --resume`) delivers the rest."""
+    from newsletter.deliver.sending import set_paused
+
+    mailing = find_send(project, engine, name)
+    assert mailing.id is not None
+    if mailing.paused_at is not None:
+        set_paused(engine, mailing.id, None)
+        mailing.paused_at = None
+    return mailing
+
+
+def find_send(project: Project, engine: Engine, name: str) -> Mailing:
+    """The send called `name`: a mailing's own name (an issue's slug, a sequence step's
+    `sequence:...`), else the issue's slug that `name` loads as; NotFoundError if none."""
+    from newsletter.deliver.audience import find_mailing
+    from newsletter.errors import NotFoundError
+
+    mailing = find_mailing(engine, name)
+    if mailing is None and not name.startswith("sequence:"):
+        try:
+            mailing = find_mailing(engine, load_issue(project, name).slug)
+        except NotFoundError:
+            mailing = None
+    if mailing is None:
+        raise NotFoundError(
+            f"no send of {name!r}",
+            hint="`newsletter status ISSUE` shows a send; start one with `newsletter send ISSUE`",
+        )
+    return mailing
 
 
 def ready_issues(project: Project) -> list[Issue]:

@@ -42,6 +42,8 @@ SCOPES = {
     ("GET", "/sends/{issue}"): "sends:read",
     ("POST", "/sends"): "sends:write",
     ("POST", "/sends/{issue}/test"): "sends:write",
+    ("POST", "/sends/{issue}/pause"): "sends:write",
+    ("POST", "/sends/{issue}/resume"): "sends:write",
 }
 BAD = {
     ("GET", "/subscribers"): ("/subscribers?limit=0", None, 422),
@@ -67,6 +69,8 @@ BAD = {
         {"addresses": ["not an address"]},
         400,
     ),
+    ("POST", "/sends/{issue}/pause"): ("/sends/no-such-issue/pause", None, 404),
+    ("POST", "/sends/{issue}/resume"): ("/sends/no-such-issue/resume", None, 404),
 }
 GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("GET", "/subscribers"): ("/subscribers?status=active&limit=1", None, 200),
@@ -88,6 +92,8 @@ GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("GET", "/sends/{issue}"): (f"/sends/{ISSUE}", None, 200),
     ("POST", "/sends"): ("/sends", {"issue": ISSUE}, 202),
     ("POST", "/sends/{issue}/test"): (f"/sends/{ISSUE}/test", {"addresses": ["t@example.org"]}, 200),
+    ("POST", "/sends/{issue}/pause"): (f"/sends/{ISSUE}/pause", None, 200),
+    ("POST", "/sends/{issue}/resume"): (f"/sends/{ISSUE}/resume", None, 200),
 }  # fmt: skip
 HEADERS = {("POST", "/sends"): {"Idempotency-Key": "first-send"}}
 
@@ -141,7 +147,7 @@ def test_each_route_without_a_key_with_the_wrong_scope_with_bad_input_and_right(
     url, body, status = GOOD[(method, path)]
     if "{schedule_id}" in path:
         assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
-    if path == "/sends/{issue}":
+    if path in ("/sends/{issue}", "/sends/{issue}/pause", "/sends/{issue}/resume"):
         assert newsletter(project, "send", ISSUE)[0] == 0
     extra = HEADERS.get((method, path), {})
     for headers in ({}, bearer("nl_00000000_" + "x" * 32), {"Authorization": "Basic YTpi"}):
@@ -374,3 +380,28 @@ def test_a_test_send_reaches_the_address_and_an_issue_shows_its_findings(
     one = client.get(f"{API}/issues/{ISSUE}", headers=token).json()
     assert one["warnings"] == len([f for f in one["findings"] if f["severity"] == "warning"]) > 0
     assert {e["locale"] for e in one["editions"]} == {"en", "zh"}
+
+
+def test_a_paused_send_sends_nothing_until_it_is_resumed(
+    client: TestClient, project: Project, smtp_server: SmtpServer
+) -> None:
+    token = bearer(key(project, "sends:write", "sends:read"))
+    assert (
+        client.post(
+            f"{API}/sends", json={"issue": ISSUE}, headers={**token, "Idempotency-Key": "p"}
+        ).status_code
+        == 202
+    )
+    paused = client.post(f"{API}/sends/{ISSUE}/pause", headers=token).json()
+    assert paused["paused_at"] is not None and paused["states"] == {"queued": 3}
+    code, output = newsletter(project, "send", ISSUE)  # Adds nobody, delivers nothing.
+    assert code == 0 and "paused since" in output, output
+    assert smtp_server.received == []
+    code, output = newsletter(project, "resume", ISSUE)
+    assert code == 0 and "resumed the send" in output, output
+    assert client.get(f"{API}/sends/{ISSUE}", headers=token).json()["paused_at"] is None
+    assert newsletter(project, "pause", ISSUE)[0] == 0  # The CLI pauses as the API does.
+    code, output = newsletter(project, "send", ISSUE, "--resume")  # Resumes and delivers.
+    assert code == 0, output
+    assert len(smtp_server.received) == 3
+    assert client.get(f"{API}/sends/{ISSUE}", headers=token).json()["states"] == {"sent": 3}

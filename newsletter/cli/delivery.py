@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
     """Add the delivery commands to `app`."""
     app.command("send")(reports_errors(send))
     app.command("status")(reports_errors(status))
+    app.command("pause")(reports_errors(pause))
+    app.command("resume")(reports_errors(resume))
 
 
 def send(
@@ -154,6 +156,39 @@ def status(
             "or mail yourself a copy with --test you@example.org",
         )
     _print_status(engine, mailing, failures)
+
+
+def pause(
+    ctx: typer.Context,
+    issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+) -> None:
+    """Pause a send: no worker, in any process, sends more of it; the messages in flight finish.
+    `newsletter resume ISSUE` lets it go on.
+
+    Example: newsletter pause 2024-03-10-ai-revolution-accelerates
+    """
+    from newsletter.db import utcnow
+    from newsletter.sends import pause_send
+
+    mailing = pause_send(project_of(ctx), database(ctx), issue, utcnow())
+    console().print(f"paused the send of {mailing.issue}", markup=False)
+
+
+def resume(
+    ctx: typer.Context,
+    issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
+) -> None:
+    """Let a paused send go on: `newsletter run` delivers the rest (or `newsletter send ISSUE
+    --resume`, which also resumes it, delivers it now).
+
+    Example: newsletter resume 2024-03-10-ai-revolution-accelerates
+    """
+    from newsletter.sends import resume_send
+
+    mailing = resume_send(project_of(ctx), database(ctx), issue)
+    console().print(
+        f"resumed the send of {mailing.issue}: `newsletter run` delivers the rest", markup=False
+    )
 
 
 # -- Steps --------------------------------------------------------------------------------------
@@ -341,6 +376,8 @@ def _progress_bar() -> Iterator[tuple[Callable[[Progress], None], Callable[[], b
         waiting = (
             f"waiting for retries until {now.waiting_until:%H:%M:%S} UTC"
             if now.waiting_until
+            else "paused"
+            if now.paused
             else "sending"
         )
         bar.update(
@@ -419,6 +456,12 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     commit = mailing.commit or "not in git"
     dirty = " (with uncommitted changes)" if mailing.dirty else ""
     out.print(f"content: commit {commit}{dirty}; started {mailing.created_at:%Y-%m-%d %H:%M} UTC")
+    if mailing.paused_at is not None:
+        out.print(
+            f"paused since {mailing.paused_at:%Y-%m-%d %H:%M} UTC: "
+            f"`newsletter resume {mailing.issue}` lets it go on",
+            markup=False,
+        )
     _print_outcomes(engine, mailing.id)
     failed = failures(engine, mailing.id, limit)
     for email, locale, attempts, reply in failed:

@@ -60,6 +60,8 @@ class Mailing(SQLModel, table=True):
     tag: str = Field(default="", max_length=100)
     """The tag the audience was limited to ("" for every active subscriber)."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Set while the send is paused: no worker claims its deliveries (those in flight finish)."""
 
 
 class MailingEdition(SQLModel, table=True):

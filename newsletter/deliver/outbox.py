@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlmodel import Session
 
 from newsletter.db import converter, lock_for_writing, patiently
-from newsletter.deliver.models import DELIVERY, DeliveryState
+from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.deliver.smtp import DEFERRED
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import SUBSCRIBER, Subscriber
@@ -85,12 +85,15 @@ def claim(
     """Up to `limit` due deliveries, marked as this worker's until the lease ends.
 
     One UPDATE ... RETURNING: two workers never get the same delivery (on PostgreSQL the
-    candidates are locked with SKIP LOCKED, so workers do not wait for each other).
+    candidates are locked with SKIP LOCKED, so workers do not wait for each other). Nothing
+    while the mailing is paused.
     """
+    unpaused = select(MAILING.c.id).where(MAILING.c.id == mailing_id, MAILING.c.paused_at.is_(None))
     candidates = (
         select(DELIVERY.c.id)
         .where(
             DELIVERY.c.mailing_id == mailing_id,
+            unpaused.exists(),  # A paused send: nothing to claim (a constant, checked once).
             DELIVERY.c.state == DeliveryState.QUEUED,
             DELIVERY.c.not_before <= now,
         )

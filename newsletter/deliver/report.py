@@ -78,20 +78,19 @@ def _for_later(now: datetime) -> Any:
 def mailings_with(
     engine: Engine, states: tuple[str, ...], due_by: datetime | None = None
 ) -> list[tuple[int, str, str]]:
-    """(id, uid, issue) of the mailings with deliveries in these states (due by `due_by`).
+    """(id, uid, issue) of the mailings with deliveries in these states (due by `due_by`; a
+    paused mailing has none due).
 
     One index probe per mailing (there are few), not a scan of every delivery.
     """
     inner = select(DELIVERY.c.id).where(
         DELIVERY.c.mailing_id == MAILING.c.id, DELIVERY.c.state.in_(states)
     )
+    query = select(MAILING.c.id, MAILING.c.uid, MAILING.c.issue).order_by(MAILING.c.id)
     if due_by is not None:
         inner = inner.where(DELIVERY.c.not_before <= due_by)
-    query = (
-        select(MAILING.c.id, MAILING.c.uid, MAILING.c.issue)
-        .where(inner.exists())
-        .order_by(MAILING.c.id)
-    )
+        query = query.where(MAILING.c.paused_at.is_(None))
+    query = query.where(inner.exists())
     with engine.connect() as connection:
         return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
 

@@ -27,7 +27,7 @@ from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from newsletter.audience.targets import Target
 from newsletter.config import Config
@@ -40,7 +40,7 @@ from newsletter.deliver.audience import (
     open_mailing,
 )
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
-from newsletter.deliver.models import Mailing, MailingEdition
+from newsletter.deliver.models import MAILING, Mailing, MailingEdition
 from newsletter.deliver.outbox import requeue_abandoned
 from newsletter.deliver.report import pending
 from newsletter.deliver.report import progress as progress_of
@@ -64,6 +64,8 @@ class Progress:
     done: int
     total: int
     waiting_until: datetime | None = None
+    paused: bool = False
+    """The send was paused: nothing more goes out until it is resumed."""
 
 
 def start_mailing(
@@ -151,6 +153,8 @@ def deliver(
             remaining, due = pending(engine, job.mailing_id, utcnow())
             if remaining == 0 or stop():
                 return report(None)
+            if paused_since(engine, job.mailing_id) is not None:
+                return report(None, paused=True)
             if due is not None and due <= utcnow():
                 continue  # Due since the workers finished: go again.
             # Retries are due later, or another process holds the claims left: wait.
@@ -162,13 +166,31 @@ def deliver(
         engine.dispose()
 
 
+def set_paused(engine: Engine, mailing_id: int, paused_at: datetime | None) -> None:
+    """Pause the mailing from `paused_at` (workers claim nothing more of it; the messages in
+    flight finish), or resume it (None)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(MAILING).where(MAILING.c.id == mailing_id).values(paused_at=paused_at)
+        )
+
+
+def paused_since(engine: Engine, mailing_id: int) -> datetime | None:
+    """When the mailing was paused; None while it is not."""
+    with engine.connect() as connection:
+        found: datetime | None = connection.execute(
+            select(MAILING.c.paused_at).where(MAILING.c.id == mailing_id)
+        ).scalar()
+        return found
+
+
 def _reporter(
     engine: Engine, mailing_id: int, progress: Callable[[Progress], None] | None
-) -> Callable[[datetime | None], Progress]:
+) -> Callable[..., Progress]:
     """A function that reads the mailing's counts and hands them to `progress`."""
 
-    def report(waiting_until: datetime | None) -> Progress:
-        now = Progress(*progress_of(engine, mailing_id), waiting_until)
+    def report(waiting_until: datetime | None, paused: bool = False) -> Progress:
+        now = Progress(*progress_of(engine, mailing_id), waiting_until, paused)
         if progress:
             progress(now)
         return now

@@ -13,6 +13,7 @@
     GET    /sends, /sends/{issue}          sends:read          deliveries by state, failures, report
     POST   /sends                          sends:write         start one (Idempotency-Key required)
     POST   /sends/{issue}/test             sends:write         test-send to up to 10 addresses
+    POST   /sends/{issue}/pause, /resume   sends:write         workers stop claiming, or go on
     GET    /schedules                      sends:read          with next times and last firings
     POST   /schedules                      schedules:write     one issue at a time, or weekly
     POST   /schedules/{id}/pause, /resume  schedules:write

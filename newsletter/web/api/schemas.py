@@ -220,6 +220,7 @@ class SendOut(BaseModel):
     commit: str
     dirty: bool
     audience: str = Field(description='The segment or tag it was limited to ("" for everyone).')
+    paused_at: datetime | None = Field(description="Since when it is paused; null: it is not.")
     states: dict[str, int]
     locales: dict[str, dict[str, int]] | None = None
     failures: list[dict[str, Any]] | None = None

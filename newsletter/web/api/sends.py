@@ -85,6 +85,22 @@ def get_send(issue: str, caller: KeyHolder = READ, site: Site = SITE) -> SendOut
     return sent
 
 
+@router.post("/sends/{issue}/pause", response_model=SendOut, summary="Pause a send")
+def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
+    """No worker, in any process, sends more of it; the messages in flight finish."""
+    from newsletter.sends import pause_send
+
+    return _send(site, pause_send(site.project, site.engine, issue, site.clock()), by_locale=True)
+
+
+@router.post("/sends/{issue}/resume", response_model=SendOut, summary="Resume a send")
+def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
+    """Let a paused send go on: `newsletter run` delivers the rest."""
+    from newsletter.sends import resume_send
+
+    return _send(site, resume_send(site.project, site.engine, issue), by_locale=True)
+
+
 @router.post("/sends/{issue}/test", response_model=list[TestOutcome], summary="Test-send an issue")
 def test_send_issue(
     issue: str, test: TestSend, caller: KeyHolder = WRITE, site: Site = SITE
@@ -199,6 +215,6 @@ def _send(site: Site, mailing: Mailing, by_locale: bool = False) -> SendOut:
         locales.setdefault(locale, {})[state] = count
     return SendOut(
         issue=mailing.issue, started=mailing.created_at, commit=mailing.commit,
-        dirty=mailing.dirty, audience=mailing.tag, states=states,
+        dirty=mailing.dirty, audience=mailing.tag, paused_at=mailing.paused_at, states=states,
         locales=locales if by_locale else None, report=None,
     )  # fmt: skip
