@@ -405,3 +405,16 @@ def test_a_paused_send_sends_nothing_until_it_is_resumed(
     assert code == 0, output
     assert len(smtp_server.received) == 3
     assert client.get(f"{API}/sends/{ISSUE}", headers=token).json()["states"] == {"sent": 3}
+
+
+def test_a_key_over_its_rate_limit_gets_429_and_another_key_does_not(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(tmp_path, smtp_server.url, readers=[], api_rate_limit="3")
+    tokens = [bearer(key(project, "subscribers:read")) for _ in range(2)]
+    with TestClient(create_app(project)) as client:
+        answers = [client.get(f"{API}/tags", headers=tokens[0]) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[-1].headers["retry-after"] == "60"
+        assert answers[-1].headers["content-type"] == "application/problem+json"
+        assert client.get(f"{API}/tags", headers=tokens[1]).status_code == 200

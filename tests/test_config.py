@@ -41,6 +41,7 @@ segments = { acme = 'company = "ACME"' }
 fields = ["company", "plan"]
 open_tracking = true
 click_limit = 30
+api_rate_limit = 90
 unsubscribe_address = "leave@news.example.org"
 retry_delay = 30.0
 max_attempts = 5
@@ -148,6 +149,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "fields": ["company", "plan"],
         "open_tracking": True,
         "click_limit": 30,
+        "api_rate_limit": 90,
         "unsubscribe_address": "leave@news.example.org",
         "editor_address": "Editors@news.example.org",
         "misfire_grace": 3600.0,

@@ -207,6 +207,11 @@ class Config(BaseModel):
         ge=0,
         description="Tracking-link requests per minute from one client address that are counted and redirected; more get 429 and are not counted (0: no limit).",
     )
+    api_rate_limit: int = Field(
+        600,
+        ge=1,
+        description="Requests per minute one API key may make (in each process); beyond it a request gets 429 with Retry-After.",
+    )
     # The mail providers' webhooks (docs/webhooks.md).
     webhook_max_age: float = Field(
         300.0,

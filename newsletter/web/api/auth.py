@@ -1,8 +1,8 @@
 """Who calls the API: a bearer key with the scope a route needs, within its rate limit.
 
-401  no key, a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)
-403  a valid key without the route's scope
-429  a key over KEY_LIMIT requests a minute (with `Retry-After`)
+    401  no key, a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)
+    403  a valid key without the route's scope
+    429  a key over `api_rate_limit` requests a minute (with `Retry-After`)
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from newsletter.web.api.problems import Refused
 from newsletter.web.security import RateLimiter
 from newsletter.web.site import Site, current_site
 
-KEY_LIMIT = (600, 60.0)
-"""Requests per key and window (seconds), in this process."""
+WINDOW = 60.0
+"""The rate limit's window (seconds): `api_rate_limit` requests per key in it, per process."""
 BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="api_key",
@@ -47,12 +47,13 @@ def require(scope: Scope) -> Any:
                 f"the API key {holder.prefix} lacks the scope {scope.value}",
                 f"create a key with `newsletter api-key create NAME --scope {scope.value}`",
             )
-        if not _limiter(request).allow(holder.prefix):
+        if not _limiter(request, site).allow(holder.prefix):
             raise Refused(
                 429,
-                f"the API key {holder.prefix} made more than {KEY_LIMIT[0]} requests a minute",
+                f"the API key {holder.prefix} made more than "
+                f"{site.project.config.api_rate_limit} requests a minute",
                 "wait a minute, then send fewer requests (lists take up to 500 per page)",
-                {"Retry-After": str(int(KEY_LIMIT[1]))},
+                {"Retry-After": str(int(WINDOW))},
             )
         return holder
 
@@ -64,11 +65,12 @@ def _unauthorized(detail: str) -> Refused:
     return Refused(401, detail, hint, {"WWW-Authenticate": "Bearer"})
 
 
-def _limiter(request: Request) -> RateLimiter:
+def _limiter(request: Request, site: Site) -> RateLimiter:
     """The app's one limiter of API keys (made with the app's clock on first use)."""
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "api_limiter", None)
     if limiter is None:
         monotonic: Callable[[], float] = getattr(state, "monotonic", time.monotonic)
-        limiter = state.api_limiter = RateLimiter(KEY_LIMIT[0], KEY_LIMIT[1], monotonic)
+        limit = site.project.config.api_rate_limit
+        limiter = state.api_limiter = RateLimiter(limit, WINDOW, monotonic)
     return limiter
