@@ -31,6 +31,20 @@ def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
         return {(locale, state): count for locale, state, count in connection.execute(query)}
 
 
+def state_counts(engine: Engine, mailing_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Deliveries per state of each of these mailings, in one query over the claim index."""
+    query = (
+        select(DELIVERY.c.mailing_id, DELIVERY.c.state, func.count())
+        .where(DELIVERY.c.mailing_id.in_(mailing_ids))
+        .group_by(DELIVERY.c.mailing_id, DELIVERY.c.state)
+    )
+    found: dict[int, dict[str, int]] = {id_: {} for id_ in mailing_ids}
+    with engine.connect() as connection:
+        for id_, state, count in connection.execute(query):
+            found[id_][state] = count
+    return found
+
+
 def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
     """(deliveries final, all deliveries): two index counts, cheap enough to poll."""
     mine = DELIVERY.c.mailing_id == mailing_id

@@ -207,15 +207,31 @@ def tags_of(session: Session, subscriber: Subscriber) -> list[str]:
     return sorted(rows)
 
 
+def tags_by_subscriber(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The tags of each of these subscribers, sorted, in one query (a page of a list)."""
+    found: dict[int, list[str]] = {id_: [] for id_ in ids}
+    rows = session.exec(
+        select(SubscriberTag.subscriber_id, Tag.name)
+        .join(Tag, col(SubscriberTag.tag_id) == col(Tag.id))
+        .where(col(SubscriberTag.subscriber_id).in_(list(ids)))
+    )
+    for id_, name in rows:
+        found[id_].append(name)
+    return {id_: sorted(names) for id_, names in found.items()}
+
+
 def tag_counts(session: Session) -> list[tuple[str, int]]:
     """Every tag and how many subscribers have it, by name."""
-    query = (
-        select(Tag.name, func.count(col(SubscriberTag.subscriber_id)))
-        .join(SubscriberTag, col(SubscriberTag.tag_id) == col(Tag.id), isouter=True)
-        .group_by(col(Tag.name))
-        .order_by(col(Tag.name))
+    # Counted per tag id over the tag index alone (it holds the tag id), then named.
+    counted = dict(
+        iter(
+            session.exec(
+                select(SubscriberTag.tag_id, func.count()).group_by(col(SubscriberTag.tag_id))
+            )
+        )
     )
-    return [(name, count) for name, count in session.exec(query)]
+    names = session.exec(select(Tag.id, Tag.name).order_by(col(Tag.name)))
+    return [(name, counted.get(id_ or 0, 0)) for id_, name in names]
 
 
 def set_tags(session: Session, subscriber: Subscriber, tags: Iterable[str]) -> None:
@@ -351,11 +367,14 @@ def search(
     if created_since is not None:
         query = query.where(col(Subscriber.created_at) >= created_since)
     if tag:
-        query = (
-            query.join(SubscriberTag, col(SubscriberTag.subscriber_id) == col(Subscriber.id))
+        # EXISTS, not a join: subscribers are read in id order and each checked by the tag
+        # table's primary key, so a page stops at its last row instead of sorting every holder.
+        tagged = (
+            select(SubscriberTag.subscriber_id)
             .join(Tag, col(Tag.id) == col(SubscriberTag.tag_id))
-            .where(Tag.name == tag)
+            .where(col(SubscriberTag.subscriber_id) == col(Subscriber.id), Tag.name == tag)
         )
+        query = query.where(tagged.exists())
     return list(session.exec(query.order_by(col(Subscriber.id)).offset(offset).limit(limit)))
 
 

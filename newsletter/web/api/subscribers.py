@@ -65,8 +65,9 @@ def list_subscribers(
     )  # fmt: skip
     page = found[:limit]
     last = page[-1].id if page and len(found) > limit else None
+    tags = registry.tags_by_subscriber(db, [s.id for s in page if s.id is not None])
     return SubscriberPage(
-        items=[SubscriberOut.of(s, registry.tags_of(db, s)) for s in page],
+        items=[SubscriberOut.of(s, tags[s.id or 0]) for s in page],
         next_cursor=cursor_after(last) if last is not None else None,
     )
 
