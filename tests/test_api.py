@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from newsletter.config import Project
+from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url
 from newsletter.subscribers import registry
 from newsletter.web.app import create_app
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, add_reader, make_project, newsletter
+from .test_delivery import ISSUE, SECRET, add_reader, make_project, newsletter
 
 API = "/api/v1"
 # What each route needs, and a request with a bad input it must refuse (path, body).
@@ -31,6 +31,7 @@ SCOPES = {
     ("POST", "/subscribers/{ref}/unsubscribe"): "subscribers:write",
     ("DELETE", "/subscribers/{ref}"): "subscribers:write",
     ("GET", "/tags"): "subscribers:read",
+    ("GET", "/topics"): "subscribers:read",
     ("GET", "/schedules"): "sends:read",
     ("POST", "/schedules"): "schedules:write",
     ("POST", "/schedules/{schedule_id}/pause"): "schedules:write",
@@ -54,6 +55,7 @@ BAD = {
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/999999/unsubscribe", None, 404),
     ("DELETE", "/subscribers/{ref}"): ("/subscribers/nobody@example.org", None, 404),
     ("GET", "/tags"): ("/tags?x=1", None, 200),  # Takes no input: an unknown one is ignored.
+    ("GET", "/topics"): ("/topics?x=1", None, 200),  # Likewise.
     ("GET", "/schedules"): ("/schedules?x=1", None, 200),  # Likewise.
     ("POST", "/schedules"): ("/schedules", {"weekly": "someday 25:00"}, 400),
     ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/nope/pause", None, 404),
@@ -81,6 +83,7 @@ GOOD: dict[tuple[str, str], tuple[str, dict[str, Any] | None, int]] = {
     ("POST", "/subscribers/{ref}/unsubscribe"): ("/subscribers/bob@example.org/unsubscribe", None, 200),
     ("DELETE", "/subscribers/{ref}"): ("/subscribers/cy@example.org", None, 204),
     ("GET", "/tags"): ("/tags", None, 200),
+    ("GET", "/topics"): ("/topics", None, 200),
     ("GET", "/schedules"): ("/schedules", None, 200),
     ("POST", "/schedules"): ("/schedules", {"weekly": "tue 09:00", "timezone": "Europe/Berlin"}, 201),
     ("POST", "/schedules/{schedule_id}/pause"): ("/schedules/weekly-mon-0800/pause", None, 200),
@@ -418,3 +421,33 @@ def test_a_key_over_its_rate_limit_gets_429_and_another_key_does_not(
         assert answers[-1].headers["retry-after"] == "60"
         assert answers[-1].headers["content-type"] == "application/problem+json"
         assert client.get(f"{API}/tags", headers=tokens[1]).status_code == 200
+
+
+def test_topics_are_offered_with_their_names_per_locale(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    project = make_project(tmp_path, smtp_server.url, readers=[])
+    with project.source.open("a", encoding="utf-8") as config:  # type: ignore[union-attr]
+        config.write(
+            '[topics.ai]\nen = "Artificial intelligence"\nde = "Künstliche Intelligenz"\n[topics.research]\nen = "Research"\n'
+        )
+    project = load_project(project.source, {"NEWSLETTER_SECRET_KEY": SECRET})  # type: ignore[arg-type]
+    with TestClient(create_app(project)) as client:
+        topics = client.get(
+            f"{API}/topics", headers=bearer(key(project, "subscribers:read"))
+        ).json()
+    assert topics == [
+        {
+            "tag": "ai",
+            "names": {
+                "en": "Artificial intelligence",
+                "zh": "Artificial intelligence",
+                "de": "Künstliche Intelligenz",
+                "ar": "Artificial intelligence",
+            },
+        },
+        {
+            "tag": "research",
+            "names": {"en": "Research", "zh": "Research", "de": "Research", "ar": "Research"},
+        },
+    ]

@@ -9,6 +9,7 @@
     POST   /subscribers/{ref}/unsubscribe  subscribers:write
     DELETE /subscribers/{ref}              subscribers:write   forget (GDPR)
     GET    /tags                           subscribers:read
+    GET    /topics                         subscribers:read    the topics readers choose, named
     GET    /issues, /issues/{name}         sends:read          the content folder, with check's findings
     GET    /sends, /sends/{issue}          sends:read          deliveries by state, failures, report
     POST   /sends                          sends:write         start one (Idempotency-Key required)

@@ -84,6 +84,16 @@ class SubscriberChange(BaseModel):
     attributes: dict[str, Any] | None = Field(None, max_length=MAX_ATTRIBUTES)
 
 
+class TopicOut(BaseModel):
+    """A topic readers may choose (a configured `[topics.TAG]`), named in each locale."""
+
+    tag: str
+    names: dict[str, str] = Field(
+        description="Its name in each of the newsletter's locales (the default locale's, or "
+        "the tag, where none is configured)."
+    )
+
+
 class TagCount(BaseModel):
     """A tag and how many subscribers have it."""
 

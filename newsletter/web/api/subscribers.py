@@ -32,6 +32,7 @@ from newsletter.web.api.schemas import (
     SubscriberOut,
     SubscriberPage,
     TagCount,
+    TopicOut,
 )
 from newsletter.web.site import Site, current_site, database
 
@@ -205,6 +206,19 @@ def forget_subscriber(
 def list_tags(caller: KeyHolder = READ, db: Session = DATABASE) -> list[TagCount]:
     """Every tag with how many subscribers have it, by name."""
     return [TagCount(name=name, subscribers=count) for name, count in registry.tag_counts(db)]
+
+
+@router.get("/topics", response_model=list[TopicOut], summary="List the topics readers choose")
+def list_topics(caller: KeyHolder = READ, site: Site = SITE) -> list[TopicOut]:
+    """The configured topics, with their names per locale: what a signup form of your own
+    offers (POST /subscribers with `tags` among them), as the subscribe form does."""
+    config = site.project.config
+    return [
+        TopicOut(
+            tag=tag, names={locale: config.topic_name(tag, locale)[0] for locale in config.locales}
+        )
+        for tag in sorted(config.topics)
+    ]
 
 
 def _found(db: Session, ref: str) -> Subscriber:
