@@ -1,8 +1,8 @@
 """Who calls the API: a bearer key with the scope a route needs, within its rate limit.
 
-    401  no key, a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)
-    403  a valid key without the route's scope
-    429  a key over `api_rate_limit` requests a minute (with `Retry-After`)
+401  no key, a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)
+403  a valid key without the route's scope
+429  a key over `api_rate_limit` requests a minute (with `Retry-After`)
 """
 
 from __future__ import annotations
