@@ -1,6 +1,6 @@
 """Every route of the web app, enumerated: each is public by design (the pages any visitor or
 reader may open, a signed token in the link where it acts on someone), or requires proof of
-who is asking. A route added without being listed here fails this test until someone decides
+who is asking (a signature, an API key, a dashboard session). A route added without being listed here fails this test until someone decides
 which it is."""
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ PUBLIC |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
 # The JSON API: every request must carry an API key with the route's scope (tests/test_api.py
 # tries each with no key, a made-up one, another scheme and a key without the scope).
 KEYED = {(method, API + path) for method, path in API_SCOPES}
+# The dashboard's login form: anyone may try (failures limited per address and per name, a
+# CSRF token needed; tests/test_admin.py).
+PUBLIC |= {("GET", "/admin/login"), ("POST", "/admin/login")}
+# The dashboard: every request must come with the session cookie of a logged-in user whose role
+# allows the route (and a POST with the session's CSRF token; tests/test_admin.py).
+ADMIN = {
+    ("GET", "/admin/"),
+    ("GET", "/admin/subscribers"), ("GET", "/admin/subscribers/{subscriber_id}"),
+    ("POST", "/admin/logout"), ("POST", "/admin/subscribers/{subscriber_id}/unsubscribe"),
+}  # fmt: skip
 # Only for the mail providers: each request must carry the provider's signature or password.
 SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
 
@@ -65,7 +75,7 @@ def test_every_route_is_public_by_design_or_signed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     app = create_app(make_project(tmp_path_factory.mktemp("all")))
-    assert routes_of(app.routes) == PUBLIC | SIGNED | KEYED
+    assert routes_of(app.routes) == PUBLIC | SIGNED | KEYED | ADMIN
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(SIGNED))
@@ -80,4 +90,24 @@ def test_a_signed_route_refuses_an_unsigned_request_and_changes_nothing(
         method, path, content=body, headers={"Content-Type": "application/json"}
     )
     assert answer.status_code == 403, answer.text
+    assert database_dump(project) == before
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ADMIN))
+def test_a_dashboard_route_without_a_session_goes_to_the_login_form_or_is_refused(
+    tmp_path_factory: pytest.TempPathFactory, method: str, path: str
+) -> None:
+    project = make_project(tmp_path_factory.mktemp("admin"))
+    client = TestClient(create_app(project, clock=lambda: NOW), base_url="https://news.example.org")
+    client.cookies.set("nl_admin", "made-up", domain="news.example.org", path="/admin")
+    before = database_dump(project)
+    answer = client.request(
+        method, path.replace("{subscriber_id}", "1"), data={"csrf": "0" * 64},
+        follow_redirects=False,
+    )  # fmt: skip
+    if method == "GET":
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/admin/login?next=/admin/")
+    else:
+        assert answer.status_code in (401, 403)
     assert database_dump(project) == before

@@ -3,6 +3,10 @@
 An API key is stored as the SHA-256 digest of the whole key: the key is 190 random bits, so a
 fast digest is as safe as a slow password hash and lets every request find its key by one
 index lookup. The short prefix is public: it names the key in lists and logs.
+
+A dashboard user's password is stored as an argon2id hash (access/users.py): people choose
+passwords, which are guessable, so only a slow hash makes a stolen table costly to crack. A
+dashboard session is stored as the SHA-256 of its random id, for the same reason as a key.
 """
 
 from __future__ import annotations
@@ -49,3 +53,55 @@ class ApiRequest(SQLModel, table=True):
     """The answer's status; 0 while the first request is still being carried out."""
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class User(SQLModel, table=True):
+    """A person who may log in to the dashboard (/admin/), with a role (access/users.Role)."""
+
+    __tablename__ = "admin_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=200)
+    """argon2id, in its PHC string form (parameters and salt included)."""
+    totp_secret: str | None = Field(default=None, max_length=64)
+    """Base32; set when the user has a second factor (an authenticator app's codes)."""
+    totp_last_step: int | None = None
+    """The 30-second step of the last code accepted: a code is never accepted twice."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Set when the user is removed: the row stays so the audit log's names stay unambiguous."""
+
+
+class AdminSession(SQLModel, table=True):
+    """A logged-in browser: the cookie holds the random id, this row only its digest."""
+
+    __tablename__ = "admin_session"
+
+    digest: str = Field(max_length=64, primary_key=True)
+    """SHA-256 of the session id, hex."""
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("admin_user.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    """The absolute end, however active the session is."""
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what from the dashboard (or the API), and when."""
+
+    __tablename__ = "admin_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=100)
+    """A user's name, or `key:` and an API key's prefix."""
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=320)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    """JSON: what else the action needs to be understood later."""

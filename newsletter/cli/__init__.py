@@ -49,6 +49,7 @@ def _register() -> None:
         server,
         settings,
         subscribers,
+        users,
     )
 
     content.register(app)
@@ -65,6 +66,7 @@ def _register() -> None:
     server.register(app)
     settings.register(app)
     access.register(app)
+    users.register(app)
 
 
 def _terminal_help(typer_app: typer.Typer) -> None:

@@ -234,6 +234,13 @@ def tag_counts(session: Session) -> list[tuple[str, int]]:
     return [(name, counted.get(id_ or 0, 0)) for id_, name in names]
 
 
+def status_counts(session: Session) -> dict[str, int]:
+    """How many subscribers have each status (every status listed, 0 for those none has)."""
+    query = select(Subscriber.status, func.count()).group_by(col(Subscriber.status))
+    found: dict[str, int] = dict(session.exec(query).all())
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
 def set_tags(session: Session, subscriber: Subscriber, tags: Iterable[str]) -> None:
     """Give the subscriber exactly these tags (creating tags that do not exist yet)."""
     wanted = set(tags)

@@ -7,6 +7,8 @@
                                      {"status": "unhealthy"}; the log says why) (web/health.py)
     /api/v1/...                      the JSON API for the operator's programs, with an API key
                                      (newsletter/web/api/, docs/api.md)
+    /admin/...                       the dashboard for the operator's people, logged in with a
+                                     role (newsletter/web/admin/, docs/admin.md)
     POST /webhooks/PROVIDER          bounces and complaints from SES (SNS), Postmark, Mailgun,
                                      SendGrid, signature checked first (newsletter/web/webhooks.py)
     GET|HEAD /l/LINK[/DELIVERY]      the tracking links of sent issues: counted, then 302 to the
@@ -15,10 +17,11 @@
     GET  /...                        the archive (newsletter/web/archive.py), kept current
 
 What the pages share (templates per locale, the browser's language, the error pages) is in
-newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. No
-cookies, no JavaScript needed. Forms answer with a page, never a redirect; the only redirects
-are the archive's trailing slashes, whose Location is always a path on this site, and the
-tracking links', which go to the links of the issues we sent (newsletter/web/redirects.py).
+newsletter/web/site.py; how every router answers a failure, in newsletter/web/errors.py. The
+public pages set no cookies (only the dashboard does, on /admin), no JavaScript needed. Public
+forms answer with a page, never a redirect; the only redirects are the archive's trailing
+slashes and the dashboard's, whose Location is always a path on this site, and the tracking
+links', which go to the links of the issues we sent (newsletter/web/redirects.py).
 Pages are in the subscriber's language (token pages) or the browser's (the subscribe form).
 
 Clicks are kept in memory and written in batches by a thread that the app's lifespan starts
@@ -40,7 +43,7 @@ from newsletter.db import create_db_engine, database_url, require_current, utcno
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import Tokens
-from newsletter.web import api, clicks, health, reader, signup, webhooks
+from newsletter.web import admin, api, clicks, health, reader, signup, webhooks
 from newsletter.web.api.limits import BodyLimit
 from newsletter.web.api.problems import install_api_handlers
 from newsletter.web.archive import ArchiveFiles, ArchiveKeeper
@@ -103,6 +106,7 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=project.config.trusted_proxies)
     install_error_handlers(app)
     install_api_handlers(app)
+    admin.install_admin_handlers(app)
     app.add_middleware(BodyLimit, prefix=api.PREFIX, limit=api.MAX_BODY)
     app.state.monotonic = monotonic
     # The tracking links first: they get the most requests by far, and no other route's path
@@ -116,6 +120,8 @@ def create_app(
     app.include_router(webhooks.router)
     # The operator's programs: every route needs an API key but the document describing them.
     app.include_router(api.router)
+    # The operator's people: every route needs a logged-in user but the login form.
+    app.include_router(admin.router)
     # Everything else is the archive: after the routes above, so they take precedence.
     app.state.archive = ArchiveKeeper(project, engine, monotonic)
     app.mount("/", ArchiveFiles(app.state.archive), name="archive")

@@ -79,6 +79,14 @@ class RateLimiter:
                     del self._seen[idle]
             return True
 
+    def exhausted(self, client: str) -> bool:
+        """Whether `client` is at the limit now, without counting an attempt (to count only
+        failures: call this before trying, `allow` after each failure)."""
+        now = self.clock()
+        with self._lock:
+            attempts = self._seen.get(client, ())
+            return sum(1 for moment in attempts if moment > now - self.window) >= self.limit
+
     def clients(self) -> int:
         """How many client addresses are remembered."""
         with self._lock:

@@ -1,0 +1,27 @@
+"""The dashboard, /admin/ (docs/admin.md): the CLI's library functions for people, by role.
+
+    GET  /login, POST /login, POST /logout        anyone; logging in and out (admin/login.py)
+    GET  /                                        viewer   the overview (admin/overview.py)
+    GET  /subscribers, /subscribers/{id}          viewer   (admin/subscribers.py)
+    POST /subscribers/{id}/unsubscribe            admin
+
+Every route but the login form needs a session of a user with the route's role, and every
+POST the session's CSRF token (admin/auth.py); every change is written to the audit log in the
+transaction that makes it. Pages are server-rendered from templates/THEME/admin/, no script.
+A part added later (schedules, issues, sends, the audit log) is one more module with a router,
+included here.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from newsletter.web.admin import login, overview, subscribers
+from newsletter.web.admin.auth import PATH, install_admin_handlers
+
+__all__ = ["PATH", "install_admin_handlers", "router"]
+
+router = APIRouter(prefix=PATH)
+router.include_router(login.router)
+router.include_router(overview.router)
+router.include_router(subscribers.router)

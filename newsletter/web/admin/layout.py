@@ -1,0 +1,52 @@
+"""How the dashboard's pages are rendered: templates/THEME/admin/NAME.html.j2, in the browser's
+language, never cached, framed, or sent a script to run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from newsletter.web.site import Site
+
+if TYPE_CHECKING:
+    from newsletter.web.admin.auth import Admin
+
+HEADERS = {
+    "Cache-Control": "no-store",
+    # Origin (or Referer) goes with our own form posts only: the same-origin check needs it.
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # The pages need no script at all; styles are inline, forms post to this site only.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def render(
+    request: Request,
+    site: Site,
+    name: str,
+    admin: Admin | None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """The dashboard page `name` for `admin` (None on the login page and refusals)."""
+    localizer, environment = site.environment(site.browser_locale(request))
+    # Headings and texts come marked with N_; gettext("") would give the catalog's header.
+    for key in ("heading", "text"):
+        context[key] = localizer.gettext(context[key]) if context.get(key) else ""
+    page = environment.get_template(f"admin/{name}.html.j2").render(
+        newsletter={"name": site.project.config.name},
+        locale=localizer.layout,
+        admin=admin,
+        csrf=admin.form_token if admin else "",
+        path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(page, status_code=status, headers=HEADERS)
