@@ -451,3 +451,20 @@ def test_topics_are_offered_with_their_names_per_locale(
             "names": {"en": "Research", "zh": "Research", "de": "Research", "ar": "Research"},
         },
     ]
+
+
+def test_search_takes_wildcards_as_written_and_a_whole_address_as_that_subscriber(
+    client: TestClient, project: Project
+) -> None:
+    for email in ("a1b@example.org", "a_b@example.org", "diana@example.org", "x%y@example.org"):
+        add_reader(project, email, "", "en")
+    token = bearer(key(project, "subscribers:read"))
+
+    def found(text: str) -> list[str]:
+        page = client.get(f"{API}/subscribers", params={"search": text}, headers=token).json()
+        return [item["email"] for item in page["items"]]
+
+    assert found("a_b") == ["a_b@example.org"]
+    assert found("x%y") == ["x%y@example.org"]
+    assert found("ANA@Example.org") == ["ana@example.org"]  # Not diana@: that subscriber.
+    assert found("ana@") == ["ana@example.org", "diana@example.org"]  # Part of one: anywhere.

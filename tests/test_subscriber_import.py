@@ -16,8 +16,8 @@ from newsletter.db import create_db_engine, upgrade
 from newsletter.errors import NewsletterError
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.csv_import import ImportReport, import_csv
+from newsletter.subscribers.export import export_csv
 from newsletter.subscribers.models import ConsentEvent, Subscriber
-from newsletter.subscribers.registry import export_csv
 
 from .conftest import FIXTURES, LOCALES
 

@@ -370,16 +370,16 @@ def export(
     from sqlmodel import Session
 
     from newsletter.files import atomic_write_text
-    from newsletter.subscribers import registry
+    from newsletter.subscribers.export import export_csv
 
     with Session(database(ctx)) as session:
         if file is None:
-            registry.export_csv(session, sys.stdout, status=status)
+            export_csv(session, sys.stdout, status=status)
             return
         import io
 
         buffer = io.StringIO()
-        count = registry.export_csv(session, buffer, status=status)
+        count = export_csv(session, buffer, status=status)
     atomic_write_text(file, buffer.getvalue(), private=True)
     console().print(f"exported {count:,} subscribers to {file}", markup=False)
 

@@ -7,12 +7,11 @@ transaction.
 
 from __future__ import annotations
 
-import csv
-import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
@@ -27,7 +26,6 @@ from newsletter.subscribers.addresses import (
     address_key,
     normalize_address,
 )
-from newsletter.subscribers.formulas import neutralise
 from newsletter.subscribers.models import (
     STATUSES,
     ConsentEvent,
@@ -40,18 +38,6 @@ from newsletter.timezones import InvalidTimeZone, time_zone
 
 MAX_NAME = 200
 MAX_TAGS = 50
-EXPORT_FIELDS = (
-    "email",
-    "name",
-    "locale",
-    "timezone",
-    "status",
-    "tags",
-    "created_at",
-    "consent_at",
-    "consent_method",
-    "consent_source",
-)
 
 
 @dataclass(frozen=True)
@@ -357,12 +343,16 @@ def search(
     if forbidden_character(text):
         return []  # No address or name holds one (they are refused when stored).
     query = select(Subscriber)
-    if text:
-        pattern = f"%{text.casefold()}%"
+    if text and (key := _whole_address(text)) is not None:
+        query = query.where(col(Subscriber.email_key) == key)  # One index lookup.
+    elif text:
+        # Anywhere in the address or the name: every row is read. `%` and `_` are matched as
+        # themselves, not as LIKE's wildcards.
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text.casefold()) + "%"
         query = query.where(
             or_(
-                col(Subscriber.email_key).like(pattern),
-                func.lower(col(Subscriber.name)).like(pattern),
+                col(Subscriber.email_key).like(pattern, escape="\\"),
+                func.lower(col(Subscriber.name)).like(pattern, escape="\\"),
             )
         )
     if status:
@@ -383,6 +373,17 @@ def search(
         )
         query = query.where(tagged.exists())
     return list(session.exec(query.order_by(col(Subscriber.id)).offset(offset).limit(limit)))
+
+
+def _whole_address(text: str) -> str | None:
+    """The comparison key of `text` when it is a whole address (search finds that subscriber
+    by the unique index); None for anything else, which is looked for as part of one."""
+    if "@" not in text or any(character.isspace() for character in text.strip()):
+        return None
+    try:
+        return normalize_address(text)[1]
+    except InvalidAddress:
+        return None
 
 
 def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
@@ -415,79 +416,3 @@ def forget(session: Session, subscriber: Subscriber, now: datetime) -> None:
     """Delete everything about the person; only the suppression hash stays, so they are never mailed again."""
     suppress(session, subscriber.email_key, "forgotten", now)
     session.delete(subscriber)
-
-
-def export_csv(
-    session: Session, out: TextIO, *, status: str | None = None, batch: int = 10_000
-) -> int:
-    """Write subscribers as CSV (the import reads it back); returns the number written.
-
-    Each attribute key becomes a column of its own, so an export imports back without loss.
-    A cell a spreadsheet would run as a formula gets a leading quote (newsletter/subscribers/
-    formulas.py), which the import removes again.
-    """
-    writer = csv.writer(out)
-    keys = _attribute_keys(session, status)
-    writer.writerow([neutralise(cell) for cell in (*EXPORT_FIELDS, *keys)])
-    names = dict(session.exec(select(Tag.id, Tag.name)).all())
-    written = last = 0
-    while True:
-        query = (
-            select(Subscriber)
-            .where(col(Subscriber.id) > last)
-            .order_by(col(Subscriber.id))
-            .limit(batch)
-        )
-        if status:
-            query = query.where(Subscriber.status == status)
-        rows = list(session.exec(query))
-        if not rows:
-            return written
-        ids = [row.id for row in rows]
-        tags: dict[int, list[str]] = {}
-        for subscriber_id, tag_id in session.exec(
-            select(SubscriberTag.subscriber_id, SubscriberTag.tag_id).where(
-                col(SubscriberTag.subscriber_id).in_(ids)
-            )
-        ):
-            tags.setdefault(subscriber_id, []).append(names[tag_id])
-        for row in rows:
-            assert row.id is not None
-            cells = (
-                row.email,
-                row.name,
-                row.locale,
-                row.timezone,
-                row.status,
-                "|".join(sorted(tags.get(row.id, []))),
-                _iso(row.created_at),
-                _iso(row.consent_at),
-                row.consent_method,
-                row.consent_source,
-                *(_cell(row.attributes.get(key)) for key in keys),
-            )
-            writer.writerow([neutralise(cell) for cell in cells])
-        written += len(rows)
-        last = rows[-1].id or last
-
-
-def _attribute_keys(session: Session, status: str | None) -> list[str]:
-    """Every attribute key in use, in order of first appearance (fields' names excluded)."""
-    query = select(Subscriber.attributes)
-    if status:
-        query = query.where(Subscriber.status == status)
-    keys: dict[str, None] = {}
-    for attributes in session.exec(query.execution_options(yield_per=10_000)):
-        keys.update(dict.fromkeys(attributes))
-    return [key for key in keys if key not in EXPORT_FIELDS]
-
-
-def _cell(value: Any) -> str:
-    """An attribute value as CSV text (imported attributes are text; others as JSON)."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
