@@ -468,3 +468,28 @@ def test_search_takes_wildcards_as_written_and_a_whole_address_as_that_subscribe
     assert found("x%y") == ["x%y@example.org"]
     assert found("ANA@Example.org") == ["ana@example.org"]  # Not diana@: that subscriber.
     assert found("ana@") == ["ana@example.org", "diana@example.org"]  # Part of one: anywhere.
+
+
+def test_every_change_through_the_api_is_in_the_audit_log_with_no_address(
+    client: TestClient, project: Project
+) -> None:
+    from newsletter.access.audit import recent
+
+    token = key(project, "subscribers:write", "schedules:write", "sends:write")
+    headers = bearer(token)
+    client.post(f"{API}/subscribers", json={"email": "eve@example.org"}, headers=headers)
+    client.patch(f"{API}/subscribers/eve@example.org", json={"name": "Eve"}, headers=headers)
+    client.post(f"{API}/subscribers/ana@example.org/unsubscribe", headers=headers)
+    client.delete(f"{API}/subscribers/eve@example.org", headers=headers)
+    client.post(f"{API}/schedules", json={"weekly": "mon 08:00"}, headers=headers)
+    client.post(f"{API}/schedules/weekly-mon-0800/pause", headers=headers)
+    client.post(f"{API}/sends", json={"issue": ISSUE}, headers={**headers, "Idempotency-Key": "x"})
+    client.post(f"{API}/sends/{ISSUE}/pause", headers=headers)
+    entries = recent(create_db_engine(database_url(project)))
+    assert [entry.action for entry in reversed(entries)] == [
+        "subscriber.add", "subscriber.change", "subscriber.unsubscribe", "subscriber.forget",
+        "schedule.add", "schedule.pause", "send.start", "send.pause",
+    ]  # fmt: skip
+    assert {entry.actor for entry in entries} == {f"key:{token[:11]}"}
+    logged = " ".join(f"{e.target} {e.detail}" for e in entries)
+    assert "@" not in logged  # Subscribers by id: forgetting one leaves nothing of them here.

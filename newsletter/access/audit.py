@@ -37,6 +37,26 @@ def record(
     )
 
 
+def record_now(
+    engine: Engine,
+    actor: str,
+    action: str,
+    target: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add an entry in a transaction of its own: for a change a library function committed."""
+    with Session(engine) as session:
+        record(session, actor, action, target, now, detail)
+        session.commit()
+
+
+def subscriber_target(subscriber_id: int) -> str:
+    """How the log names a subscriber: by id, never by address (the log keeps no personal
+    data, so forgetting someone never has to rewrite it)."""
+    return f"subscriber:{subscriber_id}"
+
+
 def key_actor(holder: KeyHolder) -> str:
     """How the audit log names an API key: `key:` and its public prefix."""
     return f"key:{holder.prefix}"

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from newsletter.access import audit
+from newsletter.access.audit import subscriber_target
 from newsletter.access.users import Role
 from newsletter.deliver.report import deliveries_of
 from newsletter.errors import NotFoundError
@@ -92,7 +93,7 @@ def unsubscribe(
     who = admin.user.name
     changed = registry.unsubscribe(db, subscriber, method="admin", source=f"admin:{who}", now=now)
     audit.record(
-        db, who, "subscriber.unsubscribe", subscriber.email, now,
+        db, who, "subscriber.unsubscribe", subscriber_target(subscriber_id), now,
         {"subscriber_id": subscriber_id, "changed": changed},
     )  # fmt: skip
     db.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from newsletter.access import audit
 from newsletter.access.keys import KeyHolder, Scope
 from newsletter.schedule.models import Firing
 from newsletter.schedule.store import Planned
@@ -44,25 +45,34 @@ def add_schedule(new: NewSchedule, caller: KeyHolder = WRITE, site: Site = SITE)
             project, engine, new.issue, new.at, new.timezone, tag=new.tag, to=new.to,
             local_time=new.local_time, now=now,
         )  # fmt: skip
+    audit.record_now(engine, audit.key_actor(caller), "schedule.add", item.id, now)
     return _out(item, None)
 
 
 @router.post("/schedules/{schedule_id}/pause", response_model=ScheduleOut, summary="Pause")
 def pause_schedule(schedule_id: str, caller: KeyHolder = WRITE, site: Site = SITE) -> ScheduleOut:
     """Stop the schedule from firing until it is resumed."""
-    return _out(change_schedule(site.project, site.engine, Change.PAUSE, schedule_id), None)
+    return _out(_change(site, caller, Change.PAUSE, schedule_id), None)
 
 
 @router.post("/schedules/{schedule_id}/resume", response_model=ScheduleOut, summary="Resume")
 def resume_schedule(schedule_id: str, caller: KeyHolder = WRITE, site: Site = SITE) -> ScheduleOut:
     """Let it fire again from its next time on (times missed while paused are skipped)."""
-    return _out(change_schedule(site.project, site.engine, Change.RESUME, schedule_id), None)
+    return _out(_change(site, caller, Change.RESUME, schedule_id), None)
 
 
 @router.delete("/schedules/{schedule_id}", response_model=ScheduleOut, summary="Cancel")
 def cancel_schedule(schedule_id: str, caller: KeyHolder = WRITE, site: Site = SITE) -> ScheduleOut:
     """Delete the schedule (sends it already started go on); what it was."""
-    return _out(change_schedule(site.project, site.engine, Change.CANCEL, schedule_id), None)
+    return _out(_change(site, caller, Change.CANCEL, schedule_id), None)
+
+
+def _change(site: Site, caller: KeyHolder, change: Change, schedule_id: str) -> Planned:
+    """The schedule changed, and the change in the audit log."""
+    changed = change_schedule(site.project, site.engine, change, schedule_id)
+    actor = audit.key_actor(caller)
+    audit.record_now(site.engine, actor, f"schedule.{change.value}", changed.id, site.clock())
+    return changed
 
 
 def _out(item: Planned, fired: Firing | None) -> ScheduleOut:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from newsletter.access import audit
 from newsletter.access.idempotency import MAX_KEY, abandon, begin, finish, request_digest
 from newsletter.access.keys import KeyHolder, Scope
 from newsletter.catalog import Catalog, IssueLine
@@ -91,7 +92,11 @@ def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -
     """No worker, in any process, sends more of it; the messages in flight finish."""
     from newsletter.sends import pause_send
 
-    return _send(site, pause_send(site.project, site.engine, issue, site.clock()), by_locale=True)
+    mailing = pause_send(site.project, site.engine, issue, site.clock())
+    audit.record_now(
+        site.engine, audit.key_actor(caller), "send.pause", mailing.issue, site.clock()
+    )
+    return _send(site, mailing, by_locale=True)
 
 
 @router.post("/sends/{issue}/resume", response_model=SendOut, summary="Resume a send")
@@ -99,7 +104,11 @@ def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) 
     """Let a paused send go on: `newsletter run` delivers the rest."""
     from newsletter.sends import resume_send
 
-    return _send(site, resume_send(site.project, site.engine, issue), by_locale=True)
+    mailing = resume_send(site.project, site.engine, issue)
+    audit.record_now(
+        site.engine, audit.key_actor(caller), "send.resume", mailing.issue, site.clock()
+    )
+    return _send(site, mailing, by_locale=True)
 
 
 @router.post("/sends/{issue}/test", response_model=list[TestOutcome], summary="Test-send an issue")
@@ -110,7 +119,12 @@ def test_send_issue(
     subject, sample reader values in the body; drafts too. Nobody else gets anything."""
     from newsletter.sends import load_issue, test_send
 
-    results = test_send(site.project, load_issue(site.project, issue), test.addresses, test.locales)
+    loaded = load_issue(site.project, issue)
+    results = test_send(site.project, loaded, test.addresses, test.locales)
+    audit.record_now(
+        site.engine, audit.key_actor(caller), "send.test", loaded.slug, site.clock(),
+        {"messages": len(results)},
+    )  # fmt: skip
     return [
         TestOutcome(address=address, edition=locale, state=outcome.state, reply=outcome.reply)
         for address, locale, outcome in results
@@ -144,6 +158,10 @@ def start_send_route(
         abandon(site.engine, caller.id, idempotency_key)
         raise
     finish(site.engine, caller.id, idempotency_key, 202, answer.model_dump_json())
+    audit.record_now(
+        site.engine, audit.key_actor(caller), "send.start", answer.issue, site.clock(),
+        {"added": answer.added, "to": new.to or ""},
+    )  # fmt: skip
     return JSONResponse(answer.model_dump(), status_code=202)
 
 

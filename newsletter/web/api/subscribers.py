@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
+from newsletter.access import audit
 from newsletter.access.keys import KeyHolder, Scope
 from newsletter.engagement.people import forget_person
 from newsletter.signups import request_confirmation
@@ -110,6 +111,7 @@ def add_subscriber(
             db, subscriber, name=None, attributes=new.attributes, method="api", source=source,
             now=site.clock(),
         )  # fmt: skip
+    _audit(db, caller, "subscriber.add", subscriber, site, {"double_opt_in": new.double_opt_in})
     db.commit()
     return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
 
@@ -135,6 +137,10 @@ def import_subscribers(
         site.engine, header, rows, source=f"api:{caller.prefix}", locales=config.locales,
         default_locale=config.default_locale, default_timezone=config.timezone, tags=bulk.tags,
         now=site.clock(),
+    )  # fmt: skip
+    audit.record_now(
+        site.engine, audit.key_actor(caller), "subscribers.import", f"{report.rows} items",
+        site.clock(), {"created": report.created, "updated": report.updated},
     )  # fmt: skip
     return ImportResult(
         items=report.rows, created=report.created, updated=report.updated,
@@ -175,6 +181,14 @@ def change_subscriber(
         db, subscriber, name=change.name, attributes=change.attributes, method="api",
         source=source, now=now,
     )  # fmt: skip
+    _audit(
+        db,
+        caller,
+        "subscriber.change",
+        subscriber,
+        site,
+        {"fields": sorted(change.model_fields_set)},
+    )
     db.commit()
     return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
 
@@ -188,6 +202,7 @@ def unsubscribe_subscriber(
     registry.unsubscribe(
         db, subscriber, method="api", source=f"api:{caller.prefix}", now=site.clock()
     )
+    _audit(db, caller, "subscriber.unsubscribe", subscriber, site)
     db.commit()
     return SubscriberOut.of(subscriber, registry.tags_of(db, subscriber))
 
@@ -198,7 +213,9 @@ def forget_subscriber(
 ) -> None:
     """Delete everything about the person; only a hash of the address stays on the suppression
     list, so they are never mailed again. Their clicks stay as counts only."""
-    forget_person(db, _found(db, ref), site.clock())
+    subscriber = _found(db, ref)
+    _audit(db, caller, "subscriber.forget", subscriber, site)
+    forget_person(db, subscriber, site.clock())
     db.commit()
 
 
@@ -219,6 +236,20 @@ def list_topics(caller: KeyHolder = READ, site: Site = SITE) -> list[TopicOut]:
         )
         for tag in sorted(config.topics)
     ]
+
+
+def _audit(
+    db: Session,
+    caller: KeyHolder,
+    action: str,
+    subscriber: Subscriber,
+    site: Site,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record the change in the audit log, in the transaction that makes it."""
+    db.flush()  # A new subscriber gets its id.
+    target = audit.subscriber_target(subscriber.id or 0)
+    audit.record(db, audit.key_actor(caller), action, target, site.clock(), detail)
 
 
 def _found(db: Session, ref: str) -> Subscriber:
