@@ -48,6 +48,9 @@ ADMIN = {
     ("GET", "/admin/"),
     ("GET", "/admin/subscribers"), ("GET", "/admin/subscribers/{subscriber_id}"),
     ("POST", "/admin/logout"), ("POST", "/admin/subscribers/{subscriber_id}/unsubscribe"),
+    ("GET", "/admin/issues"), ("GET", "/admin/issues/{slug}"), ("POST", "/admin/issues/{slug}/test"),
+    ("GET", "/admin/schedules"), ("POST", "/admin/schedules/{schedule_id}/{change}"),
+    ("GET", "/admin/audit"),
 }  # fmt: skip
 # Only for the mail providers: each request must carry the provider's signature or password.
 SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
@@ -102,7 +105,10 @@ def test_a_dashboard_route_without_a_session_goes_to_the_login_form_or_is_refuse
     client.cookies.set("nl_admin", "made-up", domain="news.example.org", path="/admin")
     before = database_dump(project)
     answer = client.request(
-        method, path.replace("{subscriber_id}", "1"), data={"csrf": "0" * 64},
+        method,
+        path.replace("{subscriber_id}", "1").replace("{slug}", "x").replace("{schedule_id}", "x")
+        .replace("{change}", "pause"),
+        data={"csrf": "0" * 64, "address": "a@example.org"},
         follow_redirects=False,
     )  # fmt: skip
     if method == "GET":

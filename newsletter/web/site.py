@@ -15,6 +15,7 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from newsletter.catalog import Catalog
 from newsletter.config import Project
 from newsletter.deliver.transports import Transport
 from newsletter.render.i18n import N_, Localizer, language, negotiate
@@ -52,6 +53,11 @@ class Site:
     def mailer(self) -> Mailer:
         """What sends the confirmation emails of the form and the API (newsletter/signups.py)."""
         return Mailer(self.project, self.notices, self.tokens, self.transport, self.clock)
+
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        """The issues with their check findings, kept for the app's life (newsletter/catalog.py)."""
+        return Catalog(self.project, self.engine)
 
     @functools.cached_property
     def languages(self) -> list[dict[str, str]]:

@@ -4,6 +4,11 @@
     GET  /                                        viewer   the overview (admin/overview.py)
     GET  /subscribers, /subscribers/{id}          viewer   (admin/subscribers.py)
     POST /subscribers/{id}/unsubscribe            admin
+    GET  /issues, /issues/{slug}                  viewer   check's findings (admin/issues.py)
+    POST /issues/{slug}/test                      editor   a test send to an address
+    GET  /schedules                               viewer   (admin/schedules.py)
+    POST /schedules/{id}/pause|resume|cancel      editor
+    GET  /audit                                   admin    the audit log (admin/audit_log.py)
 
 Every route but the login form needs a session of a user with the route's role, and every
 POST the session's CSRF token (admin/auth.py); every change is written to the audit log in the
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from newsletter.web.admin import login, overview, subscribers
+from newsletter.web.admin import audit_log, issues, login, overview, schedules, subscribers
 from newsletter.web.admin.auth import PATH, install_admin_handlers
 
 __all__ = ["PATH", "install_admin_handlers", "router"]
@@ -25,3 +30,6 @@ router = APIRouter(prefix=PATH)
 router.include_router(login.router)
 router.include_router(overview.router)
 router.include_router(subscribers.router)
+router.include_router(issues.router)
+router.include_router(schedules.router)
+router.include_router(audit_log.router)

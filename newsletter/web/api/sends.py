@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from newsletter.access import audit
 from newsletter.access.idempotency import MAX_KEY, abandon, begin, finish, request_digest
 from newsletter.access.keys import KeyHolder, Scope
-from newsletter.catalog import Catalog, IssueLine
+from newsletter.catalog import IssueLine
 from newsletter.deliver.models import Mailing
 from newsletter.web.api.auth import require
 from newsletter.web.api.problems import Refused
@@ -40,13 +40,13 @@ SITE = Depends(current_site)
 def list_issues(request: Request, caller: KeyHolder = READ, site: Site = SITE) -> list[IssueOut]:
     """Every issue of the content folder with its editions, whether it was sent, and how many
     errors and warnings `newsletter check` finds in it."""
-    return [_issue(line) for line in _catalog(request, site).issues()]
+    return [_issue(line) for line in site.catalog.issues()]
 
 
 @router.get("/issues/{name}", response_model=IssueOut, summary="Get an issue")
 def get_issue(name: str, request: Request, caller: KeyHolder = READ, site: Site = SITE) -> IssueOut:
     """One issue (slug, folder or file) with each finding of `newsletter check`."""
-    return _issue(_catalog(request, site).issue(name))
+    return _issue(site.catalog.issue(name))
 
 
 @router.get("/sends", response_model=SendPage, summary="List sends")
@@ -191,14 +191,6 @@ def _replay(status: int, body: str, same: bool) -> JSONResponse:
     answer = JSONResponse(json.loads(body), status_code=status)
     answer.headers["Idempotent-Replayed"] = "true"
     return answer
-
-
-def _catalog(request: Request, site: Site) -> Catalog:
-    """The app's one catalog of issues (their check findings kept between requests)."""
-    catalog: Catalog | None = getattr(request.app.state, "catalog", None)
-    if catalog is None:
-        catalog = request.app.state.catalog = Catalog(site.project, site.engine)
-    return catalog
 
 
 def _issue(line: IssueLine) -> IssueOut:
