@@ -98,7 +98,7 @@ def test_confirm_on_the_web_then_welcome_steps_under_run_and_nothing_after_unsub
     later.start()
     try:
         wait_until(lambda: len(smtp_server.received) >= 5, 60, "welcome step 2")
-        time.sleep(2)  # Anything else that would go out has had the time to.
+        time.sleep(1)  # Anything else that would go out has had the time to.
     finally:
         stop.set()
         later.join(60)

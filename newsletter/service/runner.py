@@ -7,7 +7,7 @@
                       mailto unsubscribes (inbound.py: an aiosmtpd thread and a poller thread)
     scheduler         APScheduler on the project's job store, only in the process that holds
                       the leader's lease (schedule/leader.py); it fires schedules (firing.py)
-    sequences         in the same process, a pass every 15 s queues the welcome and onboarding
+    sequences         in the same process, a pass every 5 s queues the welcome and onboarding
                       steps that are due (sequences/queue.py)
 
 The main thread ticks once a second: it renews or takes the lease, starts or stops the
