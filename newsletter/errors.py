@@ -52,6 +52,10 @@ class DatabaseError(NewsletterError):
     """The database cannot be opened or written: its URL (password hidden), why, the fix."""
 
 
+class ConflictError(NewsletterError):
+    """What was asked for exists already (a schedule with that id): the web app answers 409."""
+
+
 class NotFoundError(NewsletterError):
     """An issue, story or file named on the command line does not exist."""
 

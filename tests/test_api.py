@@ -302,7 +302,7 @@ def test_schedules_are_added_paused_resumed_and_cancelled_as_the_cli_does_them(
         json={"issue": "2024-03-10-ai-revolution-accelerates", "at": "2099-01-06 08:00"},
         headers=token,
     )
-    assert again.status_code == 400 and "exists already" in again.json()["title"], again.text
+    assert again.status_code == 409 and "exists already" in again.json()["title"], again.text
     assert client.delete(f"{API}/schedules/{added.json()['id']}", headers=token).status_code == 200
     weekly = client.post(
         f"{API}/schedules", json={"weekly": "mon,thu 07:30", "to": "ai or research"}, headers=token

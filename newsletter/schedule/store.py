@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from newsletter.config import Config
-from newsletter.errors import NewsletterError, NotFoundError
+from newsletter.errors import ConflictError, NewsletterError, NotFoundError
 from newsletter.schedule.models import JOBS
 from newsletter.schedule.specs import Schedule, trigger_of
 
@@ -171,7 +171,7 @@ def add(scheduler: BackgroundScheduler, schedule: Schedule, now: datetime) -> Pl
             kwargs=schedule.kwargs(),
         )  # fmt: skip
     except ConflictingIdError:
-        raise NewsletterError(
+        raise ConflictError(
             f"schedule {schedule.job_id} exists already",
             hint=f"cancel it first: newsletter schedule cancel {schedule.job_id}",
         ) from None

@@ -5,6 +5,7 @@
     Rejected (a webhook's signature), Malformed (its body)
                               403, 400
     NotFoundError             404
+    ConflictError             409 (a schedule that exists already)
     DatabaseError, OperationalError, ConfigError, Misconfigured (a webhook's own setting)
                               503, nothing about how or where (the log says why)
     any other NewsletterError 400 for programs (its message and fix, as the CLI prints them);
@@ -22,7 +23,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 
-from newsletter.errors import ConfigError, DatabaseError, NewsletterError, NotFoundError
+from newsletter.errors import (
+    ConfigError,
+    ConflictError,
+    DatabaseError,
+    NewsletterError,
+    NotFoundError,
+)
 from newsletter.inbound.providers.events import Malformed, Misconfigured, Rejected
 from newsletter.render.i18n import N_
 from newsletter.subscribers.registry import InvalidProfile
@@ -57,6 +64,8 @@ def status_of(error: Exception) -> int:
         return 422  # A field of a program's request (the forms answer their own).
     if isinstance(error, NotFoundError):
         return 404
+    if isinstance(error, ConflictError):
+        return 409
     if isinstance(error, DatabaseError | ConfigError | Misconfigured | OperationalError):
         return 503
     return 400
