@@ -108,3 +108,18 @@ def test_an_admin_reads_the_audit_log(browser: TestClient, project: Project) -> 
     assert log_in(browser, "ana") == 303
     page = browser.get("/admin/audit")
     assert page.status_code == 200 and "login" in page.text and "ana" in page.text
+
+
+def test_the_overview_shows_each_sends_sent_and_failed_deliveries(
+    browser: TestClient, project: Project
+) -> None:
+    from .test_delivery import add_reader
+
+    for email in ("ada@example.org", "bob@example.org"):
+        add_reader(project, email, "", "en")
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    assert log_in(browser, "vic") == 303
+    page = browser.get("/admin/").text
+    row = next(line for line in page.splitlines() if f"<td>{ISSUE}" in line)
+    cells = [cell.split("</td>")[0] for cell in row.split("<td")[1:]]
+    assert [cell.split(">", 1)[1] for cell in cells[2:]] == ["2", "0", "2"]  # Sent, failed, all.
