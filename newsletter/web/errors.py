@@ -18,6 +18,7 @@ is an RFC 9457 problem document.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -71,11 +72,13 @@ def status_of(error: Exception) -> int:
     return 400
 
 
-def problem(status: int, title: str, detail: str = "") -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status}
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document: `title` says what is wrong, `detail` the fix; `extra`
+    members (the API's `errors`) are added as they are."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
+    body.update(extra)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.web.api.problems import problem
+from newsletter.web.errors import problem
 
 
 class _TooLarge(Exception):

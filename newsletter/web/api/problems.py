@@ -8,13 +8,13 @@ NewsletterError          the web app's handler (web/errors.py): 400, 404, 503
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+
+from newsletter.web.errors import problem
 
 API_PREFIX = "/api/"
 
@@ -27,15 +27,6 @@ class Refused(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.hint, self.headers = status, message, hint, headers or {}
-
-
-def problem(status: int, title: str, hint: str = "", **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem document: `title` says what is wrong, `detail` the fix."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if hint:
-        body["detail"] = hint
-    body.update(extra)
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def install_api_handlers(app: FastAPI) -> None:
