@@ -275,3 +275,19 @@ def test_steps_are_never_published_in_the_archive(project: Project, engine: Engi
     )
     assert "Welcome aboard" not in published and "Hello and welcome" not in published
     assert STEPS  # The sample sequence is the one written.
+
+
+def test_a_suppressed_address_gets_no_step_even_while_its_subscriber_is_active(
+    project: Project, engine: Engine
+) -> None:
+    queue_due_steps(project, engine, utcnow())
+    add_reader(project, "ana@example.org", "Ana", "en")
+    add_reader(project, "bob@example.org", "Bob", "en")
+    with Session(engine) as session:
+        bob = registry.find(session, "bob@example.org")
+        assert bob is not None and bob.status == "active"
+        registry.suppress(session, bob.email_key, "hard-bounce", utcnow())
+        session.commit()
+    queue_due_steps(project, engine, utcnow())
+    assert steps_of(engine, "ana@example.org") == ["sequence:welcome/01-welcome"]
+    assert steps_of(engine, "bob@example.org") == []

@@ -129,7 +129,7 @@ def audience(
     query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
     if to is not None:
         query = query.where(to.condition())
-    allowed = _not_suppressed(connection)
+    allowed = not_suppressed(connection)
     for id_, key, locale, zone in connection.execute(query):
         if allowed(key):
             yield id_, locale_for(locale), zone
@@ -173,13 +173,13 @@ def enqueue_audience(
         ):
             rows.append((id_, locale, due_in(zone)))
             if len(rows) >= ENQUEUE_BATCH:
-                added += _queue(connection, mailing.id, rows, queued)
+                added += queue_deliveries(connection, mailing.id, rows, queued)
                 rows = []
-        added += _queue(connection, mailing.id, rows, queued)
+        added += queue_deliveries(connection, mailing.id, rows, queued)
     return added
 
 
-def _queue(
+def queue_deliveries(
     connection: Connection, mailing_id: int, rows: list[tuple[int, str, Any]], stamp: Any
 ) -> int:
     """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that exist."""
@@ -193,7 +193,7 @@ def _queue(
 def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
     """Queue failed deliveries again with fresh attempts, except to addresses suppressed since."""
     with engine.begin() as connection:
-        allowed = _not_suppressed(connection)
+        allowed = not_suppressed(connection)
         failed = connection.execute(
             select(DELIVERY.c.id, SUBSCRIBER.c.email_key)
             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
@@ -209,7 +209,7 @@ def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
         return len(ids)
 
 
-def _not_suppressed(connection: Connection) -> Callable[[str], bool]:
+def not_suppressed(connection: Connection) -> Callable[[str], bool]:
     """Whether an address (by its comparison key) may be mailed: the suppression list is read
     once, and hashing is skipped while it is empty."""
     suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())

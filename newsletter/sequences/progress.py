@@ -25,12 +25,11 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing
-from newsletter.deliver.audience import QUEUED, edition_locales
-from newsletter.deliver.models import DELIVERY, DeliveryState, Mailing
+from newsletter.deliver.audience import edition_locales, not_suppressed, queue_deliveries
+from newsletter.deliver.models import DELIVERY, Mailing
 from newsletter.sequences.files import Step
 from newsletter.sequences.models import SEQUENCE_DELIVERY, SEQUENCE_MEMBER, SEQUENCE_STEP
-from newsletter.subscribers.addresses import address_hashes
-from newsletter.subscribers.models import SUBSCRIBER, SUPPRESSION
+from newsletter.subscribers.models import SUBSCRIBER
 
 GRACE = timedelta(days=1)
 """How long before a sequence (or a step) was first seen its time may have come and still count."""
@@ -143,12 +142,8 @@ def due_members(
     rows = connection.execute(query).all()
     if not rows:
         return []
-    suppressed = set(connection.execute(select(SUPPRESSION.c.email_hash)).scalars())
-    return [
-        (id_, locale)
-        for id_, key, locale in rows
-        if not (suppressed and not suppressed.isdisjoint(address_hashes(key)))
-    ]
+    allowed = not_suppressed(connection)  # The suppression list, read once per step.
+    return [(id_, locale) for id_, key, locale in rows if allowed(key)]
 
 
 def queue_step(
@@ -170,13 +165,11 @@ def queue_step(
         default_locale = locales[0]
     chosen: dict[str, str] = {}
     stamp = converter(DELIVERY.c.queued_at.type, engine.dialect)(now)
-    for _, wanted in members:
+    rows = []
+    for id_, wanted in members:
         if wanted not in chosen:
             chosen[wanted] = readers_edition(wanted, locales, default_locale)
-    rows = [
-        (mailing.id, id_, chosen[wanted], DeliveryState.QUEUED, 0, stamp, "", "", "", stamp, stamp)
-        for id_, wanted in members
-    ]
+        rows.append((id_, chosen[wanted], stamp))
     records = [
         {"sequence": step.sequence, "step": step.key, "subscriber_id": id_, "queued_at": now}
         for id_, _ in members
@@ -185,7 +178,7 @@ def queue_step(
         with engine.begin() as connection:
             lock_for_writing(connection)
             connection.execute(insert(SEQUENCE_DELIVERY), records)
-            insert_many(connection, DELIVERY, QUEUED, rows, skip_existing=True)
+            queue_deliveries(connection, mailing.id, rows, stamp)
             delivery = (
                 select(DELIVERY.c.id)
                 .where(
