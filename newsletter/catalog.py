@@ -12,8 +12,6 @@ folders, not a thousand renders.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from newsletter.config import Project
+from newsletter.files import fingerprint
 from newsletter.model import Issue, Note
 
 
@@ -67,7 +66,8 @@ class Catalog:
             self.project.issues_path
         )
         sent = sent_issues(self.engine)
-        return [self._line(issue, sent.get(issue.slug)) for issue in loaded]
+        shared = self._shared()  # The templates and configuration: walked once per list.
+        return [self._line(issue, sent.get(issue.slug), shared) for issue in loaded]
 
     def issue(self, name: str) -> IssueLine:
         """The issue called `name` (slug, folder or file), with each finding."""
@@ -75,12 +75,20 @@ class Catalog:
         from newsletter.sends import load_issue
 
         issue = load_issue(self.project, name)
-        return self._line(issue, sent_issues(self.engine).get(issue.slug), notes=True)
+        sent_at = sent_issues(self.engine).get(issue.slug)
+        return self._line(issue, sent_at, self._shared(), notes=True)
 
-    def _line(self, issue: Issue, sent_at: datetime | None, notes: bool = False) -> IssueLine:
+    def _shared(self) -> str:
+        """The fingerprint of what every issue's findings depend on: templates, configuration."""
+        source = [self.project.source] if self.project.source else []
+        return fingerprint([self.project.root / "templates", *source])
+
+    def _line(
+        self, issue: Issue, sent_at: datetime | None, shared: str, notes: bool = False
+    ) -> IssueLine:
         from newsletter.content.offers import edition_offers
 
-        found = self._findings(issue)
+        found = self._findings(issue, shared + fingerprint(_sources(issue)))
         offers = edition_offers(issue, self.project.config)
         editions = [
             EditionLine(locale, edition.title or issue.slug, len(edition.stories), offers[locale].offered)
@@ -97,13 +105,12 @@ class Catalog:
             notes=found if notes else [],
         )
 
-    def _findings(self, issue: Issue) -> list[Note]:
+    def _findings(self, issue: Issue, print_: str) -> list[Note]:
         from newsletter.check import check_issue
         from newsletter.content.markdown import markdown_parser
         from newsletter.errors import NewsletterError
         from newsletter.render.pipeline import Renderer
 
-        print_ = _fingerprint(issue, self.project)
         with self._lock:
             kept = self._checked.get(issue.slug)
         if kept is not None and kept[0] == print_:
@@ -117,24 +124,11 @@ class Catalog:
         return found
 
 
-def _fingerprint(issue: Issue, project: Project) -> str:
-    """The names, sizes and times of the issue's files and of the project's templates and
-    configuration."""
+def _sources(issue: Issue) -> list[Path]:
+    """The files an issue is made of: its Markdown (translations and stories) and its folder."""
     files = [
         source
         for edition in issue.editions.values()
         for source in (edition.source, *(story.source for story in edition.stories))
     ]
-    for root in (issue.path, project.root / "templates"):
-        if root.is_dir():
-            for base, folders, names in os.walk(root):
-                folders.sort()
-                files += [Path(base, name) for name in sorted(names)]
-    digest = hashlib.sha1()
-    for path in [*files, *([project.source] if project.source else [])]:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
+    return [*files, issue.path] if issue.path.is_dir() else files

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,3 +109,27 @@ def new_directory(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def fingerprint(paths: Iterable[Path]) -> str:
+    """A digest of the name, size and modification time of each of `paths` and of every file
+    below those that are folders (hidden folders left out); a path that is gone counts as
+    nothing. What tells a cache that the files it was made from changed."""
+    digest = hashlib.sha1()
+    for path in paths:
+        if path.is_dir():
+            for base, folders, names in os.walk(path):
+                folders[:] = sorted(name for name in folders if not name.startswith("."))
+                for name in sorted(names):
+                    _stamp(digest, Path(base, name))
+        else:
+            _stamp(digest, path)
+    return digest.hexdigest()
+
+
+def _stamp(digest: hashlib._Hash, path: Path) -> None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return
+    digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())

@@ -18,8 +18,6 @@ Everything is rendered with the server's own address as base URL, so images load
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +42,7 @@ from newsletter.content.local_files import IssueFiles
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.source import discover_issue_paths
 from newsletter.errors import NewsletterError, NotFoundError
+from newsletter.files import fingerprint
 from newsletter.model import Issue, Note
 from newsletter.render.i18n import CATALOGS
 from newsletter.render.masthead import LOGO_FOLDER, site_logo
@@ -79,14 +78,7 @@ class Preview:
 
     def version(self) -> str:
         """A fingerprint of every watched file's name, size and modification time."""
-        digest = hashlib.sha1()
-        for folder in self.watched:
-            for base, folders, files in os.walk(folder):
-                folders[:] = sorted(name for name in folders if not name.startswith("."))
-                for name in sorted(files):
-                    stat = Path(base, name).stat()
-                    digest.update(f"{base}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        return digest.hexdigest()[:16]
+        return fingerprint(self.watched)[:16]
 
     def issues(self) -> list[Issue]:
         """Every issue, loaded again only when a source file changed (not per image request)."""
