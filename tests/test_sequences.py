@@ -291,3 +291,30 @@ def test_a_suppressed_address_gets_no_step_even_while_its_subscriber_is_active(
     queue_due_steps(project, engine, utcnow())
     assert steps_of(engine, "ana@example.org") == ["sequence:welcome/01-welcome"]
     assert steps_of(engine, "bob@example.org") == []
+
+
+def test_the_service_reads_the_steps_again_only_when_a_file_changes(
+    project: Project, engine: Engine
+) -> None:
+    from newsletter.sequences.queue import Passes
+
+    passes = Passes(project, engine, utcnow)
+    passes.tick(0.0)
+    first = passes.read[1]
+    passes.tick(10.0)
+    assert passes.read[1] is first  # Nothing changed: not read again.
+    (project.root / "sequences" / "welcome" / "02-how-we-work.md").write_text(
+        "---\ntitle: How we work now\nafter: soon\n---\nx\n", encoding="utf-8"
+    )
+    passes.tick(20.0)
+    assert passes.read[1] is first and "after: 'soon'" in passes.problem  # Broken: kept, said.
+    (project.root / "sequences" / "welcome" / "02-how-we-work.md").write_text(
+        "---\ntitle: How we work now\nafter: 4 days\n---\nx\n", encoding="utf-8"
+    )
+    passes.tick(30.0)
+    assert passes.problem == "" and passes.read[1][0].steps[1].after == 4 * DAY
+
+
+def test_a_sequence_name_that_leads_out_of_the_folder_is_refused(project: Project) -> None:
+    code, output = newsletter(project, "sequence", "status", "../issues")
+    assert code == 1 and "folder name is lowercase letters" in output, output

@@ -99,17 +99,18 @@ def load_sequences(project: Project) -> list[Sequence]:
 def load_sequence(project: Project, name: str) -> Sequence:
     """The sequence `name` with its steps in order; ContentError naming the file and the fix."""
     folder = project.sequences_path / name
-    if not folder.is_dir():
-        raise NotFoundError(
-            f"no sequence {name!r}",
-            path=project.sequences_path,
-            hint="run `newsletter sequence status` to see the sequences",
-        )
+    # The name first: a given one (`../issues`) never leads to a folder outside sequences/.
     if not SEQUENCE_NAME.fullmatch(name):
         raise ContentError(
             "a sequence's folder name is lowercase letters, digits, - and _ (at most 60)",
             path=folder,
             hint="rename the folder, such as sequences/welcome",
+        )
+    if not folder.is_dir():
+        raise NotFoundError(
+            f"no sequence {name!r}",
+            path=project.sequences_path,
+            hint="run `newsletter sequence status` to see the sequences",
         )
     loader = IssueLoader(project.config, project.root)
     locales = project.config.locales

@@ -45,10 +45,14 @@ class Pass:
     """Deliveries queued now, by step."""
 
 
-def queue_due_steps(project: Project, engine: Engine, now: datetime) -> list[Pass]:
+def queue_due_steps(
+    project: Project, engine: Engine, now: datetime, sequences: list[Sequence] | None = None
+) -> list[Pass]:
     """Enter the newly confirmed, let the unsubscribed leave, and queue every step due at `now`
-    in every sequence; ContentError for a broken step file (nothing of its sequence is queued)."""
-    return [_pass(project, engine, sequence, now) for sequence in load_sequences(project)]
+    in every sequence (`sequences`, when already read); ContentError for a broken step file
+    (nothing of its sequence is queued)."""
+    found = load_sequences(project) if sequences is None else sequences
+    return [_pass(project, engine, sequence, now) for sequence in found]
 
 
 def _pass(project: Project, engine: Engine, sequence: Sequence, now: datetime) -> Pass:
@@ -112,6 +116,9 @@ class Passes:
     clock: Callable[[], datetime]
     last: float = float("-inf")
     problem: str = ""
+    read: tuple[str, list[Sequence]] = ("", [])
+    """The sequences as last read, and the fingerprint of their files then: a pass every few
+    seconds reads and parses the steps again only when one of their files changed."""
 
     def tick(self, monotonic: float) -> None:
         """Make a pass if PASS_EVERY seconds went by since the last one."""
@@ -121,10 +128,18 @@ class Passes:
             return
         self.last = monotonic
         try:
-            queue_due_steps(self.project, self.engine, self.clock())
+            queue_due_steps(self.project, self.engine, self.clock(), self._sequences())
         except NewsletterError as error:
             if str(error) != self.problem:  # Said once, not every pass, until it changes.
                 log.error("sequences: %s", error)
             self.problem = str(error)
             return
         self.problem = ""
+
+    def _sequences(self) -> list[Sequence]:
+        from newsletter.files import fingerprint
+
+        now = fingerprint([self.project.sequences_path])
+        if now != self.read[0]:  # Kept only once read whole: a broken file is read again.
+            self.read = (now, load_sequences(self.project))
+        return self.read[1]
