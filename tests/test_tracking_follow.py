@@ -96,3 +96,60 @@ def _mailing_of(engine, link: int) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as connection:
         query = select(TRACKED_LINK.c.mailing_id).where(TRACKED_LINK.c.id == link)
         return int(connection.execute(query).scalar_one())
+
+
+def test_every_url_of_a_sequence_steps_text_part_opens_in_each_language(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """A welcome step (no web version, a subscriber field, a tracked link) as each reader gets
+    it: parsed with the email package, quoted-printable and base64, every URL followed."""
+    from newsletter.db import utcnow
+    from newsletter.deliver.sending import deliver
+    from newsletter.deliver.worker import Job
+    from newsletter.sequences.queue import queue_due_steps
+    from newsletter.sequences.status import step_mailing_named
+
+    from .sequence_files import write_sequence
+
+    project = make_project(tmp_path, f"{smtp_server.url}?connections=1", click_limit="0")
+    body = 'Hello {{ subscriber.first_name | default("there") }}, read [the guide](https://example.com/guide?a=1&b=%C3%BC).\n'
+    arabic = 'مرحبا {{ subscriber.first_name | default("صديقي") }}، اقرأ [الدليل](https://example.com/دليل).\n'
+    write_sequence(
+        project.root,
+        {
+            "01-welcome.md": f"---\ntitle: Welcome\nafter: 0 days\n---\n{body}",
+            "01-welcome.ar.md": f"---\ntitle: أهلا\n---\n{arabic}",
+        },
+    )
+    engine = create_db_engine(database_url(project))
+    with engine.begin() as connection:  # The readers confirmed after the sequence appeared.
+        connection.execute(SUBSCRIBER.update().values(confirmed_at=utcnow()))
+    queue_due_steps(project, engine, utcnow())
+    mailing = step_mailing_named(engine, "sequence:welcome/01-welcome")
+    deliver(Job.of(project, mailing.id or 0, mailing.uid), stop=lambda: False)
+    assert len(smtp_server.received) == 4
+    encodings: set[str] = set()
+    with TestClient(create_app(project), base_url=BASE) as client:
+        for received in smtp_server.received:
+            message = message_from_bytes(received.data, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            text = message.get_body(("plain",))
+            assert text is not None
+            encodings.add(str(text["Content-Transfer-Encoding"]))
+            content = text.get_content()
+            assert "%%nl_" not in content and "{{" not in content
+            greeting = {"ada@example.org": "Hello Ada,", "noor@example.org": "مرحبا نور،"}
+            assert greeting.get(received.recipients[0], "") in content  # The field, filled.
+            urls = _URL.findall(content)
+            assert not any("/web/" in url for url in urls)  # A step has no web version.
+            paths = {urlsplit(url).path.split("/")[1] for url in urls}
+            assert paths == {"l", "unsubscribe", "preferences"}, urls
+            for url in urls:
+                answer = client.get(url, follow_redirects=False)
+                if urlsplit(url).path.startswith("/l/"):
+                    assert answer.status_code == 302, (url, answer.text)
+                    assert answer.headers["location"].startswith("https://example.com/")
+                else:
+                    assert answer.status_code == 200, url
+    engine.dispose()
+    assert {"quoted-printable", "base64"} <= encodings, encodings
