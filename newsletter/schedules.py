@@ -55,8 +55,7 @@ def schedule_once(
     from newsletter.schedule import specs
     from newsletter.sends import check_not_draft, load_issue
 
-    project.require_settings("a schedule")
-    check_audience(project, tag, to)
+    zone = _checked(project, tz, tag, to)
     loaded = load_issue(project, issue)
     check_not_draft(loaded)
     if find_mailing(engine, loaded.slug) is not None:
@@ -64,7 +63,6 @@ def schedule_once(
             f"issue {loaded.slug} has been sent already",
             hint=f"`newsletter send {loaded.slug}` sends it to subscribers who joined since",
         )
-    zone = project.config.timezone if tz is None else tz
     schedule = specs.once(loaded.slug, at, zone, tag=tag, to=to, local_time=local_time)
     return _add(project, engine, schedule, now)
 
@@ -83,9 +81,7 @@ def schedule_weekly(
     """Every week at `when` (`mon 08:00`), send the oldest ready issue not sent yet."""
     from newsletter.schedule import specs
 
-    project.require_settings("a schedule")
-    check_audience(project, tag, to)
-    zone = project.config.timezone if tz is None else tz
+    zone = _checked(project, tz, tag, to)
     return _add(
         project, engine, specs.weekly(when, zone, tag=tag, to=to, local_time=local_time), now
     )
@@ -122,6 +118,13 @@ def check_audience(project: Project, tag: str, to: str) -> None:
         )
     if to:
         target_of(to, project.config)
+
+
+def _checked(project: Project, tz: str | None, tag: str, to: str) -> str:
+    """The zone a schedule's time is in, once the settings and its audience are checked."""
+    project.require_settings("a schedule")
+    check_audience(project, tag, to)
+    return project.config.timezone if tz is None else tz
 
 
 def _add(project: Project, engine: Engine, schedule: Schedule, now: datetime) -> Planned:
