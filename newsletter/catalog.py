@@ -70,11 +70,11 @@ class Catalog:
         return [self._line(issue, sent.get(issue.slug), shared) for issue in loaded]
 
     def issue(self, name: str) -> IssueLine:
-        """The issue called `name` (slug, folder or file), with each finding."""
+        """The issue whose slug is `name` (a request's: never a path), with each finding."""
         from newsletter.deliver.report import sent_issues
-        from newsletter.sends import load_issue
+        from newsletter.sends import load_issue_by_slug
 
-        issue = load_issue(self.project, name)
+        issue = load_issue_by_slug(self.project, name)
         sent_at = sent_issues(self.engine).get(issue.slug)
         return self._line(issue, sent_at, self._shared(), notes=True)
 

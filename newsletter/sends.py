@@ -55,6 +55,25 @@ def load_issue(project: Project, name: str) -> Issue:
     return IssueLoader(project.config, project.root).load(path)
 
 
+def load_issue_by_slug(project: Project, slug: str) -> Issue:
+    """The issue whose slug is `slug`, for a name that came in a request: a slug, never a path
+    (a path would let the request learn which files the server has); NotFoundError for
+    anything else, in the same words as for a slug no issue has."""
+    from newsletter.content.loader import IssueLoader
+    from newsletter.content.slugs import make_slug
+    from newsletter.content.source import discover_issue_paths, split_name
+    from newsletter.errors import NotFoundError
+
+    locales = project.config.locales
+    if slug and make_slug(slug) == slug:
+        for path in discover_issue_paths(project.issues_path, locales):
+            if make_slug(split_name(path, locales).base) == slug:
+                return IssueLoader(project.config, project.root).load(path)
+    raise NotFoundError(
+        f"no issue {slug!r}", hint="name the issue by its slug, as `newsletter list` shows it"
+    )
+
+
 def offers(project: Project, issue: Issue) -> dict[str, Offer]:
     """Every edition of `issue` by locale, and whether its readers get it (content/offers.py)."""
     return edition_offers(issue, project.config)
@@ -303,12 +322,14 @@ def send_issue(
     return mailing, deliver(job, stop=stop, progress=progress)
 
 
-def pause_send(project: Project, engine: Engine, name: str, now: datetime) -> Mailing:
+def pause_send(
+    project: Project, engine: Engine, name: str, now: datetime, *, slug_only: bool = False
+) -> Mailing:
     """Pause the send of the issue called `name` (or of a sequence step's mailing): workers
     claim nothing more of it, in every process; the messages in flight finish."""
     from newsletter.deliver.sending import set_paused
 
-    mailing = find_send(project, engine, name)
+    mailing = find_send(project, engine, name, slug_only=slug_only)
     assert mailing.id is not None
     if mailing.paused_at is None:
         set_paused(engine, mailing.id, now)
@@ -316,11 +337,11 @@ def pause_send(project: Project, engine: Engine, name: str, now: datetime) -> Ma
     return mailing
 
 
-def resume_send(project: Project, engine: Engine, name: str) -> Mailing:
+def resume_send(project: Project, engine: Engine, name: str, *, slug_only: bool = False) -> Mailing:
     """Let a paused send go on: `newsletter run` (or `send --resume`) delivers the rest."""
     from newsletter.deliver.sending import set_paused
 
-    mailing = find_send(project, engine, name)
+    mailing = find_send(project, engine, name, slug_only=slug_only)
     assert mailing.id is not None
     if mailing.paused_at is not None:
         set_paused(engine, mailing.id, None)
@@ -328,16 +349,18 @@ def resume_send(project: Project, engine: Engine, name: str) -> Mailing:
     return mailing
 
 
-def find_send(project: Project, engine: Engine, name: str) -> Mailing:
+def find_send(project: Project, engine: Engine, name: str, *, slug_only: bool = False) -> Mailing:
     """The send called `name`: a mailing's own name (an issue's slug, a sequence step's
-    `sequence:...`), else the issue's slug that `name` loads as; NotFoundError if none."""
+    `sequence:...`), else the slug of the issue `name` loads as (with `slug_only`, for a name
+    from a request: never as a path); NotFoundError if none."""
     from newsletter.deliver.audience import find_mailing
     from newsletter.errors import NotFoundError
 
     mailing = find_mailing(engine, name)
     if mailing is None and not name.startswith("sequence:"):
         try:
-            mailing = find_mailing(engine, load_issue(project, name).slug)
+            load = load_issue_by_slug if slug_only else load_issue
+            mailing = find_mailing(engine, load(project, name).slug)
         except NotFoundError:
             mailing = None
     if mailing is None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,7 +109,8 @@ def api_routes(app: Any) -> set[tuple[str, str]]:
     found = {
         (m, path.removeprefix(API)) for m, path in routes_of(app.routes) if path.startswith(API)
     }
-    return found - {("GET", "/openapi.json"), ("GET", "/docs")}
+    anything = {(m, "/{anything:path}") for m in ("GET", "POST", "PUT", "PATCH", "DELETE")}
+    return found - {("GET", "/openapi.json"), ("GET", "/docs")} - anything
 
 
 def key(project: Project, *scopes: str) -> str:
@@ -493,3 +495,39 @@ def test_every_change_through_the_api_is_in_the_audit_log_with_no_address(
     assert {entry.actor for entry in entries} == {f"key:{token[:11]}"}
     logged = " ".join(f"{e.target} {e.detail}" for e in entries)
     assert "@" not in logged  # Subscribers by id: forgetting one leaves nothing of them here.
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["/etc/passwd", "../config/newsletter.toml", "issues/" + ISSUE, "config", "no-such-issue"],
+)
+def test_an_issue_is_named_by_its_slug_and_a_path_reveals_nothing(
+    client: TestClient, project: Project, name: str
+) -> None:
+    token = bearer(key(project, "sends:read", "sends:write"))
+    read = client.get(f"{API}/issues/{quote(name, safe='')}", headers=token)
+    test = client.post(
+        f"{API}/sends/{quote(name, safe='')}/test",
+        json={"addresses": ["a@example.org"]},
+        headers=token,
+    )
+    start = client.post(
+        f"{API}/sends", json={"issue": name}, headers={**token, "Idempotency-Key": name}
+    )
+    pause = client.post(f"{API}/sends/{quote(name, safe='')}/pause", headers=token)
+    for answer in (read, test, start, pause):
+        assert answer.status_code == 404, (name, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        title = answer.json()["title"]
+        assert title in (f"no issue {name!r}", f"no send of {name!r}") or (
+            "/" in name and title.startswith("no route /api/v1/")  # Not a name at all.
+        ), title
+
+
+def test_an_unknown_api_path_is_a_problem_document_not_a_page(client: TestClient) -> None:
+    for method in ("GET", "POST", "DELETE"):
+        answer = client.request(method, f"{API}/nothing/here")
+        assert (
+            answer.status_code == 404
+            and answer.headers["content-type"] == "application/problem+json"
+        )

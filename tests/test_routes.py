@@ -36,6 +36,8 @@ PUBLIC = {
 }  # fmt: skip
 # The API's description of itself: what its routes are, nothing about anyone.
 PUBLIC |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
+# What no API route takes: it only answers 404 as a problem document, touching nothing.
+PUBLIC |= {(m, "/api/v1/{anything:path}") for m in ("GET", "POST", "PUT", "PATCH", "DELETE")}
 # The JSON API: every request must carry an API key with the route's scope (tests/test_api.py
 # tries each with no key, a made-up one, another scheme and a key without the scope).
 KEYED = {(method, API + path) for method, path in API_SCOPES}

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from newsletter.access import audit
 from newsletter.access.users import Role
 from newsletter.errors import NewsletterError
-from newsletter.sends import load_issue, test_send
+from newsletter.sends import load_issue_by_slug, test_send
 from newsletter.web.admin.auth import Admin, require_role
 from newsletter.web.admin.layout import render
 from newsletter.web.site import Site, current_site
@@ -47,7 +47,7 @@ def send_test_message(
 ) -> HTMLResponse:
     """Send the issue (the edition readers of `locale` get, or every edition) to `address`,
     `[TEST]` in the subject; the page says what became of each message."""
-    issue = load_issue(site.project, slug)
+    issue = load_issue_by_slug(site.project, slug)
     try:
         results = test_send(site.project, issue, [address], [locale] if locale else [])
     except NewsletterError as error:

@@ -92,7 +92,7 @@ def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -
     """No worker, in any process, sends more of it; the messages in flight finish."""
     from newsletter.sends import pause_send
 
-    mailing = pause_send(site.project, site.engine, issue, site.clock())
+    mailing = pause_send(site.project, site.engine, issue, site.clock(), slug_only=True)
     audit.record_now(
         site.engine, audit.key_actor(caller), "send.pause", mailing.issue, site.clock()
     )
@@ -104,7 +104,7 @@ def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) 
     """Let a paused send go on: `newsletter run` delivers the rest."""
     from newsletter.sends import resume_send
 
-    mailing = resume_send(site.project, site.engine, issue)
+    mailing = resume_send(site.project, site.engine, issue, slug_only=True)
     audit.record_now(
         site.engine, audit.key_actor(caller), "send.resume", mailing.issue, site.clock()
     )
@@ -117,9 +117,9 @@ def test_send_issue(
 ) -> list[TestOutcome]:
     """Each edition (or those readers of `locales` get) to each address now, `[TEST]` in the
     subject, sample reader values in the body; drafts too. Nobody else gets anything."""
-    from newsletter.sends import load_issue, test_send
+    from newsletter.sends import load_issue_by_slug, test_send
 
-    loaded = load_issue(site.project, issue)
+    loaded = load_issue_by_slug(site.project, issue)
     results = test_send(site.project, loaded, test.addresses, test.locales)
     audit.record_now(
         site.engine, audit.key_actor(caller), "send.test", loaded.slug, site.clock(),
@@ -167,11 +167,11 @@ def start_send_route(
 
 def _start(site: Site, new: NewSend) -> SendStarted:
     from newsletter.audience.targets import target_of
-    from newsletter.sends import check_can_send, load_issue, start_send
+    from newsletter.sends import check_can_send, load_issue_by_slug, start_send
 
     project = site.project
     check_can_send(project)
-    issue = load_issue(project, new.issue)
+    issue = load_issue_by_slug(project, new.issue)
     target = target_of(new.to, project.config) if new.to else None
     mailing, added = start_send(project, site.engine, issue, to=target, clock=site.clock)
     return SendStarted(issue=mailing.issue, added=added)
