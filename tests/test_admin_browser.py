@@ -1,0 +1,216 @@
+"""The dashboard in real headless Chromium, served by uvicorn on 127.0.0.1 with a real SMTP
+server: an administrator logs in, finds a subscriber and unsubscribes them, pauses and resumes
+a schedule, and test-sends an issue that arrives at the server; axe-core finds no serious or
+critical violation on any dashboard page (every page a link of the dashboard leads to), in the
+light and the dark scheme. A send's live progress page is followed in test_admin_sends.py."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, BrowserContext, Page, Route
+
+from newsletter.access.users import Role, add_user
+from newsletter.config import Project, load_project
+from newsletter.db import create_db_engine, database_url
+from newsletter.schedules import schedules
+from newsletter.web.app import create_app
+
+from .conftest import Recorder
+from .test_admin import PASSWORD, Clock, status_of
+from .test_archive_quality import AXE, BLOCKING, INSTALL_HINT, _describe
+from .test_delivery import ISSUE, SECRET, add_reader, make_project, newsletter
+from .test_service import free_port, wait_until
+
+SEARCHED = "grace.hopper@example.org"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The web app on a real server: its origin, the project, what its SMTP server received."""
+
+    origin: str
+    project: Project
+    recorder: Recorder
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    recorder, smtp_port, web_port = Recorder(), free_port(), free_port()
+    smtp = Controller(recorder, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    root = tmp_path_factory.mktemp("dashboard")
+    make_project(root, f"smtp://127.0.0.1:{smtp_port}?connections=1")
+    # The dashboard's origin is the site's: its forms are checked against it.
+    origin = f"http://127.0.0.1:{web_port}"
+    source = root / "config" / "newsletter.toml"
+    settings = source.read_text("utf-8").replace("https://news.example.org", origin)
+    source.write_text(settings, "utf-8")
+    project = load_project(source, {"NEWSLETTER_SECRET_KEY": SECRET})
+    add_reader(project, SEARCHED, "Grace Hopper", "de")
+    engine = create_db_engine(database_url(project))
+    add_user(engine, "ana", Role.ADMIN, PASSWORD, Clock()())
+    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    app = create_app(project, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 30, "the web app")
+    try:
+        yield Dashboard(origin, project, recorder)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        smtp.stop()
+        engine.dispose()
+
+
+def _loopback_only(route: Route) -> None:
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        route.abort()
+
+
+def logged_in(
+    browser: Browser,
+    dashboard: Dashboard,
+    scheme: Literal["light", "dark"] = "light",
+    **options: Any,
+) -> BrowserContext:
+    """A browser context whose session is the administrator's, logged in through the form."""
+    context = browser.new_context(color_scheme=scheme, **options)
+    context.route("**/*", _loopback_only)
+    page = context.new_page()
+    page.goto(dashboard.origin + "/admin/subscribers")
+    assert urlsplit(page.url).path == "/admin/login"  # Sent to log in first, then back.
+    page.fill("#name", "ana")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(dashboard.origin + "/admin/subscribers")
+    page.close()
+    return context
+
+
+def test_an_admin_finds_and_unsubscribes_a_reader_steers_a_schedule_and_test_sends(
+    browser: Browser, dashboard: Dashboard
+) -> None:
+    context = logged_in(browser, dashboard)
+    page = context.new_page()
+    try:
+        page.goto(dashboard.origin + "/admin/")
+        page.get_by_role("link", name="Subscribers").first.click()
+        page.fill("#q", "hopper")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name=SEARCHED).click()
+        assert page.locator("h1").inner_text() == SEARCHED
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.wait_for_load_state()
+        assert "unsubscribed" in page.locator("dl").inner_text()
+        assert status_of(dashboard.project, SEARCHED) == "unsubscribed"
+
+        page.get_by_role("link", name="Schedules").first.click()
+        page.get_by_role("button", name="Pause weekly-mon-0800").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("button", name="Resume weekly-mon-0800").is_visible()
+        assert _next_run(dashboard.project) is None
+        page.get_by_role("button", name="Resume weekly-mon-0800").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("button", name="Pause weekly-mon-0800").is_visible()
+        assert _next_run(dashboard.project) is not None
+
+        page.get_by_role("link", name="Issues").first.click()
+        page.get_by_role("link", name=ISSUE).click()
+        page.fill("#address", "proof.reader@example.org")
+        page.select_option("#locale", "en")
+        page.get_by_role("button", name="Send a test").click()
+        page.wait_for_load_state()
+        assert "sent" in page.get_by_role("status").inner_text()
+        wait_until(lambda: _received_by(dashboard, "proof.reader@example.org"), 10, "the test")
+        [message] = _received_by(dashboard, "proof.reader@example.org")
+        assert str(message["Subject"]).startswith("[TEST]")
+    finally:
+        context.close()
+
+
+def _received_by(dashboard: Dashboard, address: str) -> list[Any]:
+    return [r.message for r in dashboard.recorder.received if r.recipients == [address]]
+
+
+def _next_run(project: Project) -> object:
+    engine = create_db_engine(database_url(project))
+    try:
+        [(planned, _)] = schedules(project, engine)
+        return planned.next_run
+    finally:
+        engine.dispose()
+
+
+# An id in a path stands for every id: one page of each kind is checked.
+_ID = re.compile(r"/\d+(?=/|$)")
+
+
+def dashboard_pages(page: Page, origin: str, start: str = "/admin/") -> list[str]:
+    """Every dashboard page a GET link leads to from `start`, one per kind (ids and queries
+    aside), in the order they were found."""
+    found: dict[str, str] = {}
+    waiting = [start]
+    while waiting:
+        path = waiting.pop(0)
+        kind = _ID.sub("/ID", urlsplit(path).path)
+        if kind in found or len(found) >= 40:
+            continue
+        found[kind] = path
+        page.goto(origin + path)
+        links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+        for link in links:
+            url = urlsplit(urljoin(origin + path, link))
+            if url.netloc == urlsplit(origin).netloc and url.path.startswith("/admin/"):
+                waiting.append(url.path + (f"?{url.query}" if url.query else ""))
+    return list(found.values())
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violation_on_any_dashboard_page(
+    browser: Browser, dashboard: Dashboard, scheme: Literal["light", "dark"]
+) -> None:
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is missing ({AXE}): {INSTALL_HINT}")
+    # The pages allow no script of their own: axe's goes in past the policy.
+    outside = browser.new_page(color_scheme=scheme, bypass_csp=True)
+    context = logged_in(browser, dashboard, scheme, bypass_csp=True)
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        pages = dashboard_pages(page, dashboard.origin)
+        # The pages of the menu, and one subscriber's and one issue's page at least.
+        kinds = {_ID.sub("/ID", urlsplit(path).path) for path in pages}
+        assert {"/admin/", "/admin/subscribers", "/admin/subscribers/ID"} <= kinds, pages
+        assert {"/admin/issues", f"/admin/issues/{ISSUE}", "/admin/schedules"} <= kinds, pages
+        assert "/admin/audit" in kinds, pages
+        checked = [(outside, "/admin/login")] + [(page, path) for path in pages]
+        for where, path in checked:
+            response = where.goto(dashboard.origin + path)
+            assert response is not None and response.ok, f"{path}: {response and response.status}"
+            dark = where.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+            assert dark == (scheme == "dark")
+            where.add_script_tag(path=str(AXE))
+            results: dict[str, Any] = where.evaluate("axe.run()")
+            assert results["passes"], f"axe checked nothing on {path}"
+            problems += [
+                f"{path}:\n{_describe(violation)}"
+                for violation in results["violations"]
+                if violation["impact"] in BLOCKING
+            ]
+    finally:
+        outside.close()
+        context.close()
+    assert not problems, f"axe ({scheme}):\n" + "\n".join(problems)
