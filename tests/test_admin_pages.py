@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,18 @@ def test_the_overview_shows_each_sends_sent_and_failed_deliveries(
     row = next(line for line in page.splitlines() if f"<td>{ISSUE}" in line)
     cells = [cell.split("</td>")[0] for cell in row.split("<td")[1:]]
     assert [cell.split(">", 1)[1] for cell in cells[2:]] == ["2", "0", "2"]  # Sent, failed, all.
+
+
+def test_an_issue_page_counts_its_stories_in_the_plural_of_the_browser_s_language(
+    browser: TestClient, project: Project
+) -> None:
+    """One story is "1 Beitrag", six are "6 Beiträge": the language's plural, not a word."""
+    one = project.issues_path / "2024-03-11-one-story"
+    shutil.copytree(project.issues_path / ISSUE, one)
+    for story in sorted((one / "stories").iterdir())[2:]:
+        story.unlink()  # The first story's English and Chinese text stay.
+    assert log_in(browser, "vic") == 303
+    german = {"Accept-Language": "de"}
+    assert "(1 Beitrag)" in browser.get(f"/admin/issues/{one.name}", headers=german).text
+    assert "(6 Beiträge)" in browser.get(f"/admin/issues/{ISSUE}", headers=german).text
+    assert "(1 story)" in browser.get(f"/admin/issues/{one.name}").text
