@@ -53,9 +53,10 @@ def line_breaking(value: str) -> str | None:
     return found.group()[0] if found else None
 
 
-def visible(value: str) -> str:
-    """`value` with each forbidden character shown as U+FFFD, to put back into a form."""
-    return _ANY.sub("\ufffd", value)
+def visible(value: str, *, multiline: bool = False) -> str:
+    """`value` with each forbidden character shown as U+FFFD, to put back into a form; with
+    `multiline`, tabs and line breaks stay."""
+    return (_IN_TEXT if multiline else _ANY).sub("\ufffd", value)
 
 
 def one_line(value: str) -> str:

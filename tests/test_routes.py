@@ -50,6 +50,8 @@ ADMIN = {
     ("GET", "/admin/"),
     ("GET", "/admin/subscribers"), ("GET", "/admin/subscribers/{subscriber_id}"),
     ("POST", "/admin/logout"), ("POST", "/admin/subscribers/{subscriber_id}/unsubscribe"),
+    ("POST", "/admin/subscribers/{subscriber_id}/edit"),
+    ("POST", "/admin/subscribers/{subscriber_id}/forget"),
     ("GET", "/admin/issues"), ("GET", "/admin/issues/{slug}"), ("POST", "/admin/issues/{slug}/test"),
     ("GET", "/admin/schedules"), ("POST", "/admin/schedules/{schedule_id}/{change}"),
     ("GET", "/admin/audit"),

@@ -8,7 +8,7 @@ transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,7 @@ from newsletter.timezones import InvalidTimeZone, time_zone
 
 MAX_NAME = 200
 MAX_TAGS = 50
+MAX_ATTRIBUTES = 100
 
 
 @dataclass(frozen=True)
@@ -279,8 +280,8 @@ def update_preferences(
     source: str,
     now: datetime,
     method: str = "form",
-) -> None:
-    """Change language, time zone and tags, recording what changed."""
+) -> list[str]:
+    """Change language, time zone and tags, recording what changed; the fields that did."""
     before = {
         "locale": subscriber.locale,
         "timezone": subscriber.timezone,
@@ -294,6 +295,7 @@ def update_preferences(
     }
     if changes:
         record(session, subscriber, "preferences", method, source, now, changes=changes)
+    return sorted(changes)
 
 
 def update_details(
@@ -301,13 +303,15 @@ def update_details(
     subscriber: Subscriber,
     *,
     name: str | None,
-    attributes: dict[str, Any] | None,
+    attributes: Mapping[str, Any] | None,
     method: str,
     source: str,
     now: datetime,
-) -> None:
-    """Change the name and attributes given (None: as they are), recording what changed;
-    InvalidProfile for a name that is not acceptable."""
+) -> list[str]:
+    """Change the name and attributes given (None: as they are), recording what changed; the
+    fields that did. InvalidProfile for a name or attributes that are not acceptable."""
+    if attributes is not None:
+        check_attributes(attributes)
     changes: dict[str, Any] = {}
     if name is not None:
         name = " ".join(name.split())
@@ -324,6 +328,23 @@ def update_details(
     if changes:
         subscriber.updated_at = now
         record(session, subscriber, "update", method, source, now, changes=changes)
+    return sorted(changes)
+
+
+def check_attributes(attributes: Mapping[str, Any]) -> None:
+    """InvalidProfile unless the attributes are what a CSV import would store: at most
+    MAX_ATTRIBUTES, each named (no control character in the name) and each text value free of
+    control characters but tabs and line breaks."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        problem = f"{len(attributes)} attributes, at most {MAX_ATTRIBUTES}"
+        raise InvalidProfile("attributes", problem, "remove some")
+    for key, value in attributes.items():
+        if not key.strip():
+            raise InvalidProfile("attributes", "an attribute has no name", "name it")
+        if wrong := forbidden_character(key):
+            raise InvalidProfile("attributes", f"the name {key!r} {wrong}", "rename it")
+        if isinstance(value, str) and (wrong := forbidden_character(value, multiline=True)):
+            raise InvalidProfile("attributes", f"{key}: {wrong}", "remove it from the value")
 
 
 def search(

@@ -3,7 +3,7 @@
     GET  /login, POST /login, POST /logout        anyone; logging in and out (admin/login.py)
     GET  /                                        viewer   the overview (admin/overview.py)
     GET  /subscribers, /subscribers/{id}          viewer   (admin/subscribers.py)
-    POST /subscribers/{id}/unsubscribe            admin
+    POST /subscribers/{id}/edit|unsubscribe|forget admin
     GET  /issues, /issues/{slug}                  viewer   check's findings (admin/issues.py)
     POST /issues/{slug}/test                      editor   a test send to an address
     GET  /schedules                               viewer   (admin/schedules.py)

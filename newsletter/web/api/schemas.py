@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
 MAX_TAGS = 50
-MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTES = registry.MAX_ATTRIBUTES
 
 
 class SubscriberOut(BaseModel):

@@ -19,7 +19,8 @@ from newsletter.access import audit
 from newsletter.access.keys import KeyHolder, Scope
 from newsletter.engagement.people import forget_person
 from newsletter.signups import request_confirmation
-from newsletter.subscribers import registry
+from newsletter.subscribers import changes, registry
+from newsletter.subscribers.changes import Changes
 from newsletter.subscribers.csv_import import import_rows
 from newsletter.subscribers.models import Subscriber
 from newsletter.web.api.auth import require
@@ -166,20 +167,11 @@ def change_subscriber(
 ) -> SubscriberOut:
     """Change the fields given: name, locale, time zone, tags (all of them), attributes (all)."""
     subscriber = _found(db, ref)
-    config, source, now = site.project.config, f"api:{caller.prefix}", site.clock()
-    wanted = registry.make_profile(
-        subscriber.email, subscriber.name, change.locale or subscriber.locale,
-        change.timezone or subscriber.timezone,
-        change.tags if change.tags is not None else registry.tags_of(db, subscriber),
-        config.locales, config.default_locale, config.timezone,
-    )  # fmt: skip
-    registry.update_preferences(
-        db, subscriber, locale=wanted.locale, timezone=wanted.timezone, tags=wanted.tags,
-        source=source, now=now, method="api",
-    )  # fmt: skip
-    registry.update_details(
-        db, subscriber, name=change.name, attributes=change.attributes, method="api",
-        source=source, now=now,
+    config = site.project.config
+    wanted = Changes(change.name, change.locale, change.timezone, change.tags, change.attributes)
+    changes.change(
+        db, subscriber, wanted, locales=config.locales, default_locale=config.default_locale,
+        method="api", source=f"api:{caller.prefix}", now=site.clock(),
     )  # fmt: skip
     _audit(
         db,
