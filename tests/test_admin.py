@@ -20,7 +20,9 @@ from newsletter.access.audit import recent
 from newsletter.access.users import Role, add_user, enable_totp, remove_user, set_password
 from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url
+from newsletter.render.i18n import Localizer
 from newsletter.subscribers import registry
+from newsletter.web.admin.labels import LABELS
 from newsletter.web.app import create_app
 
 from .test_delivery import SECRET, add_reader, make_project
@@ -374,6 +376,20 @@ def test_the_pages_are_in_the_browsers_language_direction_and_need_no_script(
     assert '<html lang="ar" dir="rtl">' in page.text and "<script" not in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert browser.get("/admin/subscribers/999").status_code == 404
+
+
+def test_stored_statuses_and_roles_read_in_the_page_s_language(browser: TestClient) -> None:
+    """A status, a consent event, a role: the database's words, shown in the page's words."""
+    log_in(browser, "vic")
+    german = Localizer("de")
+    page = browser.get("/admin/subscribers?status=active", headers={"Accept-Language": "de"})
+    active, viewer = german.gettext(LABELS["active"]), german.gettext(LABELS["viewer"])
+    assert active != "active" and viewer != "viewer"
+    assert f"<td>{active}</td>" in page.text and "<td>active</td>" not in page.text
+    assert f"({viewer})" in page.text
+    assert f'<option value="active" selected>{active}</option>' in page.text
+    one = browser.get("/admin/subscribers/1", headers={"Accept-Language": "de"}).text
+    assert f"<td>{german.gettext(LABELS['add'])}</td>" in one  # Its consent history.
 
 
 def test_the_users_commands_add_list_and_set_up_totp(project: Project) -> None:

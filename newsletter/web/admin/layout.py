@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from newsletter.web.admin.labels import labeller
 from newsletter.web.site import Site
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def render(
     page = environment.get_template(f"admin/{name}.html.j2").render(
         newsletter={"name": site.project.config.name},
         locale=localizer.layout,
+        label=labeller(localizer),
         admin=admin,
         csrf=admin.form_token if admin else "",
         path=request.url.path,
