@@ -68,10 +68,19 @@ def with_users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def copy_of(template: Path, root: Path) -> Project:
-    """The project in `template`, copied to `root` (its SQLite file is in the folder)."""
+def copy_of(template: Path, root: Path, transport_url: str = "") -> Project:
+    """The project in `template`, copied to `root` (its SQLite file is in the folder), sending
+    through `transport_url` if given."""
     shutil.copytree(template, root)
-    return load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
+    source = root / "config" / "newsletter.toml"
+    if transport_url:
+        settings = re.sub(
+            r"(?m)^transport_url = .*$",
+            f'transport_url = "{transport_url}"',
+            source.read_text("utf-8"),
+        )
+        source.write_text(settings, "utf-8")
+    return load_project(source, {"NEWSLETTER_SECRET_KEY": SECRET})
 
 
 @pytest.fixture

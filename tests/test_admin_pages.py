@@ -16,19 +16,26 @@ from newsletter.db import create_db_engine, database_url
 from newsletter.web.app import create_app
 
 from .conftest import SmtpServer
-from .test_admin import BASE, PASSWORD, Clock, form_token, log_in
+from .test_admin import BASE, PASSWORD, Clock, copy_of, form_token, log_in
 from .test_delivery import ISSUE, make_project, newsletter
 
 
-@pytest.fixture
-def project(tmp_path: Path, smtp_server: SmtpServer) -> Project:
-    made = make_project(tmp_path, f"{smtp_server.url}?connections=1", readers=[])
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three users and a weekly schedule, made once (argon2 is slow on purpose)."""
+    root = tmp_path_factory.mktemp("pages")
+    made = make_project(root, "null:", readers=[])
     engine = create_db_engine(database_url(made))
     for name, role in (("ana", Role.ADMIN), ("eve", Role.EDITOR), ("vic", Role.VIEWER)):
         add_user(engine, name, role, PASSWORD, Clock()())
     engine.dispose()
     assert newsletter(made, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
-    return made
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, template: Path, smtp_server: SmtpServer) -> Project:
+    return copy_of(template, tmp_path / "project", f"{smtp_server.url}?connections=1")
 
 
 @pytest.fixture
