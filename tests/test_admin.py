@@ -5,7 +5,6 @@ pages; with a real SQLite database and argon2 hashes."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +17,14 @@ from sqlmodel import Session
 
 from newsletter.access.audit import recent
 from newsletter.access.users import Role, add_user, enable_totp, remove_user, set_password
-from newsletter.config import Project, load_project
+from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
 from newsletter.render.i18n import Localizer
 from newsletter.subscribers import registry
 from newsletter.web.admin.labels import LABELS
 from newsletter.web.app import create_app
 
-from .test_delivery import SECRET, add_reader, make_project
+from .test_delivery import add_reader, copy_of, make_project
 
 BASE = "https://news.example.org"
 PASSWORD = "correct horse battery staple"
@@ -66,21 +65,6 @@ def with_users(tmp_path_factory: pytest.TempPathFactory) -> Path:
         add_user(engine, name, role, PASSWORD, Clock()())
     engine.dispose()
     return root
-
-
-def copy_of(template: Path, root: Path, transport_url: str = "") -> Project:
-    """The project in `template`, copied to `root` (its SQLite file is in the folder), sending
-    through `transport_url` if given."""
-    shutil.copytree(template, root)
-    source = root / "config" / "newsletter.toml"
-    if transport_url:
-        settings = re.sub(
-            r"(?m)^transport_url = .*$",
-            f'transport_url = "{transport_url}"',
-            source.read_text("utf-8"),
-        )
-        source.write_text(settings, "utf-8")
-    return load_project(source, {"NEWSLETTER_SECRET_KEY": SECRET})
 
 
 @pytest.fixture

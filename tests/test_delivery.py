@@ -65,6 +65,21 @@ def make_project(
     return project
 
 
+def copy_of(template: Path, root: Path, transport_url: str = "") -> Project:
+    """The project in `template`, copied to `root` (its SQLite file is in the folder), sending
+    through `transport_url` if given."""
+    shutil.copytree(template, root)
+    source = root / "config" / "newsletter.toml"
+    if transport_url:
+        settings = re.sub(
+            r"(?m)^transport_url = .*$",
+            f'transport_url = "{transport_url}"',
+            source.read_text("utf-8"),
+        )
+        source.write_text(settings, "utf-8")
+    return load_project(source, {"NEWSLETTER_SECRET_KEY": SECRET})
+
+
 def add_reader(
     project: Project, email: str, name: str = "", locale: str = "en", zone: str = "UTC"
 ) -> None:

@@ -6,10 +6,12 @@ deliveries by their return paths, as the processor ties them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
 from newsletter.config import Project
@@ -22,8 +24,9 @@ from newsletter.inbound.report import complaint_verdict, outcomes
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
-from .conftest import SmtpServer
-from .test_delivery import ISSUE, SECRET, make_project, newsletter
+from .conftest import Recorder
+from .test_delivery import ISSUE, SECRET, copy_of, make_project, newsletter
+from .test_service import free_port
 
 BOUNCES = "bounces@bounces.news.example.org"
 READERS = [
@@ -31,16 +34,28 @@ READERS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def sent_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project whose issue was sent to 40 readers (10 in Chinese), made once per module."""
+    recorder = Recorder()
+    server = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        root = tmp_path_factory.mktemp("sent")
+        url = f"smtp://127.0.0.1:{server.port}"
+        project = make_project(root, url, readers=READERS, bounce_address=f'"{BOUNCES}"')
+        code, output = newsletter(project, "send", ISSUE)
+        assert code == 0, output
+        assert len(recorder.received) == len(READERS)
+        yield root
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def sent(tmp_path: Path, smtp_server: SmtpServer) -> Project:
-    """A project whose issue was sent to 40 readers (10 in Chinese)."""
-    project = make_project(
-        tmp_path, smtp_server.url, readers=READERS, bounce_address=f'"{BOUNCES}"'
-    )
-    code, output = newsletter(project, "send", ISSUE)
-    assert code == 0, output
-    assert len(smtp_server.received) == len(READERS)
-    return project
+def sent(tmp_path: Path, sent_once: Path) -> Project:
+    """A copy of the sent project, for the test to process its reports into."""
+    return copy_of(sent_once, tmp_path / "project")
 
 
 def _report(project: Project, address: str, kind: Kind, status: str = "", **more: str) -> None:
