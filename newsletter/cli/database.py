@@ -7,6 +7,11 @@ import typer
 from newsletter.cli.context import console, database, reports_errors
 from newsletter.database_errors import shown_url
 
+NO_INDEX = (
+    "searching part of an address or a name reads every subscriber "
+    "(docs/subscribers.md, `The search index`, says how to add it)"
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add the database commands to `app`."""
@@ -18,26 +23,40 @@ def register(app: typer.Typer) -> None:
 
 def upgrade(ctx: typer.Context) -> None:
     """Create the tables, or migrate them to this version's schema; existing rows are kept.
+    At this version's schema, make the search index if an earlier upgrade could not.
 
     Example: newsletter db upgrade
     """
     from newsletter.db import upgrade as migrate
+    from newsletter.subscribers.search_index import has_index, make_index
 
-    before, after = migrate(database(ctx, current=False))
+    engine = database(ctx, current=False)
+    before, after = migrate(engine)
     message = (
         f"database already at schema {after}"
         if before == after
         else f"database upgraded from {before or 'empty'} to {after}"
     )
     console().print(message, markup=False)
+    if before != after:
+        return  # Migration 0012 made the search index, or warned why it could not.
+    with engine.begin() as connection:  # Left out by an earlier upgrade: perhaps possible now.
+        missing = not has_index(connection)
+        problem = make_index(connection) if missing else None
+    if problem is not None:
+        console().print(f"no search index: {problem}; {NO_INDEX}", markup=False)
+    elif missing:
+        console().print("search index made", markup=False)
 
 
 def status(ctx: typer.Context) -> None:
-    """Show the database URL and schema version, and whether an upgrade is needed.
+    """Show the database URL and schema version, whether an upgrade is needed, and whether
+    searches have their index.
 
     Example: NEWSLETTER_DATABASE_URL=sqlite:///other.db newsletter db status
     """
     from newsletter.db import head_revision, known_revision
+    from newsletter.subscribers.search_index import has_index
 
     engine = database(ctx, current=False)
     current, head = known_revision(engine), head_revision()
@@ -49,3 +68,8 @@ def status(ctx: typer.Context) -> None:
     if current != head:
         out.print("run `newsletter db upgrade`", markup=False)
         raise typer.Exit(1)
+    with engine.connect() as connection:
+        indexed = has_index(connection)
+    out.print(
+        f"search:   {'trigram index' if indexed else 'no trigram index; ' + NO_INDEX}", markup=False
+    )
