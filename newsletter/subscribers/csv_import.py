@@ -21,10 +21,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
     insert,
     select,
-    update,
 )
 
 from newsletter.characters import forbidden_character
@@ -37,6 +35,7 @@ from newsletter.subscribers.bulk import (
     existing_subscribers,
     new_ids,
     tag_pairs,
+    update_subscribers,
 )
 from newsletter.subscribers.csv_file import (
     Columns,
@@ -327,8 +326,7 @@ class _Import:
             else:
                 self.report.unchanged += 1
         if changes:
-            by_id = SUBSCRIBER.c.id == bindparam("subscriber_id")
-            self.connection.execute(update(SUBSCRIBER).where(by_id), changes)
+            update_subscribers(self.connection, changes)
         self._mark(row.id for row in existing.values())
 
     def _add_tags(self, names: set[str]) -> None:
