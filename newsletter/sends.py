@@ -228,16 +228,24 @@ class SendPreview:
     """Subscribers per edition locale (the dry run's counts)."""
     refusal: NewsletterError | None
     """Why the send would be refused (settings, a draft); None: it would start."""
+    started: Mailing | None
+    """The issue's send, when it has started before: only readers not in it yet are added."""
 
 
 def preview_send(project: Project, engine: Engine, slug: str, *, to: str | None) -> SendPreview:
     """What `queue_send` would do with the same issue and segment, nothing written;
     NotFoundError for an unknown slug, NewsletterError for a segment that does not parse."""
     from newsletter.audience.targets import target_of
+    from newsletter.deliver.audience import find_mailing
 
     issue = load_issue_by_slug(project, slug)
     target = target_of(to, project.config) if to else None
-    return SendPreview(issue, reach(project, engine, issue, target), send_refusal(project, issue))
+    return SendPreview(
+        issue,
+        reach(project, engine, issue, target),
+        send_refusal(project, issue),
+        find_mailing(engine, issue.slug),
+    )
 
 
 def queue_send(
