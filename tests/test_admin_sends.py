@@ -110,7 +110,7 @@ def test_an_admin_confirms_then_starts_a_send_and_lands_on_its_page(
     assert f'action="/admin/issues/{ISSUE}/send"' in issue  # The form, for admins.
     page, csrf, once = confirmation(client)
     rows = re.findall(
-        r'<tr><td>(\w+)</td><td lang="[^"]+">[^<]*</td><td class="nl-num">(\d+)', page
+        r'<tr><td>(\w+)</td><td lang="[^"]+" dir="auto">[^<]*</td><td class="nl-num">(\d+)', page
     )
     # Ada (en), Jonas (de) and Noor (ar) get the English edition; Wei the Chinese one: as
     # `send --dry-run` counts them.
@@ -198,6 +198,29 @@ def test_a_draft_is_refused_with_the_clis_message_and_nothing_is_queued(
     # Once it is ready, the same form goes through: a refusal keeps no answer for its token.
     main.write_text(text.replace("status: draft\n", "status: ready\n"), encoding="utf-8")
     assert start(client, csrf, once)[0] == 303 and len(deliveries(project)) == 4
+
+
+def test_settings_that_would_fail_every_message_are_refused_as_the_cli_says(
+    template: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template, tmp_path / "project", "null:")
+    config = project.source
+    assert config is not None
+    config.write_text(config.read_text(encoding="utf-8") + 'dkim_selector = "mail"\n')
+    project = load_project(config, {"NEWSLETTER_SECRET_KEY": SECRET})
+    code, output = newsletter(project, "send", ISSUE)
+    said = "dkim_selector is set, but NEWSLETTER_DKIM_PRIVATE_KEY holds neither"
+    assert code != 0 and said in output
+    with TestClient(create_app(project), base_url=BASE) as client:
+        assert log_in(client, "ana") == 303
+        page = client.get(f"/admin/issues/{ISSUE}/send").text
+        assert said in page and "Start the send" not in page
+        refused = client.post(
+            f"/admin/issues/{ISSUE}/send",
+            data={"csrf": form_token(client), "once": "a-form-of-a-page-opened-earlier"},
+        )
+        assert refused.status_code == 422 and said in refused.text
+    assert mailings(project) == []
 
 
 @pytest.mark.parametrize("name", ["vic", "eve"])
