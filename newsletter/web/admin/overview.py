@@ -26,6 +26,7 @@ LAST_SENDS = 10
 class SendLine:
     """One send as the overview lists it."""
 
+    id: int
     issue: str
     started: datetime
     sent: int
@@ -63,6 +64,7 @@ def last_sends(site: Site) -> list[SendLine]:
     states = report.state_counts(site.engine, [mailing.id or 0 for mailing in mailings])
     return [
         SendLine(
+            id=mailing.id or 0,
             issue=mailing.issue,
             started=mailing.created_at,
             sent=states[mailing.id or 0].get(DeliveryState.SENT, 0),
