@@ -15,9 +15,9 @@ pending). Forgotten subscribers are gone from the table, and so from the history
 The numbers are counted back from the number active now (the status count the dashboard shows
 anyway): at each moment, those active now, less those who joined since, plus those who left
 since. So only the rows of the chart's window are read, each once, in one statement of range
-counts over three indexes (ix_subscriber_confirmed_at; ix_subscriber_unconfirmed and
-ix_subscriber_left, which hold only the rows of those who joined unconfirmed and of those who
-left), never the whole table, nor once per point.
+counts over three partial indexes (ix_subscriber_confirmed_at, ix_subscriber_unconfirmed,
+ix_subscriber_left: the rows of those who confirmed, who joined unconfirmed, who left), never
+the whole table, nor once per point.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def _midnight_after(day: date, zone: ZoneInfo) -> datetime:
 def first_joined(connection: Connection) -> datetime | None:
     """When the first subscriber who ever counted joined (None: none ever did): two index
     lookups."""
-    confirmed = select(func.min(SUBSCRIBER.c.confirmed_at))
+    joined = SUBSCRIBER.c.confirmed_at
+    confirmed = select(func.min(joined)).where(joined.is_not(None))  # As the index holds them.
     unconfirmed = select(func.min(SUBSCRIBER.c.created_at)).where(*_UNCONFIRMED)
     found = [connection.execute(query).scalar_one() for query in (confirmed, unconfirmed)]
     return min((moment for moment in found if moment is not None), default=None)

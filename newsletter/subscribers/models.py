@@ -19,19 +19,25 @@ class Subscriber(SQLModel, table=True):
 
     __tablename__ = "subscriber"
     __table_args__ = (
-        # When those who joined without a confirmation (imported, added as active) did, for
-        # subscribers/growth.py; only their rows. confirmed_at (always NULL here) comes first so
-        # that SQLite, which has no statistics, takes this index for `confirmed_at IS NULL AND
-        # created_at ...` rather than ix_subscriber_confirmed_at and a read of every such row.
+        # Each holds only the rows it is for (subscribers/growth.py counts ranges of them): who
+        # confirmed, and when (the sequences find who confirmed lately by it too); who joined
+        # without a confirmation (imported, added as active), and when; who left, and when.
+        # Partial, so that `confirmed_at IS NULL` can only take the second: SQLite, which has
+        # no statistics, would otherwise read every unconfirmed row through the first.
+        Index(
+            "ix_subscriber_confirmed_at",
+            "confirmed_at",
+            sqlite_where=text("confirmed_at IS NOT NULL"),
+            postgresql_where=text("confirmed_at IS NOT NULL"),
+        ),
         Index(
             "ix_subscriber_unconfirmed",
-            "confirmed_at",
             "created_at",
             "status",
+            "confirmed_at",  # Always NULL: so that SQLite reads nothing else (PostgreSQL knows).
             sqlite_where=text("confirmed_at IS NULL"),
             postgresql_where=text("confirmed_at IS NULL"),
         ),
-        # When those who left did, for subscribers/growth.py; only their rows.
         Index(
             "ix_subscriber_left",
             "unsubscribed_at",
@@ -54,7 +60,7 @@ class Subscriber(SQLModel, table=True):
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     consent_method: str = Field(default="", max_length=32)
     consent_source: str = Field(default="", max_length=500)
-    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,9 +1,11 @@
 """When subscribers joined and left, found by index: the dashboard's chart of them (issue 17).
 
-Both indexes hold only the rows they are for: ix_subscriber_unconfirmed those who joined
-without a confirmation (imported, or added as active: counted from created_at), with
-confirmed_at first so that SQLite takes it over ix_subscriber_confirmed_at for them;
-ix_subscriber_left those who left (unsubscribed, bounced, complained).
+Three partial indexes, each holding only the rows it is for: ix_subscriber_confirmed_at (made
+in 0008 for every row) now only those who confirmed; ix_subscriber_unconfirmed those who joined
+without a confirmation (imported, or added as active: counted from created_at);
+ix_subscriber_left those who left (unsubscribed, bounced, complained). With the first partial,
+SQLite (no statistics) can no longer take it for `confirmed_at IS NULL` and read every such row
+from the table; PostgreSQL finds the second's rows by created_at.
 
 Revision ID: 0012
 Revises: 0011
@@ -20,15 +22,23 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
+CONFIRMED = sa.text("confirmed_at IS NOT NULL")
 UNCONFIRMED = sa.text("confirmed_at IS NULL")
 LEFT = sa.text("unsubscribed_at IS NOT NULL")
 
 
 def upgrade() -> None:
     with op.batch_alter_table("subscriber") as batch:
+        batch.drop_index("ix_subscriber_confirmed_at")
+        batch.create_index(
+            "ix_subscriber_confirmed_at",
+            ["confirmed_at"],
+            sqlite_where=CONFIRMED,
+            postgresql_where=CONFIRMED,
+        )
         batch.create_index(
             "ix_subscriber_unconfirmed",
-            ["confirmed_at", "created_at", "status"],
+            ["created_at", "status", "confirmed_at"],
             sqlite_where=UNCONFIRMED,
             postgresql_where=UNCONFIRMED,
         )
@@ -41,3 +51,5 @@ def downgrade() -> None:
     with op.batch_alter_table("subscriber") as batch:
         batch.drop_index("ix_subscriber_left")
         batch.drop_index("ix_subscriber_unconfirmed")
+        batch.drop_index("ix_subscriber_confirmed_at")
+        batch.create_index("ix_subscriber_confirmed_at", ["confirmed_at"])
