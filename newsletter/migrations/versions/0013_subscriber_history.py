@@ -7,8 +7,8 @@ ix_subscriber_left those who left (unsubscribed, bounced, complained). With the 
 SQLite (no statistics) can no longer take it for `confirmed_at IS NULL` and read every such row
 from the table; PostgreSQL finds the second's rows by created_at.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
