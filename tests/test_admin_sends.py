@@ -27,6 +27,7 @@ from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.models import Mailing
 from newsletter.sends import SendMode, load_issue, send_issue
+from newsletter.web.admin.sends import PAGE
 from newsletter.web.app import create_app
 
 from .conftest import Recorder, SmtpServer
@@ -307,12 +308,12 @@ def test_the_list_pages_through_sends_newest_first_sequence_steps_too(
 ) -> None:
     engine = create_db_engine(database_url(project))
     with Session(engine) as session:
-        for n in range(51):
+        for n in range(PAGE + 1):
             session.add(Mailing(issue=f"sequence:welcome/{n:02}@v1", uid=f"{n:016x}"))
         session.commit()
     assert log_in(client, "vic") == 303
     first = main_of(client.get("/admin/sends").text)
-    assert first.count("(sequence step)") == 50 and "welcome/50@v1" in first
+    assert first.count("(sequence step)") == PAGE and f"welcome/{PAGE:02}@v1" in first
     assert "welcome/00@v1" not in first and 'href="/admin/sends?before=2"' in first
     older = main_of(client.get("/admin/sends?before=2").text)
     assert "welcome/00@v1" in older and "Older sends" not in older
