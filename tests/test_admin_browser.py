@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -159,9 +159,11 @@ def _next_run(project: Project) -> object:
 _ID = re.compile(r"/\d+(?=/|$)")
 
 
-def dashboard_pages(page: Page, origin: str, start: str = "/admin/") -> list[str]:
+def dashboard_pages(
+    page: Page, origin: str, check: Callable[[Page, str], None], start: str = "/admin/"
+) -> list[str]:
     """Every dashboard page a GET link leads to from `start`, one per kind (ids and queries
-    aside), in the order they were found."""
+    aside), each `check`ed once loaded; in the order they were found."""
     found: dict[str, str] = {}
     waiting = [start]
     while waiting:
@@ -170,7 +172,7 @@ def dashboard_pages(page: Page, origin: str, start: str = "/admin/") -> list[str
         if kind in found or len(found) >= 40:
             continue
         found[kind] = path
-        page.goto(origin + path)
+        check(page, path)
         links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
         for link in links:
             url = urlsplit(urljoin(origin + path, link))
@@ -185,34 +187,35 @@ def test_axe_finds_no_serious_violation_on_any_dashboard_page(
 ) -> None:
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing ({AXE}): {INSTALL_HINT}")
+    problems: list[str] = []
+
+    def check(where: Page, path: str) -> None:
+        response = where.goto(dashboard.origin + path)
+        assert response is not None and response.ok, f"{path}: {response and response.status}"
+        dark = where.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+        assert dark == (scheme == "dark")
+        where.add_script_tag(path=str(AXE))
+        results: dict[str, Any] = where.evaluate("axe.run()")
+        assert results["passes"], f"axe checked nothing on {path}"
+        problems.extend(
+            f"{path}:\n{_describe(violation)}"
+            for violation in results["violations"]
+            if violation["impact"] in BLOCKING
+        )
+
     # The pages allow no script of their own: axe's goes in past the policy.
     outside = browser.new_page(color_scheme=scheme, bypass_csp=True)
     context = logged_in(browser, dashboard, scheme, bypass_csp=True)
     page = context.new_page()
-    problems: list[str] = []
     try:
-        pages = dashboard_pages(page, dashboard.origin)
+        check(outside, "/admin/login")
+        pages = dashboard_pages(page, dashboard.origin, check)
         # The pages of the menu, and one subscriber's and one issue's page at least.
         kinds = {_ID.sub("/ID", urlsplit(path).path) for path in pages}
         assert {"/admin/", "/admin/subscribers", "/admin/subscribers/ID"} <= kinds, pages
         assert {"/admin/issues", f"/admin/issues/{ISSUE}", "/admin/schedules"} <= kinds, pages
         assert {"/admin/audit", "/admin/sends", "/admin/sends/ID"} <= kinds, pages
-        # Pages behind a GET form rather than a link: a send's confirmation.
-        pages.append(f"/admin/issues/{ISSUE}/send?to=")
-        checked = [(outside, "/admin/login")] + [(page, path) for path in pages]
-        for where, path in checked:
-            response = where.goto(dashboard.origin + path)
-            assert response is not None and response.ok, f"{path}: {response and response.status}"
-            dark = where.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
-            assert dark == (scheme == "dark")
-            where.add_script_tag(path=str(AXE))
-            results: dict[str, Any] = where.evaluate("axe.run()")
-            assert results["passes"], f"axe checked nothing on {path}"
-            problems += [
-                f"{path}:\n{_describe(violation)}"
-                for violation in results["violations"]
-                if violation["impact"] in BLOCKING
-            ]
+        check(page, f"/admin/issues/{ISSUE}/send?to=")  # Behind a GET form, not a link.
     finally:
         outside.close()
         context.close()
