@@ -10,12 +10,12 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from newsletter.access.users import Role, add_user
@@ -24,7 +24,7 @@ from newsletter.db import create_db_engine, database_url
 from newsletter.schedules import schedules
 from newsletter.web.app import create_app
 
-from .conftest import Recorder
+from .conftest import Recorder, SmtpServer, serving
 from .test_admin import PASSWORD, Clock, status_of
 from .test_archive_quality import AXE, BLOCKING, INSTALL_HINT, _describe
 from .test_delivery import ISSUE, SECRET, add_reader, make_project, newsletter
@@ -44,11 +44,13 @@ class Dashboard:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    recorder, smtp_port, web_port = Recorder(), free_port(), free_port()
-    smtp = Controller(recorder, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    root = tmp_path_factory.mktemp("dashboard")
-    make_project(root, f"smtp://127.0.0.1:{smtp_port}?connections=1")
+    with serving(Recorder()) as mail:
+        yield from _served_dashboard(tmp_path_factory.mktemp("dashboard"), mail)
+
+
+def _served_dashboard(root: Path, mail: SmtpServer) -> Iterator[Dashboard]:
+    web_port = free_port()
+    make_project(root, f"{mail.url}?connections=1")
     # The dashboard's origin is the site's: its forms are checked against it.
     origin = f"http://127.0.0.1:{web_port}"
     source = root / "config" / "newsletter.toml"
@@ -66,11 +68,10 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     thread.start()
     wait_until(lambda: server.started, 30, "the web app")
     try:
-        yield Dashboard(origin, project, recorder)
+        yield Dashboard(origin, project, mail.recorder)
     finally:
         server.should_exit = True
         thread.join(10)
-        smtp.stop()
         engine.dispose()
 
 

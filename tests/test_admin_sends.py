@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,9 +29,10 @@ from newsletter.sends import SendMode, load_issue, send_issue
 from newsletter.web.admin.sends import PAGE
 from newsletter.web.app import create_app
 
-from .conftest import Recorder, SmtpServer
+from .conftest import Recorder, SmtpServer, serving
 from .test_admin import BASE, PASSWORD, TOKEN, form_token, log_in
 from .test_delivery import ISSUE, SECRET, deliveries, import_readers, make_project, newsletter
+from .test_service import free_port
 
 ONCE = re.compile(r'name="once" value="([^"]+)"')
 SCRIPT = re.compile(r'<script src="([^"]+)" defer></script>')
@@ -357,24 +357,8 @@ class SlowRecorder(Recorder):
         return await super().handle_DATA(server, session, envelope)
 
 
-@contextmanager
-def slow_smtp_server() -> Iterator[SmtpServer]:
-    from aiosmtpd.controller import Controller
-
-    port = free_port()
-    recorder = SlowRecorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, recorder)
-    finally:
-        controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def slow_smtp_server() -> AbstractContextManager[SmtpServer]:
+    return serving(SlowRecorder())
 
 
 @contextmanager
