@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,8 +61,13 @@ COLUMNS = (
 )
 
 
-def fill(engine: Engine, count: int) -> None:
-    """`count` active subscribers with topics and attributes, written in bulk."""
+Joined = Callable[[int], tuple[datetime, datetime | None]]
+"""Subscriber number -> (created_at, confirmed_at): when each joined (None: imported)."""
+
+
+def fill(engine: Engine, count: int, joined: Joined | None = None) -> None:
+    """`count` active subscribers with topics and attributes, written in bulk; all added and
+    confirmed at NOW unless `joined` says when."""
     chance = random.Random(16)
     when = converter(SUBSCRIBER.c.created_at.type, engine.dialect)
     as_json = converter(SUBSCRIBER.c.attributes.type, engine.dialect)
@@ -70,6 +76,10 @@ def fill(engine: Engine, count: int) -> None:
     for number in range(1, count + 1):
         company = chance.choice(("ACME", "Initech", "Globex"))
         attributes = {"company": company, "plan": chance.choice(("pro", "team", "free"))}
+        created = confirmed = stamp
+        if joined is not None:
+            added, confirmed_at = joined(number)
+            created, confirmed = when(added), when(confirmed_at) if confirmed_at else None
         rows.append(
             (
                 number,
@@ -80,9 +90,9 @@ def fill(engine: Engine, count: int) -> None:
                 "UTC",
                 "active",
                 as_json(attributes),
-                stamp,
-                stamp,
-                stamp,
+                confirmed,
+                created,
+                created,
                 "import",
                 "bench",
             )

@@ -5,13 +5,16 @@
     editions       the issue rendered in each offered locale, ready to send
     start_send     its mailing made (once) and its audience queued, now or at each reader's
                    local time
+    preview_send   who a send would reach with which edition, or why it would be refused
+    queue_send     a send started by slug for `newsletter run` to deliver (the API, the
+                   dashboard)
     send_issue     the whole send: checked, started (or resumed, or its failures queued
                    again), then delivered until every delivery is final, with progress and stop
     ready_issues   the issues marked `status: ready`, oldest first: what a weekly schedule sends
     project_sent_issues  the issues whose send started, and when: what the archive publishes
 
-This module joins content, render and deliver: the CLI, the scheduler (and later the API and
-the dashboard) start sends through it, so a scheduled send is the same send as a manual one.
+This module joins content, render and deliver: the CLI, the scheduler, the API and the
+dashboard start sends through it, so a scheduled send is the same send as a manual one.
 """
 
 from __future__ import annotations
@@ -195,6 +198,69 @@ def check_can_send(project: Project) -> None:
     Tokens(project.secrets.get("NEWSLETTER_SECRET_KEY", ""))
     signer_for(project.config, project.secrets)
     transport_limits(project.config.transport_url)
+
+
+def send_refusal(project: Project, issue: Issue) -> NewsletterError | None:
+    """Why a real send of `issue` would be refused now (settings that would fail every
+    message, a draft), as the CLI says it; None when it would not be."""
+    try:
+        check_can_send(project)
+    except NewsletterError as error:
+        return error
+    return draft_refusal(issue)
+
+
+def reach(project: Project, engine: Engine, issue: Issue, to: Target | None) -> dict[str, int]:
+    """How many subscribers a send of `issue` would reach now (of the segment `to`, if given),
+    per edition locale, as `send --dry-run` counts them; nothing is rendered or written."""
+    from newsletter.deliver.sending import preview
+
+    locales = offered_locales(issue, project.config)
+    return preview(engine, locales, default_locale=fallback_locale(project, issue), to=to)
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    """What starting the send of an issue would do: who gets which edition, or why not."""
+
+    issue: Issue
+    recipients: dict[str, int]
+    """Subscribers per edition locale (the dry run's counts)."""
+    refusal: NewsletterError | None
+    """Why the send would be refused (settings, a draft); None: it would start."""
+    started: Mailing | None
+    """The issue's send, when it has started before: only readers not in it yet are added."""
+
+
+def preview_send(project: Project, engine: Engine, slug: str, *, to: str | None) -> SendPreview:
+    """What `queue_send` would do with the same issue and segment, nothing written;
+    NotFoundError for an unknown slug, NewsletterError for a segment that does not parse."""
+    from newsletter.audience.targets import target_of
+    from newsletter.deliver.audience import find_mailing
+
+    issue = load_issue_by_slug(project, slug)
+    target = target_of(to, project.config) if to else None
+    return SendPreview(
+        issue,
+        reach(project, engine, issue, target),
+        send_refusal(project, issue),
+        find_mailing(engine, issue.slug),
+    )
+
+
+def queue_send(
+    project: Project, engine: Engine, slug: str, *, to: str | None, clock: Callable[[], datetime]
+) -> tuple[Mailing, int]:
+    """Start the send of the issue whose slug is `slug` (a request's name: never a path) for
+    `newsletter run` to deliver: the settings checked, a draft refused, its audience (every
+    active subscriber, or the segment `to`) queued. The mailing and how many were added (0
+    when everyone already is in it). What the API and the dashboard start sends with."""
+    from newsletter.audience.targets import target_of
+
+    check_can_send(project)
+    issue = load_issue_by_slug(project, slug)
+    target = target_of(to, project.config) if to else None
+    return start_send(project, engine, issue, to=target, clock=clock)
 
 
 def start_send(

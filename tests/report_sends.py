@@ -69,14 +69,14 @@ class Sent:
         return document
 
 
-def make_project(root: Path, settings: str = "") -> Project:
+def make_project(root: Path, settings: str = "", locales: str = '["en", "de"]') -> Project:
     """Three issues (one never sent) and five readers, two of them German; `settings` are
     more lines of the configuration."""
     (root / "config").mkdir()
     (root / "config" / "newsletter.toml").write_text(
         'name = "AI Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St"\n'
-        'locales = ["en", "de"]\ndatabase_url = "sqlite:///news.db"\n'
+        f'locales = {locales}\ndatabase_url = "sqlite:///news.db"\n'
         f'transport_url = "eml:outbox"\nbounce_address = "{BOUNCES}"\n{settings}',
         encoding="utf-8",
     )
@@ -172,10 +172,10 @@ def click_story(project: Project) -> None:
     engine.dispose()
 
 
-def send_both(root: Path) -> Sent:
+def send_both(root: Path, locales: str = '["en", "de"]') -> Sent:
     """Chips sent to all five readers; Cem's bounced and Emil complained; then Arms sent to
-    the three left; then the clicks."""
-    project = make_project(root)
+    the three left; then the clicks. `locales`: the configuration's."""
+    project = make_project(root, locales=locales)
     code, output = newsletter(project, "send", CHIPS)
     assert code == 0, output
     came_back(project, CHIPS, "cem@example.org", Kind.HARD)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from newsletter.access.users import Role, add_user
@@ -24,7 +24,7 @@ from newsletter.db import create_db_engine, database_url
 from newsletter.schedules import schedules
 from newsletter.web.app import create_app
 
-from .conftest import Recorder
+from .conftest import Recorder, SmtpServer, serving
 from .test_admin import PASSWORD, Clock, status_of
 from .test_archive_quality import AXE, BLOCKING, INSTALL_HINT, _describe
 from .test_delivery import ISSUE, SECRET, add_reader, make_project, newsletter
@@ -44,11 +44,13 @@ class Dashboard:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    recorder, smtp_port, web_port = Recorder(), free_port(), free_port()
-    smtp = Controller(recorder, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    root = tmp_path_factory.mktemp("dashboard")
-    make_project(root, f"smtp://127.0.0.1:{smtp_port}?connections=1")
+    with serving(Recorder()) as mail:
+        yield from _served_dashboard(tmp_path_factory.mktemp("dashboard"), mail)
+
+
+def _served_dashboard(root: Path, mail: SmtpServer) -> Iterator[Dashboard]:
+    web_port = free_port()
+    make_project(root, f"{mail.url}?connections=1")
     # The dashboard's origin is the site's: its forms are checked against it.
     origin = f"http://127.0.0.1:{web_port}"
     source = root / "config" / "newsletter.toml"
@@ -59,17 +61,17 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     engine = create_db_engine(database_url(project))
     add_user(engine, "ana", Role.ADMIN, PASSWORD, Clock()())
     assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    assert newsletter(project, "send", ISSUE)[0] == 0  # A send, for the sends' pages.
     app = create_app(project, engine=engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 30, "the web app")
     try:
-        yield Dashboard(origin, project, recorder)
+        yield Dashboard(origin, project, mail.recorder)
     finally:
         server.should_exit = True
         thread.join(10)
-        smtp.stop()
         engine.dispose()
 
 
@@ -158,9 +160,11 @@ def _next_run(project: Project) -> object:
 _ID = re.compile(r"/\d+(?=/|$)")
 
 
-def dashboard_pages(page: Page, origin: str, start: str = "/admin/") -> list[str]:
+def dashboard_pages(
+    page: Page, origin: str, check: Callable[[Page, str], None], start: str = "/admin/"
+) -> list[str]:
     """Every dashboard page a GET link leads to from `start`, one per kind (ids and queries
-    aside), in the order they were found."""
+    aside), each `check`ed once loaded; in the order they were found."""
     found: dict[str, str] = {}
     waiting = [start]
     while waiting:
@@ -169,7 +173,7 @@ def dashboard_pages(page: Page, origin: str, start: str = "/admin/") -> list[str
         if kind in found or len(found) >= 40:
             continue
         found[kind] = path
-        page.goto(origin + path)
+        check(page, path)
         links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
         for link in links:
             url = urlsplit(urljoin(origin + path, link))
@@ -184,32 +188,35 @@ def test_axe_finds_no_serious_violation_on_any_dashboard_page(
 ) -> None:
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing ({AXE}): {INSTALL_HINT}")
+    problems: list[str] = []
+
+    def check(where: Page, path: str) -> None:
+        response = where.goto(dashboard.origin + path)
+        assert response is not None and response.ok, f"{path}: {response and response.status}"
+        dark = where.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+        assert dark == (scheme == "dark")
+        where.add_script_tag(path=str(AXE))
+        results: dict[str, Any] = where.evaluate("axe.run()")
+        assert results["passes"], f"axe checked nothing on {path}"
+        problems.extend(
+            f"{path}:\n{_describe(violation)}"
+            for violation in results["violations"]
+            if violation["impact"] in BLOCKING
+        )
+
     # The pages allow no script of their own: axe's goes in past the policy.
     outside = browser.new_page(color_scheme=scheme, bypass_csp=True)
     context = logged_in(browser, dashboard, scheme, bypass_csp=True)
     page = context.new_page()
-    problems: list[str] = []
     try:
-        pages = dashboard_pages(page, dashboard.origin)
+        check(outside, "/admin/login")
+        pages = dashboard_pages(page, dashboard.origin, check)
         # The pages of the menu, and one subscriber's and one issue's page at least.
         kinds = {_ID.sub("/ID", urlsplit(path).path) for path in pages}
         assert {"/admin/", "/admin/subscribers", "/admin/subscribers/ID"} <= kinds, pages
         assert {"/admin/issues", f"/admin/issues/{ISSUE}", "/admin/schedules"} <= kinds, pages
-        assert "/admin/audit" in kinds, pages
-        checked = [(outside, "/admin/login")] + [(page, path) for path in pages]
-        for where, path in checked:
-            response = where.goto(dashboard.origin + path)
-            assert response is not None and response.ok, f"{path}: {response and response.status}"
-            dark = where.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
-            assert dark == (scheme == "dark")
-            where.add_script_tag(path=str(AXE))
-            results: dict[str, Any] = where.evaluate("axe.run()")
-            assert results["passes"], f"axe checked nothing on {path}"
-            problems += [
-                f"{path}:\n{_describe(violation)}"
-                for violation in results["violations"]
-                if violation["impact"] in BLOCKING
-            ]
+        assert {"/admin/audit", "/admin/sends", "/admin/sends/ID"} <= kinds, pages
+        check(page, f"/admin/issues/{ISSUE}/send?to=")  # Behind a GET form, not a link.
     finally:
         outside.close()
         context.close()

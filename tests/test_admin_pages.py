@@ -128,9 +128,11 @@ def test_the_overview_shows_each_sends_sent_and_failed_deliveries(
     assert newsletter(project, "send", ISSUE)[0] == 0
     assert log_in(browser, "vic") == 303
     page = browser.get("/admin/").text
-    row = next(line for line in page.splitlines() if f"<td>{ISSUE}" in line)
+    row = next(line for line in page.splitlines() if f">{ISSUE}</a>" in line)
     cells = [cell.split("</td>")[0] for cell in row.split("<td")[1:]]
     assert [cell.split(">", 1)[1] for cell in cells[2:]] == ["2", "0", "2"]  # Sent, failed, all.
+    link = cells[0].split('href="', 1)[1].split('"', 1)[0]  # The issue's cell links its send.
+    assert link.startswith("/admin/sends/") and ISSUE in browser.get(link).text
 
 
 def test_an_issue_page_counts_its_stories_in_the_plural_of_the_browser_s_language(

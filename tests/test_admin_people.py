@@ -158,8 +158,10 @@ def test_an_admin_changes_each_field_and_the_database_and_the_log_say_what(
         "subscriber_id": ada, "fields": ["attributes", "locale", "name", "tags", "timezone"],
     }  # fmt: skip
     page = browser.get(answer.headers["location"]).text
-    assert "Saved." in page and "<td>preferences</td><td>admin</td><td>admin:ana</td>" in page
-    assert "<td>update</td><td>admin</td><td>admin:ana</td>" in page
+    assert (
+        "Saved." in page and "<td>preferences changed</td><td>admin</td><td>admin:ana</td>" in page
+    )
+    assert "<td>details changed</td><td>admin</td><td>admin:ana</td>" in page
 
     # Emptying a value removes the attribute; a save that changes nothing logs nothing.
     form = edit_form(

@@ -6,12 +6,10 @@ deliveries by their return paths, as the processor ties them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
 from newsletter.config import Project
@@ -24,9 +22,8 @@ from newsletter.inbound.report import complaint_verdict, outcomes
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber
 
-from .conftest import Recorder
+from .conftest import Recorder, serving
 from .test_delivery import ISSUE, SECRET, copy_of, make_project, newsletter
-from .test_service import free_port
 
 BOUNCES = "bounces@bounces.news.example.org"
 READERS = [
@@ -35,21 +32,15 @@ READERS = [
 
 
 @pytest.fixture(scope="module")
-def sent_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def sent_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose issue was sent to 40 readers (10 in Chinese), made once per module."""
-    recorder = Recorder()
-    server = Controller(recorder, hostname="127.0.0.1", port=free_port())
-    server.start()
-    try:
+    with serving(Recorder()) as server:
         root = tmp_path_factory.mktemp("sent")
-        url = f"smtp://127.0.0.1:{server.port}"
-        project = make_project(root, url, readers=READERS, bounce_address=f'"{BOUNCES}"')
+        project = make_project(root, server.url, readers=READERS, bounce_address=f'"{BOUNCES}"')
         code, output = newsletter(project, "send", ISSUE)
         assert code == 0, output
-        assert len(recorder.received) == len(READERS)
-        yield root
-    finally:
-        server.stop()
+        assert len(server.received) == len(READERS)
+    return root
 
 
 @pytest.fixture

@@ -55,6 +55,10 @@ ADMIN = {
     ("GET", "/admin/issues"), ("GET", "/admin/issues/{slug}"), ("POST", "/admin/issues/{slug}/test"),
     ("GET", "/admin/schedules"), ("POST", "/admin/schedules/{schedule_id}/{change}"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/issues/{slug}/send"), ("POST", "/admin/issues/{slug}/send"),  # admin
+    ("GET", "/admin/sends"), ("GET", "/admin/sends/{mailing_id}"),  # viewer
+    ("GET", "/admin/sends/{mailing_id}/progress"), ("GET", "/admin/static/progress.js"),  # viewer
+    ("POST", "/admin/sends/{mailing_id}/{change}"),  # admin: pause, resume
 }  # fmt: skip
 # Only for the mail providers: each request must carry the provider's signature or password.
 SIGNED = {("POST", f"/webhooks/{name}") for name in ("ses", "postmark", "mailgun", "sendgrid")}
@@ -111,8 +115,8 @@ def test_a_dashboard_route_without_a_session_goes_to_the_login_form_or_is_refuse
     answer = client.request(
         method,
         path.replace("{subscriber_id}", "1").replace("{slug}", "x").replace("{schedule_id}", "x")
-        .replace("{change}", "pause"),
-        data={"csrf": "0" * 64, "address": "a@example.org"},
+        .replace("{change}", "pause").replace("{mailing_id}", "1"),
+        data={"csrf": "0" * 64, "address": "a@example.org", "once": "0" * 32},
         follow_redirects=False,
     )  # fmt: skip
     if method == "GET":

@@ -318,7 +318,7 @@ def test_every_way_of_writing_subscribers_keeps_the_index_in_step(
 
 def test_the_upgrade_indexes_the_subscribers_there_are(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0011")
+    upgrade(engine, "0013")
     made = people(50)
     fill(engine, made)
     with engine.connect() as connection:

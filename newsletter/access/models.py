@@ -92,6 +92,27 @@ class AdminSession(SQLModel, table=True):
     """The absolute end, however active the session is."""
 
 
+class AdminRequest(SQLModel, table=True):
+    """A dashboard form that must be carried out once (starting a send), by the one-time token
+    it carries, and where its answer went: a second post of it (a double click, a retry) is
+    sent there, and never starts a second send."""
+
+    __tablename__ = "admin_request"
+
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("admin_user.id", ondelete="CASCADE"), primary_key=True)
+    )
+    idempotency_key: str = Field(max_length=200, primary_key=True)
+    """The form's one-time token."""
+    digest: str = Field(max_length=64)
+    """SHA-256 of the method, path and fields: the same token with other values is refused."""
+    status: int = 0
+    """The answer's status; 0 while the first post is still being carried out."""
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """Where the answer sent the browser."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class AuditEntry(SQLModel, table=True):
     """Who changed what from the dashboard (or the API), and when."""
 

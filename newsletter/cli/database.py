@@ -39,7 +39,7 @@ def upgrade(ctx: typer.Context) -> None:
     )
     console().print(message, markup=False)
     if before != after:
-        return  # Migration 0012 made the search index, or warned why it could not.
+        return  # Migration 0014 made the search index, or warned why it could not.
     with engine.begin() as connection:  # Left out by an earlier upgrade: perhaps possible now.
         missing = not has_index(connection)
         problem = make_index(connection) if missing else None

@@ -17,12 +17,7 @@ from newsletter.cli.context import (
     warn_placeholders,
 )
 from newsletter.errors import NewsletterError
-from newsletter.sends import (
-    draft_refusal,
-    fallback_locale,
-    load_issue,
-    readers_editions,
-)
+from newsletter.sends import draft_refusal, load_issue, readers_editions
 from newsletter.sends import editions as render_editions
 
 if TYPE_CHECKING:
@@ -243,16 +238,11 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
 def _dry_run(project: Project, engine: Engine, issue: Issue, to: Target | None) -> None:
     from rich.table import Table
 
-    from newsletter.deliver.sending import preview
+    from newsletter.sends import reach
 
     _print_offers(project, issue)
     editions = render_editions(project, issue)
-    reached = preview(
-        engine,
-        [edition.locale for edition in editions],
-        default_locale=fallback_locale(project, issue),
-        to=to,
-    )
+    reached = reach(project, engine, issue, to)
     table = Table("locale", "recipients", "email HTML", "subject", title=f"dry run: {issue.slug}")
     for edition in editions:
         size = f"{len(edition.html.encode()) / 1024:.0f} KB"

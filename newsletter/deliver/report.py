@@ -1,5 +1,5 @@
-"""What a mailing looks like now: counts per state and locale, progress, what waits for later,
-failures; which issues were sent."""
+"""What a mailing looks like now: counts per state and locale, progress, what is due and what
+waits for later, failures; which issues were sent."""
 
 from __future__ import annotations
 
@@ -65,6 +65,22 @@ def pending(engine: Engine, mailing_id: int, now: datetime) -> tuple[int, dateti
     )
     with engine.connect() as connection:
         return connection.execute(count).scalar_one(), connection.execute(due).scalar()
+
+
+def due_counts(engine: Engine, mailing_ids: list[int], now: datetime) -> dict[int, int]:
+    """How many deliveries of each of these mailings are not final and not waiting for their
+    reader's local time (see `later`): one grouped query. Mailings with none are left out."""
+    query = (
+        select(DELIVERY.c.mailing_id, func.count())
+        .where(
+            DELIVERY.c.mailing_id.in_(mailing_ids),
+            DELIVERY.c.state.in_(UNFINISHED),
+            ~_for_later(now),
+        )
+        .group_by(DELIVERY.c.mailing_id)
+    )
+    with engine.connect() as connection:
+        return dict(connection.execute(query).all())
 
 
 def later(engine: Engine, mailing_id: int, now: datetime) -> list[tuple[datetime, int]]:

@@ -2,6 +2,8 @@
 
     outcomes            per locale: delivered, hard/soft/policy bounces, complaints and
                         unsubscribes, with the rates mailbox providers judge a sender by
+    came_back           per send, for many sends at once: the deliveries that bounced and
+                        those complained about (the dashboard's last sends)
     events              the inbound events, newest first (of one send, since a time)
     subscriber_events   what came back about one subscriber (`subscribers show`, GDPR export)
 
@@ -16,6 +18,7 @@ a complaint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,6 +108,31 @@ def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
             counts.bounced += count
         for locale, count in connection.execute(_unsubscribed(mailing_id)):
             found.setdefault(locale, Outcomes()).unsubscribed = count
+    return found
+
+
+def came_back(engine: Engine, mailing_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(bounced, complained) deliveries of each of these sends, counted as `outcomes` counts
+    them (each delivery once), in one query over the events' mailing index for them all."""
+    bounce = INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS)
+    delivery = INBOUND_EVENT.c.delivery_id
+    query = (
+        select(
+            INBOUND_EVENT.c.mailing_id,
+            func.count(case((bounce, delivery)).distinct()),
+            func.count(case((INBOUND_EVENT.c.kind == "complaint", delivery)).distinct()),
+        )
+        .where(
+            INBOUND_EVENT.c.mailing_id.in_(list(mailing_ids)),
+            INBOUND_EVENT.c.kind.in_((*BOUNCE_KINDS, "complaint")),
+            delivery.is_not(None),
+        )
+        .group_by(INBOUND_EVENT.c.mailing_id)
+    )
+    found = dict.fromkeys(mailing_ids, (0, 0))
+    with engine.connect() as connection:
+        for mailing_id, bounced, complained in connection.execute(query):
+            found[mailing_id] = (bounced, complained)
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.lists import format_list
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from newsletter.content.language import display_width
@@ -50,6 +51,7 @@ def template_environment(search_path: list[Path], localizer: Localizer) -> Envir
     # Jinja's own `default`, except that a subscriber field keeps its default for the merge.
     environment.filters["default"] = environment.filters["d"] = default_filter
     environment.filters["date"] = localizer.date
+    environment.filters["number"] = lambda number: format_decimal(number, locale=localizer.babel)
     environment.filters["width"] = display_width
     environment.filters["wrap"] = wrap
     environment.filters["names"] = lambda names: (

@@ -1,5 +1,5 @@
 """Finding subscribers by part of an address or a name, and the index of trigrams that makes
-it fast (made by migration 0012, or by `newsletter db upgrade` when that could not).
+it fast (made by migration 0014, or by `newsletter db upgrade` when that could not).
 
 What a search matches is the same with the index and without it: the address's comparison
 key contains the text case-folded (keys are case-folded, see addresses.address_key), or the

@@ -1,5 +1,6 @@
 """How the dashboard's pages are rendered: templates/THEME/admin/NAME.html.j2, in the browser's
-language, never cached, framed, or sent a script to run."""
+language, never cached or framed; no script runs on them but the app's own files on the pages
+that ask for them (a send's live progress)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+SCRIPTS = "; script-src 'self'; connect-src 'self'"
+"""What a page with a script of ours allows besides: files of this site (never inline code,
+so markup that got in cannot run), and requests to this site (the script's polling)."""
 
 
 def render(
@@ -35,9 +39,11 @@ def render(
     admin: Admin | None,
     *,
     status: int = 200,
+    scripts: bool = False,
     **context: Any,
 ) -> HTMLResponse:
-    """The dashboard page `name` for `admin` (None on the login page and refusals)."""
+    """The dashboard page `name` for `admin` (None on the login page and refusals); with
+    `scripts`, the page may load the app's own scripts (web/admin/static/)."""
     localizer, environment = site.environment(site.browser_locale(request))
     # Headings and texts come marked with N_; gettext("") would give the catalog's header.
     for key in ("heading", "text"):
@@ -51,4 +57,10 @@ def render(
         path=request.url.path,
         **context,
     )
-    return HTMLResponse(page, status_code=status, headers=HEADERS)
+    headers = HEADERS
+    if scripts:
+        headers = {
+            **HEADERS,
+            "Content-Security-Policy": HEADERS["Content-Security-Policy"] + SCRIPTS,
+        }
+    return HTMLResponse(page, status_code=status, headers=headers)

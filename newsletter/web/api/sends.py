@@ -4,7 +4,8 @@ test sends and starting a send (with an Idempotency-Key), as the CLI does them."
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -29,6 +30,9 @@ from newsletter.web.api.schemas import (
 )
 from newsletter.web.api.subscribers import after_cursor, cursor_after
 from newsletter.web.site import Site, current_site
+
+if TYPE_CHECKING:
+    from newsletter.send_status import SendStatus
 
 router = APIRouter(tags=["sends"])
 READ = require(Scope.SENDS_READ)
@@ -63,7 +67,7 @@ def list_sends(
     page = found[:limit]
     states = state_counts(site.engine, [mailing.id or 0 for mailing in page])
     return SendPage(
-        items=[_send(site, mailing, states=states[mailing.id or 0]) for mailing in page],
+        items=[_send(mailing, states[mailing.id or 0]) for mailing in page],
         next_cursor=cursor_after(page[-1].id or 0) if len(found) > limit else None,
     )
 
@@ -72,43 +76,39 @@ def list_sends(
 def get_send(issue: str, caller: KeyHolder = READ, site: Site = SITE) -> SendOut:
     """A send by its issue's slug (or a sequence step's mailing name): deliveries per locale and
     state, the failures, and what `newsletter report` says (outcomes, clicks)."""
-    from newsletter.deliver.report import failures
-    from newsletter.engagement.documents import document
-    from newsletter.engagement.report import mailing_report
+    from newsletter.send_status import send_details
 
-    mailing = _mailing(site, issue)
-    assert mailing.id is not None
-    sent = _send(site, mailing, by_locale=True)
-    sent.failures = [
-        {"address": address, "locale": locale, "attempts": attempts, "reply": reply}
-        for address, locale, attempts, reply in failures(site.engine, mailing.id)
-    ]
-    sent.report = document(mailing_report(site.engine, mailing))
+    details = send_details(site.engine, _mailing(site, issue), site.clock())
+    sent = _status(details.status)
+    sent.failures = [asdict(failure) for failure in details.failures]
+    sent.report = details.report
     return sent
 
 
 @router.post("/sends/{issue}/pause", response_model=SendOut, summary="Pause a send")
 def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
     """No worker, in any process, sends more of it; the messages in flight finish."""
+    from newsletter.send_status import send_status
     from newsletter.sends import pause_send
 
     mailing = pause_send(site.project, site.engine, issue, site.clock(), slug_only=True)
     audit.record_now(
         site.engine, audit.key_actor(caller), "send.pause", mailing.issue, site.clock()
     )
-    return _send(site, mailing, by_locale=True)
+    return _status(send_status(site.engine, mailing, site.clock()))
 
 
 @router.post("/sends/{issue}/resume", response_model=SendOut, summary="Resume a send")
 def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
     """Let a paused send go on: `newsletter run` delivers the rest."""
+    from newsletter.send_status import send_status
     from newsletter.sends import resume_send
 
     mailing = resume_send(site.project, site.engine, issue, slug_only=True)
     audit.record_now(
         site.engine, audit.key_actor(caller), "send.resume", mailing.issue, site.clock()
     )
-    return _send(site, mailing, by_locale=True)
+    return _status(send_status(site.engine, mailing, site.clock()))
 
 
 @router.post("/sends/{issue}/test", response_model=list[TestOutcome], summary="Test-send an issue")
@@ -166,14 +166,9 @@ def start_send_route(
 
 
 def _start(site: Site, new: NewSend) -> SendStarted:
-    from newsletter.audience.targets import target_of
-    from newsletter.sends import check_can_send, load_issue_by_slug, start_send
+    from newsletter.sends import queue_send
 
-    project = site.project
-    check_can_send(project)
-    issue = load_issue_by_slug(project, new.issue)
-    target = target_of(new.to, project.config) if new.to else None
-    mailing, added = start_send(project, site.engine, issue, to=target, clock=site.clock)
+    mailing, added = queue_send(site.project, site.engine, new.issue, to=new.to, clock=site.clock)
     return SendStarted(issue=mailing.issue, added=added)
 
 
@@ -215,20 +210,15 @@ def _mailing(site: Site, name: str) -> Mailing:
 
 
 def _send(
-    site: Site, mailing: Mailing, by_locale: bool = False, states: dict[str, int] | None = None
+    mailing: Mailing, states: dict[str, int], locales: dict[str, dict[str, int]] | None = None
 ) -> SendOut:
-    """A send as the API shows it: with its states (given, for a page), by locale if asked."""
-    from newsletter.deliver.report import counts
-
-    assert mailing.id is not None
-    locales: dict[str, dict[str, int]] = {}
-    if states is None:
-        states = {}
-        for (locale, state), count in counts(site.engine, mailing.id).items():
-            states[state] = states.get(state, 0) + count
-            locales.setdefault(locale, {})[state] = count
+    """A send as the API shows it: its deliveries by state, and by locale when one is read."""
     return SendOut(
         issue=mailing.issue, started=mailing.created_at, commit=mailing.commit,
         dirty=mailing.dirty, audience=mailing.tag, paused_at=mailing.paused_at, states=states,
-        locales=locales if by_locale else None, report=None,
+        locales=locales, report=None,
     )  # fmt: skip
+
+
+def _status(status: SendStatus) -> SendOut:
+    return _send(status.mailing, status.states, status.locales)

@@ -20,8 +20,8 @@ A later migration that rebuilds `subscriber` on SQLite (batch mode copies it to 
 drops these triggers with the old table, and must make them again: tests/test_search_index.py
 fails when a new subscriber is not found.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -33,8 +33,8 @@ from alembic import op
 
 from newsletter.subscribers.search_index import drop_index, make_index
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
