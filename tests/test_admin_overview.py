@@ -13,6 +13,7 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -320,6 +321,19 @@ def test_the_next_scheduled_send_stands_out_at_the_top(client: TestClient) -> No
     assert "(Europe/Berlin)" in top and "weekly-mon-0800" in top
     german = client.get("/admin/?lang=de").text
     assert f"{when.day}. " in german and ", 08:00</time>" in german
+
+
+def test_pages_asked_at_once_each_get_every_part(client: TestClient) -> None:
+    # The overview's parts run in a pool of 8 threads, 4 a page: 12 pages at once must queue
+    # for it, none waiting on a part that never gets a thread.
+    first = client.get("/admin/").text
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        asked = [pool.submit(lambda: client.get("/admin/").text) for _ in range(12)]
+        pages = [page.result(timeout=60) for page in asked]
+    for page in pages:
+        assert rate_rows(page) == rate_rows(first) and len(rate_rows(page)) == 2
+        assert outer_svg(page).findtext(f"{SVG}desc") == outer_svg(first).findtext(f"{SVG}desc")
+        assert "weekly-mon-0800" in page
 
 
 def test_an_empty_database_renders_the_overview(tmp_path: Path) -> None:

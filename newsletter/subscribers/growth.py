@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -62,12 +62,17 @@ class Growth:
     points: list[Point]
 
 
+ActiveNow = int | Callable[[], int] | None
+"""The number of subscribers whose status is active, when the caller has it (else it is
+counted), or a function that gives it, asked once the chart's own counts are in (the
+dashboard counts it at the same time on another connection)."""
+
+
 def growth(
-    connection: Connection, now: datetime, zone: str, *, active_now: int | None = None
+    connection: Connection, now: datetime, zone: str, *, active_now: ActiveNow = None
 ) -> Growth:
     """The active subscribers at the end of each day or week up to now (see the module's
-    docstring for the window); `active_now`, the number of subscribers whose status is active,
-    when the caller has it already (else it is counted)."""
+    docstring for the window), counted back from `active_now`."""
     first = first_joined(connection)
     if first is None:
         return Growth("day", [])
@@ -111,21 +116,23 @@ _UNCONFIRMED = (SUBSCRIBER.c.confirmed_at.is_(None), SUBSCRIBER.c.status != "pen
 
 
 def active_at(
-    connection: Connection, ends: Sequence[datetime], *, active_now: int | None = None
+    connection: Connection, ends: Sequence[datetime], *, active_now: ActiveNow = None
 ) -> list[int]:
     """The number of subscribers active at each of `ends` (ascending), in one statement."""
     if not ends:
         return []
-    if active_now is None:
-        active_now = connection.execute(
-            select(func.count()).select_from(SUBSCRIBER).where(SUBSCRIBER.c.status == "active")
-        ).scalar_one()
     size = len(ends)
     found = connection.execute(
         _changes(size), {f"end_{number}": end for number, end in enumerate(ends)}
     ).one()
+    if active_now is None:
+        active: int = connection.execute(
+            select(func.count()).select_from(SUBSCRIBER).where(SUBSCRIBER.c.status == "active")
+        ).scalar_one()
+    else:
+        active = active_now() if callable(active_now) else active_now
     # Active at an end: active now, less those who joined since, plus those who left since.
-    active, counts = active_now, []
+    counts = []
     for at in reversed(range(size)):
         active += found[2 * size + at] - found[at] - found[size + at]
         counts.append(active)

@@ -4,12 +4,15 @@ and counts, the schedules."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from babel.dates import format_skeleton, format_time, get_datetime_format
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newsletter.access.users import Role
@@ -18,15 +21,20 @@ from newsletter.deliver.models import DeliveryState
 from newsletter.inbound.report import came_back
 from newsletter.render.i18n import Localizer
 from newsletter.schedules import schedules
-from newsletter.subscribers.growth import growth
+from newsletter.subscribers.growth import Growth, growth
 from newsletter.subscribers.registry import status_counts
 from newsletter.web.admin.auth import Admin, require_role
 from newsletter.web.admin.charts import WIDTH, SendCounts, growth_chart, rate_rows
 from newsletter.web.admin.layout import render
-from newsletter.web.site import Site, current_site, database
+from newsletter.web.site import Site, current_site
 
 router = APIRouter()
 LAST_SENDS = 10
+# The threads the overview's parts run in: four a page; more pages at once wait their turn.
+# The chart's part waits for the status counts' part of its page, which went in first and so
+# is running or done whenever the chart's part runs (the pool takes them in order): no page
+# waits on a part that waits for a thread.
+_PARTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview")
 
 
 @dataclass(frozen=True)
@@ -50,21 +58,22 @@ def overview(
     request: Request,
     admin: Admin = require_role(Role.VIEWER),
     site: Site = Depends(current_site),
-    db: Session = Depends(database),
 ) -> HTMLResponse:
     """The next run, counts of subscribers by status and over time, the last sends with what
     became of them, the schedules."""
     localizer, _ = site.environment(site.browser_locale(request))
-    statuses = status_counts(db)
-    over_time = growth(
-        db.connection(), site.clock(), site.project.config.timezone, active_now=statuses["active"]
-    )
-    sends = last_sends(site)
+    # Its four parts, each on a connection of its own at the same time: they read different
+    # rows, and the page takes as long as the slowest (docs/benchmarks.md, "The overview").
+    counting = _PARTS.submit(_status_counts, site.engine)
+    charting = _PARTS.submit(_growth, site, lambda: counting.result()["active"])
+    listing = _PARTS.submit(last_sends, site)
+    # The schedules come the next to fire first, paused ones (no next run) last.
+    planning = _PARTS.submit(schedules, site.project, site.engine)
+    statuses, over_time, sends = counting.result(), charting.result(), listing.result()
+    planned = [planned for planned, _ in planning.result()]
     rates, scales = rate_rows(
         [SendCounts(s.issue, s.sent, s.failed, s.bounced, s.complained) for s in sends], localizer
     )
-    # The schedules come the next to fire first, paused ones (no next run) last.
-    planned = [planned for planned, _ in schedules(site.project, site.engine)]
     upcoming = planned[0] if planned and planned[0].next_run else None
     return render(
         request, site, "overview", admin,
@@ -76,6 +85,16 @@ def overview(
             for item in planned
         ],
     )  # fmt: skip
+
+
+def _status_counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return status_counts(session)
+
+
+def _growth(site: Site, active_now: Callable[[], int]) -> Growth:
+    with site.engine.connect() as connection:
+        return growth(connection, site.clock(), site.project.config.timezone, active_now=active_now)
 
 
 def moment(when: datetime, localizer: Localizer) -> str:
