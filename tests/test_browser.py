@@ -1,8 +1,9 @@
 """The rendered email and web pages in real headless Chromium (Debian's, driven by Playwright).
 
 At phone and desktop widths nothing overflows horizontally, every image has alt text, Arabic is
-right to left, and both CSS inliners render the same pixels. Screenshots are kept in
-test-artifacts/screenshots/ for review. `make test` installs chromium when it is missing.
+right to left, and both CSS inliners render the same pixels. The screenshots of the inliners'
+comparison, and of a page that fails its checks, are kept in test-artifacts/screenshots/ for
+review (a full-page screenshot of every page took half the module's time). `make test` installs chromium when it is missing.
 """
 
 from __future__ import annotations
@@ -73,11 +74,9 @@ def _page(browser: Browser, project: Project, width: int) -> Page:
     return page
 
 
-def _inspect(page: Page, url: str, shot: Path) -> dict[str, object]:
+def _inspect(page: Page, url: str) -> dict[str, object]:
     page.goto(url)
     page.wait_for_load_state("load")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
     return page.evaluate(
         """() => ({
             scrollWidth: document.documentElement.scrollWidth,
@@ -100,13 +99,19 @@ def test_page_fits_the_width_and_every_image_has_alt(
     path = folder / "email.html" if kind == "email" else folder / "web" / "index.html"
     page = _page(browser, project, width)
     try:
-        found = _inspect(page, path.as_uri(), ARTIFACTS / f"{slug}-{locale}-{kind}-{width}.png")
+        found = _inspect(page, path.as_uri())
+        try:
+            assert found["scrollWidth"] <= found["width"], f"{kind} at {width}px overflows: {found}"  # type: ignore[operator]
+            assert found["images"], "no images at all: the check would be empty"
+            assert found["withoutAlt"] == []
+            assert found["dir"] == ("rtl" if locale == "ar" else "ltr")
+        except AssertionError:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = ARTIFACTS / f"{slug}-{locale}-{kind}-{width}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            raise
     finally:
         page.close()
-    assert found["scrollWidth"] <= found["width"], f"{kind} at {width}px overflows: {found}"  # type: ignore[operator]
-    assert found["images"], "no images at all: the check would be empty"
-    assert found["withoutAlt"] == []
-    assert found["dir"] == ("rtl" if locale == "ar" else "ltr")
 
 
 @pytest.mark.parametrize(
@@ -135,6 +140,7 @@ def test_both_inliners_render_the_same_pixels(
             shots[inliner] = page.screenshot(full_page=True)
         finally:
             page.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / f"{slug}-{locale}-inliner-{inliner}.png").write_bytes(shots[inliner])
     first, second = (
         Image.open(BytesIO(shots[name])).convert("RGB") for name in ("premailer", "css-inline")

@@ -4,6 +4,7 @@ English text, so a check on compiled catalogs would pass with entries missing.""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -24,13 +25,16 @@ def _catalog(locale: str):  # type: ignore[no-untyped-def]
         return read_po(stream, locale=locale)
 
 
-def _template_messages() -> set[str]:
+@functools.cache
+def _template_messages() -> frozenset[str]:
+    """The strings of the templates and the code (read once: every catalog is checked against
+    them)."""
     method_map = [("templates/**.j2", "jinja2"), ("newsletter/**.py", "python")]
     options = {"templates/**.j2": {"extensions": "jinja2.ext.i18n"}}
     found = set()
     for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map, options):
         found.add(message[0] if isinstance(message, tuple) else message)
-    return found
+    return frozenset(found)
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
