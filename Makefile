@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install browsers postgres mailservers webcheckers catalogs translations clean serve-demo run-demo
+.PHONY: demo test lint typecheck install packages browsers postgres mailservers webcheckers catalogs translations clean serve-demo run-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,41 +88,34 @@ serve-demo run-demo: $(STAMP)
 	  echo "mail goes to the local SMTP server on $(DEMO_HOST):$(DEMO_SMTP_PORT): build/demo-inbox/new/"; \
 	  $(BIN)/newsletter $(@:-demo=) --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-## browsers: Debian's chromium and fonts (CJK, Arabic) for the browser tests, when missing
-browsers:
-	@command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/opentype/noto || { \
-	  echo "installing chromium and fonts for the browser tests (apt-get)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-noto-cjk >/dev/null; }
-
-## postgres: Debian's PostgreSQL server for the PostgreSQL tests, when missing (they start their own cluster)
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  echo "installing postgresql for the PostgreSQL tests (apt-get)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
-
-## mailservers: Debian's Postfix (a real relay that writes DSNs) and Dovecot (a real IMAP server)
-## for the bounce tests, when missing; the tests start their own throwaway instances, so the
-## system services the packages start are stopped again
-mailservers:
-	@command -v postfix >/dev/null 2>&1 && command -v dovecot >/dev/null 2>&1 || { \
-	  echo "installing postfix and dovecot-imapd for the bounce tests (apt-get)"; \
+## packages: the Debian packages the tests need, those missing, in one apt-get: chromium and fonts
+## (CJK, Arabic) for the browser tests; PostgreSQL's server (the tests start their own cluster);
+## Postfix (a real relay that writes DSNs) and Dovecot (a real IMAP server) for the bounce tests,
+## whose system services the packages start are stopped again (the tests start their own);
+## java for the Nu HTML Checker. browsers, postgres and mailservers are its older names.
+packages:
+	@missing=""; \
+	  command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/opentype/noto || \
+	    missing="$$missing chromium fonts-dejavu-core fonts-noto-cjk"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v postfix >/dev/null 2>&1 || missing="$$missing postfix"; \
+	  command -v dovecot >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
+	  command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	  test -z "$$missing" || { \
+	  echo "installing$$missing for the tests (apt-get)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections; \
 	  echo "postfix postfix/mailname string newsletter.test" | debconf-set-selections; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postfix dovecot-imapd >/dev/null; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  postfix stop >/dev/null 2>&1 || true; \
 	  doveadm stop >/dev/null 2>&1 || true; }
 
-## webcheckers: the Nu HTML Checker (vnu.jar, run with java) and axe-core from tests/node/package.json,
+browsers postgres mailservers: packages
+
+## webcheckers: the Nu HTML Checker (vnu.jar, run with java from `packages`) and axe-core from tests/node/package.json,
 ## for the archive quality tests, when missing (npm runs no install script: nothing else is downloaded)
 WEBCHECKERS := tests/node/node_modules/vnu-jar/build/dist/vnu.jar tests/node/node_modules/axe-core/axe.min.js
 webcheckers:
-	@command -v java >/dev/null 2>&1 || { \
-	  echo "installing java for the Nu HTML Checker (apt-get)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; }
 	@ls $(WEBCHECKERS) >/dev/null 2>&1 || { \
 	  echo "installing the Nu HTML Checker and axe-core (npm, into tests/node/node_modules)"; \
 	  if test -f tests/node/package-lock.json; \
@@ -150,7 +143,10 @@ typecheck: $(STAMP)
 # One worker per core (pytest-xdist); --dist loadfile keeps each test module in one worker, so
 # its module-scoped set-ups are made once and its tests never run at the same time as each other;
 # the modules go out in the order tests/conftest.py gives them (the slowest first), not by count.
-test: lint typecheck catalogs browsers postgres mailservers webcheckers
+# What comes before the tests runs at the same time (make -j): apt-get and npm download and
+# unpack while pip installs, then ruff and mypy run.
+test:
+	@$(MAKE) --no-print-directory -j4 lint typecheck catalogs packages webcheckers
 	$(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 clean:
