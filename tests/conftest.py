@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import subprocess
@@ -12,10 +13,15 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import typer.testing
 from playwright.sync_api import Browser, Playwright
 
 from newsletter.config import Config
 from newsletter.content.loader import IssueLoader
+
+# typer's CliRunner builds the app's click commands again at every invoke (30 ms; the tests
+# invoke the CLI a few thousand times): built once per app and process.
+typer.testing._get_command = functools.cache(typer.testing._get_command)  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
