@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from newsletter.access.users import Role, add_user
 from newsletter.config import Project
-from newsletter.db import converter, create_db_engine, database_url, insert_many, upgrade
+from newsletter.db import converter, create_db_engine, database_url, insert_many
 from newsletter.inbound.report import came_back, outcomes
 from newsletter.subscribers.growth import growth, point_days
 from newsletter.subscribers.models import STATUSES, SUBSCRIBER
@@ -42,7 +42,7 @@ from .report_sends import ARMS, CHIPS, mailing_of, send_both
 from .test_admin import BASE, PASSWORD, log_in
 from .test_archive_quality import axe_in_both_schemes
 from .test_delivery import make_project, newsletter
-from .test_postgres import cluster, database  # noqa: F401 - the throwaway cluster
+from .test_postgres import cluster, database, either_engine  # noqa: F401 - the throwaway cluster
 from .test_service import free_port
 
 NOW = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)
@@ -110,19 +110,6 @@ def fill(engine: Engine, made: list[Person]) -> None:
     ]  # fmt: skip
     with engine.begin() as connection:
         insert_many(connection, SUBSCRIBER, columns, rows)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'news.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database")
-    )
-    made = create_db_engine(url)
-    upgrade(made)
-    yield made
-    made.dispose()
 
 
 def test_each_week_counts_those_who_had_joined_and_not_yet_left(engine: Engine) -> None:

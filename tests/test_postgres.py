@@ -51,6 +51,21 @@ def database(cluster: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     ENGINES.clear()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"], name="engine")
+def either_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The fixture `engine`: an engine of a new database at this version's schema, SQLite
+    then PostgreSQL (for the modules that test both and import it)."""
+    url = (
+        f"sqlite:///{tmp_path / 'news.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("database")
+    )
+    made = create_db_engine(url)
+    upgrade(made)
+    yield made
+    made.dispose()
+
+
 ENGINES: list[Engine] = []
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from newsletter.subscribers.search_index import (
 )
 
 from .conftest import POSTGRES_BIN, as_postgres
-from .test_postgres import cluster, database  # noqa: F401 - the throwaway cluster
+from .test_postgres import cluster, database, either_engine  # noqa: F401 - the throwaway cluster
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 FIRST = [
@@ -60,19 +60,6 @@ DOMAINS = [
 # Characters texts are made of: the data's, the wildcards and the escape, quotes, a space.
 ALPHABET = "annaweißsσςoфüéÉΣ伟王محمد%_\\\"' @.-+lkmr0123ǆİi̇ﬁ"
 TOPICS = ("weekly", "beta")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'news.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database")
-    )
-    made = create_db_engine(url)
-    upgrade(made)
-    yield made
-    made.dispose()
 
 
 def people(count: int, seed: int = 17) -> list[dict[str, Any]]:

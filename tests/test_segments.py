@@ -5,9 +5,8 @@ SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,10 @@ from newsletter.audience.segments import (
     Topic,
     parse_segment,
 )
-from newsletter.db import converter, create_db_engine, insert_many, upgrade
+from newsletter.db import converter, insert_many
 from newsletter.subscribers.models import SUBSCRIBER, SUBSCRIBER_TAG, TAG
 
-from .test_postgres import cluster, database  # noqa: F401 - the throwaway cluster
+from .test_postgres import cluster, database, either_engine  # noqa: F401 - the throwaway cluster
 
 ZONE = "Europe/Berlin"
 EXAMPLE = '(ai or research) and not locale = "ar" and company = "ACME"'
@@ -223,19 +222,6 @@ def _copy(
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
         for row in rows:
             copy.write_row(row)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'news.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database")
-    )
-    made = create_db_engine(url)
-    upgrade(made)
-    yield made
-    made.dispose()
 
 
 @pytest.mark.parametrize(("text", "reading"), CASES, ids=[f"case{n}" for n in range(len(CASES))])
