@@ -1,6 +1,6 @@
 """Benchmark the CSV subscriber import against a plain bulk insert of the same rows.
 
-    .venv/bin/python bench/import.py [--rows 1000000] [--batch-size 5000]
+    .venv/bin/python bench/import.py [--rows 1000000] [--batch-size 5000] [--database postgresql]
 
 Generates a CSV of realistic subscribers (names in several scripts, eight locales, IANA time
 zones, 0-3 tags, a company column for half of them) in a temporary folder, then times, each into
@@ -16,6 +16,14 @@ a fresh migrated SQLite file:
   built beforehand as tuples in the database's form, through the sqlite3 driver alone, in
   INSERT statements of as many rows as the import's (one row each would make every subscriber
   a write of the search index). No import into SQLite can be faster than this on the machine.
+
+With `--database postgresql`, into a throwaway PostgreSQL cluster the bench starts (initdb as
+the `postgres` user in a temporary folder, a Unix socket, fsync off), each into a new database:
+
+- ours: import_csv, then the same file again;
+- the reference: a bare `COPY` (psycopg's copy, one transaction) of the rows the import writes
+  (subscribers, consent events, subscriber tags), built beforehand in the database's form. The
+  last line is `ratio ours/COPY` (issue 18's goal: at least 0.5).
 """
 
 from __future__ import annotations
@@ -24,10 +32,14 @@ import argparse
 import csv
 import json
 import random
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +56,7 @@ from newsletter.db import (  # noqa: E402
     upgrade,
 )
 from newsletter.subscribers.csv_import import NEW_EVENT, NEW_SUBSCRIBER, import_csv  # noqa: E402
-from newsletter.subscribers.models import SUBSCRIBER, Subscriber  # noqa: E402
+from newsletter.subscribers.models import SUBSCRIBER, TAG, Subscriber  # noqa: E402
 
 LOCALES = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]
 ZONES = [
@@ -130,16 +142,20 @@ def parsed(path: Path, now: datetime) -> list[dict[str, Any]]:
 
 def fresh(folder: Path, name: str) -> Engine:
     """A new SQLite file in `folder`, migrated to the current schema."""
-    engine = create_db_engine(f"sqlite:///{folder / name}")
+    return migrated(f"sqlite:///{folder / name}")
+
+
+def migrated(url: str) -> Engine:
+    engine = create_db_engine(url)
     upgrade(engine)
     return engine
 
 
 def ours(
-    folder: Path, source: Path, rows: int, batch_size: int, now: datetime
+    engine: Engine, source: Path, rows: int, batch_size: int, now: datetime
 ) -> tuple[float, float]:
-    """Seconds of import_csv into a fresh database, and of importing the same file again."""
-    engine = fresh(folder, "ours.db")
+    """Seconds of import_csv into `engine`'s fresh database, and of importing the same file
+    again."""
     options: dict[str, Any] = {
         "locales": LOCALES,
         "default_locale": "en",
@@ -168,11 +184,13 @@ def reference(folder: Path, source: Path, batch_size: int, now: datetime) -> flo
     return time.perf_counter() - start
 
 
-def floor(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
-    """Seconds of the sqlite3 driver writing the rows import_csv writes, built beforehand."""
-    engine = fresh(folder, "floor.db")
+Written = list[tuple[tuple[str, ...], str, list[tuple[Any, ...]]]]
+
+
+def written(source: Path, now: datetime, engine: Engine) -> tuple[dict[str, int], Written]:
+    """The tags' ids, and the rows import_csv writes (columns, table, rows), in the database's
+    form, built beforehand."""
     stamp = converter(SUBSCRIBER.c.created_at.type, engine.dialect)(now)
-    engine.dispose()
     tag_ids = {name: n for n, name in enumerate(TAGS, start=1)}
     subscribers, events, pairs = [], [], []
     for row in parsed(source, now):
@@ -183,11 +201,18 @@ def floor(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
         subscribers[-1] += (source_line, stamp, stamp)
         events.append((row["id"], "import", stamp, "import", source_line, "{}"))
         pairs += [(row["id"], tag_ids[tag]) for tag in row["tags"]]
-    statements = [
+    return tag_ids, [
         (NEW_SUBSCRIBER, "subscriber", subscribers),
         (NEW_EVENT, "consent_event", events),
         (("subscriber_id", "tag_id"), "subscriber_tag", pairs),
     ]
+
+
+def floor(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
+    """Seconds of the sqlite3 driver writing the rows import_csv writes, built beforehand."""
+    engine = fresh(folder, "floor.db")
+    tag_ids, statements = written(source, now, engine)
+    engine.dispose()
     connection = sqlite3.connect(folder / "floor.db", isolation_level=None)
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
         connection.execute(f"PRAGMA {pragma}")
@@ -213,10 +238,81 @@ def floor(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
     return seconds
 
 
+@contextmanager
+def throwaway_cluster(folder: Path) -> Iterator[Path]:
+    """A PostgreSQL cluster in `folder` (run as `postgres`: Debian's server refuses root), on a
+    Unix socket there, stopped at the end; yields the socket's folder."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        sys.exit("bench/import.py: PostgreSQL is not installed: run `make packages`")
+    programs = found[-1].parent
+    shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+
+    def as_postgres(*command: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True
+        )
+
+    as_postgres(
+        str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+    )
+    options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
+    pg_ctl = [str(programs / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log")]
+    as_postgres(*pg_ctl, "-o", options, "-w", "start")
+    try:
+        for name in ("ours", "copy"):
+            as_postgres(str(programs / "createdb"), "-h", str(folder), name)
+        yield folder
+    finally:
+        as_postgres(*pg_ctl, "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bare_copy(engine: Engine, source: Path, now: datetime) -> float:
+    """Seconds of psycopg's COPY of the rows import_csv writes, built beforehand, in one
+    transaction."""
+    tag_ids, statements = written(source, now, engine)
+    with engine.begin() as connection:
+        connection.execute(insert(TAG), [{"id": n, "name": t} for t, n in tag_ids.items()])
+    raw = engine.raw_connection()
+    try:
+        start = time.perf_counter()
+        with raw.cursor() as cursor:  # type: ignore[attr-defined]
+            for columns, table, rows in statements:
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        raw.commit()
+        return time.perf_counter() - start
+    finally:
+        raw.close()
+
+
+def on_postgresql(folder: Path, source: Path, rows: int, batch_size: int, now: datetime) -> None:
+    # Its own folder: the postgres user cannot enter this process's temporary folder.
+    cluster = Path(tempfile.mkdtemp(prefix="bench-import-pg-"))
+    with throwaway_cluster(cluster):
+        url = f"postgresql+psycopg://postgres@/{{}}?host={cluster}"
+        engine = migrated(url.format("ours"))
+        seconds, again = ours(engine, source, rows, batch_size, now)
+        engine.dispose()
+        print(f"ours:      {seconds:6.2f} s  {rows / seconds:10,.0f} rows/s  (import_csv)")
+        print(f"re-import: {again:6.2f} s  {rows / again:10,.0f} rows/s  (all unchanged)")
+        engine = migrated(url.format("copy"))
+        least = bare_copy(engine, source, now)
+        engine.dispose()
+        print(
+            f"COPY:      {least:6.2f} s  {rows / least:10,.0f} rows/s  (psycopg, the rows written)"
+        )
+        print(f"ratio ours/COPY: {least / seconds:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +324,10 @@ def main() -> None:
         print(
             f"generated {args.rows:,} rows ({megabytes:.0f} MB) in {time.perf_counter() - start:.1f} s"
         )
-        seconds, again = ours(folder, source, args.rows, args.batch_size, now)
+        if args.database == "postgresql":
+            on_postgresql(folder, source, args.rows, args.batch_size, now)
+            return
+        seconds, again = ours(fresh(folder, "ours.db"), source, args.rows, args.batch_size, now)
         print(f"ours:      {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s  (import_csv)")
         print(f"re-import: {again:6.2f} s  {args.rows / again:10,.0f} rows/s  (all unchanged)")
         baseline = reference(folder, source, args.batch_size, now)

@@ -8,6 +8,7 @@ failing); the same models and migrations run on PostgreSQL. The schema is manage
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import sqlite3
 import time
@@ -25,14 +26,11 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
-    insert,
     inspect,
     text,
 )
-from sqlalchemy import column as sql_column
-from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from newsletter.config import Project
@@ -278,9 +276,12 @@ def insert_many(
     handling of each row's parameters would take longer than SQLite's insert itself, and FTS5
     writes what a statement's triggers gave it at the statement's end (its savepoint), so a
     statement per row would make every new subscriber a write of the search index (a million
-    subscribers inserted so took 2.3 times as long). Other databases get a Core executemany of the table without types (the
-    values are converted already), so that the dialect's own bulk path is used (psycopg:
-    pipelined statements).
+    subscribers inserted so took 2.3 times as long).
+
+    PostgreSQL gets them through `COPY` (psycopg's copy; its pipelined executemany of INSERTs
+    took 3.6 times as long as SQLite for an import): straight into the table, or, with
+    `skip_existing`, into a temporary staging table of the same columns, then merged with one
+    `INSERT ... SELECT ... ON CONFLICT DO NOTHING`.
     """
     if not rows:
         return 0
@@ -297,13 +298,58 @@ def insert_many(
             flat = tuple(chain.from_iterable(chunk))
             inserted += connection.exec_driver_sql(sql, flat).rowcount
         return inserted
-    untyped = sql_table(table.name, *(sql_column(name) for name in names))
-    values = [dict(zip(names, row, strict=True)) for row in rows]
-    if not skip_existing:
-        connection.execute(insert(untyped), values)
-        return len(rows)
-    from sqlalchemy.dialects import postgresql  # Here: importing it costs every command 40 ms.
+    return _copy_many(connection, table, names, rows, skip_existing=skip_existing)
 
-    # RETURNING counts what was inserted: psycopg's executemany reports no row count.
-    statement = postgresql.insert(untyped).on_conflict_do_nothing()
-    return len(connection.execute(statement.returning(untyped.c[names[0]]), values).all())
+
+def _copy_many(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    skip_existing: bool,
+) -> int:
+    """insert_many on PostgreSQL, through COPY (see there). The driver's errors come as
+    SQLAlchemy's, as from any other statement (an IntegrityError for a duplicate key)."""
+    quote = connection.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    target = quote(table.name)
+    if not skip_existing:
+        _run(connection, f"COPY {target} ({columns}) FROM STDIN", rows)
+        return len(rows)
+    # The named columns of the table, without its constraints or defaults: one staging table
+    # a column list and session, emptied at commit and after each merge.
+    staging = quote(f"staging_{table.name}_{hashlib.sha1(columns.encode()).hexdigest()[:12]}")
+    _run(
+        connection,
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+        f"AS SELECT {columns} FROM {target} WITH NO DATA",
+    )
+    _run(connection, f"COPY {staging} ({columns}) FROM STDIN", rows)
+    merge = (
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING"
+    )
+    inserted = _run(connection, merge)
+    _run(connection, f"TRUNCATE {staging}")
+    return inserted
+
+
+def _run(connection: Connection, statement: str, rows: list[tuple[Any, ...]] | None = None) -> int:
+    """`statement` on the connection's driver cursor, COPY ... FROM STDIN fed `rows`; the row
+    count."""
+    driver = connection.dialect.loaded_dbapi
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if rows is None:
+            cursor.execute(statement)
+        else:
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return int(cursor.rowcount)
+    except driver.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, driver.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
