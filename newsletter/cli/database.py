@@ -1,4 +1,5 @@
-"""`newsletter db`: create and migrate the database schema."""
+"""`newsletter db`: create and migrate the database schema, copy the data to another
+database."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ NO_INDEX = (
 
 def register(app: typer.Typer) -> None:
     """Add the database commands to `app`."""
-    group = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
+    group = typer.Typer(
+        help="Create and migrate the database; copy its data to another.", no_args_is_help=True
+    )
     group.command("upgrade")(reports_errors(upgrade))
     group.command("status")(reports_errors(status))
+    group.command("copy")(reports_errors(copy))
     app.add_typer(group, name="db")
 
 
@@ -72,4 +76,34 @@ def status(ctx: typer.Context) -> None:
         indexed = has_index(connection)
     out.print(
         f"search:   {'trigram index' if indexed else 'no trigram index; ' + NO_INDEX}", markup=False
+    )
+
+
+def copy(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        ..., metavar="URL", help="The new, empty database, e.g. postgresql+psycopg://..."
+    ),
+) -> None:
+    """Copy every row of this database to a new, empty one (migrated first), in one
+    transaction: to move from SQLite to PostgreSQL. Stop `newsletter run` first; then point
+    database_url (or NEWSLETTER_DATABASE_URL) at the new database.
+
+    Example: newsletter db copy postgresql+psycopg://newsletter@db.example.org/newsletter
+    """
+    from newsletter.database_copy import copy_database
+    from newsletter.db import create_db_engine
+
+    source = database(ctx, current=False)
+    destination = create_db_engine(target)
+    ctx.call_on_close(destination.dispose)
+    copied = copy_database(source, destination)
+    out = console()
+    for table, rows in copied.rows.items():
+        if rows:
+            out.print(f"{table:20} {rows:>10,}", markup=False)
+    out.print(
+        f"copied {copied.total:,} rows of {len(copied.rows)} tables to {shown_url(destination.url)}; "
+        "set database_url (or NEWSLETTER_DATABASE_URL) to it",
+        markup=False,
     )
