@@ -21,8 +21,9 @@ from newsletter.subscribers.search_index import SQLITE_TABLES, in_models
 HEAD = head_revision()
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(name="project")
+def project_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture `project`: a config using news.db, as the current folder."""
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "newsletter.toml").write_text(
         'locales = ["en", "zh"]\ndatabase_url = "sqlite:///news.db"\n', encoding="utf-8"

@@ -34,6 +34,7 @@ from newsletter.subscribers.search_index import (
 )
 
 from .conftest import POSTGRES_BIN, as_postgres
+from .test_db import project_folder  # noqa: F401 - the fixture `project`
 from .test_postgres import cluster, database, either_engine  # noqa: F401 - the throwaway cluster
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -391,15 +392,9 @@ def test_without_the_right_to_create_pg_trgm_the_upgrade_warns_and_search_works(
 
 
 def test_db_upgrade_makes_an_index_an_earlier_upgrade_left_out_and_status_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path,
 ) -> None:
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "newsletter.toml").write_text(
-        'locales = ["en"]\ndatabase_url = "sqlite:///news.db"\n', encoding="utf-8"
-    )
-    monkeypatch.chdir(tmp_path)
-    for variable in ("NEWSLETTER_DATABASE_URL", "NEWSLETTER_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
+    tmp_path = project  # test_db's project: a config, the current folder, news.db in it.
     runner = CliRunner()
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     assert "search:   trigram index" in runner.invoke(app, ["db", "status"]).output
