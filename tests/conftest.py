@@ -5,15 +5,19 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.testing
+import uvicorn
 from playwright.sync_api import Browser, Playwright
 
 from newsletter.config import Config
@@ -296,3 +300,20 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives."""
     with serving(Recorder()) as server:
         yield server
+
+
+@contextmanager
+def web_server(app: Any, port: int) -> Iterator[str]:
+    """`app` on a real uvicorn server on 127.0.0.1:`port`, in a thread; its origin."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -7,7 +7,6 @@ light and the dark scheme. A send's live progress page is followed in test_admin
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from newsletter.access.users import Role, add_user
@@ -24,7 +22,7 @@ from newsletter.db import create_db_engine, database_url
 from newsletter.schedules import schedules
 from newsletter.web.app import create_app
 
-from .conftest import Recorder, SmtpServer, serving
+from .conftest import Recorder, SmtpServer, serving, web_server
 from .test_admin import PASSWORD, Clock, status_of
 from .test_archive_quality import axe_in_both_schemes
 from .test_delivery import ISSUE, SECRET, add_reader, make_project, newsletter
@@ -62,16 +60,10 @@ def _served_dashboard(root: Path, mail: SmtpServer) -> Iterator[Dashboard]:
     add_user(engine, "ana", Role.ADMIN, PASSWORD, Clock()())
     assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
     assert newsletter(project, "send", ISSUE)[0] == 0  # A send, for the sends' pages.
-    app = create_app(project, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 30, "the web app")
     try:
-        yield Dashboard(origin, project, mail.recorder)
+        with web_server(create_app(project, engine=engine), web_port):
+            yield Dashboard(origin, project, mail.recorder)
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import itertools
 import random
 import re
-import threading
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine
@@ -37,7 +34,7 @@ from newsletter.subscribers.registry import status_counts
 from newsletter.web.admin.charts import PLOT, WIDTH
 from newsletter.web.app import create_app
 
-from .conftest import SmtpServer
+from .conftest import SmtpServer, web_server
 from .report_sends import ARMS, CHIPS, mailing_of, send_both
 from .test_admin import BASE, PASSWORD, log_in
 from .test_archive_quality import axe_in_both_schemes
@@ -348,17 +345,8 @@ def served(sent: Project) -> Iterator[tuple[str, str]]:
     with TestClient(app, base_url=BASE) as client:
         assert log_in(client, "vic") == 303
         cookie = client.cookies["nl_admin"]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", cookie
-    server.should_exit = True
-    thread.join(10)
+    with web_server(app, free_port()) as origin:
+        yield origin, cookie
 
 
 @pytest.mark.parametrize(("lang", "width"), [("en", 1100), ("ar", 375)])

@@ -8,13 +8,11 @@ import asyncio
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage
 from sqlmodel import Session, col, select
@@ -29,7 +27,7 @@ from newsletter.sends import SendMode, load_issue, send_issue
 from newsletter.web.admin.sends import PAGE
 from newsletter.web.app import create_app
 
-from .conftest import Recorder, SmtpServer, serving
+from .conftest import Recorder, SmtpServer, serving, web_server
 from .test_admin import BASE, PASSWORD, TOKEN, form_token, log_in
 from .test_delivery import ISSUE, SECRET, deliveries, import_readers, make_project, newsletter
 from .test_service import free_port
@@ -361,25 +359,6 @@ def slow_smtp_server() -> AbstractContextManager[SmtpServer]:
     return serving(SlowRecorder())
 
 
-@contextmanager
-def served(project: Project, port: int) -> Iterator[str]:
-    """The web app on a real uvicorn server on `port`: its origin."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(project), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def test_a_sends_page_follows_a_real_delivery_to_100_percent_without_a_reload(
     template: Path, tmp_path: Path, browser: Browser
 ) -> None:
@@ -390,7 +369,7 @@ def test_a_sends_page_follows_a_real_delivery_to_100_percent_without_a_reload(
         )
         import_readers(project, 146)  # 150 with the four: the worker records 50 at a time.
         engine = create_db_engine(database_url(project))
-        with served(project, port) as origin:
+        with web_server(create_app(project), port) as origin:
             context = browser.new_context(base_url=origin)
             # Logged in as ana (the login form has its own tests): a session of the library's.
             [ana] = [user for user in list_users(engine) if user.name == "ana"]

@@ -3,13 +3,10 @@ left-to-right and a right-to-left language, at phone and desktop widths."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page
 from sqlmodel import Session
 
@@ -20,6 +17,7 @@ from newsletter.subscribers.models import Tag
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.app import create_app
 
+from .conftest import web_server
 from .test_service import free_port
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -64,17 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Projec
             registry.add(session, profile, status="pending", method="test", source="t", now=NOW)
         session.commit()
     app = create_app(project, engine=engine, clock=lambda: NOW)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", project
-    server.should_exit = True
-    thread.join(10)
+    with web_server(app, free_port()) as origin:
+        yield origin, project
 
 
 def _token_pages(project: Project, locale: str) -> list[str]:
