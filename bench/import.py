@@ -32,14 +32,10 @@ import argparse
 import csv
 import json
 import random
-import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cluster import throwaway_cluster  # noqa: E402
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
 from newsletter.db import (  # noqa: E402
@@ -238,37 +235,6 @@ def floor(folder: Path, source: Path, batch_size: int, now: datetime) -> float:
     return seconds
 
 
-@contextmanager
-def throwaway_cluster(folder: Path) -> Iterator[Path]:
-    """A PostgreSQL cluster in `folder` (run as `postgres`: Debian's server refuses root), on a
-    Unix socket there, stopped at the end; yields the socket's folder."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        sys.exit("bench/import.py: PostgreSQL is not installed: run `make packages`")
-    programs = found[-1].parent
-    shutil.chown(folder, "postgres", "postgres")
-    data = folder / "data"
-
-    def as_postgres(*command: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True
-        )
-
-    as_postgres(
-        str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
-    )
-    options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
-    pg_ctl = [str(programs / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log")]
-    as_postgres(*pg_ctl, "-o", options, "-w", "start")
-    try:
-        for name in ("ours", "copy"):
-            as_postgres(str(programs / "createdb"), "-h", str(folder), name)
-        yield folder
-    finally:
-        as_postgres(*pg_ctl, "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def bare_copy(engine: Engine, source: Path, now: datetime) -> float:
     """Seconds of psycopg's COPY of the rows import_csv writes, built beforehand, in one
     transaction."""
@@ -289,11 +255,8 @@ def bare_copy(engine: Engine, source: Path, now: datetime) -> float:
         raw.close()
 
 
-def on_postgresql(folder: Path, source: Path, rows: int, batch_size: int, now: datetime) -> None:
-    # Its own folder: the postgres user cannot enter this process's temporary folder.
-    cluster = Path(tempfile.mkdtemp(prefix="bench-import-pg-"))
-    with throwaway_cluster(cluster):
-        url = f"postgresql+psycopg://postgres@/{{}}?host={cluster}"
+def on_postgresql(source: Path, rows: int, batch_size: int, now: datetime) -> None:
+    with throwaway_cluster("ours", "copy") as url:
         engine = migrated(url.format("ours"))
         seconds, again = ours(engine, source, rows, batch_size, now)
         engine.dispose()
@@ -325,7 +288,7 @@ def main() -> None:
             f"generated {args.rows:,} rows ({megabytes:.0f} MB) in {time.perf_counter() - start:.1f} s"
         )
         if args.database == "postgresql":
-            on_postgresql(folder, source, args.rows, args.batch_size, now)
+            on_postgresql(source, args.rows, args.batch_size, now)
             return
         seconds, again = ours(fresh(folder, "ours.db"), source, args.rows, args.batch_size, now)
         print(f"ours:      {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s  (import_csv)")

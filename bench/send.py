@@ -1,6 +1,7 @@
 """Benchmark a send against Postfix's smtp-source, both into Postfix's smtp-sink, same run.
 
     .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim] [--service]
+    .venv/bin/python bench/send.py --database postgresql   # SQLite against PostgreSQL
 
 Starts `smtp-sink` (Debian package postfix; installed with apt-get when missing and running as
 root) on a loopback port, then:
@@ -16,7 +17,8 @@ root) on a loopback port, then:
   size is scheduled a few seconds ahead, the service fires it and its workers deliver it; timed
   from the firing's queueing of the audience to the last message sent.
 
-Prints the rates and the ratios ours/reference.
+Prints the rates and the ratios ours/reference. With --database postgresql, the same send by
+two `newsletter run` processes on SQLite and on PostgreSQL instead (bench/send_databases.py).
 """
 
 from __future__ import annotations
@@ -78,13 +80,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_project(folder: Path, port: int, connections: int, messages: int, dkim: bool) -> Path:
-    """A project with one issue of about 20 KB per message and `messages` subscribers."""
+def make_project(
+    folder: Path, port: int, connections: int, messages: int, dkim: bool, database: str = ""
+) -> Path:
+    """A project with one issue of about 20 KB per message and `messages` subscribers, in
+    `database` (a URL; by default bench.db, an SQLite file in `folder`)."""
+    database = database or f"sqlite:///{folder / 'bench.db'}"
     (folder / "config").mkdir()
     settings = (
         'name = "Bench Weekly"\nbase_url = "https://news.example.org"\n'
         'sender_address = "weekly@news.example.org"\npostal_address = "1 Main St, Berlin"\n'
-        'locales = ["en"]\ndatabase_url = "sqlite:///bench.db"\ncss_inliner = "css-inline"\n'
+        f'locales = ["en"]\ndatabase_url = "{database}"\ncss_inliner = "css-inline"\n'
         f'transport_url = "smtp://127.0.0.1:{port}?connections={connections}"\n'
     )
     if dkim:
@@ -105,7 +111,7 @@ def make_project(folder: Path, port: int, connections: int, messages: int, dkim:
             encoding="utf-8",
         )
     shutil.copytree(issue, folder / "issues" / "2026-11-30-bench-weekly")  # For --service.
-    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+    engine = create_db_engine(database)
     upgrade(engine)
     readers = folder / "readers.csv"
     readers.write_text(
@@ -114,6 +120,7 @@ def make_project(folder: Path, port: int, connections: int, messages: int, dkim:
         encoding="utf-8",
     )
     import_csv(engine, readers, locales=["en"], default_locale="en", default_timezone="UTC")
+    engine.dispose()
     return folder / "config" / "newsletter.toml"
 
 
@@ -154,9 +161,11 @@ def ours(config: Path, folder: Path, environment: dict[str, str]) -> tuple[float
     return whole, (last - queued).total_seconds(), sent
 
 
-def delivered(folder: Path, issue: str) -> tuple[datetime, datetime, datetime, int]:
+def delivered(
+    folder: Path, issue: str, database: str = ""
+) -> tuple[datetime, datetime, datetime, int]:
     """When the issue's audience was queued, its first and last message sent, and how many."""
-    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+    engine = create_db_engine(database or f"sqlite:///{folder / 'bench.db'}")
     with engine.connect() as connection:
         row = connection.execute(
             select(
@@ -230,12 +239,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--dkim", action="store_true", help="sign every message (dkimpy)")
     parser.add_argument("--service", action="store_true", help="also time `newsletter run`")
+    parser.add_argument(
+        "--database",
+        choices=("postgresql",),
+        help="the same send by two `run` processes on SQLite and on PostgreSQL, compared",
+    )
     args = parser.parse_args()
     ensure_postfix()
     port = free_port()
     sink = subprocess.Popen([str(SINK), "-u", "nobody", f"127.0.0.1:{port}", "1024"])
     try:
         time.sleep(0.3)
+        if args.database:
+            from send_databases import compare
+
+            return compare(port, args.connections, args.messages)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             shutil.chown(folder, "nobody") if os.geteuid() == 0 else None

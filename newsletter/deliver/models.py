@@ -85,7 +85,8 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("mailing_id", "subscriber_id"),
-        Index("ix_delivery_claim", "mailing_id", "state", "not_before"),
+        # Due deliveries in the order a claim takes them (when due, then id): see outbox.claim.
+        Index("ix_delivery_claim", "mailing_id", "state", "not_before", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -120,3 +121,20 @@ class Delivery(SQLModel, table=True):
 MAILING = SQLModel.metadata.tables[Mailing.__tablename__]
 MAILING_EDITION = SQLModel.metadata.tables[MailingEdition.__tablename__]
 DELIVERY = SQLModel.metadata.tables[Delivery.__tablename__]
+
+
+class SendPace(SQLModel, table=True):
+    """Where the installation's rate limit stands: the time from which sending slots are free.
+
+    One row per limit (today one, `transport`), shared by every worker of every process and
+    host that uses this database; deliver/pacing.py hands out slots from it.
+    """
+
+    __tablename__ = "send_pace"
+
+    name: str = Field(max_length=100, primary_key=True)
+    next_at: float = 0.0
+    """Seconds since the epoch at which the next free slot starts."""
+
+
+SEND_PACE = SQLModel.metadata.tables[SendPace.__tablename__]

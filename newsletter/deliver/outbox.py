@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import Session
 
 from newsletter.db import converter, lock_for_writing, patiently
@@ -85,8 +85,9 @@ def claim(
     """Up to `limit` due deliveries, marked as this worker's until the lease ends.
 
     One UPDATE ... RETURNING: two workers never get the same delivery (on PostgreSQL the
-    candidates are locked with SKIP LOCKED, so workers do not wait for each other). Nothing
-    while the mailing is paused.
+    candidates are locked with SKIP LOCKED, so workers do not wait for each other). The
+    earliest due first, then by id, as ix_delivery_claim holds them: the claim reads only the
+    rows it takes, however many were sent before. Nothing while the mailing is paused.
     """
     unpaused = select(MAILING.c.id).where(MAILING.c.id == mailing_id, MAILING.c.paused_at.is_(None))
     candidates = (
@@ -97,7 +98,7 @@ def claim(
             DELIVERY.c.state == DeliveryState.QUEUED,
             DELIVERY.c.not_before <= now,
         )
-        .order_by(DELIVERY.c.id)
+        .order_by(DELIVERY.c.not_before, DELIVERY.c.id)  # ix_delivery_claim's order.
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -131,12 +132,14 @@ def record(
     now: datetime,
     *,
     lease: float,
+    renew: bool = True,
 ) -> None:
     """Record outcomes of this worker's claims in one transaction; hard bounces suppress.
 
-    The worker's other claims get a new lease at the same time, so a slow send keeps them.
-    A database busy for longer than its timeout is waited for (the messages have gone out:
-    their outcomes must not be lost), up to the lease.
+    With `renew`, the worker's other claims get a new lease at the same time, so a slow send
+    keeps them (the worker asks for it once a third of the lease has gone: each renewal
+    rewrites every claimed row). A database busy for longer than its timeout is waited for
+    (the messages have gone out: their outcomes must not be lost), up to the lease.
     """
     results = list(results)
     if not results:
@@ -166,7 +169,8 @@ def record(
             updated = _update_outcomes(connection, rows)
             if bounced:
                 _suppress_bounced(Session(bind=connection), bounced, now)
-            _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
+            if renew:
+                _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
         return updated
 
     updated = patiently(write, patience=lease, pause=1.0, what=f"recording {len(rows)} outcomes")
@@ -188,11 +192,24 @@ def _renew(connection: Connection, mailing_id: int, worker: str, until: datetime
     )
 
 
-def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
-    """One UPDATE per outcome, only where this worker still holds the claim; how many matched.
+_OUTCOMES_ON_POSTGRESQL = """
+UPDATE delivery SET state = v.state, attempts = v.attempts, not_before = v.not_before,
+  reply = v.reply, message_id = v.message_id, sent_at = v.sent_at, claimed_by = '',
+  lease_until = NULL, updated_at = %(now)s
+FROM unnest(%(key)s::integer[], %(new_state)s::text[], %(new_attempts)s::integer[],
+  %(new_not_before)s::timestamptz[], %(new_reply)s::text[], %(new_message_id)s::text[],
+  %(new_sent_at)s::timestamptz[]) AS v(id, state, attempts, not_before, reply, message_id, sent_at)
+WHERE delivery.id = v.id AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
+"""
 
-    On SQLite the rows go to the driver's executemany, already converted: SQLAlchemy's
-    handling of each row's parameters costs more than the update itself.
+
+def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """The outcomes, only where this worker still holds the claim; how many matched.
+
+    On SQLite, one UPDATE per outcome through the driver's executemany, already converted:
+    SQLAlchemy's handling of each row's parameters costs more than the update itself. On
+    PostgreSQL, one UPDATE for all of them, joined to the outcomes passed as arrays: one round
+    trip and one statement to plan, where an UPDATE per row took a third of a worker's time.
     """
     if connection.dialect.name == "sqlite":
         convert = converter(DELIVERY.c.updated_at.type, connection.dialect)
@@ -215,28 +232,15 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
                 for row in rows
             ],
         ).rowcount  # fmt: skip
-    statement = (
-        update(DELIVERY)
-        .where(
-            and_(
-                DELIVERY.c.id == bindparam("key"),
-                DELIVERY.c.claimed_by == bindparam("owner"),
-                DELIVERY.c.state == DeliveryState.SENDING,
-            )
-        )
-        .values(
-            state=bindparam("new_state"),
-            attempts=bindparam("new_attempts"),
-            not_before=bindparam("new_not_before"),
-            reply=bindparam("new_reply"),
-            message_id=bindparam("new_message_id"),
-            sent_at=bindparam("new_sent_at"),
-            claimed_by="",
-            lease_until=None,
-            updated_at=bindparam("now"),
-        )
-    )
-    return connection.execute(statement, rows).rowcount
+    # PostgreSQL (the other database the project runs on).
+    columns = ("key", "new_state", "new_attempts", "new_not_before", "new_reply",
+               "new_message_id", "new_sent_at")  # fmt: skip
+    arrays = {name: [row[name] for row in rows] for name in columns}
+    owner, now = rows[0]["owner"], rows[0]["now"]  # One worker's outcomes, recorded at once.
+    updated: int = connection.exec_driver_sql(
+        _OUTCOMES_ON_POSTGRESQL, {**arrays, "owner": owner, "now": now}
+    ).rowcount
+    return updated
 
 
 def _suppress_bounced(session: Session, bounced: list[Result], now: datetime) -> None:

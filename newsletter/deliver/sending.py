@@ -135,9 +135,14 @@ def deliver(
     limits = transport_limits(job.config.transport_url)
     engine = create_db_engine(job.database_url)
     report = _reporter(engine, job.mailing_id, progress)
+    reported = 0.0
 
     def batch_done(_: int) -> None:
-        report(None)
+        # Counting a large send's deliveries takes milliseconds: at most once a POLL.
+        nonlocal reported
+        if time.monotonic() - reported >= POLL:
+            reported = time.monotonic()
+            report(None)
 
     try:
         while True:
@@ -208,7 +213,7 @@ def _run_children(
     context = multiprocessing.get_context("fork")
     halt = context.Event()
     errors: Any = context.SimpleQueue()
-    share = replace(job, rate=limits.rate_per_connection, parent=os.getpid())
+    share = replace(job, rate=limits.rate, connections=limits.connections, parent=os.getpid())
     children = [
         context.Process(target=_child, args=(share, halt, errors), daemon=True)
         for _ in range(limits.connections)

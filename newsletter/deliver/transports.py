@@ -57,15 +57,11 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    """How hard a transport may be driven: parallel connections, and messages per second."""
+    """How hard a transport may be driven: parallel connections (per process), and messages
+    per second (for the whole installation: deliver/pacing.py shares it)."""
 
     connections: int
     rate: float | None
-
-    @property
-    def rate_per_connection(self) -> float | None:
-        """Each connection's share of the rate (None: as fast as the server takes them)."""
-        return self.rate / self.connections if self.rate else None
 
 
 def transport_limits(url: str) -> Limits:

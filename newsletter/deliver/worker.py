@@ -10,6 +10,7 @@ claims it did not get to.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ from newsletter.deliver.outbox import (
     subscribers_now,
     worker_name,
 )
+from newsletter.deliver.pacing import SharedRate
 from newsletter.deliver.return_path import ReturnPaths, return_paths_of
 from newsletter.deliver.signing import Signer, signer_for
 from newsletter.deliver.tracking_ids import LinkSigner
@@ -48,6 +50,7 @@ LEASE = 300.0
 RECORD_EVERY = 50
 """Outcomes a worker holds before recording them: what a kill -9 can repeat, per worker."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
+CLAIM_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,10 @@ class Job:
     mailing_id: int
     mailing_uid: str
     rate: float | None = None
-    """Messages per second for this worker (None: as fast as the server takes them)."""
+    """Messages per second for the whole installation: every worker of every process and host
+    on the database shares it (None: as fast as the server takes them)."""
+    connections: int = 1
+    """The workers of this process: a claim at a rate holds a couple of seconds of their share."""
     batch: int = RECORD_EVERY
     """Outcomes recorded at a time: at most this many go out twice if the worker is killed."""
     parent: int | None = None
@@ -130,24 +136,30 @@ class Worker:
         """Subscribers' attributes are read only for a mailing with subscriber fields."""
         self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
         self.name = worker_name()
-        self.interval = 1.0 / job.rate if job.rate else 0.0
-        self.next_send = time.monotonic()
+        self.pace = SharedRate(engine, job.rate) if job.rate else None
+        self.leased_at = 0.0
+        """When this worker's claims last got their lease (time.monotonic())."""
 
     def run(self, stop: Callable[[], bool], progress: Callable[[int], None] | None = None) -> int:
         """Deliver batches until nothing is due or `stop()`; the number of messages handled."""
         handled = 0
-        while not self._stopping(stop):
-            batch = claim(
-                self.engine,
-                self.job.mailing_id,
-                self.name,
-                limit=self.job.batch * CLAIMS_PER_RECORD,
-                lease=LEASE,
-                now=self.job.clock(),
-            )
-            if not batch:
-                break
-            handled += self._deliver(batch, stop, progress)
+        try:
+            while not self._stopping(stop):
+                batch = claim(
+                    self.engine,
+                    self.job.mailing_id,
+                    self.name,
+                    limit=self.claim_size,
+                    lease=LEASE,
+                    now=self.job.clock(),
+                )
+                if not batch:
+                    break
+                self.leased_at = time.monotonic()
+                handled += self._deliver(batch, stop, progress)
+        finally:
+            if self.pace is not None:
+                self.pace.give_back()
         return handled
 
     def _deliver(
@@ -204,6 +216,9 @@ class Worker:
         return len(finished)
 
     def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
+        # The claims still held get a new lease once a third of it has gone, not at every
+        # record: a renewal rewrites each of them (on PostgreSQL, a new row version each).
+        renew = time.monotonic() - self.leased_at > LEASE / 3
         record(
             self.engine,
             self.job.mailing_id,
@@ -212,7 +227,10 @@ class Worker:
             self.policy,
             self.job.clock(),
             lease=LEASE,
+            renew=renew,
         )
+        if renew:
+            self.leased_at = time.monotonic()
         if progress and results:
             progress(len(results))
         return {result.id for result in results}
@@ -267,8 +285,9 @@ class Worker:
         message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
-        self._pace()
-        then = None if self.interval else following
+        if self.pace is not None:
+            self.pace.wait()
+        then = None if self.pace else following  # Paced: the next message waits for its slot.
         outcome = self.transport.send(
             envelope_sender,
             person.email,
@@ -290,14 +309,16 @@ class Worker:
             outcome.suppress,
         )
 
-    def _pace(self) -> None:
-        """Wait for this worker's turn under the rate limit."""
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if self.next_send > now:
-            time.sleep(self.next_send - now)
-        self.next_send = max(self.next_send, now) + self.interval
+    @property
+    def claim_size(self) -> int:
+        """Deliveries a claim takes: CLAIMS_PER_RECORD records' worth; at a rate, about
+        CLAIM_SECONDS of this worker's share of it, so that a small send at a low rate is
+        spread over every connection instead of waiting behind one."""
+        most = self.job.batch * CLAIMS_PER_RECORD
+        if not self.job.rate:
+            return most
+        share = self.job.rate / max(1, self.job.connections)
+        return max(1, min(most, math.ceil(share * CLAIM_SECONDS)))
 
     def _stopping(self, stop: Callable[[], bool]) -> bool:
         return stop() or (self.job.parent is not None and os.getppid() != self.job.parent)

@@ -72,7 +72,9 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     check_can_send(project)
     limits = transport_limits(project.config.transport_url)
     # The pool's template job: each worker fills in the mailing of each send it delivers.
-    template = Job.of(project, rate=limits.rate_per_connection, clock=options.clock)
+    template = Job.of(
+        project, rate=limits.rate, connections=limits.connections, clock=options.clock
+    )
     _on_signals(stop)
     pool = WorkerPool(template, limits.connections, options.log_level)
     web = _Web(project, engine, options) if options.web else None

@@ -1,0 +1,91 @@
+"""The same send on SQLite and on PostgreSQL, by two `newsletter run` processes, same run.
+
+    .venv/bin/python bench/send.py --database postgresql [--messages 20000] [--connections 4]
+
+For each database, a project with `--messages` subscribers (SQLite: a file; PostgreSQL: a
+database in a throwaway cluster, bench/cluster.py) schedules the bench issue a few seconds
+ahead, and two `newsletter run --no-web` processes, started separately (they share no parent,
+as on two hosts), each with half the connections, deliver it into the same smtp-sink. Timed
+from the audience queued by the firing to the last message sent, read from the database.
+SQLite goes first, then PostgreSQL, then each again: the better of the two runs counts.
+
+The last line is `ratio PostgreSQL/SQLite: 0.NN`, the PostgreSQL send's rate over SQLite's
+(issue 18's goal: at least 0.9).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cluster import throwaway_cluster
+from send import ROOT, SECRET, delivered, make_project
+
+ISSUE = "2026-11-30-bench-weekly"
+LEAD = 6.0
+"""Seconds between scheduling the send and its firing: both processes are up by then."""
+
+
+def two_processes(config: Path, folder: Path, database: str, messages: int) -> float:
+    """Seconds from the firing's queueing to the last message, two `run` processes sending."""
+    command = [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config)]
+    environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    at = f"{datetime.now(UTC) + timedelta(seconds=LEAD):%Y-%m-%d %H:%M:%S}"
+    subprocess.run(
+        [*command, "schedule", "add", ISSUE, "--at", at, "--tz", "UTC"],
+        check=True, env=environment, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    running = [
+        subprocess.Popen(
+            [*command, "run", "--no-web", "--log-level", "warning"],
+            env=environment,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + LEAD + 600
+        while delivered(folder, ISSUE, database)[3] < messages:
+            assert time.monotonic() < deadline, "the two processes did not finish the send"
+            assert all(p.poll() is None for p in running), "a `run` process stopped"
+            time.sleep(0.5)
+    finally:
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            process.wait()
+    queued, _, last, _ = delivered(folder, ISSUE, database)
+    return (last - queued).total_seconds()
+
+
+def one_database(port: int, connections: int, messages: int, database: str) -> float:
+    """A fresh project in `database` (empty: SQLite's is made in the project) and its send."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        url = database or f"sqlite:///{folder / 'bench.db'}"
+        config = make_project(folder, port, connections // 2, messages, False, url)
+        return two_processes(config, folder, url, messages)
+
+
+def compare(port: int, connections: int, messages: int) -> None:
+    """Print each database's runs and the ratio of the better of each."""
+    if connections < 2 or connections % 2:
+        raise SystemExit("--connections must be even with --database: half in each process")
+    print(
+        f"{messages:,} messages, two `newsletter run` processes with {connections // 2} "
+        "connections each, into smtp-sink"
+    )
+    best: dict[str, float] = {}
+    with throwaway_cluster("first", "second") as url:
+        for attempt, name in enumerate(("first", "second"), 1):
+            for label, database in (("SQLite", ""), ("PostgreSQL", url.format(name))):
+                seconds = one_database(port, connections, messages, database)
+                print(f"{label + ',':11} run {attempt}: {seconds:6.2f} s  "
+                      f"{messages / seconds:8,.0f} msg/s (queued to last sent)")  # fmt: skip
+                best[label] = min(best.get(label, seconds), seconds)
+    print(f"ratio PostgreSQL/SQLite: {best['SQLite'] / best['PostgreSQL']:.2f}")
