@@ -1,6 +1,7 @@
 """Benchmark a send against Postfix's smtp-source, both into Postfix's smtp-sink, same run.
 
-    .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim] [--service]
+    .venv/bin/python bench/send.py [--messages 20000] [--connections 4] [--dkim [ed25519]]
+                                   [--service]
     .venv/bin/python bench/send.py --database postgresql   # SQLite against PostgreSQL
 
 Starts `smtp-sink` (Debian package postfix; installed with apt-get when missing and running as
@@ -17,8 +18,14 @@ root) on a loopback port, then:
   size is scheduled a few seconds ahead, the service fires it and its workers deliver it; timed
   from the firing's queueing of the audience to the last message sent.
 
-Prints the rates and the ratios ours/reference. With --database postgresql, the same send by
-two `newsletter run` processes on SQLite and on PostgreSQL instead (bench/send_databases.py).
+- with --dkim (an RSA-2048 key) or --dkim ed25519, also the same send DKIM-signed: a second
+  project, same issue, same number of subscribers, same connections, same sink, right after
+  the unsigned send; and the time to sign one message with dkimpy's `dkim.sign` and with ours.
+
+Prints the rates and the ratios ours/reference; with --dkim, the last line is the ratio of the
+signed send's delivery rate to the unsigned send's, `ratio signed/unsigned: 0.NN`. With
+--database postgresql, the same send by two `newsletter run` processes on SQLite and on
+PostgreSQL instead (bench/send_databases.py), ending with `ratio PostgreSQL/SQLite: 0.NN`.
 """
 
 from __future__ import annotations
@@ -124,10 +131,54 @@ def make_project(
     return folder / "config" / "newsletter.toml"
 
 
-def dkim_key(folder: Path) -> str:
+def dkim_key(folder: Path, kind: str) -> str:
+    """The path of a new private key: RSA-2048 or Ed25519."""
     key = folder / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    command = (
+        ["openssl", "genrsa", "-out", str(key), "2048"]
+        if kind == "rsa"
+        else ["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)]
+    )
+    subprocess.run(command, check=True, capture_output=True)
     return str(key)
+
+
+def signed_send(
+    folder: Path, port: int, args: argparse.Namespace, environment: dict[str, str]
+) -> tuple[float, float]:
+    """Seconds of the same send DKIM-signed (a project of its own): whole, and delivery."""
+    signed = folder / "signed"
+    signed.mkdir()
+    config = make_project(signed, port, args.connections, args.messages, dkim=True)
+    key = dkim_key(signed, args.dkim)
+    print(f"signed send (DKIM, {'RSA-2048' if args.dkim == 'rsa' else 'Ed25519'}):")
+    environment = {**environment, "NEWSLETTER_DKIM_PRIVATE_KEY": key}
+    whole, delivery, sent = ours(config, signed, environment)
+    assert sent == args.messages, f"only {sent} of {args.messages} signed messages sent"
+    return whole, delivery
+
+
+def signing_times(message: bytes, kind: str, key: Path) -> None:
+    """Prints the microseconds to sign one message, dkimpy's `dkim.sign` against ours."""
+    import timeit
+
+    import dkim
+
+    from newsletter.deliver.signing import SIGNED_HEADERS, Signer
+
+    pem = key.read_bytes()
+    ours = Signer("news.example.org", "bench", pem)
+    candidates = {"ours": lambda: ours.sign(message)}
+    if kind == "rsa":  # dkimpy signs Ed25519 only with PyNaCl and a raw key, not a PEM one.
+        candidates["dkimpy"] = lambda: dkim.sign(
+            message, b"bench", b"news.example.org", pem, include_headers=list(SIGNED_HEADERS)
+        )
+    spent = {
+        name: min(timeit.repeat(sign, number=20, repeat=5)) / 20 * 1e6
+        for name, sign in candidates.items()
+    }
+    print(f"signing one message of {len(message) / 1024:.1f} KB (best of 5 x 20): "
+          + ", ".join(f"{name} {us:,.0f} us" for name, us in spent.items()))  # fmt: skip
 
 
 def cpu_of_children() -> float:
@@ -237,7 +288,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--dkim", action="store_true", help="sign every message (dkimpy)")
+    parser.add_argument(
+        "--dkim", nargs="?", const="rsa", choices=["rsa", "ed25519"],
+        help="also send signed with DKIM (an RSA-2048 key, or ed25519), same run",
+    )  # fmt: skip
     parser.add_argument("--service", action="store_true", help="also time `newsletter run`")
     parser.add_argument(
         "--database",
@@ -257,16 +311,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             shutil.chown(folder, "nobody") if os.geteuid() == 0 else None
-            config = make_project(folder, port, args.connections, args.messages, args.dkim)
+            config = make_project(folder, port, args.connections, args.messages, dkim=False)
             environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
-            if args.dkim:
-                environment["NEWSLETTER_DKIM_PRIVATE_KEY"] = dkim_key(folder)
             message = sample_message(config, folder, port, environment)
             size = message.stat().st_size
             print(f"{args.messages:,} messages of {size / 1024:.1f} KB, {args.connections} connections"
-                  + (", DKIM-signed" if args.dkim else ""))  # fmt: skip
+                  + (", unsigned, then DKIM-signed" if args.dkim else ""))  # fmt: skip
             whole, delivery, sent = ours(config, folder, environment)
             assert sent == args.messages, f"only {sent} of {args.messages} sent"
+            signed = signed_send(folder, port, args, environment) if args.dkim else None
             served = service(config, folder, environment, args.messages) if args.service else 0
             baseline = reference(port, args.connections, args.messages, message)
             print(f"ours (whole send):    {whole:6.2f} s  {args.messages / whole:8,.0f} msg/s")
@@ -283,6 +336,14 @@ def main() -> None:
             print(f"ratio ours/smtp-source: {baseline / whole:.2f} (whole send), "
                   f"{baseline / delivery:.2f} (delivery)"
                   + (f", {baseline / served:.2f} (service delivery)" if served else ""))  # fmt: skip
+            if signed:
+                signing_times(message.read_bytes(), args.dkim, folder / "signed" / "dkim.pem")
+                for label, seconds in zip(("(whole send):", "(delivery):"), signed, strict=True):
+                    print(
+                        f"signed {label:14} {seconds:6.2f} s  {args.messages / seconds:8,.0f} msg/s"
+                    )
+                print(f"ratio signed/unsigned (whole send): {whole / signed[0]:.2f}")
+                print(f"ratio signed/unsigned: {delivery / signed[1]:.2f}")
     finally:
         sink.terminate()
         sink.wait()

@@ -28,7 +28,7 @@ SECRET_VARIABLES: dict[str, str] = {
     "NEWSLETTER_SECRET_KEY": "Key that signs confirmation, unsubscribe and preferences tokens.",
     "NEWSLETTER_SMTP_USERNAME": "User name for SMTP authentication.",
     "NEWSLETTER_SMTP_PASSWORD": "Password for SMTP authentication.",
-    "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key (PEM text, or the path of a PEM file) when dkim_selector is set.",
+    "NEWSLETTER_DKIM_PRIVATE_KEY": "DKIM private key, RSA or Ed25519 (PEM text, or the path of a PEM file) when dkim_selector is set.",
     # Provider webhooks (docs/webhooks.md): a provider whose secret is unset has no route.
     "NEWSLETTER_MAILGUN_SIGNING_KEY": "Mailgun's webhook signing key: turns /webhooks/mailgun on.",
     "NEWSLETTER_SENDGRID_PUBLIC_KEY": "SendGrid's signed event webhook verification key (base64 DER): turns /webhooks/sendgrid on.",
