@@ -51,7 +51,7 @@ def schedule_once(
     now: datetime,
 ) -> Planned:
     """Schedule the issue called `issue` at `at` (in `tz`, else the newsletter's zone)."""
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.schedule import specs
     from newsletter.sends import check_not_draft, load_issue
 

@@ -236,7 +236,7 @@ def preview_send(project: Project, engine: Engine, slug: str, *, to: str | None)
     """What `queue_send` would do with the same issue and segment, nothing written;
     NotFoundError for an unknown slug, NewsletterError for a segment that does not parse."""
     from newsletter.audience.targets import target_of
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
 
     issue = load_issue_by_slug(project, slug)
     target = target_of(to, project.config) if to else None
@@ -276,7 +276,7 @@ def start_send(
     many subscribers were added to its audience, queued at `clock()` once rendered; with
     `local_time`, each is due at that wall-clock time in their zone. A draft is refused."""
     from newsletter.content.git import content_commit
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.deliver.sending import start_mailing
 
     check_not_draft(issue)
@@ -354,8 +354,8 @@ def send_issue(
     `engine` is disposed before delivering: worker processes are forked, and no connection may
     be open across fork() (see deliver/sending.py).
     """
-    from newsletter.deliver.audience import find_mailing, requeue_failed
-    from newsletter.deliver.report import later
+    from newsletter.deliver.audience import requeue_failed
+    from newsletter.deliver.report import find_mailing, later
     from newsletter.deliver.sending import deliver, set_paused
     from newsletter.deliver.worker import Job
 
@@ -419,7 +419,7 @@ def find_send(project: Project, engine: Engine, name: str, *, slug_only: bool = 
     """The send called `name`: a mailing's own name (an issue's slug, a sequence step's
     `sequence:...`), else the slug of the issue `name` loads as (with `slug_only`, for a name
     from a request: never as a path); NotFoundError if none."""
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.errors import NotFoundError
 
     mailing = find_mailing(engine, name)

@@ -20,9 +20,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
+from newsletter.deliver.audience import audience
 from newsletter.deliver.models import Delivery
 from newsletter.subscribers.csv_import import import_csv
-from newsletter.subscribers.models import ConsentEvent, Subscriber, SubscriberTag
+from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, SubscriberTag
 from newsletter.subscribers.search_index import has_index, in_models
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
@@ -147,6 +148,28 @@ def test_a_send_on_postgresql_delivers_each_message_once(
     code, output = newsletter(project, "archive")
     assert code == 0 and "archive: 1 issues" in output, output
     assert (project.archive_path / "zh" / ISSUE / "index.html").is_file()
+
+
+def test_the_audience_is_streamed_from_a_server_side_cursor(database: str) -> None:
+    """A send to a million must not hold its whole audience in memory: psycopg fetches a
+    plain query's every row at once, so the audience comes from a server-side cursor."""
+    engine = engine_for(database)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            SUBSCRIBER.insert(),
+            [
+                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
+                 "locale": "en", "timezone": "UTC", "status": "active"}
+                for n in range(3)
+            ],
+        )  # fmt: skip
+    with engine.begin() as connection:
+        readers = audience(connection, ["en"], default_locale="en", to=None)
+        first = next(readers)
+        cursors = connection.execute(text("SELECT count(*) FROM pg_cursors")).scalar_one()
+        assert [first, *readers] == [(n, "en", "UTC") for n in (1, 2, 3)]
+    assert cursors == 1
 
 
 def test_schedules_firings_and_the_leader_lease_on_postgresql(

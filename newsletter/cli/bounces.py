@@ -50,7 +50,7 @@ def bounces(
 
     Example: newsletter bounces --issue 2024-03-10-ai-revolution-accelerates --kind hard
     """
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.inbound.report import events
 
     project = project_of(ctx)

@@ -129,7 +129,7 @@ def status(
 
     Example: newsletter status 2024-03-10-ai-revolution-accelerates
     """
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.sequences.files import MAILING_PREFIX
 
     project = project_of(ctx)
@@ -138,6 +138,10 @@ def status(
         from newsletter.sequences.status import step_mailing_named
 
         _print_status(engine, step_mailing_named(engine, issue), failures)
+        return
+    # A send's own name (the issue's slug) first: no issue files read, no Markdown parsed.
+    if (named := find_mailing(engine, issue)) is not None:
+        _print_status(engine, named, failures)
         return
     loaded, slug, problem = _find(project, issue)
     mailing = find_mailing(engine, slug)
@@ -389,14 +393,14 @@ def _progress_bar() -> Iterator[tuple[Callable[[Progress], None], Callable[[], b
             bar.stop()
 
 
-def _print_outcomes(engine: Engine, mailing_id: int) -> None:
+def _print_outcomes(engine: Engine, mailing_id: int, sent: dict[str, int]) -> None:
     """What came back, per locale: bounces, complaints, unsubscribes, and the complaint rate
-    against the mailbox providers' limit."""
+    against the mailbox providers' limit; `sent` are the sent deliveries per locale."""
     from rich.table import Table
 
     from newsletter.inbound.report import Outcomes, complaint_verdict, outcomes
 
-    by_locale = outcomes(engine, mailing_id)
+    by_locale = outcomes(engine, mailing_id, sent)
     if not by_locale:
         return
     total = Outcomes()
@@ -452,7 +456,8 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
             f"`newsletter resume {mailing.issue}` lets it go on",
             markup=False,
         )
-    _print_outcomes(engine, mailing.id)
+    sent = {locale: n for (locale, state), n in by_cell.items() if state == DeliveryState.SENT}
+    _print_outcomes(engine, mailing.id, sent)
     failed = failures(engine, mailing.id, limit)
     for email, locale, attempts, reply in failed:
         out.print(f"failed: {email} ({locale}, {attempts} attempts): {reply}", markup=False)

@@ -110,9 +110,8 @@ def _one(ctx: typer.Context, issue: str, as_json: bool, html: Path | None) -> No
 def _mailing(project: Project, engine: Engine, name: str) -> Mailing:
     """The send of the issue called `name` (a slug, or an issue's folder or file); a send
     outlives its files, so the slug is looked up first."""
-    from newsletter.deliver.audience import find_mailing
     from newsletter.deliver.models import STEP_MAILINGS
-    from newsletter.deliver.report import sent_issues
+    from newsletter.deliver.report import find_mailing, sent_issues
     from newsletter.errors import NotFoundError
     from newsletter.sends import load_issue
 

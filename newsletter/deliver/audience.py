@@ -54,12 +54,6 @@ class LocalTime:
         return self.wall.replace(tzinfo=place)
 
 
-def find_mailing(engine: Engine, issue: str) -> Mailing | None:
-    """The mailing of the issue with this slug, if it was ever sent."""
-    with Session(engine) as session:
-        return session.exec(select_models(Mailing).where(col(Mailing.issue) == issue)).first()
-
-
 Prepare = Callable[[Session, int, Sequence[MailingEdition]], None]
 """Called with the new mailing's id before its editions are stored, in the same transaction:
 may change them (engagement/store.py makes their links tracking links)."""
@@ -130,6 +124,9 @@ def audience(
     if to is not None:
         query = query.where(to.condition())
     allowed = not_suppressed(connection)
+    # Streamed (a server-side cursor on PostgreSQL, whose driver would otherwise fetch the
+    # whole audience at once): memory stays flat whatever the number of subscribers.
+    query = query.execution_options(stream_results=True, yield_per=ENQUEUE_BATCH)
     for id_, key, locale, zone in connection.execute(query):
         if allowed(key):
             yield id_, locale_for(locale), zone

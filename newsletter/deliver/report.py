@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, inspect, select
+from sqlmodel import Session, col
+from sqlmodel import select as select_models
 
 from newsletter.deliver.models import (
     DELIVERY,
@@ -18,6 +20,13 @@ from newsletter.deliver.models import (
     Mailing,
 )
 from newsletter.subscribers.models import SUBSCRIBER
+
+
+def find_mailing(engine: Engine, issue: str) -> Mailing | None:
+    """The mailing of the issue with this slug, if it was ever sent (here, not beside the
+    audience: `newsletter status` imports only this module's light dependencies)."""
+    with Session(engine) as session:
+        return session.exec(select_models(Mailing).where(col(Mailing.issue) == issue)).first()
 
 
 def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:

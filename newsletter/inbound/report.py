@@ -18,7 +18,7 @@ a complaint.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,17 +83,24 @@ def complaint_verdict(rate: float) -> str:
     return f"under the {COMPLAINT_TARGET:.1%} target"
 
 
-def outcomes(engine: Engine, mailing_id: int) -> dict[str, Outcomes]:
-    """The send's outcomes by locale (locales with no delivery are left out)."""
+def outcomes(
+    engine: Engine, mailing_id: int, sent: Mapping[str, int] | None = None
+) -> dict[str, Outcomes]:
+    """The send's outcomes by locale (locales with no delivery are left out); `sent`, the sent
+    deliveries per locale when the caller has counted them already (a count over every
+    delivery of the send: a fifth of a second for a million)."""
     found: dict[str, Outcomes] = {}
     with engine.connect() as connection:
-        delivered = connection.execute(
-            select(DELIVERY.c.locale, func.count())
-            .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT)
-            .group_by(DELIVERY.c.locale)
-        )
-        for locale, count in delivered:
-            found.setdefault(locale, Outcomes()).sent = count
+        if sent is None:
+            query = (
+                select(DELIVERY.c.locale, func.count())
+                .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT)
+                .group_by(DELIVERY.c.locale)
+            )
+            sent = {locale: count for locale, count in connection.execute(query)}
+        for locale, count in sent.items():
+            if count:
+                found.setdefault(locale, Outcomes()).sent = count
         complaints = connection.execute(
             select(DELIVERY.c.locale, func.count(DELIVERY.c.id.distinct()))
             .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)

@@ -24,8 +24,9 @@ from newsletter.audience.targets import Target, target_of, topic_target
 from newsletter.config import Config, Project
 from newsletter.content.offers import Offer
 from newsletter.db import lock_for_writing, patiently, utcnow
-from newsletter.deliver.audience import LocalTime, find_mailing
+from newsletter.deliver.audience import LocalTime
 from newsletter.deliver.models import MAILING
+from newsletter.deliver.report import find_mailing
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.schedule.models import FIRING, Firing, FiringState

@@ -85,7 +85,7 @@ def _pass(project: Project, engine: Engine, sequence: Sequence, now: datetime) -
 def step_mailing(project: Project, engine: Engine, step: Step, now: datetime) -> Mailing:
     """The mailing of this version of the step: rendered and stored the first time."""
     from newsletter.content.git import content_commit
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
     from newsletter.deliver.sending import store_mailing
     from newsletter.sends import editions, link_tracking
 

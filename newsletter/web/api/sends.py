@@ -201,7 +201,7 @@ def _issue(line: IssueLine) -> IssueOut:
 
 
 def _mailing(site: Site, name: str) -> Mailing:
-    from newsletter.deliver.audience import find_mailing
+    from newsletter.deliver.report import find_mailing
 
     mailing = find_mailing(site.engine, name)
     if mailing is None:

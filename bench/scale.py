@@ -1,0 +1,172 @@
+"""A million subscribers on PostgreSQL: import, a send by two `run` processes, memory, status.
+
+    .venv/bin/python bench/scale.py [--subscribers 1000000] [--connections 4]
+
+In a throwaway PostgreSQL cluster (bench/cluster.py) and a project like bench/send.py's (one
+issue, each message about 20 KB):
+
+- import: `newsletter subscribers import` of a generated CSV of `--subscribers` readers, timed
+  as the command, in rows a second;
+- send: the issue scheduled a few seconds ahead, delivered by two `newsletter run --no-web`
+  processes started separately, each with half the connections, into Postfix's smtp-sink;
+  timed from the audience queued by the firing to the last message sent;
+- memory: the peak resident size (VmHWM) of every process of both services, sampled while
+  they run: each service's main process (the leader fires the schedule: it queues the
+  audience) and each delivery worker. Goal: flat, under 150 MB a worker, whatever the
+  audience size (compare --subscribers 100000 with the default);
+- status: `newsletter status ISSUE` on the finished send, timed as the command (best of
+  three), against `newsletter --help` in the same run (Python's start-up and imports).
+  Goal: under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cluster import throwaway_cluster
+from send import ROOT, SECRET, SINK, delivered, ensure_postfix, free_port, make_project
+
+ISSUE = "2026-11-30-bench-weekly"
+NEWSLETTER = str(ROOT / ".venv" / "bin" / "newsletter")
+LEAD = 8.0
+"""Seconds between scheduling the send and its firing: both services are up by then."""
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident size so far, in bytes (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(n) for n in task.read_text().split()]
+    return found
+
+
+def kind_of(pid: int) -> str:
+    """A service's child process: a delivery worker, or multiprocessing's resource tracker."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "process"
+    return "resource tracker" if b"resource_tracker" in command else "worker"
+
+
+def timed(*command: str, environment: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def import_readers(config: Path, folder: Path, count: int, environment: dict[str, str]) -> float:
+    """Seconds of `newsletter subscribers import` of `count` generated readers."""
+    readers = folder / "million.csv"
+    with readers.open("w", encoding="utf-8") as out:
+        out.write("email,name\n")
+        for n in range(count):
+            out.write(f"reader{n}@example.net,Reader Number {n}\n")
+    return timed(
+        NEWSLETTER, "--config", str(config), "subscribers", "import", str(readers),
+        environment=environment,
+    )  # fmt: skip
+
+
+def send(
+    config: Path, folder: Path, url: str, count: int, environment: dict[str, str]
+) -> tuple[float, dict[str, int]]:
+    """Seconds from queued to last sent, and the peak memory of each service process."""
+    command = [NEWSLETTER, "--config", str(config)]
+    at = f"{datetime.now(UTC) + timedelta(seconds=LEAD):%Y-%m-%d %H:%M:%S}"
+    subprocess.run(
+        [*command, "schedule", "add", ISSUE, "--at", at, "--tz", "UTC"],
+        check=True, env=environment, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    services = [
+        subprocess.Popen(
+            [*command, "run", "--no-web", "--log-level", "warning"],
+            env=environment,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    peaks: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + LEAD + 3600
+        checked = 0.0
+        while True:
+            for number, service in enumerate(services, 1):
+                assert service.poll() is None, "a `run` process stopped"
+                peaks[f"run {number}, main"] = max(
+                    peaks.get(f"run {number}, main", 0), peak_memory(service.pid)
+                )
+                for child in children(service.pid):
+                    name = f"run {number}, {kind_of(child)} {child}"
+                    peaks[name] = max(peaks.get(name, 0), peak_memory(child))
+            if time.monotonic() - checked > 5:
+                checked = time.monotonic()
+                if delivered(folder, ISSUE, url)[3] >= count:
+                    break
+            assert time.monotonic() < deadline, "the two services did not finish the send"
+            time.sleep(0.5)
+    finally:
+        for service in services:
+            service.send_signal(signal.SIGTERM)
+        for service in services:
+            service.wait()
+    queued, _, last, _ = delivered(folder, ISSUE, url)
+    return (last - queued).total_seconds(), peaks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--subscribers", type=int, default=1_000_000)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    ensure_postfix()
+    port = free_port()
+    sink = subprocess.Popen([str(SINK), "-u", "nobody", f"127.0.0.1:{port}", "1024"])
+    environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    try:
+        with throwaway_cluster("scale") as template, tempfile.TemporaryDirectory() as tmp:
+            folder, url = Path(tmp), template.format("scale")
+            config = make_project(folder, port, args.connections // 2, 0, False, url)
+            seconds = import_readers(config, folder, args.subscribers, environment)
+            print(f"import: {args.subscribers:,} subscribers in {seconds:.1f} s, "
+                  f"{args.subscribers / seconds:,.0f} rows/s")  # fmt: skip
+            sending, peaks = send(config, folder, url, args.subscribers, environment)
+            print(f"send: {args.subscribers:,} messages in {sending:.1f} s, "
+                  f"{args.subscribers / sending:,.0f} msg/s (two `run` processes, "
+                  f"{args.connections // 2} connections each)")  # fmt: skip
+            for name, peak in sorted(peaks.items()):
+                if peak:
+                    print(f"peak memory, {name}: {peak / 2**20:.0f} MB")
+            status = min(
+                timed(NEWSLETTER, "--config", str(config), "status", ISSUE, environment=environment)
+                for _ in range(3)
+            )
+            start = timed(NEWSLETTER, "--help", environment=environment)
+            print(f"newsletter status: {status:.2f} s (newsletter --help: {start:.2f} s)")
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+if __name__ == "__main__":
+    main()
