@@ -95,6 +95,11 @@ class Edition:
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     """Things the loader noticed that `check` reports (a missing title, a fallback story)."""
+    parsed: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+    """Markdown parts by their text (lead, section intros, story bodies), each with the tokens
+    (markdown-it's) that the loader's parse of the whole file gave it: those a parse of the
+    part alone gives, but for their line maps (content/structure.py). Rendering uses them
+    instead of parsing the part again."""
 
     @property
     def named_sections(self) -> list[Section]:

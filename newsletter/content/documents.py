@@ -96,6 +96,7 @@ class DocumentReader:
             title_line=meta.lines.get("title") or layout.title_line or 1,
             meta_lines=meta.lines,
             extra=meta.extra,
+            parsed=layout.parsed,
         )
         for line, message, hint in doc.front.warnings:
             edition.notes.append(

@@ -8,7 +8,7 @@ issues/2024-04-tmai.md                    a single file: sections and stories fr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from newsletter.config import Config
@@ -43,7 +43,8 @@ class IssueLoader:
 
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
-        _refuse_links_out(path, self.root, self._markdown_of(path))
+        sources = self._markdown_of(path)
+        rule = _refuse_links_out(path, self.root, sources)
         if path.is_dir():
             issue = load_folder(self.reader, path)
         elif not path.exists():
@@ -55,7 +56,7 @@ class IssueLoader:
         else:
             issue = load_single_file(self.reader, path, self._names_in(path.parent))
         issue.project_root = self.root
-        _refuse_files_outside(issue)
+        _refuse_files_outside(issue, rule if issue.path == path else None, set(sources))
         return issue
 
     def load_all(self, issues_dir: Path) -> list[Issue]:
@@ -91,14 +92,15 @@ class IssueLoader:
         return self._names[folder]
 
 
-def _refuse_links_out(path: Path, root: Path | None, sources: Iterable[Path]) -> None:
+def _refuse_links_out(path: Path, root: Path | None, sources: Iterable[Path]) -> IssueFiles:
     """ContentError for a Markdown file loading `path` would read that is a symbolic link
     leading out of the project, before a byte of it is read: a parse error would quote it,
-    and a link to a FIFO or a device would never end."""
+    and a link to a FIFO or a device would never end. The rule it checked them by."""
     rule = IssueFiles(path, root)
     for source in sources:
         if not rule.contains(source):
             raise _linked_out(source, rule)
+    return rule
 
 
 def _linked_out(source: Path, rule: IssueFiles) -> ContentError:
@@ -110,14 +112,20 @@ def _linked_out(source: Path, rule: IssueFiles) -> ContentError:
     )
 
 
-def _refuse_files_outside(issue: Issue) -> None:
+def _refuse_files_outside(issue: Issue, rule: IssueFiles | None, checked: Collection[Path]) -> None:
     """ContentError for a Markdown file of the issue that is a symbolic link leading out of the
-    project: its text would be published."""
-    rule = IssueFiles(issue.path, issue.project_root)
-    for edition in issue.editions.values():
-        for source in (edition.source, *(story.source for story in edition.stories)):
-            if not rule.contains(source):
-                raise _linked_out(source, rule)
+    project: its text would be published. `rule`: the issue's rule, which found the files
+    `checked` inside (None: none checked yet)."""
+    if rule is None:
+        rule, checked = IssueFiles(issue.path, issue.project_root), ()
+    sources = dict.fromkeys(
+        source
+        for edition in issue.editions.values()
+        for source in (edition.source, *(story.source for story in edition.stories))
+    )
+    for source in sources:
+        if source not in checked and not rule.contains(source):
+            raise _linked_out(source, rule)
 
 
 SLUG_HINT = "give one of them another `slug:` in its front matter, or rename it"

@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from newsletter.content.markdown import INLINE_CODE, INLINE_LINK, code_lines, inline_text
+from newsletter.content.parsed import PartSpan, parsed_parts
 from newsletter.content.titles import story_title_from_text
 
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
@@ -66,6 +67,9 @@ class Layout:
     closing: str = ""
     footer: str = ""
     unreferenced_footnotes: list[tuple[str, int]] = field(default_factory=list)
+    parsed: dict[str, list[Token]] = field(default_factory=dict)
+    """Parts by their Markdown, each with its tokens from the parse of the whole body
+    (content/parsed.py): rendering reuses them instead of parsing the part again."""
 
 
 @dataclass
@@ -133,6 +137,10 @@ def read_layout(parser: MarkdownIt, body: str, first_line: int, has_title: bool)
             layout.lead = _join(layout.lead, text)
         elif unit.role == "footer":
             layout.footer = _join(layout.footer, _unquote(text))
+    if not definitions and not env:  # Else a part alone might parse otherwise.
+        ends = [unit.start for unit in units[1:]] + [len(lines)]
+        spans = [PartSpan(u.body_start, end, u.item) for u, end in zip(units, ends, strict=True)]
+        layout.parsed = parsed_parts(tokens, spans, texts, lines)
     return layout
 
 

@@ -110,7 +110,7 @@ def _clean(value: T, parser: MarkdownIt, seen: dict[int, Any], field: str = "") 
         changes = {
             f.name: _clean(getattr(value, f.name), parser, seen, f.name)
             for f in dataclasses.fields(value)
-            if f.name != "notes"
+            if f.name not in ("notes", "parsed")  # Tokens, kept: a changed text misses them.
         }
         result = dataclasses.replace(value, **changes)
     else:

@@ -13,6 +13,7 @@ it always becomes the default: a reader's value never becomes part of a URL.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -157,8 +158,16 @@ class FieldMarks:
         self.merge = merge
         self.nonce = secrets.token_hex(6)
         self.fields: list[Field] = []
-        self.token = re.compile(f"Nlf{self.nonce}([0-9]+)z")
-        self._tag_or_token = re.compile(f"<[^>]*>|{self.token.pattern}")
+
+    @functools.cached_property
+    def token(self) -> re.Pattern[str]:
+        """A token of this renderer (compiled when first needed: most parts have no field,
+        and an archive makes several renderers per issue)."""
+        return re.compile(f"Nlf{self.nonce}([0-9]+)z")
+
+    @functools.cached_property
+    def _tag_or_token(self) -> re.Pattern[str]:
+        return re.compile(f"<[^>]*>|{self.token.pattern}")
 
     def mark(self, parser: MarkdownIt, markdown: str) -> str:
         """`markdown` with each field expression outside code replaced by a token."""

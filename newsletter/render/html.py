@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,23 @@ class HtmlRenderer:
         self.footnotes = 0
         """Footnotes numbered so far: the next part's first one is one more."""
 
-    def render(self, markdown: str, source: Path, counted: bool = False) -> str:
+    def render(
+        self,
+        markdown: str,
+        source: Path,
+        counted: bool = False,
+        parsed: Mapping[str, list[Token]] | None = None,
+    ) -> str:
         """Safe HTML for `markdown` written in `source`, its footnotes numbered on from the
-        parts rendered before. With `counted`, its text is added to `length` (same parse)."""
+        parts rendered before. With `counted`, its text is added to `length` (same parse).
+        `parsed`: parts already parsed (Edition.parsed), by their text; others are parsed here."""
         if not markdown.strip():
             return ""
         env: dict[str, Any] = {FIRST: self.footnotes, LINKS: self.footnote_links}
-        tokens = self.parser.parse(self.fields.mark(self.parser, markdown), env)
+        marked = self.fields.mark(self.parser, markdown)
+        tokens = parsed.get(markdown) if parsed and marked == markdown else None
+        if tokens is None:
+            tokens = self.parser.parse(marked, env)
         self.footnotes += footnote_count(env)
         if counted:
             self.length += measure_text(tokens_text(tokens))

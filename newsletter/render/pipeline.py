@@ -275,7 +275,7 @@ class Renderer:
         """
 
         def html(markdown: str, source: Path, counted: bool = False) -> Markup:
-            return Markup(renderer.render(markdown, source, counted))
+            return Markup(renderer.render(markdown, source, counted, edition.parsed))
 
         lead = html(edition.lead, edition.source, counted=True)
         stories = {story.slug: story for story in edition.stories}

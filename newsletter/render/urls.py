@@ -9,6 +9,7 @@ folder works anywhere (a file:// preview, a sub-path, the archive).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,11 @@ class AssetMap:
     project: Path | None = None
     """The project folder: linked files must lie inside it (None: inside the issue's folder)."""
 
-    def __post_init__(self) -> None:
-        self._rule = IssueFiles(self.root, self.project)
+    @functools.cached_property
+    def _rule(self) -> IssueFiles:
+        # Made at the first local file: most links go to the web, and the rule resolves the
+        # issue's and the project's folders (system calls each) when it is made.
+        return IssueFiles(self.root, self.project)
 
     def resolve(self, url: str, source: Path) -> str:
         """The URL to publish for `url` written in `source`; "" for what must not be linked."""
