@@ -31,8 +31,35 @@ LEAD = 6.0
 """Seconds between scheduling the send and its firing: both processes are up by then."""
 
 
-def two_processes(config: Path, folder: Path, database: str, messages: int) -> float:
-    """Seconds from the firing's queueing to the last message, two `run` processes sending."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of a process and its children, those still running too."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        # utime, stime, cutime, cstime: fields 14 to 17 of stat(5), after the command's name.
+        total = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            total += sum(cpu_seconds(int(child)) for child in task.read_text().split())
+    except OSError:
+        pass  # Gone meanwhile.
+    return total
+
+
+def server_cpu(database: str) -> float:
+    """CPU time of the PostgreSQL server of `database` (its postmaster and every backend); 0
+    for SQLite (in the senders' own processes)."""
+    if not database.startswith("postgresql"):
+        return 0.0
+    socket_folder = database.rpartition("host=")[2]
+    postmaster = Path(socket_folder, "data", "postmaster.pid").read_text().split()[0]
+    return cpu_seconds(int(postmaster))
+
+
+def two_processes(
+    config: Path, folder: Path, database: str, messages: int
+) -> tuple[float, float, float]:
+    """Seconds from the firing's queueing to the last message, two `run` processes sending;
+    and the CPU seconds of the two processes (with their workers) and of the database server."""
     command = [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config)]
     environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
     at = f"{datetime.now(UTC) + timedelta(seconds=LEAD):%Y-%m-%d %H:%M:%S}"
@@ -48,22 +75,27 @@ def two_processes(config: Path, folder: Path, database: str, messages: int) -> f
         )
         for _ in range(2)
     ]
+    server = server_cpu(database)
     try:
         deadline = time.monotonic() + LEAD + 600
         while delivered(folder, ISSUE, database)[3] < messages:
             assert time.monotonic() < deadline, "the two processes did not finish the send"
             assert all(p.poll() is None for p in running), "a `run` process stopped"
             time.sleep(0.5)
+        senders = sum(cpu_seconds(process.pid) for process in running)
+        server = server_cpu(database) - server
     finally:
         for process in running:
             process.send_signal(signal.SIGTERM)
         for process in running:
             process.wait()
     queued, _, last, _ = delivered(folder, ISSUE, database)
-    return (last - queued).total_seconds()
+    return (last - queued).total_seconds(), senders, server
 
 
-def one_database(port: int, connections: int, messages: int, database: str) -> float:
+def one_database(
+    port: int, connections: int, messages: int, database: str
+) -> tuple[float, float, float]:
     """A fresh project in `database` (empty: SQLite's is made in the project) and its send."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -84,8 +116,10 @@ def compare(port: int, connections: int, messages: int) -> None:
     with throwaway_cluster("first", "second") as url:
         for attempt, name in enumerate(("first", "second"), 1):
             for label, database in (("SQLite", ""), ("PostgreSQL", url.format(name))):
-                seconds = one_database(port, connections, messages, database)
+                seconds, senders, server = one_database(port, connections, messages, database)
                 print(f"{label + ',':11} run {attempt}: {seconds:6.2f} s  "
-                      f"{messages / seconds:8,.0f} msg/s (queued to last sent)")  # fmt: skip
+                      f"{messages / seconds:8,.0f} msg/s (queued to last sent); CPU a message: "
+                      f"{senders / messages * 1e6:4.0f} us senders, "
+                      f"{server / messages * 1e6:4.0f} us server")  # fmt: skip
                 best[label] = min(best.get(label, seconds), seconds)
     print(f"ratio PostgreSQL/SQLite: {best['SQLite'] / best['PostgreSQL']:.2f}")
