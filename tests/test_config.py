@@ -31,6 +31,7 @@ css_inliner = "css-inline"
 issues_dir = "content/issues"
 sequences_dir = "content/sequences"
 archive_dir = "public"
+journal_dir = "/var/lib/newsletter/journal"
 archive_page_size = 10
 feed_entries = 0
 bounce_address = "bounces@bounces.news.example.org"
@@ -167,6 +168,7 @@ def test_full_config_loads_every_key(project: Path) -> None:
         "ses_topic_arns": ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"],
         "inbound_listen": "127.0.0.1:2525",
         "inbound_spool": "var/inbound",
+        "journal_dir": "/var/lib/newsletter/journal",
         "inbound_urls": ["imaps://bounces@imap.example.org/INBOX", "maildir:var/bounces"],
         "inbound_poll_seconds": 30.0,
         "topics": {"research": {"en": "Research", "pt_BR": "Pesquisa"}, "week ly": {"de": "Woche"}},

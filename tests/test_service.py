@@ -302,3 +302,25 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
         states = connection.execute(select(DELIVERY.c.state)).scalars().all()
     assert states and set(states) == {"queued"}
     engine.dispose()
+
+
+def test_a_worker_killed_mid_send_repeats_at_most_its_message_in_flight(
+    tmp_path: Path, smtp_server: SmtpServer, start: Start
+) -> None:
+    project = make_project(tmp_path, smtp_server.url + "?connections=2")
+    import_readers(project, 400)
+    assert newsletter(project, "schedule", "add", FIRST, "--at", at(3), "--tz", "UTC")[0] == 0
+    service = start(project, "service", "--no-web")
+    wait_until(lambda: len(smtp_server.received) >= 100, 60, "the send to be under way")
+    os.kill(workers_of(service)[0], signal.SIGKILL)  # Mid-batch: its outcomes are not recorded.
+    service.wait_for_log("claims of a stopped worker queued again")
+
+    everyone = 400 + len(READERS)
+    wait_until(lambda: len(per_reader(smtp_server)) >= everyone, 60, "the rest of the send")
+    time.sleep(1)
+    # The service recorded what the dead worker had journaled before it queued its claims
+    # again: only the message whose reply it had not read can have gone out twice.
+    assert sum(count - 1 for count in per_reader(smtp_server).values()) <= 1
+    assert "outcomes of a stopped worker recorded" in service.log
+    assert list((project.root / ".newsletter" / "journal").iterdir()) == []
+    assert service.stop() == 0

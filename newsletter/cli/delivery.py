@@ -65,7 +65,10 @@ def send(
         False, "--dry-run", help="Render and count who would get which edition; send nothing."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue an interrupted send (nobody new is added)."
+        False,
+        "--resume",
+        help="Continue an interrupted send: what killed workers journaled is recorded, their "
+        "claims queued again (nobody new is added).",
     ),
     only_failed: bool = typer.Option(
         False, "--only-failed", help="Send again to the recipients whose delivery failed."

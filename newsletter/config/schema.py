@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from newsletter.characters import forbidden_character
 from newsletter.config import values
 from newsletter.config.hosts import check_host, check_url_characters
 from newsletter.config.transport_url import parse_transport_url
@@ -157,6 +159,10 @@ class Config(BaseModel):
         "build/archive",
         description="Folder `newsletter archive` writes the static archive to, and `serve` and `run` serve it from; relative to the project folder.",
     )
+    journal_dir: str = Field(
+        ".newsletter/journal",
+        description="Folder on this machine's disk where each delivery worker journals its outcomes until they are recorded, so a crash repeats at most one message per connection; relative to the project folder.",
+    )
     archive_page_size: int = Field(
         20, ge=1, description="Issues per index page of the archive (newest first)."
     )
@@ -280,12 +286,18 @@ class Config(BaseModel):
         description="Seconds between two passes of `newsletter run` over the inbound sources (and the listener's spool).",
     )
 
-    @field_validator("inbound_spool")
+    @field_validator("inbound_spool", "journal_dir")
     @classmethod
-    def _inbound_spool(cls, value: str) -> str:
-        # The project folder itself would get the Maildir's new/, cur/ and tmp/.
-        if value.strip() in ("", "."):
-            raise ValueError('must be a folder of its own, such as "inbound" (a Maildir)')
+    def _folder_of_its_own(cls, value: str, info: ValidationInfo) -> str:
+        # The project folder itself would get the Maildir's new/, cur/ and tmp/, or the journals.
+        example = {"inbound_spool": '"inbound" (a Maildir)', "journal_dir": '".newsletter/journal"'}
+        problem = forbidden_character(value)
+        if problem:
+            raise ValueError(problem)
+        if posixpath.normpath(value.strip() or ".") == ".":
+            raise ValueError(
+                f"must be a folder of its own, such as {example[info.field_name or '']}"
+            )
         return value
 
     @field_validator("inbound_listen")

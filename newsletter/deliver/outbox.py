@@ -9,7 +9,11 @@ The audience is queued by audience.py; report.py counts what happened.
 
 A worker holds a claim until it records an outcome. A worker killed in between leaves its
 claims behind; they are requeued when the lease ends or, on the same host, as soon as its
-process is gone. So a crash loses no recipient, and repeats at most the messages in flight.
+process is gone. So a crash loses no recipient, and repeats at most the messages in flight:
+those sent since the worker's last record. Each worker also journals every outcome on the
+local disk as it comes (journal.py), and `send --resume` and `run` record the journals of
+this host's dead workers before requeueing their claims (journal.recover_abandoned): what a
+kill -9 repeats is then the message each connection had sent without reading its reply.
 """
 
 from __future__ import annotations
@@ -144,7 +148,8 @@ def record(
     results = list(results)
     if not results:
         return
-    rows, bounced = [], []
+    rows: list[dict[str, Any]] = []
+    bounced: dict[int, Result] = {}
     for result in results:
         tries = result.attempts + (result.state != DeliveryState.SKIPPED)
         state, not_before, reply = result.state, now, result.reply
@@ -161,14 +166,23 @@ def record(
              "new_sent_at": now if state == DeliveryState.SENT else None, "now": now}
         )  # fmt: skip
         if result.suppress:
-            bounced.append(result)
+            bounced[result.id] = result
 
     def write() -> int:
         with engine.begin() as connection:
             lock_for_writing(connection)
-            updated = _update_outcomes(connection, rows)
-            if bounced:
-                _suppress_bounced(Session(bind=connection), bounced, now)
+            # A hard bounce suppresses only where its outcome is recorded now: not for a claim
+            # another worker holds, nor twice (a journal replayed again). The few bounces are
+            # updated one by one, to know which.
+            hard = [
+                row for row in rows if row["key"] in bounced and _update_outcomes(connection, [row])
+            ]
+            rest = [row for row in rows if row["key"] not in bounced]
+            updated = len(hard) + (_update_outcomes(connection, rest) if rest else 0)
+            if hard:
+                _suppress_bounced(
+                    Session(bind=connection), [bounced[row["key"]] for row in hard], now
+                )
             if renew:
                 _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
         return updated

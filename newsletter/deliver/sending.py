@@ -40,8 +40,9 @@ from newsletter.deliver.audience import (
     open_mailing,
 )
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
+from newsletter.deliver.journal import journal_folder, recover_abandoned
 from newsletter.deliver.models import MAILING, Mailing, MailingEdition
-from newsletter.deliver.outbox import requeue_abandoned
+from newsletter.deliver.outbox import RetryPolicy
 from newsletter.deliver.report import pending
 from newsletter.deliver.report import progress as progress_of
 from newsletter.deliver.signing import signer_for
@@ -133,6 +134,8 @@ def deliver(
     """Deliver the job's mailing until every delivery is final, or waits for its reader's
     local time, or `stop()`; where it ended. Retries are waited out."""
     limits = transport_limits(job.config.transport_url)
+    journals = journal_folder(job.root, job.config)  # Checked before any worker starts.
+    policy = RetryPolicy(job.config.retry_delay, job.config.max_attempts)
     engine = create_db_engine(job.database_url)
     report = _reporter(engine, job.mailing_id, progress)
     reported = 0.0
@@ -146,7 +149,8 @@ def deliver(
 
     try:
         while True:
-            requeue_abandoned(engine, job.mailing_id, utcnow())
+            # What dead workers journaled is recorded, then their claims are queued again.
+            recover_abandoned(engine, journals, job.mailing_id, policy, utcnow())
             if limits.connections == 1:
                 run_job(replace(job, rate=limits.rate), stop, batch_done)
             else:

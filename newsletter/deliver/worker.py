@@ -5,6 +5,12 @@ several in child processes (one per SMTP connection); workers share nothing but 
 A worker stops when nothing is due, when asked to, or when the process that started it is gone
 (a killed `send` must not leave children sending): it records what it sent and gives back the
 claims it did not get to.
+
+Outcomes are recorded in the database every RECORD_EVERY messages, and each one is appended to
+the worker's journal on the local disk (journal.py) as soon as the server has answered, before
+the next message goes out: after a kill -9, `send --resume` and `run` record what the journal
+holds, so only the message whose reply had not been read is sent again (one per connection;
+RECORD_EVERY per connection after a power cut, which can lose the journal's last lines).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlmodel import Session, col, select
 from newsletter.config import Config, Project
 from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
+from newsletter.deliver.journal import Journal, journal_folder
 from newsletter.deliver.models import DeliveryState, MailingEdition
 from newsletter.deliver.outbox import (
     Claimed,
@@ -48,7 +55,8 @@ from newsletter.subscribers.tokens import Tokens, page_url
 log = logging.getLogger(__name__)
 LEASE = 300.0
 RECORD_EVERY = 50
-"""Outcomes a worker holds before recording them: what a kill -9 can repeat, per worker."""
+"""Outcomes a worker holds before recording them (journaled meanwhile: what a power cut can
+repeat, per worker)."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 CLAIM_SECONDS = 2.0
 
@@ -69,7 +77,7 @@ class Job:
     connections: int = 1
     """The workers of this process: a claim at a rate holds a couple of seconds of their share."""
     batch: int = RECORD_EVERY
-    """Outcomes recorded at a time: at most this many go out twice if the worker is killed."""
+    """Outcomes recorded at a time (each journaled meanwhile; see journal.py)."""
     parent: int | None = None
     """The process id of the `send` that started this worker in a child process."""
     clock: Callable[[], datetime] = utcnow
@@ -136,6 +144,7 @@ class Worker:
         """Subscribers' attributes are read only for a mailing with subscriber fields."""
         self.policy = RetryPolicy(config.retry_delay, config.max_attempts)
         self.name = worker_name()
+        self.journals = journal_folder(job.root, config)
         self.pace = SharedRate(engine, job.rate) if job.rate else None
         self.leased_at = 0.0
         """When this worker's claims last got their lease (time.monotonic())."""
@@ -171,8 +180,9 @@ class Worker:
         """Send a claimed batch, recording outcomes every `job.batch` messages; how many.
 
         Whatever happens (a stop, an unreachable server), what was sent is recorded and the
-        claims not sent are given back, so only messages sent since the last record can go
-        out twice, and only if this process is killed.
+        claims not sent are given back. Each outcome is journaled before the next message
+        goes out (with pipelining, before its data: only its envelope was written with this
+        one), so a kill -9 repeats only the message whose reply was not read yet.
         """
         people = subscribers_now(
             self.engine,
@@ -180,7 +190,6 @@ class Worker:
             attributes=self.fields,
         )
         date = format_datetime(self.job.clock())
-        results: list[Result] = []
         finished: set[int] = set()
         refusals = [self._refusal(claimed, people) for claimed in batch]
         # The envelopes that will be sent, in order: the transport announces the next one
@@ -190,7 +199,12 @@ class Worker:
             for c, refused in zip(batch, refusals, strict=True)
         ]
         following = [next(filter(None, envelopes[at + 1 :]), None) for at in range(len(batch))]
+        journal = Journal(self.journals, self.job.mailing_id, self.name)
+        results: list[Result] = []
         try:
+            # Outcomes a journal of this name holds already (a record that failed, or a
+            # process id reused) are recorded with this batch's first ones.
+            results = journal.open()
             for claimed, refused, envelope, then in zip(
                 batch, refusals, envelopes, following, strict=True
             ):
@@ -202,11 +216,18 @@ class Worker:
                     assert envelope is not None  # Made for every delivery not refused.
                     person = people[claimed.subscriber_id or 0]
                     results.append(self._deliver_one(claimed, person, date, envelope[0], then))
+                journal.append(results[-1])
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
+                    journal.clear()
                     results = []
         finally:
-            finished |= self._record(results, progress)
+            recorded = False
+            try:
+                finished |= self._record(results, progress)
+                recorded = True
+            finally:
+                journal.close(remove=recorded)  # Kept if not recorded: the next run records it.
             release(
                 self.engine,
                 self.name,

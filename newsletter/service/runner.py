@@ -12,7 +12,8 @@
 
 The main thread ticks once a second: it renews or takes the lease, starts or stops the
 scheduler to match, wakes the scheduler so that it sees schedules added by other commands,
-restarts dead workers, requeues the claims of workers that died, and logs each send's progress.
+restarts dead workers, records what workers that died had journaled (deliver/journal.py) and
+requeues their claims, and logs each send's progress.
 SIGTERM or Ctrl-C stops it cleanly: a firing in progress finishes, each worker records the
 message in flight and gives back its other claims, the web app writes the clicks it holds, the
 lease is released for another process.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,8 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, require_current, utcnow
+from newsletter.deliver.journal import journal_folder, recover_abandoned
 from newsletter.deliver.models import UNFINISHED
-from newsletter.deliver.outbox import requeue_abandoned, worker_name
+from newsletter.deliver.outbox import RetryPolicy, worker_name
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import transport_limits
 from newsletter.deliver.worker import Job
@@ -70,6 +73,7 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     engine = create_db_engine(database_url(project))
     require_current(engine)
     check_can_send(project)
+    journals = journal_folder(project.root, project.config)  # Checked before workers start.
     limits = transport_limits(project.config.transport_url)
     # The pool's template job: each worker fills in the mailing of each send it delivers.
     template = Job.of(
@@ -79,7 +83,8 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     pool = WorkerPool(template, limits.connections, options.log_level)
     web = _Web(project, engine, options) if options.web else None
     leading = _Leadership(project, engine, options.clock)
-    sends = _Sends(engine, options.clock)
+    policy = RetryPolicy(project.config.retry_delay, project.config.max_attempts)
+    sends = _Sends(engine, options.clock, journals, policy)
     sequences = Passes(project, engine, options.clock)
     # Polls the configured mailboxes only while leading, so two services never read one.
     inbound = Inbound(project, engine, options.clock, lambda: leading.scheduler is not None)
@@ -187,10 +192,13 @@ class _Leadership:
 
 @dataclass
 class _Sends:
-    """Watches the sends in progress: requeues claims of dead workers, logs progress and ends."""
+    """Watches the sends in progress: records what dead workers journaled and requeues their
+    claims, logs progress and ends."""
 
     engine: Engine
     clock: Callable[[], datetime]
+    journals: Path
+    policy: RetryPolicy
     active: dict[int, str] = field(default_factory=dict)
     reported: float = 0.0
 
@@ -199,7 +207,7 @@ class _Sends:
         current = {id_: issue for id_, _, issue in mailings_with(self.engine, UNFINISHED)}
         report = time.monotonic() - self.reported > REPORT_EVERY
         for id_, issue in current.items():
-            if requeue_abandoned(self.engine, id_, now):
+            if recover_abandoned(self.engine, self.journals, id_, self.policy, now):
                 log.warning("%s: claims of a stopped worker queued again", issue)
             if report or id_ not in self.active:
                 done, total = progress(self.engine, id_)
