@@ -8,6 +8,7 @@ below a 0700 folder. `make mailservers` installs both packages.
 
     running_dovecot()                      -> Dovecot (plain and STARTTLS port, imaps port)
     postfix_relay(sink_port, ...)          -> PostfixRelay (SMTP port, the Maildir of DSNs)
+    smtp_sink()                            -> Postfix's smtp-sink: its URL, the folder of messages
     dovecot (pytest fixture, module scope)    a running Dovecot for a test module
 """
 
@@ -18,6 +19,7 @@ import datetime
 import imaplib
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -366,3 +368,47 @@ def _wait_for_stop(lock: Path) -> None:
     # `postfix stop` returns before the master has exited; its pid is in master.lock.
     with contextlib.suppress(OSError, ValueError):
         _stop(int(lock.read_text().split()[0]))
+
+
+@contextlib.contextmanager
+def smtp_sink() -> Iterator[tuple[str, Path]]:
+    """Postfix's smtp-sink (a C server) on a free loopback port, writing each message to a file
+    of its own (its time of change: when the message ended); its URL and that folder. Unlike
+    the Python server of conftest.py, it keeps up with a steady rate however busy the machine."""
+    program = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"  # sbin: not on every PATH
+    if not Path(program).is_file():
+        pytest.fail("Postfix is not installed: run `make mailservers` (or `make test`)")
+    with server_folder("smtp-sink.") as folder:
+        received = folder / "received"
+        received.mkdir()
+        os.chown(received, NOBODY, -1)
+        port = free_port()
+        command = [program, "-u", "nobody", "-d", f"{received}/%H%M%S.", f"127.0.0.1:{port}"]
+        sink = subprocess.Popen([*command, "100"])
+        try:
+            deadline = time.monotonic() + 10
+            while not _answers(port):
+                assert time.monotonic() < deadline, "smtp-sink did not start"
+                time.sleep(0.05)
+            yield f"smtp://127.0.0.1:{port}", received
+        finally:
+            sink.terminate()
+            sink.wait()
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+    except OSError:
+        return False
+    return True
+
+
+def arrivals(folder: Path) -> tuple[list[float], list[str]]:
+    """When each message smtp-sink wrote to `folder` ended, and its (first) recipient."""
+    times, recipients = [], []
+    for dump in folder.iterdir():
+        times.append(dump.stat().st_mtime)
+        found = re.search(r"^X-Rcpt-Args: <([^>]*)>", dump.read_text(errors="replace"), re.M)
+        recipients.append(found[1] if found else "")
+    return times, recipients

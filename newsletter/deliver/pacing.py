@@ -4,7 +4,7 @@ Every worker of every process and host that shares the database takes its sendin
 one row (send_pace): a reservation moves the row's `next_at` on by as many slots as it takes,
 in one UPDATE ... RETURNING, so two workers never get the same slot and the slots handed out
 never come faster than the rate. A worker then sends one message at each of its slots, and
-reserves again when they are used.
+reserves the next ones when half of them are used.
 
 A reservation takes a tenth of a second's worth of slots (at least one, at most BLOCK_MOST):
 a few small writes a second in all, whatever the number of workers. A worker that stops with
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 from sqlalchemy import Engine, case, func, literal, select, update
@@ -52,40 +53,41 @@ class SharedRate:
         self.engine, self.interval = engine, 1.0 / rate
         self.block = max(1, min(BLOCK_MOST, math.floor(rate * BLOCK_SECONDS)))
         self.sleep, self.monotonic = sleep, monotonic
-        self.next_slot = 0.0
-        """This worker's next slot, on its monotonic clock."""
-        self.left = 0
-        """Slots reserved and not used yet."""
+        self.slots: deque[float] = deque()
+        """This worker's slots reserved and not used yet, on its monotonic clock."""
         self.reserved_until = 0.0
         """Where this worker's last reservation left the limit's row (`next_at`)."""
         _ensure_row(engine)
 
     def wait(self) -> None:
-        """Return at this worker's next slot (reserving more first when none is left)."""
-        if self.left == 0:
-            self.next_slot, self.left = self._reserve(), self.block
-        delay = self.next_slot - self.monotonic()
+        """Return at this worker's next slot. The next block is reserved when half of this one
+        is left, not when it is used up: a reservation held up (a busy database, a process
+        that waits for a core) delays no message, and the slots handed out stay ahead of the
+        clock while workers send."""
+        if len(self.slots) <= self.block // 2:
+            self.slots.extend(self._reserve())
+        delay = self.slots.popleft() - self.monotonic()
         if delay > 0:
             self.sleep(delay)
-        self.next_slot += self.interval
-        self.left -= 1
 
     def give_back(self) -> None:
-        """Return the slots reserved and not used, when no worker has reserved after them: a
-        worker that stops (nothing left to send) does not leave a gap in the rate."""
-        if self.left == 0:
+        """Return the unused slots of the last reservation when no worker has reserved after
+        it: a worker that stops (nothing left to send) leaves no gap in the rate. Unused slots
+        of an earlier reservation, with others' after them, are lost."""
+        unused = min(len(self.slots), self.block)
+        self.slots.clear()
+        if not unused:
             return
         statement = (
             update(SEND_PACE)
             .where(SEND_PACE.c.name == LIMIT, SEND_PACE.c.next_at == self.reserved_until)
-            .values(next_at=SEND_PACE.c.next_at - self.left * self.interval)
+            .values(next_at=SEND_PACE.c.next_at - unused * self.interval)
         )
         with self.engine.begin() as connection:
             connection.execute(statement)
-        self.left = 0
 
-    def _reserve(self) -> float:
-        """Take the next `block` free slots; the first one's time on the monotonic clock."""
+    def _reserve(self) -> list[float]:
+        """The next `block` free slots, on this worker's monotonic clock."""
         span = self.block * self.interval
         now = _now(self.engine)
         statement = (
@@ -102,7 +104,8 @@ class SharedRate:
         if self.engine.dialect.name == "sqlite":
             then = time.time()  # The same clock, read now: the wait for the lock left out.
         # The slots start `ends - span`, seen from the clock that said `then`.
-        return float(self.monotonic() + (ends - span - then))
+        first = self.monotonic() + (ends - span - then)
+        return [first + n * self.interval for n in range(self.block)]
 
 
 def _now(engine: Engine) -> ColumnElement[float]:
