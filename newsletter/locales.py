@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from babel import Locale, UnknownLocaleError
@@ -9,6 +10,9 @@ from babel import Locale, UnknownLocaleError
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
 
+# Babel parses the same few tags again at every page (its locale data is loaded once): the
+# archive asked this about twenty times per issue page.
+@functools.lru_cache(maxsize=256)
 def parse_locale(tag: str) -> Locale:
     """The Babel locale for `tag` (`zh`, `zh-Hans`, `pt_BR`, `de-DE`); ValueError if unknown."""
     cleaned = tag.strip().replace("-", "_")

@@ -6,6 +6,7 @@ The HTML checker and axe-core run over the same archive in test_archive_quality.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import shutil
@@ -395,6 +396,7 @@ def test_worker_processes_build_the_same_archive_and_report_errors_whole(tmp_pat
     project = many_issues(tmp_path / "project", 70)
     parallel = build_archive(project, tmp_path / "parallel", workers=2)
     assert parallel.rendered == 70
+    assert gc.get_freeze_count() == 0  # Frozen for the fork only: `run` keeps collecting.
     build_archive(project, tmp_path / "serial", workers=1)
     assert tree(tmp_path / "parallel") == tree(tmp_path / "serial")
     assert len(list((tmp_path / "parallel" / "en").glob("page/*/index.html"))) == 3  # 70 / 20

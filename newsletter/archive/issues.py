@@ -6,6 +6,7 @@ worker processes (forked: they start with the loader, renderer and templates of 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -169,7 +170,15 @@ def make_all(issues: IssuePages, jobs: Sequence[Job], workers: int) -> list[Rend
         return [issues.make(job) for job in jobs]
     # Forked workers inherit `issues` (and its compiled templates) instead of unpickling it.
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_adopt, initargs=(issues,)) as pool:
+    # The objects of the parent (modules, templates) are frozen for the fork, as Python's gc
+    # documentation advises: the workers' collections then never walk them, which would
+    # copy their memory pages (copy-on-write) and cost each worker time (docs/benchmarks.md).
+    gc.freeze()
+    try:
+        pool = context.Pool(workers, initializer=_adopt, initargs=(issues,))
+    finally:
+        gc.unfreeze()  # The parent (`newsletter run` builds again and again) collects as before.
+    with pool:
         return pool.map(_make, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
 
 

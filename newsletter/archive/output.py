@@ -8,7 +8,9 @@ when its bytes differ from what was written last time or when it was changed or 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,11 @@ from typing import Any
 from newsletter.archive.layout import is_inside
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_copy, atomic_write_bytes
+
+WRITE_THREADS = min(4, os.cpu_count() or 1)
+"""Threads writing files: creating a file is mostly the kernel's work, done on any core."""
+WRITE_THREADS_FROM = 16
+"""Folders to write before threads pay for themselves (a rebuild after an edit writes a few)."""
 
 
 @dataclass
@@ -88,23 +95,16 @@ class Output:
         for path in self.kept - self.pending.keys():
             record[path] = self.before[path]
             report.unchanged += 1
-        folders: set[Path] = set()
-        for path, content in sorted(self.pending.items()):
-            digest = self.hashes[path]
+        changed: dict[Path, list[str]] = {}
+        for path in sorted(self.pending):
             known = self.before.get(path)
-            if known and known[0] == digest and self.intact(path):
+            if known and known[0] == self.hashes[path] and self.intact(path):
                 record[path] = [*known[:3], self.keys[path]] if path in self.keys else known[:3]
                 report.unchanged += 1
-                continue
-            target = self.folder / path
-            if target.parent not in folders:  # Each folder once (a first build makes a thousand).
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(target.parent)
-            if isinstance(content, Path):
-                stat = atomic_copy(content, target)
             else:
-                stat = atomic_write_bytes(target, content)
-            record[path] = [digest, stat.st_size, stat.st_mtime_ns]
+                changed.setdefault((self.folder / path).parent, []).append(path)
+        for path, stat in self._write(changed):
+            record[path] = [self.hashes[path], stat.st_size, stat.st_mtime_ns]
             if path in self.keys:
                 record[path].append(self.keys[path])
             report.written.append(path)
@@ -115,6 +115,33 @@ class Output:
             _prune(self.folder, (self.folder / path).parent)
             report.removed.append(path)
         return record, report
+
+    def _write(self, changed: dict[Path, list[str]]) -> list[tuple[str, os.stat_result]]:
+        """Write the files of each folder (made first, when new), the folders by several
+        threads; each written path with its stat, in path order.
+
+        A first build makes a thousand folders and files; creating each is a few system calls
+        whose time is spent in the kernel, without the GIL: threads run them on every core
+        (on a busy disk, 0.84 s instead of 1.35 s for 1,050 files; docs/benchmarks.md).
+        """
+
+        def write_folder(folder: Path, paths: list[str]) -> list[tuple[str, os.stat_result]]:
+            folder.mkdir(parents=True, exist_ok=True)
+            written = []
+            for path in paths:
+                content, target = self.pending[path], self.folder / path
+                if isinstance(content, Path):
+                    written.append((path, atomic_copy(content, target)))
+                else:
+                    written.append((path, atomic_write_bytes(target, content)))
+            return written
+
+        if WRITE_THREADS < 2 or len(changed) < WRITE_THREADS_FROM:
+            done = [write_folder(folder, paths) for folder, paths in changed.items()]
+        else:
+            with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="archive-write") as pool:
+                done = list(pool.map(write_folder, changed.keys(), changed.values()))
+        return sorted((item for items in done for item in items), key=lambda item: item[0])
 
 
 def _check(path: str) -> None:

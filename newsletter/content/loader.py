@@ -14,7 +14,7 @@ from pathlib import Path
 from newsletter.config import Config
 from newsletter.content.documents import DocumentReader
 from newsletter.content.folder import load_folder
-from newsletter.content.local_files import IssueFiles
+from newsletter.content.local_files import IssueFiles, issue_root
 from newsletter.content.markdown import markdown_parser
 from newsletter.content.single import load_single_file
 from newsletter.content.source import (
@@ -40,11 +40,12 @@ class IssueLoader:
         self.parser = markdown_parser()
         self.reader = DocumentReader(config, self.parser)
         self._names: dict[Path, list[str]] = {}
+        self._rules: dict[Path, IssueFiles] = {}
 
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
         sources = self._markdown_of(path)
-        rule = _refuse_links_out(path, self.root, sources)
+        rule = _refuse_links_out(self._rule(path), sources)
         if path.is_dir():
             issue = load_folder(self.reader, path)
         elif not path.exists():
@@ -67,6 +68,16 @@ class IssueLoader:
                 issue.slug, first.path.name, issue.main.source, issue.main.meta_lines.get("slug")
             )
         return issues
+
+    def _rule(self, path: Path) -> IssueFiles:
+        """The rule for the files of the issue at `path`, made once per folder: single-file
+        issues share the issues folder, whose real path (a system call per component of it)
+        an archive of a thousand issues would otherwise resolve a thousand times. A loader
+        lives for one command or one archive build."""
+        root = issue_root(path)
+        if root not in self._rules:
+            self._rules[root] = IssueFiles(path, self.root)
+        return self._rules[root]
 
     def _markdown_of(self, path: Path) -> list[Path]:
         """The Markdown files loading `path` reads: the file and its translations, or the
@@ -92,11 +103,10 @@ class IssueLoader:
         return self._names[folder]
 
 
-def _refuse_links_out(path: Path, root: Path | None, sources: Iterable[Path]) -> IssueFiles:
-    """ContentError for a Markdown file loading `path` would read that is a symbolic link
+def _refuse_links_out(rule: IssueFiles, sources: Iterable[Path]) -> IssueFiles:
+    """ContentError for a Markdown file an issue's loading would read that is a symbolic link
     leading out of the project, before a byte of it is read: a parse error would quote it,
-    and a link to a FIFO or a device would never end. The rule it checked them by."""
-    rule = IssueFiles(path, root)
+    and a link to a FIFO or a device would never end. `rule`: the issue's rule, returned."""
     for source in sources:
         if not rule.contains(source):
             raise _linked_out(source, rule)

@@ -101,6 +101,7 @@ def text_direction(code: str) -> str:
     return "rtl" if is_rtl(code) else "ltr"
 
 
+@functools.lru_cache(maxsize=256)
 def language_name(code: str) -> str:
     """A language's name in that language (`Deutsch`, `中文`), for language switchers."""
     locale = parse_locale(code)
