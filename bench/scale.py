@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cluster import throwaway_cluster
 from send import ROOT, SECRET, SINK, delivered, ensure_postfix, free_port, make_project
+from send_databases import ISSUE, two_services
 
-ISSUE = "2026-11-30-bench-weekly"
 NEWSLETTER = str(ROOT / ".venv" / "bin" / "newsletter")
 LEAD = 8.0
 """Seconds between scheduling the send and its firing: both services are up by then."""
@@ -92,44 +90,24 @@ def send(
     config: Path, folder: Path, url: str, count: int, environment: dict[str, str]
 ) -> tuple[float, dict[str, int]]:
     """Seconds from queued to last sent, and the peak memory of each service process."""
-    command = [NEWSLETTER, "--config", str(config)]
-    at = f"{datetime.now(UTC) + timedelta(seconds=LEAD):%Y-%m-%d %H:%M:%S}"
-    subprocess.run(
-        [*command, "schedule", "add", ISSUE, "--at", at, "--tz", "UTC"],
-        check=True, env=environment, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    services = [
-        subprocess.Popen(
-            [*command, "run", "--no-web", "--log-level", "warning"],
-            env=environment,
-            start_new_session=True,
-        )
-        for _ in range(2)
-    ]
     peaks: dict[str, int] = {}
-    try:
+    with two_services(config, environment, LEAD) as services:
         deadline = time.monotonic() + LEAD + 3600
         checked = 0.0
         while True:
             for number, service in enumerate(services, 1):
                 assert service.poll() is None, "a `run` process stopped"
-                peaks[f"run {number}, main"] = max(
-                    peaks.get(f"run {number}, main", 0), peak_memory(service.pid)
-                )
-                for child in children(service.pid):
-                    name = f"run {number}, {kind_of(child)} {child}"
-                    peaks[name] = max(peaks.get(name, 0), peak_memory(child))
+                for pid in (service.pid, *children(service.pid)):
+                    name = f"run {number}, " + (
+                        "main" if pid == service.pid else f"{kind_of(pid)} {pid}"
+                    )
+                    peaks[name] = max(peaks.get(name, 0), peak_memory(pid))
             if time.monotonic() - checked > 5:
                 checked = time.monotonic()
                 if delivered(folder, ISSUE, url)[3] >= count:
                     break
             assert time.monotonic() < deadline, "the two services did not finish the send"
             time.sleep(0.5)
-    finally:
-        for service in services:
-            service.send_signal(signal.SIGTERM)
-        for service in services:
-            service.wait()
     queued, _, last, _ = delivered(folder, ISSUE, url)
     return (last - queued).total_seconds(), peaks
 

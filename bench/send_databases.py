@@ -20,6 +20,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +31,36 @@ from send import ROOT, SECRET, delivered, make_project
 ISSUE = "2026-11-30-bench-weekly"
 LEAD = 6.0
 """Seconds between scheduling the send and its firing: both processes are up by then."""
+
+
+@contextmanager
+def two_services(
+    config: Path, environment: dict[str, str], lead: float
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The bench issue scheduled `lead` seconds ahead, and two `newsletter run --no-web`
+    processes started to send it, each in a session of its own (no parent in common);
+    stopped at the end as systemd stops them (SIGTERM), and waited for."""
+    command = [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config)]
+    at = f"{datetime.now(UTC) + timedelta(seconds=lead):%Y-%m-%d %H:%M:%S}"
+    subprocess.run(
+        [*command, "schedule", "add", ISSUE, "--at", at, "--tz", "UTC"],
+        check=True, env=environment, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    running = [
+        subprocess.Popen(
+            [*command, "run", "--no-web", "--log-level", "warning"],
+            env=environment,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        yield running
+    finally:
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            process.wait()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,23 +92,9 @@ def two_processes(
 ) -> tuple[float, float, float]:
     """Seconds from the firing's queueing to the last message, two `run` processes sending;
     and the CPU seconds of the two processes (with their workers) and of the database server."""
-    command = [str(ROOT / ".venv" / "bin" / "newsletter"), "--config", str(config)]
     environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
-    at = f"{datetime.now(UTC) + timedelta(seconds=LEAD):%Y-%m-%d %H:%M:%S}"
-    subprocess.run(
-        [*command, "schedule", "add", ISSUE, "--at", at, "--tz", "UTC"],
-        check=True, env=environment, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    running = [
-        subprocess.Popen(
-            [*command, "run", "--no-web", "--log-level", "warning"],
-            env=environment,
-            start_new_session=True,
-        )
-        for _ in range(2)
-    ]
-    server = server_cpu(database)
-    try:
+    with two_services(config, environment, LEAD) as running:
+        server = server_cpu(database)
         deadline = time.monotonic() + LEAD + 600
         while delivered(folder, ISSUE, database)[3] < messages:
             assert time.monotonic() < deadline, "the two processes did not finish the send"
@@ -84,11 +102,6 @@ def two_processes(
             time.sleep(0.5)
         senders = sum(cpu_seconds(process.pid) for process in running)
         server = server_cpu(database) - server
-    finally:
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
-            process.wait()
     queued, _, last, _ = delivered(folder, ISSUE, database)
     return (last - queued).total_seconds(), senders, server
 
