@@ -17,8 +17,6 @@ from newsletter.cli.context import (
     warn_placeholders,
 )
 from newsletter.errors import NewsletterError
-from newsletter.sends import draft_refusal, load_issue, readers_editions
-from newsletter.sends import editions as render_editions
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -83,6 +81,8 @@ def send(
 
     Example: newsletter send 2024-03-10-ai-revolution-accelerates --test me@example.org --locale zh
     """
+    from newsletter.sends import load_issue  # Here: `status` and the others need no content.
+
     project = project_of(ctx)
     if test or dry_run:
         warn_placeholders(project)  # A real send refuses placeholders (check_can_send).
@@ -132,12 +132,12 @@ def status(
 
     Example: newsletter status 2024-03-10-ai-revolution-accelerates
     """
+    from newsletter.deliver.models import STEP_MAILINGS
     from newsletter.deliver.report import find_mailing
-    from newsletter.sequences.files import MAILING_PREFIX
 
     project = project_of(ctx)
     engine = database(ctx)
-    if issue.startswith(MAILING_PREFIX):  # A sequence step's mailing (`sequence status` names it).
+    if issue.startswith(STEP_MAILINGS):  # A sequence step's mailing (`sequence status` names it).
         from newsletter.sequences.status import step_mailing_named
 
         _print_status(engine, step_mailing_named(engine, issue), failures)
@@ -204,6 +204,7 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
     from newsletter.content.slugs import make_slug
     from newsletter.content.source import split_name
     from newsletter.errors import NotFoundError
+    from newsletter.sends import load_issue
 
     try:
         issue = load_issue(project, name)
@@ -227,7 +228,7 @@ def _find(project: Project, name: str) -> tuple[Issue | None, str, NewsletterErr
 
 def _send_test(project: Project, issue: Issue, addresses: list[str], locales: list[str]) -> None:
     from newsletter.deliver.models import DeliveryState
-    from newsletter.sends import test_send
+    from newsletter.sends import readers_editions, test_send
 
     chosen = readers_editions(project, issue, locales)
     _print_offers(project, issue, set(chosen) or None)
@@ -245,7 +246,8 @@ def _send_test(project: Project, issue: Issue, addresses: list[str], locales: li
 def _dry_run(project: Project, engine: Engine, issue: Issue, to: Target | None) -> None:
     from rich.table import Table
 
-    from newsletter.sends import reach
+    from newsletter.sends import draft_refusal, reach
+    from newsletter.sends import editions as render_editions
 
     _print_offers(project, issue)
     editions = render_editions(project, issue)

@@ -97,7 +97,7 @@ def outcomes(
                 .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT)
                 .group_by(DELIVERY.c.locale)
             )
-            sent = dict(connection.execute(query).tuples().all())
+            sent = dict(connection.execute(query).all())
         for locale, count in sent.items():
             if count:
                 found.setdefault(locale, Outcomes()).sent = count
