@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import typer.testing
 import uvicorn
+from hypothesis import strategies as st
 from playwright.sync_api import Browser, Playwright
 
 from newsletter.config import Config
@@ -35,6 +36,11 @@ SEED_EN = SEEDS / "000_757798905b0cf973.txt"
 SEED_ZH = SEEDS / "001_c00ac035439ed75e.txt"
 SEED_HUGO = SEEDS / "002_15811cd5dc432df1.txt"
 LOCALES = ["en", "zh", "ja", "de", "fr", "es", "pt_BR", "ar"]
+
+UNICODE = st.characters(exclude_categories=("Cs",))
+"""The characters st.text() draws by default (all that UTF-8 can encode), given by category: the
+default's codec="utf-8" makes Hypothesis encode all 1,114,112 code points once in each process
+on a machine without its cache (.hypothesis/, as on CI): 20 s of CPU on a busy runner."""
 
 # Debian's Chromium, headless as root, never dialling out (RECIPES.md).
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
