@@ -184,6 +184,20 @@ def postgres_cluster() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_cluster: Path) -> str:
+    """The name of a database in the session's cluster that the migrations made: `createdb -T`
+    copies it in a sixth of a second, a third of what a new database and its migrations take."""
+    from newsletter.db import create_db_engine, upgrade
+
+    assert POSTGRES_BIN is not None
+    as_postgres(str(POSTGRES_BIN / "createdb"), "-h", str(postgres_cluster), "migrated")
+    engine = create_db_engine(f"postgresql+psycopg://postgres@/migrated?host={postgres_cluster}")
+    upgrade(engine)
+    engine.dispose()  # A template must have no connection while it is copied.
+    return "migrated"
+
+
 @pytest.fixture
 def config() -> Config:
     return Config(locales=LOCALES, default_locale="en", timezone="Europe/Berlin")
