@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.engagement.models import TRACKED_LINK
@@ -23,7 +23,7 @@ from newsletter.inbound.notices import Kind, Notice, Reading, digest_of
 from newsletter.inbound.processor import InboundSettings, process
 from newsletter.subscribers.models import SUBSCRIBER
 
-from .test_delivery import SECRET, add_reader, newsletter
+from .test_delivery import SECRET, add_reader, migrated, newsletter
 
 CHIPS = "2026-05-04-chips"  # Editions en and de; stories chips and robots.
 ARMS = "2026-05-11-arms"  # English only; story arms.
@@ -84,9 +84,7 @@ def make_project(root: Path, settings: str = "", locales: str = '["en", "de"]') 
         (root / "issues" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "issues" / name).write_text(text, encoding="utf-8")
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
-    engine = create_db_engine(database_url(project))
-    upgrade(engine)
-    engine.dispose()
+    migrated(database_url(project))
     for email, locale in READERS:
         add_reader(project, email, "", locale)
     return project

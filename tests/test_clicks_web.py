@@ -28,13 +28,15 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app as cli
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver.tracking_ids import LinkSigner
 from newsletter.engagement.clicks import ClickRecorder
 from newsletter.engagement.store import Click
 from newsletter.subscribers import registry
 from newsletter.web.app import create_app
 from newsletter.web.clicks import PIXEL
+
+from .test_delivery import migrated
 
 SECRET = "test-secret-key-0123456789abcdef"
 ISSUE = "2025-01-05-clicks"
@@ -73,8 +75,8 @@ def sent_project(root: Path) -> Path:
     )
     (folder / "stories" / "01-links.md").write_text(STORY, encoding="utf-8")
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
+    migrated(database_url(project))
     engine = create_db_engine(database_url(project))
-    upgrade(engine)
     with Session(engine) as session:
         config = project.config
         profile = registry.make_profile(

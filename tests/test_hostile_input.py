@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ from newsletter.subscribers.tokens import Tokens
 from newsletter.web.app import create_app
 
 from .conftest import LOCALES, SmtpServer
-from .test_postgres import cluster, database, engine_for  # noqa: F401  (fixtures)
+
+# The fixture `engine`: a migrated SQLite file, then a database in a real PostgreSQL cluster.
+from .test_postgres import cluster, database, either_engine  # noqa: F401  (fixtures)
 
 SECRET = "test-secret-key-0123456789abcdef"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -51,18 +52,6 @@ HEADER = [
     "notes",
     "consent_source",
 ]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An upgraded database: a SQLite file, or a database in a real PostgreSQL cluster."""
-    if request.param == "sqlite":
-        engine = create_db_engine(f"sqlite:///{tmp_path / 'subscribers.db'}")
-    else:
-        engine = engine_for(request.getfixturevalue("database"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _row(email: str, **values: str) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import Delivery, Mailing
 from newsletter.deliver.return_path import ReturnPaths
 from newsletter.inbound.models import InboundEvent, InboundMessage
@@ -22,6 +22,8 @@ from newsletter.subscribers import registry
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.models import ConsentEvent, Subscriber, Suppression
 from newsletter.subscribers.tokens import Tokens
+
+from .test_delivery import migrated
 
 SECRET = "test-secret-key-0123456789abcdef"
 BOUNCES = "bounces@bounces.news.example.org"
@@ -100,8 +102,8 @@ def make_newsletter(
         encoding="utf-8",
     )
     project = load_project(root / "config" / "newsletter.toml", {"NEWSLETTER_SECRET_KEY": SECRET})
+    migrated(database_url(project))
     engine = create_db_engine(database_url(project))
-    upgrade(engine)
     subscribers, deliveries = {}, {}
     with Session(engine) as session:
         for address in READERS:

@@ -27,7 +27,7 @@ from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, 
 from newsletter.subscribers.search_index import has_index, in_models
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
-from .test_delivery import ISSUE, READERS, import_readers, make_project, newsletter
+from .test_delivery import ISSUE, READERS, import_readers, make_project, migrated, newsletter
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +39,38 @@ def cluster(postgres_cluster: Path) -> Path:
 @pytest.fixture
 def database(cluster: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a new, empty database for one test."""
+    yield new_database(cluster, request)
+    for engine in ENGINES:
+        engine.dispose()
+    ENGINES.clear()
+
+
+def new_database(cluster: Path, request: pytest.FixtureRequest, template: str = "") -> str:
+    """The URL of a new database for the test of `request`, a copy of `template` if given."""
     # The cluster serves the whole session: the test's full id, hashed, keeps names apart
     # across modules; the readable part helps whoever looks into the cluster.
     digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
     readable = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
     name = f"t_{digest}_{readable}"
     assert POSTGRES_BIN is not None
-    as_postgres(str(POSTGRES_BIN / "createdb"), "-h", str(cluster), name)
-    yield f"postgresql+psycopg://postgres@/{name}?host={cluster}"
-    for engine in ENGINES:
-        engine.dispose()
-    ENGINES.clear()
+    copy = ["-T", template] if template else []
+    as_postgres(str(POSTGRES_BIN / "createdb"), "-h", str(cluster), *copy, name)
+    return f"postgresql+psycopg://postgres@/{name}?host={cluster}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"], name="engine")
 def either_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The fixture `engine`: an engine of a new database at this version's schema, SQLite
-    then PostgreSQL (for the modules that test both and import it)."""
-    url = (
-        f"sqlite:///{tmp_path / 'news.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database")
-    )
+    then PostgreSQL (for the modules that test both and import it): a copy of a database the
+    migrations made once (test_delivery.migrated(), postgres_template), as `db upgrade` leaves
+    it; test_migrations_build_the_models_schema_on_postgresql checks that schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'news.db'}"
+        migrated(url)
+    else:
+        template = request.getfixturevalue("postgres_template")
+        url = new_database(request.getfixturevalue("cluster"), request, template)
     made = create_db_engine(url)
-    upgrade(made)
     yield made
     made.dispose()
 

@@ -14,7 +14,7 @@ from newsletter.deliver.return_path import ReturnPaths
 from newsletter.deliver.smtp import SmtpTransport
 from newsletter.errors import NewsletterError
 
-from .conftest import SmtpServer
+from .conftest import UNICODE, SmtpServer
 from .test_delivery import ISSUE, READERS, SECRET, deliveries, make_project, newsletter, parsed
 from .test_smtp import Script, answers, message, server  # noqa: F401 - the scripted server
 
@@ -163,7 +163,8 @@ def test_every_delivery_id_reads_back_from_its_return_path(delivery_id: int) -> 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(
-    st.text(max_size=300) | st.builds(lambda s: f"bounces+{s}@bounces.news.example.org", st.text())
+    st.text(UNICODE, max_size=300)
+    | st.builds(lambda s: f"bounces+{s}@bounces.news.example.org", st.text(UNICODE))
 )
 def test_no_string_makes_up_a_delivery(text: str) -> None:
     assert ReturnPaths(SECRET, BOUNCES).delivery_of(text) is None

@@ -34,7 +34,7 @@ from newsletter.inbound.providers import mailgun, postmark, sendgrid, ses
 from newsletter.inbound.providers.events import Malformed, Rejected, event_digest
 from newsletter.web.app import create_app
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, UNICODE
 
 WEBHOOKS = FIXTURES / "webhooks"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -348,7 +348,7 @@ def test_ses_topic_arns_are_checked_when_the_configuration_loads(tmp_path: Path)
 # --- Any JSON at all: read or refused, never a crash. ---
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(UNICODE, max_size=30),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(
         st.sampled_from(
@@ -356,7 +356,7 @@ JSON = st.recursive(
              "severity", "reason", "delivery-status", "code", "message", "headers", "message-id",
              "smtp-id", "status", "type", "Type", "TopicArn", "Message", "Metadata", "Content",
              "SuppressSending", "SuppressionReason", "Origin", "Recipient", "id", "ID"]
-        ) | st.text(max_size=10),
+        ) | st.text(UNICODE, max_size=10),
         inner,
         max_size=6,
     ),
