@@ -5,9 +5,9 @@ ed25519-sha256 (RFC 8463). dkimpy parses the headers, canonicalizes (relaxed/sim
 the header hash; the signature itself is OpenSSL's, through `cryptography`. dkimpy's own
 `dkim.sign` does the RSA arithmetic with Python integers: 9 ms a message (RSA-2048, 24 KB),
 which capped a send at about a hundred messages a second. Here a 24 KB message costs about
-0.4-0.5 ms with RSA-2048 (0.28 ms of it OpenSSL's) and 0.2-0.3 ms with Ed25519 on a 2-core
-machine; a signed send ran at 0.65 of the unsigned rate with Ed25519, and at a quarter of it
-with RSA-2048 on a busy machine (docs/benchmarks.md, "Signed sends").
+0.4 ms with RSA-2048 (0.3 ms of it OpenSSL's signature) and 0.15 ms with Ed25519 on a 2-core
+machine; a signed send ran at 0.75 of the unsigned rate with Ed25519 and 0.43 to 0.49 with
+RSA-2048 on a quiet machine (docs/benchmarks.md, "Signed sends").
 """
 
 from __future__ import annotations
