@@ -21,7 +21,7 @@ from sqlmodel import select as select_models
 
 from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
-from newsletter.db import converter, insert_many, lock_for_writing
+from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
 from newsletter.deliver.models import DELIVERY, DeliveryState, Mailing, MailingEdition
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
@@ -173,6 +173,7 @@ def enqueue_audience(
                 added += queue_deliveries(connection, mailing.id, rows, queued)
                 rows = []
         added += queue_deliveries(connection, mailing.id, rows, queued)
+        refresh_statistics(connection, added, "delivery")  # For the claims that follow.
     return added
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from newsletter.characters import forbidden_character
-from newsletter.db import converter, insert_many, lock_for_writing, utcnow
+from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics, utcnow
 from newsletter.errors import NewsletterError, readable
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.bulk import (
@@ -188,7 +188,12 @@ def _import(
     with engine.begin() as connection:
         lock_for_writing(connection)
         checked = (checker.check(line, row) for line, row in rows)
-        return _Import(connection, columns, settings).run(checked, batch_size, progress)
+        report = _Import(connection, columns, settings).run(checked, batch_size, progress)
+        refresh_statistics(
+            connection, report.created + report.updated, "subscriber", "consent_event",
+            "subscriber_tag",
+        )  # fmt: skip
+        return report
 
 
 # -- Rows -----------------------------------------------------------------------------------
