@@ -44,8 +44,8 @@ class IssueLoader:
 
     def load(self, path: Path) -> Issue:
         """The issue at `path` (a folder or a Markdown file) with all its translations."""
-        sources = self._markdown_of(path)
-        rule = _refuse_links_out(self._rule(path), sources)
+        sources, rule = self._markdown_of(path), self._rule(path)
+        _refuse_links_out(rule, sources)
         if path.is_dir():
             issue = load_folder(self.reader, path)
         elif not path.exists():
@@ -103,14 +103,13 @@ class IssueLoader:
         return self._names[folder]
 
 
-def _refuse_links_out(rule: IssueFiles, sources: Iterable[Path]) -> IssueFiles:
+def _refuse_links_out(rule: IssueFiles, sources: Iterable[Path]) -> None:
     """ContentError for a Markdown file an issue's loading would read that is a symbolic link
-    leading out of the project, before a byte of it is read: a parse error would quote it,
-    and a link to a FIFO or a device would never end. `rule`: the issue's rule, returned."""
+    leading out of the project (by the issue's `rule`), before a byte of it is read: a parse
+    error would quote it, and a link to a FIFO or a device would never end."""
     for source in sources:
         if not rule.contains(source):
             raise _linked_out(source, rule)
-    return rule
 
 
 def _linked_out(source: Path, rule: IssueFiles) -> ContentError:

@@ -227,7 +227,8 @@ def recover_abandoned(
                 "their claims expire (remove it to requeue them now)", display_path(path), error,
             )  # fmt: skip
             continue
-        record(engine, mailing, worker, results, policy, now, lease=PATIENCE)
+        # No lease renewed: the dead worker's other claims are queued again below.
+        record(engine, mailing, worker, results, policy, now, lease=PATIENCE, renew=False)
         if results:
             log.info("%s: %d outcomes of a stopped worker recorded", path.name, len(results))
         path.unlink(missing_ok=True)

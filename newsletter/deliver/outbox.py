@@ -148,7 +148,7 @@ def record(
     results = list(results)
     if not results:
         return
-    rows: list[dict[str, Any]] = []
+    rows: list[_Outcome] = []
     bounced: dict[int, Result] = {}
     for result in results:
         tries = result.attempts + (result.state != DeliveryState.SKIPPED)
@@ -159,12 +159,10 @@ def record(
             else:
                 state = DeliveryState.QUEUED
                 not_before = now + timedelta(seconds=policy.after(tries))
+        sent_at = now if state == DeliveryState.SENT else None
         rows.append(
-            {"key": result.id, "owner": worker, "new_state": state, "new_attempts": tries,
-             "new_not_before": not_before, "new_reply": reply[:1000],
-             "new_message_id": result.message_id,
-             "new_sent_at": now if state == DeliveryState.SENT else None, "now": now}
-        )  # fmt: skip
+            _Outcome(result.id, state, tries, not_before, reply[:1000], result.message_id, sent_at)
+        )
         if result.suppress:
             bounced[result.id] = result
 
@@ -175,14 +173,14 @@ def record(
             # another worker holds, nor twice (a journal replayed again). The few bounces are
             # updated one by one, to know which.
             hard = [
-                row for row in rows if row["key"] in bounced and _update_outcomes(connection, [row])
+                row
+                for row in rows
+                if row.id in bounced and _update_outcomes(connection, [row], worker, now)
             ]
-            rest = [row for row in rows if row["key"] not in bounced]
-            updated = len(hard) + (_update_outcomes(connection, rest) if rest else 0)
+            rest = [row for row in rows if row.id not in bounced]
+            updated = len(hard) + (_update_outcomes(connection, rest, worker, now) if rest else 0)
             if hard:
-                _suppress_bounced(
-                    Session(bind=connection), [bounced[row["key"]] for row in hard], now
-                )
+                _suppress_bounced(Session(bind=connection), [bounced[row.id] for row in hard], now)
             if renew:
                 _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
         return updated
@@ -206,24 +204,39 @@ def _renew(connection: Connection, mailing_id: int, worker: str, until: datetime
     )
 
 
+class _Outcome(NamedTuple):
+    """A delivery's row as a record leaves it (the columns _update_outcomes sets)."""
+
+    id: int
+    state: str
+    attempts: int
+    not_before: datetime
+    reply: str
+    message_id: str
+    sent_at: datetime | None
+
+
 _OUTCOMES_ON_POSTGRESQL = """
 UPDATE delivery SET state = v.state, attempts = v.attempts, not_before = v.not_before,
   reply = v.reply, message_id = v.message_id, sent_at = v.sent_at, claimed_by = '',
   lease_until = NULL, updated_at = %(now)s
-FROM unnest(%(key)s::integer[], %(new_state)s::text[], %(new_attempts)s::integer[],
-  %(new_not_before)s::timestamptz[], %(new_reply)s::text[], %(new_message_id)s::text[],
-  %(new_sent_at)s::timestamptz[]) AS v(id, state, attempts, not_before, reply, message_id, sent_at)
+FROM unnest(%(id)s::integer[], %(state)s::text[], %(attempts)s::integer[],
+  %(not_before)s::timestamptz[], %(reply)s::text[], %(message_id)s::text[],
+  %(sent_at)s::timestamptz[]) AS v(id, state, attempts, not_before, reply, message_id, sent_at)
 WHERE delivery.id = v.id AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
 """
 
 
-def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
-    """The outcomes, only where this worker still holds the claim; how many matched.
+def _update_outcomes(
+    connection: Connection, rows: list[_Outcome], owner: str, now: datetime
+) -> int:
+    """The outcomes, where `owner` still holds the claim, at `now`; how many matched.
 
     On SQLite, one UPDATE per outcome through the driver's executemany, already converted:
     SQLAlchemy's handling of each row's parameters costs more than the update itself. On
-    PostgreSQL, one UPDATE for all of them, joined to the outcomes passed as arrays: one round
-    trip and one statement to plan, where an UPDATE per row took a third of a worker's time.
+    PostgreSQL, one UPDATE for all of them, joined to the outcomes passed as arrays (a column
+    each): one round trip and one statement to plan, where an UPDATE per row took a third of
+    a worker's time.
     """
     if connection.dialect.name == "sqlite":
         convert = converter(DELIVERY.c.updated_at.type, connection.dialect)
@@ -240,17 +253,13 @@ def _update_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> int:
             "message_id = ?, sent_at = ?, claimed_by = '', lease_until = NULL, updated_at = ? "
             "WHERE id = ? AND claimed_by = ? AND state = 'sending'",
             [
-                (row["new_state"], row["new_attempts"], stamp(row["new_not_before"]),
-                 row["new_reply"], row["new_message_id"], stamp(row["new_sent_at"]),
-                 stamp(row["now"]), row["key"], row["owner"])
+                (row.state, row.attempts, stamp(row.not_before), row.reply, row.message_id,
+                 stamp(row.sent_at), stamp(now), row.id, owner)
                 for row in rows
             ],
         ).rowcount  # fmt: skip
     # PostgreSQL (the other database the project runs on).
-    columns = ("key", "new_state", "new_attempts", "new_not_before", "new_reply",
-               "new_message_id", "new_sent_at")  # fmt: skip
-    arrays = {name: [row[name] for row in rows] for name in columns}
-    owner, now = rows[0]["owner"], rows[0]["now"]  # One worker's outcomes, recorded at once.
+    arrays = {name: [getattr(row, name) for row in rows] for name in _Outcome._fields}
     updated: int = connection.exec_driver_sql(
         _OUTCOMES_ON_POSTGRESQL, {**arrays, "owner": owner, "now": now}
     ).rowcount

@@ -23,9 +23,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from sqlalchemy import Engine, case, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, case, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.deliver.models import SEND_PACE
@@ -116,11 +115,14 @@ def _now(engine: Engine) -> ColumnElement[float]:
 
 
 def _ensure_row(engine: Engine) -> None:
-    """The limit's row, made by the first worker that needs it (the others find it made)."""
-    insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    with engine.begin() as connection:
-        if connection.execute(select(SEND_PACE.c.name).where(SEND_PACE.c.name == LIMIT)).first():
+    """The limit's row, made by the first worker that needs it (the others find it made; one
+    that loses the race to make it finds it made too)."""
+    with engine.connect() as connection:
+        found = connection.execute(select(SEND_PACE.c.name).where(SEND_PACE.c.name == LIMIT))
+        if found.first() is not None:
             return
-        connection.execute(
-            insert(SEND_PACE).values(name=LIMIT, next_at=0.0).on_conflict_do_nothing()
-        )
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(SEND_PACE).values(name=LIMIT, next_at=0.0))
+    except IntegrityError:
+        pass  # Made meanwhile by another worker.
