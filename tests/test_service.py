@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +31,7 @@ from newsletter.deliver.worker import Job
 from newsletter.schedule.firing import firings
 from newsletter.sends import load_issue, start_send
 from newsletter.service.pool import _loop
+from newsletter.service.runner import STOP_SIGNALS, _on_signals
 
 from .conftest import Recorder, SmtpServer
 from .test_delivery import READERS, SECRET, import_readers, make_project, newsletter
@@ -279,6 +281,32 @@ def test_sigterm_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
     time.sleep(1)
     assert set(per_reader(smtp_server).values()) == {1} and len(per_reader(smtp_server)) == everyone
     assert again.stop() == 0
+
+
+def test_a_signal_that_comes_while_the_service_waits_for_its_next_tick_stops_it() -> None:
+    """The service's main thread waits for its next tick on the stop event, holding the
+    event's lock as it goes in and out of the wait. A signal handler runs in that same thread:
+    one that set the event itself waited for that lock forever, and `systemctl stop` hung
+    until systemd killed the service (seen in bench/send.py's runs, one stop in a few)."""
+    stop = threading.Event()
+    handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+
+    def stuck(_signum: int, _frame: object) -> None:
+        raise TimeoutError("the SIGTERM handler waited for a lock its own thread holds")
+
+    alarm = signal.signal(signal.SIGALRM, stuck)
+    try:
+        _on_signals(stop)
+        signal.alarm(3)  # Interrupts a lock wait in the main thread: a failure, not a hang.
+        with stop._cond:  # type: ignore[attr-defined]  # Where the main thread is in wait().
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # The handler runs here, between two bytecodes.
+        assert stop.wait(5)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, alarm)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queued(

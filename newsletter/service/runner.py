@@ -125,16 +125,27 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
         log.info("stopped")
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+"""systemd's stop, and Ctrl-C."""
+
+
 def _on_signals(stop: threading.Event) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # Embedded (tests): the caller stops it through `stop`.
 
     def handle(signum: int, _frame: Any) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
+        # A handler runs in the main thread, which may be holding the event's lock (going in
+        # or out of stop.wait): setting the event here would wait for that lock forever.
+        name = signal.Signals(signum).name
+        threading.Thread(target=_stop_on, args=(stop, name), name=f"stop on {name}").start()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    for number in STOP_SIGNALS:
+        signal.signal(number, handle)
+
+
+def _stop_on(stop: threading.Event, signal_name: str) -> None:
+    log.info("received %s", signal_name)
+    stop.set()
 
 
 @dataclass
