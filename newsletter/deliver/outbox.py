@@ -18,6 +18,7 @@ kill -9 repeats is then the message each connection had sent without reading its
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -27,9 +28,10 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Update, select, update
 from sqlmodel import Session
 
+from newsletter.characters import visible
 from newsletter.db import converter, lock_for_writing, patiently
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.deliver.smtp import DEFERRED
@@ -93,6 +95,23 @@ def claim(
     earliest due first, then by id, as ix_delivery_claim holds them: the claim reads only the
     rows it takes, however many were sent before. Nothing while the mailing is paused.
     """
+    until = now + timedelta(seconds=lease)
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            rows = connection.execute(_claim_statement(mailing_id, worker, limit, now, until))
+        else:  # PostgreSQL (the other database the project runs on).
+            parameters = {"mailing": mailing_id, "worker": worker, "limit": limit}
+            rows = connection.exec_driver_sql(
+                _CLAIM_ON_POSTGRESQL, {**parameters, "now": now, "until": until}
+            )
+        claimed = [Claimed(*row) for row in rows]
+    return sorted(claimed, key=lambda one: one.id)
+
+
+def _claim_statement(
+    mailing_id: int, worker: str, limit: int, now: datetime, until: datetime
+) -> Update:
+    """The claim on SQLite, where one writer at a time makes the choice of candidates safe."""
     unpaused = select(MAILING.c.id).where(MAILING.c.id == mailing_id, MAILING.c.paused_at.is_(None))
     candidates = (
         select(DELIVERY.c.id)
@@ -104,27 +123,28 @@ def claim(
         )
         .order_by(DELIVERY.c.not_before, DELIVERY.c.id)  # ix_delivery_claim's order.
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    statement = (
+    return (
         update(DELIVERY)
         .where(DELIVERY.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            state=DeliveryState.SENDING,
-            claimed_by=worker,
-            lease_until=now + timedelta(seconds=lease),
-            updated_at=now,
-        )
-        .returning(
-            DELIVERY.c.id,
-            DELIVERY.c.subscriber_id,
-            DELIVERY.c.locale,
-            DELIVERY.c.attempts,
-        )
+        .values(state=DeliveryState.SENDING, claimed_by=worker, lease_until=until, updated_at=now)
+        .returning(DELIVERY.c.id, DELIVERY.c.subscriber_id, DELIVERY.c.locale, DELIVERY.c.attempts)
     )
-    with engine.begin() as connection:
-        rows = connection.execute(statement).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+_CLAIM_ON_POSTGRESQL = """
+UPDATE delivery SET state = 'sending', claimed_by = %(worker)s, lease_until = %(until)s,
+  updated_at = %(now)s
+WHERE id = ANY(ARRAY(
+  SELECT id FROM delivery
+  WHERE mailing_id = %(mailing)s AND state = 'queued' AND not_before <= %(now)s
+    AND EXISTS (SELECT FROM mailing WHERE id = %(mailing)s AND paused_at IS NULL)
+  ORDER BY not_before, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+RETURNING id, subscriber_id, locale, attempts
+"""
+"""The claim on PostgreSQL: the candidates as an array, so the rows to update are found by
+their key. With `id IN (candidates)` the planner joined them to a scan of every delivery of
+every mailing: 3 of a claim's 8 ms at 20,000 deliveries, and growing with the table."""
 
 
 def record(
@@ -152,7 +172,8 @@ def record(
     bounced: dict[int, Result] = {}
     for result in results:
         tries = result.attempts + (result.state != DeliveryState.SKIPPED)
-        state, not_before, reply = result.state, now, result.reply
+        # The reply is shown by `status` and the dashboard; PostgreSQL refuses NUL in text.
+        state, not_before, reply = result.state, now, visible(result.reply)
         if state == DEFERRED:
             if tries >= policy.attempts:
                 state, reply = DeliveryState.FAILED, f"gave up after {tries} attempts: {reply}"
@@ -220,11 +241,14 @@ _OUTCOMES_ON_POSTGRESQL = """
 UPDATE delivery SET state = v.state, attempts = v.attempts, not_before = v.not_before,
   reply = v.reply, message_id = v.message_id, sent_at = v.sent_at, claimed_by = '',
   lease_until = NULL, updated_at = %(now)s
-FROM unnest(%(id)s::integer[], %(state)s::text[], %(attempts)s::integer[],
-  %(not_before)s::timestamptz[], %(reply)s::text[], %(message_id)s::text[],
-  %(sent_at)s::timestamptz[]) AS v(id, state, attempts, not_before, reply, message_id, sent_at)
-WHERE delivery.id = v.id AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
+FROM json_to_recordset(%(outcomes)s::json) AS v(id integer, state text, attempts integer,
+  not_before timestamptz, reply text, message_id text, sent_at timestamptz)
+WHERE delivery.id = ANY(ARRAY(SELECT id FROM json_to_recordset(%(outcomes)s::json) AS o(id integer)))
+  AND delivery.id = v.id AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
 """
+"""The outcomes on PostgreSQL. Their ids, as an array, make the rows to update be found by key:
+with the join alone, the planner scanned every delivery of every mailing when its statistics
+(taken before the send) said that few were being sent."""
 
 
 def _update_outcomes(
@@ -234,9 +258,9 @@ def _update_outcomes(
 
     On SQLite, one UPDATE per outcome through the driver's executemany, already converted:
     SQLAlchemy's handling of each row's parameters costs more than the update itself. On
-    PostgreSQL, one UPDATE for all of them, joined to the outcomes passed as arrays (a column
-    each): one round trip and one statement to plan, where an UPDATE per row took a third of
-    a worker's time.
+    PostgreSQL, one UPDATE for all of them, joined to the outcomes passed as one JSON text:
+    one round trip and one statement to plan, where an UPDATE per row took a third of a
+    worker's time.
     """
     if connection.dialect.name == "sqlite":
         convert = converter(DELIVERY.c.updated_at.type, connection.dialect)
@@ -258,10 +282,11 @@ def _update_outcomes(
                 for row in rows
             ],
         ).rowcount  # fmt: skip
-    # PostgreSQL (the other database the project runs on).
-    arrays = {name: [getattr(row, name) for row in rows] for name in _Outcome._fields}
+    # PostgreSQL (the other database the project runs on): the outcomes as one JSON text,
+    # which json.dumps writes in C, where psycopg adapted arrays element by element in Python.
+    outcomes = json.dumps([row._asdict() for row in rows], default=datetime.isoformat)
     updated: int = connection.exec_driver_sql(
-        _OUTCOMES_ON_POSTGRESQL, {**arrays, "owner": owner, "now": now}
+        _OUTCOMES_ON_POSTGRESQL, {"outcomes": outcomes, "owner": owner, "now": now}
     ).rowcount
     return updated
 
@@ -270,7 +295,7 @@ def _suppress_bounced(session: Session, bounced: list[Result], now: datetime) ->
     """A 5.1.x reply: the address does not exist; the subscriber is marked bounced, for good."""
     ids = [result.id for result in bounced]
     query = select(DELIVERY.c.id, DELIVERY.c.subscriber_id).where(DELIVERY.c.id.in_(ids))
-    replies = {result.id: result.reply for result in bounced}
+    replies = {result.id: visible(result.reply) for result in bounced}
     for delivery_id, subscriber_id in session.connection().execute(query):
         subscriber = session.get(Subscriber, subscriber_id) if subscriber_id else None
         if subscriber is not None:
