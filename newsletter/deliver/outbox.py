@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Update, select, update
+from sqlalchemy import ARRAY, Connection, Engine, Integer, Update, any_, bindparam, select, update
 from sqlmodel import Session
 
 from newsletter.characters import visible
-from newsletter.db import converter, lock_for_writing, patiently
+from newsletter.db import converter, lock_for_writing, one_statement, patiently
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.deliver.smtp import DEFERRED
 from newsletter.subscribers import registry
@@ -96,7 +96,7 @@ def claim(
     rows it takes, however many were sent before. Nothing while the mailing is paused.
     """
     until = now + timedelta(seconds=lease)
-    with engine.begin() as connection:
+    with one_statement(engine) as connection:
         if connection.dialect.name == "sqlite":
             rows = connection.execute(_claim_statement(mailing_id, worker, limit, now, until))
         else:  # PostgreSQL (the other database the project runs on).
@@ -188,7 +188,9 @@ def record(
             bounced[result.id] = result
 
     def write() -> int:
-        with engine.begin() as connection:
+        # Most records are the one UPDATE of the outcomes; a bounce or a renewal makes more.
+        alone = not bounced and not renew
+        with one_statement(engine) if alone else engine.begin() as connection:
             lock_for_writing(connection)
             # A hard bounce suppresses only where its outcome is recorded now: not for a claim
             # another worker holds, nor twice (a journal replayed again). The few bounces are
@@ -386,6 +388,11 @@ def subscribers_now(
     columns = [SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key]
     if attributes:
         columns.append(SUBSCRIBER.c.attributes)
-    query = select(SUBSCRIBER.c.id, *columns).where(SUBSCRIBER.c.id.in_(list(ids)))
-    with engine.connect() as connection:
+    ids = list(ids)
+    query = select(SUBSCRIBER.c.id, *columns)
+    if engine.dialect.name == "sqlite":
+        query = query.where(SUBSCRIBER.c.id.in_(ids))
+    else:  # One array, where a list of 50 values made a statement to parse and plan each time.
+        query = query.where(SUBSCRIBER.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer))))
+    with one_statement(engine) as connection:
         return {id_: Person(*rest) for id_, *rest in connection.execute(query)}
