@@ -41,6 +41,11 @@ _DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # The empty line between header and body, with the end of the line before it.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _HEADER_NAME = b"DKIM-Signature"
+_NAME_LENGTH = len(_HEADER_NAME)
+# Placeholders of the values a DKIM-Signature header changes in: t= (the time in seconds, 10
+# digits from 2001 to 2286), bh= (a SHA-256 hash in base64) and b= (the signature).
+_STAMP, _BODY_HASH = b"\x01" * 10, b"\x02" * 44
+_PLACEHOLDERS = re.compile(rb"(\x01+|\x02+|\x03+)")
 CANONICALIZATION = b"relaxed/simple"  # dkimpy's default: header values may be refolded.
 
 
@@ -70,6 +75,9 @@ class Signer:
             self.signed_digest = functools.partial(
                 private.sign, padding=padding.PKCS1v15(), algorithm=utils.Prehashed(hashes.SHA256())
             )
+        self.hashed_header = self._hashed_header()
+        self.headers: dict[int, _Filled] = {}
+        """The folded header by the length of the signature (one for a key, in practice)."""
 
     def sign(self, message: bytes) -> bytes:
         """The message with its DKIM-Signature header in front."""
@@ -87,31 +95,77 @@ class Signer:
         folding are those of dkimpy's `dkim.sign` (c=relaxed/simple, i=, q=, t=)."""
         import dkim
 
-        policy = self.policy
         head, body = header_and_body(message)
-        body_hash = hashlib.sha256(policy.canonicalize_body(body)).digest()
+        stamp = str(int(time.time())).encode()
+        body_hash = base64.b64encode(hashlib.sha256(self.policy.canonicalize_body(body)).digest())
+        hasher = hashlib.sha256()
+        headers = [self.canonical(name, value) for name, value in dkim.rfc822_parse(head)[0]]
+        for name, value in dkim.select_headers(headers, SIGNED_HEADERS):
+            hasher.update(name + b":" + value)
+        # The header hash ends with this header itself, b= empty, canonicalized and without
+        # its line end (RFC 6376 3.7).
+        hasher.update(self.hashed_header.fill(stamp, body_hash))
+        signature = base64.b64encode(self.signed_digest(hasher.digest()))
+        if len(signature) not in self.headers:
+            self.headers[len(signature)] = self._template(b"\x03" * len(signature))
+        return _HEADER_NAME + b": " + self.headers[len(signature)].fill(stamp, body_hash, signature)
+
+    def _fields(self, stamp: bytes, body_hash: bytes, signature: bytes) -> bytes:
+        """The DKIM-Signature header's value, unfolded, in dkimpy's order of fields."""
         fields = [
             (b"v", b"1"), (b"a", self.algorithm), (b"c", CANONICALIZATION),
             (b"d", self.domain), (b"i", b"@" + self.domain), (b"q", b"dns/txt"),
-            (b"s", self.selector), (b"t", str(int(time.time())).encode()),
-            (b"h", b" : ".join(SIGNED_HEADERS)), (b"bh", base64.b64encode(body_hash)),
-            # Sixty zeros put b= on a line of its own, so adding the signature refolds nothing
-            # before it (what dkimpy does).
-            (b"b", b"0" * 60),
+            (b"s", self.selector), (b"t", stamp), (b"h", b" : ".join(SIGNED_HEADERS)),
+            (b"bh", body_hash), (b"b", signature),
         ]  # fmt: skip
-        # The header hash covers this header with an empty b=, unterminated (RFC 6376 3.7).
-        unsigned = dkim.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_HEADER_NAME))
+        return b"; ".join(b"=".join(field) for field in fields)
+
+    def _template(self, signature: bytes) -> _Filled:
+        """The folded header, as `dkim.fold` folds it, with the time (10 digits), the body
+        hash (44 characters) and `signature` (placeholders of its length) left to fill."""
+        import dkim
+
+        folded = dkim.fold(self._fields(_STAMP, _BODY_HASH, signature) + b"\r\n", _NAME_LENGTH)
+        return _Filled(folded)
+
+    def _hashed_header(self) -> _Filled:
+        """The header as its own hash covers it: folded with sixty zeros in b=, which puts b= on
+        a line of its own as dkimpy does (so adding the signature refolds nothing before it),
+        then b= emptied and the whole canonicalized (relaxed), without its line end."""
+        import dkim
+
+        unsigned = dkim.fold(self._fields(_STAMP, _BODY_HASH, b"0" * 60), _NAME_LENGTH)
         unsigned = dkim.RE_BTAG.sub(b"\\1", unsigned)
-        hasher = hashlib.sha256()
-        headers = [self.canonical(name, value) for name, value in dkim.rfc822_parse(head)[0]]
-        dkim.hash_headers(
-            hasher, policy, headers, SIGNED_HEADERS, (_HEADER_NAME, b" " + unsigned), {}
-        )
-        fields[-1] = (b"b", base64.b64encode(self.signed_digest(hasher.digest())))
-        value: bytes = dkim.fold(
-            b"; ".join(b"=".join(f) for f in fields) + b"\r\n", namelen=len(_HEADER_NAME)
-        )
-        return _HEADER_NAME + b": " + value
+        [(name, value)] = self.policy.canonicalize_headers([(_HEADER_NAME, b" " + unsigned)])
+        return _Filled(name + b":" + value.rstrip())
+
+
+class _Filled:
+    """Bytes with runs of placeholders, each filled in turn with the next value's characters.
+
+    The DKIM-Signature header changes from message to message only in its time, body hash and
+    signature, each of a fixed length and without white space: `dkim.fold` breaks its lines at
+    the same places every time, so the header is folded once, with placeholders, and each
+    message's values are poured into them: 40 us a message less than folding each time.
+    """
+
+    def __init__(self, template: bytes) -> None:
+        pieces = _PLACEHOLDERS.split(template)
+        self.text = pieces[::2]
+        self.runs = [(run[0], len(run)) for run in pieces[1::2]]
+
+    def fill(self, *values: bytes) -> bytes:
+        """The template with the placeholders of the i-th kind (\\x01, \\x02...) filled with
+        the i-th value, in order across the runs."""
+        taken = [0] * len(values)
+        out = [self.text[0]]
+        for (kind, length), text in zip(self.runs, self.text[1:], strict=True):
+            value, at = values[kind - 1], taken[kind - 1]
+            out += (value[at : at + length], text)
+            taken[kind - 1] = at + length
+        if taken != [len(value) for value in values]:
+            raise ValueError("DKIM-Signature values of another length than the template's")
+        return b"".join(out)
 
 
 def header_and_body(message: bytes) -> tuple[bytes, bytes]:
