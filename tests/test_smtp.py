@@ -218,3 +218,27 @@ def test_an_announced_envelope_is_cancelled_without_an_empty_message(server) -> 
         b"Subject: 2",
         b"Subject: 3",
     ]
+
+
+def test_meanwhile_runs_once_the_data_is_written_and_before_the_reply_is_read(server) -> None:  # type: ignore[no-untyped-def]
+    """The worker composes (and signs) the next message while the server handles this one:
+    the server here holds its reply until that work has run (or for 5 s)."""
+    data_in, released, replied = threading.Event(), threading.Event(), threading.Event()
+
+    def answer(number: int, command: str) -> str:
+        if command == "END":
+            data_in.set()
+            released.wait(5)
+            replied.set()
+        return OK[command]
+
+    transport = server(Script(answer))
+    seen: list[tuple[bool, bool]] = []
+
+    def meanwhile() -> None:
+        seen.append((data_in.wait(5), replied.is_set()))
+        released.set()
+
+    outcome = transport.send("a@example.org", "r@example.org", MESSAGE, meanwhile=meanwhile)
+    # The server had the whole message, and had not replied yet.
+    assert outcome.state == "sent" and seen == [(True, False)]

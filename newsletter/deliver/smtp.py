@@ -13,6 +13,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import NamedTuple
 
 from newsletter.deliver.compose import DotSafe
@@ -130,6 +131,7 @@ class SmtpTransport:
         name: str = "",
         following: str | None = None,
         following_sender: str = "",
+        meanwhile: Callable[[], None] | None = None,
     ) -> Outcome:
         """Deliver one message and say what became of it.
 
@@ -141,6 +143,9 @@ class SmtpTransport:
         is reopened once. Once the server has answered, its answer is the outcome, even if it
         hangs up right after; and a message whose data went out is never sent again here: if
         the connection drops before the final reply, it is deferred (it may have arrived).
+
+        `meanwhile` runs once the data is written, before its reply is read: the caller's
+        work for the next message overlaps the server's for this one.
         """
         if not isinstance(message, DotSafe) and (b"\n." in message or message.startswith(b".")):
             message = _LEADING_DOT.sub(b"..", message)  # Dot-stuffing (RFC 5321 4.5.2).
@@ -153,7 +158,9 @@ class SmtpTransport:
             transaction = _Transaction()
             try:
                 connection = self._connect()
-                return self._transaction(connection, envelope, message, transaction, then)
+                return self._transaction(
+                    connection, envelope, message, transaction, then, meanwhile
+                )
             except (smtplib.SMTPServerDisconnected, OSError) as error:
                 self._drop()
                 if transaction.answered:
@@ -169,6 +176,7 @@ class SmtpTransport:
         message: bytes,
         transaction: _Transaction,
         then: tuple[str, str] | None,
+        meanwhile: Callable[[], None] | None,
     ) -> Outcome:
         sender, recipient = envelope
         if self._announced is not None and self._announced != envelope:
@@ -212,6 +220,8 @@ class SmtpTransport:
         )
         if announce:
             self._announced = then
+        if meanwhile is not None:
+            meanwhile()
         code, text = self._read()
         if code == 421:
             self._drop()

@@ -17,7 +17,7 @@ import abc
 import mailbox
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +39,9 @@ class Transport(Protocol):
 
     `following` is the recipient of the next message, when the caller knows it, and
     `following_sender` its envelope sender ("": this message's): SMTP announces that envelope
-    together with this message, saving a round trip.
+    together with this message, saving a round trip. `meanwhile` is work to do while the
+    server handles the message (composing the next one): a transport that waits for a reply
+    calls it once the message is written and before the reply is read. It must not raise.
     """
 
     def send(
@@ -50,6 +52,7 @@ class Transport(Protocol):
         name: str = "",
         following: str | None = None,
         following_sender: str = "",
+        meanwhile: Callable[[], None] | None = None,
     ) -> Outcome: ...
 
     def close(self) -> None: ...
@@ -121,8 +124,9 @@ class _Local(abc.ABC):
         name: str = "",
         following: str | None = None,
         following_sender: str = "",
+        meanwhile: Callable[[], None] | None = None,
     ) -> Outcome:
-        return self.hand_over(message, name)
+        return self.hand_over(message, name)  # Nothing to wait for: `meanwhile` is not needed.
 
     @abc.abstractmethod
     def hand_over(self, message: bytes, name: str) -> Outcome:

@@ -15,6 +15,8 @@ RECORD_EVERY per connection after a power cut, which can lose the journal's last
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import math
 import os
@@ -192,21 +194,24 @@ class Worker:
         date = format_datetime(self.job.clock())
         finished: set[int] = set()
         refusals = [self._refusal(claimed, people) for claimed in batch]
-        # The envelopes that will be sent, in order: the transport announces the next one
-        # behind each message (one round trip per message with SMTP pipelining).
+        # The envelopes that will be sent, in order.
         envelopes = [
             None if refused else (self._envelope_sender(c.id), people[c.subscriber_id or 0].email)
             for c, refused in zip(batch, refusals, strict=True)
         ]
-        following = [next(filter(None, envelopes[at + 1 :]), None) for at in range(len(batch))]
+        # The next delivery sent after each: the transport announces its envelope behind this
+        # message, and its message is composed while the server handles this one.
+        to_send = [at for at, envelope in enumerate(envelopes) if envelope]
+        following = dict(itertools.pairwise(to_send))
+        ahead: dict[int, tuple[str, bytes]] = {}
         journal = Journal(self.journals, self.job.mailing_id, self.name)
         results: list[Result] = []
         try:
             # Outcomes a journal of this name holds already (a record that failed, or a
             # process id reused) are recorded with this batch's first ones.
             results = journal.open()
-            for claimed, refused, envelope, then in zip(
-                batch, refusals, envelopes, following, strict=True
+            for at, (claimed, refused, envelope) in enumerate(
+                zip(batch, refusals, envelopes, strict=True)
             ):
                 if self._stopping(stop):
                     break
@@ -214,8 +219,15 @@ class Worker:
                     results.append(refused)
                 else:
                     assert envelope is not None  # Made for every delivery not refused.
-                    person = people[claimed.subscriber_id or 0]
-                    results.append(self._deliver_one(claimed, person, date, envelope[0], then))
+                    message = ahead.pop(claimed.id, None) or self._compose(claimed, people, date)
+                    upcoming = following.get(at)
+                    then = envelopes[upcoming] if upcoming is not None else None
+                    meanwhile = upcoming is not None and functools.partial(
+                        self._compose_ahead, ahead, batch[upcoming], people, date
+                    )
+                    results.append(
+                        self._deliver_one(claimed, message, envelope, then, meanwhile or None)
+                    )
                 journal.append(results[-1])
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
@@ -276,18 +288,10 @@ class Worker:
             return self.sender.address
         return self.return_paths.for_delivery(delivery_id)
 
-    def _deliver_one(
-        self,
-        claimed: Claimed,
-        person: Person,
-        date: str,
-        envelope_sender: str,
-        following: tuple[str, str] | None = None,
-    ) -> Result:
-        """Make the message for one recipient, send it from `envelope_sender` (its return
-        path, signed once per delivery), and say what became of it; `following` is the next
-        (sender, recipient)."""
+    def _compose(self, claimed: Claimed, people: dict[int, Person], date: str) -> tuple[str, bytes]:
+        """The message for one recipient, signed if the send signs: its Message-ID and bytes."""
         assert claimed.subscriber_id is not None
+        person = people[claimed.subscriber_id]
         base, tokens = self.job.config.base_url, self.tokens
         unsubscribe = tokens.make_for("unsubscribe", claimed.subscriber_id, person.key)
         preferences = tokens.make_for("preferences", claimed.subscriber_id, person.key)
@@ -306,28 +310,52 @@ class Worker:
         message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
+        return recipient.message_id, message
+
+    def _compose_ahead(
+        self,
+        ahead: dict[int, tuple[str, bytes]],
+        claimed: Claimed,
+        people: dict[int, Person],
+        date: str,
+    ) -> None:
+        """Compose the next message while the server handles this one (with DKIM, 0.3 ms of
+        CPU that overlapped nothing). A failure is left for the message's turn, which composes
+        it again and reports the error where it belongs."""
+        try:
+            ahead[claimed.id] = self._compose(claimed, people, date)
+        except Exception:  # Raised again at the message's turn.
+            ahead.pop(claimed.id, None)
+
+    def _deliver_one(
+        self,
+        claimed: Claimed,
+        composed: tuple[str, bytes],
+        envelope: tuple[str, str],
+        following: tuple[str, str] | None,
+        meanwhile: Callable[[], None] | None,
+    ) -> Result:
+        """Send one composed message with its envelope (the return path, signed once per
+        delivery, and the address) and say what became of it; `following` is the next
+        envelope, `meanwhile` what to do while the server answers."""
+        name, message = composed
         if self.pace is not None:
             self.pace.wait()
         then = None if self.pace else following  # Paced: the next message waits for its slot.
         outcome = self.transport.send(
-            envelope_sender,
-            person.email,
+            *envelope,
             message,
-            recipient.message_id,
+            name,
             following=then[1] if then else None,
             following_sender=then[0] if then else "",
+            meanwhile=meanwhile,
         )
         if outcome.state != DeliveryState.SENT:
             log.info(
                 "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
             )
         return Result(
-            claimed.id,
-            claimed.attempts,
-            outcome.state,
-            outcome.reply,
-            recipient.message_id,
-            outcome.suppress,
+            claimed.id, claimed.attempts, outcome.state, outcome.reply, name, outcome.suppress
         )
 
     @property
