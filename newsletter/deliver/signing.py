@@ -1,13 +1,15 @@
 """Optional DKIM signing: a DKIM-Signature header on each message before it is sent.
 
 The key decides the algorithm: an RSA key signs rsa-sha256 (RFC 6376), an Ed25519 key
-ed25519-sha256 (RFC 8463). dkimpy parses the headers, canonicalizes (relaxed/simple) and builds
-the header hash; the signature itself is OpenSSL's, through `cryptography`. dkimpy's own
+ed25519-sha256 (RFC 8463). dkimpy parses the headers and canonicalizes them (relaxed/simple);
+the DKIM-Signature header is folded once, as dkimpy folds it, and filled for each message
+(_Filled); the signature itself is OpenSSL's, through `cryptography`. dkimpy's own
 `dkim.sign` does the RSA arithmetic with Python integers: 9 ms a message (RSA-2048, 24 KB),
 which capped a send at about a hundred messages a second. Here a 24 KB message costs about
-0.4 ms with RSA-2048 (0.3 ms of it OpenSSL's signature) and 0.15 ms with Ed25519 on a 2-core
-machine; a signed send ran at 0.75 of the unsigned rate with Ed25519 and 0.43 to 0.49 with
-RSA-2048 on a quiet machine (docs/benchmarks.md, "Signed sends").
+0.35 ms with RSA-2048 (0.3 ms of it OpenSSL's signature) and 0.08 ms with Ed25519 on a 2-core
+machine; the workers sign the next message while the server handles the current one. A signed
+send ran at 0.75-0.83 of the unsigned rate with Ed25519 and 0.40 to 0.52 with RSA-2048
+(docs/benchmarks.md, "Signed sends").
 """
 
 from __future__ import annotations
