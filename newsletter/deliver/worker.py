@@ -220,14 +220,13 @@ class Worker:
                 else:
                     assert envelope is not None  # Made for every delivery not refused.
                     message = ahead.pop(claimed.id, None) or self._compose(claimed, people, date)
-                    upcoming = following.get(at)
-                    then = envelopes[upcoming] if upcoming is not None else None
-                    meanwhile = upcoming is not None and functools.partial(
-                        self._compose_ahead, ahead, batch[upcoming], people, date
-                    )
-                    results.append(
-                        self._deliver_one(claimed, message, envelope, then, meanwhile or None)
-                    )
+                    then, meanwhile = None, None
+                    if (upcoming := following.get(at)) is not None:
+                        then = envelopes[upcoming]
+                        meanwhile = functools.partial(
+                            self._compose_ahead, ahead, batch[upcoming], people, date
+                        )
+                    results.append(self._deliver_one(claimed, message, envelope, then, meanwhile))
                 journal.append(results[-1])
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
