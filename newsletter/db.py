@@ -219,8 +219,8 @@ def one_statement(engine: Engine) -> Iterator[Connection]:
 
     On PostgreSQL the connection is in autocommit: psycopg spends a round trip on BEGIN and
     another on COMMIT or ROLLBACK around each transaction, which for a worker's claims, reads
-    and records of outcomes cost as much as the statements themselves. SQLite, in the same
-    process, gets an ordinary transaction (engine.begin()).
+    and records of outcomes cost as much as the statements themselves. On SQLite, an ordinary
+    transaction (engine.begin()).
     """
     if engine.dialect.name == "sqlite":
         with engine.begin() as connection:

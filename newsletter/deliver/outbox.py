@@ -172,8 +172,9 @@ def record(
     bounced: dict[int, Result] = {}
     for result in results:
         tries = result.attempts + (result.state != DeliveryState.SKIPPED)
-        # The reply is shown by `status` and the dashboard; PostgreSQL refuses NUL in text.
-        state, not_before, reply = result.state, now, visible(result.reply)
+        # The reply is shown by `status` and the dashboard, on one line; PostgreSQL refuses
+        # NUL in text. (An error's text may hold line breaks: they become spaces.)
+        state, not_before, reply = result.state, now, visible(" ".join(result.reply.split()))
         if state == DEFERRED:
             if tries >= policy.attempts:
                 state, reply = DeliveryState.FAILED, f"gave up after {tries} attempts: {reply}"
@@ -240,13 +241,16 @@ class _Outcome(NamedTuple):
 
 
 _OUTCOMES_ON_POSTGRESQL = """
+WITH v AS (
+  SELECT * FROM json_to_recordset(%(outcomes)s::json) AS o(id integer, state text,
+    attempts integer, not_before timestamptz, reply text, message_id text, sent_at timestamptz)
+)
 UPDATE delivery SET state = v.state, attempts = v.attempts, not_before = v.not_before,
   reply = v.reply, message_id = v.message_id, sent_at = v.sent_at, claimed_by = '',
   lease_until = NULL, updated_at = %(now)s
-FROM json_to_recordset(%(outcomes)s::json) AS v(id integer, state text, attempts integer,
-  not_before timestamptz, reply text, message_id text, sent_at timestamptz)
-WHERE delivery.id = ANY(ARRAY(SELECT id FROM json_to_recordset(%(outcomes)s::json) AS o(id integer)))
-  AND delivery.id = v.id AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
+FROM v
+WHERE delivery.id = ANY(ARRAY(SELECT id FROM v)) AND delivery.id = v.id
+  AND delivery.claimed_by = %(owner)s AND delivery.state = 'sending'
 """
 """The outcomes on PostgreSQL. Their ids, as an array, make the rows to update be found by key:
 with the join alone, the planner scanned every delivery of every mailing when its statistics

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -61,6 +61,13 @@ RECORD_EVERY = 50
 repeat, per worker)."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 CLAIM_SECONDS = 2.0
+
+
+class Composed(NamedTuple):
+    """A recipient's message, ready to send."""
+
+    message_id: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ class Worker:
         # message, and its message is composed while the server handles this one.
         to_send = [at for at, envelope in enumerate(envelopes) if envelope]
         following = dict(itertools.pairwise(to_send))
-        ahead: dict[int, tuple[str, bytes]] = {}
+        ahead: dict[int, Composed] = {}
         journal = Journal(self.journals, self.job.mailing_id, self.name)
         results: list[Result] = []
         try:
@@ -219,7 +226,9 @@ class Worker:
                     results.append(refused)
                 else:
                     assert envelope is not None  # Made for every delivery not refused.
-                    message = ahead.pop(claimed.id, None) or self._compose(claimed, people, date)
+                    message = ahead.pop(claimed.id, None)
+                    if message is None:
+                        message = self._compose(claimed, people, date)
                     then, meanwhile = None, None
                     if (upcoming := following.get(at)) is not None:
                         then = envelopes[upcoming]
@@ -287,7 +296,7 @@ class Worker:
             return self.sender.address
         return self.return_paths.for_delivery(delivery_id)
 
-    def _compose(self, claimed: Claimed, people: dict[int, Person], date: str) -> tuple[str, bytes]:
+    def _compose(self, claimed: Claimed, people: dict[int, Person], date: str) -> Composed:
         """The message for one recipient, signed if the send signs: its Message-ID and bytes."""
         assert claimed.subscriber_id is not None
         person = people[claimed.subscriber_id]
@@ -309,11 +318,11 @@ class Worker:
         message: bytes = self.templates[claimed.locale].fill(recipient, date)
         if self.signer is not None:
             message = self.signer.sign(message)
-        return recipient.message_id, message
+        return Composed(recipient.message_id, message)
 
     def _compose_ahead(
         self,
-        ahead: dict[int, tuple[str, bytes]],
+        ahead: dict[int, Composed],
         claimed: Claimed,
         people: dict[int, Person],
         date: str,
@@ -329,7 +338,7 @@ class Worker:
     def _deliver_one(
         self,
         claimed: Claimed,
-        composed: tuple[str, bytes],
+        composed: Composed,
         envelope: tuple[str, str],
         following: tuple[str, str] | None,
         meanwhile: Callable[[], None] | None,
@@ -337,14 +346,13 @@ class Worker:
         """Send one composed message with its envelope (the return path, signed once per
         delivery, and the address) and say what became of it; `following` is the next
         envelope, `meanwhile` what to do while the server answers."""
-        name, message = composed
         if self.pace is not None:
             self.pace.wait()
         then = None if self.pace else following  # Paced: the next message waits for its slot.
         outcome = self.transport.send(
             *envelope,
-            message,
-            name,
+            composed.data,
+            composed.message_id,
             following=then[1] if then else None,
             following_sender=then[0] if then else "",
             meanwhile=meanwhile,
@@ -354,7 +362,12 @@ class Worker:
                 "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
             )
         return Result(
-            claimed.id, claimed.attempts, outcome.state, outcome.reply, name, outcome.suppress
+            claimed.id,
+            claimed.attempts,
+            outcome.state,
+            outcome.reply,
+            composed.message_id,
+            outcome.suppress,
         )
 
     @property
