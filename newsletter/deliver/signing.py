@@ -8,7 +8,7 @@ the DKIM-Signature header is folded once, as dkimpy folds it, and filled for eac
 which capped a send at about a hundred messages a second. Here a 24 KB message costs about
 0.35 ms with RSA-2048 (0.3 ms of it OpenSSL's signature) and 0.08 ms with Ed25519 on a 2-core
 machine; the workers sign the next message while the server handles the current one. A signed
-send ran at 0.75-0.83 of the unsigned rate with Ed25519 and 0.40 to 0.52 with RSA-2048
+send ran at 0.75-0.83 of the unsigned rate with Ed25519 and 0.49 to 0.57 with RSA-2048
 (docs/benchmarks.md, "Signed sends").
 """
 
