@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +22,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade, utcnow
-from newsletter.deliver.audience import audience, enqueue_audience
+from newsletter.deliver.audience import audience, enqueue_audience, queue_deliveries
 from newsletter.deliver.compose import Content
-from newsletter.deliver.models import Delivery
+from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.sending import store_mailing
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, SubscriberTag
@@ -188,6 +190,50 @@ def test_after_a_large_import_and_audience_the_planner_knows_the_rows(
             "SELECT reltuples FROM pg_class WHERE relname = 'delivery'"
         ).scalar_one()
     assert deliveries == 3000
+
+
+def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the_rest(
+    database: str,
+) -> None:
+    """The first audience of a mailing goes into `delivery` by COPY, with nothing to skip: a
+    second queueing of the same mailing (two `send` commands at once) must wait until the
+    first has committed, then skip what it added, not fail on the UNIQUE pair."""
+    engine = engine_for(database)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            SUBSCRIBER.insert(),
+            [
+                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
+                 "locale": "en", "timezone": "UTC", "status": "active"}
+                for n in range(3)
+            ],
+        )  # fmt: skip
+    mailing = store_mailing(
+        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
+        commit="", dirty=False, told="", now=utcnow(),
+    )  # fmt: skip
+    assert mailing.id is not None
+    added: list[int] = []
+    with engine.connect() as other:  # A queueing in progress: it holds the mailing, adds one.
+        other.execute(
+            select(MAILING.c.id).where(MAILING.c.id == mailing.id).with_for_update(key_share=True)
+        )
+        queue_deliveries(other, mailing.id, [(1, "en", utcnow())], utcnow())
+        second = threading.Thread(
+            target=lambda: added.append(
+                enqueue_audience(engine, mailing, default_locale="en", to=None, now=utcnow())
+            )
+        )
+        second.start()
+        time.sleep(0.5)
+        assert second.is_alive()  # Waiting for the first.
+        other.commit()
+    second.join(10)
+    assert added == [2]
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
+    assert count == 3
 
 
 def test_the_audience_is_streamed_from_a_server_side_cursor(database: str) -> None:

