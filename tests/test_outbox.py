@@ -11,9 +11,9 @@ from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record
 from newsletter.deliver.sending import start_mailing
-from newsletter.subscribers.models import SUBSCRIBER
 
 from .test_postgres import (  # noqa: F401 - the throwaway cluster
+    add_subscribers,
     cluster,
     database,
     either_engine,
@@ -26,15 +26,7 @@ POLICY = RetryPolicy(delay=60, attempts=3)
 
 def mailing_to(engine: Engine, readers: int) -> int:
     """A mailing queued for `readers` new subscribers; its id."""
-    with engine.begin() as connection:
-        connection.execute(
-            SUBSCRIBER.insert(),
-            [
-                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
-                 "locale": "en", "timezone": "UTC", "status": "active"}
-                for n in range(readers)
-            ],
-        )  # fmt: skip
+    add_subscribers(engine, readers)
     content = Content("en", "Subject", "<p>hi</p>", "hi", "https://news.example.org/en/")
     mailing, added = start_mailing(
         engine, "2026-11-30-weekly", [content], commit="", dirty=False, to=None,

@@ -79,6 +79,19 @@ def either_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
     made.dispose()
 
 
+def add_subscribers(engine: Engine, count: int) -> None:
+    """`count` active subscribers, r0@example.org and on, in English."""
+    with engine.begin() as connection:
+        connection.execute(
+            SUBSCRIBER.insert(),
+            [
+                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
+                 "locale": "en", "timezone": "UTC", "status": "active"}
+                for n in range(count)
+            ],
+        )  # fmt: skip
+
+
 ENGINES: list[Engine] = []
 
 
@@ -200,15 +213,7 @@ def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the
     first has committed, then skip what it added, not fail on the UNIQUE pair."""
     engine = engine_for(database)
     upgrade(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            SUBSCRIBER.insert(),
-            [
-                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
-                 "locale": "en", "timezone": "UTC", "status": "active"}
-                for n in range(3)
-            ],
-        )  # fmt: skip
+    add_subscribers(engine, 3)
     mailing = store_mailing(
         engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
         commit="", dirty=False, told="", now=utcnow(),
@@ -241,15 +246,7 @@ def test_the_audience_is_streamed_from_a_server_side_cursor(database: str) -> No
     plain query's every row at once, so the audience comes from a server-side cursor."""
     engine = engine_for(database)
     upgrade(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            SUBSCRIBER.insert(),
-            [
-                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
-                 "locale": "en", "timezone": "UTC", "status": "active"}
-                for n in range(3)
-            ],
-        )  # fmt: skip
+    add_subscribers(engine, 3)
     with engine.begin() as connection:
         readers = audience(connection, ["en"], default_locale="en", to=None)
         first = next(readers)
