@@ -16,16 +16,18 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlmodel import Session
 
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import DELIVERY
 from newsletter.engagement.models import LINK_CLICK, TRACKED_LINK
 from newsletter.subscribers.models import SUBSCRIBER
+from newsletter.subscribers.tokens import Tokens
 from newsletter.web.app import create_app
 from newsletter.web.redirects import external_location
 
 from .conftest import ROOT, SmtpServer
-from .test_delivery import ISSUE, make_project, newsletter
+from .test_delivery import ISSUE, SECRET, make_project, newsletter
 
 OTHER = "2024-05-07-this-month-in-ai"  # en and ar; ISSUE has en and zh.
 BASE = "https://news.example.org"
@@ -57,11 +59,16 @@ def test_every_url_of_every_text_part_leads_where_the_issue_said(
     encodings: set[str] = set()  # Of text parts with tracking links: merged both ways.
     with_links = 0  # Messages whose text part links anything (ISSUE's stories link nothing).
     followed: list[tuple[int, int]] = []  # (link, the delivery its reader got)
+    personal = 0  # Unsubscribe and preferences links followed.
     with TestClient(create_app(project), base_url=BASE) as client:
         for received in smtp_server.received:
             message = message_from_bytes(received.data, policy=policy.default)
             assert isinstance(message, EmailMessage)
             reader = received.recipients[0]
+            # Each message is its envelope recipient's own (workers compose the next message
+            # while the server handles the current one): the To header and every personal
+            # link name that reader.
+            assert [a.addr_spec for a in message["To"].addresses] == [reader]
             text = message.get_body(("plain",))
             assert text is not None
             urls = _URL.findall(text.get_content())
@@ -81,7 +88,13 @@ def test_every_url_of_every_text_part_leads_where_the_issue_said(
                     followed.append((link, delivery_of[(reader, mailing)]))
                 elif path.startswith(("/unsubscribe/", "/preferences/")):
                     assert answer.status_code == 200, (reader, url)
+                    purpose, token = path.strip("/").split("/")
+                    with Session(engine) as session:
+                        owner = Tokens(SECRET).subscriber(session, purpose, token)
+                    assert owner.email == reader, (reader, url)
+                    personal += 1
     assert {"quoted-printable", "base64"} <= encodings, encodings
+    assert personal >= 2 * len(smtp_server.received)  # Both links, in every message.
     assert with_links == 4  # OTHER's message to each of the four readers.
     with engine.connect() as connection:
         clicks = sorted(connection.execute(select(LINK_CLICK.c.link_id, LINK_CLICK.c.delivery_id)))
@@ -133,6 +146,7 @@ def test_every_url_of_a_sequence_steps_text_part_opens_in_each_language(
         for received in smtp_server.received:
             message = message_from_bytes(received.data, policy=policy.default)
             assert isinstance(message, EmailMessage)
+            assert [a.addr_spec for a in message["To"].addresses] == received.recipients
             text = message.get_body(("plain",))
             assert text is not None
             encodings.add(str(text["Content-Transfer-Encoding"]))
