@@ -72,14 +72,15 @@ class Signer:
         hash for Ed25519 (RFC 8463 3). Made once, not for each message."""
         if isinstance(private, Ed25519PrivateKey):
             self.algorithm, self.signed_digest = b"ed25519-sha256", private.sign
+            size = 64  # An Ed25519 signature's bytes.
         else:
             self.algorithm = b"rsa-sha256"
             self.signed_digest = functools.partial(
                 private.sign, padding=padding.PKCS1v15(), algorithm=utils.Prehashed(hashes.SHA256())
             )
+            size = (private.key_size + 7) // 8  # An RSA signature has the modulus's bytes.
         self.hashed_header = self._hashed_header()
-        self.headers: dict[int, _Filled] = {}
-        """The folded header by the length of the signature (one for a key, in practice)."""
+        self.header = self._template(b"\x03" * len(base64.b64encode(bytes(size))))
 
     def sign(self, message: bytes) -> bytes:
         """The message with its DKIM-Signature header in front."""
@@ -108,9 +109,7 @@ class Signer:
         # its line end (RFC 6376 3.7).
         hasher.update(self.hashed_header.fill(stamp, body_hash))
         signature = base64.b64encode(self.signed_digest(hasher.digest()))
-        if len(signature) not in self.headers:
-            self.headers[len(signature)] = self._template(b"\x03" * len(signature))
-        return _HEADER_NAME + b": " + self.headers[len(signature)].fill(stamp, body_hash, signature)
+        return _HEADER_NAME + b": " + self.header.fill(stamp, body_hash, signature)
 
     def _fields(self, stamp: bytes, body_hash: bytes, signature: bytes) -> bytes:
         """The DKIM-Signature header's value, unfolded, in dkimpy's order of fields."""
