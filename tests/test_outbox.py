@@ -11,6 +11,7 @@ from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record
 from newsletter.deliver.sending import start_mailing
+from newsletter.subscribers.models import CONSENT_EVENT, SUBSCRIBER
 
 from .test_postgres import (  # noqa: F401 - the throwaway cluster
     add_subscribers,
@@ -100,3 +101,21 @@ def test_claims_and_outcomes_find_their_deliveries_by_key_on_postgresql(
     with engine.connect() as connection:
         sent = connection.execute(select(DELIVERY.c.id).where(DELIVERY.c.state == "sent")).all()
     assert len(sent) == 600
+
+
+def test_a_hard_bounce_is_recorded_and_its_source_kept_as_the_reply_is_stored(
+    engine: Engine,
+) -> None:
+    mailing = mailing_to(engine, 1)
+    [claimed] = claim(engine, mailing, WORKER, limit=10, lease=300, now=utcnow())
+    reply = "550 5.1.1 <r0@example.org>:\r\n\tno such\x00 user"
+    bounce = Result(claimed.id, 0, "failed", reply, "<a@x>", suppress=True)
+    record(engine, mailing, WORKER, [bounce], POLICY, utcnow(), lease=300)
+    stored = "550 5.1.1 <r0@example.org>: no such\ufffd user"
+    with engine.connect() as connection:
+        assert connection.execute(select(DELIVERY.c.reply)).scalar_one() == stored
+        status = connection.execute(select(SUBSCRIBER.c.status)).scalar_one()
+        sources = connection.execute(
+            select(CONSENT_EVENT.c.source).where(CONSENT_EVENT.c.method == "bounce")
+        ).all()
+    assert status == "bounced" and sources == [(stored,)]

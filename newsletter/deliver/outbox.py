@@ -169,7 +169,7 @@ def record(
     if not results:
         return
     rows: list[_Outcome] = []
-    bounced: dict[int, Result] = {}
+    bounced: set[int] = set()
     for result in results:
         tries = result.attempts + (result.state != DeliveryState.SKIPPED)
         # The reply is shown by `status` and the dashboard, on one line; PostgreSQL refuses
@@ -186,7 +186,7 @@ def record(
             _Outcome(result.id, state, tries, not_before, reply[:1000], result.message_id, sent_at)
         )
         if result.suppress:
-            bounced[result.id] = result
+            bounced.add(result.id)
 
     def write() -> int:
         # Most records are the one UPDATE of the outcomes; a bounce or a renewal makes more.
@@ -204,7 +204,7 @@ def record(
             rest = [row for row in rows if row.id not in bounced]
             updated = len(hard) + (_update_outcomes(connection, rest, worker, now) if rest else 0)
             if hard:
-                _suppress_bounced(Session(bind=connection), [bounced[row.id] for row in hard], now)
+                _suppress_bounced(Session(bind=connection), hard, now)
             if renew:
                 _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
         return updated
@@ -297,11 +297,12 @@ def _update_outcomes(
     return updated
 
 
-def _suppress_bounced(session: Session, bounced: list[Result], now: datetime) -> None:
-    """A 5.1.x reply: the address does not exist; the subscriber is marked bounced, for good."""
-    ids = [result.id for result in bounced]
+def _suppress_bounced(session: Session, bounced: list[_Outcome], now: datetime) -> None:
+    """A 5.1.x reply: the address does not exist; the subscriber is marked bounced, for good
+    (with the reply as stored as the reason's source)."""
+    ids = [row.id for row in bounced]
     query = select(DELIVERY.c.id, DELIVERY.c.subscriber_id).where(DELIVERY.c.id.in_(ids))
-    replies = {result.id: visible(result.reply) for result in bounced}
+    replies = {row.id: row.reply for row in bounced}
     for delivery_id, subscriber_id in session.connection().execute(query):
         subscriber = session.get(Subscriber, subscriber_id) if subscriber_id else None
         if subscriber is not None:

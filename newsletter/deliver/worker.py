@@ -15,6 +15,7 @@ RECORD_EVERY per connection after a power cut, which can lose the journal's last
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -330,10 +331,8 @@ class Worker:
         """Compose the next message while the server handles this one (with DKIM, 0.3 ms of
         CPU that overlapped nothing). A failure is left for the message's turn, which composes
         it again and reports the error where it belongs."""
-        try:
+        with contextlib.suppress(Exception):  # Raised again at the message's turn.
             ahead[claimed.id] = self._compose(claimed, people, date)
-        except Exception:  # Raised again at the message's turn.
-            ahead.pop(claimed.id, None)
 
     def _deliver_one(
         self,
