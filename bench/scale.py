@@ -15,8 +15,9 @@ issue, each message about 20 KB):
   audience) and each delivery worker. Goal: flat, under 150 MB a worker, whatever the
   audience size (compare --subscribers 100000 with the default);
 - status: `newsletter status ISSUE` on the finished send, timed as the command (best of
-  three), against `newsletter --help` in the same run (Python's start-up and imports).
-  Goal: under a second.
+  three), against `newsletter --help` in the same run (Python's start-up and imports), and
+  against counting the send's deliveries by locale and state from the deliveries themselves,
+  which status did before PostgreSQL kept the counts (deliver/tally.py). Goal: under a second.
 """
 
 from __future__ import annotations
@@ -112,6 +113,26 @@ def send(
     return (last - queued).total_seconds(), peaks
 
 
+def counting(url: str) -> float:
+    """Seconds (best of three) of counting the send's deliveries by locale and state with one
+    query over them: what `newsletter status` did before the tally."""
+    from newsletter.db import create_db_engine
+
+    engine = create_db_engine(url)
+    query = (
+        "SELECT locale, state, count(*) FROM delivery WHERE mailing_id = "
+        "(SELECT id FROM mailing WHERE issue = %(issue)s) GROUP BY locale, state"
+    )
+    best = float("inf")
+    with engine.connect() as connection:
+        for _ in range(3):
+            start = time.perf_counter()
+            connection.exec_driver_sql(query, {"issue": ISSUE}).all()
+            best = min(best, time.perf_counter() - start)
+    engine.dispose()
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
@@ -140,7 +161,8 @@ def main() -> None:
                 for _ in range(3)
             )
             start = timed(NEWSLETTER, "--help", environment=environment)
-            print(f"newsletter status: {status:.2f} s (newsletter --help: {start:.2f} s)")
+            print(f"newsletter status: {status:.2f} s (newsletter --help: {start:.2f} s; "
+                  f"counting the deliveries themselves: {counting(url):.2f} s)")  # fmt: skip
     finally:
         sink.terminate()
         sink.wait()

@@ -16,7 +16,8 @@ from newsletter.cli import app
 from newsletter.db import HEAD as HEAD_IN_CODE
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
 from newsletter.subscribers.addresses import address_hash
-from newsletter.subscribers.search_index import SQLITE_TABLES, in_models
+from newsletter.subscribers.search_index import SQLITE_TABLES
+from newsletter.unmodelled import in_models
 
 HEAD = head_revision()
 

@@ -28,7 +28,8 @@ from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.sending import store_mailing
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, SubscriberTag
-from newsletter.subscribers.search_index import has_index, in_models
+from newsletter.subscribers.search_index import has_index
+from newsletter.unmodelled import in_models
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
 from .test_delivery import ISSUE, READERS, import_readers, make_project, migrated, newsletter

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, inspect, select
+from sqlalchemy import Connection, Engine, and_, func, inspect, select
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
@@ -19,6 +19,7 @@ from newsletter.deliver.models import (
     DeliveryState,
     Mailing,
 )
+from newsletter.deliver.tally import tallied, tally_of
 from newsletter.subscribers.models import SUBSCRIBER
 
 
@@ -31,36 +32,44 @@ def find_mailing(engine: Engine, issue: str) -> Mailing | None:
 
 def counts(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
     """Deliveries per (locale, state)."""
-    query = (
-        select(DELIVERY.c.locale, DELIVERY.c.state, func.count())
-        .where(DELIVERY.c.mailing_id == mailing_id)
-        .group_by(DELIVERY.c.locale, DELIVERY.c.state)
-    )
     with engine.connect() as connection:
+        if tallied(connection):
+            tally = tally_of(connection, [mailing_id])
+            return {(locale, state): count for _, locale, state, count in tally}
+        query = (
+            select(DELIVERY.c.locale, DELIVERY.c.state, func.count())
+            .where(DELIVERY.c.mailing_id == mailing_id)
+            .group_by(DELIVERY.c.locale, DELIVERY.c.state)
+        )
         return {(locale, state): count for locale, state, count in connection.execute(query)}
 
 
 def state_counts(engine: Engine, mailing_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Deliveries per state of each of these mailings, in one query over the claim index."""
+    """Deliveries per state of each of these mailings."""
+    found: dict[int, dict[str, int]] = {id_: {} for id_ in mailing_ids}
+    with engine.connect() as connection:
+        for id_, state, count in _per_state(connection, mailing_ids):
+            found[id_][state] = found[id_].get(state, 0) + count
+    return found
+
+
+def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
+    """(deliveries final, all deliveries): cheap enough to poll."""
+    with engine.connect() as connection:
+        states = _per_state(connection, [mailing_id])
+    return sum(n for _, state, n in states if state in FINAL), sum(n for _, _, n in states)
+
+
+def _per_state(connection: Connection, mailing_ids: list[int]) -> list[tuple[int, str, int]]:
+    """(mailing id, state, deliveries): from the tally, or one query over the claim index."""
+    if tallied(connection):
+        return [(id_, state, n) for id_, _, state, n in tally_of(connection, mailing_ids)]
     query = (
         select(DELIVERY.c.mailing_id, DELIVERY.c.state, func.count())
         .where(DELIVERY.c.mailing_id.in_(mailing_ids))
         .group_by(DELIVERY.c.mailing_id, DELIVERY.c.state)
     )
-    found: dict[int, dict[str, int]] = {id_: {} for id_ in mailing_ids}
-    with engine.connect() as connection:
-        for id_, state, count in connection.execute(query):
-            found[id_][state] = count
-    return found
-
-
-def progress(engine: Engine, mailing_id: int) -> tuple[int, int]:
-    """(deliveries final, all deliveries): two index counts, cheap enough to poll."""
-    mine = DELIVERY.c.mailing_id == mailing_id
-    done = select(func.count()).where(mine, DELIVERY.c.state.in_(FINAL))
-    with engine.connect() as connection:
-        total = connection.execute(select(func.count()).where(mine)).scalar_one()
-        return connection.execute(done).scalar_one(), total
+    return [(id_, state, count) for id_, state, count in connection.execute(query)]
 
 
 def pending(engine: Engine, mailing_id: int, now: datetime) -> tuple[int, datetime | None]:

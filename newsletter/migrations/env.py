@@ -13,7 +13,7 @@ import newsletter.inbound.models
 import newsletter.schedule.models
 import newsletter.sequences.models
 import newsletter.subscribers.models  # noqa: F401 - registers the subscriber tables
-from newsletter.subscribers.search_index import in_models
+from newsletter.unmodelled import in_models
 
 target_metadata = SQLModel.metadata
 
@@ -35,7 +35,7 @@ def _migrate(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
-        include_name=in_models,  # The search index is no model's: autogenerate leaves it out.
+        include_name=in_models,  # What no model describes: autogenerate leaves it out.
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -180,14 +180,5 @@ def drop_index(connection: Connection) -> None:
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
 
-def in_models(name: str | None, kind: str, parents: Any) -> bool:
-    """False for the search index's tables and indexes, which no model describes: Alembic's
-    comparison of the database with the models leaves them out (its `include_name`)."""
-    return not (
-        (kind == "table" and name in SQLITE_TABLES)
-        or (kind == "index" and name in POSTGRESQL_INDEXES)
-    )
-
-
 def _first_line(error: DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0]
