@@ -37,6 +37,28 @@ def mailing_to(engine: Engine, readers: int) -> int:
     return mailing.id
 
 
+def skip_without_flushed_statistics(engine: Engine) -> None:
+    """Skip the test before PostgreSQL 15, which has no pg_stat_force_next_flush()."""
+    with engine.connect() as connection:
+        version = connection.exec_driver_sql("SHOW server_version_num").scalar_one()
+    if int(version) < 150000:
+        pytest.skip("pg_stat_force_next_flush() came with PostgreSQL 15")
+
+
+def reads_of_deliveries(engine: Engine, counted: str) -> int:
+    """PostgreSQL's count of the reads of `delivery` so far: `counted` is an expression of
+    pg_stat_user_tables' columns (seq_scan, idx_scan)."""
+    # The statements ran on the pool's one connection: its counts are reported when it next
+    # goes idle, if told to, before the count is read on it.
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql(
+            f"SELECT {counted} FROM pg_stat_user_tables WHERE relname = 'delivery'"
+        )
+        return int(found.scalar_one())
+
+
 @pytest.mark.parametrize(
     ("reply", "kept"),
     [
@@ -73,22 +95,11 @@ def test_claims_and_outcomes_find_their_deliveries_by_key_on_postgresql(
     claim's 8 ms at 20,000 deliveries, growing with the table."""
     engine = engine_for(request.getfixturevalue("database"))
     upgrade(engine)
-    with engine.connect() as connection:
-        version = connection.exec_driver_sql("SHOW server_version_num").scalar_one()
-    if int(version) < 150000:
-        pytest.skip("pg_stat_force_next_flush() came with PostgreSQL 15")
+    skip_without_flushed_statistics(engine)
     mailing = mailing_to(engine, 3000)  # Analyzed after the audience (db.refresh_statistics).
 
     def delivery_scans() -> int:
-        # The claims and records ran on the pool's one connection: its counts are reported
-        # when it next goes idle, if told to, before the count is read on it.
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
-        with engine.connect() as connection:
-            scans = connection.exec_driver_sql(
-                "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'delivery'"
-            )
-            return int(scans.scalar_one())
+        return reads_of_deliveries(engine, "seq_scan")
 
     before = delivery_scans()
     for _ in range(3):
