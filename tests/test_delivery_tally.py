@@ -4,6 +4,9 @@ read without reading the deliveries, and never make one writer wait for another.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, func, select, text, update
@@ -17,6 +20,7 @@ from newsletter.deliver.outbox import Result, RetryPolicy, claim, record, releas
 from newsletter.deliver.report import counts, progress, state_counts
 from newsletter.deliver.sending import start_mailing
 from newsletter.deliver.smtp import DEFERRED
+from newsletter.inbound.report import outcomes
 from newsletter.subscribers.models import SUBSCRIBER
 
 from .test_outbox import reads_of_deliveries, skip_without_flushed_statistics
@@ -121,11 +125,14 @@ def test_the_counts_follow_every_change_of_the_deliveries(request: pytest.Fixtur
     other = mailing(engine, "2026-12-11-weekly")
     assert other.id is not None
     agree(engine, other.id)
-    with engine.begin() as connection:  # A mailing deleted takes its deliveries and counts.
+    with engine.begin() as connection:  # A mailing deleted takes its deliveries along.
         connection.execute(delete(MAILING).where(MAILING.c.id == sent.id))
-        left = connection.exec_driver_sql("SELECT DISTINCT mailing_id FROM delivery_tally")
-        assert left.scalars().all() == [other.id]
     assert counts(engine, sent.id) == {}
+    agree(engine, other.id)
+    with engine.begin() as connection:  # No delete trigger fires for a TRUNCATE.
+        connection.exec_driver_sql("TRUNCATE delivery CASCADE")
+    assert agree(engine, other.id) == {}
+    assert enqueue_audience(engine, other, default_locale="en", to=None, now=utcnow()) == 100
     agree(engine, other.id)
 
 
@@ -172,6 +179,87 @@ def test_writers_of_one_mailing_never_wait_for_one_another(request: pytest.Fixtu
         assert agree(engine, sent.id)[("en", "sending")] > 0  # The first's are not in yet.
         first.commit()
     assert sum(agree(engine, sent.id).values()) == 20
+
+
+def test_deleting_a_mailing_while_its_deliveries_change_deadlocks_nothing(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A worker holds one delivery of the send (its transaction open) when an operator deletes
+    the mailing: the delete waits for the worker. The worker's next outcome must not wait for
+    the delete in turn, as it did when a new count row's foreign-key check locked the
+    mailing's row (PostgreSQL then broke the deadlock by failing one of them)."""
+    engine = migrated(request)
+    readers(engine, 0, 6)
+    sent = mailing(engine)
+    assert sent.id is not None
+    first, *_, last = claim(engine, sent.id, WORKER, limit=6, lease=300, now=utcnow())
+    deleted: list[BaseException | None] = []
+
+    def delete_the_mailing() -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(delete(MAILING).where(MAILING.c.id == sent.id))
+            deleted.append(None)
+        except BaseException as error:
+            deleted.append(error)
+
+    with engine.connect() as worker:
+        worker.begin()
+        # The lease renewed: the delivery's row is the worker's until it commits.
+        renewed = update(DELIVERY).where(DELIVERY.c.id == first.id).values(lease_until=utcnow())
+        worker.execute(renewed)
+        operator = threading.Thread(target=delete_the_mailing)
+        operator.start()
+        waiting_for_lock(engine)
+        worker.execute(update(DELIVERY).where(DELIVERY.c.id == last.id).values(state="failed"))
+        worker.commit()
+    operator.join(timeout=30)
+    assert deleted == [None]
+    assert counts(engine, sent.id) == {}
+
+
+def waiting_for_lock(engine: Engine) -> None:
+    """Return once another session of the database waits for a lock."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+            if waiting.scalar_one():
+                return
+            time.sleep(0.02)
+    pytest.fail("no session waited for a lock")
+
+
+def test_a_send_report_counts_the_sent_messages_from_the_tally(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The dashboard's send page, the API's send and `newsletter report` count the sent
+    messages per locale from the tally too: the report reads no more deliveries than when its
+    caller has counted them (the unsubscribes' query reads the sent ones either way)."""
+    engine = migrated(request)
+    skip_without_flushed_statistics(engine)
+    readers(engine, 0, 300)
+    sent = mailing(engine)
+    assert sent.id is not None
+    claimed = claim(engine, sent.id, WORKER, limit=300, lease=300, now=utcnow())
+    outcomes_ = [Result(one.id, 0, "sent", "250 OK", f"<{one.id}@x>") for one in claimed]
+    record(engine, sent.id, WORKER, outcomes_, POLICY, utcnow(), lease=300)
+
+    def rows_read(sent_given: dict[str, int] | None) -> tuple[int, dict[str, int]]:
+        """Deliveries read by one report, and its sent messages per locale."""
+        assert sent.id is not None
+        before = reads_of_deliveries(engine, "seq_tup_read + coalesce(idx_tup_fetch, 0)")
+        found = outcomes(engine, sent.id, sent_given)
+        after = reads_of_deliveries(engine, "seq_tup_read + coalesce(idx_tup_fetch, 0)")
+        return after - before, {locale: one.sent for locale, one in found.items()}
+
+    given = {"de": 100, "en": 200}
+    reads_counting, counted_here = rows_read(None)
+    reads_given, _ = rows_read(given)
+    assert counted_here == given and reads_counting == reads_given
 
 
 def test_the_migration_counts_the_deliveries_already_there(
