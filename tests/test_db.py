@@ -250,3 +250,36 @@ def test_upgrade_gives_a_domain_written_in_a_labels_the_key_of_its_unicode_form(
     with engine.connect() as connection:
         keys = connection.execute(text("SELECT email_key FROM subscriber ORDER BY id"))
         assert [key for (key,) in keys] == [email for _, email, _ in people]
+
+
+def test_upgrade_gives_each_inbound_event_its_deliverys_locale(tmp_path: Path) -> None:
+    """0018: the events there are get the locale of their delivery; one without keeps ""."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0017")
+    stamp = "'2026-12-01 08:00:00'"
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO subscriber (id, email, email_key, name, locale, timezone, status, "
+            "attributes, consent_method, consent_source, created_at, updated_at) VALUES (1, "
+            f"'ann@example.org', 'ann@example.org', '', 'de', 'UTC', 'active', '{{}}', 'form', "
+            f"'', {stamp}, {stamp})",
+            'INSERT INTO mailing (id, issue, uid, "commit", dirty, tag, created_at) VALUES '
+            f"(1, 'weekly', 'u', '', 0, '', {stamp})",
+            "INSERT INTO delivery (id, mailing_id, subscriber_id, locale, state, attempts, "
+            "not_before, claimed_by, reply, message_id, queued_at, sent_at, updated_at) VALUES "
+            f"(1, 1, 1, 'de', 'sent', 1, {stamp}, '', '250 ok', '<u.1@x>', {stamp}, {stamp}, "
+            f"{stamp})",
+            "INSERT INTO inbound_message (id, digest, source, kinds, problem, kept, received_at) "
+            f"VALUES (1, 'd', 'test', 'hard', '', 0, {stamp})",
+            "INSERT INTO inbound_event (id, message_id, kind, delivery_id, mailing_id, "
+            "subscriber_id, recipient_hash, status, diagnostic, matched_by, reason, action, "
+            f"source, at) VALUES (1, 1, 'hard', 1, 1, 1, '', '5.1.1', '', 'verp', '', '', '', "
+            f"{stamp}), (2, 1, 'hard', NULL, NULL, NULL, '', '5.1.1', '', 'none', '', '', '', "
+            f"{stamp})",
+        ):
+            connection.execute(text(statement))
+    upgrade(engine)
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT locale FROM inbound_event ORDER BY id"))
+        assert found.scalars().all() == ["de", ""]
+    engine.dispose()

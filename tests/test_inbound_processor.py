@@ -164,6 +164,7 @@ def test_a_hard_bounce_to_a_return_path_suppresses_its_subscriber_at_once(
     assert (event.delivery_id, event.mailing_id) == (delivery.id, delivery.mailing_id)
     assert event.subscriber_id == news.subscribers["ada@example.org"]
     assert (event.kind, event.status, event.matched_by) == ("hard", "5.1.1", "verp")
+    assert event.locale == delivery.locale == "en"  # Counted per locale without the delivery.
     assert event.recipient_hash == address_hash("ada.lovelace@forward.example")
     assert event.source == "test:inbox" and event.at == NOW
     # Nobody else changed.

@@ -55,6 +55,8 @@ class Match:
     mailing_id: int | None = None
     subscriber_id: int | None = None
     reason: str = ""
+    locale: str = ""
+    """The delivery's locale ("" without a delivery)."""
 
     @property
     def matched(self) -> bool:
@@ -180,13 +182,15 @@ class Matcher:
         except InvalidToken as error:
             return Match("none", reason=f"unsubscribe token: {error.message}")
         latest = session.exec(
-            select(Delivery.id, Delivery.mailing_id)
+            select(Delivery.id, Delivery.mailing_id, Delivery.locale)
             .where(Delivery.subscriber_id == subscriber.id, Delivery.state == DeliveryState.SENT)
             .order_by(col(Delivery.id).desc())
             .limit(1)
         ).first()
-        delivery_id, mailing_id = latest if latest else (None, None)
-        return Match("token", delivery_id, mailing_id, subscriber.id)
+        if latest is None:
+            return Match("token", subscriber_id=subscriber.id)
+        delivery_id, mailing_id, locale = latest
+        return Match("token", delivery_id, mailing_id, subscriber.id, locale=locale)
 
 
 class _Delivery(NamedTuple):
@@ -194,12 +198,14 @@ class _Delivery(NamedTuple):
     mailing_id: int
     subscriber_id: int | None
     state: str
+    locale: str
     uid: str
     """Its mailing's uid (in its Message-ID)."""
 
 
 _DELIVERIES = sql_select(
-    DELIVERY.c.id, DELIVERY.c.mailing_id, DELIVERY.c.subscriber_id, DELIVERY.c.state, MAILING.c.uid,
+    DELIVERY.c.id, DELIVERY.c.mailing_id, DELIVERY.c.subscriber_id, DELIVERY.c.state,
+    DELIVERY.c.locale, MAILING.c.uid,
 ).join_from(DELIVERY, MAILING, DELIVERY.c.mailing_id == MAILING.c.id)  # fmt: skip
 
 
@@ -235,7 +241,10 @@ class Deliveries:
 
 
 def _of(delivery: _Delivery, matched_by: str) -> Match:
-    return Match(matched_by, delivery.id, delivery.mailing_id, delivery.subscriber_id)
+    return Match(
+        matched_by, delivery.id, delivery.mailing_id, delivery.subscriber_id,
+        locale=delivery.locale,
+    )  # fmt: skip
 
 
 def _looks_like_ours(return_paths: ReturnPaths, address: str) -> bool:

@@ -76,6 +76,9 @@ class InboundEvent(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True),
     )
+    locale: str = Field(default="", max_length=35)
+    """The locale of the delivery's edition ("" without a delivery): the send's reports count
+    bounces and complaints per locale without reading the deliveries."""
     recipient_hash: str = Field(default="", max_length=64)
     """The suppression-list hash of the recipient's address key, "" when none was given."""
     status: str = Field(default="", max_length=16)

@@ -220,8 +220,8 @@ def _store(
 
 _MESSAGE = ("digest", "source", "problem", "kept", "received_at", "kinds")
 _EVENT = (
-    "message_id", "kind", "delivery_id", "mailing_id", "subscriber_id", "recipient_hash",
-    "status", "diagnostic", "matched_by", "reason", "action", "source", "at",
+    "message_id", "kind", "delivery_id", "mailing_id", "subscriber_id", "locale",
+    "recipient_hash", "status", "diagnostic", "matched_by", "reason", "action", "source", "at",
 )  # fmt: skip
 
 
@@ -255,6 +255,7 @@ def _event(
         match.delivery_id,
         match.mailing_id,
         match.subscriber_id,
+        match.locale,
         address_hash(address_key(recipient)) if recipient else "",
         _text(notice.status, 16),
         # Cut before the addresses are looked for: a search for `x@` over a long run without

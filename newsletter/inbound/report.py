@@ -99,10 +99,13 @@ def outcomes(
             if count:
                 found.setdefault(locale, Outcomes()).sent = count
         complaints = connection.execute(
-            select(DELIVERY.c.locale, func.count(DELIVERY.c.id.distinct()))
-            .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
-            .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind == "complaint")
-            .group_by(DELIVERY.c.locale)
+            select(INBOUND_EVENT.c.locale, func.count(INBOUND_EVENT.c.delivery_id.distinct()))
+            .where(
+                INBOUND_EVENT.c.mailing_id == mailing_id,
+                INBOUND_EVENT.c.kind == "complaint",
+                INBOUND_EVENT.c.delivery_id.is_not(None),
+            )
+            .group_by(INBOUND_EVENT.c.locale)
         )
         for locale, count in complaints:
             found.setdefault(locale, Outcomes()).complained = count
@@ -142,15 +145,19 @@ def came_back(engine: Engine, mailing_ids: Sequence[int]) -> dict[int, tuple[int
 
 def _bounced(mailing_id: int) -> Any:
     """(locale, kind, deliveries) of the send's bounces, each delivery under its gravest kind
-    (hard, then policy, then soft: a mailbox full, then gone, is gone), so the kinds add up."""
+    (hard, then policy, then soft: a mailbox full, then gone, is gone), so the kinds add up.
+    Read from the events alone, which carry their delivery's locale."""
     gravity = case(
         (INBOUND_EVENT.c.kind == "hard", 3), (INBOUND_EVENT.c.kind == "policy", 2), else_=1
     )
     per_delivery = (
-        select(DELIVERY.c.locale, func.max(gravity).label("gravity"))
-        .join(DELIVERY, DELIVERY.c.id == INBOUND_EVENT.c.delivery_id)
-        .where(INBOUND_EVENT.c.mailing_id == mailing_id, INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS))
-        .group_by(DELIVERY.c.id, DELIVERY.c.locale)
+        select(INBOUND_EVENT.c.locale, func.max(gravity).label("gravity"))
+        .where(
+            INBOUND_EVENT.c.mailing_id == mailing_id,
+            INBOUND_EVENT.c.kind.in_(BOUNCE_KINDS),
+            INBOUND_EVENT.c.delivery_id.is_not(None),
+        )
+        .group_by(INBOUND_EVENT.c.delivery_id, INBOUND_EVENT.c.locale)
         .subquery()
     )
     kind = case(
