@@ -17,9 +17,10 @@ issue, each message about 20 KB):
 - status: `newsletter status ISSUE` on the finished send, after 1% of its messages bounced
   (two thirds hard), 0.1% were complained about and 0.2% of its readers unsubscribed (stored
   in SQL as `newsletter inbound process` and the unsubscribe link store them), timed as the
-  command (best of three), against `newsletter --help` in the same run (Python's start-up and imports), and
-  against counting the send's deliveries by locale and state from the deliveries themselves,
-  which status did before PostgreSQL kept the counts (deliver/tally.py). Goal: under a second.
+  command (best of three), against `newsletter --help` in the same run (Python's start-up
+  and imports), and against counting the send's deliveries by locale and state from the
+  deliveries themselves, which status did before PostgreSQL kept the counts
+  (deliver/tally.py). Goal: under a second.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ SELECT message.id,
     ELSE 'hard' END,
     delivery.id, delivery.mailing_id, delivery.subscriber_id, delivery.locale, '', '5.1.1',
     'no such user',
-    'return_path', '', '', 'bench', now()
+    'verp', '', '', 'bench', now()
 FROM inbound_message message
 JOIN delivery ON delivery.id = message.id * %(step)s
 WHERE message.source = 'bench';

@@ -253,7 +253,8 @@ def test_upgrade_gives_a_domain_written_in_a_labels_the_key_of_its_unicode_form(
 
 
 def test_upgrade_gives_each_inbound_event_its_deliverys_locale(tmp_path: Path) -> None:
-    """0018: the events there are get the locale of their delivery; one without keeps ""."""
+    """0018: the events there are get the locale of their delivery; one without keeps "", and
+    one whose delivery is gone (deleted with foreign keys off) is left without one."""
     engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0017")
     stamp = "'2026-12-01 08:00:00'"
@@ -278,8 +279,21 @@ def test_upgrade_gives_each_inbound_event_its_deliverys_locale(tmp_path: Path) -
             f"{stamp})",
         ):
             connection.execute(text(statement))
+    with engine.connect() as connection:  # As the sqlite3 shell leaves it: foreign keys off.
+        connection.execute(text("PRAGMA foreign_keys = OFF"))
+        connection.execute(
+            text(
+                "INSERT INTO inbound_event (id, message_id, kind, delivery_id, mailing_id, "
+                "subscriber_id, recipient_hash, status, diagnostic, matched_by, reason, action, "
+                f"source, at) VALUES (3, 1, 'soft', 99, 1, 1, '', '4.2.2', '', 'verp', '', '', "
+                f"'', {stamp})"
+            )
+        )
+        connection.commit()
     upgrade(engine)
     with engine.connect() as connection:
-        found = connection.execute(text("SELECT locale FROM inbound_event ORDER BY id"))
-        assert found.scalars().all() == ["de", ""]
+        found = connection.execute(
+            text("SELECT locale, delivery_id FROM inbound_event ORDER BY id")
+        )
+        assert found.all() == [("de", 1), ("", None), ("", None)]
     engine.dispose()

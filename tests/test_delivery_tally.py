@@ -181,13 +181,14 @@ def test_writers_of_one_mailing_never_wait_for_one_another(request: pytest.Fixtu
     assert sum(agree(engine, sent.id).values()) == 20
 
 
-def test_deleting_a_mailing_while_its_deliveries_change_deadlocks_nothing(
+def test_the_counts_make_no_writer_wait_for_a_mailing_being_deleted(
     request: pytest.FixtureRequest,
 ) -> None:
     """A worker holds one delivery of the send (its transaction open) when an operator deletes
-    the mailing: the delete waits for the worker. The worker's next outcome must not wait for
-    the delete in turn, as it did when a new count row's foreign-key check locked the
-    mailing's row (PostgreSQL then broke the deadlock by failing one of them)."""
+    the mailing: the delete waits for the worker. The worker's next outcome, on a delivery the
+    delete has not reached, must not wait for the delete in turn, as it did when a new count
+    row's foreign-key check locked the mailing's row (PostgreSQL then broke the deadlock by
+    failing one of them)."""
     engine = migrated(request)
     readers(engine, 0, 6)
     sent = mailing(engine)

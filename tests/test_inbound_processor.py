@@ -354,6 +354,7 @@ def test_a_mailto_unsubscribe_with_its_token_unsubscribes(news: Newsletter) -> N
     [event] = processed.events
     assert (event.match.matched_by, event.action) == ("token", "unsubscribed")
     assert event.match.delivery_id == news.deliveries["wei@example.cn", 1].id
+    assert event.match.locale == news.deliveries["wei@example.cn", 1].locale == "en"
     assert news.subscriber("wei@example.cn").status == "unsubscribed"
     assert news.consent("wei@example.cn")[-1] == ("unsubscribed", "email")
     assert not processed.kept

@@ -76,7 +76,7 @@ class InboundEvent(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True),
     )
-    locale: str = Field(default="", max_length=35)
+    locale: str = Field(default="", max_length=35, sa_column_kwargs={"server_default": ""})
     """The locale of the delivery's edition ("" without a delivery): the send's reports count
     bounces and complaints per locale without reading the deliveries."""
     recipient_hash: str = Field(default="", max_length=64)

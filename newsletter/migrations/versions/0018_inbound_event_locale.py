@@ -24,14 +24,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # An event whose delivery is gone (deleted with foreign keys off, as the sqlite3 shell
+    # does by default) is an event without one, as ON DELETE SET NULL would have left it: the
+    # reports counted it with no delivery before, and the backfill has no locale to give it.
+    op.execute(
+        "UPDATE inbound_event SET delivery_id = NULL WHERE delivery_id IS NOT NULL AND NOT "
+        "EXISTS (SELECT 1 FROM delivery WHERE delivery.id = inbound_event.delivery_id)"
+    )
     with op.batch_alter_table("inbound_event") as batch:
         batch.add_column(
             sa.Column("locale", sa.String(length=35), nullable=False, server_default="")
         )
     op.execute(
-        "UPDATE inbound_event SET locale = "
-        "(SELECT delivery.locale FROM delivery WHERE delivery.id = inbound_event.delivery_id) "
-        "WHERE delivery_id IS NOT NULL"
+        "UPDATE inbound_event SET locale = coalesce((SELECT delivery.locale FROM delivery "
+        "WHERE delivery.id = inbound_event.delivery_id), '') WHERE delivery_id IS NOT NULL"
     )
 
 
