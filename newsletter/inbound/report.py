@@ -113,8 +113,14 @@ def outcomes(
             counts = found.setdefault(locale, Outcomes())
             setattr(counts, kind, count)
             counts.bounced += count
-        for locale, count in connection.execute(_unsubscribed(mailing_id)):
-            found.setdefault(locale, Outcomes()).unsubscribed = count
+        since = connection.execute(
+            select(func.min(DELIVERY.c.not_before)).where(
+                DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT
+            )
+        ).scalar()
+        if since is not None:
+            for locale, count in connection.execute(_unsubscribed(mailing_id, since)):
+                found.setdefault(locale, Outcomes()).unsubscribed = count
     return found
 
 
@@ -166,8 +172,12 @@ def _bounced(mailing_id: int) -> Any:
     return select(per_delivery.c.locale, kind, func.count()).group_by(per_delivery.c.locale, kind)
 
 
-def _unsubscribed(mailing_id: int) -> Any:
-    """(locale, readers) who left after this send was the last one they got."""
+def _unsubscribed(mailing_id: int, since: datetime) -> Any:
+    """(locale, readers) who left after this send was the last one they got; `since`, the
+    earliest due time of its sent deliveries. No delivery goes out before it is due (a claim
+    takes only those due by the worker's clock, which stamps `sent_at`), so only the leaves
+    from `since` on can count: without that bound PostgreSQL read every delivery of the send
+    once the list had a history of leaves."""
     later = aliased(DELIVERY)
     left = CONSENT_EVENT.c.kind.in_(("unsubscribed", "complained"))
     return (
@@ -178,6 +188,7 @@ def _unsubscribed(mailing_id: int) -> Any:
                 CONSENT_EVENT.c.subscriber_id == DELIVERY.c.subscriber_id,
                 left,
                 CONSENT_EVENT.c.at >= DELIVERY.c.sent_at,
+                CONSENT_EVENT.c.at >= since,
             ),
         )
         .where(
