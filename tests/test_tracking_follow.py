@@ -13,11 +13,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import dkim
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
+from typer.testing import CliRunner
 
+from newsletter.cli import app
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import DELIVERY
 from newsletter.engagement.models import LINK_CLICK, TRACKED_LINK
@@ -27,24 +30,34 @@ from newsletter.web.app import create_app
 from newsletter.web.redirects import external_location
 
 from .conftest import ROOT, SmtpServer
-from .test_delivery import ISSUE, SECRET, make_project, newsletter
+from .test_delivery import ISSUE, SECRET, make_project
+from .test_signing import key_pair
 
 OTHER = "2024-05-07-this-month-in-ai"  # en and ar; ISSUE has en and zh.
 BASE = "https://news.example.org"
 _URL = re.compile(r"https?://\S+")
 
 
-@pytest.mark.parametrize("tracking", ["aggregate", "individual"])
+@pytest.mark.parametrize(
+    ("tracking", "signed"), [("aggregate", False), ("individual", False), ("individual", True)]
+)
 def test_every_url_of_every_text_part_leads_where_the_issue_said(
-    tmp_path: Path, smtp_server: SmtpServer, tracking: str
+    tmp_path: Path, smtp_server: SmtpServer, tracking: str, signed: bool
 ) -> None:
+    """Signed too: the DKIM signature goes in front of a message composed ahead, and every
+    message must still be its reader's own, verify, and parse."""
     project = make_project(
-        tmp_path, f"{smtp_server.url}?connections=1", tracking=f'"{tracking}"', click_limit="0"
-    )  # Every request comes from the test client's one address.
+        tmp_path, f"{smtp_server.url}?connections=1", tracking=f'"{tracking}"', click_limit="0",
+        dkim_selector='"nl2026"' if signed else '""',
+    )  # fmt: skip  # Every request comes from the test client's one address.
     shutil.copytree(ROOT / "issues" / OTHER, project.issues_path / OTHER)
+    private, lookup = key_pair("rsa")
+    environment = {"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_DKIM_PRIVATE_KEY": private}
     for issue in (ISSUE, OTHER):
-        code, output = newsletter(project, "send", issue)
-        assert code == 0, output
+        result = CliRunner().invoke(
+            app, ["--config", str(project.source), "send", issue], env=environment
+        )
+        assert result.exit_code == 0, result.output
     engine = create_db_engine(database_url(project))
     with engine.connect() as connection:
         stored = dict(connection.execute(select(TRACKED_LINK.c.id, TRACKED_LINK.c.url)).all())
@@ -62,6 +75,8 @@ def test_every_url_of_every_text_part_leads_where_the_issue_said(
     personal = 0  # Unsubscribe and preferences links followed.
     with TestClient(create_app(project), base_url=BASE) as client:
         for received in smtp_server.received:
+            assert received.data.startswith(b"DKIM-Signature: ") == signed
+            assert not signed or dkim.verify(received.data, dnsfunc=lookup)
             message = message_from_bytes(received.data, policy=policy.default)
             assert isinstance(message, EmailMessage)
             reader = received.recipients[0]
