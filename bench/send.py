@@ -179,8 +179,12 @@ def signed_rounds(
             whole, delivery, _ = ours(config, again, environment)
             unsigned_runs.append((whole, delivery))
         signed_runs.append(signed_send(folder, port, args, environment, f"signed-{round_}"))
-    best = (min(run[0] for run in unsigned_runs), min(run[1] for run in unsigned_runs))
-    return best, (min(run[0] for run in signed_runs), min(run[1] for run in signed_runs))
+    return best_of(unsigned_runs), best_of(signed_runs)
+
+
+def best_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The shortest whole send and the shortest delivery among `runs`."""
+    return min(whole for whole, _ in runs), min(delivery for _, delivery in runs)
 
 
 def signing_times(message: bytes, kind: str, key: Path) -> None:
@@ -318,7 +322,7 @@ def main() -> None:
         help="also send signed with DKIM (an RSA-2048 key, or ed25519), same run",
     )  # fmt: skip
     parser.add_argument(
-        "--rounds", type=int, default=2,
+        "--rounds", type=int, default=2, choices=range(1, 11), metavar="1-10",
         help="with --dkim: unsigned then signed, this many times; the best of each counts",
     )  # fmt: skip
     parser.add_argument("--service", action="store_true", help="also time `newsletter run`")

@@ -24,7 +24,12 @@ from newsletter.inbound.report import outcomes
 from newsletter.subscribers.models import SUBSCRIBER
 
 from .test_outbox import reads_of_deliveries, skip_without_flushed_statistics
-from .test_postgres import cluster, database, engine_for  # noqa: F401 - the throwaway cluster
+from .test_postgres import (  # noqa: F401 - the throwaway cluster
+    add_subscribers,
+    cluster,
+    database,
+    engine_for,
+)
 
 WORKER = "host:1"
 POLICY = RetryPolicy(delay=0, attempts=2)
@@ -32,15 +37,7 @@ POLICY = RetryPolicy(delay=0, attempts=2)
 
 def readers(engine: Engine, first: int, count: int) -> None:
     """`count` active subscribers from r{first}@example.org on, every third in German."""
-    with engine.begin() as connection:
-        connection.execute(
-            SUBSCRIBER.insert(),
-            [
-                {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
-                 "locale": "de" if n % 3 == 0 else "en", "timezone": "UTC", "status": "active"}
-                for n in range(first, first + count)
-            ],
-        )  # fmt: skip
+    add_subscribers(engine, count, first, locales=("de", "en", "en"))
 
 
 def mailing(engine: Engine, issue: str = "2026-12-04-weekly") -> Mailing:

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -80,15 +80,18 @@ def either_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
     made.dispose()
 
 
-def add_subscribers(engine: Engine, count: int) -> None:
-    """`count` active subscribers, r0@example.org and on, in English."""
+def add_subscribers(
+    engine: Engine, count: int, first: int = 0, locales: Sequence[str] = ("en",)
+) -> None:
+    """`count` active subscribers, r{first}@example.org and on, the n-th in the locale
+    locales[n % len(locales)]."""
     with engine.begin() as connection:
         connection.execute(
             SUBSCRIBER.insert(),
             [
                 {"email": f"r{n}@example.org", "email_key": f"r{n}@example.org",
-                 "locale": "en", "timezone": "UTC", "status": "active"}
-                for n in range(count)
+                 "locale": locales[n % len(locales)], "timezone": "UTC", "status": "active"}
+                for n in range(first, first + count)
             ],
         )  # fmt: skip
 

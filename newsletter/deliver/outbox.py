@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Connection, Engine, Integer, Update, any_, bindparam, select, update
+from sqlalchemy import Connection, Engine, Update, select, update
 from sqlmodel import Session
 
 from newsletter.characters import visible
-from newsletter.db import converter, lock_for_writing, one_statement, patiently
+from newsletter.db import among, converter, lock_for_writing, one_statement, patiently
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.deliver.smtp import DEFERRED
 from newsletter.subscribers import registry
@@ -393,11 +393,8 @@ def subscribers_now(
     columns = [SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key]
     if attributes:
         columns.append(SUBSCRIBER.c.attributes)
-    ids = list(ids)
-    query = select(SUBSCRIBER.c.id, *columns)
-    if engine.dialect.name == "sqlite":
-        query = query.where(SUBSCRIBER.c.id.in_(ids))
-    else:  # One array, where a list of 50 values made a statement to parse and plan each time.
-        query = query.where(SUBSCRIBER.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer))))
+    query = select(SUBSCRIBER.c.id, *columns).where(
+        among(SUBSCRIBER.c.id, list(ids), engine.dialect)
+    )
     with one_statement(engine) as connection:
         return {id_: Person(*rest) for id_, *rest in connection.execute(query)}

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Integer, String, any_, bindparam, column, func, select, table
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Integer, String, column, func, select, table
+
+from newsletter.db import among
 
 TABLE = "delivery_tally"
 
@@ -110,9 +111,9 @@ def tally_of(connection: Connection, mailing_ids: Iterable[int]) -> list[tuple[i
     total = func.sum(TALLY.c.deliveries)
     query = (
         select(TALLY.c.mailing_id, TALLY.c.locale, TALLY.c.state, total)
-        .where(TALLY.c.mailing_id == any_(bindparam("ids", type_=ARRAY(Integer))))
+        .where(among(TALLY.c.mailing_id, list(mailing_ids), connection.dialect))
         .group_by(TALLY.c.mailing_id, TALLY.c.locale, TALLY.c.state)
         .having(total != 0)
     )
-    rows = connection.execute(query, {"ids": list(mailing_ids)})
+    rows = connection.execute(query)
     return [(id_, locale, state, int(count)) for id_, locale, state, count in rows]
