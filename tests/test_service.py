@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.deliver.journal import journal_path, read_journal
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.worker import Job
 from newsletter.schedule.firing import firings
@@ -140,6 +141,35 @@ def served(port: int, path: str) -> bytes | None:
             return bytes(response.read())
     except urllib.error.HTTPError:
         return None
+
+
+def kill_with_outcomes_unrecorded(project: Project) -> None:
+    """SIGKILL the worker holding the most claims, at a moment when its journal holds outcomes
+    it has not recorded in the database yet (not any worker: one may still be starting)."""
+    query = (
+        select(DELIVERY.c.mailing_id, DELIVERY.c.claimed_by)
+        .where(DELIVERY.c.state == "sending")
+        .group_by(DELIVERY.c.mailing_id, DELIVERY.c.claimed_by)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    engine = create_db_engine(database_url(project))
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                mailing, worker = connection.execute(query).one()
+            pid = int(worker.rpartition(":")[2])
+            os.kill(pid, signal.SIGSTOP)  # Still, so its journal cannot change meanwhile.
+            journal = journal_path(project.root / ".newsletter" / "journal", mailing, worker)
+            if journal.exists() and read_journal(journal):
+                os.kill(pid, signal.SIGKILL)
+                return
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+    finally:
+        engine.dispose()
+    raise AssertionError("no worker with outcomes journaled and not recorded")
 
 
 def per_reader(smtp_server: SmtpServer) -> Counter[str]:
@@ -340,7 +370,7 @@ def test_a_worker_killed_mid_send_repeats_at_most_its_message_in_flight(
     assert newsletter(project, "schedule", "add", FIRST, "--at", at(3), "--tz", "UTC")[0] == 0
     service = start(project, "service", "--no-web")
     wait_until(lambda: len(smtp_server.received) >= 100, 60, "the send to be under way")
-    os.kill(workers_of(service)[0], signal.SIGKILL)  # Mid-batch: its outcomes are not recorded.
+    kill_with_outcomes_unrecorded(project)
     service.wait_for_log("claims of a stopped worker queued again")
 
     everyone = 400 + len(READERS)
@@ -352,3 +382,27 @@ def test_a_worker_killed_mid_send_repeats_at_most_its_message_in_flight(
     assert "outcomes of a stopped worker recorded" in service.log
     assert list((project.root / ".newsletter" / "journal").iterdir()) == []
     assert service.stop() == 0
+
+
+def test_a_worker_killed_while_it_waits_for_work_leaves_the_service_able_to_stop(
+    project: Project, start: Start
+) -> None:
+    # A worker killed while it waited on a multiprocessing Event left the Event's condition
+    # waiting for it: the service's stop then hung for good in setting the Event.
+    service = start(project, "service", "--no-web")
+    database = project.root / "news.db"
+    wait_until(lambda: len(idle_workers(service, database)) == 2, 30, "two idle workers")
+    time.sleep(0.5)  # Each has looked for work and waits for the next look.
+    os.kill(idle_workers(service, database)[0], signal.SIGKILL)
+    service.wait_for_log("starting another")
+    assert service.stop(timeout=20) == 0
+    assert "stopped" in service.log.splitlines()[-1]
+
+
+def idle_workers(service: Service, database: Path) -> list[int]:
+    """The workers that have opened the database (they look for work at once)."""
+    return [
+        pid
+        for pid in workers_of(service)
+        if any(fd.resolve() == database.resolve() for fd in Path(f"/proc/{pid}/fd").iterdir())
+    ]

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
 from multiprocessing.connection import wait as wait_for_any
-from multiprocessing.synchronize import Event
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -40,6 +39,7 @@ from newsletter.deliver.audience import (
     open_mailing,
 )
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
+from newsletter.deliver.halt import Halt
 from newsletter.deliver.journal import journal_folder, recover_abandoned
 from newsletter.deliver.models import MAILING, Mailing, MailingEdition
 from newsletter.deliver.outbox import RetryPolicy
@@ -215,7 +215,7 @@ def _run_children(
 ) -> None:
     """One worker process per connection; this process watches them and reports progress."""
     context = multiprocessing.get_context("fork")
-    halt = context.Event()
+    halt = Halt(context)  # Not an Event: see deliver/halt.py.
     errors: Any = context.SimpleQueue()
     share = replace(job, rate=limits.rate, connections=limits.connections, parent=os.getpid())
     children = [
@@ -244,7 +244,7 @@ def _run_children(
         )
 
 
-def _child(job: Job, halt: Event, errors: Any) -> None:
+def _child(job: Job, halt: Halt, errors: Any) -> None:
     """A worker process: stops when the parent says so or is gone; errors go to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which halts us.
     try:

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 
 from sqlalchemy import Engine
 
 from newsletter.db import create_db_engine
+from newsletter.deliver.halt import Halt
 from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import Transport, open_transport
@@ -51,7 +51,7 @@ class WorkerPool:
         self.job = replace(job, parent=os.getpid())
         self.size, self.log_level = size, log_level
         self.context = multiprocessing.get_context("spawn")
-        self.halt = self.context.Event()
+        self.halt = Halt(self.context)  # Not an Event: see deliver/halt.py.
         self.processes: list[BaseProcess] = []
 
     def start(self) -> None:
@@ -99,7 +99,7 @@ class WorkerPool:
                 process.join(5.0)
 
 
-def deliver_forever(job: Job, log_level: int, halt: Event) -> None:
+def deliver_forever(job: Job, log_level: int, halt: Halt) -> None:
     """A worker process: deliver whatever is due, until told to stop or the service is gone."""
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     stopping = threading.Event()
