@@ -337,13 +337,15 @@ def test_resume_and_only_failed_need_an_earlier_send(project: Project) -> None:
     assert code == 1 and f"issue {ISSUE} has not been sent" in output
 
 
+@pytest.mark.parametrize("connections", [1, 3])  # In this process; in three worker processes.
 def test_an_unreachable_server_is_an_error_and_every_delivery_stays_queued(
-    tmp_path: Path,
+    tmp_path: Path, connections: int
 ) -> None:
-    project = make_project(tmp_path, "smtp://127.0.0.1:9?connections=1")
+    project = make_project(tmp_path, f"smtp://127.0.0.1:9?connections={connections}")
     code, output = newsletter(project, "send", ISSUE)
     assert code == 1
     assert "error: cannot connect to the SMTP server 127.0.0.1:9" in output
+    assert "Traceback" not in output
     assert [(d.state, d.attempts) for _, d in deliveries(project)] == [("queued", 0)] * 4
 
 

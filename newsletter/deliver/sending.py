@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_any
 from typing import Any
 
@@ -216,11 +217,13 @@ def _run_children(
     """One worker process per connection; this process watches them and reports progress."""
     context = multiprocessing.get_context("fork")
     halt = Halt(context)  # Not an Event: see deliver/halt.py.
-    errors: Any = context.SimpleQueue()
+    # Each worker its own pipe for its error, not one queue: a queue's lock stays taken by a
+    # worker killed while writing to it, and the others would block on it for good.
+    errors = [context.Pipe(duplex=False) for _ in range(limits.connections)]
     share = replace(job, rate=limits.rate, connections=limits.connections, parent=os.getpid())
     children = [
-        context.Process(target=_child, args=(share, halt, errors), daemon=True)
-        for _ in range(limits.connections)
+        context.Process(target=_child, args=(share, halt, writer), daemon=True)
+        for _, writer in errors
     ]
     for child in children:
         child.start()
@@ -234,8 +237,10 @@ def _run_children(
         halt.set()
         for child in children:
             child.join()
-    if not errors.empty():
-        raise NewsletterError(errors.get(), hint="fix it, then run the same send with --resume")
+        for _, writer in errors:
+            writer.close()
+    if said := [text for text in map(_said, (reader for reader, _ in errors)) if text]:
+        raise NewsletterError(said[0], hint="fix it, then run the same send with --resume")
     if failed := [child.exitcode for child in children if child.exitcode != 0]:
         # A worker that died without a word (killed, out of memory): stop rather than loop.
         raise NewsletterError(
@@ -244,18 +249,32 @@ def _run_children(
         )
 
 
-def _child(job: Job, halt: Halt, errors: Any) -> None:
+def _child(job: Job, halt: Halt, errors: Connection) -> None:
     """A worker process: stops when the parent says so or is gone; errors go to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which halts us.
     try:
         run_job(job, halt.is_set)
     except NewsletterError as error:
-        errors.put(str(error))
+        errors.send(str(error)[:SAID])
         sys.exit(1)
     except Exception as error:
         log.exception("delivery worker %d failed", os.getpid())
-        errors.put(f"a delivery worker failed: {type(error).__name__}: {error}")
+        errors.send(f"a delivery worker failed: {type(error).__name__}: {error}"[:SAID])
         sys.exit(1)
+
+
+SAID = 2000
+"""The longest error a worker hands its parent: the pipe holds it while the parent waits."""
+
+
+def _said(reader: Connection) -> str:
+    """The error a finished worker wrote to its pipe; '' for none, or one cut by a kill."""
+    try:
+        return str(reader.recv()) if reader.poll() else ""
+    except (EOFError, OSError):
+        return ""
+    finally:
+        reader.close()
 
 
 # -- Sends without an outbox --------------------------------------------------------------------
