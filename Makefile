@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: demo test lint typecheck install packages browsers postgres mailservers webcheckers catalogs translations clean serve-demo run-demo
+.PHONY: demo test lint typecheck install bytecode packages browsers postgres mailservers webcheckers catalogs translations clean serve-demo run-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) bytecode
+
+# The project's own modules compiled ahead. Where PYTHONDONTWRITEBYTECODE is set (containers
+# often set it, as does this project's development machine), Python otherwise compiles every
+# module a command imports at each start: 40 ms of `newsletter status`, 90 ms of `archive`.
+# Bytecode older than its module after an edit is ignored, so it is never wrong, only stale.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q newsletter
 
 DEMO_KEY := demo-only-key-never-use-it-for-real-mail
 DEMO_ISSUE := 2024-05-07-this-month-in-ai
@@ -36,7 +43,7 @@ DEMO_SMTP = $(BIN)/aiosmtpd -n -l $(DEMO_HOST):$(DEMO_SMTP_PORT) -c aiosmtpd.han
 ## the newest issue to them through a local SMTP server that keeps what it receives, and export
 ## the archive site of the sent issues; the demo's links point at the web app of `make serve-demo`
 ## (NEWSLETTER_BASE_URL=http://127.0.0.1:8080) and its mail goes to the local SMTP server
-demo: $(STAMP)
+demo: $(STAMP) bytecode
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
 	$(BIN)/newsletter build --all-locales --out build
@@ -150,8 +157,9 @@ typecheck: $(STAMP)
 # What comes before the tests runs at the same time (make -j): apt-get and npm download and
 # unpack while pip installs, then ruff and mypy run.
 test:
-	@$(MAKE) --no-print-directory -j4 lint typecheck catalogs packages webcheckers
+	@$(MAKE) --no-print-directory -j4 lint typecheck catalogs bytecode packages webcheckers
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find newsletter -name __pycache__ -prune -exec rm -rf {} +
