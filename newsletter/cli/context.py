@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -40,8 +41,16 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def project_of(ctx: typer.Context) -> Project:
-    """The project configuration selected by --config / NEWSLETTER_CONFIG (loaded once per run)."""
+    """The project configuration selected by --config / NEWSLETTER_CONFIG (loaded once per run).
+
+    Garbage collection, held off by main() while the command started, resumes here.
+    """
     from newsletter.config import Project, load_project
+
+    if not gc.isenabled():
+        # What start-up made lives as long as the process: out of every later pass, unread.
+        gc.freeze()
+        gc.enable()
 
     root = ctx.find_root()
     cached = root.meta.get("newsletter.project")
