@@ -158,14 +158,22 @@ def kill_with_outcomes_unrecorded(project: Project) -> None:
     try:
         while time.monotonic() < deadline:
             with engine.connect() as connection:
-                mailing, worker = connection.execute(query).one()
+                claims = connection.execute(query).first()
+            if claims is None:  # Both workers between batches.
+                time.sleep(0.005)
+                continue
+            mailing, worker = claims
             pid = int(worker.rpartition(":")[2])
             os.kill(pid, signal.SIGSTOP)  # Still, so its journal cannot change meanwhile.
             journal = journal_path(project.root / ".newsletter" / "journal", mailing, worker)
-            if journal.exists() and read_journal(journal):
-                os.kill(pid, signal.SIGKILL)
+            try:
+                unrecorded = journal.exists() and bool(read_journal(journal))
+            except BaseException:
+                os.kill(pid, signal.SIGCONT)
+                raise
+            os.kill(pid, signal.SIGKILL if unrecorded else signal.SIGCONT)
+            if unrecorded:
                 return
-            os.kill(pid, signal.SIGCONT)
             time.sleep(0.005)
     finally:
         engine.dispose()
