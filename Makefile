@@ -18,7 +18,9 @@ install: $(STAMP) bytecode
 # The project's own modules compiled ahead. Where PYTHONDONTWRITEBYTECODE is set (containers
 # often set it, as does this project's development machine), Python otherwise compiles every
 # module a command imports at each start: 40 ms of `newsletter status`, 90 ms of `archive`.
-# Bytecode older than its module after an edit is ignored, so it is never wrong, only stale.
+# Python uses it only while its module keeps the time (to the second) and size it was compiled
+# from; an edit changes them, unless it keeps the size within that second (a script that edits
+# right after `make`): run `make bytecode` again after such a scripted edit.
 bytecode: $(STAMP)
 	@$(BIN)/python -m compileall -q newsletter
 

@@ -177,7 +177,9 @@ def make_all(issues: IssuePages, jobs: Sequence[Job], workers: int) -> list[Rend
     try:
         pool = context.Pool(workers, initializer=_adopt, initargs=(issues,))
     finally:
-        gc.unfreeze()  # The parent (`newsletter run` builds again and again) collects as before.
+        # The parent (`newsletter run` builds again and again) collects as before; what the
+        # command's start-up froze (cli/context.project_of) goes back to the collector too.
+        gc.unfreeze()
     with pool:
         return pool.map(_make, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
 
