@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) bytecode catalogs
+# The bytecode and catalogs of the package's sources, where they are here (a project folder
+# that only uses this Makefile, as tests/test_demo.py's copy does, has none).
+SOURCES_READY := $(if $(wildcard newsletter/__init__.py),bytecode catalogs)
+
+install: $(STAMP) $(SOURCES_READY)
 
 # The project's own modules compiled ahead. Where PYTHONDONTWRITEBYTECODE is set (containers
 # often set it, as does this project's development machine), Python otherwise compiles every
@@ -45,7 +49,7 @@ DEMO_SMTP = $(BIN)/aiosmtpd -n -l $(DEMO_HOST):$(DEMO_SMTP_PORT) -c aiosmtpd.han
 ## the newest issue to them through a local SMTP server that keeps what it receives, and export
 ## the archive site of the sent issues; the demo's links point at the web app of `make serve-demo`
 ## (NEWSLETTER_BASE_URL=http://127.0.0.1:8080) and its mail goes to the local SMTP server
-demo: $(STAMP) bytecode catalogs
+demo: $(STAMP) $(SOURCES_READY)
 	$(BIN)/newsletter check
 	$(BIN)/newsletter list
 	$(BIN)/newsletter build --all-locales --out build
