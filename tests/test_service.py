@@ -19,6 +19,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,7 @@ def kill_with_outcomes_unrecorded(project: Project) -> None:
             os.kill(pid, signal.SIGSTOP)  # Still, so its journal cannot change meanwhile.
             journal = journal_path(project.root / ".newsletter" / "journal", mailing, worker)
             try:
+                wait_until(partial(stopped, pid), 5, f"worker {pid} to stop")  # kill() is early.
                 unrecorded = journal.exists() and bool(read_journal(journal))
             except BaseException:
                 os.kill(pid, signal.SIGCONT)
@@ -178,6 +180,14 @@ def kill_with_outcomes_unrecorded(project: Project) -> None:
     finally:
         engine.dispose()
     raise AssertionError("no worker with outcomes journaled and not recorded")
+
+
+def stopped(pid: int) -> bool:
+    """Whether a process is stopped by a signal (its state in /proc is T), or gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "TtZX"
+    except FileNotFoundError:
+        return True
 
 
 def per_reader(smtp_server: SmtpServer) -> Counter[str]:

@@ -39,8 +39,9 @@ class Halt:
         return self.wait(0.0)
 
     def wait(self, seconds: float) -> bool:
-        """Sleep until halted or `seconds` have passed; whether halted. A pipe whose parent
-        is gone reads as halted too (its end of the pipe closed)."""
+        """Sleep until halted or `seconds` have passed; whether halted. Under spawn, a parent
+        that is gone reads as halted too (it alone held the other end); forked workers share
+        that end, so they watch their parent's pid instead (Worker._stopping)."""
         if not self._set:
             if self._poller is None:
                 self._poller = select.poll()
