@@ -14,9 +14,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @contextmanager
@@ -49,3 +53,11 @@ def throwaway_cluster(*databases: str) -> Iterator[str]:
     finally:
         as_postgres(*pg_ctl, "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_script(engine: Engine, script: str, values: Mapping[str, object]) -> None:
+    """The `;`-separated statements of `script`, in one transaction, each with `values` for its
+    `%(name)s` parameters (psycopg takes one statement per call with parameters)."""
+    with engine.begin() as connection:
+        for statement in filter(str.strip, script.split(";")):
+            connection.exec_driver_sql(statement, dict(values))

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster import throwaway_cluster
+from cluster import run_script, throwaway_cluster
 from send import ROOT, SECRET, SINK, delivered, ensure_postfix, free_port, make_project
 from send_databases import ISSUE, two_services
 
@@ -144,9 +144,7 @@ def came_back(url: str, count: int) -> None:
 
     engine = create_db_engine(url)
     events = count * 11 // 1000
-    with engine.begin() as connection:
-        for statement in filter(str.strip, CAME_BACK.split(";")):
-            connection.exec_driver_sql(statement, {"events": events, "step": count // events})
+    run_script(engine, CAME_BACK, {"events": events, "step": count // events})
     engine.dispose()
 
 

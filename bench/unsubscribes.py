@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cluster import throwaway_cluster
+from cluster import run_script, throwaway_cluster
 from send import make_project
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from newsletter.db import create_db_engine
-from newsletter.deliver.models import DELIVERY
-from newsletter.inbound.report import _unsubscribed
+from newsletter.inbound.report import _unsubscribed, first_due
 
 HISTORY = """
 INSERT INTO subscriber (email, email_key, name, locale, timezone, status, attributes,
@@ -50,10 +49,7 @@ FROM generate_series(1, %(leaves)s) n
 
 
 def build(engine: Engine, subscribers: int, sends: int, leaves: int) -> None:
-    values = {"subscribers": subscribers, "sends": sends, "leaves": leaves}
-    with engine.begin() as connection:
-        for statement in filter(str.strip, HISTORY.split(";")):
-            connection.exec_driver_sql(statement, values)
+    run_script(engine, HISTORY, {"subscribers": subscribers, "sends": sends, "leaves": leaves})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE")
 
@@ -86,12 +82,9 @@ def main() -> None:
         last = args.sends  # The mailings' ids are 1 to --sends, the last sent last.
         with engine.connect() as connection:
             start = time.perf_counter()
-            since = connection.execute(
-                select(func.min(DELIVERY.c.not_before)).where(
-                    DELIVERY.c.mailing_id == last, DELIVERY.c.state == "sent"
-                )
-            ).scalar_one()
+            since = first_due(connection, last)
             finding = time.perf_counter() - start
+        assert since is not None, "the last send has no sent delivery"
         bounded, counted = best(engine, _unsubscribed(last, since))
         unbounded, same = best(engine, _unsubscribed(last, datetime(1970, 1, 1, tzinfo=UTC)))
         assert counted == same, (counted, same)

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import chain
@@ -235,13 +235,14 @@ def one_statement(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def among(column: ColumnElement[int], ids: Sequence[int], dialect: Dialect) -> ColumnElement[bool]:
+def among(column: ColumnElement[int], ids: Iterable[int], dialect: Dialect) -> ColumnElement[bool]:
     """`column IN ids`. On PostgreSQL as one array parameter (`= ANY(...)`): one statement to
     parse and plan whatever the number of ids (a list of 50 values made a new statement each
     time), and the rows found by key."""
+    values = list(ids)
     if dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
-    return column.in_(ids)
+        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))
+    return column.in_(values)
 
 
 def converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:

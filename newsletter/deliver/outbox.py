@@ -393,8 +393,6 @@ def subscribers_now(
     columns = [SUBSCRIBER.c.email, SUBSCRIBER.c.name, SUBSCRIBER.c.status, SUBSCRIBER.c.email_key]
     if attributes:
         columns.append(SUBSCRIBER.c.attributes)
-    query = select(SUBSCRIBER.c.id, *columns).where(
-        among(SUBSCRIBER.c.id, list(ids), engine.dialect)
-    )
+    query = select(SUBSCRIBER.c.id, *columns).where(among(SUBSCRIBER.c.id, ids, engine.dialect))
     with one_statement(engine) as connection:
         return {id_: Person(*rest) for id_, *rest in connection.execute(query)}

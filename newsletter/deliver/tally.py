@@ -111,7 +111,7 @@ def tally_of(connection: Connection, mailing_ids: Iterable[int]) -> list[tuple[i
     total = func.sum(TALLY.c.deliveries)
     query = (
         select(TALLY.c.mailing_id, TALLY.c.locale, TALLY.c.state, total)
-        .where(among(TALLY.c.mailing_id, list(mailing_ids), connection.dialect))
+        .where(among(TALLY.c.mailing_id, mailing_ids, connection.dialect))
         .group_by(TALLY.c.mailing_id, TALLY.c.locale, TALLY.c.state)
         .having(total != 0)
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, exists, func, select
+from sqlalchemy import Connection, Engine, and_, case, exists, func, select
 from sqlalchemy.orm import aliased
 
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
@@ -113,12 +113,7 @@ def outcomes(
             counts = found.setdefault(locale, Outcomes())
             setattr(counts, kind, count)
             counts.bounced += count
-        since = connection.execute(
-            select(func.min(DELIVERY.c.not_before)).where(
-                DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT
-            )
-        ).scalar()
-        if since is not None:
+        if (since := first_due(connection, mailing_id)) is not None:
             for locale, count in connection.execute(_unsubscribed(mailing_id, since)):
                 found.setdefault(locale, Outcomes()).unsubscribed = count
     return found
@@ -172,9 +167,19 @@ def _bounced(mailing_id: int) -> Any:
     return select(per_delivery.c.locale, kind, func.count()).group_by(per_delivery.c.locale, kind)
 
 
+def first_due(connection: Connection, mailing_id: int) -> datetime | None:
+    """The earliest due time of the send's sent deliveries (the first entry of the claim index
+    among them); None before any went out."""
+    earliest = select(func.min(DELIVERY.c.not_before)).where(
+        DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.SENT
+    )
+    found: datetime | None = connection.execute(earliest).scalar()
+    return found
+
+
 def _unsubscribed(mailing_id: int, since: datetime) -> Any:
     """(locale, readers) who left after this send was the last one they got; `since`, the
-    earliest due time of its sent deliveries. No delivery goes out before it is due (a claim
+    earliest due time of its sent deliveries (first_due). No delivery goes out before it is due (a claim
     takes only those due by the worker's clock, which stamps `sent_at`), so only the leaves
     from `since` on can count: without that bound PostgreSQL read every delivery of the send
     once the list had a history of leaves."""
