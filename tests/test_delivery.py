@@ -8,6 +8,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -131,11 +132,14 @@ def _now():  # type: ignore[no-untyped-def]
     return utcnow()
 
 
-def newsletter(project: Project, *args: str) -> tuple[int, str]:
+def newsletter(
+    project: Project, *args: str, env: Mapping[str, str] | None = None
+) -> tuple[int, str]:
+    """A command on `project` with the test's secret key and `env`: (exit status, output)."""
     result = CliRunner().invoke(
         app,
         ["--config", str(project.source), *args],
-        env={"NEWSLETTER_SECRET_KEY": SECRET},
+        env={"NEWSLETTER_SECRET_KEY": SECRET, **(env or {})},
     )
     return result.exit_code, result.output
 

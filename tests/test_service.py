@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, utcnow
-from newsletter.deliver.journal import journal_path, read_journal
+from newsletter.deliver.journal import journal_folder, journal_path, read_journal
 from newsletter.deliver.models import DELIVERY, MAILING
 from newsletter.deliver.worker import Job
 from newsletter.schedule.firing import firings
@@ -166,7 +166,7 @@ def kill_with_outcomes_unrecorded(project: Project) -> None:
             mailing, worker = claims
             pid = int(worker.rpartition(":")[2])
             os.kill(pid, signal.SIGSTOP)  # Still, so its journal cannot change meanwhile.
-            journal = journal_path(project.root / ".newsletter" / "journal", mailing, worker)
+            journal = journal_path(journal_folder(project.root, project.config), mailing, worker)
             try:
                 wait_until(partial(stopped, pid), 5, f"worker {pid} to stop")  # kill() is early.
                 unrecorded = journal.exists() and bool(read_journal(journal))

@@ -11,9 +11,7 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from typer.testing import CliRunner
 
-from newsletter.cli import app
 from newsletter.config import Config
 from newsletter.deliver.compose import Content, DotSafe, MessageTemplate
 from newsletter.deliver.signing import SIGNED_HEADERS, Signer, signer_for
@@ -21,7 +19,7 @@ from newsletter.errors import NewsletterError
 
 from .conftest import SmtpServer
 from .test_compose import CASES, DATE, SENDER, recipient
-from .test_delivery import ISSUE, READERS, SECRET, make_project
+from .test_delivery import ISSUE, READERS, make_project, newsletter
 
 DOMAIN = "news.example.org"
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -185,12 +183,8 @@ def test_a_send_signed_with_an_ed25519_key_verifies_for_every_reader(
 ) -> None:
     private, lookup = key_pair("ed25519")
     project = make_project(tmp_path, f"{smtp_server.url}?connections=2", dkim_selector='"nl2026"')
-    result = CliRunner().invoke(
-        app,
-        ["--config", str(project.source), "send", ISSUE],
-        env={"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_DKIM_PRIVATE_KEY": private},
-    )
-    assert result.exit_code == 0, result.output
+    code, output = newsletter(project, "send", ISSUE, env={"NEWSLETTER_DKIM_PRIVATE_KEY": private})
+    assert code == 0, output
     received = smtp_server.received
     assert sorted(r for m in received for r in m.recipients) == sorted(r[0] for r in READERS)
     for message in received:

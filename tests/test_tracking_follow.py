@@ -18,9 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
-from typer.testing import CliRunner
 
-from newsletter.cli import app
 from newsletter.db import create_db_engine, database_url
 from newsletter.deliver.models import DELIVERY
 from newsletter.engagement.models import LINK_CLICK, TRACKED_LINK
@@ -30,7 +28,7 @@ from newsletter.web.app import create_app
 from newsletter.web.redirects import external_location
 
 from .conftest import ROOT, SmtpServer
-from .test_delivery import ISSUE, SECRET, make_project
+from .test_delivery import ISSUE, SECRET, make_project, newsletter
 from .test_signing import key_pair
 
 OTHER = "2024-05-07-this-month-in-ai"  # en and ar; ISSUE has en and zh.
@@ -51,13 +49,12 @@ def test_every_url_of_every_text_part_leads_where_the_issue_said(
         dkim_selector='"nl2026"' if signed else '""',
     )  # fmt: skip  # Every request comes from the test client's one address.
     shutil.copytree(ROOT / "issues" / OTHER, project.issues_path / OTHER)
-    private, lookup = key_pair("rsa")
-    environment = {"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_DKIM_PRIVATE_KEY": private}
+    private, lookup = key_pair("rsa") if signed else ("", None)
     for issue in (ISSUE, OTHER):
-        result = CliRunner().invoke(
-            app, ["--config", str(project.source), "send", issue], env=environment
+        code, output = newsletter(
+            project, "send", issue, env={"NEWSLETTER_DKIM_PRIVATE_KEY": private}
         )
-        assert result.exit_code == 0, result.output
+        assert code == 0, output
     engine = create_db_engine(database_url(project))
     with engine.connect() as connection:
         stored = dict(connection.execute(select(TRACKED_LINK.c.id, TRACKED_LINK.c.url)).all())
