@@ -90,9 +90,10 @@ def server_cpu(database: str) -> float:
 
 def two_processes(
     config: Path, folder: Path, database: str, messages: int
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """Seconds from the firing's queueing to the last message, two `run` processes sending;
-    and the CPU seconds of the two processes (with their workers) and of the database server."""
+    to the first message; and the CPU seconds of the two processes (with their workers) and
+    of the database server."""
     environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
     with two_services(config, environment, LEAD) as running:
         server = server_cpu(database)
@@ -103,13 +104,13 @@ def two_processes(
             time.sleep(0.5)
         senders = sum(cpu_seconds(process.pid) for process in running)
         server = server_cpu(database) - server
-    queued, _, last, _ = delivered(folder, ISSUE, database)
-    return (last - queued).total_seconds(), senders, server
+    queued, first, last, _ = delivered(folder, ISSUE, database)
+    return (last - queued).total_seconds(), (first - queued).total_seconds(), senders, server
 
 
 def one_database(
     port: int, connections: int, messages: int, database: str
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """A fresh project in `database` (empty: SQLite's is made in the project) and its send."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -131,9 +132,12 @@ def compare(port: int, connections: int, messages: int) -> None:
     with throwaway_cluster(*rounds) as url:
         for attempt, name in enumerate(rounds, 1):
             for label, database in (("SQLite", ""), ("PostgreSQL", url.format(name))):
-                seconds, senders, server = one_database(port, connections, messages, database)
+                seconds, lag, senders, server = one_database(
+                    port, connections, messages, database
+                )
                 print(f"{label + ',':11} run {attempt}: {seconds:6.2f} s  "
-                      f"{messages / seconds:8,.0f} msg/s (queued to last sent); CPU a message: "
+                      f"{messages / seconds:8,.0f} msg/s (queued to last sent; "
+                      f"{lag:4.2f} s to the first); CPU a message: "
                       f"{senders / messages * 1e6:4.0f} us senders, "
                       f"{server / messages * 1e6:4.0f} us server")  # fmt: skip
                 best[label] = min(best.get(label, seconds), seconds)
