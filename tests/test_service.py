@@ -370,7 +370,7 @@ def test_a_worker_waits_out_an_unreachable_server_and_keeps_the_deliveries_queue
         waits.append(seconds)
         return False
 
-    _loop(template, engine, lambda: len(waits) >= 3, wait)
+    _loop(template, engine, lambda: len(waits) >= 3, wait, idle=wait)
     assert waits == [2.0, 4.0, 8.0]  # Backing off, not spinning.
     assert "trying again in 2 s" in caplog.text
     with engine.connect() as connection:

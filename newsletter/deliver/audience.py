@@ -23,6 +23,7 @@ from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState, Mailing, MailingEdition
+from newsletter.deliver.wakeup import announce
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -211,7 +212,10 @@ def queue_deliveries(
     first: bool = False,
 ) -> int:
     """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that
-    exist; with `first`, the mailing has none (see _first_audience): nothing to skip."""
+    exist; with `first`, the mailing has none (see _first_audience): nothing to skip. Idle
+    workers hear of them when the transaction commits."""
+    if rows:
+        announce(connection)
     values = [
         (mailing_id, id_, locale, DeliveryState.QUEUED, 0, due, "", "", "", stamp, stamp)
         for id_, locale, due in rows
@@ -229,6 +233,8 @@ def requeue_failed(engine: Engine, mailing_id: int, now: datetime) -> int:
             .where(DELIVERY.c.mailing_id == mailing_id, DELIVERY.c.state == DeliveryState.FAILED)
         ).all()
         ids = [id_ for id_, key in failed if allowed(key)]
+        if ids:
+            announce(connection)
         for start in range(0, len(ids), ENQUEUE_BATCH):
             connection.execute(
                 update(DELIVERY)

@@ -24,10 +24,10 @@ class Halt:
     def __init__(self, context: BaseContext) -> None:
         self._reader, self._writer = context.Pipe(duplex=False)
         self._set = False
-        self._poller: select.poll | None = None
+        self._pollers: dict[int | None, select.poll] = {}
 
     def __getstate__(self) -> dict[str, object]:
-        return {"_reader": self._reader, "_writer": None, "_set": False, "_poller": None}
+        return {"_reader": self._reader, "_writer": None, "_set": False, "_pollers": {}}
 
     def set(self) -> None:
         """Halt every worker (the parent only; more than once is harmless)."""
@@ -38,13 +38,18 @@ class Halt:
     def is_set(self) -> bool:
         return self.wait(0.0)
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep until halted or `seconds` have passed; whether halted. Under spawn, a parent
-        that is gone reads as halted too (it alone held the other end); forked workers share
-        that end, so they watch their parent's pid instead (Worker._stopping)."""
+    def wait(self, seconds: float, also: int | None = None) -> bool:
+        """Sleep until halted, `seconds` have passed, or the file descriptor `also` (if any) is
+        readable; whether halted. Under spawn, a parent that is gone reads as halted too (it
+        alone held the other end); forked workers share that end, so they watch their
+        parent's pid instead (Worker._stopping)."""
         if not self._set:
-            if self._poller is None:
-                self._poller = select.poll()
-                self._poller.register(self._reader.fileno(), select.POLLIN)
-            self._set = bool(self._poller.poll(seconds * 1000))
+            poller = self._pollers.get(also)
+            if poller is None:
+                poller = self._pollers[also] = select.poll()
+                poller.register(self._reader.fileno(), select.POLLIN)
+                if also is not None:
+                    poller.register(also, select.POLLIN)
+            ready = poller.poll(seconds * 1000)
+            self._set = any(fd == self._reader.fileno() for fd, _ in ready)
         return self._set

@@ -35,6 +35,7 @@ from newsletter.characters import visible
 from newsletter.db import among, converter, lock_for_writing, one_statement, patiently
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState
 from newsletter.deliver.smtp import DEFERRED
+from newsletter.deliver.wakeup import announce
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import SUBSCRIBER, Subscriber
 
@@ -369,6 +370,8 @@ def requeue_abandoned(
             )
             .values(state=DeliveryState.QUEUED, claimed_by="", lease_until=None, updated_at=now)
         )
+        if result.rowcount:
+            announce(connection)
         return result.rowcount
 
 

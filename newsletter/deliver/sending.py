@@ -49,6 +49,7 @@ from newsletter.deliver.report import progress as progress_of
 from newsletter.deliver.signing import signer_for
 from newsletter.deliver.smtp import Outcome
 from newsletter.deliver.transports import Limits, Transport, transport_limits
+from newsletter.deliver.wakeup import announce
 from newsletter.deliver.worker import Job, run_job, sender_of
 from newsletter.errors import NewsletterError
 from newsletter.render.merge import sample_fields, sample_values
@@ -183,6 +184,8 @@ def set_paused(engine: Engine, mailing_id: int, paused_at: datetime | None) -> N
         connection.execute(
             update(MAILING).where(MAILING.c.id == mailing_id).values(paused_at=paused_at)
         )
+        if paused_at is None:
+            announce(connection)
 
 
 def paused_since(engine: Engine, mailing_id: int) -> datetime | None:

@@ -1,8 +1,9 @@
 """The delivery workers of `newsletter run`: one process per SMTP connection, for every mailing.
 
 Each worker process loops: find the mailings with deliveries due, deliver them (deliver/worker.py
-does the claiming, sending and recording), and wait a moment when nothing is due. Deliveries
-due later (retries, local-time sends) are picked up when their time comes.
+does the claiming, sending and recording), and wait when nothing is due: until deliveries are
+queued anywhere (deliver/wakeup.py: a send starts at once, on every host) or for POLL seconds
+at most, so that deliveries due later (retries, local-time sends) go when their time comes.
 
 Workers are started with `spawn`: the service runs threads (scheduler, web server), and a
 forked child would inherit their locks and SQLite's per-process state. A worker stops when the
@@ -29,6 +30,7 @@ from newsletter.deliver.halt import Halt
 from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import Transport, open_transport
+from newsletter.deliver.wakeup import Doorbell
 from newsletter.deliver.worker import Job, Worker
 from newsletter.errors import NewsletterError
 
@@ -116,9 +118,15 @@ def deliver_forever(job: Job, log_level: int, halt: Halt) -> None:
         return stopping.is_set() or halt.is_set() or gone
 
     engine = create_db_engine(job.database_url)
+    doorbell = Doorbell(engine)  # Rung when deliveries are queued: see deliver/wakeup.py.
     try:
-        _loop(job, engine, stop, lambda seconds: halt.wait(seconds) or stopping.is_set())
+        _loop(
+            job, engine, stop,
+            wait=lambda seconds: halt.wait(seconds) or stopping.is_set(),
+            idle=lambda seconds: doorbell.wait(halt, seconds) or stopping.is_set(),
+        )  # fmt: skip
     finally:
+        doorbell.close()
         engine.dispose()
 
 
@@ -127,7 +135,10 @@ def _loop(
     engine: Engine,
     stop: Callable[[], bool],
     wait: Callable[[float], bool],
+    idle: Callable[[float], bool],
 ) -> None:
+    """Deliver what is due until `stop()`; `wait` backs off after an error, `idle` waits for
+    work (both return early when stopped; `idle` also when deliveries are announced)."""
     transport: Transport | None = None
     workers: dict[int, Worker] = {}
     idle_since = 0.0
@@ -176,7 +187,7 @@ def _loop(
             if transport is not None and time.monotonic() - idle_since > IDLE_CLOSE:
                 _close(transport)
                 transport = None
-            wait(POLL)
+            idle(POLL)
     finally:
         _close(transport)
 

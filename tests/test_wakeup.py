@@ -1,0 +1,160 @@
+"""Idle delivery workers wake as soon as deliveries are queued (deliver/wakeup.py), on SQLite
+and on PostgreSQL, instead of at their next poll."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from newsletter.config import Project
+from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.deliver import wakeup
+from newsletter.deliver.halt import Halt
+from newsletter.deliver.wakeup import Doorbell, announce
+from newsletter.deliver.worker import Job
+from newsletter.sends import load_issue, start_send
+from newsletter.service.pool import _loop
+
+from .conftest import SmtpServer
+from .test_delivery import READERS, make_project, migrated
+from .test_postgres import cluster, database  # noqa: F401 - the throwaway cluster
+from .test_schedule import FIRST
+from .test_service import wait_until
+
+LONG = 60.0
+"""An idle wait far longer than any test here waits: only the doorbell (or a halt) ends it."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new database at this version's schema, SQLite then PostgreSQL."""
+    if request.param == "sqlite":
+        made = f"sqlite:///{tmp_path / 'news.db'}"
+    else:
+        made = request.getfixturevalue("database")
+    migrated(made)
+    return made
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    made = create_db_engine(url)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def halt() -> Halt:
+    return Halt(multiprocessing.get_context("spawn"))
+
+
+def waited(doorbell: Doorbell, halt: Halt, seconds: float) -> tuple[bool, float]:
+    """What doorbell.wait returned, and after how many seconds."""
+    start = time.monotonic()
+    halted = doorbell.wait(halt, seconds)
+    return halted, time.monotonic() - start
+
+
+def queue_in_a_transaction(engine: Engine, *, commit: bool) -> None:
+    """A write that announces deliveries, committed or rolled back."""
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO tag (name) VALUES (:name)"), {"name": time.time()})
+        announce(connection)
+        connection.commit() if commit else connection.rollback()
+
+
+def test_the_doorbell_rings_when_a_transaction_announces_deliveries(
+    engine: Engine, halt: Halt
+) -> None:
+    doorbell = Doorbell(engine)
+    try:
+        assert waited(doorbell, halt, 0.3)[1] >= 0.3  # Nothing happened: the whole wait.
+        threading.Timer(0.3, queue_in_a_transaction, (engine,), {"commit": True}).start()
+        halted, seconds = waited(doorbell, halt, LONG)
+        assert not halted and 0.25 < seconds < 10
+        halt.set()
+        assert waited(doorbell, halt, LONG)[0]
+    finally:
+        doorbell.close()
+
+
+def test_a_rolled_back_announcement_wakes_nobody_on_postgresql(
+    database: str,  # noqa: F811
+    halt: Halt,
+) -> None:
+    migrated(database)
+    engine = create_db_engine(database)
+    doorbell = Doorbell(engine)
+    try:
+        threading.Timer(0.1, queue_in_a_transaction, (engine,), {"commit": False}).start()
+        assert waited(doorbell, halt, 1.0)[1] >= 1.0
+    finally:
+        doorbell.close()
+        engine.dispose()
+
+
+def test_a_doorbell_whose_connection_is_cut_falls_back_to_polling_and_listens_again(
+    database: str,  # noqa: F811
+    halt: Halt,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    migrated(database)
+    monkeypatch.setattr(wakeup, "RECONNECT", 0.0)
+    engine = create_db_engine(database)
+    doorbell = Doorbell(engine)
+    try:
+        with engine.connect() as connection:  # What a server restart does to it.
+            cut = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE query = 'LISTEN {wakeup.CHANNEL}'"
+                )
+            ).all()
+        assert cut == [(True,)]
+        halted, seconds = waited(doorbell, halt, 0.5)  # No error: the timed poll goes on.
+        assert not halted and seconds >= 0.45
+        threading.Timer(0.5, queue_in_a_transaction, (engine,), {"commit": True}).start()
+        halted, seconds = waited(doorbell, halt, LONG)  # Listening again, and heard.
+        assert not halted and seconds < 10
+    finally:
+        doorbell.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def project(url: str, tmp_path: Path, smtp_server: SmtpServer) -> Project:
+    return make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
+
+
+def test_an_idle_worker_starts_a_send_as_soon_as_it_is_queued(
+    project: Project, smtp_server: SmtpServer, halt: Halt
+) -> None:
+    engine = create_db_engine(database_url(project))
+    doorbell = Doorbell(engine)
+    idle: list[float] = []
+
+    def wait_for_work(seconds: float) -> bool:
+        idle.append(seconds)
+        return doorbell.wait(halt, LONG)
+
+    worker = threading.Thread(
+        target=_loop, args=(Job.of(project), engine, halt.is_set, halt.wait, wait_for_work)
+    )
+    worker.start()
+    try:
+        wait_until(lambda: bool(idle), 10, "the worker to wait for work")
+        time.sleep(0.2)  # On the doorbell by now.
+        start_send(project, engine, load_issue(project, FIRST), to=None, clock=utcnow)
+        wait_until(lambda: len(smtp_server.received) == len(READERS), 10, "the send")
+    finally:
+        halt.set()
+        worker.join(10)
+        doorbell.close()
+        engine.dispose()
+    assert not worker.is_alive()
