@@ -341,6 +341,7 @@ def release(engine: Engine, worker: str, ids: Iterable[int], now: datetime) -> N
             )
             .values(state=DeliveryState.QUEUED, claimed_by="", lease_until=None, updated_at=now)
         )
+        announce(connection)  # Idle workers elsewhere take them at once.
 
 
 def requeue_abandoned(

@@ -4,42 +4,86 @@ An idle worker of `newsletter run` looks for due deliveries every second (servic
 a send used to start up to a second after its audience was queued. Now whatever queues
 deliveries announces them, and an idle worker waits on a doorbell besides its stop flag:
 
-    announce(connection)   in the transaction that queues (or resumes) deliveries
+    announce(connection)   in the transaction that queues (or gives back) deliveries
     Doorbell(engine)       in each worker process: wait(halt, seconds) returns when it rings
 
 On PostgreSQL the announcement is a NOTIFY, which the server delivers when (and only if) the
-transaction commits, to a connection each worker process keeps LISTENing, on every host. On
-SQLite, which has no such thing and serves one host, the doorbell watches the database file
-and its write-ahead log: any commit by any process changes them, and a worker then looks
-for due deliveries (a cheap query). Either way the timed poll stays, for deliveries that
-become due later (retries, local-time sends), and as the fallback when the listening
-connection is lost (it is opened again, at most every RECONNECT seconds).
+transaction commits, to a connection of its own that each worker process keeps LISTENing, on
+every host (one connection more per worker process). On SQLite, which has no such thing and
+serves one host, the announcement sets the modification time of a file beside the database
+(`news.db-deliveries`) once the transaction has committed, and an idle worker looks at that
+file every SLICE seconds. Either way the timed poll stays, for deliveries that become due
+later (retries, local-time sends), and as the fallback while PostgreSQL cannot be listened
+to (tried again every RECONNECT seconds; TCP keepalives notice a server gone silent).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 
 from newsletter.deliver.halt import Halt
 
+if TYPE_CHECKING:
+    import psycopg
+
 log = logging.getLogger(__name__)
 CHANNEL = "newsletter_deliveries"
-SLICE = 0.05
-"""Seconds between two looks at the SQLite files while waiting."""
+SLICE = 0.1
+"""Seconds between two looks at the SQLite doorbell file while waiting."""
 RECONNECT = 10.0
 """Seconds between two attempts to LISTEN again after the connection was lost."""
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10}
+"""A LISTENing connection only reads: without keepalives, a server gone silent (a network cut,
+a failover) would go unnoticed for hours. The database URL's own settings win."""
+_RING = "newsletter.deliveries_announced"
 
 
 def announce(connection: Connection) -> None:
-    """Tell every idle worker, once this transaction commits, that deliveries may be due."""
+    """Tell every idle worker that deliveries may be due, once this transaction commits (and
+    not if it rolls back). Call it inside the transaction that queues them."""
     if connection.dialect.name == "postgresql":
         # Several in one transaction reach each listener as one.
         connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        return
+    bell = bell_file(connection.engine)
+    if bell is None:
+        return
+    # Rung when the connection goes back to the pool, after its commit; a rollback forgets it.
+    connection.info[_RING] = bell
+    if not event.contains(connection.engine, "checkin", _ring_after_commit):
+        event.listen(connection.engine, "checkin", _ring_after_commit)
+        event.listen(connection.engine, "rollback", _forget)
+
+
+def bell_file(engine: Engine) -> Path | None:
+    """The SQLite doorbell: a file beside the database (its real path); None for PostgreSQL
+    and for a database that is no file of its own (in memory, a URI)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(f"{Path(database).resolve()}-deliveries")
+
+
+def _ring_after_commit(_dbapi_connection: Any, record: Any) -> None:
+    bell: Path | None = record.info.pop(_RING, None)
+    if bell is None:
+        return
+    now = time.time_ns()  # Set to the nanosecond, whatever the file system's clock ticks.
+    try:
+        bell.touch()
+        os.utime(bell, ns=(now, now))
+    except OSError as error:  # The workers still find the deliveries at their poll.
+        log.warning("cannot ring the delivery workers' doorbell %s: %s", bell, error)
+
+
+def _forget(connection: Connection) -> None:
+    connection.info.pop(_RING, None)
 
 
 class Doorbell:
@@ -47,52 +91,55 @@ class Doorbell:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._files: list[Path] = []
-        self._listening: Any = None  # psycopg's Connection, LISTENing (PostgreSQL).
+        self._bell = bell_file(engine)
+        self._seen = self._rung_at()
+        self._listening: psycopg.Connection[Any] | None = None
         self._retry_at = 0.0
-        if engine.dialect.name == "sqlite":
-            database = engine.url.database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                self._files = [Path(database), Path(f"{database}-wal")]
-        else:
+        self._lost = False
+        if engine.dialect.name == "postgresql":
             # Listening from the start: what is queued after this is heard, what was queued
             # before is found by the worker's first look for due deliveries.
             self._listen()
 
     def wait(self, halt: Halt, seconds: float) -> bool:
-        """Sleep until halted (True), the doorbell rang, or `seconds` have passed (False)."""
+        """Sleep until halted (True), the doorbell rang, or `seconds` have passed (False).
+
+        A ring since the last wait returned (during the worker's look, say) ends it at once:
+        no announcement is missed."""
         deadline = time.monotonic() + seconds
-        if self.engine.dialect.name != "sqlite":
+        if self.engine.dialect.name == "postgresql":
             return self._wait_for_notice(halt, deadline)
-        if not self._files:
+        if self._bell is None:
             return halt.wait(seconds)
-        before = self._state()
-        while (left := deadline - time.monotonic()) > 0:
+        while True:
+            if (rung := self._rung_at()) != self._seen:
+                self._seen = rung
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
             if halt.wait(min(left, SLICE)):
                 return True
-            if self._state() != before:
-                return False
-        return False
 
     def close(self) -> None:
+        """Stop listening (PostgreSQL); the doorbell can still be waited on (a timed poll)."""
         if self._listening is not None:
             self._listening.close()
             self._listening = None
 
-    def _state(self) -> list[tuple[int, int, int] | None]:
-        """What a commit changes: each file's modification time, size and inode."""
-        state: list[tuple[int, int, int] | None] = []
-        for path in self._files:
-            try:
-                found = path.stat()
-            except OSError:
-                state.append(None)  # No log yet, or checkpointed and removed.
-            else:
-                state.append((found.st_mtime_ns, found.st_size, found.st_ino))
-        return state
+    def _rung_at(self) -> int | None:
+        """The SQLite doorbell's last ring (its modification time); None before the first."""
+        try:
+            return None if self._bell is None else self._bell.stat().st_mtime_ns
+        except OSError:
+            return None
 
     def _wait_for_notice(self, halt: Halt, deadline: float) -> bool:
+        was_listening = self._listening is not None
         listening = self._listen()
+        if listening is not None and not was_listening:
+            # Listening again: what was queued while it was not is only found by a look.
+            return halt.is_set()
         while (left := deadline - time.monotonic()) > 0:
             if listening is None:
                 return halt.wait(left)
@@ -103,25 +150,34 @@ class Doorbell:
             listening = self._listening  # None if the connection was lost meanwhile.
         return False
 
-    def _listen(self) -> Any:
+    def _listen(self) -> psycopg.Connection[Any] | None:
         """The LISTENing connection, opened if need be; None while it cannot be."""
-        if self._listening is None and time.monotonic() >= self._retry_at:
-            try:
-                import psycopg
+        if self._listening is not None or time.monotonic() < self._retry_at:
+            return self._listening
+        import psycopg
 
-                # A connection of its own, outside the engine's pool, for the worker's life.
-                args, settings = self.engine.dialect.create_connect_args(self.engine.url)
-                connection = psycopg.connect(*args, **settings, autocommit=True)
-                connection.execute(f"LISTEN {CHANNEL}")
-                self._listening = connection
-            except Exception as error:  # The server unreachable: the timed poll goes on.
-                log.debug("cannot listen for new deliveries: %s", error)
-                self._retry_at = time.monotonic() + RECONNECT
-        return self._listening
+        args, settings = self.engine.dialect.create_connect_args(self.engine.url)
+        try:
+            connection = psycopg.connect(*args, **{**KEEPALIVES, **settings}, autocommit=True)
+        except psycopg.Error as error:
+            self._unheard("cannot listen for new deliveries", error)
+            return None
+        try:
+            connection.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as error:  # A hot standby, a pooler in transaction mode.
+            connection.close()
+            self._unheard("cannot listen for new deliveries", error)
+            return None
+        if self._lost:
+            log.info("listening for new deliveries again")
+            self._lost = False
+        self._listening = connection
+        return connection
 
-    def _rang(self, listening: Any) -> bool:
+    def _rang(self, listening: psycopg.Connection[Any]) -> bool:
         """Whether notifications came (all read now); False for other traffic, and when the
         connection was lost (closed: the next wait opens another)."""
+        import psycopg
         from psycopg import pq
 
         connection = listening.pgconn
@@ -129,12 +185,18 @@ class Doorbell:
             connection.consume_input()
             if connection.status != pq.ConnStatus.OK:
                 raise ConnectionError("the connection is broken")
-        except Exception as error:  # The server went away or closed the connection.
-            log.debug("stopped listening for new deliveries: %s", error)
+        except (OSError, psycopg.Error) as error:  # The server went away or cut it.
             self.close()
-            self._retry_at = time.monotonic() + RECONNECT
+            self._unheard("stopped listening for new deliveries", error)
             return False
         rang = False
         while connection.notifies() is not None:
             rang = True
         return rang
+
+    def _unheard(self, what: str, error: Exception) -> None:
+        """Polling until RECONNECT seconds have passed; said once per outage."""
+        self._retry_at = time.monotonic() + RECONNECT
+        if not self._lost:
+            log.warning("%s (sends start at the next poll meanwhile): %s", what, error)
+            self._lost = True
