@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,21 @@ def waited(doorbell: Doorbell, halt: Halt, seconds: float) -> tuple[bool, float]
     return halted, time.monotonic() - start
 
 
+@pytest.fixture
+def later() -> Iterator[Callable[[float, Engine], None]]:
+    """`later(seconds, engine)`: a committed announcement from another thread in `seconds`;
+    each is waited for at the end, before the test's engine goes (its connection with it)."""
+    timers: list[threading.Timer] = []
+
+    def start(seconds: float, engine: Engine) -> None:
+        timers.append(threading.Timer(seconds, queue_in_a_transaction, (engine,), {"commit": True}))
+        timers[-1].start()
+
+    yield start
+    for timer in timers:
+        timer.join()
+
+
 def queue_in_a_transaction(engine: Engine, *, commit: bool) -> None:
     """A write that announces deliveries, committed or rolled back."""
     with engine.connect() as connection:
@@ -70,12 +85,12 @@ def queue_in_a_transaction(engine: Engine, *, commit: bool) -> None:
 
 
 def test_the_doorbell_rings_when_a_transaction_announces_deliveries(
-    engine: Engine, halt: Halt
+    engine: Engine, halt: Halt, later: Callable[[float, Engine], None]
 ) -> None:
     doorbell = Doorbell(engine)
     try:
         assert waited(doorbell, halt, 0.3)[1] >= 0.3  # Nothing happened: the whole wait.
-        threading.Timer(0.3, queue_in_a_transaction, (engine,), {"commit": True}).start()
+        later(0.3, engine)
         halted, seconds = waited(doorbell, halt, LONG)
         assert not halted and seconds < 10
         halt.set()
@@ -150,7 +165,7 @@ def test_a_doorbell_whose_connection_is_cut_falls_back_to_polling_and_listens_ag
         assert not halted and seconds >= 0.45
         # Listening again, it first asks for a look (what was queued meanwhile went unheard).
         assert waited(doorbell, halt, LONG)[1] < 10
-        threading.Timer(0.5, queue_in_a_transaction, (engine,), {"commit": True}).start()
+        queue_in_a_transaction(engine, commit=True)
         halted, seconds = waited(doorbell, halt, LONG)  # And hears.
         assert not halted and seconds < 10
     finally:
