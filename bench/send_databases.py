@@ -132,9 +132,7 @@ def compare(port: int, connections: int, messages: int) -> None:
     with throwaway_cluster(*rounds) as url:
         for attempt, name in enumerate(rounds, 1):
             for label, database in (("SQLite", ""), ("PostgreSQL", url.format(name))):
-                seconds, lag, senders, server = one_database(
-                    port, connections, messages, database
-                )
+                seconds, lag, senders, server = one_database(port, connections, messages, database)
                 print(f"{label + ',':11} run {attempt}: {seconds:6.2f} s  "
                       f"{messages / seconds:8,.0f} msg/s (queued to last sent; "
                       f"{lag:4.2f} s to the first); CPU a message: "

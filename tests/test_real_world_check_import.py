@@ -13,7 +13,8 @@ import pytest
 from newsletter.authoring.importer import import_post
 from newsletter.check.content import check_content
 from newsletter.content.loader import IssueLoader
-from tests.test_real_world_inputs import errors, line_of, write
+
+from .test_real_world_inputs import errors, line_of, write
 
 # --- check: local files and line numbers --------------------------------------------------------
 

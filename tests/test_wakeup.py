@@ -4,18 +4,27 @@ and on PostgreSQL, instead of at their next poll."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pwd
+import shutil
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url, utcnow
 from newsletter.deliver import wakeup
+from newsletter.deliver.audience import requeue_failed
 from newsletter.deliver.halt import Halt
+from newsletter.deliver.models import DELIVERY
+from newsletter.deliver.outbox import claim, release, requeue_abandoned
+from newsletter.deliver.sending import set_paused
 from newsletter.deliver.wakeup import Doorbell, announce
 from newsletter.deliver.worker import Job
 from newsletter.sends import load_issue, start_send
@@ -106,6 +115,21 @@ def test_a_ring_while_the_worker_looks_for_work_is_not_missed(engine: Engine, ha
         halted, seconds = waited(doorbell, halt, LONG)
         assert not halted and seconds < 10
         assert waited(doorbell, halt, 0.3)[1] >= 0.3  # Heard once.
+    finally:
+        doorbell.close()
+
+
+def test_a_commit_rings_even_when_the_connection_goes_on_to_another_transaction(
+    engine: Engine, halt: Halt
+) -> None:
+    doorbell = Doorbell(engine)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("INSERT INTO tag (name) VALUES ('queued')"))
+            announce(connection)
+            connection.commit()
+            connection.execute(text("SELECT 1")).all()  # Rolled back as the connection closes.
+        assert waited(doorbell, halt, LONG)[1] < 10
     finally:
         doorbell.close()
 
@@ -204,3 +228,63 @@ def test_an_idle_worker_starts_a_send_as_soon_as_it_is_queued(
         doorbell.close()
         engine.dispose()
     assert not worker.is_alive()
+
+
+def test_every_way_deliveries_become_due_again_rings_the_doorbell(
+    project: Project, halt: Halt
+) -> None:
+    engine = create_db_engine(database_url(project))
+    mailing, _ = start_send(project, engine, load_issue(project, FIRST), to=None, clock=utcnow)
+    assert mailing.id is not None
+    doorbell = Doorbell(engine)  # After the send's own announcement.
+    now = utcnow()
+
+    def rings(what: str) -> None:
+        assert waited(doorbell, halt, LONG)[1] < 10, what
+        assert waited(doorbell, halt, 0.2)[1] >= 0.2, f"{what}: heard twice"
+
+    try:
+        taken = claim(engine, mailing.id, "here:1", limit=2, lease=60, now=now)
+        release(engine, "here:1", [claimed.id for claimed in taken], now)
+        rings("claims given back by a worker that stops")
+        claim(engine, mailing.id, "there:1", limit=2, lease=60, now=now)
+        assert requeue_abandoned(engine, mailing.id, now, alive=lambda _worker: False) == 2
+        rings("the claims of a dead worker")
+        set_paused(engine, mailing.id, now)
+        set_paused(engine, mailing.id, None)
+        rings("a paused send resumed")
+        with engine.begin() as connection:
+            connection.execute(update(DELIVERY).values(state="failed"))
+        assert requeue_failed(engine, mailing.id, now) == len(READERS)
+        rings("failed deliveries queued again")
+    finally:
+        doorbell.close()
+        engine.dispose()
+
+
+def test_another_user_who_may_write_the_sqlite_doorbell_rings_it() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to ring as another user")
+    nobody = pwd.getpwnam("nobody")
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        database = folder / "news.db"
+        database.write_bytes(b"")
+        database.chmod(0o666)
+        bell = Path(f"{database}-deliveries")
+        wakeup.ring(bell)  # Made by root: the database's mode, whatever the umask.
+        assert stat.S_IMODE(bell.stat().st_mode) == 0o666
+        os.utime(bell, ns=(0, 0))
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's own exit status is what counts.
+            try:
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                wakeup.ring(bell)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert bell.stat().st_mtime_ns != 0  # Only the owner may set a time; anyone, now.
+    finally:
+        shutil.rmtree(folder)

@@ -300,11 +300,13 @@ def _update_outcomes(
 
 def _once_each(convert: Callable[[datetime], Any]) -> Callable[[datetime | None], Any]:
     """`convert`, called once for each moment however often it is asked for (None stays None)."""
-    done: dict[datetime | None, Any] = {None: None}
+    done: dict[datetime, Any] = {}
 
     def converted(moment: datetime | None) -> Any:
+        if moment is None:
+            return None
         if moment not in done:
-            done[moment] = convert(moment)  # type: ignore[arg-type]  # None is in `done`.
+            done[moment] = convert(moment)
         return done[moment]
 
     return converted

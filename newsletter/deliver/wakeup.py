@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,9 @@ RECONNECT = 10.0
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10}
 """A LISTENing connection only reads: without keepalives, a server gone silent (a network cut,
 a failover) would go unnoticed for hours. The database URL's own settings win."""
-_RING = "newsletter.deliveries_announced"
+_PENDING = "newsletter.deliveries_announced"
+_COMMITTED = "newsletter.deliveries_committed"
+_LISTENING = threading.Lock()
 
 
 def announce(connection: Connection) -> None:
@@ -54,11 +57,15 @@ def announce(connection: Connection) -> None:
     bell = bell_file(connection.engine)
     if bell is None:
         return
-    # Rung when the connection goes back to the pool, after its commit; a rollback forgets it.
-    connection.info[_RING] = bell
-    if not event.contains(connection.engine, "checkin", _ring_after_commit):
-        event.listen(connection.engine, "checkin", _ring_after_commit)
-        event.listen(connection.engine, "rollback", _forget)
+    # Marked now, kept by the commit (dropped by a rollback), rung when the connection goes
+    # back to the pool: after the commit, so that a worker it wakes sees the deliveries.
+    connection.info[_PENDING] = bell
+    engine = connection.engine
+    with _LISTENING:
+        if not event.contains(engine, "checkin", _ring_if_committed):
+            event.listen(engine, "commit", _committed)
+            event.listen(engine, "rollback", _rolled_back)
+            event.listen(engine, "checkin", _ring_if_committed)
 
 
 def bell_file(engine: Engine) -> Path | None:
@@ -70,20 +77,41 @@ def bell_file(engine: Engine) -> Path | None:
     return Path(f"{Path(database).resolve()}-deliveries")
 
 
-def _ring_after_commit(_dbapi_connection: Any, record: Any) -> None:
-    bell: Path | None = record.info.pop(_RING, None)
-    if bell is None:
-        return
-    now = time.time_ns()  # Set to the nanosecond, whatever the file system's clock ticks.
+def _committed(connection: Connection) -> None:
+    if (bell := connection.info.pop(_PENDING, None)) is not None:
+        connection.info[_COMMITTED] = bell
+
+
+def _rolled_back(connection: Connection) -> None:
+    connection.info.pop(_PENDING, None)
+
+
+def _ring_if_committed(_dbapi_connection: Any, record: Any) -> None:
+    record.info.pop(_PENDING, None)
+    bell: Path | None = record.info.pop(_COMMITTED, None)
+    if bell is not None:
+        ring(bell)
+
+
+def ring(bell: Path) -> None:
+    """Set the doorbell file's time: to the nanosecond where this process owns it (whatever
+    the file system's clock ticks), else to now (any user who may write it may do that). A
+    new one gets the database's mode, and its owner when made by root, as SQLite's own files
+    beside it do."""
+    now = time.time_ns()
     try:
-        bell.touch()
-        os.utime(bell, ns=(now, now))
+        if not bell.exists():
+            database = Path(str(bell).removesuffix("-deliveries")).stat()
+            os.close(os.open(bell, os.O_CREAT | os.O_WRONLY, 0o600))
+            bell.chmod(database.st_mode & 0o666)  # Whatever this process's umask.
+            if os.geteuid() == 0:
+                os.chown(bell, database.st_uid, database.st_gid)
+        try:
+            os.utime(bell, ns=(now, now))
+        except PermissionError:  # Another user's: writable, but only its owner sets times.
+            os.utime(bell)
     except OSError as error:  # The workers still find the deliveries at their poll.
         log.warning("cannot ring the delivery workers' doorbell %s: %s", bell, error)
-
-
-def _forget(connection: Connection) -> None:
-    connection.info.pop(_RING, None)
 
 
 class Doorbell:
@@ -143,6 +171,8 @@ class Doorbell:
         while (left := deadline - time.monotonic()) > 0:
             if listening is None:
                 return halt.wait(left)
+            if _drained(listening):  # Read already, with other traffic: the socket is quiet.
+                return halt.is_set()
             if halt.wait(left, also=listening.fileno()):
                 return True
             if self._rang(listening):
@@ -189,10 +219,7 @@ class Doorbell:
             self.close()
             self._unheard("stopped listening for new deliveries", error)
             return False
-        rang = False
-        while connection.notifies() is not None:
-            rang = True
-        return rang
+        return _drained(listening)
 
     def _unheard(self, what: str, error: Exception) -> None:
         """Polling until RECONNECT seconds have passed; said once per outage."""
@@ -200,3 +227,11 @@ class Doorbell:
         if not self._lost:
             log.warning("%s (sends start at the next poll meanwhile): %s", what, error)
             self._lost = True
+
+
+def _drained(listening: psycopg.Connection[Any]) -> bool:
+    """Whether notifications had come in (all taken now) with what the connection has read."""
+    rang = False
+    while listening.pgconn.notifies() is not None:
+        rang = True
+    return rang
