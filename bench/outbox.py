@@ -22,17 +22,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from cluster import throwaway_cluster
+from segments import new_mailing
 from send import make_project
 from send_databases import server_cpu
-from sqlalchemy import Engine, insert
 
 from newsletter.db import create_db_engine
 from newsletter.deliver.audience import enqueue_audience
-from newsletter.deliver.models import MAILING, MAILING_EDITION, Mailing
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record, subscribers_now
 from newsletter.deliver.worker import CLAIMS_PER_RECORD, LEASE, RECORD_EVERY
 
@@ -58,22 +58,6 @@ class Clock:
         return result
 
 
-def a_mailing(engine: Engine, now: datetime, issue: str = "bench") -> Mailing:
-    """A new mailing of `issue` with one English edition, as a firing makes it."""
-    with engine.begin() as connection:
-        row = connection.execute(
-            insert(MAILING)
-            .values(issue=issue, uid=issue, commit="", dirty=False, tag="", created_at=now)
-            .returning(*MAILING.c)
-        ).one()
-        connection.execute(
-            insert(MAILING_EDITION).values(
-                mailing_id=row.id, locale="en", subject="Bench", web_url="", html="", text=""
-            )
-        )
-    return Mailing(**row._mapping)
-
-
 def one_run(url: str, deliveries: int) -> Clock:
     """A project with `deliveries` subscribers in `url` (SQLite when empty), and its send's
     database work, phase by phase."""
@@ -82,7 +66,7 @@ def one_run(url: str, deliveries: int) -> Clock:
         make_project(Path(tmp), 25, 1, deliveries, False, url)
         engine = create_db_engine(url)
         clock, now = Clock(url), datetime.now(UTC)
-        mailing = a_mailing(engine, now)
+        mailing = new_mailing(engine, "bench")
         assert mailing.id is not None
         mailing_id, policy = mailing.id, RetryPolicy(60.0, 5)
         queued = clock.timed(
@@ -99,7 +83,7 @@ def one_run(url: str, deliveries: int) -> Clock:
             ),
         ):  # fmt: skip
             ids = [claimed.subscriber_id or 0 for claimed in batch]
-            clock.timed("subscribers", lambda ids=ids: subscribers_now(engine, ids))  # type: ignore[misc]
+            clock.timed("subscribers", partial(subscribers_now, engine, ids))
             for start in range(0, len(batch), RECORD_EVERY):
                 results = [
                     Result(c.id, c.attempts, "sent", "250 2.0.0 Ok: queued", f"<{c.id}@bench>")
@@ -107,8 +91,8 @@ def one_run(url: str, deliveries: int) -> Clock:
                 ]
                 clock.timed(
                     "record",
-                    lambda results=results: record(  # type: ignore[misc]
-                        engine, mailing_id, "bench-1", results, policy, datetime.now(UTC),
+                    partial(
+                        record, engine, mailing_id, "bench-1", results, policy, datetime.now(UTC),
                         lease=LEASE, renew=False,
                     ),
                 )  # fmt: skip
