@@ -102,10 +102,14 @@ def ring(bell: Path) -> None:
     try:
         if not bell.exists():
             database = Path(str(bell).removesuffix("-deliveries")).stat()
-            os.close(os.open(bell, os.O_CREAT | os.O_WRONLY, 0o600))
-            bell.chmod(database.st_mode & 0o666)  # Whatever this process's umask.
-            if os.geteuid() == 0:
-                os.chown(bell, database.st_uid, database.st_gid)
+            try:
+                os.close(os.open(bell, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass  # Another process made it meanwhile: its mode and owner stand.
+            else:
+                bell.chmod(database.st_mode & 0o666)  # Whatever this process's umask.
+                if os.geteuid() == 0:
+                    os.chown(bell, database.st_uid, database.st_gid)
         try:
             os.utime(bell, ns=(now, now))
         except PermissionError:  # Another user's: writable, but only its owner sets times.
