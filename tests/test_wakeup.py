@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import Engine, text, update
 
 from newsletter.config import Project
-from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.db import create_db_engine, utcnow
 from newsletter.deliver import wakeup
 from newsletter.deliver.audience import requeue_failed
 from newsletter.deliver.halt import Halt
 from newsletter.deliver.models import DELIVERY
 from newsletter.deliver.outbox import claim, release, requeue_abandoned
 from newsletter.deliver.sending import set_paused
-from newsletter.deliver.wakeup import Doorbell, announce
+from newsletter.deliver.wakeup import Doorbell, announce, doorbell
 from newsletter.deliver.worker import Job
 from newsletter.sends import load_issue, start_send
 from newsletter.service.pool import _loop
@@ -59,6 +59,14 @@ def engine(url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def bell(engine: Engine) -> Iterator[Doorbell]:
+    """The doorbell of a worker process on `engine`'s database, made before the test acts."""
+    made = doorbell(engine)
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def halt() -> Halt:
     return Halt(multiprocessing.get_context("spawn"))
 
@@ -71,12 +79,12 @@ def waited(doorbell: Doorbell, halt: Halt, seconds: float) -> tuple[bool, float]
 
 
 @pytest.fixture
-def later() -> Iterator[Callable[[float, Engine], None]]:
-    """`later(seconds, engine)`: a committed announcement from another thread in `seconds`;
-    each is waited for at the end, before the test's engine goes (its connection with it)."""
+def later(engine: Engine) -> Iterator[Callable[[float], None]]:
+    """`later(seconds)`: a committed announcement from another thread in `seconds`; each is
+    waited for at the end, before the engine goes (its connection with it)."""
     timers: list[threading.Timer] = []
 
-    def start(seconds: float, engine: Engine) -> None:
+    def start(seconds: float) -> None:
         timers.append(threading.Timer(seconds, queue_in_a_transaction, (engine,), {"commit": True}))
         timers[-1].start()
 
@@ -94,59 +102,45 @@ def queue_in_a_transaction(engine: Engine, *, commit: bool) -> None:
 
 
 def test_the_doorbell_rings_when_a_transaction_announces_deliveries(
-    engine: Engine, halt: Halt, later: Callable[[float, Engine], None]
+    bell: Doorbell, halt: Halt, later: Callable[[float], None]
 ) -> None:
-    doorbell = Doorbell(engine)
-    try:
-        assert waited(doorbell, halt, 0.3)[1] >= 0.3  # Nothing happened: the whole wait.
-        later(0.3, engine)
-        halted, seconds = waited(doorbell, halt, LONG)
-        assert not halted and seconds < 10
-        halt.set()
-        assert waited(doorbell, halt, LONG)[0]
-    finally:
-        doorbell.close()
+    assert waited(bell, halt, 0.3)[1] >= 0.3  # Nothing happened: the whole wait.
+    later(0.3)
+    halted, seconds = waited(bell, halt, LONG)
+    assert not halted and seconds < 10
+    halt.set()
+    assert waited(bell, halt, LONG)[0]
 
 
-def test_a_ring_while_the_worker_looks_for_work_is_not_missed(engine: Engine, halt: Halt) -> None:
-    doorbell = Doorbell(engine)
-    try:
-        queue_in_a_transaction(engine, commit=True)  # After the doorbell, before the wait.
-        halted, seconds = waited(doorbell, halt, LONG)
-        assert not halted and seconds < 10
-        assert waited(doorbell, halt, 0.3)[1] >= 0.3  # Heard once.
-    finally:
-        doorbell.close()
+def test_a_ring_while_the_worker_looks_for_work_is_not_missed(
+    engine: Engine, bell: Doorbell, halt: Halt
+) -> None:
+    queue_in_a_transaction(engine, commit=True)  # After the doorbell, before the wait.
+    halted, seconds = waited(bell, halt, LONG)
+    assert not halted and seconds < 10
+    assert waited(bell, halt, 0.3)[1] >= 0.3  # Heard once.
 
 
 def test_a_commit_rings_even_when_the_connection_goes_on_to_another_transaction(
-    engine: Engine, halt: Halt
+    engine: Engine, bell: Doorbell, halt: Halt
 ) -> None:
-    doorbell = Doorbell(engine)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("INSERT INTO tag (name) VALUES ('queued')"))
-            announce(connection)
-            connection.commit()
-            connection.execute(text("SELECT 1")).all()  # Rolled back as the connection closes.
-        assert waited(doorbell, halt, LONG)[1] < 10
-    finally:
-        doorbell.close()
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO tag (name) VALUES ('queued')"))
+        announce(connection)
+        connection.commit()
+        connection.execute(text("SELECT 1")).all()  # Rolled back as the connection closes.
+    assert waited(bell, halt, LONG)[1] < 10
 
 
 def test_a_rolled_back_announcement_or_an_unrelated_write_wakes_nobody(
-    engine: Engine, halt: Halt
+    engine: Engine, bell: Doorbell, halt: Halt
 ) -> None:
-    doorbell = Doorbell(engine)
-    try:
-        queue_in_a_transaction(engine, commit=False)
-        with engine.begin() as connection:  # A click, a bounce: no deliveries queued.
-            connection.execute(text("INSERT INTO tag (name) VALUES ('unrelated')"))
-        assert waited(doorbell, halt, 1.0)[1] >= 1.0
-        queue_in_a_transaction(engine, commit=True)
-        assert waited(doorbell, halt, LONG)[1] < 10
-    finally:
-        doorbell.close()
+    queue_in_a_transaction(engine, commit=False)
+    with engine.begin() as connection:  # A click, a bounce: no deliveries queued.
+        connection.execute(text("INSERT INTO tag (name) VALUES ('unrelated')"))
+    assert waited(bell, halt, 1.0)[1] >= 1.0
+    queue_in_a_transaction(engine, commit=True)
+    assert waited(bell, halt, LONG)[1] < 10
 
 
 def test_the_sqlite_doorbell_is_the_same_through_a_symbolic_link(
@@ -158,10 +152,10 @@ def test_the_sqlite_doorbell_is_the_same_through_a_symbolic_link(
     (tmp_path / "link").symlink_to(real.parent)
     writer = create_db_engine(f"sqlite:///{tmp_path / 'link' / 'news.db'}")
     reader = create_db_engine(f"sqlite:///{real}")
-    doorbell = Doorbell(reader)
+    bell = doorbell(reader)
     try:
         queue_in_a_transaction(writer, commit=True)
-        assert waited(doorbell, halt, LONG)[1] < 10
+        assert waited(bell, halt, LONG)[1] < 10
     finally:
         writer.dispose()
         reader.dispose()
@@ -175,7 +169,7 @@ def test_a_doorbell_whose_connection_is_cut_falls_back_to_polling_and_listens_ag
     migrated(database)
     monkeypatch.setattr(wakeup, "RECONNECT", 0.0)
     engine = create_db_engine(database)
-    doorbell = Doorbell(engine)
+    bell = doorbell(engine)
     try:
         with engine.connect() as connection:  # What a server restart does to it.
             cut = connection.execute(
@@ -185,15 +179,15 @@ def test_a_doorbell_whose_connection_is_cut_falls_back_to_polling_and_listens_ag
                 )
             ).all()
         assert cut == [(True,)]
-        halted, seconds = waited(doorbell, halt, 0.5)  # No error: the timed poll goes on.
+        halted, seconds = waited(bell, halt, 0.5)  # No error: the timed poll goes on.
         assert not halted and seconds >= 0.45
         # Listening again, it first asks for a look (what was queued meanwhile went unheard).
-        assert waited(doorbell, halt, LONG)[1] < 10
+        assert waited(bell, halt, LONG)[1] < 10
         queue_in_a_transaction(engine, commit=True)
-        halted, seconds = waited(doorbell, halt, LONG)  # And hears.
+        halted, seconds = waited(bell, halt, LONG)  # And hears.
         assert not halted and seconds < 10
     finally:
-        doorbell.close()
+        bell.close()
         engine.dispose()
 
 
@@ -203,15 +197,13 @@ def project(url: str, tmp_path: Path, smtp_server: SmtpServer) -> Project:
 
 
 def test_an_idle_worker_starts_a_send_as_soon_as_it_is_queued(
-    project: Project, smtp_server: SmtpServer, halt: Halt
+    project: Project, engine: Engine, bell: Doorbell, smtp_server: SmtpServer, halt: Halt
 ) -> None:
-    engine = create_db_engine(database_url(project))
-    doorbell = Doorbell(engine)
     idle: list[float] = []
 
     def wait_for_work(seconds: float) -> bool:
         idle.append(seconds)
-        return doorbell.wait(halt, LONG)
+        return bell.wait(halt, LONG)
 
     worker = threading.Thread(
         target=_loop, args=(Job.of(project), engine, halt.is_set, halt.wait, wait_for_work)
@@ -225,41 +217,34 @@ def test_an_idle_worker_starts_a_send_as_soon_as_it_is_queued(
     finally:
         halt.set()
         worker.join(10)
-        doorbell.close()
-        engine.dispose()
     assert not worker.is_alive()
 
 
 def test_every_way_deliveries_become_due_again_rings_the_doorbell(
-    project: Project, halt: Halt
+    project: Project, engine: Engine, bell: Doorbell, halt: Halt
 ) -> None:
-    engine = create_db_engine(database_url(project))
     mailing, _ = start_send(project, engine, load_issue(project, FIRST), to=None, clock=utcnow)
     assert mailing.id is not None
-    doorbell = Doorbell(engine)  # After the send's own announcement.
+    assert waited(bell, halt, LONG)[1] < 10  # The send's own announcement.
     now = utcnow()
 
     def rings(what: str) -> None:
-        assert waited(doorbell, halt, LONG)[1] < 10, what
-        assert waited(doorbell, halt, 0.2)[1] >= 0.2, f"{what}: heard twice"
+        assert waited(bell, halt, LONG)[1] < 10, what
+        assert waited(bell, halt, 0.2)[1] >= 0.2, f"{what}: heard twice"
 
-    try:
-        taken = claim(engine, mailing.id, "here:1", limit=2, lease=60, now=now)
-        release(engine, "here:1", [claimed.id for claimed in taken], now)
-        rings("claims given back by a worker that stops")
-        claim(engine, mailing.id, "there:1", limit=2, lease=60, now=now)
-        assert requeue_abandoned(engine, mailing.id, now, alive=lambda _worker: False) == 2
-        rings("the claims of a dead worker")
-        set_paused(engine, mailing.id, now)
-        set_paused(engine, mailing.id, None)
-        rings("a paused send resumed")
-        with engine.begin() as connection:
-            connection.execute(update(DELIVERY).values(state="failed"))
-        assert requeue_failed(engine, mailing.id, now) == len(READERS)
-        rings("failed deliveries queued again")
-    finally:
-        doorbell.close()
-        engine.dispose()
+    taken = claim(engine, mailing.id, "here:1", limit=2, lease=60, now=now)
+    release(engine, "here:1", [claimed.id for claimed in taken], now)
+    rings("claims given back by a worker that stops")
+    claim(engine, mailing.id, "there:1", limit=2, lease=60, now=now)
+    assert requeue_abandoned(engine, mailing.id, now, alive=lambda _worker: False) == 2
+    rings("the claims of a dead worker")
+    set_paused(engine, mailing.id, now)
+    set_paused(engine, mailing.id, None)
+    rings("a paused send resumed")
+    with engine.begin() as connection:
+        connection.execute(update(DELIVERY).values(state="failed"))
+    assert requeue_failed(engine, mailing.id, now) == len(READERS)
+    rings("failed deliveries queued again")
 
 
 def test_another_user_who_may_write_the_sqlite_doorbell_rings_it() -> None:

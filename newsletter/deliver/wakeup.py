@@ -5,7 +5,7 @@ a send used to start up to a second after its audience was queued. Now whatever 
 deliveries announces them, and an idle worker waits on a doorbell besides its stop flag:
 
     announce(connection)   in the transaction that queues (or gives back) deliveries
-    Doorbell(engine)       in each worker process: wait(halt, seconds) returns when it rings
+    doorbell(engine)       in each worker process: wait(halt, seconds) returns when it rings
 
 On PostgreSQL the announcement is a NOTIFY, which the server delivers when (and only if) the
 transaction commits, to a connection of its own that each worker process keeps LISTENing, on
@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Engine, event
 
@@ -44,7 +44,9 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10}
 a failover) would go unnoticed for hours. The database URL's own settings win."""
 _PENDING = "newsletter.deliveries_announced"
 _COMMITTED = "newsletter.deliveries_committed"
-_LISTENING = threading.Lock()
+SUFFIX = "-deliveries"
+"""The SQLite doorbell's name: the database's, with this after it."""
+_REGISTERING = threading.Lock()
 
 
 def announce(connection: Connection) -> None:
@@ -61,7 +63,7 @@ def announce(connection: Connection) -> None:
     # back to the pool: after the commit, so that a worker it wakes sees the deliveries.
     connection.info[_PENDING] = bell
     engine = connection.engine
-    with _LISTENING:
+    with _REGISTERING:
         if not event.contains(engine, "checkin", _ring_if_committed):
             event.listen(engine, "commit", _committed)
             event.listen(engine, "rollback", _rolled_back)
@@ -74,7 +76,7 @@ def bell_file(engine: Engine) -> Path | None:
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return Path(f"{Path(database).resolve()}-deliveries")
+    return Path(f"{Path(database).resolve()}{SUFFIX}")
 
 
 def _committed(connection: Connection) -> None:
@@ -95,21 +97,20 @@ def _ring_if_committed(_dbapi_connection: Any, record: Any) -> None:
 
 def ring(bell: Path) -> None:
     """Set the doorbell file's time: to the nanosecond where this process owns it (whatever
-    the file system's clock ticks), else to now (any user who may write it may do that). A
-    new one gets the database's mode, and its owner when made by root, as SQLite's own files
-    beside it do."""
+    the file system's clock ticks), else to now (any user who may write it may do that). The
+    process that makes it gives it the database's mode, and its owner when root, as SQLite's
+    own files beside it have."""
     now = time.time_ns()
     try:
-        if not bell.exists():
-            database = Path(str(bell).removesuffix("-deliveries")).stat()
-            try:
-                os.close(os.open(bell, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                pass  # Another process made it meanwhile: its mode and owner stand.
-            else:
-                bell.chmod(database.st_mode & 0o666)  # Whatever this process's umask.
-                if os.geteuid() == 0:
-                    os.chown(bell, database.st_uid, database.st_gid)
+        try:
+            os.close(os.open(bell, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        else:
+            database = Path(str(bell).removesuffix(SUFFIX)).stat()
+            bell.chmod(database.st_mode & 0o666)  # Whatever this process's umask.
+            if os.geteuid() == 0:
+                os.chown(bell, database.st_uid, database.st_gid)
         try:
             os.utime(bell, ns=(now, now))
         except PermissionError:  # Another user's: writable, but only its owner sets times.
@@ -118,55 +119,73 @@ def ring(bell: Path) -> None:
         log.warning("cannot ring the delivery workers' doorbell %s: %s", bell, error)
 
 
-class Doorbell:
+class Doorbell(Protocol):
     """What an idle worker process waits on besides its stop flag (see the module)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._bell = bell_file(engine)
-        self._seen = self._rung_at()
-        self._listening: psycopg.Connection[Any] | None = None
-        self._retry_at = 0.0
-        self._lost = False
-        if engine.dialect.name == "postgresql":
-            # Listening from the start: what is queued after this is heard, what was queued
-            # before is found by the worker's first look for due deliveries.
-            self._listen()
 
     def wait(self, halt: Halt, seconds: float) -> bool:
         """Sleep until halted (True), the doorbell rang, or `seconds` have passed (False).
 
         A ring since the last wait returned (during the worker's look, say) ends it at once:
         no announcement is missed."""
-        deadline = time.monotonic() + seconds
-        if self.engine.dialect.name == "postgresql":
-            return self._wait_for_notice(halt, deadline)
-        if self._bell is None:
+        ...
+
+    def close(self) -> None:
+        """Let go of what it holds (PostgreSQL's connection); it can still be waited on."""
+        ...
+
+
+def doorbell(engine: Engine) -> Doorbell:
+    """The doorbell of the database of `engine`, for one worker process."""
+    if engine.dialect.name == "postgresql":
+        return ListeningDoorbell(engine)
+    return FileDoorbell(bell_file(engine))
+
+
+class FileDoorbell:
+    """SQLite's: the doorbell file looked at every SLICE seconds (no file: the timed poll)."""
+
+    def __init__(self, bell: Path | None) -> None:
+        self.bell = bell
+        self._seen = self._rung_at()
+
+    def wait(self, halt: Halt, seconds: float) -> bool:
+        if self.bell is None:
             return halt.wait(seconds)
-        while True:
-            if (rung := self._rung_at()) != self._seen:
-                self._seen = rung
-                return False
+        deadline = time.monotonic() + seconds
+        while (rung := self._rung_at()) == self._seen:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             if halt.wait(min(left, SLICE)):
                 return True
+        self._seen = rung
+        return False
 
     def close(self) -> None:
-        """Stop listening (PostgreSQL); the doorbell can still be waited on (a timed poll)."""
-        if self._listening is not None:
-            self._listening.close()
-            self._listening = None
+        pass
 
     def _rung_at(self) -> int | None:
-        """The SQLite doorbell's last ring (its modification time); None before the first."""
+        """The last ring (the file's modification time); None before the first."""
         try:
-            return None if self._bell is None else self._bell.stat().st_mtime_ns
+            return None if self.bell is None else self.bell.stat().st_mtime_ns
         except OSError:
             return None
 
-    def _wait_for_notice(self, halt: Halt, deadline: float) -> bool:
+
+class ListeningDoorbell:
+    """PostgreSQL's: a connection of its own LISTENing, opened again when it is lost."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._listening: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0
+        self._lost = False
+        # Listening from the start: what is queued after this is heard, what was queued
+        # before is found by the worker's first look for due deliveries.
+        self._listen()
+
+    def wait(self, halt: Halt, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
         was_listening = self._listening is not None
         listening = self._listen()
         if listening is not None and not was_listening:
@@ -183,6 +202,11 @@ class Doorbell:
                 return False
             listening = self._listening  # None if the connection was lost meanwhile.
         return False
+
+    def close(self) -> None:
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
 
     def _listen(self) -> psycopg.Connection[Any] | None:
         """The LISTENing connection, opened if need be; None while it cannot be."""

@@ -179,10 +179,10 @@ def first_due(connection: Connection, mailing_id: int) -> datetime | None:
 
 def _unsubscribed(mailing_id: int, since: datetime) -> Any:
     """(locale, readers) who left after this send was the last one they got; `since`, the
-    earliest due time of its sent deliveries (first_due). No delivery goes out before it is due (a claim
-    takes only those due by the worker's clock, which stamps `sent_at`), so only the leaves
-    from `since` on can count: without that bound PostgreSQL read every delivery of the send
-    once the list had a history of leaves."""
+    earliest due time of its sent deliveries (first_due). No delivery goes out before it is
+    due (a claim takes only those due by the worker's clock, which stamps `sent_at`), so only
+    the leaves from `since` on can count: without that bound PostgreSQL read every delivery
+    of the send once the list had a history of leaves."""
     later = aliased(DELIVERY)
     left = CONSENT_EVENT.c.kind.in_(("unsubscribed", "complained"))
     return (

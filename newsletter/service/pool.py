@@ -30,7 +30,7 @@ from newsletter.deliver.halt import Halt
 from newsletter.deliver.models import DeliveryState
 from newsletter.deliver.report import mailings_with, progress
 from newsletter.deliver.transports import Transport, open_transport
-from newsletter.deliver.wakeup import Doorbell
+from newsletter.deliver.wakeup import doorbell
 from newsletter.deliver.worker import Job, Worker
 from newsletter.errors import NewsletterError
 
@@ -118,15 +118,15 @@ def deliver_forever(job: Job, log_level: int, halt: Halt) -> None:
         return stopping.is_set() or halt.is_set() or gone
 
     engine = create_db_engine(job.database_url)
-    doorbell = Doorbell(engine)  # Rung when deliveries are queued: see deliver/wakeup.py.
+    bell = doorbell(engine)  # Rung when deliveries are queued: see deliver/wakeup.py.
     try:
         _loop(
             job, engine, stop,
             wait=lambda seconds: halt.wait(seconds) or stopping.is_set(),
-            idle=lambda seconds: doorbell.wait(halt, seconds) or stopping.is_set(),
+            idle=lambda seconds: bell.wait(halt, seconds) or stopping.is_set(),
         )  # fmt: skip
     finally:
-        doorbell.close()
+        bell.close()
         engine.dispose()
 
 
