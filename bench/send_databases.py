@@ -28,6 +28,11 @@ from pathlib import Path
 
 from cluster import throwaway_cluster
 from send import ROOT, SECRET, delivered, make_project
+from sqlalchemy import Engine, select
+
+from newsletter.db import create_db_engine
+from newsletter.deliver.models import MAILING, UNFINISHED
+from newsletter.deliver.report import mailings_with
 
 ISSUE = "2026-11-30-bench-weekly"
 LEAD = 6.0
@@ -88,6 +93,14 @@ def server_cpu(database: str) -> float:
     return cpu_seconds(int(postmaster))
 
 
+def finished(engine: Engine) -> bool:
+    """Whether the bench issue's mailing is there and has no delivery left to send."""
+    with engine.connect() as connection:
+        started = connection.execute(select(MAILING.c.id).where(MAILING.c.issue == ISSUE)).first()
+    left = {issue for _, _, issue in mailings_with(engine, UNFINISHED)}
+    return started is not None and ISSUE not in left
+
+
 def two_processes(
     config: Path, folder: Path, database: str, messages: int
 ) -> tuple[float, float, float, float]:
@@ -95,15 +108,19 @@ def two_processes(
     to the first message; and the CPU seconds of the two processes (with their workers) and
     of the database server."""
     environment = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    # The bench looks as a worker does, on one connection: whether the send has a delivery
+    # left (an index probe); the deliveries are counted once it has none.
+    engine = create_db_engine(database)
     with two_services(config, environment, LEAD) as running:
         server = server_cpu(database)
         deadline = time.monotonic() + LEAD + 600
-        while delivered(folder, ISSUE, database)[3] < messages:
+        while not finished(engine) or delivered(folder, ISSUE, database)[3] < messages:
             assert time.monotonic() < deadline, "the two processes did not finish the send"
             assert all(p.poll() is None for p in running), "a `run` process stopped"
             time.sleep(0.5)
         senders = sum(cpu_seconds(process.pid) for process in running)
         server = server_cpu(database) - server
+    engine.dispose()
     queued, first, last, _ = delivered(folder, ISSUE, database)
     return (last - queued).total_seconds(), (first - queued).total_seconds(), senders, server
 

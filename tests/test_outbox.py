@@ -8,8 +8,9 @@ from sqlalchemy import Engine, select
 
 from newsletter.db import upgrade, utcnow
 from newsletter.deliver.compose import Content
-from newsletter.deliver.models import DELIVERY
+from newsletter.deliver.models import DELIVERY, UNFINISHED, DeliveryState
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record
+from newsletter.deliver.report import mailings_with
 from newsletter.deliver.sending import start_mailing
 from newsletter.subscribers.models import CONSENT_EVENT, SUBSCRIBER
 
@@ -130,3 +131,24 @@ def test_a_hard_bounce_is_recorded_and_its_source_kept_as_the_reply_is_stored(
             select(CONSENT_EVENT.c.source).where(CONSENT_EVENT.c.method == "bounce")
         ).all()
     assert status == "bounced" and sources == [(stored,)]
+
+
+def test_the_mailings_with_work_are_found_without_scanning_the_deliveries(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Every idle worker process asks several times a second which mailings have deliveries
+    due. PostgreSQL turned the EXISTS of that question into a join with a scan of every
+    delivery of every mailing: 9 to 14 ms during a send of 20,000, growing with the history."""
+    engine = engine_for(request.getfixturevalue("database"))
+    upgrade(engine)
+    skip_without_flushed_statistics(engine)
+    mailing = mailing_to(engine, 3000)  # Analyzed after the audience (db.refresh_statistics).
+
+    def delivery_scans() -> int:
+        return reads_of_deliveries(engine, "seq_scan")
+
+    before = delivery_scans()
+    due = mailings_with(engine, (DeliveryState.QUEUED,), due_by=utcnow())
+    unfinished = mailings_with(engine, UNFINISHED)
+    assert delivery_scans() == before
+    assert [id_ for id_, _, _ in due] == [id_ for id_, _, _ in unfinished] == [mailing]

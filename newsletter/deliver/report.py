@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, inspect, select
+from sqlalchemy import Connection, Engine, and_, func, inspect, or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
@@ -129,16 +129,27 @@ def mailings_with(
     """(id, uid, issue) of the mailings with deliveries in these states (due by `due_by`; a
     paused mailing has none due).
 
-    One index probe per mailing (there are few), not a scan of every delivery.
+    One index probe per mailing and state (there are few), not a scan of every delivery: for
+    each, the first delivery in ix_delivery_claim's order, which no plan finds sooner than the
+    index. PostgreSQL turned an EXISTS into a join with a scan of every delivery of every
+    mailing once its statistics said that many were queued (9 to 14 ms during a send of
+    20,000, at every look of every idle worker), and a bare LIMIT 1 into a scan from the
+    table's start, through every delivery already sent.
     """
-    inner = select(DELIVERY.c.id).where(
-        DELIVERY.c.mailing_id == MAILING.c.id, DELIVERY.c.state.in_(states)
-    )
+
+    def first(state: str) -> Any:
+        found = select(DELIVERY.c.id).where(
+            DELIVERY.c.mailing_id == MAILING.c.id, DELIVERY.c.state == state
+        )
+        if due_by is not None:
+            found = found.where(DELIVERY.c.not_before <= due_by)
+        ordered = found.order_by(DELIVERY.c.not_before, DELIVERY.c.id).limit(1)
+        return ordered.scalar_subquery().is_not(None)
+
     query = select(MAILING.c.id, MAILING.c.uid, MAILING.c.issue).order_by(MAILING.c.id)
     if due_by is not None:
-        inner = inner.where(DELIVERY.c.not_before <= due_by)
         query = query.where(MAILING.c.paused_at.is_(None))
-    query = query.where(inner.exists())
+    query = query.where(or_(*(first(state) for state in states)))
     with engine.connect() as connection:
         return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
 
