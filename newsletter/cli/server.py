@@ -72,7 +72,7 @@ def run(
     """
     import logging
 
-    from newsletter.service.pool import LOG_FORMAT
+    from newsletter.service.logs import configure_logging
     from newsletter.service.runner import Options, run_service
 
     level = logging.getLevelName(log_level.upper())
@@ -80,7 +80,7 @@ def run(
         raise NewsletterError(
             f"--log-level {log_level!r} is not a level", hint="use debug, info, warning or error"
         )
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    configure_logging(level)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     project = project_of(ctx)
     project.require_settings("newsletter run")

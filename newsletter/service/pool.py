@@ -33,13 +33,13 @@ from newsletter.deliver.transports import Transport, open_transport
 from newsletter.deliver.wakeup import doorbell
 from newsletter.deliver.worker import Job, Worker
 from newsletter.errors import NewsletterError
+from newsletter.service.logs import configure_logging
 
 log = logging.getLogger(__name__)
 POLL = 1.0
 IDLE_CLOSE = 30.0  # Seconds without work after which a worker closes its SMTP connection.
 MAX_BACKOFF = 60.0
 STOP_TIMEOUT = 60.0
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 class WorkerPool:
@@ -103,7 +103,7 @@ class WorkerPool:
 
 def deliver_forever(job: Job, log_level: int, halt: Halt) -> None:
     """A worker process: deliver whatever is due, until told to stop or the service is gone."""
-    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    configure_logging(log_level)
     stopping = threading.Event()
 
     def stop_on_signal(signum: int, _frame: object) -> None:
