@@ -27,12 +27,16 @@ def preview(
 
     Example: newsletter preview 2024-03-10-ai-revolution-accelerates --port 8000
     """
+    import logging
+
     import uvicorn
 
     from newsletter.content.loader import IssueLoader
     from newsletter.content.source import find_issue_path
+    from newsletter.service.logs import configure_logging
     from newsletter.web.preview import create_app
 
+    configure_logging(logging.WARNING)  # Uvicorn logs its own lines; ours, one line each.
     project = project_of(ctx)
     warn_placeholders(project)
     origin = f"http://{host}:{port}"

@@ -32,10 +32,14 @@ def serve(ctx: typer.Context, host: str = HOST, port: int = PORT) -> None:
 
     Example: NEWSLETTER_SECRET_KEY=... newsletter serve --port 8080
     """
+    import logging
+
     import uvicorn
 
+    from newsletter.service.logs import configure_logging
     from newsletter.web.app import create_app
 
+    configure_logging(logging.WARNING)  # Uvicorn logs its own lines; ours, one line each.
     project = project_of(ctx)
     project.require_settings("newsletter serve")
     app = create_app(project, engine=database(ctx))
