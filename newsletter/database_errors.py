@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter import redaction
-from newsletter.errors import DatabaseError
+from newsletter.errors import DatabaseError, DatabaseGone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, ExceptionContext
@@ -109,11 +109,11 @@ def _sqlite_problem(url: URL, message: str) -> DatabaseError | None:
     return None
 
 
-def _server_problem(url: URL, message: str, connected: bool) -> DatabaseError:
+def _server_problem(url: URL, message: str, connected: bool) -> DatabaseGone:
     shown = shown_url(url)
     if len(message) > 300:
         message = message[:300] + "…"
-    return DatabaseError(
+    return DatabaseGone(
         f"database {shown}: {'lost the connection' if connected else 'cannot connect'}: {message}",
         hint="start the database server, or fix the host, port, user, password or database "
         "name in database_url (or NEWSLETTER_DATABASE_URL)",

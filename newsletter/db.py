@@ -48,7 +48,7 @@ from newsletter.database_errors import (
     shown_url,
     unusable_url,
 )
-from newsletter.errors import NewsletterError
+from newsletter.errors import DatabaseGone, NewsletterError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -295,9 +295,17 @@ def refresh_statistics(connection: Connection, written: int, *tables: str) -> No
             connection.exec_driver_sql(f"ANALYZE {table}")
 
 
-def patiently(attempt: Callable[[], T], *, patience: float, pause: float, what: str) -> T:
+def patiently(
+    attempt: Callable[[], T],
+    *,
+    patience: float,
+    pause: float,
+    what: str,
+    on: tuple[type[Exception], ...] = (OperationalError, NewsletterError),
+) -> T:
     """`attempt()` (a transaction), tried again while the database stays busy (another process
-    holds the write lock past the busy timeout), for up to `patience` seconds; then its error.
+    holds the write lock past the busy timeout) or away, for up to `patience` seconds; then
+    its error. `on`: the errors tried again.
 
     For writes that must not be lost to a busy moment: outcomes of messages that went out, a
     firing that would otherwise send nothing that week.
@@ -306,11 +314,23 @@ def patiently(attempt: Callable[[], T], *, patience: float, pause: float, what: 
     while True:
         try:
             return attempt()
-        except (OperationalError, NewsletterError) as error:
+        except on as error:
             if time.monotonic() > deadline:
                 raise
             log.warning("%s: %s; trying again", what, error)
             time.sleep(pause)
+
+
+OUTAGE = 300.0
+"""How long a send under way waits for a database server that went away (a restart, a
+failover) before it gives up: a delivery's lease, which its claims outlive meanwhile."""
+
+
+def through_outage(attempt: Callable[[], T], what: str) -> T:
+    """`attempt()`, tried again each second while the database server is away (DatabaseGone),
+    for up to OUTAGE; for statements a send makes as it goes, which may run twice (claims,
+    reads, its pace). Every other error at once, as at the start of a send."""
+    return patiently(attempt, patience=OUTAGE, pause=1.0, what=what, on=(DatabaseGone,))
 
 
 def sqlite_rows_per_statement(connection: Connection, values: int) -> int:

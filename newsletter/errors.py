@@ -52,6 +52,11 @@ class DatabaseError(NewsletterError):
     """The database cannot be opened or written: its URL (password hidden), why, the fix."""
 
 
+class DatabaseGone(DatabaseError):
+    """The database server cannot be reached, or cut the connection: it may be back in a
+    moment (a restart, a failover), so a send under way waits for it (db.through_outage)."""
+
+
 class ConflictError(NewsletterError):
     """What was asked for exists already (a schedule with that id): the web app answers 409."""
 

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from newsletter.db import through_outage
 from newsletter.deliver.models import SEND_PACE
 
 BLOCK_SECONDS = 0.1
@@ -64,7 +65,7 @@ class SharedRate:
         that waits for a core) delays no message, and the slots handed out stay ahead of the
         clock while workers send."""
         if len(self.slots) <= self.block // 2:
-            self.slots.extend(self._reserve())
+            self.slots.extend(through_outage(self._reserve, "reserving sending slots"))
         delay = self.slots.popleft() - self.monotonic()
         if delay > 0:
             self.sleep(delay)
@@ -82,8 +83,12 @@ class SharedRate:
             .where(SEND_PACE.c.name == LIMIT, SEND_PACE.c.next_at == self.reserved_until)
             .values(next_at=SEND_PACE.c.next_at - unused * self.interval)
         )
-        with self.engine.begin() as connection:
-            connection.execute(statement)
+
+        def give() -> None:
+            with self.engine.begin() as connection:
+                connection.execute(statement)
+
+        through_outage(give, "giving back sending slots")
 
     def _reserve(self) -> list[float]:
         """The next `block` free slots, on this worker's monotonic clock."""

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select, update
 
 from newsletter.audience.targets import Target
 from newsletter.config import Config
-from newsletter.db import create_db_engine, utcnow
+from newsletter.db import OUTAGE, create_db_engine, through_outage, utcnow
 from newsletter.deliver.audience import (
     LocalTime,
     Prepare,
@@ -51,7 +51,7 @@ from newsletter.deliver.smtp import Outcome
 from newsletter.deliver.transports import Limits, Transport, transport_limits
 from newsletter.deliver.wakeup import announce
 from newsletter.deliver.worker import Job, run_job, sender_of
-from newsletter.errors import NewsletterError
+from newsletter.errors import DatabaseGone, NewsletterError
 from newsletter.render.merge import sample_fields, sample_values
 
 log = logging.getLogger(__name__)
@@ -200,13 +200,37 @@ def paused_since(engine: Engine, mailing_id: int) -> datetime | None:
 def _reporter(
     engine: Engine, mailing_id: int, progress: Callable[[Progress], None] | None
 ) -> Callable[..., Progress]:
-    """A function that reads the mailing's counts and hands them to `progress`."""
+    """A function that reads the mailing's counts and hands them to `progress`.
+
+    While the database server is away (a restart, a failover), the counts last read stand:
+    the workers wait for it (db.through_outage), and this process goes on watching them,
+    up to OUTAGE; without counts yet, it waits too.
+    """
+    last: Progress | None = None
+    away_since: float | None = None
+
+    def counts() -> tuple[int, int]:
+        nonlocal away_since
+        try:
+            found = progress_of(engine, mailing_id)
+        except DatabaseGone as error:
+            if last is None:
+                return through_outage(lambda: progress_of(engine, mailing_id), "counting")
+            if away_since is None:
+                away_since = time.monotonic()
+                log.warning("%s; the send waits for it", error)
+            if time.monotonic() - away_since > OUTAGE:
+                raise
+            return last.done, last.total
+        away_since = None
+        return found
 
     def report(waiting_until: datetime | None, paused: bool = False) -> Progress:
-        now = Progress(*progress_of(engine, mailing_id), waiting_until, paused)
+        nonlocal last
+        last = Progress(*counts(), waiting_until, paused)
         if progress:
-            progress(now)
-        return now
+            progress(last)
+        return last
 
     return report
 

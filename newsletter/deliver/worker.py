@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.config import Config, Project
-from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.db import create_db_engine, database_url, through_outage, utcnow
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
 from newsletter.deliver.journal import Journal, journal_folder
 from newsletter.deliver.models import DeliveryState, MailingEdition
@@ -164,14 +164,7 @@ class Worker:
         handled = 0
         try:
             while not self._stopping(stop):
-                batch = claim(
-                    self.engine,
-                    self.job.mailing_id,
-                    self.name,
-                    limit=self.claim_size,
-                    lease=LEASE,
-                    now=self.job.clock(),
-                )
+                batch = through_outage(self._claim, "claiming deliveries")
                 if not batch:
                     break
                 self.leased_at = time.monotonic()
@@ -194,10 +187,10 @@ class Worker:
         goes out (with pipelining, before its data: only its envelope was written with this
         one), so a kill -9 repeats only the message whose reply was not read yet.
         """
-        people = subscribers_now(
-            self.engine,
-            [claimed.subscriber_id for claimed in batch if claimed.subscriber_id],
-            attributes=self.fields,
+        ids = [claimed.subscriber_id for claimed in batch if claimed.subscriber_id]
+        people = through_outage(
+            functools.partial(subscribers_now, self.engine, ids, attributes=self.fields),
+            "reading the subscribers of a batch",
         )
         date = format_datetime(self.job.clock())
         finished: set[int] = set()
@@ -249,13 +242,22 @@ class Worker:
                 recorded = True
             finally:
                 journal.close(remove=recorded)  # Kept if not recorded: the next run records it.
-            release(
-                self.engine,
-                self.name,
-                (c.id for c in batch if c.id not in finished),
-                self.job.clock(),
+            unsent = [c.id for c in batch if c.id not in finished]
+            through_outage(
+                lambda: release(self.engine, self.name, unsent, self.job.clock()),
+                "giving back the claims not sent",
             )
         return len(finished)
+
+    def _claim(self) -> list[Claimed]:
+        return claim(
+            self.engine,
+            self.job.mailing_id,
+            self.name,
+            limit=self.claim_size,
+            lease=LEASE,
+            now=self.job.clock(),
+        )
 
     def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
         # The claims still held get a new lease once a third of it has gone, not at every
