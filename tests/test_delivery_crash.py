@@ -35,18 +35,26 @@ CONNECTIONS = 4  # The default.
 
 
 def send_in_background(
-    tmp_path: Path, smtp_server: SmtpServer, recipients: int, received: int, **popen: Any
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    recipients: int,
+    received: int,
+    *,
+    database: str = "sqlite:///news.db",
+    rate: str = "",
+    **popen: Any,
 ) -> tuple[Project, subprocess.Popen[bytes]]:
-    """A project with `recipients` readers and its `newsletter send` running in a process of
-    its own (four worker processes), once the server has received `received` messages."""
-    project = make_project(tmp_path, f"{smtp_server.url}?connections={CONNECTIONS}")
+    """A project with `recipients` readers in `database` and its `newsletter send` running in
+    a process of its own (four worker processes, at `rate` messages a second if given), once
+    the server has received `received` messages. Its output goes nowhere unless `popen` says."""
+    pace = f"&rate={rate}" if rate else ""
+    transport = f"{smtp_server.url}?connections={CONNECTIONS}{pace}"
+    project = make_project(tmp_path, transport, database=database)
     import_readers(project, recipients - len(READERS))
     sender = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
         env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        **popen,
+        **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen},
     )
     deadline = time.monotonic() + 120
     while len(smtp_server.received) < received:

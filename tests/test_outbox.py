@@ -87,6 +87,19 @@ def test_a_reply_is_recorded_without_the_characters_no_screen_or_database_takes(
         assert rows.all() == [("sent", kept), ("sent", "250 OK")]
 
 
+def queued_on_postgresql(request: pytest.FixtureRequest) -> tuple[Engine, int]:
+    """A new PostgreSQL database and the id of its mailing of 3,000 queued deliveries, analyzed
+    after the audience (db.refresh_statistics); skipped where scans cannot be counted."""
+    engine = engine_for(request.getfixturevalue("database"))
+    upgrade(engine)
+    skip_without_flushed_statistics(engine)
+    return engine, mailing_to(engine, 3000)
+
+
+def delivery_scans(engine: Engine) -> int:
+    return reads_of_deliveries(engine, "seq_scan")
+
+
 def test_claims_and_outcomes_find_their_deliveries_by_key_on_postgresql(
     request: pytest.FixtureRequest,
 ) -> None:
@@ -94,22 +107,15 @@ def test_claims_and_outcomes_find_their_deliveries_by_key_on_postgresql(
     joined `id IN (candidates)`, and the outcomes, to a scan of every delivery of every
     mailing when its statistics made the table look small or the claimed rows few: 3 of a
     claim's 8 ms at 20,000 deliveries, growing with the table."""
-    engine = engine_for(request.getfixturevalue("database"))
-    upgrade(engine)
-    skip_without_flushed_statistics(engine)
-    mailing = mailing_to(engine, 3000)  # Analyzed after the audience (db.refresh_statistics).
-
-    def delivery_scans() -> int:
-        return reads_of_deliveries(engine, "seq_scan")
-
-    before = delivery_scans()
+    engine, mailing = queued_on_postgresql(request)
+    before = delivery_scans(engine)
     for _ in range(3):
         claimed = claim(engine, mailing, WORKER, limit=200, lease=300, now=utcnow())
         results = [Result(one.id, 0, "sent", "250 OK", f"<{one.id}@x>") for one in claimed]
         for start in range(0, len(results), 50):
             outcomes = results[start : start + 50]  # As a worker records, without renewal.
             record(engine, mailing, WORKER, outcomes, POLICY, utcnow(), lease=300, renew=False)
-    assert delivery_scans() == before
+    assert delivery_scans(engine) == before
     with engine.connect() as connection:
         sent = connection.execute(select(DELIVERY.c.id).where(DELIVERY.c.state == "sent")).all()
     assert len(sent) == 600
@@ -139,16 +145,9 @@ def test_the_mailings_with_work_are_found_without_scanning_the_deliveries(
     """Every idle worker process asks several times a second which mailings have deliveries
     due. PostgreSQL turned the EXISTS of that question into a join with a scan of every
     delivery of every mailing: 9 to 14 ms during a send of 20,000, growing with the history."""
-    engine = engine_for(request.getfixturevalue("database"))
-    upgrade(engine)
-    skip_without_flushed_statistics(engine)
-    mailing = mailing_to(engine, 3000)  # Analyzed after the audience (db.refresh_statistics).
-
-    def delivery_scans() -> int:
-        return reads_of_deliveries(engine, "seq_scan")
-
-    before = delivery_scans()
+    engine, mailing = queued_on_postgresql(request)
+    before = delivery_scans(engine)
     due = mailings_with(engine, (DeliveryState.QUEUED,), due_by=utcnow())
     unfinished = mailings_with(engine, UNFINISHED)
-    assert delivery_scans() == before
+    assert delivery_scans(engine) == before
     assert [id_ for id_, _, _ in due] == [id_ for id_, _, _ in unfinished] == [mailing]

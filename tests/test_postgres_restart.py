@@ -4,12 +4,9 @@ lost and nobody gets the issue twice."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from newsletter.db import create_db_engine
 from newsletter.deliver.models import DELIVERY
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
-from .test_delivery import ISSUE, READERS, SECRET, import_readers, make_project
+from .test_delivery_crash import send_in_background
 
 RECIPIENTS = 1200
 RESTART_AFTER = 200  # Messages received before the server restarts.
@@ -54,19 +51,10 @@ def test_a_send_goes_through_a_restart_of_its_database_without_loss_or_repeat(
 ) -> None:
     url, restart = restartable
     # Paced, so that the restart comes with most of the send still to go.
-    transport = f"{smtp_server.url}?connections=4&rate=400"
-    project = make_project(tmp_path, transport, database=url)
-    import_readers(project, RECIPIENTS - len(READERS))
-    sender = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
-        env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while len(smtp_server.received) < RESTART_AFTER:
-        assert sender.poll() is None and time.monotonic() < deadline, "the send ended early"
-        time.sleep(0.01)
+    _, sender = send_in_background(
+        tmp_path, smtp_server, RECIPIENTS, RESTART_AFTER, database=url, rate="400",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     subprocess.run(restart, check=True, capture_output=True, timeout=60)
     output, _ = sender.communicate(timeout=120)
     assert sender.returncode == 0, output.decode(errors="replace")[-2000:]
