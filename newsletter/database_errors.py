@@ -60,7 +60,10 @@ def unusable_url(url: str, error: Exception) -> DatabaseError:
 
 
 def explain(url: URL, context: ExceptionContext) -> None:
-    """Raise a DatabaseError for a failure of the database itself (`handle_error` event)."""
+    """Raise a DatabaseError for a failure of the database itself (`handle_error` event);
+    not for the check of a pooled connection (pool_pre_ping), which replaces a broken one."""
+    if context.is_pre_ping:
+        return
     error = context.original_exception
     message = " ".join(str(error).split()) or type(error).__name__
     missing = re.search(r'no such table: (\w+)|relation "(\w+)" does not exist', message)

@@ -116,11 +116,17 @@ def database_url(project: Project) -> str:
 def create_db_engine(url: str) -> Engine:
     """An engine for `url`; SQLite connections get WAL, foreign keys and a busy timeout.
 
+    A PostgreSQL connection is checked as it leaves the pool (one round trip): after a
+    restart of the server, every pooled connection is cut, and without the check the first
+    statement on each failed (a reader's first click after it answered 503). A broken one is
+    replaced, unseen.
+
     DatabaseError (one line: the URL, the cause, the fix) for an unknown scheme or a missing
     driver now, and for a database that cannot be opened or written when it is used.
     """
     try:
-        engine = create_engine(url, future=True)
+        checked = make_url(url).get_backend_name() == "postgresql"
+        engine = create_engine(url, future=True, pool_pre_ping=checked)
     except (ArgumentError, ImportError, ValueError) as error:
         raise unusable_url(url, error) from None
     if engine.dialect.name not in BACKENDS:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,11 @@ from sqlalchemy import func, select
 
 from newsletter.db import create_db_engine
 from newsletter.deliver.models import DELIVERY
+from newsletter.web.app import create_app
 
-from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
+from .conftest import POSTGRES_BIN, SmtpServer, as_postgres, web_server
+from .mailservers import free_port
+from .test_delivery import make_project
 from .test_delivery_crash import send_in_background
 
 RECIPIENTS = 1200
@@ -68,3 +73,28 @@ def test_a_send_goes_through_a_restart_of_its_database_without_loss_or_repeat(
         ).all()
     engine.dispose()
     assert states == [("sent", RECIPIENTS)]
+
+
+def test_the_web_app_answers_at_once_after_its_database_restarts(
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, list[str]]
+) -> None:
+    """Readers click unsubscribe links whenever they like: the first request after a restart
+    must not be the one that finds the pool's connections cut."""
+    url, restart = restartable
+    project = make_project(tmp_path, smtp_server.url, database=url)
+    engine = create_db_engine(url)
+    with web_server(create_app(project, engine=engine), free_port()) as origin:
+        for _ in range(3):  # Connections into the pool, as a running site has them.
+            assert healthz(origin) == 200
+        subprocess.run(restart, check=True, capture_output=True, timeout=60)
+        assert [healthz(origin) for _ in range(3)] == [200, 200, 200]
+    engine.dispose()
+
+
+def healthz(origin: str) -> int:
+    """The status of GET /healthz, which reads the database."""
+    try:
+        with urllib.request.urlopen(f"{origin}/healthz", timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
