@@ -103,6 +103,11 @@ def _ascii_domain(address: str) -> str:
         return address
 
 
+class MailServerGone(NewsletterError):
+    """The SMTP server this transport had sent through no longer takes connections (a
+    restart, a reload, a failover): it may be back in a moment, and a send waits for it."""
+
+
 class SmtpTransport:
     """One SMTP connection, opened on first use, reopened after the server drops it."""
 
@@ -122,6 +127,9 @@ class SmtpTransport:
         self._replies: _Replies | None = None
         # The envelope written behind the last message's data, its replies not read yet.
         self._announced: tuple[str, str] | None = None
+        self._reached = False
+        """Whether a connection was ever opened: a refusal after one is an outage, not a
+        mistake in transport_url."""
 
     def send(
         self,
@@ -276,11 +284,12 @@ class SmtpTransport:
             assert connection.sock is not None
             self._replies = _Replies(connection.sock)
         except (OSError, smtplib.SMTPException) as error:
-            raise NewsletterError(
+            gone = self._reached and _unreachable(error)
+            raise (MailServerGone if gone else NewsletterError)(
                 f"cannot connect to the SMTP server {self.host}:{self.port}: {error}",
                 hint="check transport_url and that the server is running",
             ) from error
-        self._connection = connection
+        self._connection, self._reached = connection, True
         return connection
 
     def _open_session(self, connection: smtplib.SMTP) -> None:
@@ -310,6 +319,14 @@ class SmtpTransport:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._connection.quit()
             self._connection = None
+
+
+def _unreachable(error: Exception) -> bool:
+    """Whether a failure to connect is the server's absence (refused, reset, timed out, hung
+    up before its greeting), not a refused login or certificate: those are settings."""
+    if isinstance(error, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
+    return not isinstance(error, smtplib.SMTPException | ssl.SSLError)
 
 
 class _Replies:

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.config import Config, Project
-from newsletter.db import create_db_engine, database_url, through_outage, utcnow
+from newsletter.db import OUTAGE, create_db_engine, database_url, through_outage, utcnow
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
 from newsletter.deliver.journal import Journal, journal_folder
 from newsletter.deliver.models import DeliveryState, MailingEdition
@@ -51,6 +51,7 @@ from newsletter.deliver.outbox import (
 from newsletter.deliver.pacing import SharedRate
 from newsletter.deliver.return_path import ReturnPaths, return_paths_of
 from newsletter.deliver.signing import Signer, signer_for
+from newsletter.deliver.smtp import MailServerGone, Outcome
 from newsletter.deliver.tracking_ids import LinkSigner
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.subscribers.tokens import Tokens, page_url
@@ -62,6 +63,8 @@ RECORD_EVERY = 50
 repeat, per worker)."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 CLAIM_SECONDS = 2.0
+STOP_CHECK = 0.2
+"""Seconds between looks at a stop while a worker waits for a server."""
 
 
 class Composed(NamedTuple):
@@ -229,7 +232,9 @@ class Worker:
                         meanwhile = functools.partial(
                             self._compose_ahead, ahead, batch[upcoming], people, date
                         )
-                    results.append(self._deliver_one(claimed, message, envelope, then, meanwhile))
+                    results.append(
+                        self._deliver_one(claimed, message, envelope, then, meanwhile, stop)
+                    )
                 journal.append(results[-1])
                 if len(results) >= self.job.batch:
                     finished |= self._record(results, progress)
@@ -343,6 +348,7 @@ class Worker:
         envelope: tuple[str, str],
         following: tuple[str, str] | None,
         meanwhile: Callable[[], None] | None,
+        stop: Callable[[], bool],
     ) -> Result:
         """Send one composed message with its envelope (the return path, signed once per
         delivery, and the address) and say what became of it; `following` is the next
@@ -350,7 +356,8 @@ class Worker:
         if self.pace is not None:
             self.pace.wait()
         then = None if self.pace else following  # Paced: the next message waits for its slot.
-        outcome = self.transport.send(
+        send = functools.partial(
+            self.transport.send,
             *envelope,
             composed.data,
             composed.message_id,
@@ -358,6 +365,7 @@ class Worker:
             following_sender=then[0] if then else "",
             meanwhile=meanwhile,
         )
+        outcome = self._through_outage(send, stop)
         if outcome.state != DeliveryState.SENT:
             log.info(
                 "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
@@ -370,6 +378,29 @@ class Worker:
             composed.message_id,
             outcome.suppress,
         )
+
+    def _through_outage(self, send: Callable[[], Outcome], stop: Callable[[], bool]) -> Outcome:
+        """send(), tried again while the mail server it had reached is away (a restart, a
+        reload): after 1 s, then 2, 4... at most 30 s apart, for up to OUTAGE, unless told to
+        stop. Nothing of the message had gone out (the connection was refused)."""
+        deadline, pause, waiting = time.monotonic() + OUTAGE, 1.0, False
+        while True:
+            try:
+                outcome = send()
+            except MailServerGone as error:
+                if time.monotonic() + pause > deadline or self._stopping(stop):
+                    raise
+                if not waiting:
+                    log.warning("%s; the send waits for it", error)
+                    waiting = True
+                until = time.monotonic() + pause
+                while time.monotonic() < until and not self._stopping(stop):
+                    time.sleep(min(STOP_CHECK, until - time.monotonic()))
+                pause = min(pause * 2, 30.0)
+                continue
+            if waiting:
+                log.info("the SMTP server answers again")
+            return outcome
 
     @property
     def claim_size(self) -> int:
