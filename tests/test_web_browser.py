@@ -78,6 +78,13 @@ def _token_pages(project: Project, locale: str) -> list[str]:
     return pages
 
 
+def submit(page: Page) -> None:
+    """Post the page's form and wait for the page that answers: read before it has loaded, the
+    old page may be gone and the new one have no document yet."""
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
 def _width(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
@@ -108,10 +115,10 @@ def test_no_page_is_wider_than_the_screen(
         page.goto(f"{origin}/subscribe?lang={locale}")
         page.fill("#email", "a@b")
         page.fill("#name", "Ein ziemlich langer Name, der trotzdem in die Zeile passen muss")
-        page.click("button[type=submit]")
+        submit(page)
         assert page.locator("#problem").count() == 1 and _width(page) == width
         page.fill("#email", f"new.{width}.{LONG_ADDRESS}")
-        page.click("button[type=submit]")
+        submit(page)
         assert page.locator("#problem").count() == 0 and _width(page) == width
     finally:
         page.close()
