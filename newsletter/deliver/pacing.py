@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.db import through_outage
 from newsletter.deliver.models import SEND_PACE
+from newsletter.errors import DatabaseGone
 
 BLOCK_SECONDS = 0.1
 """The share of a second of slots one reservation takes."""
@@ -83,12 +84,11 @@ class SharedRate:
             .where(SEND_PACE.c.name == LIMIT, SEND_PACE.c.next_at == self.reserved_until)
             .values(next_at=SEND_PACE.c.next_at - unused * self.interval)
         )
-
-        def give() -> None:
+        try:
             with self.engine.begin() as connection:
                 connection.execute(statement)
-
-        through_outage(give, "giving back sending slots")
+        except DatabaseGone:
+            pass  # Best effort, as the worker stops: the rate has a gap of these slots.
 
     def _reserve(self) -> list[float]:
         """The next `block` free slots, on this worker's monotonic clock."""
