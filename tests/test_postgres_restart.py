@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,22 +20,24 @@ from sqlalchemy import func, select
 
 from newsletter.db import create_db_engine
 from newsletter.deliver.models import DELIVERY
+from newsletter.schedule.firing import Firer, fire, firings
 from newsletter.web.app import create_app
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres, web_server
 from .mailservers import free_port
-from .test_delivery import make_project
+from .test_delivery import READERS, make_project, newsletter
 from .test_delivery_crash import send_in_background
+from .test_schedule import FIRST, mark_ready, the_job
 
 RECIPIENTS = 1200
 RESTART_AFTER = 200  # Messages received before the server restarts.
 
 
 @pytest.fixture
-def restartable() -> Iterator[tuple[str, list[str]]]:
+def restartable() -> Iterator[tuple[str, Callable[[str], object]]]:
     """A cluster of this test's own (the session's serves every other test): the URL of its
-    database, and the command that restarts it as a service manager would (`-m fast`: every
-    session is cut)."""
+    database, and what runs `pg_ctl ACTION` on it as a service manager would (`-m fast`:
+    every session is cut)."""
     assert POSTGRES_BIN is not None, "PostgreSQL is not installed: run `make test`"
     folder = Path(tempfile.mkdtemp(prefix="newsletter-restart-"))
     shutil.chown(folder, "postgres", "postgres")
@@ -41,26 +45,29 @@ def restartable() -> Iterator[tuple[str, list[str]]]:
     as_postgres(str(POSTGRES_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
     options = f"-k {folder} -h '' -c fsync=off -c full_page_writes=off"
     pg_ctl = [str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w"]
-    as_postgres(*pg_ctl, "-o", options, "start")
+
+    def control(action: str) -> object:
+        return as_postgres(*pg_ctl, "-o", options, "-m", "fast", action)
+
+    control("start")
     try:
         as_postgres(str(POSTGRES_BIN / "createdb"), "-h", str(folder), "news")
-        restart = ["runuser", "-u", "postgres", "--", *pg_ctl, "-o", options, "-m", "fast"]
-        yield f"postgresql+psycopg://postgres@/news?host={folder}", [*restart, "restart"]
+        yield f"postgresql+psycopg://postgres@/news?host={folder}", control
     finally:
         as_postgres(*pg_ctl, "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_send_goes_through_a_restart_of_its_database_without_loss_or_repeat(
-    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, list[str]]
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
 ) -> None:
-    url, restart = restartable
+    url, control = restartable
     # Paced, so that the restart comes with most of the send still to go.
     _, sender = send_in_background(
         tmp_path, smtp_server, RECIPIENTS, RESTART_AFTER, database=url, rate="400",
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    subprocess.run(restart, check=True, capture_output=True, timeout=60)
+    control("restart")
     output, _ = sender.communicate(timeout=120)
     assert sender.returncode == 0, output.decode(errors="replace")[-2000:]
 
@@ -76,17 +83,17 @@ def test_a_send_goes_through_a_restart_of_its_database_without_loss_or_repeat(
 
 
 def test_the_web_app_answers_at_once_after_its_database_restarts(
-    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, list[str]]
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
 ) -> None:
     """Readers click unsubscribe links whenever they like: the first request after a restart
     must not be the one that finds the pool's connections cut."""
-    url, restart = restartable
+    url, control = restartable
     project = make_project(tmp_path, smtp_server.url, database=url)
     engine = create_db_engine(url)
     with web_server(create_app(project, engine=engine), free_port()) as origin:
         for _ in range(3):  # Connections into the pool, as a running site has them.
             assert healthz(origin) == 200
-        subprocess.run(restart, check=True, capture_output=True, timeout=60)
+        control("restart")
         assert [healthz(origin) for _ in range(3)] == [200, 200, 200]
     engine.dispose()
 
@@ -98,3 +105,38 @@ def healthz(origin: str) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_a_firing_whose_database_goes_away_as_it_queues_sends_once_it_is_back(
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
+) -> None:
+    """A restart at the moment a weekly firing stored its mailing failed the firing, and its
+    record of the failure too: the firing stayed `started`, and the week's issue went out
+    only when another process took the lead."""
+    url, control = restartable
+    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    job = the_job(project, "weekly-mon-0800")
+    due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # A Monday.
+    back = threading.Timer(2.0, control, ("start",))
+    looks: list[datetime] = []
+
+    def clock() -> datetime:
+        looks.append(due)
+        if len(looks) == 2:  # The send starts: the server stops, and is back two seconds later.
+            control("stop")
+            back.start()
+        return due
+
+    engine = create_db_engine(url)
+    try:
+        fire(Firer(project, engine, clock=clock), job.id, due, **job.kwargs)
+    finally:
+        if len(looks) >= 2:
+            back.join()
+    assert [(f.state, f.issue) for f in firings(engine)] == [("queued", FIRST)]
+    with engine.connect() as connection:
+        queued = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
+    engine.dispose()
+    assert queued == len(READERS)

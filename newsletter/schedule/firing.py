@@ -10,6 +10,7 @@ A firing only queues the send's audience; the delivery workers of every `run` pr
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from newsletter.audience.targets import Target, target_of, topic_target
 from newsletter.config import Config, Project
 from newsletter.content.offers import Offer
-from newsletter.db import lock_for_writing, patiently, utcnow
+from newsletter.db import lock_for_writing, patiently, through_outage, utcnow
 from newsletter.deliver.audience import LocalTime
 from newsletter.deliver.models import MAILING
 from newsletter.deliver.report import find_mailing
@@ -192,19 +193,28 @@ def _taken(connection: Connection) -> set[str]:
 def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
     """Render the firing's issue and queue its audience; the firing records the outcome."""
     assert firing.id is not None
-    wall = firing.wall_time
+    wall, what = firing.wall_time, f"{firing.job_id} for {firing.wall_time}: {firing.issue}"
+    finish = functools.partial(_finish, firer.engine, firing.id)
     try:
         issue = load_issue(firer.project, firing.issue)
         # The editions are chosen when the mailing is made: say which, and why, then only.
-        editions = [] if find_mailing(firer.engine, issue.slug) else _editions(firer, issue)
+        editions = through_outage(
+            lambda: [] if find_mailing(firer.engine, issue.slug) else _editions(firer, issue),
+            what,
+        )
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
-        mailing, added = start_send(
-            firer.project, firer.engine, issue, clock=firer.clock,
-            to=_target(schedule, firer.project.config),
-            local_time=local if schedule.local_time else None,
+        # A database server that goes away meanwhile (a restart) is waited for: the mailing
+        # and its audience are each stored whole or not at all, and found again.
+        mailing, added = through_outage(
+            lambda: start_send(
+                firer.project, firer.engine, issue, clock=firer.clock,
+                to=_target(schedule, firer.project.config),
+                local_time=local if schedule.local_time else None,
+            ),
+            what,
         )  # fmt: skip
     except Exception as error:
-        _finish(firer.engine, firing.id, FiringState.FAILED, str(error))
+        through_outage(functools.partial(finish, FiringState.FAILED, str(error)), what)
         if not isinstance(error, NewsletterError):
             log.exception("%s for %s: sending %s failed", firing.job_id, wall, firing.issue)
         else:
@@ -225,7 +235,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             *(o.describe() for o in editions),
         ]
     )
-    _finish(firer.engine, firing.id, FiringState.QUEUED, detail)
+    through_outage(functools.partial(finish, FiringState.QUEUED, detail), what)
     log.info("%s for %s: sending %s: %s", firing.job_id, wall, firing.issue, detail)
     if held := [offer.describe() for offer in editions if not offer.offered]:
         notify_editor(
