@@ -314,17 +314,24 @@ def patiently(
     its error. `on`: the errors tried again.
 
     For writes that must not be lost to a busy moment: outcomes of messages that went out, a
-    firing that would otherwise send nothing that week.
+    firing that would otherwise send nothing that week. The wait is logged when it starts,
+    then every SAY_EVERY seconds, not at each attempt.
     """
-    deadline = time.monotonic() + patience
+    deadline, said = time.monotonic() + patience, -SAY_EVERY
     while True:
         try:
             return attempt()
         except on as error:
             if time.monotonic() > deadline:
                 raise
-            log.warning("%s: %s; trying again", what, error)
+            if time.monotonic() - said >= SAY_EVERY:
+                log.warning("%s: %s; trying again", what, error)
+                said = time.monotonic()
             time.sleep(pause)
+
+
+SAY_EVERY = 30.0
+"""Seconds between two log lines of the same wait (patiently)."""
 
 
 OUTAGE = 300.0

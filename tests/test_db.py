@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.db import HEAD as HEAD_IN_CODE
-from newsletter.db import create_db_engine, current_revision, head_revision, upgrade
+from newsletter.db import create_db_engine, current_revision, head_revision, patiently, upgrade
+from newsletter.errors import DatabaseGone
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.search_index import SQLITE_TABLES
 from newsletter.unmodelled import in_models
@@ -297,3 +298,24 @@ def test_upgrade_gives_each_inbound_event_its_deliverys_locale(tmp_path: Path) -
         )
         assert found.all() == [("de", 1), ("", None), ("", None)]
     engine.dispose()
+
+
+def test_a_wait_for_the_database_is_logged_once_not_at_each_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Four workers waiting out a minute's failover, each trying every second, wrote 240 lines."""
+    tries = iter(range(20))
+
+    def attempt() -> str:
+        if next(tries) < 19:
+            raise DatabaseGone("database postgresql://db/news: cannot connect: refused")
+        return "done"
+
+    with caplog.at_level("WARNING", logger="newsletter.db"):
+        waited = patiently(
+            attempt, patience=60, pause=0.001, what="claiming deliveries", on=(DatabaseGone,)
+        )
+    assert waited == "done"
+    assert [r.getMessage() for r in caplog.records] == [
+        "claiming deliveries: database postgresql://db/news: cannot connect: refused; trying again"
+    ]
