@@ -308,10 +308,12 @@ def patiently(
     pause: float,
     what: str,
     on: tuple[type[Exception], ...] = (OperationalError, NewsletterError),
+    stop: Callable[[], bool] | None = None,
 ) -> T:
     """`attempt()` (a transaction), tried again while the database stays busy (another process
     holds the write lock past the busy timeout) or away, for up to `patience` seconds; then
-    its error. `on`: the errors tried again.
+    its error. `on`: the errors tried again; `stop`: asked before each new try, and the error
+    is raised at once when it says so (Ctrl-C during an outage).
 
     For writes that must not be lost to a busy moment: outcomes of messages that went out, a
     firing that would otherwise send nothing that week. The wait is logged when it starts,
@@ -322,7 +324,7 @@ def patiently(
         try:
             return attempt()
         except on as error:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (stop is not None and stop()):
                 raise
             if time.monotonic() - said >= SAY_EVERY:
                 log.warning("%s: %s; trying again", what, error)
@@ -339,11 +341,13 @@ OUTAGE = 300.0
 failover) before it gives up: a delivery's lease, which its claims outlive meanwhile."""
 
 
-def through_outage(attempt: Callable[[], T], what: str) -> T:
+def through_outage(
+    attempt: Callable[[], T], what: str, stop: Callable[[], bool] | None = None
+) -> T:
     """`attempt()`, tried again each second while the database server is away (DatabaseGone),
-    for up to OUTAGE; for statements a send makes as it goes, which may run twice (claims,
-    reads, its pace). Every other error at once, as at the start of a send."""
-    return patiently(attempt, patience=OUTAGE, pause=1.0, what=what, on=(DatabaseGone,))
+    for up to OUTAGE or until `stop()`; for statements a send makes as it goes, which may run
+    twice (claims, reads, its pace). Every other error at once, as at the start of a send."""
+    return patiently(attempt, patience=OUTAGE, pause=1.0, what=what, on=(DatabaseGone,), stop=stop)
 
 
 def sqlite_rows_per_statement(connection: Connection, values: int) -> int:

@@ -4,10 +4,13 @@ lost and nobody gets the issue twice."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -140,3 +143,27 @@ def test_a_firing_whose_database_goes_away_as_it_queues_sends_once_it_is_back(
         queued = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
     engine.dispose()
     assert queued == len(READERS)
+
+
+def test_ctrl_c_while_the_database_is_away_stops_the_send_at_once(
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
+) -> None:
+    """Workers waiting out an outage looked at nothing else: Ctrl-C waited for the database,
+    up to five minutes. Now the send stops; what was sent stays in the journals for --resume."""
+    url, control = restartable
+    _, sender = send_in_background(
+        tmp_path, smtp_server, RECIPIENTS, RESTART_AFTER, database=url, rate="400",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    control("stop")
+    try:
+        time.sleep(1.5)  # Every worker has met the outage.
+        sender.send_signal(signal.SIGINT)
+        output, _ = sender.communicate(timeout=20)
+    finally:
+        if sender.poll() is None:
+            os.killpg(sender.pid, signal.SIGKILL)
+            sender.communicate()
+        control("start")
+    said = output.decode(errors="replace")
+    assert sender.returncode == 130 and "continue with --resume" in said, said[-2000:]

@@ -159,6 +159,7 @@ def record(
     *,
     lease: float,
     renew: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> None:
     """Record outcomes of this worker's claims in one transaction; hard bounces suppress.
 
@@ -211,7 +212,8 @@ def record(
                 _renew(connection, mailing_id, worker, now + timedelta(seconds=lease))
         return updated
 
-    updated = patiently(write, patience=lease, pause=1.0, what=f"recording {len(rows)} outcomes")
+    what = f"recording {len(rows)} outcomes"
+    updated = patiently(write, patience=lease, pause=1.0, what=what, stop=stop)
     if updated < len(rows):
         # The lease ended and another worker took these deliveries over: they may go out twice.
         log.warning("%d outcomes not recorded: their claims had expired", len(rows) - updated)

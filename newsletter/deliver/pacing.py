@@ -60,13 +60,13 @@ class SharedRate:
         """Where this worker's last reservation left the limit's row (`next_at`)."""
         _ensure_row(engine)
 
-    def wait(self) -> None:
+    def wait(self, stop: Callable[[], bool] | None = None) -> None:
         """Return at this worker's next slot. The next block is reserved when half of this one
         is left, not when it is used up: a reservation held up (a busy database, a process
         that waits for a core) delays no message, and the slots handed out stay ahead of the
-        clock while workers send."""
+        clock while workers send. A database away is waited for, unless `stop()`."""
         if len(self.slots) <= self.block // 2:
-            self.slots.extend(through_outage(self._reserve, "reserving sending slots"))
+            self.slots.extend(through_outage(self._reserve, "reserving sending slots", stop))
         delay = self.slots.popleft() - self.monotonic()
         if delay > 0:
             self.sleep(delay)

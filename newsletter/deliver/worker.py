@@ -167,7 +167,9 @@ class Worker:
         handled = 0
         try:
             while not self._stopping(stop):
-                batch = through_outage(self._claim, "claiming deliveries")
+                batch = through_outage(
+                    self._claim, "claiming deliveries", lambda: self._stopping(stop)
+                )
                 if not batch:
                     break
                 self.leased_at = time.monotonic()
@@ -194,6 +196,7 @@ class Worker:
         people = through_outage(
             functools.partial(subscribers_now, self.engine, ids, attributes=self.fields),
             "reading the subscribers of a batch",
+            lambda: self._stopping(stop),
         )
         date = format_datetime(self.job.clock())
         finished: set[int] = set()
@@ -237,13 +240,13 @@ class Worker:
                     )
                 journal.append(results[-1])
                 if len(results) >= self.job.batch:
-                    finished |= self._record(results, progress)
+                    finished |= self._record(results, progress, stop)
                     journal.clear()
                     results = []
         finally:
             recorded = False
             try:
-                finished |= self._record(results, progress)
+                finished |= self._record(results, progress, stop)
                 recorded = True
             finally:
                 journal.close(remove=recorded)  # Kept if not recorded: the next run records it.
@@ -251,6 +254,7 @@ class Worker:
             through_outage(
                 lambda: release(self.engine, self.name, unsent, self.job.clock()),
                 "giving back the claims not sent",
+                lambda: self._stopping(stop),  # Else the next run or --resume does.
             )
         return len(finished)
 
@@ -264,7 +268,12 @@ class Worker:
             now=self.job.clock(),
         )
 
-    def _record(self, results: list[Result], progress: Callable[[int], None] | None) -> set[int]:
+    def _record(
+        self,
+        results: list[Result],
+        progress: Callable[[int], None] | None,
+        stop: Callable[[], bool],
+    ) -> set[int]:
         # The claims still held get a new lease once a third of it has gone, not at every
         # record: a renewal rewrites each of them (on PostgreSQL, a new row version each).
         renew = time.monotonic() - self.leased_at > LEASE / 3
@@ -277,6 +286,7 @@ class Worker:
             self.job.clock(),
             lease=LEASE,
             renew=renew,
+            stop=lambda: self._stopping(stop),  # Then the journal keeps them for --resume.
         )
         if renew:
             self.leased_at = time.monotonic()
@@ -354,7 +364,7 @@ class Worker:
         delivery, and the address) and say what became of it; `following` is the next
         envelope, `meanwhile` what to do while the server answers."""
         if self.pace is not None:
-            self.pace.wait()
+            self.pace.wait(lambda: self._stopping(stop))
         then = None if self.pace else following  # Paced: the next message waits for its slot.
         send = functools.partial(
             self.transport.send,
