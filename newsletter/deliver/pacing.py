@@ -18,6 +18,7 @@ whose clock it uses.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -84,11 +85,9 @@ class SharedRate:
             .where(SEND_PACE.c.name == LIMIT, SEND_PACE.c.next_at == self.reserved_until)
             .values(next_at=SEND_PACE.c.next_at - unused * self.interval)
         )
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(statement)
-        except DatabaseGone:
-            pass  # Best effort, as the worker stops: the rate has a gap of these slots.
+        # Best effort, as the worker stops: with the database away, the rate has a gap.
+        with contextlib.suppress(DatabaseGone), self.engine.begin() as connection:
+            connection.execute(statement)
 
     def _reserve(self) -> list[float]:
         """The next `block` free slots, on this worker's monotonic clock."""

@@ -33,7 +33,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.config import Config, Project
-from newsletter.db import OUTAGE, create_db_engine, database_url, through_outage, utcnow
+from newsletter.db import (
+    OUTAGE,
+    create_db_engine,
+    database_url,
+    patiently,
+    through_outage,
+    utcnow,
+)
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient, Sender, message_id
 from newsletter.deliver.journal import Journal, journal_folder
 from newsletter.deliver.models import DeliveryState, MailingEdition
@@ -51,7 +58,7 @@ from newsletter.deliver.outbox import (
 from newsletter.deliver.pacing import SharedRate
 from newsletter.deliver.return_path import ReturnPaths, return_paths_of
 from newsletter.deliver.signing import Signer, signer_for
-from newsletter.deliver.smtp import MailServerGone, Outcome
+from newsletter.deliver.smtp import MailServerGone
 from newsletter.deliver.tracking_ids import LinkSigner
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.subscribers.tokens import Tokens, page_url
@@ -63,8 +70,6 @@ RECORD_EVERY = 50
 repeat, per worker)."""
 CLAIMS_PER_RECORD = 4  # A worker claims 4 batches at a time and records each as it is sent.
 CLAIM_SECONDS = 2.0
-STOP_CHECK = 0.2
-"""Seconds between looks at a stop while a worker waits for a server."""
 
 
 class Composed(NamedTuple):
@@ -164,12 +169,11 @@ class Worker:
 
     def run(self, stop: Callable[[], bool], progress: Callable[[int], None] | None = None) -> int:
         """Deliver batches until nothing is due or `stop()`; the number of messages handled."""
+        stop = functools.partial(self._stopping, stop)  # Asked below, the parent's end too.
         handled = 0
         try:
-            while not self._stopping(stop):
-                batch = through_outage(
-                    self._claim, "claiming deliveries", lambda: self._stopping(stop)
-                )
+            while not stop():
+                batch = through_outage(self._claim, "claiming deliveries", stop)
                 if not batch:
                     break
                 self.leased_at = time.monotonic()
@@ -196,7 +200,7 @@ class Worker:
         people = through_outage(
             functools.partial(subscribers_now, self.engine, ids, attributes=self.fields),
             "reading the subscribers of a batch",
-            lambda: self._stopping(stop),
+            stop,
         )
         date = format_datetime(self.job.clock())
         finished: set[int] = set()
@@ -220,7 +224,7 @@ class Worker:
             for at, (claimed, refused, envelope) in enumerate(
                 zip(batch, refusals, envelopes, strict=True)
             ):
-                if self._stopping(stop):
+                if stop():
                     break
                 if refused is not None:
                     results.append(refused)
@@ -254,7 +258,7 @@ class Worker:
             through_outage(
                 lambda: release(self.engine, self.name, unsent, self.job.clock()),
                 "giving back the claims not sent",
-                lambda: self._stopping(stop),  # Else the next run or --resume does.
+                stop,  # Else the next run or --resume does.
             )
         return len(finished)
 
@@ -286,7 +290,7 @@ class Worker:
             self.job.clock(),
             lease=LEASE,
             renew=renew,
-            stop=lambda: self._stopping(stop),  # Then the journal keeps them for --resume.
+            stop=stop,  # Then the journal keeps them for --resume.
         )
         if renew:
             self.leased_at = time.monotonic()
@@ -364,7 +368,7 @@ class Worker:
         delivery, and the address) and say what became of it; `following` is the next
         envelope, `meanwhile` what to do while the server answers."""
         if self.pace is not None:
-            self.pace.wait(lambda: self._stopping(stop))
+            self.pace.wait(stop)
         then = None if self.pace else following  # Paced: the next message waits for its slot.
         send = functools.partial(
             self.transport.send,
@@ -375,7 +379,11 @@ class Worker:
             following_sender=then[0] if then else "",
             meanwhile=meanwhile,
         )
-        outcome = self._through_outage(send, stop)
+        # A server it had reached that refuses the connection (a restart): nothing of the
+        # message went out; it is tried again each second, as the database is.
+        outcome = patiently(
+            send, patience=OUTAGE, pause=1.0, what="sending", on=(MailServerGone,), stop=stop
+        )
         if outcome.state != DeliveryState.SENT:
             log.info(
                 "delivery %d to subscriber %s: %s", claimed.id, claimed.subscriber_id, outcome.reply
@@ -388,29 +396,6 @@ class Worker:
             composed.message_id,
             outcome.suppress,
         )
-
-    def _through_outage(self, send: Callable[[], Outcome], stop: Callable[[], bool]) -> Outcome:
-        """send(), tried again while the mail server it had reached is away (a restart, a
-        reload): after 1 s, then 2, 4... at most 30 s apart, for up to OUTAGE, unless told to
-        stop. Nothing of the message had gone out (the connection was refused)."""
-        deadline, pause, waiting = time.monotonic() + OUTAGE, 1.0, False
-        while True:
-            try:
-                outcome = send()
-            except MailServerGone as error:
-                if time.monotonic() + pause > deadline or self._stopping(stop):
-                    raise
-                if not waiting:
-                    log.warning("%s; the send waits for it", error)
-                    waiting = True
-                until = time.monotonic() + pause
-                while time.monotonic() < until and not self._stopping(stop):
-                    time.sleep(min(STOP_CHECK, until - time.monotonic()))
-                pause = min(pause * 2, 30.0)
-                continue
-            if waiting:
-                log.info("the SMTP server answers again")
-            return outcome
 
     @property
     def claim_size(self) -> int:

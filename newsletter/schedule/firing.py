@@ -193,7 +193,8 @@ def _taken(connection: Connection) -> set[str]:
 def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
     """Render the firing's issue and queue its audience; the firing records the outcome."""
     assert firing.id is not None
-    wall, what = firing.wall_time, f"{firing.job_id} for {firing.wall_time}: {firing.issue}"
+    wall = firing.wall_time
+    what = f"{firing.job_id} for {wall}: {firing.issue}"
     finish = functools.partial(_finish, firer.engine, firing.id)
     try:
         issue = load_issue(firer.project, firing.issue)
