@@ -97,7 +97,7 @@ def finished(engine: Engine) -> bool:
     """Whether the bench issue's mailing is there and has no delivery left to send."""
     with engine.connect() as connection:
         started = connection.execute(select(MAILING.c.id).where(MAILING.c.issue == ISSUE)).first()
-    left = {issue for _, _, issue in mailings_with(engine, UNFINISHED)}
+    left = {issue for _, _, issue in mailings_with(engine, UNFINISHED, queueing=True)}
     return started is not None and ISSUE not in left
 
 

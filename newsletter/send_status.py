@@ -2,8 +2,9 @@
 
     sends_page     sends newest first, a page at a time (keyset: as fast on the last page)
     send_by_id     one send by its mailing's id
-    progress_of    each send's deliveries by state and its phase (running, paused, waiting
-                   for its readers' local time, done): a few index counts, cheap to poll
+    progress_of    each send's deliveries by state and its phase (queueing its audience,
+                   running, paused, waiting for its readers' local time, done): a few
+                   index counts, cheap to poll
     send_status    one send's progress with its deliveries per locale and state
     send_details   that, the failures, and what `newsletter report ISSUE --json` says
 
@@ -30,6 +31,9 @@ from newsletter.errors import NotFoundError
 class Phase(StrEnum):
     """Where a send stands."""
 
+    QUEUEING = "queueing"
+    """Its audience is being queued (workers send the parts already in); or that was
+    interrupted, and sending the issue again queues the rest."""
     RUNNING = "running"
     """Deliveries are due: `newsletter run` (or `send`) sends them, or retries them later."""
     PAUSED = "paused"
@@ -153,10 +157,13 @@ def progress_of(
         id_ = mailing.id or 0
         by_state = {state.value: states[id_].get(state, 0) for state in DeliveryState}
         unfinished = sum(by_state.values()) - sum(by_state[state] for state in FINAL)
-        if not unfinished:
+        more = unfinished or mailing.queueing_since is not None
+        if not more:
             phase = Phase.DONE
         elif mailing.paused_at is not None:
             phase = Phase.PAUSED
+        elif mailing.queueing_since is not None:
+            phase = Phase.QUEUEING
         elif not due.get(id_):
             phase = Phase.WAITING
         else:

@@ -9,13 +9,18 @@ import time
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from newsletter.db import _alembic, upgrade, utcnow
-from newsletter.deliver.audience import enqueue_audience, requeue_failed
+from newsletter.deliver.audience import (
+    audience,
+    enqueue_audience,
+    queue_deliveries,
+    requeue_failed,
+)
 from newsletter.deliver.compose import Content
-from newsletter.deliver.models import DELIVERY, FINAL, MAILING, Mailing
+from newsletter.deliver.models import DELIVERY, FINAL, MAILING, MAILING_EDITION, Mailing
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record, release, requeue_abandoned
 from newsletter.deliver.report import counts, progress, state_counts
 from newsletter.deliver.sending import start_mailing
@@ -50,6 +55,24 @@ def mailing(engine: Engine, issue: str = "2026-12-04-weekly") -> Mailing:
         now=utcnow(),
     )  # fmt: skip
     return made
+
+
+def old_mailing(engine: Engine) -> Mailing:
+    """A mailing to every reader as schema 0016 holds it (only its columns are written)."""
+    now = utcnow()
+    with engine.begin() as connection:
+        values = {"issue": "2026-12-04-weekly", "uid": "0123456789abcdef", "created_at": now}
+        made = connection.execute(insert(MAILING).values(values)).inserted_primary_key[0]
+        for locale in ("en", "de"):
+            edition = {"subject": "Subject", "web_url": f"https://news.example.org/{locale}/"}
+            connection.execute(
+                insert(MAILING_EDITION).values(
+                    mailing_id=made, locale=locale, html="<p>hi</p>", text="hi", **edition
+                )
+            )
+        rows = audience(connection, ["en", "de"], default_locale="en", to=None)
+        queue_deliveries(connection, made, [(id_, loc, now) for id_, loc, _ in rows], now)
+    return Mailing(id=made, **values)
 
 
 def counted(engine: Engine, mailing_id: int) -> dict[tuple[str, str], int]:
@@ -227,6 +250,8 @@ def waiting_for_lock(engine: Engine) -> None:
             )
             if waiting.scalar_one():
                 return
+            # A transaction reads the sessions' activity once: each look is a new one.
+            connection.rollback()
             time.sleep(0.02)
     pytest.fail("no session waited for a lock")
 
@@ -266,7 +291,7 @@ def test_the_migration_counts_the_deliveries_already_there(
     engine = engine_for(request.getfixturevalue("database"))
     upgrade(engine, "0016")
     readers(engine, 0, 15)
-    sent = mailing(engine)
+    sent = old_mailing(engine)
     assert sent.id is not None
     claim(engine, sent.id, WORKER, limit=4, lease=300, now=utcnow())
     upgrade(engine)

@@ -277,6 +277,7 @@ def _send(
     only_failed: bool,
 ) -> None:
     from newsletter.db import utcnow
+    from newsletter.send_status import send_by_id
     from newsletter.sends import SendMode, send_issue
 
     mode = SendMode.ONLY_FAILED if only_failed else SendMode.RESUME if resume else SendMode.NEW
@@ -285,7 +286,7 @@ def _send(
             project, engine, issue, mode=mode, to=to, clock=utcnow, stop=stop,
             started=lambda started: _print_started(project, issue, started), progress=show,
         )  # fmt: skip
-    _print_status(engine, mailing, 20)
+    _print_status(engine, send_by_id(engine, mailing.id or 0), 20)  # As it is now.
 
 
 def _print_started(project: Project, issue: Issue, started: SendStarted) -> None:
@@ -459,6 +460,13 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
         out.print(
             f"paused since {mailing.paused_at:%Y-%m-%d %H:%M} UTC: "
             f"`newsletter resume {mailing.issue}` lets it go on",
+            markup=False,
+        )
+    if mailing.queueing_since is not None:
+        out.print(
+            f"its recipients are being queued since {mailing.queueing_since:%Y-%m-%d %H:%M:%S} "
+            f"UTC, more to come; if that was interrupted, `newsletter send {mailing.issue}` "
+            "(with the send's --to or --tag) queues the rest",
             markup=False,
         )
     sent = {locale: n for (locale, state), n in by_cell.items() if state == DeliveryState.SENT}

@@ -2,7 +2,8 @@
 
 open_mailing      the mailing of an issue, with the editions it sends (made once)
 enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice;
-                  due now, or at a wall-clock time in each subscriber's own time zone
+                  due now, or at a wall-clock time in each subscriber's own time zone;
+                  in parts committed as they are made, the mailing marked until the last
 requeue_failed    failed deliveries are queued again (send --only-failed)
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Select, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
@@ -24,6 +26,7 @@ from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState, Mailing, MailingEdition
 from newsletter.deliver.wakeup import announce
+from newsletter.errors import DatabaseError
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -32,6 +35,10 @@ from newsletter.subscribers.models import (
 from newsletter.timezones import is_time_zone
 
 ENQUEUE_BATCH = 5000
+"""Subscribers a part of the audience holds: each part is one transaction."""
+FIRST_PART = 1000
+"""The first part's subscribers: the workers start on them while the rest is queued."""
+QUEUEING_LOCK = 0x6E6C5F71  # Any constant; with the mailing's id, one advisory lock.
 QUEUED = (
     "mailing_id", "subscriber_id", "locale", "state", "attempts", "not_before",
     "claimed_by", "reply", "message_id", "queued_at", "updated_at",
@@ -111,6 +118,27 @@ def audience(
     Each subscriber gets the edition in their locale, else the closest one, else the default.
     `locales` are the editions readers get (a mailing stores only those: content/offers.py).
     """
+    locale_for = _edition_chooser(locales, default_locale)
+    allowed = not_suppressed(connection)
+    # Streamed (a server-side cursor on PostgreSQL, whose driver would otherwise fetch the
+    # whole audience at once): memory stays flat whatever the number of subscribers.
+    query = _audience_query(to).execution_options(stream_results=True, yield_per=ENQUEUE_BATCH)
+    for id_, key, locale, zone in connection.execute(query):
+        if allowed(key):
+            yield id_, locale_for(locale), zone
+
+
+def _audience_query(to: Target | None) -> Select[int, str, str, str]:
+    """The active subscribers (of `to`) with their key, locale and zone, in the order of ids."""
+    query = select(
+        SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale, SUBSCRIBER.c.timezone
+    )
+    query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
+    return query if to is None else query.where(to.condition())
+
+
+def _edition_chooser(locales: Sequence[str], default_locale: str) -> Callable[[str], str]:
+    """The edition a subscriber of this locale gets (chosen once per locale)."""
     chosen: dict[str, str] = {}
 
     def locale_for(wanted: str) -> str:
@@ -118,19 +146,7 @@ def audience(
             chosen[wanted] = readers_edition(wanted, locales, default_locale)
         return chosen[wanted]
 
-    query = select(
-        SUBSCRIBER.c.id, SUBSCRIBER.c.email_key, SUBSCRIBER.c.locale, SUBSCRIBER.c.timezone
-    )
-    query = query.where(SUBSCRIBER.c.status == "active").order_by(SUBSCRIBER.c.id)
-    if to is not None:
-        query = query.where(to.condition())
-    allowed = not_suppressed(connection)
-    # Streamed (a server-side cursor on PostgreSQL, whose driver would otherwise fetch the
-    # whole audience at once): memory stays flat whatever the number of subscribers.
-    query = query.execution_options(stream_results=True, yield_per=ENQUEUE_BATCH)
-    for id_, key, locale, zone in connection.execute(query):
-        if allowed(key):
-            yield id_, locale_for(locale), zone
+    return locale_for
 
 
 def enqueue_audience(
@@ -145,14 +161,17 @@ def enqueue_audience(
     """Queue one delivery per subscriber of the audience not in the mailing yet; how many.
 
     Each is due now, or with `local_time` when that wall-clock time comes in the subscriber's
-    zone. Everything is added in one transaction; the UNIQUE (mailing, subscriber) constraint
-    makes adding the same subscriber again a no-op, so a second send adds nobody twice.
+    zone. The audience goes in parts, in the order of subscriber ids, each committed as it is
+    made: workers start on the first (FIRST_PART subscribers) while the rest is queued. Until
+    the last is in, the mailing's `queueing_since` says so, and the send is not done; a
+    queueing interrupted leaves it set, and queueing again adds the rest: the UNIQUE (mailing,
+    subscriber) constraint makes adding the same subscriber again a no-op.
     """
     assert mailing.id is not None
     locales = edition_locales(engine, mailing.id)
-    added = 0
     if default_locale not in locales:
         default_locale = locales[0]  # The issue's editions changed since the mailing was made.
+    locale_for = _edition_chooser(locales, default_locale)
     stamp = converter(DELIVERY.c.not_before.type, engine.dialect)
     queued = stamp(now)
     due: dict[str, Any] = {}
@@ -163,38 +182,84 @@ def enqueue_audience(
             due[zone] = stamp(max(local_time.due(zone), now)) if local_time else queued
         return due[zone]
 
-    with engine.begin() as connection:
-        lock_for_writing(connection)
-        first = _first_audience(connection, mailing.id)
-        rows: list[tuple[int, str, Any]] = []
-        for id_, locale, zone in audience(
-            connection, locales, default_locale=default_locale, to=to
-        ):
-            rows.append((id_, locale, due_in(zone)))
-            if len(rows) >= ENQUEUE_BATCH:
-                added += queue_deliveries(connection, mailing.id, rows, queued, first=first)
-                rows = []
-        added += queue_deliveries(connection, mailing.id, rows, queued, first=first)
-        refresh_statistics(connection, added, "delivery")  # For the claims that follow.
+    added, after, size = 0, 0, FIRST_PART
+    with engine.connect() as connection, queueing_lock(connection, mailing.id):
+        with connection.begin():
+            lock_for_writing(connection)
+            first = _first_audience(connection, mailing.id)
+            _mark_queueing(connection, mailing.id, now)
+            allowed = not_suppressed(connection)
+        more = True
+        while more:
+            with connection.begin():
+                lock_for_writing(connection)
+                page = connection.execute(
+                    _audience_query(to).where(SUBSCRIBER.c.id > after).limit(size)
+                ).all()
+                rows = [
+                    (id_, locale_for(loc), due_in(zone))
+                    for id_, key, loc, zone in page
+                    if allowed(key)
+                ]
+                part = queue_deliveries(connection, mailing.id, rows, queued, first=first)
+                added += part
+                more = len(page) == size
+                after = page[-1].id if page else after
+                if not more:
+                    _mark_queueing(connection, mailing.id, now, done=True)
+                    refresh_statistics(connection, added, "delivery")  # For the claims.
+            size = ENQUEUE_BATCH
     return added
 
 
-def _first_audience(connection: Connection, mailing_id: int) -> bool:
-    """Whether the mailing has no delivery yet, and none can come from elsewhere until this
-    transaction ends; always False on SQLite, where skipping existing rows costs nothing.
+@contextmanager
+def queueing_lock(connection: Connection, mailing_id: int) -> Iterator[None]:
+    """One queueing of a mailing's audience at a time, on PostgreSQL: a lock of the session
+    (held across the parts' transactions, and let go by the server if the process dies).
+    Another queueing of the same mailing (two `send` commands at once) waits, then finds what
+    this one added. On SQLite each part takes the write lock, and INSERT OR IGNORE skips."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    key = {"kind": QUEUEING_LOCK, "mailing": mailing_id}
+    connection.exec_driver_sql("SELECT pg_advisory_lock(%(kind)s, %(mailing)s)", key)
+    connection.commit()
+    try:
+        yield
+    finally:
+        try:
+            connection.rollback()
+            connection.exec_driver_sql("SELECT pg_advisory_unlock(%(kind)s, %(mailing)s)", key)
+            connection.commit()
+        except (SQLAlchemyError, DatabaseError):
+            # The connection was lost (its lock with it): it must not go back to the pool.
+            connection.invalidate()
 
-    On PostgreSQL the mailing's row is locked first (FOR NO KEY UPDATE: another queueing of the
-    same audience waits, and sees these rows when it goes on). The first audience then goes
-    straight into `delivery` by COPY, with nothing to skip, not through a staging table merged
-    with ON CONFLICT: 22-27 us a subscriber against 26-30 (20,000 on a 2-core machine).
+
+def _mark_queueing(
+    connection: Connection, mailing_id: int, now: datetime, done: bool = False
+) -> None:
+    """Say that this queueing (started `now`) is in progress, or, `done`, that it ended: unless
+    another queueing started since (SQLite runs two at once), whose end says it."""
+    mailing = MAILING.c.id == mailing_id
+    if not done:
+        connection.execute(update(MAILING).where(mailing).values(queueing_since=now))
+        return
+    ours = MAILING.c.queueing_since == now
+    connection.execute(update(MAILING).where(mailing, ours).values(queueing_since=None))
+
+
+def _first_audience(connection: Connection, mailing_id: int) -> bool:
+    """Whether the mailing has no delivery yet; always False on SQLite, where skipping
+    existing rows costs nothing.
+
+    On PostgreSQL, under queueing_lock no other queueing adds any until this one ends: its
+    audience then goes straight into `delivery` by COPY, with nothing to skip, not through a
+    staging table merged with ON CONFLICT: 22-27 us a subscriber against 26-30 (20,000 on a
+    2-core machine).
     """
     if connection.dialect.name == "sqlite":
         return False
-    connection.execute(
-        select(MAILING.c.id)
-        .where(MAILING.c.id == mailing_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
-    )
     return (
         connection.execute(
             select(DELIVERY.c.id).where(DELIVERY.c.mailing_id == mailing_id).limit(1)

@@ -62,6 +62,10 @@ class Mailing(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """Set while the send is paused: no worker claims its deliveries (those in flight finish)."""
+    queueing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Set while its audience is being queued: in parts, each committed as it is made, so that
+    workers start on the first at once; more deliveries are coming, and the send is not done.
+    Left set by a queueing that was interrupted: sending the issue again queues the rest."""
 
 
 class MailingEdition(SQLModel, table=True):

@@ -124,10 +124,15 @@ def _for_later(now: datetime) -> Any:
 
 
 def mailings_with(
-    engine: Engine, states: tuple[str, ...], due_by: datetime | None = None
+    engine: Engine,
+    states: tuple[str, ...],
+    due_by: datetime | None = None,
+    *,
+    queueing: bool = False,
 ) -> list[tuple[int, str, str]]:
     """(id, uid, issue) of the mailings with deliveries in these states (due by `due_by`; a
-    paused mailing has none due).
+    paused mailing has none due); with `queueing`, also those whose audience is being queued
+    (more deliveries are coming: such a send is not done).
 
     One index probe per mailing and state (there are few), not a scan of every delivery: for
     each, the first delivery in ix_delivery_claim's order, which no plan finds sooner than the
@@ -149,7 +154,8 @@ def mailings_with(
     query = select(MAILING.c.id, MAILING.c.uid, MAILING.c.issue).order_by(MAILING.c.id)
     if due_by is not None:
         query = query.where(MAILING.c.paused_at.is_(None))
-    query = query.where(or_(*(first(state) for state in states)))
+    queued = [MAILING.c.queueing_since.is_not(None)] if queueing else []
+    query = query.where(or_(*(first(state) for state in states), *queued))
     with engine.connect() as connection:
         return [(id_, uid, issue) for id_, uid, issue in connection.execute(query)]
 

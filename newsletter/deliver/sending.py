@@ -88,9 +88,10 @@ def start_mailing(
     stored; or the one made before) and how many
     subscribers were added to its audience (0 when everyone already is in it); with
     `local_time`, each delivery is due at that wall-clock time in the subscriber's zone."""
+    # Made as being queued: a send stopped before its audience is all in is not done.
     mailing = store_mailing(
         engine, issue, editions, commit=commit, dirty=dirty, told=audience_told(to), now=now,
-        prepare=prepare,
+        prepare=prepare, queueing=True,
     )  # fmt: skip
     added = enqueue_audience(
         engine, mailing, default_locale=default_locale, to=to, now=now, local_time=local_time
@@ -109,12 +110,14 @@ def store_mailing(
     told: str,
     now: datetime,
     prepare: Prepare | None = None,
+    queueing: bool = False,
 ) -> Mailing:
     """The mailing called `issue`: made now with these editions (given to `prepare` before they
-    are stored), or the one made before; `told` is what it records of its audience."""
+    are stored), or the one made before; `told` is what it records of its audience; with
+    `queueing`, a new one is marked as having its audience queued (enqueue_audience ends it)."""
     made = Mailing(
         issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=told,
-        created_at=now,
+        created_at=now, queueing_since=now if queueing else None,
     )  # fmt: skip
     stored = [
         MailingEdition(

@@ -215,7 +215,9 @@ class _Sends:
 
     def tick(self) -> None:
         now = self.clock()
-        current = {id_: issue for id_, _, issue in mailings_with(self.engine, UNFINISHED)}
+        current = {
+            id_: issue for id_, _, issue in mailings_with(self.engine, UNFINISHED, queueing=True)
+        }
         report = time.monotonic() - self.reported > REPORT_EVERY
         for id_, issue in current.items():
             if recover_abandoned(self.engine, self.journals, id_, self.policy, now):

@@ -232,6 +232,12 @@ class SendOut(BaseModel):
     dirty: bool
     audience: str = Field(description='The segment or tag it was limited to ("" for everyone).')
     paused_at: datetime | None = Field(description="Since when it is paused; null: it is not.")
+    queueing_since: datetime | None = Field(
+        None,
+        description="Since when its audience is being queued, in parts (more deliveries are "
+        "coming; also left by a queueing that was interrupted: sending the issue again queues "
+        "the rest); null: it is all queued.",
+    )
     states: dict[str, int]
     locales: dict[str, dict[str, int]] | None = None
     failures: list[dict[str, Any]] | None = None

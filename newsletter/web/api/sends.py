@@ -215,7 +215,8 @@ def _send(
     """A send as the API shows it: its deliveries by state, and by locale when one is read."""
     return SendOut(
         issue=mailing.issue, started=mailing.created_at, commit=mailing.commit,
-        dirty=mailing.dirty, audience=mailing.tag, paused_at=mailing.paused_at, states=states,
+        dirty=mailing.dirty, audience=mailing.tag, paused_at=mailing.paused_at,
+        queueing_since=mailing.queueing_since, states=states,
         locales=locales, report=None,
     )  # fmt: skip
 

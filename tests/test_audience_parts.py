@@ -1,0 +1,136 @@
+"""A send's audience is queued in parts, each committed as it is made (deliver/audience.py):
+the workers start on the first part while the rest goes in, and until the last part is in the
+send is not done, not even when it was killed half-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+from newsletter.deliver.audience import FIRST_PART, enqueue_audience
+from newsletter.deliver.compose import Content
+from newsletter.deliver.models import DELIVERY, MAILING, UNFINISHED, Mailing
+from newsletter.deliver.report import mailings_with
+from newsletter.deliver.sending import store_mailing
+from newsletter.send_status import Phase, progress_of
+
+from .conftest import SmtpServer
+from .test_delivery import ISSUE, READERS, SECRET, import_readers, make_project, newsletter
+from .test_postgres import (  # noqa: F401 - the throwaway cluster
+    add_subscribers,
+    cluster,
+    database,
+    engine_for,
+)
+
+READERS_KILLED = 40_000
+"""Readers of the send killed while it queues them: SQLite queues them in about half a second
+on a 2-core machine, its first part within milliseconds."""
+
+
+def test_workers_see_the_first_part_of_an_audience_while_the_rest_is_queued(
+    request: pytest.FixtureRequest,
+) -> None:
+    engine = engine_for(request.getfixturevalue("database"))
+    upgrade(engine)
+    add_subscribers(engine, 20_000)
+    mailing = store_mailing(
+        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
+        commit="", dirty=False, told="", now=utcnow(), queueing=True,
+    )  # fmt: skip
+    assert mailing.id is not None
+    added: list[int] = []
+    queueing = threading.Thread(
+        target=lambda: added.append(
+            enqueue_audience(engine, mailing, default_locale="en", to=None, now=utcnow())
+        )
+    )
+    seen: list[tuple[int, Phase, bool]] = []  # Deliveries, phase, listed as unfinished.
+    with engine.connect() as watcher:
+        queueing.start()
+        while queueing.is_alive() or not seen:
+            count = watcher.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
+            watcher.rollback()  # A new snapshot at each look.
+            now = current(engine, mailing.id)
+            unfinished = [id_ for id_, _, _ in mailings_with(engine, UNFINISHED, queueing=True)]
+            seen.append(
+                (count, progress_of(engine, [now], utcnow())[mailing.id].phase, bool(unfinished))
+            )
+            time.sleep(0.002)
+    queueing.join()
+    assert added == [20_000]
+    halfway = [(phase, listed) for count, phase, listed in seen if 0 < count < 20_000]
+    assert halfway, "no part of the audience was seen before the whole of it"
+    assert set(halfway) == {(Phase.QUEUEING, True)}
+    assert min(count for count, _, _ in seen if count) >= FIRST_PART
+    assert current(engine, mailing.id).queueing_since is None
+    assert (
+        progress_of(engine, [current(engine, mailing.id)], utcnow())[mailing.id].phase
+        is Phase.RUNNING
+    )
+
+
+def current(engine: Engine, mailing_id: int) -> Mailing:
+    """The mailing as it is now."""
+    with Session(engine) as session:
+        found = session.get(Mailing, mailing_id)
+        assert found is not None
+        return found
+
+
+def test_a_send_killed_while_queueing_its_audience_is_not_done_and_sending_again_adds_the_rest(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """Before, a send killed while it queued its audience left a mailing with no deliveries,
+    which every report called done: nobody was sent anything, and nothing said so."""
+    project = make_project(tmp_path, smtp_server.url)
+    import_readers(project, READERS_KILLED)
+    everyone = READERS_KILLED + len(READERS)
+    store = tmp_path / "news.db"
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    with sqlite3.connect(store, timeout=30) as watcher:
+        while not watcher.execute("SELECT 1 FROM delivery LIMIT 1").fetchall():
+            assert sender.poll() is None and time.monotonic() < deadline, "no delivery queued"
+            time.sleep(0.002)
+    os.killpg(sender.pid, signal.SIGKILL)  # As the first part is in.
+    sender.wait()
+    engine = create_db_engine(database_url(project))
+    with engine.connect() as connection:
+        queued = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
+        (mailing_id,) = connection.execute(select(MAILING.c.id)).one()
+    assert 0 < queued < everyone
+    killed = current(engine, mailing_id)
+    assert killed.queueing_since is not None
+    assert progress_of(engine, [killed], utcnow())[mailing_id].phase is Phase.QUEUEING
+    assert [id_ for id_, _, _ in mailings_with(engine, (), queueing=True)] == [mailing_id]
+    status, told = newsletter(project, "status", ISSUE)
+    assert status == 0 and "its recipients are being queued since" in " ".join(told.split())
+    # Paused so that the send queues the rest and stops there (the test sends nothing).
+    assert newsletter(project, "pause", ISSUE)[0] == 0
+    status, told = newsletter(project, "send", ISSUE)
+    assert status == 0, told
+    assert f"{everyone - queued:,} recipients added" in told
+    with engine.connect() as connection:
+        per_reader = connection.execute(
+            select(func.count(), func.count(DELIVERY.c.subscriber_id.distinct()))
+        ).one()
+    assert tuple(per_reader) == (everyone, everyone)
+    assert current(engine, mailing_id).queueing_since is None
+    assert smtp_server.received == []
+    engine.dispose()
