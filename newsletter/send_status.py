@@ -64,8 +64,11 @@ class SendProgress:
 
     @property
     def percent(self) -> int:
-        """Final deliveries per 100, rounded down: 100 only when every one is final."""
-        return self.done * 100 // self.total if self.total else 100
+        """Final deliveries per 100, rounded down: 100 only when the send is done (not while
+        its audience is being queued, every delivery so far final or none queued yet)."""
+        if self.phase is Phase.DONE:
+            return 100
+        return min(99, self.done * 100 // self.total) if self.total else 0
 
     @property
     def finished(self) -> bool:

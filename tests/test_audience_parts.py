@@ -81,6 +81,43 @@ def test_workers_see_the_first_part_of_an_audience_while_the_rest_is_queued(
     )
 
 
+def test_two_queueings_of_one_audience_at_once_add_everyone_once(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two sends of one issue at once (an operator's and a firing's) queue their parts in
+    turns: a part whose subscribers have none yet goes in by COPY, the others skip those the
+    other queueing added; no UNIQUE pair fails, and nobody is queued twice or left out."""
+    engine = engine_for(request.getfixturevalue("database"))
+    upgrade(engine)
+    add_subscribers(engine, 16_000)
+    mailing = store_mailing(
+        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
+        commit="", dirty=False, told="", now=utcnow(), queueing=True,
+    )  # fmt: skip
+    added: list[int | BaseException] = []
+
+    def queue() -> None:
+        try:
+            added.append(
+                enqueue_audience(engine, mailing, default_locale="en", to=None, now=utcnow())
+            )
+        except BaseException as error:
+            added.append(error)
+
+    both = [threading.Thread(target=queue) for _ in range(2)]
+    for one in both:
+        one.start()
+    for one in both:
+        one.join(60)
+    assert all(isinstance(n, int) for n in added) and sum(added) == 16_000, added  # type: ignore[arg-type]
+    with engine.connect() as connection:
+        queued = connection.execute(
+            select(func.count(), func.count(DELIVERY.c.subscriber_id.distinct()))
+        ).one()
+    assert tuple(queued) == (16_000, 16_000)
+    assert current(engine, mailing.id or 0).queueing_since is None
+
+
 def current(engine: Engine, mailing_id: int) -> Mailing:
     """The mailing as it is now."""
     with Session(engine) as session:

@@ -22,14 +22,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade, utcnow
-from newsletter.deliver.audience import (
-    audience,
-    enqueue_audience,
-    queue_deliveries,
-    queueing_lock,
-)
+from newsletter.deliver.audience import audience, enqueue_audience, queue_deliveries
 from newsletter.deliver.compose import Content
-from newsletter.deliver.models import DELIVERY, Delivery
+from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.sending import store_mailing
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, SubscriberTag
@@ -219,8 +214,7 @@ def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the
 ) -> None:
     """The first audience of a mailing goes into `delivery` by COPY, with nothing to skip: a
     second queueing of the same mailing (two `send` commands at once) must wait until the
-    first has ended (its parts each committed), then skip what it added, not fail on the
-    UNIQUE pair."""
+    first has committed, then skip what it added, not fail on the UNIQUE pair."""
     engine = engine_for(database)
     upgrade(engine)
     add_subscribers(engine, 3)
@@ -230,10 +224,11 @@ def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the
     )  # fmt: skip
     assert mailing.id is not None
     added: list[int] = []
-    # A queueing in progress: it holds the mailing's queueing, has committed a part of one.
-    with engine.connect() as other, queueing_lock(other, mailing.id):
+    with engine.connect() as other:  # A queueing in progress: it holds the mailing, adds one.
+        other.execute(
+            select(MAILING.c.id).where(MAILING.c.id == mailing.id).with_for_update(key_share=True)
+        )
         queue_deliveries(other, mailing.id, [(1, "en", utcnow())], utcnow())
-        other.commit()
         second = threading.Thread(
             target=lambda: added.append(
                 enqueue_audience(engine, mailing, default_locale="en", to=None, now=utcnow())
@@ -242,6 +237,7 @@ def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the
         second.start()
         time.sleep(0.5)
         assert second.is_alive()  # Waiting for the first.
+        other.commit()
     second.join(10)
     assert added == [2]
     with engine.connect() as connection:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from newsletter.config import Project
 from newsletter.db import create_db_engine, database_url
@@ -25,6 +25,7 @@ from newsletter.schedule.leader import Lease, leader
 from newsletter.schedule.models import JOBS
 from newsletter.schedule.specs import Schedule
 from newsletter.schedule.store import editing, planned, scheduler_for
+from newsletter.sends import load_issue, start_send
 from newsletter.subscribers.models import SUBSCRIBER
 
 from .conftest import ROOT, SmtpServer
@@ -375,6 +376,31 @@ def test_a_firing_interrupted_until_past_the_grace_period_is_missed_and_reported
     assert "was missed" in str(notice.message["Subject"])
     listed = newsletter(project, "schedule", "list")[1]
     assert f"last: {missed.wall_time[:16]} missed {FIRST} missed by 361 minutes" in listed
+
+
+def test_a_firing_interrupted_once_part_of_its_audience_was_queued_is_completed_however_late(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    """Its first readers may have the issue by then: the rest get it too, and the editor is
+    not told that nothing was sent."""
+    job, due, engine = weekly_with_one_ready_issue(project)
+    claim_firing(engine, job.id, Schedule(**job.kwargs), due, due, FIRST)
+    # As a leader killed after the first part of the audience leaves it: one reader queued.
+    start_send(project, engine, load_issue(project, FIRST), to=None, clock=lambda: due)
+    with engine.begin() as connection:
+        last = select(DELIVERY.c.id).order_by(DELIVERY.c.id.desc()).limit(1).scalar_subquery()
+        connection.execute(delete(DELIVERY).where(DELIVERY.c.id == last))
+        connection.execute(update(MAILING).values(queueing_since=due))
+    late = due + timedelta(seconds=project.config.misfire_grace + 60)
+    assert complete_interrupted(Firer(project, engine, clock=lambda: late)) == 1
+    [done] = firings(engine)
+    assert (done.state, done.issue, done.detail[:20]) == ("queued", FIRST, "1 recipients queued ")
+    with engine.connect() as connection:
+        assert connection.execute(select(MAILING.c.queueing_since)).all() == [(None,)]
+    deliver_due(project, late + timedelta(seconds=1))
+    assert sorted(r.recipients[0] for r in smtp_server.received) == [
+        "ada@example.org", "wei@example.cn",
+    ]  # fmt: skip
 
 
 def test_schedule_commands_never_run_or_remove_a_due_schedule(

@@ -27,7 +27,7 @@ from newsletter.content.offers import Offer
 from newsletter.db import lock_for_writing, patiently, through_outage, utcnow
 from newsletter.deliver.audience import LocalTime
 from newsletter.deliver.models import MAILING
-from newsletter.deliver.report import find_mailing
+from newsletter.deliver.report import find_mailing, progress
 from newsletter.errors import NewsletterError
 from newsletter.model import Issue
 from newsletter.schedule.models import FIRING, Firing, FiringState
@@ -205,7 +205,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
         )
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         # A database server that goes away meanwhile (a restart) is waited for: the mailing
-        # and its audience are each stored whole or not at all, and found again.
+        # is stored whole or not at all, its audience in parts that queueing it again skips.
         mailing, added = through_outage(
             lambda: start_send(
                 firer.project, firer.engine, issue, clock=firer.clock,
@@ -224,8 +224,9 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             firer.project,
             f"The send of {firing.issue} failed",
             f"The schedule {firing.job_id} fired for {wall[:16]} to send {firing.issue}, and "
-            f"the send could not start:\n\n  {error}\n\nFix it, then send it with "
-            f"`newsletter send {firing.issue}`.\n",
+            f"the send could not start, or not queue all its readers:\n\n  {error}\n\n"
+            f"Fix it, then send it with `newsletter send {firing.issue}`: it queues whoever "
+            "it has not queued yet, nobody twice.\n",
             firer.clock(),
         )
         return FiringState.FAILED
@@ -274,6 +275,12 @@ def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, 
     )
     if not new and firing.state != FiringState.STARTED:
         return f"fired before: {firing.state}"
+    if not new and _started(firer.engine, firing.issue):
+        # Interrupted once part of its audience was queued (those readers may have it by
+        # now): completed however late, so that the rest of the audience gets it too.
+        log.warning("%s for %s: completing the interrupted send of %s", job_id, firing.wall_time,
+                    firing.issue)  # fmt: skip
+        return _send(firer, firing, schedule)
     if not new:  # Interrupted half-way, and too late now to complete.
         assert firing.id is not None
         _finish(firer.engine, firing.id, FiringState.MISSED, detail)
@@ -288,6 +295,12 @@ def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, 
         now,
     )
     return FiringState.MISSED
+
+
+def _started(engine: Engine, issue: str) -> bool:
+    """Whether the send of `issue` has queued anyone."""
+    mailing = find_mailing(engine, issue) if issue else None
+    return mailing is not None and progress(engine, mailing.id or 0)[1] > 0
 
 
 def _finish(engine: Engine, firing_id: int, state: FiringState, detail: str) -> None:
