@@ -127,7 +127,8 @@ def start_send(
             site.project, site.engine, slug, to=segment or None, clock=site.clock
         )
     except Exception as error:
-        abandon(site.engine, user, once, ledger=USERS)  # Nothing started: it may be tried again.
+        # Nothing started, or part of its audience is queued: trying again queues the rest.
+        abandon(site.engine, user, once, ledger=USERS)
         if isinstance(error, NewsletterError) and not isinstance(error, NotFoundError):
             return _issue(request, site, admin, slug, status=422, send_problem=error, to=to)
         raise
