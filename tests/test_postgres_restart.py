@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 
 from newsletter.db import create_db_engine
 from newsletter.deliver.models import DELIVERY
-from newsletter.schedule.firing import Firer, fire, firings
+from newsletter.errors import DatabaseGone
+from newsletter.schedule.firing import Firer, complete_interrupted, fire, firings
 from newsletter.web.app import create_app
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres, web_server
@@ -143,6 +144,40 @@ def test_a_firing_whose_database_goes_away_as_it_queues_sends_once_it_is_back(
         queued = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
     engine.dispose()
     assert queued == len(READERS)
+
+
+def test_a_firing_waiting_for_its_database_gives_up_when_run_stops_and_the_next_leader_sends(
+    tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
+) -> None:
+    """`newsletter run` stopping (SIGTERM) waited for its firing's scheduler, and the firing
+    for the database, up to five minutes: systemd killed the process first. Now the firing
+    gives up at once; it stays `started`, and the next leader completes it."""
+    url, control = restartable
+    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    job = the_job(project, "weekly-mon-0800")
+    due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # A Monday.
+    stopping = threading.Event()
+    looks: list[datetime] = []
+
+    def clock() -> datetime:
+        looks.append(due)
+        if len(looks) == 2:  # The send starts: the server stops, the service a second later.
+            control("stop")
+            threading.Timer(1.0, stopping.set).start()
+        return due
+
+    engine = create_db_engine(url)
+    started = time.monotonic()
+    with pytest.raises(DatabaseGone):
+        fire(Firer(project, engine, clock=clock, stop=stopping.is_set), job.id, due, **job.kwargs)
+    assert time.monotonic() - started < 10
+    control("start")
+    assert [(f.state, f.issue) for f in firings(engine)] == [("started", FIRST)]
+    assert complete_interrupted(Firer(project, engine, clock=lambda: due)) == 1
+    assert [(f.state, f.issue) for f in firings(engine)] == [("queued", FIRST)]
+    engine.dispose()
 
 
 def test_ctrl_c_while_the_database_is_away_stops_the_send_at_once(

@@ -49,6 +49,9 @@ class Firer:
     clock: Callable[[], datetime] = utcnow
     scheduled_issues: Callable[[], set[str]] = field(default=set)
     """Issues a one-off schedule will send (a weekly firing leaves them to it)."""
+    stop: Callable[[], bool] = field(default=lambda: False)
+    """Whether the service is stopping: a firing waiting for its database gives up (it stays
+    `started`, and the next leader completes it)."""
 
 
 def scheduled_send(*context: Any, **spec: Any) -> str:
@@ -202,6 +205,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
         editions = through_outage(
             lambda: [] if find_mailing(firer.engine, issue.slug) else _editions(firer, issue),
             what,
+            firer.stop,
         )
         local = LocalTime(wall_time(schedule, firing.scheduled_at), schedule.zone)
         # A database server that goes away meanwhile (a restart) is waited for: the mailing
@@ -212,10 +216,10 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
                 to=_target(schedule, firer.project.config),
                 local_time=local if schedule.local_time else None,
             ),
-            what,
+            what, firer.stop,
         )  # fmt: skip
     except Exception as error:
-        through_outage(functools.partial(finish, FiringState.FAILED, str(error)), what)
+        through_outage(functools.partial(finish, FiringState.FAILED, str(error)), what, firer.stop)
         if not isinstance(error, NewsletterError):
             log.exception("%s for %s: sending %s failed", firing.job_id, wall, firing.issue)
         else:
@@ -237,7 +241,7 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             *(o.describe() for o in editions),
         ]
     )
-    through_outage(functools.partial(finish, FiringState.QUEUED, detail), what)
+    through_outage(functools.partial(finish, FiringState.QUEUED, detail), what, firer.stop)
     log.info("%s for %s: sending %s: %s", firing.job_id, wall, firing.issue, detail)
     if held := [offer.describe() for offer in editions if not offer.offered]:
         notify_editor(

@@ -82,7 +82,7 @@ def run_service(project: Project, options: Options, stop: threading.Event | None
     _on_signals(stop)
     pool = WorkerPool(template, limits.connections, options.log_level)
     web = _Web(project, engine, options) if options.web else None
-    leading = _Leadership(project, engine, options.clock)
+    leading = _Leadership(project, engine, options.clock, stop.is_set)
     policy = RetryPolicy(project.config.retry_delay, project.config.max_attempts)
     sends = _Sends(engine, options.clock, journals, policy)
     sequences = Passes(project, engine, options.clock)
@@ -155,6 +155,8 @@ class _Leadership:
     project: Project
     engine: Engine
     clock: Callable[[], datetime]
+    stopping: Callable[[], bool]
+    """Whether the service is stopping: a firing waiting for the database gives up."""
     lease: Lease = field(init=False)
     scheduler: Any = None
 
@@ -188,7 +190,7 @@ class _Leadership:
         from newsletter.schedule.firing import Firer, complete_interrupted
         from newsletter.schedule.store import scheduled_issues, scheduler_for
 
-        firer = Firer(self.project, self.engine, self.clock)
+        firer = Firer(self.project, self.engine, self.clock, stop=self.stopping)
         scheduler = scheduler_for(self.engine, self.project.config, firer)
         firer.scheduled_issues = lambda: scheduled_issues(scheduler)
         complete_interrupted(firer)
@@ -196,7 +198,8 @@ class _Leadership:
         return scheduler
 
     def _stop(self) -> None:
-        # Waits for a firing in progress: it queues a send, which must not stop half-way.
+        # Waits for a firing in progress to queue its send (one waiting for the database
+        # gives up if the service is stopping: the next leader completes it).
         self.scheduler.shutdown(wait=True)
         self.scheduler = None
 
