@@ -12,6 +12,7 @@ The editions come rendered (render/ made them); nothing here renders Markdown.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -255,6 +256,9 @@ def _run_children(
         context.Process(target=_child, args=(share, halt, writer), daemon=True)
         for _, writer in errors
     ]
+    # What this process has made lives as long as the workers: out of their collections (each
+    # full one walked it all), and not copied by them (see service/pool.py's workers).
+    gc.freeze()
     for child in children:
         child.start()
     try:
