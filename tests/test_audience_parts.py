@@ -42,13 +42,7 @@ on a 2-core machine, its first part within milliseconds."""
 def test_workers_see_the_first_part_of_an_audience_while_the_rest_is_queued(
     request: pytest.FixtureRequest,
 ) -> None:
-    engine = engine_for(request.getfixturevalue("database"))
-    upgrade(engine)
-    add_subscribers(engine, 20_000)
-    mailing = store_mailing(
-        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
-        commit="", dirty=False, told="", now=utcnow(), queueing=True,
-    )  # fmt: skip
+    engine, mailing = new_send(request, 20_000)
     assert mailing.id is not None
     added: list[int] = []
     queueing = threading.Thread(
@@ -87,13 +81,7 @@ def test_two_queueings_of_one_audience_at_once_add_everyone_once(
     """Two sends of one issue at once (an operator's and a firing's) queue their parts in
     turns: a part whose subscribers have none yet goes in by COPY, the others skip those the
     other queueing added; no UNIQUE pair fails, and nobody is queued twice or left out."""
-    engine = engine_for(request.getfixturevalue("database"))
-    upgrade(engine)
-    add_subscribers(engine, 16_000)
-    mailing = store_mailing(
-        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
-        commit="", dirty=False, told="", now=utcnow(), queueing=True,
-    )  # fmt: skip
+    engine, mailing = new_send(request, 16_000)
     added: list[int | BaseException] = []
 
     def queue() -> None:
@@ -116,6 +104,18 @@ def test_two_queueings_of_one_audience_at_once_add_everyone_once(
         ).one()
     assert tuple(queued) == (16_000, 16_000)
     assert current(engine, mailing.id or 0).queueing_since is None
+
+
+def new_send(request: pytest.FixtureRequest, subscribers: int) -> tuple[Engine, Mailing]:
+    """A new PostgreSQL database with `subscribers` readers, and a send being made to them."""
+    engine = engine_for(request.getfixturevalue("database"))
+    upgrade(engine)
+    add_subscribers(engine, subscribers)
+    mailing = store_mailing(
+        engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
+        commit="", dirty=False, told="", now=utcnow(), queueing=True,
+    )  # fmt: skip
+    return engine, mailing
 
 
 def current(engine: Engine, mailing_id: int) -> Mailing:

@@ -17,10 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from newsletter.config import Project
 from newsletter.db import create_db_engine
 from newsletter.deliver.models import DELIVERY
 from newsletter.errors import DatabaseGone
@@ -111,6 +113,14 @@ def healthz(origin: str) -> int:
         return error.code
 
 
+def weekly(tmp_path: Path, smtp_server: SmtpServer, url: str) -> tuple[Project, Any]:
+    """A project on `url` with FIRST ready and a `mon 08:00` UTC schedule; and its job."""
+    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
+    mark_ready(project, FIRST)
+    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
+    return project, the_job(project, "weekly-mon-0800")
+
+
 def test_a_firing_whose_database_goes_away_as_it_queues_sends_once_it_is_back(
     tmp_path: Path, smtp_server: SmtpServer, restartable: tuple[str, Callable[[str], object]]
 ) -> None:
@@ -118,10 +128,7 @@ def test_a_firing_whose_database_goes_away_as_it_queues_sends_once_it_is_back(
     record of the failure too: the firing stayed `started`, and the week's issue went out
     only when another process took the lead."""
     url, control = restartable
-    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
-    mark_ready(project, FIRST)
-    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
-    job = the_job(project, "weekly-mon-0800")
+    project, job = weekly(tmp_path, smtp_server, url)
     due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # A Monday.
     back = threading.Timer(2.0, control, ("start",))
     looks: list[datetime] = []
@@ -153,10 +160,7 @@ def test_a_firing_waiting_for_its_database_gives_up_when_run_stops_and_the_next_
     for the database, up to five minutes: systemd killed the process first. Now the firing
     gives up at once; it stays `started`, and the next leader completes it."""
     url, control = restartable
-    project = make_project(tmp_path, smtp_server.url + "?connections=1", database=url)
-    mark_ready(project, FIRST)
-    assert newsletter(project, "schedule", "weekly", "mon 08:00", "--tz", "UTC")[0] == 0
-    job = the_job(project, "weekly-mon-0800")
+    project, job = weekly(tmp_path, smtp_server, url)
     due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # A Monday.
     stopping = threading.Event()
     looks: list[datetime] = []
