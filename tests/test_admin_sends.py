@@ -301,6 +301,34 @@ def test_an_admin_pauses_and_resumes_a_send_and_the_progress_says_so(
     assert {("ana", "send.pause", ISSUE), ("ana", "send.resume", ISSUE)} <= set(actions(project))
 
 
+def test_a_send_whose_recipients_are_still_being_queued_is_not_done_in_any_language(
+    client: TestClient, project: Project
+) -> None:
+    """As a send killed while queueing its audience leaves it (tests/test_audience_parts.py):
+    every delivery queued so far is sent, and the send still is not done."""
+    assert log_in(client, "ana") == 303
+    assert newsletter(project, "send", ISSUE)[0] == 0
+    [mailing] = mailings(project)
+    engine = create_db_engine(database_url(project))
+    with Session(engine) as session:
+        found = session.get(Mailing, mailing.id)
+        assert found is not None
+        found.queueing_since = utcnow()
+        session.add(found)
+        session.commit()
+    engine.dispose()
+    progress = client.get(f"/admin/sends/{mailing.id}/progress").json()
+    assert (progress["phase"], progress["percent"], progress["finished"]) == ("queueing", 99, False)
+    assert progress["done"] == progress["total"] == 4
+    for language, label in (
+        ("en", "queueing its recipients"),
+        ("de", "Empfänger werden eingereiht"),
+    ):
+        headers = {"Accept-Language": language}
+        for page in (f"/admin/sends/{mailing.id}", "/admin/sends"):
+            assert label in client.get(page, headers=headers).text, (language, page)
+
+
 def test_the_list_pages_through_sends_newest_first_sequence_steps_too(
     client: TestClient, project: Project
 ) -> None:
