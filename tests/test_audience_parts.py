@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
 from newsletter.db import create_db_engine, database_url, upgrade, utcnow
@@ -104,6 +104,40 @@ def test_two_queueings_of_one_audience_at_once_add_everyone_once(
         ).one()
     assert tuple(queued) == (16_000, 16_000)
     assert current(engine, mailing.id or 0).queueing_since is None
+
+
+def test_the_mark_stays_while_a_queueing_goes_on_though_another_one_ended_meanwhile(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two queueings of one send at once: the one that ends first said the send's audience
+    was all in while the other was still adding its parts (had it been killed then, nothing
+    would have said that its send was incomplete). Each part says it again."""
+    engine, mailing = new_send(request, 40_000)
+    assert mailing.id is not None
+    queueing = threading.Thread(
+        target=enqueue_audience,
+        args=(engine, mailing),
+        kwargs={"default_locale": "en", "to": None, "now": utcnow()},
+    )
+    marked: list[bool] = []  # After the other queueing's end, while this one goes on.
+    with engine.connect() as watcher:
+        queueing.start()
+        while not watcher.execute(select(func.count()).select_from(DELIVERY)).scalar_one():
+            watcher.commit()
+            time.sleep(0.002)
+        # Another queueing of the same send ends, and says so.
+        watcher.execute(update(MAILING).values(queueing_since=None))
+        watcher.commit()
+        while queueing.is_alive():
+            count = watcher.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
+            mark = watcher.execute(select(MAILING.c.queueing_since)).scalar_one()
+            watcher.commit()
+            if count < 40_000:
+                marked.append(mark is not None)
+            time.sleep(0.002)
+    queueing.join()
+    assert True in marked, "no part said the queueing was going on"
+    assert current(engine, mailing.id).queueing_since is None
 
 
 def new_send(request: pytest.FixtureRequest, subscribers: int) -> tuple[Engine, Mailing]:

@@ -201,8 +201,7 @@ def enqueue_audience(
                 added += part
                 more = len(page) == size
                 after = page[-1].id if page else after
-                if not more:
-                    _mark_queueing(connection, mailing.id, now, done=True)
+                _mark_queueing(connection, mailing.id, now, "going" if more else "done")
                 # The planner's view of the deliveries, for the claims: once the first part
                 # is in (a table it knew nothing of), and at the end.
                 if size == FIRST_PART or not more:
@@ -212,16 +211,20 @@ def enqueue_audience(
 
 
 def _mark_queueing(
-    connection: Connection, mailing_id: int, now: datetime, done: bool = False
+    connection: Connection, mailing_id: int, now: datetime, step: str = "start"
 ) -> None:
-    """Say that this queueing (started `now`) is in progress, or, `done`, that it ended: unless
-    another queueing started since, whose end says it."""
+    """Say that this queueing (started `now`) is in progress: at its "start", then at each part
+    ("going") again if another queueing of the send ended meanwhile and said it was done; or
+    that it is "done", unless another queueing started since, whose end says it. So the mark
+    stays while any queueing goes on, and after one was interrupted, unless another queued
+    the whole audience since."""
     mailing = MAILING.c.id == mailing_id
-    if not done:
-        connection.execute(update(MAILING).where(mailing).values(queueing_since=now))
+    if step == "done":
+        ours = MAILING.c.queueing_since == now
+        connection.execute(update(MAILING).where(mailing, ours).values(queueing_since=None))
         return
-    ours = MAILING.c.queueing_since == now
-    connection.execute(update(MAILING).where(mailing, ours).values(queueing_since=None))
+    cleared = [MAILING.c.queueing_since.is_(None)] if step == "going" else []
+    connection.execute(update(MAILING).where(mailing, *cleared).values(queueing_since=now))
 
 
 def _first_of_range(connection: Connection, mailing_id: int, after: int, last: int) -> bool:
