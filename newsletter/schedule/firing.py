@@ -282,8 +282,8 @@ def _missed(firer: Firer, job_id: str, schedule: Schedule, scheduled: datetime, 
     if not new and _started(firer.engine, firing.issue):
         # Interrupted once part of its audience was queued (those readers may have it by
         # now): completed however late, so that the rest of the audience gets it too.
-        log.warning("%s for %s: completing the interrupted send of %s", job_id, firing.wall_time,
-                    firing.issue)  # fmt: skip
+        wall, issue = firing.wall_time, firing.issue
+        log.warning("%s for %s: completing the interrupted send of %s", job_id, wall, issue)
         return _send(firer, firing, schedule)
     if not new:  # Interrupted half-way, and too late now to complete.
         assert firing.id is not None
