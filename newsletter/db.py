@@ -311,9 +311,9 @@ def patiently(
     stop: Callable[[], bool] | None = None,
 ) -> T:
     """`attempt()` (a transaction), tried again while the database stays busy (another process
-    holds the write lock past the busy timeout) or away, or with `on`, while another server is
-    (the mail server), for up to `patience` seconds; then its error. `on`: the errors tried again; `stop`: asked before each new try, and the error
-    is raised at once when it says so (Ctrl-C during an outage).
+    holds the write lock past the busy timeout) or away, for up to `patience` seconds; then
+    its error. `on`: the errors tried again (the mail server's absence, say); `stop`: asked
+    before each new try, the error raised at once when it says so (Ctrl-C during an outage).
 
     For writes that must not be lost to a busy moment: outcomes of messages that went out, a
     firing that would otherwise send nothing that week. The wait is logged when it starts,

@@ -13,7 +13,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -180,6 +180,7 @@ def enqueue_audience(
         return due[zone]
 
     added, after, size, more = 0, 0, FIRST_PART, True
+    query = _audience_query(to)  # Each part: its next `size` subscribers after `after`.
     with engine.connect() as connection:
         with connection.begin():
             lock_for_writing(connection)
@@ -188,9 +189,7 @@ def enqueue_audience(
         while more:
             with connection.begin():
                 lock_for_writing(connection)
-                page = connection.execute(
-                    _audience_query(to).where(SUBSCRIBER.c.id > after).limit(size)
-                ).all()
+                page = connection.execute(query.where(SUBSCRIBER.c.id > after).limit(size)).all()
                 rows = [
                     (id_, locale_for(loc), due_in(zone))
                     for id_, key, loc, zone in page
@@ -211,7 +210,10 @@ def enqueue_audience(
 
 
 def _mark_queueing(
-    connection: Connection, mailing_id: int, now: datetime, step: str = "start"
+    connection: Connection,
+    mailing_id: int,
+    now: datetime,
+    step: Literal["start", "going", "done"] = "start",
 ) -> None:
     """Say that this queueing (started `now`) is in progress: at its "start", then at each part
     ("going") again if another queueing of the send ended meanwhile and said it was done; or
