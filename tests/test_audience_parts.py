@@ -54,13 +54,15 @@ def test_workers_see_the_first_part_of_an_audience_while_the_rest_is_queued(
     with engine.connect() as watcher:
         queueing.start()
         while queueing.is_alive() or not seen:
+            # The mark and the phase first, the deliveries then: the last part commits its
+            # rows and the mark's end at once, so a count short of the audience taken after
+            # them means they were read before that end.
+            now = current(engine, mailing.id)
+            phase = progress_of(engine, [now], utcnow())[mailing.id].phase
+            unfinished = [id_ for id_, _, _ in mailings_with(engine, UNFINISHED, queueing=True)]
             count = watcher.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
             watcher.rollback()  # A new snapshot at each look.
-            now = current(engine, mailing.id)
-            unfinished = [id_ for id_, _, _ in mailings_with(engine, UNFINISHED, queueing=True)]
-            seen.append(
-                (count, progress_of(engine, [now], utcnow())[mailing.id].phase, bool(unfinished))
-            )
+            seen.append((count, phase, bool(unfinished)))
             time.sleep(0.002)
     queueing.join()
     assert added == [20_000]
