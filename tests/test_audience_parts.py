@@ -18,15 +18,16 @@ from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
 from newsletter.db import create_db_engine, database_url, upgrade, utcnow
-from newsletter.deliver.audience import FIRST_PART, enqueue_audience
+from newsletter.deliver.audience import FIRST_PART, audience_record, enqueue_audience
 from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY, MAILING, UNFINISHED, Mailing
 from newsletter.deliver.report import mailings_with
 from newsletter.deliver.sending import store_mailing
 from newsletter.send_status import Phase, progress_of
+from newsletter.subscribers.models import SUBSCRIBER
 
 from .conftest import SmtpServer
-from .test_delivery import ISSUE, READERS, SECRET, import_readers, make_project, newsletter
+from .test_delivery import ISSUE, SECRET, import_readers, make_project, newsletter
 from .test_postgres import (  # noqa: F401 - the throwaway cluster
     add_subscribers,
     cluster,
@@ -149,7 +150,7 @@ def new_send(request: pytest.FixtureRequest, subscribers: int) -> tuple[Engine, 
     add_subscribers(engine, subscribers)
     mailing = store_mailing(
         engine, "x", [Content("en", "Subject", "<p>hi</p>", "hi", "https://e.org/x")],
-        commit="", dirty=False, told="", now=utcnow(), queueing=True,
+        commit="", dirty=False, told="", now=utcnow(), queueing=audience_record(None, None, "en"),
     )  # fmt: skip
     return engine, mailing
 
@@ -162,17 +163,20 @@ def current(engine: Engine, mailing_id: int) -> Mailing:
         return found
 
 
-def test_a_send_killed_while_queueing_its_audience_is_not_done_and_sending_again_adds_the_rest(
+def test_a_send_killed_while_queueing_its_audience_is_not_done_and_resuming_adds_the_rest(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
     """Before, a send killed while it queued its audience left a mailing with no deliveries,
-    which every report called done: nobody was sent anything, and nothing said so."""
+    which every report called done: nobody was sent anything, and nothing said so. Then
+    `resume` queued nothing: the rest needed the operator to give the send's segment again."""
     project = make_project(tmp_path, smtp_server.url)
-    import_readers(project, READERS_KILLED)
-    everyone = READERS_KILLED + len(READERS)
+    import_readers(project, READERS_KILLED, ("de", "en"))
+    everyone = READERS_KILLED // 2 + 1  # The segment's: half the readers, and jonas@.
     store = tmp_path / "news.db"
+    segment = 'locale = "de"'
     sender = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE],
+        [sys.executable, "-m", "newsletter", "--config", str(project.source), "send", ISSUE,
+         "--to", segment],
         env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
@@ -193,16 +197,23 @@ def test_a_send_killed_while_queueing_its_audience_is_not_done_and_sending_again
     assert progress_of(engine, [killed], utcnow())[mailing_id].phase is Phase.QUEUEING
     assert [id_ for id_, _, _ in mailings_with(engine, (), queueing=True)] == [mailing_id]
     status, told = newsletter(project, "status", ISSUE)
-    assert status == 0 and "its recipients are being queued since" in " ".join(told.split())
-    # Paused so that the send queues the rest and stops there (the test sends nothing).
-    assert newsletter(project, "pause", ISSUE)[0] == 0
-    status, told = newsletter(project, "send", ISSUE)
+    told = " ".join(told.split())
+    assert status == 0 and "its recipients are being queued since" in told
+    assert f"`newsletter send --resume {ISSUE}` queues the rest" in told
+    # `resume` queues the rest and sends nothing itself (`send --resume` would deliver too).
+    status, told = newsletter(project, "resume", ISSUE)
     assert status == 0, told
     assert f"{everyone - queued:,} recipients added" in told
     with engine.connect() as connection:
         per_reader = connection.execute(
             select(func.count(), func.count(DELIVERY.c.subscriber_id.distinct()))
         ).one()
+        locales = connection.execute(
+            select(SUBSCRIBER.c.locale)
+            .distinct()
+            .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
+        ).scalars()
+        assert set(locales) == {"de"}
     assert tuple(per_reader) == (everyone, everyone)
     assert current(engine, mailing_id).queueing_since is None
     assert smtp_server.received == []

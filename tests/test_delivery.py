@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import re
@@ -68,8 +69,11 @@ def make_project(
 
 @functools.cache
 def _migrated_sqlite() -> Path:
-    """An SQLite file that `db upgrade` made, once per test process."""
-    path = Path(tempfile.mkdtemp(prefix="newsletter-migrated-")) / "news.db"
+    """An SQLite file that `db upgrade` made, once per test process (its folder removed when
+    the process ends: each run made one more in /tmp)."""
+    folder = tempfile.mkdtemp(prefix="newsletter-migrated-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "news.db"
     engine = create_db_engine(f"sqlite:///{path}")
     upgrade(engine)
     engine.dispose()  # Its last connection closed: the whole database is in the file.

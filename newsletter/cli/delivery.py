@@ -181,16 +181,23 @@ def resume(
     issue: str = typer.Argument(..., help="The issue (slug, folder or file).", show_default=False),
 ) -> None:
     """Let a paused send go on: `newsletter run` delivers the rest (or `newsletter send ISSUE
-    --resume`, which also resumes it, delivers it now).
+    --resume`, which also resumes it, delivers it now). A send whose queueing of its audience
+    was interrupted gets the rest of its audience first, as it was started.
 
     Example: newsletter resume 2024-03-10-ai-revolution-accelerates
     """
+    from newsletter.db import utcnow
     from newsletter.sends import resume_send
 
-    mailing = resume_send(project_of(ctx), database(ctx), issue)
+    mailing, added = resume_send(project_of(ctx), database(ctx), issue, utcnow())
+    if added:
+        console().print(f"{added:,} recipients added: {_REST}", markup=False)
     console().print(
         f"resumed the send of {mailing.issue}: `newsletter run` delivers the rest", markup=False
     )
+
+
+_REST = "the rest of the send's audience, whose queueing had been interrupted"
 
 
 # -- Steps --------------------------------------------------------------------------------------
@@ -301,6 +308,8 @@ def _print_started(project: Project, issue: Issue, started: SendStarted) -> None
         out.print(f"{started.requeued:,} failed deliveries queued again")
     elif started.mode is SendMode.NEW:
         out.print(f"{started.added:,} recipients added to the send of {issue.slug}")
+    if started.mode is not SendMode.NEW and started.added:
+        out.print(f"{started.added:,} recipients added: {_REST}")
     _print_later(project, started.later)
 
 
@@ -465,8 +474,7 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     if mailing.queueing_since is not None:
         out.print(
             f"its recipients are being queued since {mailing.queueing_since:%Y-%m-%d %H:%M:%S} "
-            f"UTC, more to come; if that was interrupted, `newsletter send {mailing.issue}` "
-            "(with the send's --to or --tag) queues the rest",
+            f"UTC, more to come; if that was interrupted, {_queue_the_rest(mailing)}",
             markup=False,
         )
     sent = {locale: n for (locale, state), n in by_cell.items() if state == DeliveryState.SENT}
@@ -474,3 +482,11 @@ def _print_status(engine: Engine, mailing: Mailing, limit: int) -> None:
     failed = failures(engine, mailing.id, limit)
     for email, locale, attempts, reply in failed:
         out.print(f"failed: {email} ({locale}, {attempts} attempts): {reply}", markup=False)
+
+
+def _queue_the_rest(mailing: Mailing) -> str:
+    """How to queue the rest of a send whose queueing was interrupted."""
+    if mailing.audience:
+        return f"`newsletter send --resume {mailing.issue}` queues the rest and delivers it"
+    # Started before the mailing recorded its audience (migration 0020).
+    return f"`newsletter send {mailing.issue}` with the send's --to or --tag queues the rest"

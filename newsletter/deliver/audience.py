@@ -4,11 +4,13 @@ open_mailing      the mailing of an issue, with the editions it sends (made once
 enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice;
                   due now, or at a wall-clock time in each subscriber's own time zone;
                   in parts committed as they are made, the mailing marked until the last
+recorded_audience the audience a mailing queued last, to queue the rest (send --resume)
 requeue_failed    failed deliveries are queued again (send --only-failed)
 """
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
+from newsletter.audience.recorded import target_data, target_from_data
 from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
@@ -57,6 +60,43 @@ class LocalTime:
         wall clock, never early."""
         place = zoneinfo.ZoneInfo(zone if is_time_zone(zone) else self.zone)
         return self.wall.replace(tzinfo=place)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The audience a mailing queued last (mailing.audience): what queues the rest of it."""
+
+    to: Target | None
+    """The segment; None: every active subscriber."""
+    local_time: LocalTime | None
+    default_locale: str
+    """The edition for readers whose language has none."""
+
+
+def audience_record(to: Target | None, local_time: LocalTime | None, default_locale: str) -> str:
+    """What a mailing records of the audience it queues (mailing.audience), as JSON."""
+    local = None if local_time is None else [local_time.wall.isoformat(), local_time.zone]
+    return json.dumps(
+        {
+            "to": None if to is None else target_data(to),
+            "local_time": local,
+            "default_locale": default_locale,
+        }
+    )
+
+
+def recorded_audience(record: str) -> Recorded:
+    """The audience `audience_record` recorded; ValueError when there is none, or not one."""
+    try:
+        data = json.loads(record)
+        to, local = data["to"], data["local_time"]
+        target = None if to is None else target_from_data(to)
+        local_time = (
+            None if local is None else LocalTime(datetime.fromisoformat(local[0]), local[1])
+        )
+        return Recorded(target, local_time, str(data["default_locale"]))
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise ValueError(f"no audience recorded ({error})") from None
 
 
 Prepare = Callable[[Session, int, Sequence[MailingEdition]], None]
@@ -179,12 +219,13 @@ def enqueue_audience(
             due[zone] = stamp(max(local_time.due(zone), now)) if local_time else queued
         return due[zone]
 
+    record = audience_record(to, local_time, default_locale)
     added, after, size, more = 0, 0, FIRST_PART, True
     query = _audience_query(to)  # Each part: its next `size` subscribers after `after`.
     with engine.connect() as connection:
         with connection.begin():
             lock_for_writing(connection)
-            _mark_queueing(connection, mailing.id, now)
+            _mark_queueing(connection, mailing.id, now, record)
             allowed = not_suppressed(connection)
         while more:
             with connection.begin():
@@ -200,7 +241,7 @@ def enqueue_audience(
                 added += part
                 more = len(page) == size
                 after = page[-1].id if page else after
-                _mark_queueing(connection, mailing.id, now, "going" if more else "done")
+                _mark_queueing(connection, mailing.id, now, record, "going" if more else "done")
                 # The planner's view of the deliveries, for the claims: once the first part
                 # is in (a table it knew nothing of), and at the end.
                 if size == FIRST_PART or not more:
@@ -213,20 +254,24 @@ def _mark_queueing(
     connection: Connection,
     mailing_id: int,
     now: datetime,
+    record: str,
     step: Literal["start", "going", "done"] = "start",
 ) -> None:
-    """Say that this queueing (started `now`) is in progress: at its "start", then at each part
-    ("going") again if another queueing of the send ended meanwhile and said it was done; or
-    that it is "done", unless another queueing started since, whose end says it. So the mark
-    stays while any queueing goes on, and after one was interrupted, unless another queued
-    the whole audience since."""
+    """Say that this queueing (started `now`, of the audience `record`) is in progress: at its
+    "start", then at each part ("going") again if another queueing of the send ended meanwhile
+    and said it was done; or that it is "done", unless another queueing started since, whose
+    end says it. So the mark stays while any queueing goes on, and after one was interrupted,
+    unless another queued the whole audience since; the audience recorded is the one of the
+    queueing that set the mark last, which `send --resume` queues the rest of."""
     mailing = MAILING.c.id == mailing_id
     if step == "done":
         ours = MAILING.c.queueing_since == now
         connection.execute(update(MAILING).where(mailing, ours).values(queueing_since=None))
         return
     cleared = [MAILING.c.queueing_since.is_(None)] if step == "going" else []
-    connection.execute(update(MAILING).where(mailing, *cleared).values(queueing_since=now))
+    connection.execute(
+        update(MAILING).where(mailing, *cleared).values(queueing_since=now, audience=record)
+    )
 
 
 def _first_of_range(connection: Connection, mailing_id: int, after: int, last: int) -> bool:

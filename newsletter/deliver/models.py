@@ -65,7 +65,11 @@ class Mailing(SQLModel, table=True):
     queueing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """Set while its audience is being queued: in parts, each committed as it is made, so that
     workers start on the first at once; more deliveries are coming, and the send is not done.
-    Left set by a queueing that was interrupted: sending the issue again queues the rest."""
+    Left set by a queueing that was interrupted: `send --resume` queues the rest."""
+    audience: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    """The audience being queued, or queued last, as JSON (deliver/audience.audience_record):
+    what `send --resume` queues the rest of after an interruption ("": not recorded, a mailing
+    made before migration 0020)."""
 
 
 class MailingEdition(SQLModel, table=True):

@@ -37,6 +37,7 @@ from newsletter.deliver.audience import (
     LocalTime,
     Prepare,
     audience,
+    audience_record,
     enqueue_audience,
     open_mailing,
 )
@@ -92,7 +93,7 @@ def start_mailing(
     # Made as being queued: a send stopped before its audience is all in is not done.
     mailing = store_mailing(
         engine, issue, editions, commit=commit, dirty=dirty, told=audience_told(to), now=now,
-        prepare=prepare, queueing=True,
+        prepare=prepare, queueing=audience_record(to, local_time, default_locale),
     )  # fmt: skip
     added = enqueue_audience(
         engine, mailing, default_locale=default_locale, to=to, now=now, local_time=local_time
@@ -111,14 +112,15 @@ def store_mailing(
     told: str,
     now: datetime,
     prepare: Prepare | None = None,
-    queueing: bool = False,
+    queueing: str = "",
 ) -> Mailing:
     """The mailing called `issue`: made now with these editions (given to `prepare` before they
-    are stored), or the one made before; `told` is what it records of its audience; with
-    `queueing`, a new one is marked as having its audience queued (enqueue_audience ends it)."""
+    are stored), or the one made before; `told` is what it shows of its audience; with
+    `queueing` (the audience_record of an audience), a new one is marked as having that
+    audience queued (enqueue_audience ends it)."""
     made = Mailing(
         issue=issue, uid=secrets.token_hex(8), commit=commit, dirty=dirty, tag=told,
-        created_at=now, queueing_since=now if queueing else None,
+        created_at=now, queueing_since=now if queueing else None, audience=queueing,
     )  # fmt: skip
     stored = [
         MailingEdition(

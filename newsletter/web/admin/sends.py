@@ -104,13 +104,14 @@ def change_send(
     it go on, recorded in the audit log; back to its page."""
     mailing = send_by_id(site.engine, mailing_id)
     now = site.clock()
+    added = 0
     if change is SendChange.PAUSE:
         pause_send(site.project, site.engine, mailing.issue, now)
-    else:
-        resume_send(site.project, site.engine, mailing.issue)
+    else:  # An interrupted queueing of its audience is completed too.
+        _, added = resume_send(site.project, site.engine, mailing.issue, now)
     audit.record_now(
         site.engine, admin.user.name, f"send.{change.value}", mailing.issue, now,
-        {"mailing_id": mailing_id},
+        {"mailing_id": mailing_id, **({"added": added} if added else {})},
     )  # fmt: skip
     return Response(status_code=303, headers={"Location": f"{PATH}/sends/{mailing_id}"})
 

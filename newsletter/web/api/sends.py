@@ -100,14 +100,17 @@ def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -
 
 @router.post("/sends/{issue}/resume", response_model=SendOut, summary="Resume a send")
 def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
-    """Let a paused send go on: `newsletter run` delivers the rest."""
+    """Let a paused send go on: `newsletter run` delivers the rest. A send whose queueing of
+    its audience was interrupted (`queueing_since` set, nothing queueing it) gets the rest of
+    its audience first, as it was started."""
     from newsletter.send_status import send_status
     from newsletter.sends import resume_send
 
-    mailing = resume_send(site.project, site.engine, issue, slug_only=True)
+    mailing, added = resume_send(site.project, site.engine, issue, site.clock(), slug_only=True)
     audit.record_now(
-        site.engine, audit.key_actor(caller), "send.resume", mailing.issue, site.clock()
-    )
+        site.engine, audit.key_actor(caller), "send.resume", mailing.issue, site.clock(),
+        {"added": added} if added else None,
+    )  # fmt: skip
     return _status(send_status(site.engine, mailing, site.clock()))
 
 
