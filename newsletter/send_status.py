@@ -33,7 +33,7 @@ class Phase(StrEnum):
 
     QUEUEING = "queueing"
     """Its audience is being queued (workers send the parts already in); or that was
-    interrupted, and sending the issue again queues the rest."""
+    interrupted, and resuming the send queues the rest."""
     RUNNING = "running"
     """Deliveries are due: `newsletter run` (or `send`) sends them, or retries them later."""
     PAUSED = "paused"

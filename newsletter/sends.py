@@ -274,24 +274,19 @@ def start_send(
 ) -> tuple[Mailing, int]:
     """The issue's mailing (its offered editions rendered and stored the first time) and how
     many subscribers were added to its audience, queued at `clock()` once rendered; with
-    `local_time`, each is due at that wall-clock time in their zone. A draft is refused. An
-    audience whose queueing was interrupted is completed first, as recorded (`to` may be
-    another: its queueing would say the send's audience is all in)."""
+    `local_time`, each is due at that wall-clock time in their zone. A draft is refused."""
     from newsletter.content.git import content_commit
     from newsletter.deliver.report import find_mailing
     from newsletter.deliver.sending import start_mailing
 
     check_not_draft(issue)
-    found = find_mailing(engine, issue.slug)
-    rest = queue_rest(engine, found, clock()) if found is not None and found.audience else 0
-    made = [] if found else editions(project, issue)
+    made = [] if find_mailing(engine, issue.slug) else editions(project, issue)
     commit, dirty = content_commit(issue.path)
-    mailing, added = start_mailing(
+    return start_mailing(
         engine, issue.slug, made, commit=commit, dirty=dirty, to=to,
         default_locale=fallback_locale(project, issue), now=clock(), local_time=local_time,
         prepare=link_tracking(project, made),
     )  # fmt: skip
-    return mailing, rest + added
 
 
 def link_tracking(project: Project, made: Sequence[Content]) -> Prepare | None:
@@ -360,7 +355,7 @@ def send_issue(
     `engine` is disposed before delivering: worker processes are forked, and no connection may
     be open across fork() (see deliver/sending.py).
     """
-    from newsletter.deliver.audience import requeue_failed
+    from newsletter.deliver.audience import interrupted_audience, queue_rest, requeue_failed
     from newsletter.deliver.report import find_mailing, later
     from newsletter.deliver.sending import deliver, set_paused
     from newsletter.deliver.worker import Job
@@ -381,11 +376,12 @@ def send_issue(
                 f"issue {issue.slug} has not been sent yet",
                 hint=f"send it with `newsletter send {issue.slug}`",
             )
+        rest = interrupted_audience(mailing)  # Read (or refused) before anything changes.
         if mode is SendMode.ONLY_FAILED:
             requeued = requeue_failed(engine, mailing.id or 0, clock())
         if mailing.paused_at is not None:  # Resuming or retrying a paused send goes on with it.
             set_paused(engine, mailing.id or 0, None)
-        added = queue_rest(engine, mailing, clock())  # Its queueing was interrupted.
+        added = queue_rest(engine, mailing, rest, clock())
     assert mailing.id is not None
     if started is not None:
         waiting = later(engine, mailing.id, clock())
@@ -393,63 +389,6 @@ def send_issue(
     job = Job.of(project, mailing.id, mailing.uid)
     engine.dispose()
     return mailing, deliver(job, stop=stop, progress=progress)
-
-
-def pause_send(
-    project: Project, engine: Engine, name: str, now: datetime, *, slug_only: bool = False
-) -> Mailing:
-    """Pause the send of the issue called `name` (or of a sequence step's mailing): workers
-    claim nothing more of it, in every process; the messages in flight finish."""
-    from newsletter.deliver.sending import set_paused
-
-    mailing = find_send(project, engine, name, slug_only=slug_only)
-    assert mailing.id is not None
-    if mailing.paused_at is None:
-        set_paused(engine, mailing.id, now)
-        mailing.paused_at = now
-    return mailing
-
-
-def resume_send(
-    project: Project, engine: Engine, name: str, now: datetime, *, slug_only: bool = False
-) -> tuple[Mailing, int]:
-    """Let a paused send go on, and queue the rest of its audience if that was interrupted:
-    `newsletter run` (or `send --resume`) delivers the rest. The mailing as it is now, and
-    how many readers were added to it."""
-    from newsletter.deliver.sending import set_paused
-
-    mailing = find_send(project, engine, name, slug_only=slug_only)
-    assert mailing.id is not None
-    if mailing.paused_at is not None:
-        set_paused(engine, mailing.id, None)
-        mailing.paused_at = None
-    added = queue_rest(engine, mailing, now)
-    return find_send(project, engine, mailing.issue) if added else mailing, added
-
-
-def queue_rest(engine: Engine, mailing: Mailing, now: datetime) -> int:
-    """Queue the rest of the send's audience, as the mailing recorded it, if its queueing was
-    interrupted (its mark is still set; or another queueing is still at it: both add each
-    reader once); how many readers were added."""
-    from newsletter.deliver.audience import enqueue_audience, recorded_audience
-
-    if mailing.queueing_since is None:
-        return 0
-    try:
-        recorded = recorded_audience(mailing.audience)
-    except ValueError:
-        raise NewsletterError(
-            f"the queueing of the audience of {mailing.issue} was interrupted, and this send "
-            "does not record its audience (it was started by an older version)",
-            hint=f"queue the rest with `newsletter send {mailing.issue}` and the --to or --tag "
-            f"the send was started with (`newsletter status {mailing.issue}` shows it)",
-        ) from None
-    added = enqueue_audience(
-        engine, mailing, default_locale=recorded.default_locale, to=recorded.to, now=now,
-        local_time=recorded.local_time,
-    )  # fmt: skip
-    log.info("%s: the rest of the audience queued, %d recipients added", mailing.issue, added)
-    return added
 
 
 def find_send(project: Project, engine: Engine, name: str, *, slug_only: bool = False) -> Mailing:

@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 
 from newsletter.audience.segments import (
+    COLUMNS,
+    MAX_DEPTH,
     All,
     Any_,
     Attribute,
@@ -26,11 +28,15 @@ from newsletter.audience.segments import (
     Topic,
 )
 from newsletter.audience.targets import Target
+from newsletter.timezones import is_time_zone
 
 _TESTS: dict[str, type[Segment]] = {
     test.__name__: test
     for test in (Topic, Column, Attribute, HasAttribute, Subscribed, Not, All, Any_)
 }
+_DEPTH = 2 * MAX_DEPTH + 2
+"""Tests within tests a record may hold: what the parser allows (MAX_DEPTH of parentheses and
+`not`, each with its `and` and `or`), and no more, so reading it back never recurses deeply."""
 
 
 def target_data(target: Target) -> dict[str, Any]:
@@ -40,11 +46,12 @@ def target_data(target: Target) -> dict[str, Any]:
 
 def target_from_data(data: Any) -> Target:
     """The Target `target_data` recorded; ValueError if `data` is not one."""
-    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise ValueError("not a recorded audience")
-    if not isinstance(data.get("zone"), str):
-        raise ValueError("a recorded audience without its time zone")
-    return Target(data["text"], segment_from_data(data.get("segment")), data["zone"])
+    if not isinstance(data, dict):
+        raise ValueError("a recorded audience is not a JSON object")
+    zone = data.get("zone")
+    if not isinstance(zone, str) or not is_time_zone(zone):
+        raise ValueError(f"a recorded audience's time zone is not one: {str(zone)[:80]}")
+    return Target(_text(data.get("text")), segment_from_data(data.get("segment")), zone)
 
 
 def segment_data(segment: Segment) -> dict[str, Any]:
@@ -64,27 +71,39 @@ def segment_data(segment: Segment) -> dict[str, Any]:
     return data
 
 
-def segment_from_data(data: Any) -> Segment:
-    """The segment `segment_data` made; ValueError if `data` is not one."""
-    test = _TESTS.get(data.get("test", "")) if isinstance(data, dict) else None
+def segment_from_data(data: Any, depth: int = 0) -> Segment:
+    """The segment `segment_data` made; ValueError if `data` is not one the parser could
+    have made (a column it does not know, an `and` of fewer than two tests, a flag that is
+    not true or false, nesting beyond the parser's limit)."""
+    name = data.get("test") if isinstance(data, dict) else None
+    test = _TESTS.get(name) if isinstance(name, str) else None
     if test is None:
         raise ValueError(f"not a recorded segment test: {str(data)[:80]}")
+    if depth > _DEPTH:
+        raise ValueError(f"a recorded segment nested deeper than {_DEPTH} tests")
     given: dict[str, Any] = {}
     for field in fields(test):
         value = data.get(field.name)
         if field.name == "term":
-            value = segment_from_data(value)
+            value = segment_from_data(value, depth + 1)
         elif field.name == "terms":
-            value = tuple(segment_from_data(term) for term in _list(value))
+            value = tuple(segment_from_data(term, depth + 1) for term in _list(value))
+            if len(value) < 2:
+                raise ValueError(f"a recorded {name} of fewer than two tests")
         elif field.name == "day":
             value = date.fromisoformat(_text(value))
         elif field.name == "values":
             value = tuple(_text(item) for item in _list(value))
+            if not value:
+                raise ValueError("a recorded segment test of no values")
         elif field.name in ("negated", "before"):
-            value = value is True
+            if not isinstance(value, bool):
+                raise ValueError(f"a recorded segment's {field.name!r} is not true or false")
         else:
             value = _text(value)
         given[field.name] = value
+    if test is Column and given["name"] not in COLUMNS:
+        raise ValueError(f"a recorded segment names no column segments test: {given['name']!r}")
     return test(**given)
 
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from newsletter.model import Issue
     from newsletter.sends import SendStarted
 
+_REST = "the rest of the send's audience, whose queueing had been interrupted"
+"""What `resume` and `send --resume` say of the readers they queued for an interrupted send."""
+
 
 def register(app: typer.Typer) -> None:
     """Add the delivery commands to `app`."""
@@ -170,7 +173,7 @@ def pause(
     Example: newsletter pause 2024-03-10-ai-revolution-accelerates
     """
     from newsletter.db import utcnow
-    from newsletter.sends import pause_send
+    from newsletter.send_control import pause_send
 
     mailing = pause_send(project_of(ctx), database(ctx), issue, utcnow())
     console().print(f"paused the send of {mailing.issue}", markup=False)
@@ -187,7 +190,7 @@ def resume(
     Example: newsletter resume 2024-03-10-ai-revolution-accelerates
     """
     from newsletter.db import utcnow
-    from newsletter.sends import resume_send
+    from newsletter.send_control import resume_send
 
     mailing, added = resume_send(project_of(ctx), database(ctx), issue, utcnow())
     if added:
@@ -195,9 +198,6 @@ def resume(
     console().print(
         f"resumed the send of {mailing.issue}: `newsletter run` delivers the rest", markup=False
     )
-
-
-_REST = "the rest of the send's audience, whose queueing had been interrupted"
 
 
 # -- Steps --------------------------------------------------------------------------------------

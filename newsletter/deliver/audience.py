@@ -28,6 +28,7 @@ from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState, Mailing, MailingEdition
 from newsletter.deliver.wakeup import announce
+from newsletter.errors import NewsletterError
 from newsletter.subscribers.addresses import address_hashes
 from newsletter.subscribers.models import (
     SUBSCRIBER,
@@ -86,17 +87,57 @@ def audience_record(to: Target | None, local_time: LocalTime | None, default_loc
 
 
 def recorded_audience(record: str) -> Recorded:
-    """The audience `audience_record` recorded; ValueError when there is none, or not one."""
+    """The audience `audience_record` recorded; ValueError when `record` is not one."""
     try:
         data = json.loads(record)
-        to, local = data["to"], data["local_time"]
-        target = None if to is None else target_from_data(to)
-        local_time = (
-            None if local is None else LocalTime(datetime.fromisoformat(local[0]), local[1])
-        )
-        return Recorded(target, local_time, str(data["default_locale"]))
-    except (ValueError, TypeError, KeyError, IndexError) as error:
-        raise ValueError(f"no audience recorded ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        to, local, fallback = data["to"], data["local_time"], data["default_locale"]
+        if not isinstance(fallback, str):
+            raise ValueError("its fallback edition is not a locale")
+        return Recorded(None if to is None else target_from_data(to), _local_time(local), fallback)
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise ValueError(f"{type(error).__name__}: {str(error)[:120]}") from None
+
+
+def _local_time(data: Any) -> LocalTime | None:
+    if data is None:
+        return None
+    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(x, str) for x in data)):
+        raise ValueError("its local time is not [wall-clock time, time zone]")
+    wall = datetime.fromisoformat(data[0])
+    if wall.tzinfo is not None or not is_time_zone(data[1]):
+        raise ValueError("its local time is not a wall-clock time in a time zone")
+    return LocalTime(wall, data[1])
+
+
+def interrupted_audience(mailing: Mailing) -> Recorded | None:
+    """The audience whose queueing was interrupted (the mailing's mark is still set: or
+    another process is still at it, and queueing it again adds each reader once), to queue the
+    rest of; None when there is none, or none recorded (a send started before migration 0020:
+    `status` says to send it again with its --to or --tag). A record that cannot be read is an
+    error, raised before the caller changes anything."""
+    if mailing.queueing_since is None or not mailing.audience:
+        return None
+    try:
+        return recorded_audience(mailing.audience)
+    except ValueError as error:
+        raise NewsletterError(
+            f"the queueing of the audience of {mailing.issue} was interrupted, and the audience "
+            f"it recorded cannot be read ({error})",
+            hint=f"queue the rest with `newsletter send {mailing.issue}` and the --to or --tag "
+            "it was started with",
+        ) from None
+
+
+def queue_rest(engine: Engine, mailing: Mailing, rest: Recorded | None, now: datetime) -> int:
+    """Queue the rest of the `interrupted_audience` of `mailing`; how many readers that added."""
+    if rest is None:
+        return 0
+    return enqueue_audience(
+        engine, mailing, default_locale=rest.default_locale, to=rest.to, now=now,
+        local_time=rest.local_time,
+    )  # fmt: skip
 
 
 Prepare = Callable[[Session, int, Sequence[MailingEdition]], None]
@@ -262,8 +303,17 @@ def _mark_queueing(
     and said it was done; or that it is "done", unless another queueing started since, whose
     end says it. So the mark stays while any queueing goes on, and after one was interrupted,
     unless another queued the whole audience since; the audience recorded is the one of the
-    queueing that set the mark last, which `send --resume` queues the rest of."""
+    queueing that set the mark last, which `send --resume` queues the rest of. A queueing of
+    other readers does not take over the mark of an audience whose queueing was interrupted:
+    its rest would be lost, or sent where the operator did not ask."""
     mailing = MAILING.c.id == mailing_id
+    if step == "start":
+        held = connection.execute(select(MAILING.c.audience).where(mailing, _marked)).first()
+        if held is not None and _another_audience(held.audience, record):
+            # Another audience's queueing was interrupted (or goes on): its mark stays until
+            # its rest is queued (`send --resume`); this queueing marks the send only if that
+            # mark is taken away meanwhile ("going").
+            return
     if step == "done":
         ours = MAILING.c.queueing_since == now
         connection.execute(update(MAILING).where(mailing, ours).values(queueing_since=None))
@@ -272,6 +322,24 @@ def _mark_queueing(
     connection.execute(
         update(MAILING).where(mailing, *cleared).values(queueing_since=now, audience=record)
     )
+
+
+_marked = MAILING.c.queueing_since.is_not(None)
+
+
+def _another_audience(held: str, record: str) -> bool:
+    """Whether the audience `held` recorded is known and not the one of `record`: other
+    readers (the segment as parsed, and the zone its dates are days in), whatever the
+    segment's text, the local time or the fallback edition."""
+
+    def readers(recorded: str) -> Any:
+        to = json.loads(recorded)["to"]
+        return None if to is None else (to["segment"], to["zone"])
+
+    try:
+        return bool(held) and readers(held) != readers(record)
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return False  # Not readable: taken over, as a send started before 0020 is.
 
 
 def _first_of_range(connection: Connection, mailing_id: int, after: int, last: int) -> bool:

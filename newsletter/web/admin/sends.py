@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter.access import audit
 from newsletter.access.users import Role
+from newsletter.send_control import pause_send, resume_send
 from newsletter.send_status import (
     FAILURES_SHOWN,
     send_by_id,
@@ -31,7 +32,6 @@ from newsletter.send_status import (
     send_status,
     sends_page,
 )
-from newsletter.sends import pause_send, resume_send
 from newsletter.web.admin.auth import PATH, Admin, require_role
 from newsletter.web.admin.layout import render
 from newsletter.web.site import Site, current_site

@@ -235,8 +235,8 @@ class SendOut(BaseModel):
     queueing_since: datetime | None = Field(
         None,
         description="Since when its audience is being queued, in parts (more deliveries are "
-        "coming; also left by a queueing that was interrupted: sending the issue again queues "
-        "the rest); null: it is all queued.",
+        "coming; also left by a queueing that was interrupted: resuming the send queues the "
+        "rest); null: it is all queued.",
     )
     states: dict[str, int]
     locales: dict[str, dict[str, int]] | None = None

@@ -88,8 +88,8 @@ def get_send(issue: str, caller: KeyHolder = READ, site: Site = SITE) -> SendOut
 @router.post("/sends/{issue}/pause", response_model=SendOut, summary="Pause a send")
 def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
     """No worker, in any process, sends more of it; the messages in flight finish."""
+    from newsletter.send_control import pause_send
     from newsletter.send_status import send_status
-    from newsletter.sends import pause_send
 
     mailing = pause_send(site.project, site.engine, issue, site.clock(), slug_only=True)
     audit.record_now(
@@ -101,10 +101,10 @@ def pause_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -
 @router.post("/sends/{issue}/resume", response_model=SendOut, summary="Resume a send")
 def resume_send_route(issue: str, caller: KeyHolder = WRITE, site: Site = SITE) -> SendOut:
     """Let a paused send go on: `newsletter run` delivers the rest. A send whose queueing of
-    its audience was interrupted (`queueing_since` set, nothing queueing it) gets the rest of
-    its audience first, as it was started."""
+    its audience was interrupted (`queueing_since` set) gets the rest of that audience first,
+    as it was started; if another process is still queueing it, both add each reader once."""
+    from newsletter.send_control import resume_send
     from newsletter.send_status import send_status
-    from newsletter.sends import resume_send
 
     mailing, added = resume_send(site.project, site.engine, issue, site.clock(), slug_only=True)
     audit.record_now(
