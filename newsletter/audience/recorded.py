@@ -14,26 +14,11 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from newsletter.audience.segments import (
-    COLUMNS,
-    MAX_DEPTH,
-    All,
-    Any_,
-    Attribute,
-    Column,
-    HasAttribute,
-    Not,
-    Segment,
-    Subscribed,
-    Topic,
-)
+from newsletter.audience.segments import COLUMNS, MAX_DEPTH, TESTS, Column, Segment
 from newsletter.audience.targets import Target
 from newsletter.timezones import is_time_zone
 
-_TESTS: dict[str, type[Segment]] = {
-    test.__name__: test
-    for test in (Topic, Column, Attribute, HasAttribute, Subscribed, Not, All, Any_)
-}
+_TESTS: dict[str, type[Segment]] = {test.__name__: test for test in TESTS}
 _DEPTH = 2 * MAX_DEPTH + 2
 """Tests within tests a record may hold: what the parser allows (MAX_DEPTH of parentheses and
 `not`, each with its `and` and `or`), and no more, so reading it back never recurses deeply."""

@@ -117,6 +117,10 @@ class Any_:
 
 
 Segment = Topic | Column | Attribute | HasAttribute | Subscribed | Not | All | Any_
+TESTS: tuple[type[Segment], ...] = (
+    Topic, Column, Attribute, HasAttribute, Subscribed, Not, All, Any_
+)  # fmt: skip
+"""Every kind of test a parsed segment is made of (audience/recorded.py names them)."""
 
 
 def tokens(text: str) -> list[Token]:
