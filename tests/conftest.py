@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -114,6 +115,15 @@ def _browser_only_for_browser_tests(request: pytest.FixtureRequest, chromium: Ch
     """Stops the browser before a test that does not use it (see Chromium)."""
     if "browser" not in request.fixturenames:
         chromium.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Commands the tests start get Ctrl-C as from a terminal. A suite started in the
+    background by a script (`make test &`) inherits SIGINT ignored, and so would each command:
+    Python then never raises KeyboardInterrupt, and a test that presses Ctrl-C waits for
+    nothing. A handler of this process's own goes back to the default in each command."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
