@@ -69,7 +69,8 @@ def send(
         False,
         "--resume",
         help="Continue an interrupted send: what killed workers journaled is recorded, their "
-        "claims queued again (nobody new is added).",
+        "claims queued again, the rest of an audience whose queueing was interrupted queued as "
+        "it was started (nobody new is added).",
     ),
     only_failed: bool = typer.Option(
         False, "--only-failed", help="Send again to the recipients whose delivery failed."
