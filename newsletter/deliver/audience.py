@@ -4,7 +4,8 @@ open_mailing      the mailing of an issue, with the editions it sends (made once
 enqueue_audience  one delivery per active, unsuppressed subscriber; UNIQUE, so never twice;
                   due now, or at a wall-clock time in each subscriber's own time zone;
                   in parts committed as they are made, the mailing marked until the last
-recorded_audience the audience a mailing queued last, to queue the rest (send --resume)
+audience_record   what a mailing records of the audience it queues (mailing.audience)
+queue_rest        the rest of an `interrupted_audience`, queued as recorded (send --resume)
 requeue_failed    failed deliveries are queued again (send --only-failed)
 """
 
