@@ -104,6 +104,28 @@ def test_the_web_app_answers_at_once_after_its_database_restarts(
     engine.dispose()
 
 
+def test_a_pooled_connection_costs_a_round_trip_only_after_the_server_cut_it(
+    restartable: tuple[str, Callable[[str], object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement of a delivery worker took a connection out of the pool, and SQLAlchemy's
+    pre-ping made it a round trip more; the check now looks at the socket, and pings only a
+    connection the server said something to (its FATAL message as it stopped)."""
+    url, control = restartable
+    engine = create_db_engine(url)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda raw: pings.append(raw) or ping(raw))
+    for _ in range(5):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    assert pings == []
+    control("restart")
+    with engine.connect() as connection:  # The cut connection replaced, unseen.
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    assert len(pings) == 1
+    engine.dispose()
+
+
 def healthz(origin: str) -> int:
     """The status of GET /healthz, which reads the database."""
     try:
