@@ -5,6 +5,7 @@ Chromium, a send's page following a real delivery to 100% without a reload."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import threading
@@ -29,6 +30,7 @@ from newsletter.web.app import create_app
 
 from .conftest import Recorder, SmtpServer, serving, web_server
 from .test_admin import BASE, PASSWORD, TOKEN, form_token, log_in
+from .test_audience_record import interrupt
 from .test_delivery import ISSUE, SECRET, deliveries, import_readers, make_project, newsletter
 from .test_service import free_port
 
@@ -299,6 +301,25 @@ def test_an_admin_pauses_and_resumes_a_send_and_the_progress_says_so(
     assert resumed.status_code == 200 and "Pause" in main_of(resumed.text)
     assert client.get(f"{location}/progress").json()["phase"] == "running"
     assert {("ana", "send.pause", ISSUE), ("ana", "send.resume", ISSUE)} <= set(actions(project))
+
+
+def test_pause_then_resume_queues_the_rest_of_an_interrupted_audience_and_says_how_many(
+    client: TestClient, project: Project
+) -> None:
+    """The dashboard's way to finish a send whose queueing was interrupted (docs/admin.md)."""
+    assert log_in(client, "ana") == 303
+    _, csrf, once = confirmation(client)
+    location = start(client, csrf, once)[1]
+    engine = create_db_engine(database_url(project))
+    lost = interrupt(engine, keep=1)
+    assert client.get(f"{location}/progress").json()["phase"] == "queueing"
+    assert client.post(f"{location}/pause", data={"csrf": csrf}).status_code == 200
+    assert client.post(f"{location}/resume", data={"csrf": csrf}).status_code == 200
+    progress = client.get(f"{location}/progress").json()
+    assert (progress["phase"], progress["total"]) == ("running", 1 + len(lost))
+    [resumed] = [entry for entry in recent(engine) if entry.action == "send.resume"]
+    assert json.loads(resumed.detail or "{}")["added"] == len(lost) > 0
+    engine.dispose()
 
 
 def test_a_send_whose_recipients_are_still_being_queued_is_not_done_in_any_language(
