@@ -99,6 +99,14 @@ def actions(project: Project) -> list[tuple[str, str, str]]:
     return [(entry.actor, entry.action, entry.target) for entry in recent(engine)]
 
 
+def started_by_ana(client: TestClient) -> tuple[str, str]:
+    """The issue's send started on the dashboard by ana, an admin: her form token and the
+    send's page."""
+    assert log_in(client, "ana") == 303
+    _, csrf, once = confirmation(client)
+    return csrf, start(client, csrf, once)[1]
+
+
 def main_of(page: str) -> str:
     return page.split("<main", 1)[1].split("</main>", 1)[0]
 
@@ -287,9 +295,7 @@ def test_the_progress_json_counts_a_real_sends_deliveries(
 def test_an_admin_pauses_and_resumes_a_send_and_the_progress_says_so(
     client: TestClient, project: Project
 ) -> None:
-    assert log_in(client, "ana") == 303
-    _, csrf, once = confirmation(client)
-    location = start(client, csrf, once)[1]
+    csrf, location = started_by_ana(client)
     first = client.get(f"{location}/progress").json()
     assert (first["phase"], first["percent"], first["finished"]) == ("running", 0, False)
     paused = client.post(f"{location}/pause", data={"csrf": csrf})
@@ -307,9 +313,7 @@ def test_pause_then_resume_queues_the_rest_of_an_interrupted_audience_and_says_h
     client: TestClient, project: Project
 ) -> None:
     """The dashboard's way to finish a send whose queueing was interrupted (docs/admin.md)."""
-    assert log_in(client, "ana") == 303
-    _, csrf, once = confirmation(client)
-    location = start(client, csrf, once)[1]
+    csrf, location = started_by_ana(client)
     engine = create_db_engine(database_url(project))
     lost = interrupt(engine, keep=1)
     assert client.get(f"{location}/progress").json()["phase"] == "queueing"
