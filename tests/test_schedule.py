@@ -278,11 +278,22 @@ def test_a_firing_later_than_the_grace_period_is_reported_and_not_sent(
     assert firings(engine)[0].state == "queued"
 
 
+@pytest.mark.parametrize(
+    ("audience", "command"),
+    [([], f"newsletter send {FIRST}"),
+     (["--tag", "weekly"], f"newsletter send {FIRST} --tag weekly"),
+     (["--to", 'locale = "de"'], f"newsletter send {FIRST} --to 'locale = \"de\"'")],
+    ids=["everyone", "tag", "segment"],
+)  # fmt: skip
 def test_an_issue_that_fails_to_load_at_firing_time_fails_the_firing_and_tells_the_editor(
-    project: Project, smtp_server: SmtpServer
+    project: Project, smtp_server: SmtpServer, audience: list[str], command: str
 ) -> None:
-    assert newsletter(project, "schedule", "add", FIRST, "--at", "2031-12-01 08:00")[0] == 0
-    job = the_job(project, f"send-{FIRST}")
+    """The notice says how to send it: to the schedule's readers (before, the command it gave
+    had no --to or --tag, and would have queued every subscriber)."""
+    add = ["schedule", "add", FIRST, "--at", "2031-12-01 08:00", *audience]
+    assert newsletter(project, *add)[0] == 0
+    [made] = planned_now(project)
+    job = the_job(project, made.id)
     shutil.rmtree(project.issues_path / FIRST)
     due = job.next_run_time
     engine = engine_of(project)
@@ -292,6 +303,8 @@ def test_an_issue_that_fails_to_load_at_firing_time_fails_the_firing_and_tells_t
     [notice] = smtp_server.received
     assert notice.recipients == ["editor@news.example.org"]
     assert f"The send of {FIRST} failed" in str(notice.message["Subject"])
+    body = " ".join(notice.message.get_content().split())
+    assert f"send it with `{command}`: it queues whoever of the schedule's readers" in body
 
 
 def test_one_lease_holder_at_a_time_and_takeover_when_it_ends(project: Project) -> None:

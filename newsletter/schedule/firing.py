@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -229,8 +230,8 @@ def _send(firer: Firer, firing: Firing, schedule: Schedule) -> str:
             f"The send of {firing.issue} failed",
             f"The schedule {firing.job_id} fired for {wall[:16]} to send {firing.issue}, and "
             f"the send could not start, or not queue all its readers:\n\n  {error}\n\n"
-            f"Fix it, then send it with `newsletter send {firing.issue}`: it queues whoever "
-            "it has not queued yet, nobody twice.\n",
+            f"Fix it, then send it with `{_send_command(firing.issue, schedule)}`: it queues "
+            "whoever of the schedule's readers it has not queued yet, nobody twice.\n",
             firer.clock(),
         )
         return FiringState.FAILED
@@ -333,6 +334,15 @@ def firings(engine: Engine, job_ids: Sequence[str] | None = None, limit: int = 2
         query = query.where(FIRING.c.job_id.in_(list(job_ids)))
     with engine.connect() as connection:
         return [Firing(**row._mapping) for row in connection.execute(query)]
+
+
+def _send_command(issue: str, schedule: Schedule) -> str:
+    """`newsletter send` of `issue` to the schedule's readers: without its --to or --tag, the
+    command would queue everyone (and the readers of the schedule left marked for a resume)."""
+    audience = (
+        ["--to", schedule.to] if schedule.to else ["--tag", schedule.tag] if schedule.tag else []
+    )
+    return shlex.join(["newsletter", "send", issue, *audience])
 
 
 def _target(schedule: Schedule, config: Config) -> Target | None:
