@@ -42,6 +42,7 @@ def resume_send(
     `newsletter run` (or `send --resume`) delivers the rest. The mailing as it is now, and
     how many readers were added to it."""
     from newsletter.deliver.audience import interrupted_audience, queue_rest
+    from newsletter.deliver.report import find_mailing
     from newsletter.deliver.sending import set_paused
 
     mailing = find_send(project, engine, name, slug_only=slug_only)
@@ -52,5 +53,5 @@ def resume_send(
         mailing.paused_at = None
     added = queue_rest(engine, mailing, rest, now)
     if rest is not None:  # Its mark, as the queueing left it.
-        mailing = find_send(project, engine, mailing.issue)
+        mailing = find_mailing(engine, mailing.issue) or mailing
     return mailing, added

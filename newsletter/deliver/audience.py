@@ -98,7 +98,8 @@ def recorded_audience(record: str) -> Recorded:
             raise ValueError("its fallback edition is not a locale")
         return Recorded(None if to is None else target_from_data(to), _local_time(local), fallback)
     except (ValueError, KeyError, TypeError, RecursionError) as error:
-        raise ValueError(f"{type(error).__name__}: {str(error)[:120]}") from None
+        reason = str(error) if type(error) is ValueError else f"{type(error).__name__}: {error}"
+        raise ValueError(reason[:160]) from None
 
 
 def _local_time(data: Any) -> LocalTime | None:
@@ -278,8 +279,8 @@ def enqueue_audience(
                     for id_, key, loc, zone in page
                     if allowed(key)
                 ]
-                first = rows and _first_of_range(connection, mailing.id, after, rows[-1][0])
-                part = queue_deliveries(connection, mailing.id, rows, queued, first=bool(first))
+                first = bool(rows) and _first_of_range(connection, mailing.id, after, rows[-1][0])
+                part = queue_deliveries(connection, mailing.id, rows, queued, first=first)
                 added += part
                 more = len(page) == size
                 after = page[-1].id if page else after
