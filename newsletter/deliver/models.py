@@ -92,7 +92,9 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "delivery"
     __table_args__ = (
-        UniqueConstraint("mailing_id", "subscriber_id"),
+        # One delivery of a mailing per subscriber; the subscriber first, so the same index
+        # finds a subscriber's deliveries (their history; forgetting them). See 0021.
+        UniqueConstraint("subscriber_id", "mailing_id"),
         # Due deliveries in the order a claim takes them (when due, then id): see outbox.claim.
         Index("ix_delivery_claim", "mailing_id", "state", "not_before", "id"),
     )
@@ -103,9 +105,7 @@ class Delivery(SQLModel, table=True):
     )
     subscriber_id: int | None = Field(
         default=None,
-        sa_column=Column(
-            Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
-        ),
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True),
     )
     locale: str = Field(max_length=35)
     """The edition this subscriber gets."""
