@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, ConsoleMessage
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.access.audit import recent
@@ -326,6 +327,28 @@ def test_pause_then_resume_queues_the_rest_of_an_interrupted_audience_and_says_h
     engine.dispose()
 
 
+def test_queue_the_rest_finishes_an_interrupted_queueing_without_a_pause(
+    client: TestClient, project: Project
+) -> None:
+    """While a send's recipients are being queued (or that was interrupted), its page offers
+    "Queue the rest", in the admin's language; once all are queued, it does not."""
+    csrf, location = started_by_ana(client)
+    action = f'action="{location}/resume" data-while-unfinished data-while-queueing'
+    assert action not in client.get(location).text  # Every recipient queued.
+    engine = create_db_engine(database_url(project))
+    lost = interrupt(engine, keep=1)
+    assert action in client.get(location).text and "Queue the rest" in client.get(location).text
+    german = client.get(location, headers={"Accept-Language": "de"}).text
+    assert "Rest einreihen" in german and "niemand doppelt" in german
+    assert client.post(f"{location}/resume", data={"csrf": csrf}).status_code == 200
+    progress = client.get(f"{location}/progress").json()
+    assert (progress["phase"], progress["total"]) == ("running", 1 + len(lost))
+    assert action not in client.get(location).text
+    [resumed] = [entry for entry in recent(engine) if entry.action == "send.resume"]
+    assert json.loads(resumed.detail or "{}")["added"] == len(lost) > 0
+    engine.dispose()
+
+
 def test_a_send_whose_recipients_are_still_being_queued_is_not_done_in_any_language(
     client: TestClient, project: Project
 ) -> None:
@@ -412,6 +435,35 @@ def slow_smtp_server() -> AbstractContextManager[SmtpServer]:
     return serving(SlowRecorder())
 
 
+def as_ana(browser: Browser, engine: Engine, origin: str) -> tuple[BrowserContext, Page, list[str]]:
+    """A page of a browser logged in as ana (the login form has its own tests: a session of
+    the library's), and the errors its scripts meet (one refused by the CSP, or failing)."""
+    context = browser.new_context(base_url=origin)
+    [ana] = [user for user in list_users(engine) if user.name == "ana"]
+    assert ana.id is not None
+    session = start_session(engine, ana.id, utcnow())
+    context.add_cookies(
+        [{"name": "nl_admin", "value": session, "domain": "127.0.0.1", "path": "/admin"}]
+    )
+    page = context.new_page()
+    errors: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and "favicon" not in message.location["url"]:
+            errors.append(f"{message.text} {message.location['url']}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, errors
+
+
+def start_on_the_page(page: Page) -> None:
+    """The issue's send started from its confirmation page, landing on the send's page."""
+    page.goto(f"/admin/issues/{ISSUE}/send")
+    page.click("text=Start the send")
+    page.wait_for_url(re.compile(r"/admin/sends/\d+$"))
+
+
 def test_a_sends_page_follows_a_real_delivery_to_100_percent_without_a_reload(
     template: Path, tmp_path: Path, browser: Browser
 ) -> None:
@@ -423,27 +475,9 @@ def test_a_sends_page_follows_a_real_delivery_to_100_percent_without_a_reload(
         import_readers(project, 146)  # 150 with the four: the worker records 50 at a time.
         engine = create_db_engine(database_url(project))
         with web_server(create_app(project), port) as origin:
-            context = browser.new_context(base_url=origin)
-            # Logged in as ana (the login form has its own tests): a session of the library's.
-            [ana] = [user for user in list_users(engine) if user.name == "ana"]
-            assert ana.id is not None
-            session = start_session(engine, ana.id, utcnow())
-            context.add_cookies(
-                [{"name": "nl_admin", "value": session, "domain": "127.0.0.1", "path": "/admin"}]
-            )
-            page = context.new_page()
-            errors: list[str] = []  # A script refused by the CSP, or failing, says so here.
-
-            def console(message: ConsoleMessage) -> None:
-                if message.type == "error" and "favicon" not in message.location["url"]:
-                    errors.append(f"{message.text} {message.location['url']}")
-
-            page.on("console", console)
-            page.on("pageerror", lambda error: errors.append(str(error)))
+            context, page, errors = as_ana(browser, engine, origin)
             try:
-                page.goto(f"/admin/issues/{ISSUE}/send")
-                page.click("text=Start the send")
-                page.wait_for_url(re.compile(r"/admin/sends/\d+$"))
+                start_on_the_page(page)
                 assert page.locator("#nl-bar").get_attribute("value") == "0"
                 page.evaluate("window.notReloaded = true")
                 delivered: list[object] = []
@@ -476,3 +510,33 @@ def test_a_sends_page_follows_a_real_delivery_to_100_percent_without_a_reload(
             finally:
                 context.close()
         engine.dispose()
+
+
+def test_queue_the_rest_leaves_the_page_once_another_process_has_queued_them(
+    template: Path, tmp_path: Path, browser: Browser
+) -> None:
+    """The page's script hides "Queue the rest" when the send leaves the queueing phase, here
+    because `newsletter resume` queued the rest meanwhile."""
+    port = free_port()
+    project = copy_project(template, tmp_path / "project", "null:", f"http://127.0.0.1:{port}")
+    engine = create_db_engine(database_url(project))
+    with web_server(create_app(project), port) as origin:
+        context, page, errors = as_ana(browser, engine, origin)
+        try:
+            start_on_the_page(page)
+            form = page.locator("form[data-while-queueing]")
+            assert form.count() == 0
+            lost = interrupt(engine, keep=1)
+            page.reload()
+            assert form.is_visible() and "Queue the rest" in form.inner_text()
+            code, output = newsletter(project, "resume", ISSUE)
+            assert code == 0 and f"{len(lost)} recipients added" in output, output
+            page.wait_for_function(
+                "() => document.querySelector('form[data-while-queueing]').hidden",
+                polling=100, timeout=10_000,
+            )  # fmt: skip
+            assert page.locator("[data-field=phase]").inner_text() == "sending"
+            assert errors == []
+        finally:
+            context.close()
+    engine.dispose()

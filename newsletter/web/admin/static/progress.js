@@ -43,6 +43,9 @@
         ? Object.values(byState).reduce((sum, n) => sum + n, 0)
         : byState[state] || 0));
     }
+    for (const element of document.querySelectorAll("[data-while-queueing]")) {
+      element.hidden = progress.phase !== "queueing"; // Its recipients all queued: nothing to add.
+    }
     if (progress.finished) {
       live.dataset.finished = "true";
       for (const element of document.querySelectorAll("[data-while-unfinished]")) {
