@@ -224,11 +224,61 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     from alembic import command
 
     before = known_revision(engine)
-    with engine.begin() as connection:
+    with migrating(engine) as connection:
         config = _alembic(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return before, current_revision(engine)
+
+
+@contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A transaction for migrations, all or nothing. On SQLite: the driver begins its own
+    transactions only before INSERT, UPDATE and DELETE, so a migration's CREATE and DROP
+    statements ran outside any and stayed when it failed; here one transaction holds them
+    all. And the foreign keys are off meanwhile, then checked before the commit, as SQLite's
+    own procedure for schema changes says: a migration that changes what SQLite cannot ALTER
+    copies the table and drops the old one, and with the keys on, DROP TABLE first deletes its
+    rows, which nulls or deletes every row of another table that points at them (the clicks
+    and opens of each delivery). Pragmas are set outside the transaction (inside it they do
+    nothing), and set back after it."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        implicit = driver.isolation_level
+        driver.isolation_level = None  # Transactions as this code begins them.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        try:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                dangling = _dangling(connection)
+                yield connection
+                _check_no_more_dangling(connection, dangling)
+        finally:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            driver.isolation_level = implicit
+
+
+def _dangling(connection: Connection) -> set[tuple[Any, ...]]:
+    """SQLite's rows that point at a row that does not exist (table, rowid, parent, key)."""
+    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
+
+
+def _check_no_more_dangling(connection: Connection, before: set[tuple[Any, ...]]) -> None:
+    """NewsletterError if a migration left a row pointing at nothing (one made with the
+    foreign keys off before it is not its doing: it stays as it was)."""
+    for table, rowid, parent, _ in sorted(_dangling(connection) - before, key=str):
+        raise NewsletterError(
+            f"the migration would leave row {rowid} of {table} pointing at a row of {parent} "
+            "that does not exist; it was rolled back, nothing changed",
+            hint="report it, with the output of `newsletter db status`",
+        )
 
 
 def require_current(engine: Engine) -> None:

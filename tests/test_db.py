@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,15 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.db import HEAD as HEAD_IN_CODE
-from newsletter.db import create_db_engine, current_revision, head_revision, patiently, upgrade
-from newsletter.errors import DatabaseGone
+from newsletter.db import (
+    create_db_engine,
+    current_revision,
+    head_revision,
+    migrating,
+    patiently,
+    upgrade,
+)
+from newsletter.errors import DatabaseGone, NewsletterError
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.search_index import SQLITE_TABLES
 from newsletter.unmodelled import in_models
@@ -319,3 +328,47 @@ def test_a_wait_for_the_database_is_logged_once_not_at_each_attempt(
     assert [r.getMessage() for r in caplog.records] == [
         "claiming deliveries: database postgresql://db/news: cannot connect: refused; trying again"
     ]
+
+
+def test_a_migration_on_sqlite_is_all_or_nothing(tmp_path: Path) -> None:
+    """A migration's CREATE and DROP statements are in its transaction (the driver began one
+    only before INSERT, UPDATE and DELETE): one that fails leaves nothing behind."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'news.db'}")
+    with pytest.raises(RuntimeError), migrating(engine) as connection:
+        connection.exec_driver_sql("CREATE TABLE half (id integer)")
+        raise RuntimeError("the migration's next step fails")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT name FROM sqlite_master").all() == []
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # Set back.
+
+
+def test_a_migration_that_would_leave_rows_pointing_at_nothing_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    """Foreign keys are off while SQLite migrates (a table copied and dropped would take what
+    points at it along): what a migration left dangling is found before the commit. A row
+    dangling before (written with the keys off) is not the migration's doing."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'news.db'}")
+    upgrade(engine)
+    stamp = "'2026-12-04 08:00:00'"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            'INSERT INTO mailing (id, issue, uid, "commit", dirty, tag, created_at, audience) '
+            f"VALUES (1, 'one', 'u1', '', 0, '', {stamp}, '')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO tracked_link (id, mailing_id, locale, position, url, story, "
+            "story_title, label) VALUES (1, 1, 'en', 1, 'https://example.org/', '', '', '')"
+        )
+    with closing(sqlite3.connect(tmp_path / "news.db")) as keys_off, keys_off:
+        keys_off.execute(  # Dangling before any migration (sqlite3's keys are off).
+            f"INSERT INTO edition_open (mailing_id, locale, at, agent, client, delivery_id) "
+            f"VALUES (1, 'en', {stamp}, 'person', '', 99)"
+        )
+    refused = r"row 1 of \w+ pointing at a row of mailing that does not exist; it was rolled"
+    with pytest.raises(NewsletterError, match=refused), migrating(engine) as connection:
+        connection.exec_driver_sql("DELETE FROM mailing")  # No cascade: the keys are off.
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM mailing").scalar() == 1
+    with migrating(engine) as connection:  # The earlier dangling row blocks nothing.
+        connection.exec_driver_sql("UPDATE mailing SET tag = 'weekly'")

@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.db import _alembic, create_db_engine, upgrade
+from newsletter.db import _alembic, create_db_engine, migrating, upgrade
 
 from .test_postgres import new_database
 
@@ -30,6 +30,14 @@ ROWS = (
     ),
     'INSERT INTO mailing (id, issue, uid, "commit", dirty, tag, created_at, audience) VALUES '
     f"(1, 'one', 'u1', '', false, '', {STAMP}, ''), (2, 'two', 'u2', '', false, '', {STAMP}, '')",
+)
+POINTING = (  # Rows of other tables that point at deliveries 1 and 3 (ON DELETE SET NULL).
+    "INSERT INTO tracked_link (id, mailing_id, locale, position, url, story, story_title, "
+    "label) VALUES (1, 1, 'en', 1, 'https://example.org/', '', '', '')",
+    f"INSERT INTO link_click (id, link_id, at, agent, client, delivery_id) VALUES "
+    f"(1, 1, {STAMP}, 'person', '', 1)",
+    f"INSERT INTO edition_open (id, mailing_id, locale, at, agent, client, delivery_id) VALUES "
+    f"(1, 2, 'en', {STAMP}, 'person', '', 3)",
 )
 
 
@@ -77,12 +85,23 @@ def found_by_index(connection: Connection) -> bool:
     return "Index" in plan
 
 
+def pointers(engine: Engine) -> tuple[int, int]:
+    """The deliveries the click and the open point at."""
+    with engine.connect() as connection:
+        click = connection.execute(text("SELECT delivery_id FROM link_click")).scalar_one()
+        opened = connection.execute(text("SELECT delivery_id FROM edition_open")).scalar_one()
+    return click, opened
+
+
 def test_the_unique_index_serves_a_subscribers_deliveries(engine: Engine) -> None:
     upgrade(engine, "0020")
     with engine.begin() as connection:
         for statement in (*ROWS, delivery(1, 1, 1), delivery(2, 1, 2), delivery(3, 2, 2)):
             connection.exec_driver_sql(statement)
+        for statement in POINTING:
+            connection.exec_driver_sql(statement)
     upgrade(engine)
+    assert pointers(engine) == (1, 3)  # SQLite copies the table: foreign keys off meanwhile.
     with engine.begin() as connection:
         assert indexes(connection) == {
             "ix_delivery_claim": ["mailing_id", "state", "not_before", "id"],
@@ -94,7 +113,7 @@ def test_the_unique_index_serves_a_subscribers_deliveries(engine: Engine) -> Non
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.exec_driver_sql(delivery(4, 2, 2))  # Subscriber 2 has mailing 2 already.
 
-    with engine.begin() as connection:  # And back: 0020's indexes, the rows kept.
+    with migrating(engine) as connection:  # And back: 0020's indexes, the rows kept.
         config = _alembic(engine)
         config.attributes["connection"] = connection
         command.downgrade(config, "0020")
@@ -105,5 +124,6 @@ def test_the_unique_index_serves_a_subscribers_deliveries(engine: Engine) -> Non
             "unique": ["mailing_id", "subscriber_id"],
         }
         assert connection.execute(text("SELECT count(*) FROM delivery")).scalar() == 3
+    assert pointers(engine) == (1, 3)
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.exec_driver_sql(delivery(4, 2, 2))
