@@ -13,6 +13,7 @@ import logging
 import select
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -250,33 +251,39 @@ def migrating(engine: Engine) -> Iterator[Connection]:
         driver = connection.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
         implicit = driver.isolation_level
-        driver.isolation_level = None  # Transactions as this code begins them.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.commit()
         try:
+            driver.isolation_level = None  # Transactions as this code begins them.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
             with connection.begin():
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                lock_for_writing(connection)  # BEGIN IMMEDIATE, or one line if it is busy.
                 dangling = _dangling(connection)
                 yield connection
                 _check_no_more_dangling(connection, dangling)
         finally:
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
-            driver.isolation_level = implicit
+            try:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+                driver.isolation_level = implicit
+            except BaseException:
+                connection.invalidate()  # Not back in the pool as it was: closed instead.
+                raise
 
 
-def _dangling(connection: Connection) -> set[tuple[Any, ...]]:
-    """SQLite's rows that point at a row that does not exist (table, rowid, parent, key)."""
-    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
+def _dangling(connection: Connection) -> Counter[tuple[str, str]]:
+    """How many of SQLite's rows point at a row that does not exist, by table and the table
+    it points at (a copied table's rows may get other rowids, and its keys other numbers)."""
+    check = connection.exec_driver_sql("PRAGMA foreign_key_check")
+    return Counter((table, parent) for table, _, parent, _ in check)
 
 
-def _check_no_more_dangling(connection: Connection, before: set[tuple[Any, ...]]) -> None:
-    """NewsletterError if a migration left a row pointing at nothing (one made with the
-    foreign keys off before it is not its doing: it stays as it was)."""
-    for table, rowid, parent, _ in sorted(_dangling(connection) - before, key=str):
+def _check_no_more_dangling(connection: Connection, before: Counter[tuple[str, str]]) -> None:
+    """NewsletterError if a migration left more rows pointing at nothing than there were (one
+    made with the foreign keys off before it is not its doing: it stays as it was)."""
+    for (table, parent), count in sorted((_dangling(connection) - before).items()):
         raise NewsletterError(
-            f"the migration would leave row {rowid} of {table} pointing at a row of {parent} "
-            "that does not exist; it was rolled back, nothing changed",
+            f"the migration would leave {count} more row(s) of {table} pointing at a row of "
+            f"{parent} that does not exist; it was rolled back, nothing changed",
             hint="report it, with the output of `newsletter db status`",
         )
 

@@ -3,6 +3,7 @@
 pause_send    workers claim nothing more of it, in every process
 resume_send   it goes on; the rest of an audience whose queueing was interrupted is
               queued first, as the mailing recorded it
+queue_rest_of_send  that rest queued, and nothing else (a pause stays)
 """
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ def resume_send(
     """Let a paused send go on, and queue the rest of its audience if that was interrupted:
     `newsletter run` (or `send --resume`) delivers the rest. The mailing as it is now, and
     how many readers were added to it."""
+    return _queue_rest(project, engine, name, now, slug_only=slug_only, unpause=True)
+
+
+def queue_rest_of_send(
+    project: Project, engine: Engine, name: str, now: datetime
+) -> tuple[Mailing, int]:
+    """Queue the rest of the send's audience if its queueing was interrupted (a queueing that
+    goes on meanwhile makes this add no one twice); a pause stays. The mailing as it is now,
+    and how many readers were added."""
+    return _queue_rest(project, engine, name, now, slug_only=False, unpause=False)
+
+
+def _queue_rest(
+    project: Project, engine: Engine, name: str, now: datetime, *, slug_only: bool, unpause: bool
+) -> tuple[Mailing, int]:
     from newsletter.deliver.audience import interrupted_audience, queue_rest
     from newsletter.deliver.report import find_mailing
     from newsletter.deliver.sending import set_paused
@@ -48,7 +64,7 @@ def resume_send(
     mailing = find_send(project, engine, name, slug_only=slug_only)
     assert mailing.id is not None
     rest = interrupted_audience(mailing)  # Read (or refused) before anything changes.
-    if mailing.paused_at is not None:
+    if unpause and mailing.paused_at is not None:
         set_paused(engine, mailing.id, None)
         mailing.paused_at = None
     added = queue_rest(engine, mailing, rest, now)

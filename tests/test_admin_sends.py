@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from newsletter.access.audit import recent
@@ -24,7 +24,7 @@ from newsletter.access.sessions import start_session
 from newsletter.access.users import Role, add_user, list_users
 from newsletter.config import Project, load_project
 from newsletter.db import create_db_engine, database_url, utcnow
-from newsletter.deliver.models import Mailing
+from newsletter.deliver.models import MAILING, Mailing
 from newsletter.sends import SendMode, load_issue, send_issue
 from newsletter.web.admin.sends import PAGE
 from newsletter.web.app import create_app
@@ -333,19 +333,40 @@ def test_queue_the_rest_finishes_an_interrupted_queueing_without_a_pause(
     """While a send's recipients are being queued (or that was interrupted), its page offers
     "Queue the rest", in the admin's language; once all are queued, it does not."""
     csrf, location = started_by_ana(client)
-    action = f'action="{location}/resume" data-while-unfinished data-while-queueing'
+    action = f'action="{location}/queue-rest" data-while-unfinished data-while-queueing'
     assert action not in client.get(location).text  # Every recipient queued.
     engine = create_db_engine(database_url(project))
     lost = interrupt(engine, keep=1)
     assert action in client.get(location).text and "Queue the rest" in client.get(location).text
     german = client.get(location, headers={"Accept-Language": "de"}).text
     assert "Rest einreihen" in german and "niemand doppelt" in german
-    assert client.post(f"{location}/resume", data={"csrf": csrf}).status_code == 200
+    assert client.post(f"{location}/queue-rest", data={"csrf": csrf}).status_code == 200
     progress = client.get(f"{location}/progress").json()
     assert (progress["phase"], progress["total"]) == ("running", 1 + len(lost))
     assert action not in client.get(location).text
-    [resumed] = [entry for entry in recent(engine) if entry.action == "send.resume"]
-    assert json.loads(resumed.detail or "{}")["added"] == len(lost) > 0
+    [queued] = [entry for entry in recent(engine) if entry.action == "send.queue_rest"]
+    assert json.loads(queued.detail or "{}")["added"] == len(lost) > 0
+    engine.dispose()
+
+
+def test_queue_the_rest_leaves_a_pause_and_is_not_offered_without_a_recorded_audience(
+    client: TestClient, project: Project
+) -> None:
+    """Pressed on a page shown before someone paused the send, Queue the rest queues the rest
+    and the send stays paused. A send started before migration 0020 recorded no audience to
+    queue the rest of: the page does not offer it (`newsletter status` says what to do)."""
+    csrf, location = started_by_ana(client)
+    engine = create_db_engine(database_url(project))
+    lost = interrupt(engine, keep=1)
+    assert client.post(f"{location}/pause", data={"csrf": csrf}).status_code == 200
+    assert client.post(f"{location}/queue-rest", data={"csrf": csrf}).status_code == 200
+    progress = client.get(f"{location}/progress").json()
+    assert (progress["phase"], progress["total"]) == ("paused", 1 + len(lost))
+    interrupt(engine, keep=1)
+    with engine.begin() as connection:  # As a send started before 0020 is.
+        connection.execute(update(MAILING).values(paused_at=None, audience=""))
+    page = client.get(location).text
+    assert "queueing its recipients" in page and f'action="{location}/queue-rest"' not in page
     engine.dispose()
 
 

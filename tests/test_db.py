@@ -339,7 +339,9 @@ def test_a_migration_on_sqlite_is_all_or_nothing(tmp_path: Path) -> None:
         raise RuntimeError("the migration's next step fails")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT name FROM sqlite_master").all() == []
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # Set back.
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # Set back,
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection) and driver.isolation_level == ""  # too.
 
 
 def test_a_migration_that_would_leave_rows_pointing_at_nothing_is_rolled_back(
@@ -365,7 +367,7 @@ def test_a_migration_that_would_leave_rows_pointing_at_nothing_is_rolled_back(
             f"INSERT INTO edition_open (mailing_id, locale, at, agent, client, delivery_id) "
             f"VALUES (1, 'en', {stamp}, 'person', '', 99)"
         )
-    refused = r"row 1 of \w+ pointing at a row of mailing that does not exist; it was rolled"
+    refused = r"1 more row\(s\) of \w+ pointing at a row of mailing that does not exist; it"
     with pytest.raises(NewsletterError, match=refused), migrating(engine) as connection:
         connection.exec_driver_sql("DELETE FROM mailing")  # No cascade: the keys are off.
     with engine.connect() as connection:

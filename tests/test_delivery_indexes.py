@@ -7,7 +7,9 @@ there can be, and a subscriber's deliveries are still found by an index; and bac
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -73,16 +75,17 @@ def indexes(connection: Connection) -> dict[str, list[str]]:
 
 
 def found_by_index(connection: Connection) -> bool:
-    """Whether a subscriber's deliveries are read through an index, not a scan of all."""
+    """Whether a subscriber's deliveries are looked up in the unique index that leads with the
+    subscriber, not read from a scan of the whole table or of an index that leads otherwise."""
     query = "SELECT id FROM delivery WHERE subscriber_id = 2"
     if connection.dialect.name == "sqlite":
         plan = " ".join(
             row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}")
         )
-        return "USING INDEX" in plan or "USING COVERING INDEX" in plan
+        return plan.startswith("SEARCH delivery USING") and "(subscriber_id=?)" in plan
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # A tiny table: scanned.
     plan = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}"))
-    return "Index" in plan
+    return "delivery_subscriber_id_mailing_id_key" in plan
 
 
 def pointers(engine: Engine) -> tuple[int, int]:
@@ -100,7 +103,10 @@ def test_the_unique_index_serves_a_subscribers_deliveries(engine: Engine) -> Non
             connection.exec_driver_sql(statement)
         for statement in POINTING:
             connection.exec_driver_sql(statement)
-    upgrade(engine)
+    if engine.dialect.name == "sqlite":  # A subscriber deleted by hand, the keys off (sqlite3):
+        with closing(sqlite3.connect(engine.url.database or "")) as keys_off, keys_off:
+            keys_off.execute("DELETE FROM subscriber WHERE id = 1")  # delivery 1 points at none.
+    upgrade(engine)  # Not the migration's doing: left as it was, and no reason to refuse.
     assert pointers(engine) == (1, 3)  # SQLite copies the table: foreign keys off meanwhile.
     with engine.begin() as connection:
         assert indexes(connection) == {

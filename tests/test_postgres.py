@@ -22,7 +22,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
 from newsletter.db import create_db_engine, current_revision, head_revision, upgrade, utcnow
-from newsletter.deliver.audience import audience, enqueue_audience, queue_deliveries
+from newsletter.deliver.audience import (
+    _first_of_range,
+    audience,
+    enqueue_audience,
+    queue_deliveries,
+)
 from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.sending import store_mailing
@@ -243,6 +248,33 @@ def test_a_second_queueing_of_one_audience_waits_for_the_first_and_adds_only_the
     with engine.connect() as connection:
         count = connection.execute(select(func.count()).select_from(DELIVERY)).scalar_one()
     assert count == 3
+
+
+def test_a_part_goes_in_by_copy_only_while_every_delivery_of_the_mailing_is_the_queueings(
+    database: str,
+) -> None:
+    """The check that lets a part of an audience go in by COPY reads the mailing's tally, not
+    its deliveries: what other mailings sent (the table's history) does not slow it, and a
+    delivery that this queueing did not add (another's, or an earlier send's) turns it off."""
+    engine = engine_for(database)
+    upgrade(engine)
+    add_subscribers(engine, 6)
+    made = [
+        store_mailing(
+            engine, name, [Content("en", "Subject", "<p>hi</p>", "hi", f"https://e.org/{name}")],
+            commit="", dirty=False, told="", now=utcnow(),
+        )
+        for name in ("earlier", "this")
+    ]  # fmt: skip
+    earlier, this = (mailing.id or 0 for mailing in made)
+    with engine.begin() as connection:  # History: another mailing sent to all of them.
+        queue_deliveries(connection, earlier, [(n, "en", utcnow()) for n in range(1, 7)], utcnow())
+    with engine.begin() as connection:
+        assert _first_of_range(connection, this, 0)
+        queue_deliveries(connection, this, [(n, "en", utcnow()) for n in (1, 2, 3)], utcnow())
+    with engine.begin() as connection:
+        assert _first_of_range(connection, this, 3)  # The three it added.
+        assert not _first_of_range(connection, this, 2)  # One that it did not add.
 
 
 def test_the_audience_is_streamed_from_a_server_side_cursor(database: str) -> None:

@@ -28,6 +28,7 @@ from newsletter.audience.targets import Target
 from newsletter.content.offers import readers_edition
 from newsletter.db import converter, insert_many, lock_for_writing, refresh_statistics
 from newsletter.deliver.models import DELIVERY, MAILING, DeliveryState, Mailing, MailingEdition
+from newsletter.deliver.tally import tallied, tally_of
 from newsletter.deliver.wakeup import announce
 from newsletter.errors import NewsletterError
 from newsletter.subscribers.addresses import address_hashes
@@ -279,7 +280,7 @@ def enqueue_audience(
                     for id_, key, loc, zone in page
                     if allowed(key)
                 ]
-                first = bool(rows) and _first_of_range(connection, mailing.id, after, rows[-1][0])
+                first = bool(rows) and _first_of_range(connection, mailing.id, added)
                 part = queue_deliveries(connection, mailing.id, rows, queued, first=first)
                 added += part
                 more = len(page) == size
@@ -344,30 +345,29 @@ def _another_audience(held: str, record: str) -> bool:
         return False  # Not readable: taken over, as a send started before 0020 is.
 
 
-def _first_of_range(connection: Connection, mailing_id: int, after: int, last: int) -> bool:
-    """Whether the mailing has no delivery to a subscriber of ids (`after`, `last`], and none
-    can come from elsewhere until this transaction ends; always False on SQLite, where
-    skipping existing rows costs nothing.
+def _first_of_range(connection: Connection, mailing_id: int, ours: int) -> bool:
+    """Whether every delivery of the mailing is one of the `ours` this queueing added (all to
+    subscribers before this part's: the audience is read in the order of their ids), so that
+    this part's have none yet, and none can come from elsewhere until this transaction ends;
+    always False on SQLite, where skipping existing rows costs nothing.
 
     On PostgreSQL the mailing's row is locked first (FOR NO KEY UPDATE: another queueing of
     the same audience waits for this part, and sees its rows when it goes on; nothing is held
     from one part to the next, so a pooler in transaction mode is no matter). Such a part then
     goes straight into `delivery` by COPY, with nothing to skip, not through a staging table
     merged with ON CONFLICT: 22-27 us a subscriber against 26-30 (20,000 on a 2-core machine).
+    The mailing's deliveries are counted from the tally (a few rows, whatever the send's size
+    and the table's history); were it ever wrong, the UNIQUE (subscriber, mailing) pair would
+    refuse the part, not send anyone twice.
     """
-    if connection.dialect.name == "sqlite":
+    if not tallied(connection):
         return False
     connection.execute(
         select(MAILING.c.id)
         .where(MAILING.c.id == mailing_id)
         .with_for_update(key_share=True)  # FOR NO KEY UPDATE
     )
-    taken = select(DELIVERY.c.id).where(
-        DELIVERY.c.mailing_id == mailing_id,
-        DELIVERY.c.subscriber_id > after,
-        DELIVERY.c.subscriber_id <= last,
-    )
-    return connection.execute(taken.limit(1)).first() is None
+    return sum(count for *_, count in tally_of(connection, [mailing_id])) == ours
 
 
 def queue_deliveries(

@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from newsletter.errors import NewsletterError
+
 revision = "0021"
 down_revision = "0020"
 branch_labels = None
@@ -47,7 +49,14 @@ def _unique_on(table: str, *, drop: list[str], make: list[str]) -> None:
     """The unique constraint on `drop` replaced by one on `make` (the same columns, in the
     order that an index on them serves best)."""
     found = sa.inspect(op.get_bind()).get_unique_constraints(table)
-    name = next(one["name"] for one in found if one["column_names"] == drop)
+    names = [one["name"] for one in found if one["column_names"] == drop]
+    if not names:
+        raise NewsletterError(
+            f"the table {table} has no UNIQUE ({', '.join(drop)}) to replace: its schema is not "
+            "the one this migration was written for",
+            hint="restore the database from a backup made by this program, then upgrade it",
+        )
+    name = names[0]
     with op.batch_alter_table(table, naming_convention=_NAMES) as batch:
         batch.drop_constraint(name or f"{table}_{'_'.join(drop)}_key", type_="unique")
         batch.create_unique_constraint(f"{table}_{'_'.join(make)}_key", make)

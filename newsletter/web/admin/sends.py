@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter.access import audit
 from newsletter.access.users import Role
-from newsletter.send_control import pause_send, resume_send
+from newsletter.send_control import pause_send, queue_rest_of_send, resume_send
 from newsletter.send_status import (
     FAILURES_SHOWN,
     send_by_id,
@@ -48,6 +48,8 @@ class SendChange(StrEnum):
 
     PAUSE = "pause"
     RESUME = "resume"
+    QUEUE_REST = "queue-rest"
+    """The rest of an audience whose queueing was interrupted queued; a pause stays."""
 
 
 @router.get("/sends", response_class=HTMLResponse)
@@ -70,7 +72,8 @@ def send_page(
     site: Site = SITE,
 ) -> HTMLResponse:
     """One send: when it started, its phase and progress, its deliveries per locale and
-    state, the bounces, complaints and clicks, the failures; Pause or Resume for admins."""
+    state, the bounces, complaints and clicks, the failures; Pause or Resume for admins, and
+    Queue the rest while its recipients are being queued."""
     mailing = send_by_id(site.engine, mailing_id)
     details = send_details(site.engine, mailing, site.clock())
     return render(
@@ -100,18 +103,22 @@ def change_send(
     admin: Admin = require_role(Role.ADMIN),
     site: Site = SITE,
 ) -> Response:
-    """Pause the send (workers claim nothing more of it; the messages in flight finish) or let
-    it go on, recorded in the audit log; back to its page."""
+    """Pause the send (workers claim nothing more of it; the messages in flight finish), let
+    it go on, or queue the rest of an audience whose queueing was interrupted (a pause stays),
+    recorded in the audit log; back to its page."""
     mailing = send_by_id(site.engine, mailing_id)
     now = site.clock()
     added = 0
     if change is SendChange.PAUSE:
         pause_send(site.project, site.engine, mailing.issue, now)
-    else:  # An interrupted queueing of its audience is completed too.
+    elif change is SendChange.RESUME:  # An interrupted queueing of its audience is completed too.
         _, added = resume_send(site.project, site.engine, mailing.issue, now)
+    else:
+        _, added = queue_rest_of_send(site.project, site.engine, mailing.issue, now)
+    told = {"added": added} if added or change is SendChange.QUEUE_REST else {}
     audit.record_now(
-        site.engine, admin.user.name, f"send.{change.value}", mailing.issue, now,
-        {"mailing_id": mailing_id, **({"added": added} if added else {})},
+        site.engine, admin.user.name, f"send.{change.value.replace('-', '_')}", mailing.issue,
+        now, {"mailing_id": mailing_id, **told},
     )  # fmt: skip
     return Response(status_code=303, headers={"Location": f"{PATH}/sends/{mailing_id}"})
 
