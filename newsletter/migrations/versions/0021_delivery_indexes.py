@@ -7,7 +7,9 @@ server's time in a send. The index on `subscriber_id` alone (0003) repeated the 
 constraint on (mailing_id, subscriber_id) with its columns the other way round. The unique
 constraint now leads with the subscriber, and serves both: the deliveries of a subscriber
 (their history, forgetting them) and the one delivery of a subscriber in a mailing. The
-deliveries of a mailing are found by ix_delivery_claim, which leads with the mailing.
+deliveries of a mailing are found by ix_delivery_claim, which leads with the mailing; whether
+a part of an audience may go in by COPY is read from the tally (deliver/audience.py), not
+from a range of the old index.
 
 Revision ID: 0021
 Revises: 0020
