@@ -320,11 +320,19 @@ def test_pause_then_resume_queues_the_rest_of_an_interrupted_audience_and_says_h
     assert client.get(f"{location}/progress").json()["phase"] == "queueing"
     assert client.post(f"{location}/pause", data={"csrf": csrf}).status_code == 200
     assert client.post(f"{location}/resume", data={"csrf": csrf}).status_code == 200
-    progress = client.get(f"{location}/progress").json()
-    assert (progress["phase"], progress["total"]) == ("running", 1 + len(lost))
-    [resumed] = [entry for entry in recent(engine) if entry.action == "send.resume"]
-    assert json.loads(resumed.detail or "{}")["added"] == len(lost) > 0
+    rest_queued(client, location, engine, lost, "running", "send.resume")
     engine.dispose()
+
+
+def rest_queued(
+    client: TestClient, location: str, engine: Engine, lost: list[str], phase: str, action: str
+) -> None:
+    """The send at its page `location` is in `phase` with the `lost` readers queued again,
+    and the audit entry `action` says how many it added."""
+    progress = client.get(f"{location}/progress").json()
+    assert (progress["phase"], progress["total"]) == (phase, 1 + len(lost))
+    [entry] = [entry for entry in recent(engine) if entry.action == action]
+    assert json.loads(entry.detail or "{}")["added"] == len(lost) > 0
 
 
 def test_queue_the_rest_finishes_an_interrupted_queueing_without_a_pause(
@@ -341,11 +349,8 @@ def test_queue_the_rest_finishes_an_interrupted_queueing_without_a_pause(
     german = client.get(location, headers={"Accept-Language": "de"}).text
     assert "Rest einreihen" in german and "niemand doppelt" in german
     assert client.post(f"{location}/queue-rest", data={"csrf": csrf}).status_code == 200
-    progress = client.get(f"{location}/progress").json()
-    assert (progress["phase"], progress["total"]) == ("running", 1 + len(lost))
+    rest_queued(client, location, engine, lost, "running", "send.queue_rest")
     assert action not in client.get(location).text
-    [queued] = [entry for entry in recent(engine) if entry.action == "send.queue_rest"]
-    assert json.loads(queued.detail or "{}")["added"] == len(lost) > 0
     engine.dispose()
 
 
@@ -360,8 +365,7 @@ def test_queue_the_rest_leaves_a_pause_and_is_not_offered_without_a_recorded_aud
     lost = interrupt(engine, keep=1)
     assert client.post(f"{location}/pause", data={"csrf": csrf}).status_code == 200
     assert client.post(f"{location}/queue-rest", data={"csrf": csrf}).status_code == 200
-    progress = client.get(f"{location}/progress").json()
-    assert (progress["phase"], progress["total"]) == ("paused", 1 + len(lost))
+    rest_queued(client, location, engine, lost, "paused", "send.queue_rest")
     interrupt(engine, keep=1)
     with engine.begin() as connection:  # As a send started before 0020 is.
         connection.execute(update(MAILING).values(paused_at=None, audience=""))
