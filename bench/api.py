@@ -47,7 +47,8 @@ from sqlalchemy import Engine, bindparam, func, select, update  # noqa: E402
 from newsletter.access.keys import Scope, create_key  # noqa: E402
 from newsletter.access.users import Role, add_user  # noqa: E402
 from newsletter.config import load_project  # noqa: E402
-from newsletter.db import converter, create_db_engine, insert_many, upgrade  # noqa: E402
+from newsletter.db import converter, create_db_engine, insert_many  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.deliver.audience import QUEUED  # noqa: E402
 from newsletter.deliver.models import DELIVERY, MAILING  # noqa: E402
 from newsletter.subscribers.models import SUBSCRIBER  # noqa: E402

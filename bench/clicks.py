@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from newsletter.config import load_project  # noqa: E402
-from newsletter.db import create_db_engine, database_url, upgrade  # noqa: E402
+from newsletter.db import create_db_engine, database_url  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.deliver.models import MAILING  # noqa: E402
 from newsletter.deliver.tracking_ids import LinkSigner  # noqa: E402
 from newsletter.engagement.models import LINK_CLICK, TRACKED_LINK  # noqa: E402

@@ -46,12 +46,8 @@ sys.path.insert(0, str(ROOT))
 from cluster import throwaway_cluster  # noqa: E402
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
-from newsletter.db import (  # noqa: E402
-    SQLITE_ROWS_PER_STATEMENT,
-    converter,
-    create_db_engine,
-    upgrade,
-)
+from newsletter.db import SQLITE_ROWS_PER_STATEMENT, converter, create_db_engine  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.subscribers.csv_import import NEW_EVENT, NEW_SUBSCRIBER, import_csv  # noqa: E402
 from newsletter.subscribers.models import SUBSCRIBER, TAG, Subscriber  # noqa: E402
 

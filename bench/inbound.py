@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select  # noqa: E402
 
 from newsletter.config import load_project  # noqa: E402
-from newsletter.db import create_db_engine, database_url, upgrade  # noqa: E402
+from newsletter.db import create_db_engine, database_url  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.deliver.models import DELIVERY, MAILING  # noqa: E402
 from newsletter.deliver.return_path import ReturnPaths  # noqa: E402
 from newsletter.inbound.processor import InboundSettings, process_source  # noqa: E402

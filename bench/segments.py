@@ -35,7 +35,8 @@ from sqlalchemy import Engine, insert  # noqa: E402
 
 from newsletter.audience.segments import parse_segment  # noqa: E402
 from newsletter.audience.targets import Target  # noqa: E402
-from newsletter.db import converter, create_db_engine, insert_many, upgrade  # noqa: E402
+from newsletter.db import converter, create_db_engine, insert_many  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.deliver.audience import audience, enqueue_audience  # noqa: E402
 from newsletter.deliver.models import MAILING, MAILING_EDITION, Mailing  # noqa: E402
 from newsletter.subscribers.models import SUBSCRIBER, SUBSCRIBER_TAG, TAG  # noqa: E402

@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from newsletter.db import create_db_engine, upgrade  # noqa: E402
+from newsletter.db import create_db_engine  # noqa: E402
+from newsletter.db_schema import upgrade  # noqa: E402
 from newsletter.deliver.models import Delivery, Mailing  # noqa: E402
 from newsletter.subscribers.csv_import import import_csv  # noqa: E402
 

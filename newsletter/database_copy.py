@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, inspect, select
 from sqlmodel import SQLModel
 
-from newsletter.db import converter, insert_many, require_current, upgrade
+from newsletter.db import converter, insert_many
+from newsletter.db_schema import require_current, upgrade
 from newsletter.errors import NewsletterError
 
 CHUNK = 5000  # Rows read, converted and written at a time.

@@ -450,7 +450,8 @@ def project_sent_issues(project: Project) -> dict[str, datetime]:
             return {}
     from sqlalchemy.exc import SQLAlchemyError
 
-    from newsletter.db import create_db_engine, database_url, known_revision
+    from newsletter.db import create_db_engine, database_url
+    from newsletter.db_schema import known_revision
     from newsletter.deliver.report import sent_issues
 
     engine = create_db_engine(database_url(project))

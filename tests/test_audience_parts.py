@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
-from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.db_schema import upgrade
 from newsletter.deliver.audience import FIRST_PART, audience_record, enqueue_audience
 from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY, MAILING, UNFINISHED, Mailing

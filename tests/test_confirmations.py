@@ -21,7 +21,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 from newsletter.deliver.transports import open_transport
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import ConsentEvent

@@ -15,15 +15,9 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from newsletter.cli import app
-from newsletter.db import HEAD as HEAD_IN_CODE
-from newsletter.db import (
-    create_db_engine,
-    current_revision,
-    head_revision,
-    migrating,
-    patiently,
-    upgrade,
-)
+from newsletter.db import create_db_engine, patiently
+from newsletter.db_schema import HEAD as HEAD_IN_CODE
+from newsletter.db_schema import current_revision, head_revision, migrating, upgrade
 from newsletter.errors import DatabaseGone, NewsletterError
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.search_index import SQLITE_TABLES
@@ -251,7 +245,7 @@ def test_upgrade_gives_a_domain_written_in_a_labels_the_key_of_its_unicode_form(
         ]
     from alembic import command
 
-    from newsletter.db import _alembic
+    from newsletter.db_schema import _alembic
 
     with engine.begin() as connection:  # And back: the keys as 0004 made them.
         config = _alembic(engine)

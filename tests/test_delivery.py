@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 from newsletter.deliver.models import Delivery, Mailing, MailingEdition
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Subscriber, Suppression

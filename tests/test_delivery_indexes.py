@@ -17,7 +17,8 @@ from alembic import command
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.db import _alembic, create_db_engine, migrating, upgrade
+from newsletter.db import create_db_engine
+from newsletter.db_schema import _alembic, migrating, upgrade
 
 from .test_postgres import new_database
 

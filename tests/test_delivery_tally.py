@@ -12,7 +12,8 @@ from alembic import command
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from newsletter.db import _alembic, upgrade, utcnow
+from newsletter.db import utcnow
+from newsletter.db_schema import _alembic, upgrade
 from newsletter.deliver.audience import (
     audience,
     enqueue_audience,

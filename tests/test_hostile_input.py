@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app as cli
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, upgrade
+from newsletter.db import create_db_engine
+from newsletter.db_schema import upgrade
 from newsletter.errors import NewsletterError
 from newsletter.subscribers import registry
 from newsletter.subscribers.csv_import import import_csv

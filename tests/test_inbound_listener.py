@@ -273,7 +273,8 @@ def test_the_poller_logs_a_pass_in_words_and_an_empty_one_quietly(
     import logging
 
     from newsletter.config import load_project
-    from newsletter.db import create_db_engine, database_url, upgrade, utcnow
+    from newsletter.db import create_db_engine, database_url, utcnow
+    from newsletter.db_schema import upgrade
     from newsletter.service.inbound import Inbound
 
     for folder in ("new", "cur", "tmp"):

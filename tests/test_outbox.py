@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select
 
-from newsletter.db import upgrade, utcnow
+from newsletter.db import utcnow
+from newsletter.db_schema import upgrade
 from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY, UNFINISHED, DeliveryState
 from newsletter.deliver.outbox import Result, RetryPolicy, claim, record

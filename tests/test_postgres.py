@@ -21,7 +21,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
-from newsletter.db import create_db_engine, current_revision, head_revision, upgrade, utcnow
+from newsletter.db import create_db_engine, utcnow
+from newsletter.db_schema import current_revision, head_revision, upgrade
 from newsletter.deliver.audience import (
     _first_of_range,
     audience,

@@ -20,7 +20,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from newsletter.config import load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 
 from .conftest import ROOT
 from .test_service import free_port

@@ -19,7 +19,8 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from newsletter.cli import app
-from newsletter.db import HEAD, converter, create_db_engine, insert_many, upgrade
+from newsletter.db import converter, create_db_engine, insert_many
+from newsletter.db_schema import HEAD, upgrade
 from newsletter.engagement.people import forget_person
 from newsletter.subscribers import registry
 from newsletter.subscribers.addresses import InvalidAddress, normalize_address

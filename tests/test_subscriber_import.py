@@ -12,7 +12,8 @@ import sqlmodel
 from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session, SQLModel
 
-from newsletter.db import create_db_engine, upgrade
+from newsletter.db import create_db_engine
+from newsletter.db_schema import upgrade
 from newsletter.errors import NewsletterError
 from newsletter.subscribers.addresses import address_hash
 from newsletter.subscribers.csv_import import ImportReport, import_csv

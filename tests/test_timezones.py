@@ -71,7 +71,7 @@ def test_every_way_in_refuses_it_naming_the_field(
     csv = tmp_path / "readers.csv"
     csv.write_text(f'email,timezone\na@example.org,"{value}"\n', encoding="utf-8")
     engine = create_db_engine(f"sqlite:///{tmp_path / 'import.db'}")
-    from newsletter.db import upgrade
+    from newsletter.db_schema import upgrade
 
     upgrade(engine)
     report = import_csv(engine, csv, locales=["en"], default_locale="en", default_timezone="UTC")

@@ -13,7 +13,8 @@ from itsdangerous import TimestampSigner
 from sqlmodel import Session, select
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 from newsletter.errors import NewsletterError
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import ConsentEvent, Subscriber, Suppression, Tag

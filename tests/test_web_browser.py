@@ -11,7 +11,8 @@ from playwright.sync_api import Browser, Page
 from sqlmodel import Session
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 from newsletter.subscribers import registry
 from newsletter.subscribers.models import Tag
 from newsletter.subscribers.tokens import Tokens

@@ -28,7 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Project, load_project
-from newsletter.db import create_db_engine, database_url, upgrade
+from newsletter.db import create_db_engine, database_url
+from newsletter.db_schema import upgrade
 from newsletter.errors import ConfigError
 from newsletter.inbound.providers import mailgun, postmark, sendgrid, ses
 from newsletter.inbound.providers.events import Malformed, Rejected, event_digest

@@ -72,7 +72,8 @@ def warn_placeholders(project: Project) -> None:
 
 def database(ctx: typer.Context, current: bool = True) -> Engine:
     """The project's database engine; unless `current` is False, refuse an outdated schema."""
-    from newsletter.db import create_db_engine, database_url, require_current
+    from newsletter.db import create_db_engine, database_url
+    from newsletter.db_schema import require_current
 
     engine = create_db_engine(database_url(project_of(ctx)))
     ctx.call_on_close(engine.dispose)  # Close pooled connections when the command ends.

@@ -31,7 +31,7 @@ def upgrade(ctx: typer.Context) -> None:
 
     Example: newsletter db upgrade
     """
-    from newsletter.db import upgrade as migrate
+    from newsletter.db_schema import upgrade as migrate
     from newsletter.subscribers.search_index import has_index, make_index
 
     engine = database(ctx, current=False)
@@ -59,7 +59,7 @@ def status(ctx: typer.Context) -> None:
 
     Example: NEWSLETTER_DATABASE_URL=sqlite:///other.db newsletter db status
     """
-    from newsletter.db import head_revision, known_revision
+    from newsletter.db_schema import head_revision, known_revision
     from newsletter.subscribers.search_index import has_index
 
     engine = database(ctx, current=False)

@@ -35,7 +35,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.config import Project
-from newsletter.db import create_db_engine, database_url, require_current, utcnow
+from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.db_schema import require_current
 from newsletter.deliver.journal import journal_folder, recover_abandoned
 from newsletter.deliver.models import UNFINISHED
 from newsletter.deliver.outbox import RetryPolicy, worker_name

@@ -39,7 +39,8 @@ from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Project
-from newsletter.db import create_db_engine, database_url, require_current, utcnow
+from newsletter.db import create_db_engine, database_url, utcnow
+from newsletter.db_schema import require_current
 from newsletter.deliver.transports import Transport, open_transport
 from newsletter.render.notices import Notices
 from newsletter.subscribers.tokens import Tokens

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from newsletter.db import require_current
+from newsletter.db_schema import require_current
 from newsletter.web.site import Site, current_site
 
 log = logging.getLogger(__name__)
