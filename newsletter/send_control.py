@@ -42,7 +42,9 @@ def resume_send(
     """Let a paused send go on, and queue the rest of its audience if that was interrupted:
     `newsletter run` (or `send --resume`) delivers the rest. The mailing as it is now, and
     how many readers were added to it."""
-    return _queue_rest(project, engine, name, now, slug_only=slug_only, unpause=True)
+    from newsletter.deliver.sending import resume_mailing
+
+    return resume_mailing(engine, find_send(project, engine, name, slug_only=slug_only), now)
 
 
 def queue_rest_of_send(
@@ -51,23 +53,6 @@ def queue_rest_of_send(
     """Queue the rest of the send's audience if its queueing was interrupted (a queueing that
     goes on meanwhile makes this add no one twice); a pause stays. The mailing as it is now,
     and how many readers were added."""
-    return _queue_rest(project, engine, name, now, slug_only=False, unpause=False)
+    from newsletter.deliver.sending import resume_mailing
 
-
-def _queue_rest(
-    project: Project, engine: Engine, name: str, now: datetime, *, slug_only: bool, unpause: bool
-) -> tuple[Mailing, int]:
-    from newsletter.deliver.audience import interrupted_audience, queue_rest
-    from newsletter.deliver.report import find_mailing
-    from newsletter.deliver.sending import set_paused
-
-    mailing = find_send(project, engine, name, slug_only=slug_only)
-    assert mailing.id is not None
-    rest = interrupted_audience(mailing)  # Read (or refused) before anything changes.
-    if unpause and mailing.paused_at is not None:
-        set_paused(engine, mailing.id, None)
-        mailing.paused_at = None
-    added = queue_rest(engine, mailing, rest, now)
-    if rest is not None:  # Its mark, as the queueing left it.
-        mailing = find_mailing(engine, mailing.issue) or mailing
-    return mailing, added
+    return resume_mailing(engine, find_send(project, engine, name), now, unpause=False)

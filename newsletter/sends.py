@@ -355,9 +355,9 @@ def send_issue(
     `engine` is disposed before delivering: worker processes are forked, and no connection may
     be open across fork() (see deliver/sending.py).
     """
-    from newsletter.deliver.audience import interrupted_audience, queue_rest, requeue_failed
+    from newsletter.deliver.audience import requeue_failed
     from newsletter.deliver.report import find_mailing, later
-    from newsletter.deliver.sending import deliver, set_paused
+    from newsletter.deliver.sending import deliver, resume_mailing
     from newsletter.deliver.worker import Job
 
     check_can_send(project)
@@ -376,12 +376,11 @@ def send_issue(
                 f"issue {issue.slug} has not been sent yet",
                 hint=f"send it with `newsletter send {issue.slug}`",
             )
-        rest = interrupted_audience(mailing)  # Read (or refused) before anything changes.
+        # Resuming or retrying a paused send goes on with it, and with the rest of an audience
+        # whose queueing was interrupted.
+        mailing, added = resume_mailing(engine, mailing, clock())
         if mode is SendMode.ONLY_FAILED:
             requeued = requeue_failed(engine, mailing.id or 0, clock())
-        if mailing.paused_at is not None:  # Resuming or retrying a paused send goes on with it.
-            set_paused(engine, mailing.id or 0, None)
-        added = queue_rest(engine, mailing, rest, clock())
     assert mailing.id is not None
     if started is not None:
         waiting = later(engine, mailing.id, clock())

@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from newsletter.db import create_db_engine, utcnow
 from newsletter.db_schema import current_revision, head_revision, upgrade
 from newsletter.deliver.audience import (
-    _first_of_range,
+    _nothing_to_skip,
     audience,
     enqueue_audience,
     queue_deliveries,
@@ -271,11 +271,11 @@ def test_a_part_goes_in_by_copy_only_while_every_delivery_of_the_mailing_is_the_
     with engine.begin() as connection:  # History: another mailing sent to all of them.
         queue_deliveries(connection, earlier, [(n, "en", utcnow()) for n in range(1, 7)], utcnow())
     with engine.begin() as connection:
-        assert _first_of_range(connection, this, 0)
+        assert _nothing_to_skip(connection, this, 0)
         queue_deliveries(connection, this, [(n, "en", utcnow()) for n in (1, 2, 3)], utcnow())
     with engine.begin() as connection:
-        assert _first_of_range(connection, this, 3)  # The three it added.
-        assert not _first_of_range(connection, this, 2)  # One that it did not add.
+        assert _nothing_to_skip(connection, this, 3)  # The three it added.
+        assert not _nothing_to_skip(connection, this, 2)  # One that it did not add.
 
 
 def test_the_audience_is_streamed_from_a_server_side_cursor(database: str) -> None:

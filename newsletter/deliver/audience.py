@@ -280,7 +280,7 @@ def enqueue_audience(
                     for id_, key, loc, zone in page
                     if allowed(key)
                 ]
-                first = bool(rows) and _first_of_range(connection, mailing.id, added)
+                first = bool(rows) and _nothing_to_skip(connection, mailing.id, added)
                 part = queue_deliveries(connection, mailing.id, rows, queued, first=first)
                 added += part
                 more = len(page) == size
@@ -345,7 +345,7 @@ def _another_audience(held: str, record: str) -> bool:
         return False  # Not readable: taken over, as a send started before 0020 is.
 
 
-def _first_of_range(connection: Connection, mailing_id: int, ours: int) -> bool:
+def _nothing_to_skip(connection: Connection, mailing_id: int, ours: int) -> bool:
     """Whether every delivery of the mailing is one of the `ours` this queueing added (all to
     subscribers before this part's: the audience is read in the order of their ids), so that
     this part's have none yet, and none can come from elsewhere until this transaction ends;
@@ -379,8 +379,8 @@ def queue_deliveries(
     first: bool = False,
 ) -> int:
     """Insert queued deliveries for (subscriber id, locale, due) rows, skipping those that
-    exist; with `first`, the mailing has none of them (see _first_of_range): nothing to skip. Idle
-    workers hear of them when the transaction commits."""
+    exist; with `first`, the mailing has none of them (see _nothing_to_skip): nothing to
+    skip. Idle workers hear of them when the transaction commits."""
     if rows:
         announce(connection)
     values = [

@@ -39,14 +39,16 @@ from newsletter.deliver.audience import (
     audience,
     audience_record,
     enqueue_audience,
+    interrupted_audience,
     open_mailing,
+    queue_rest,
 )
 from newsletter.deliver.compose import Content, MessageTemplate, Recipient
 from newsletter.deliver.halt import Halt
 from newsletter.deliver.journal import journal_folder, recover_abandoned
 from newsletter.deliver.models import MAILING, Mailing, MailingEdition
 from newsletter.deliver.outbox import RetryPolicy
-from newsletter.deliver.report import pending
+from newsletter.deliver.report import find_mailing, pending
 from newsletter.deliver.report import progress as progress_of
 from newsletter.deliver.signing import signer_for
 from newsletter.deliver.smtp import Outcome
@@ -192,6 +194,24 @@ def set_paused(engine: Engine, mailing_id: int, paused_at: datetime | None) -> N
         )
         if paused_at is None:
             announce(connection)
+
+
+def resume_mailing(
+    engine: Engine, mailing: Mailing, now: datetime, *, unpause: bool = True
+) -> tuple[Mailing, int]:
+    """The rest of the mailing's audience queued if its queueing was interrupted (as the
+    mailing recorded it; a record that cannot be read is refused before anything changes),
+    and, with `unpause`, the mailing resumed. The mailing as it is now, and how many readers
+    were added."""
+    assert mailing.id is not None
+    rest = interrupted_audience(mailing)
+    if unpause and mailing.paused_at is not None:
+        set_paused(engine, mailing.id, None)
+        mailing.paused_at = None
+    added = queue_rest(engine, mailing, rest, now)
+    if rest is not None:  # Its mark, as the queueing left it.
+        mailing = find_mailing(engine, mailing.issue) or mailing
+    return mailing, added
 
 
 def paused_since(engine: Engine, mailing_id: int) -> datetime | None:
