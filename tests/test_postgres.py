@@ -151,6 +151,32 @@ def test_csv_import_and_reimport_on_postgresql(database: str, tmp_path: Path) ->
     assert (locale, tags, events) == ("de", 4, 2)
 
 
+def test_an_import_stopped_while_writing_stops_its_read_ahead_and_writes_nothing(
+    database: str, tmp_path: Path
+) -> None:
+    engine = engine_for(database)
+    upgrade(engine)
+    source = tmp_path / "long.csv"
+    rows = "".join(f"reader{n}@example.com,Reader {n},de\n" for n in range(2000))
+    source.write_text("email,name,locale\n" + rows, encoding="utf-8")
+
+    def interrupted(rows: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the first batch was being written.
+
+    kept: list[BaseException] = []
+    try:
+        options = {"locales": ["en", "de"], "default_locale": "en", "default_timezone": "UTC"}
+        import_csv(engine, source, batch_size=50, progress=interrupted, **options)  # type: ignore[arg-type]
+    except KeyboardInterrupt as interrupt:
+        kept.append(interrupt)  # Its traceback kept, as a log or a caller may keep it.
+
+    assert kept
+    # The thread that reads and checks the rows ahead stopped with the import all the same.
+    assert [thread for thread in threading.enumerate() if thread.name == "read-ahead"] == []
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Subscriber)).scalar() == 0
+
+
 def test_a_send_on_postgresql_delivers_each_message_once(
     database: str, tmp_path: Path, smtp_server: SmtpServer
 ) -> None:

@@ -10,9 +10,11 @@ leaves the database as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +55,7 @@ from newsletter.subscribers.models import (
     SUPPRESSION,
     TAG,
 )
+from newsletter.subscribers.read_ahead import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +188,16 @@ def _import(
 ) -> ImportReport:
     """Check and import numbered rows in one transaction."""
     checker = Checker(columns, settings.locales, settings.tags)
-    with engine.begin() as connection:
+    checked: Generator[Record | Rejected, None, None] = (
+        checker.check(line, row) for line, row in rows
+    )
+    if engine.dialect.name == "postgresql":
+        # The rows are read and checked by a thread while PostgreSQL's server writes the batch
+        # before them. (SQLite writes in this process, with the GIL for most of it: a thread
+        # would only take turns with it.)
+        checked = read_ahead(checked, batch_size)
+    with closing(checked), engine.begin() as connection:
         lock_for_writing(connection)
-        checked = (checker.check(line, row) for line, row in rows)
         report = _Import(connection, columns, settings).run(checked, batch_size, progress)
         refresh_statistics(
             connection, report.created + report.updated, "subscriber", "consent_event",
@@ -212,7 +222,10 @@ class _Import:
         self.tag_ids = {name: id_ for id_, name in connection.execute(select(TAG.c.id, TAG.c.name))}
         dialect = connection.dialect
         self.stamp = converter(SUBSCRIBER.c.created_at.type, dialect)(settings.now)
-        self.to_json = converter(SUBSCRIBER.c.attributes.type, dialect)
+        # JSON as text, which both take: SQLite's driver as it is (what SQLAlchemy would make),
+        # PostgreSQL's COPY as the input of jsonb (psycopg's Json wrapper called back into
+        # Python for each row: a tenth of an import's time).
+        self.to_json: Callable[[Any], str] = json.dumps
         # Subscriber ids this import has written to or found: a later row of theirs is a duplicate.
         self.seen = bytearray()
 
