@@ -3,9 +3,10 @@
 One pass over the file inside one transaction: the header is read and mapped to fields before
 anything is written; then each row is checked, merged with earlier rows of the same address and
 written in batches with bulk statements (one SELECT per batch for the subscribers that already
-exist, executemany inserts for the new ones, their tags and their consent events). A bad row is
-reported with its line and skipped; a problem with the whole file raises NewsletterError and
-leaves the database as it was.
+exist, bulk inserts for the new ones, their tags and their consent events: db.insert_many). On
+PostgreSQL the next rows are checked by a thread while the server writes a batch (read_ahead.py).
+A bad row is reported with its line and skipped; a problem with the whole file raises
+NewsletterError and leaves the database as it was.
 """
 
 from __future__ import annotations
