@@ -32,6 +32,7 @@ from newsletter.deliver.audience import (
 from newsletter.deliver.compose import Content
 from newsletter.deliver.models import DELIVERY, MAILING, Delivery
 from newsletter.deliver.sending import store_mailing
+from newsletter.errors import NewsletterError
 from newsletter.subscribers.csv_import import import_csv
 from newsletter.subscribers.models import SUBSCRIBER, ConsentEvent, Subscriber, SubscriberTag
 from newsletter.subscribers.search_index import has_index
@@ -174,6 +175,28 @@ def test_an_import_stopped_while_writing_stops_its_read_ahead_and_writes_nothing
     # The thread that reads and checks the rows ahead stopped with the import all the same.
     assert [thread for thread in threading.enumerate() if thread.name == "read-ahead"] == []
     with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Subscriber)).scalar() == 0
+
+
+def test_a_decoding_error_read_ahead_is_the_same_one_line_and_nothing_is_written(
+    database: str, tmp_path: Path
+) -> None:
+    engine = engine_for(database)
+    upgrade(engine)
+    rows = [f"reader{n}@example.com,Reader {n},de\n" for n in range(600)]
+    rows[400] = "zoe@example.com,Zo\xeb,de\n"  # Latin-1 in a UTF-8 file.
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(("email,name,locale\n" + "".join(rows)).encode("latin-1"))
+    processed: list[int] = []
+
+    with pytest.raises(NewsletterError) as raised:
+        options = {"locales": ["en", "de"], "default_locale": "en", "default_timezone": "UTC"}
+        import_csv(engine, source, batch_size=50, progress=processed.append, **options)  # type: ignore[arg-type]
+
+    assert sum(processed) >= 100  # Batches were written before the bad line was read ...
+    assert (raised.value.line, raised.value.path) == (402, source)
+    assert "bytes eb" in raised.value.message
+    with engine.connect() as connection:  # ... and rolled back.
         assert connection.execute(select(func.count()).select_from(Subscriber)).scalar() == 0
 
 

@@ -1,9 +1,10 @@
 """Rows read and checked by a thread of their own while the import writes the rows before them.
 
 An import alternates two kinds of work: checking rows (Python: the address, the locale, the
-time zone) and writing a batch of them (mostly the database's: its server process, or SQLite's
-C code, neither of which holds the GIL). Done in turn, one core idles in each; with the next
-batch checked while the last one is written, the two overlap (docs/benchmarks.md).
+time zone) and writing a batch of them, which on PostgreSQL is mostly its server's work, in
+another process, while this one waits without the GIL. Done in turn, one core idles in each;
+with the next batch checked while the last one is written, the two overlap
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
