@@ -40,6 +40,7 @@ from newsletter.unmodelled import in_models
 
 from .conftest import POSTGRES_BIN, SmtpServer, as_postgres
 from .test_delivery import ISSUE, READERS, import_readers, make_project, migrated, newsletter
+from .test_subscriber_import import latin1_on_line_402
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +184,7 @@ def test_a_decoding_error_read_ahead_is_the_same_one_line_and_nothing_is_written
 ) -> None:
     engine = engine_for(database)
     upgrade(engine)
-    rows = [f"reader{n}@example.com,Reader {n},de\n" for n in range(600)]
-    rows[400] = "zoe@example.com,Zo\xeb,de\n"  # Latin-1 in a UTF-8 file.
-    source = tmp_path / "mixed.csv"
-    source.write_bytes(("email,name,locale\n" + "".join(rows)).encode("latin-1"))
+    source = latin1_on_line_402(tmp_path)
     processed: list[int] = []
 
     with pytest.raises(NewsletterError) as raised:

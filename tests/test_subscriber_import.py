@@ -302,15 +302,21 @@ def test_reimporting_the_same_file_changes_nothing(engine: Engine, fixture: str)
     assert again.suppressed == first.suppressed
 
 
+def latin1_on_line_402(folder: Path) -> Path:
+    """A UTF-8 file of 600 readers but for one name in Latin-1, on line 402 (after batches)."""
+    rows = [f"reader{n}@example.com,Reader {n},de,weekly\n" for n in range(600)]
+    rows[400] = "zoe@example.com,Zo\xeb,de,weekly\n"
+    source = folder / "mixed.csv"
+    source.write_bytes(("email,name,locale,tags\n" + "".join(rows)).encode("latin-1"))
+    return source
+
+
 def test_a_decoding_error_in_the_middle_leaves_the_database_as_it_was(
     engine: Engine, tmp_path: Path
 ) -> None:
     run(engine, CSV / "duplicates.csv")
     before = dump(engine)
-    rows = [f"reader{n}@example.com,Reader {n},de,weekly\n" for n in range(600)]
-    rows[400] = "zoe@example.com,Zo\xeb,de,weekly\n"  # Latin-1 in a UTF-8 file.
-    source = tmp_path / "mixed.csv"
-    source.write_bytes(("email,name,locale,tags\n" + "".join(rows)).encode("latin-1"))
+    source = latin1_on_line_402(tmp_path)
     processed: list[int] = []
 
     with pytest.raises(NewsletterError) as raised:
