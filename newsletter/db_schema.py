@@ -70,8 +70,6 @@ def known_revision(engine: Engine) -> str | None:
     if current is not None and current not in known:
         raise newer_schema(engine.url, current, HEAD)
     if current == HEAD:
-        from sqlalchemy import inspect
-
         missing = sorted(TABLES - set(inspect(engine).get_table_names()))
         if missing:
             raise missing_table(engine.url, missing[0])

@@ -7,26 +7,14 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Row,
-    any_,
-    bindparam,
-    func,
-    literal,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Row, bindparam, func, select, text, update
 
-from newsletter.db import converter, sqlite_rows_per_statement
+from newsletter.db import among, converter, sqlite_rows_per_statement
 from newsletter.subscribers.models import SUBSCRIBER, SUBSCRIBER_TAG
 
 T = TypeVar("T")
 
-IN_CHUNK = 5000  # Keys per `IN (...)`: well below SQLite's 32,766 bound parameters.
+IN_CHUNK = 5000  # Keys per lookup (db.among): well below SQLite's 32,766 bound parameters.
 MERGED = ("name", "locale", "timezone", "attributes", "updated_at")  # What a merge may change.
 Found = Row[Any, Any, Any, Any, Any, Any]  # id, email_key, name, locale, timezone, attributes
 
@@ -53,8 +41,9 @@ def existing_subscribers(connection: Connection, keys: list[str]) -> dict[str, F
         for name in ("id", "email_key", "name", "locale", "timezone", "attributes")
     ]
     found: dict[str, Found] = {}
-    for among in _among(connection, SUBSCRIBER.c.email_key, keys):
-        for row in connection.execute(select(*columns).where(among)):
+    for chunk in chunks(keys):
+        query = select(*columns).where(among(SUBSCRIBER.c.email_key, chunk, connection.dialect))
+        for row in connection.execute(query):
             found[row.email_key] = row
     return found
 
@@ -63,29 +52,12 @@ def tag_pairs(connection: Connection, ids: list[int]) -> set[tuple[int, int]]:
     """(subscriber id, tag id) for the tags these subscribers already have."""
     pairs: set[tuple[int, int]] = set()
     query = select(SUBSCRIBER_TAG.c.subscriber_id, SUBSCRIBER_TAG.c.tag_id)
-    for among in _among(connection, SUBSCRIBER_TAG.c.subscriber_id, ids):
-        pairs.update(
-            (subscriber, tag) for subscriber, tag in connection.execute(query.where(among))
+    for chunk in chunks(ids):
+        rows = connection.execute(
+            query.where(among(SUBSCRIBER_TAG.c.subscriber_id, chunk, connection.dialect))
         )
+        pairs.update((subscriber, tag) for subscriber, tag in rows)
     return pairs
-
-
-def _among(
-    connection: Connection, column: ColumnElement[Any], values: list[Any]
-) -> Iterator[ColumnElement[bool]]:
-    """Conditions that together select the rows whose `column` is one of `values`.
-
-    On PostgreSQL, one `= ANY(array)` with the values as a single parameter; an `IN` of
-    thousands of parameters made SQLAlchemy compile, and psycopg parse, a new statement of
-    that size for each batch (a tenth of an import's time). On SQLite, `IN` lists of at most
-    IN_CHUNK parameters, below its bound on parameters.
-    """
-    if connection.dialect.name == "postgresql":
-        if values:
-            yield column == any_(literal(values, ARRAY(column.type)))
-        return
-    for chunk in chunks(values):
-        yield column.in_(chunk)
 
 
 def update_subscribers(connection: Connection, changes: list[dict[str, Any]]) -> None:

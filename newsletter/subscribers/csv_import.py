@@ -223,10 +223,6 @@ class _Import:
         self.tag_ids = {name: id_ for id_, name in connection.execute(select(TAG.c.id, TAG.c.name))}
         dialect = connection.dialect
         self.stamp = converter(SUBSCRIBER.c.created_at.type, dialect)(settings.now)
-        # JSON as text, which both take: SQLite's driver as it is (what SQLAlchemy would make),
-        # PostgreSQL's COPY as the input of jsonb (psycopg's Json wrapper called back into
-        # Python for each row: a tenth of an import's time).
-        self.to_json: Callable[[Any], str] = json.dumps
         # Subscriber ids this import has written to or found: a later row of theirs is a duplicate.
         self.seen = bytearray()
 
@@ -299,7 +295,10 @@ class _Import:
         settings, tag_ids = self.settings, self.tag_ids
         ids = new_ids(self.connection, len(records))
         # Values in the database's form, converted once per import rather than once per row.
-        stamp, to_json, no_json = self.stamp, self.to_json, self.to_json({})
+        # JSON as text, which both take: SQLite's driver as it is (what SQLAlchemy would make),
+        # PostgreSQL's COPY as the input of jsonb (psycopg's Json wrapper called back into
+        # Python for each row: a tenth of an import's time).
+        stamp, to_json, no_json = self.stamp, json.dumps, "{}"
         subscribers, events = [], []
         for id_, record in zip(ids, records, strict=True):
             source = f"{settings.source}:{record.line}"[:MAX_SOURCE]
